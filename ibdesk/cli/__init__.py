@@ -1,0 +1,149 @@
+"""The ``ibdesk`` command: every admin action of the window, scriptable.
+
+``ibdesk`` alone opens the desktop window; each sub-command calls the same domain code as
+the window's tabs. Errors meant for the administrator print one sentence on stderr and exit
+non-zero, with no traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from ibdesk import config, schema
+from ibdesk.db import DatabaseError, explain, make_engine, session_scope
+from ibdesk.errors import UserError
+
+# Each module registers its commands on `main` with register(main).
+COMMAND_MODULES = ("db",)
+
+
+@dataclass
+class Runtime:
+    """What every command shares: the database chosen by --db, IBDESK_DB or the config."""
+
+    db_option: str | None = None
+    _engines: dict[bool, Engine] = field(default_factory=dict)
+
+    def choice(self) -> config.DatabaseChoice:
+        """Return the database URL in force and where it came from."""
+        return config.resolve_database(self.db_option)
+
+    def engine(self, *, create: bool = False) -> Engine:
+        """Return an engine for the chosen database (creating a SQLite file only if asked)."""
+        if create not in self._engines:
+            choice = self.choice()
+            if choice.source == "default":
+                config.data_dir().mkdir(parents=True, exist_ok=True)
+            self._engines[create] = make_engine(choice.url, create=create)
+        return self._engines[create]
+
+    def ready_engine(self) -> Engine:
+        """Return an engine for a database whose schema is current, or explain why not."""
+        engine = self.engine()
+        status = schema.check(engine)
+        if not status.usable:
+            raise DatabaseError(status.message)
+        return engine
+
+    @contextmanager
+    def session(self, *, read_only: bool = False) -> Iterator[Session]:
+        """Open a session on a ready database that commits on success."""
+        with session_scope(self.ready_engine(), read_only=read_only) as session:
+            yield session
+
+    def close(self) -> None:
+        """Release every connection pool."""
+        for engine in self._engines.values():
+            engine.dispose()
+
+
+pass_runtime = click.make_pass_decorator(Runtime)
+
+
+def emit(data: Any, as_json: bool, text: str | Callable[[], str]) -> None:
+    """Print the result as JSON for scripts or as text for people."""
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    else:
+        click.echo(text() if callable(text) else text)
+
+
+class IbdeskGroup(click.Group):
+    """A command group that turns administrator-facing errors into one line on stderr."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; print UserError messages plainly and exit non-zero."""
+        try:
+            return super().invoke(ctx)
+        except UserError as error:
+            click.echo(f"ibdesk: {error}", err=True)
+            ctx.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("ibdesk: interrupted.", err=True)
+            ctx.exit(130)
+        except Exception as error:
+            # A database driver error that escaped the domain layer still gets one sentence.
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if isinstance(error, SQLAlchemyError):
+                runtime = ctx.find_object(Runtime)
+                url = runtime.choice().url if runtime else None
+                click.echo(f"ibdesk: {explain(error, url)}", err=True)
+                ctx.exit(1)
+            raise
+        finally:
+            runtime = ctx.find_object(Runtime)
+            if runtime is not None:
+                runtime.close()
+
+
+@click.group(cls=IbdeskGroup, invoke_without_command=True)
+@click.option(
+    "--db",
+    "db_url",
+    metavar="URL",
+    help="Database URL (else IBDESK_DB, else the local configuration, else SQLite).",
+)
+@click.version_option(package_name="ibdesk")
+@click.pass_context
+def main(ctx: click.Context, db_url: str | None) -> None:
+    """ImageBank SysAdmin: run alone to open the window, or give a command."""
+    ctx.obj = Runtime(db_option=db_url)
+    if ctx.invoked_subcommand is None:
+        launch = _optional_launcher()
+        if launch is None:
+            click.echo(ctx.get_help())
+            return
+        launch(ctx.obj)
+
+
+def _optional_launcher() -> Callable[[Runtime], None] | None:
+    try:
+        module = importlib.import_module("ibdesk.cli.shell")
+    except ModuleNotFoundError as error:
+        if error.name != "ibdesk.cli.shell":
+            raise
+        return None
+    launcher: Callable[[Runtime], None] = module.launch
+    return launcher
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"ibdesk.cli.{name}").register(main)
+
+
+_register()
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,313 @@
+"""Engines, sessions and plain-language database errors for the three backends.
+
+SQLite is the embedded default (WAL, foreign keys on, writers take the lock at BEGIN so
+concurrent workstations wait for each other instead of failing), PostgreSQL goes through
+psycopg 3 and Microsoft SQL Server through pyodbc.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from ibdesk.errors import UserError
+
+CONNECT_TIMEOUT_S = 5
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+BACKENDS = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mssql": "Microsoft SQL Server"}
+# The SQL Server version the program targets when compiling statements without a server.
+MSSQL_TARGET_VERSION = (16, 0)
+
+
+class DatabaseError(UserError):
+    """A database problem, worded for the administrator (one sentence, no traceback)."""
+
+
+def normalize_url(url: str) -> URL:
+    """Parse a database URL and pick ibdesk's driver for its backend."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError as error:
+        raise DatabaseError(
+            f"'{url}' is not a database URL; use sqlite:///PATH, "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE or mssql+pyodbc://..."
+        ) from error
+    backend = parsed.get_backend_name()
+    driver = parsed.get_driver_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+pysqlite")
+    if backend == "postgresql":
+        if driver not in ("psycopg", "postgresql", "psycopg2"):
+            raise DatabaseError(
+                f"PostgreSQL driver '{driver}' is not supported; use postgresql://... "
+                "(ibdesk connects with psycopg 3)."
+            )
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "mssql":
+        if driver != "pyodbc":
+            raise DatabaseError(
+                f"SQL Server driver '{driver}' is not supported; use mssql+pyodbc://..."
+            )
+        return parsed
+    raise DatabaseError(
+        f"Unsupported database type '{parsed.drivername}': ImageBank runs on SQLite, "
+        "PostgreSQL (postgresql://) or Microsoft SQL Server (mssql+pyodbc://)."
+    )
+
+
+def display_url(url: str | URL) -> str:
+    """Return the URL with any password masked, for logs and screens."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed.render_as_string(hide_password=True)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" listener issue BEGIN itself (pysqlite's own is off).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA foreign_keys = ON")
+    mode = cur.execute("PRAGMA journal_mode").fetchone()[0]
+    if mode != "wal" and not getattr(dbapi_conn, "_ibdesk_memory", False):
+        cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Writers take the write lock at BEGIN: a deferred transaction that later writes
+    # fails at once with "database is locked" when another writer got there first.
+    read_only = conn.get_execution_options().get("ibdesk_read_only", False)
+    conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+
+def make_engine(url: str | URL, *, create: bool = False, **kwargs: Any) -> Engine:
+    """Create an engine for a supported URL, with ibdesk's settings for its backend.
+
+    A SQLite file is only created when ``create`` is true; otherwise a missing file is an
+    error, so that checking a mistyped path writes nothing.
+    """
+    text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    parsed = normalize_url(text)
+    backend = parsed.get_backend_name()
+    options: dict[str, Any] = {"future": True}
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            path = Path(database).expanduser().resolve()
+            if not path.parent.is_dir():
+                raise DatabaseError(
+                    f"The folder {path.parent} for the SQLite database does not exist; "
+                    "create it or choose another."
+                )
+            if not create and not path.exists():
+                raise DatabaseError(
+                    f"The SQLite database {path} does not exist; create it with "
+                    "`ibdesk db upgrade` or the wizard."
+                )
+            if path.is_dir():
+                raise DatabaseError(f"{path} is a folder, not a SQLite database file.")
+        options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    elif backend == "postgresql":
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+        options["pool_pre_ping"] = True
+    elif backend == "mssql":
+        query = dict(parsed.query)
+        query.setdefault("timeout", str(CONNECT_TIMEOUT_S))
+        parsed = parsed.set(query=query)
+        options["pool_pre_ping"] = True
+        options["fast_executemany"] = True
+    options.update(kwargs)
+    engine = create_engine(parsed, **options)
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Return a session factory bound to the engine."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Session]:
+    """Open a session that commits on success and rolls back on any error."""
+    bind = engine.execution_options(ibdesk_read_only=True) if read_only else engine
+    with Session(bind, expire_on_commit=False) as session:
+        try:
+            yield session
+            if read_only:
+                session.rollback()
+            else:
+                session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What the status bar and the wizard say about a database."""
+
+    backend: str
+    server: str
+    database: str
+
+    @property
+    def label(self) -> str:
+        """Return one line naming backend, server and database."""
+        return f"{BACKENDS.get(self.backend, self.backend)} · {self.server} · {self.database}"
+
+
+def server_info(url: str | URL) -> ServerInfo:
+    """Describe a URL's backend, server and database without connecting."""
+    parsed = normalize_url(url) if isinstance(url, str) else url
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return ServerInfo(backend, "embedded", parsed.database or ":memory:")
+    server = parsed.host or "localhost"
+    if parsed.port:
+        server = f"{server}:{parsed.port}"
+    if backend == "mssql" and "odbc_connect" in parsed.query:
+        server = "ODBC connection string"
+    return ServerInfo(backend, server, parsed.database or "")
+
+
+_PG_PATTERNS: list[tuple[str, str]] = [
+    (
+        r"could not translate host name|Name or service not known|nodename nor servname",
+        "The database server's host name {host} was not found; check the spelling.",
+    ),
+    (
+        r"Connection refused",
+        "The database server at {host} refused the connection; is it running and "
+        "listening on port {port}?",
+    ),
+    (
+        r"password authentication failed|no password supplied",
+        "The database server refused the user name or password.",
+    ),
+    (r"database \"[^\"]+\" does not exist", "The database {database} does not exist on {host}."),
+    (
+        r"timeout expired|timed out",
+        "The database server {host} did not answer within " + str(CONNECT_TIMEOUT_S) + " seconds.",
+    ),
+    (
+        r"permission denied",
+        "The database user has no permission for that; use an account with more rights.",
+    ),
+]
+_SQLITE_PATTERNS: list[tuple[str, str]] = [
+    (
+        r"attempt to write a readonly database|readonly database",
+        "The SQLite file {database} is read-only; give this program write access to it and "
+        "its folder.",
+    ),
+    (
+        r"unable to open database file",
+        "The SQLite file {database} cannot be opened; check that the folder exists and is "
+        "writable.",
+    ),
+    (r"file is not a database|file is encrypted", "{database} is not a SQLite database."),
+    (
+        r"database is locked",
+        "The SQLite file {database} is locked by another program; try again shortly.",
+    ),
+    (r"disk I/O error", "A disk error occurred while using {database}."),
+]
+_MSSQL_PATTERNS: list[tuple[str, str]] = [
+    (
+        r"Can't open lib|Data source name not found|IM002",
+        "The ODBC driver named in the connection is not installed; choose one of: {drivers}.",
+    ),
+    (r"Login failed", "SQL Server refused the login name or password."),
+    (
+        r"Login timeout expired|Unable to connect|TCP Provider|08001",
+        "SQL Server at {host} could not be reached; check the server name, instance and "
+        "that TCP/IP is enabled.",
+    ),
+    (r"Cannot open database", "SQL Server has no database {database} this login may open."),
+]
+
+
+def explain(error: BaseException, url: str | URL | None = None) -> str:
+    """Turn a driver error into one sentence an administrator can act on."""
+    if isinstance(error, DatabaseError):
+        return str(error)
+    text = str(getattr(error, "orig", None) or error)
+    parsed: URL | None = None
+    if url is not None:
+        try:
+            parsed = make_url(url) if isinstance(url, str) else url
+        except exc.ArgumentError:
+            parsed = None
+    values = {
+        "host": (parsed.host if parsed else None) or "localhost",
+        "port": (parsed.port if parsed else None) or "the default port",
+        "database": (parsed.database if parsed else None) or "the database",
+        "drivers": ", ".join(odbc_drivers()) or "none installed",
+    }
+    backend = parsed.get_backend_name() if parsed else ""
+    patterns = {
+        "postgresql": _PG_PATTERNS,
+        "sqlite": _SQLITE_PATTERNS,
+        "mssql": _MSSQL_PATTERNS,
+    }.get(backend, _PG_PATTERNS + _SQLITE_PATTERNS + _MSSQL_PATTERNS)
+    for pattern, message in patterns:
+        if re.search(pattern, text, re.IGNORECASE):
+            return message.format(**values)
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return f"The database reported an error: {first}"
+
+
+def odbc_drivers() -> list[str]:
+    """List the ODBC drivers installed on this machine (empty without unixODBC)."""
+    try:
+        import pyodbc
+    except ImportError:
+        return []
+    try:
+        return list(pyodbc.drivers())
+    except Exception:  # noqa: BLE001 - a broken ODBC install simply lists nothing
+        return []
+
+
+def probe_tcp(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail fast with a plain message when a server's port cannot be reached."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except socket.gaierror as error:
+        raise DatabaseError(f"The host name {host} was not found; check the spelling.") from error
+    except TimeoutError as error:
+        raise DatabaseError(f"{host}:{port} did not answer within {timeout:g} seconds.") from error
+    except OSError as error:
+        raise DatabaseError(
+            f"{host}:{port} refused the connection; is the database server running?"
+        ) from error
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """Return whether the engine talks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+def sqlite_path(engine: Engine) -> Path | None:
+    """Return the file behind a SQLite engine, or None for memory or other backends."""
+    if not is_sqlite(engine):
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return None
+    return Path(os.path.abspath(database))

@@ -1,0 +1,139 @@
+"""Shared fixtures: a private IBDESK_HOME, and fresh migrated databases on SQLite and PostgreSQL.
+
+Every test that takes ``engine``, ``session`` or ``db_url`` runs twice: on SQLite and on a
+real PostgreSQL server that this suite starts itself (a throwaway cluster, see pgserver.py).
+``--backend sqlite`` or ``--backend postgresql`` runs one of them only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import pgserver  # noqa: E402
+
+from ibdesk import schema  # noqa: E402
+from ibdesk.db import make_engine  # noqa: E402
+
+BACKENDS = ("sqlite", "postgresql")
+_counter = itertools.count()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--backend", choices=BACKENDS, action="append",
+                     help="run database tests on this backend only (repeatable)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--backend") or list(BACKENDS)
+        marks = {"postgresql": [pytest.mark.pg]}
+        metafunc.parametrize(
+            "backend",
+            [pytest.param(b, marks=marks.get(b, []), id=b) for b in chosen],
+            indirect=False,
+        )
+
+
+@pytest.fixture(autouse=True)
+def ibdesk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Give every test its own configuration and data folder."""
+    home = tmp_path / "ibdesk-home"
+    home.mkdir()
+    monkeypatch.setenv("IBDESK_HOME", str(home))
+    monkeypatch.delenv("IBDESK_DB", raising=False)
+    monkeypatch.delenv("IBDESK_TRUST_KEY", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[pgserver.PgServer]:
+    """Start one throwaway PostgreSQL cluster for the whole run."""
+    server = pgserver.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: pgserver.PgServer) -> str:
+    """Create a migrated template database that each test's database is copied from."""
+    admin = create_engine(pg_server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("CREATE DATABASE ibdesk_template"))
+    admin.dispose()
+    engine = make_engine(pg_server.url("ibdesk_template"))
+    schema.upgrade(engine)
+    engine.dispose()
+    return "ibdesk_template"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Create a migrated SQLite file that each test's database is copied from."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    engine = make_engine(f"sqlite:///{path}", create=True)
+    schema.upgrade(engine)
+    engine.dispose()  # the last connection to close folds the WAL into the file
+    return path
+
+
+@pytest.fixture
+def empty_db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Return the URL of a new, empty database on the backend under test."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    server: pgserver.PgServer = request.getfixturevalue("pg_server")
+    name = f"t_empty_{next(_counter)}"
+    yield from _pg_database(server, name, template=None)
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Return the URL of a fresh database with the current schema."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "imagebank.sqlite3"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    server: pgserver.PgServer = request.getfixturevalue("pg_server")
+    template_name: str = request.getfixturevalue("pg_template")
+    yield from _pg_database(server, f"t_{next(_counter)}", template=template_name)
+
+
+def _pg_database(server: pgserver.PgServer, name: str, template: str | None) -> Iterator[str]:
+    admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        suffix = f" TEMPLATE {template}" if template else ""
+        conn.execute(text(f"CREATE DATABASE {name}{suffix}"))
+    try:
+        yield server.url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """Return an engine on a fresh, migrated database."""
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """Return a session on a fresh, migrated database (tests commit as the program does)."""
+    with Session(engine, expire_on_commit=False) as sess:
+        yield sess
