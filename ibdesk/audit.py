@@ -1,0 +1,89 @@
+"""Writing the patient audit trail and the system log, always inside the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ibdesk.models import AuditEvent, LoginEvent, Patient, SystemEvent, utcnow
+
+
+def this_machine() -> str:
+    """Return this computer's name, as logs record it."""
+    return socket.gethostname()
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who does something, and from which machine (for every log entry)."""
+
+    user: str
+    machine: str = field(default_factory=this_machine)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """Return {field: [before, after]} for the fields whose value changed."""
+    return {
+        key: [_jsonable(before.get(key)), _jsonable(after.get(key))]
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    }
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    *,
+    patient: Patient | None = None,
+    entity: str = "patient",
+    entity_id: int | None = None,
+    changes: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an audit event for a patient to the session (committed with the change)."""
+    event = AuditEvent(
+        at=utcnow(),
+        user_name=actor.user,
+        machine=actor.machine,
+        patient_id=patient.id if patient is not None else None,
+        personnummer=patient.personnummer if patient is not None else None,
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        changes=json.dumps(changes or {}, ensure_ascii=False, sort_keys=True),
+    )
+    session.add(event)
+    return event
+
+
+def system_event(
+    session: Session, actor: Actor, action: str, detail: str = "", *, level: str = "info"
+) -> SystemEvent:
+    """Add an entry to the system log (committed with the caller's transaction)."""
+    event = SystemEvent(
+        at=utcnow(), level=level, user_name=actor.user, machine=actor.machine,
+        action=action, detail=detail,
+    )
+    session.add(event)
+    return event
+
+
+def login_event(session: Session, user: str, machine: str, success: bool,
+                reason: str = "") -> LoginEvent:
+    """Add an entry to the login log."""
+    event = LoginEvent(at=utcnow(), user_name=user, machine=machine, success=success,
+                       reason=reason)
+    session.add(event)
+    return event
