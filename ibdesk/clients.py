@@ -1,0 +1,295 @@
+"""The client contract: what ImageBank workstations do to the shared database.
+
+Workstations, the demo generator, the tests and ibdesk's own tabs change patients and media
+only through these functions. Each one works inside the caller's session and transaction and
+adds its ``AuditEvent`` (with before and after values) to that same transaction, so a change
+and its audit entry are committed together or not at all. Any change to a signed image set
+is refused; the set's row is locked first, so a change cannot slip in while it is signed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ibdesk import audit, personnummer, users
+from ibdesk.audit import Actor
+from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.models import ImageSet, MediaItem, MediaKind, Patient, utcnow
+
+PATIENT_FIELDS = ("first_name", "last_name", "address", "postal_code", "city", "phone", "note")
+MEDIA_FIELDS = ("kind", "teeth", "taken_at", "comment", "width", "height", "bit_depth")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_FIELD_LIMITS = {"first_name": 100, "last_name": 100, "address": 200, "postal_code": 10,
+                 "city": 100, "phone": 40}
+# FDI two-digit notation: permanent teeth 11-48, primary teeth 51-85.
+VALID_TEETH = frozenset(
+    f"{q}{t}" for q in (1, 2, 3, 4) for t in range(1, 9)
+) | frozenset(f"{q}{t}" for q in (5, 6, 7, 8) for t in range(1, 6))
+
+
+def login(session: Session, username: str, password: str, machine: str) -> users.UserAccount:
+    """Log a user in at a workstation; the attempt is recorded and committed either way."""
+    outcome = users.authenticate(session, username, password, machine)
+    # A failed attempt must stay in the login log although the log-in fails.
+    session.commit()
+    if outcome.user is None:
+        raise Refused(outcome.message)
+    return outcome.user
+
+
+def _name_key(last: str, first: str) -> str:
+    return f"{last} {first}".strip().lower()[:201]
+
+
+def _clean_fields(values: dict[str, Any]) -> dict[str, str]:
+    clean: dict[str, str] = {}
+    for key, value in values.items():
+        if key not in PATIENT_FIELDS:
+            raise UserError(f"'{key}' is not a patient field that can be changed.")
+        text = "" if value is None else str(value)
+        if key != "note":
+            text = " ".join(text.split())
+        limit = _FIELD_LIMITS.get(key)
+        if limit and len(text) > limit:
+            raise UserError(f"The {key.replace('_', ' ')} may be at most {limit} characters.")
+        clean[key] = text
+    return clean
+
+
+def _patient_values(patient: Patient) -> dict[str, Any]:
+    return {key: getattr(patient, key) for key in PATIENT_FIELDS}
+
+
+def find_patient(session: Session, number: str, *, include_deleted: bool = False) -> Patient:
+    """Return the patient with this personnummer (any typed form), or say none exists."""
+    normalised = personnummer.normalize(number)
+    patient = session.scalar(select(Patient).where(Patient.personnummer == normalised))
+    if patient is None or (patient.deleted_at is not None and not include_deleted):
+        raise NotFound(f"No patient has personnummer {normalised[:8]}-{normalised[8:]}.")
+    return patient
+
+
+def get_patient(session: Session, patient_id: int, *, for_update: bool = False) -> Patient:
+    """Return a live patient by id, or say it does not exist."""
+    query = select(Patient).where(Patient.id == patient_id)
+    if for_update:
+        query = query.with_for_update()
+    patient = session.scalar(query)
+    if patient is None or patient.deleted_at is not None:
+        raise NotFound(f"Patient {patient_id} does not exist or has been deleted.")
+    return patient
+
+
+def create_patient(session: Session, actor: Actor, number: str, **fields: Any) -> Patient:
+    """Register a new patient under a personnummer, samordningsnummer or reserve number."""
+    identity = personnummer.parse(number)
+    values = _clean_fields(fields)
+    existing = session.scalar(select(Patient.id).where(Patient.personnummer == identity.number))
+    if existing is not None:
+        raise Refused(f"A patient with number {identity.display} already exists.")
+    now = utcnow()
+    patient = Patient(
+        personnummer=identity.number,
+        kind=identity.kind.value,
+        name_key=_name_key(values.get("last_name", ""), values.get("first_name", "")),
+        created_at=now, created_by=actor.user, modified_at=now, modified_by=actor.user,
+        **{key: values.get(key, "") for key in PATIENT_FIELDS},
+    )
+    session.add(patient)
+    session.flush()
+    changes = audit.diff({}, {"personnummer": identity.number, "kind": identity.kind.value,
+                              **values})
+    audit.record(session, actor, "patient.create", patient=patient, entity_id=patient.id,
+                 changes=changes)
+    return patient
+
+
+def update_patient(session: Session, actor: Actor, patient_id: int, **fields: Any) -> Patient:
+    """Change a patient's names, contact details or note."""
+    patient = get_patient(session, patient_id, for_update=True)
+    values = _clean_fields(fields)
+    before = _patient_values(patient)
+    for key, value in values.items():
+        setattr(patient, key, value)
+    changes = audit.diff(before, _patient_values(patient))
+    if not changes:
+        return patient
+    patient.name_key = _name_key(patient.last_name, patient.first_name)
+    patient.modified_at, patient.modified_by = utcnow(), actor.user
+    audit.record(session, actor, "patient.update", patient=patient, entity_id=patient.id,
+                 changes=changes)
+    return patient
+
+
+def create_image_set(
+    session: Session, actor: Actor, patient_id: int, taken_on: dt.date, description: str = ""
+) -> ImageSet:
+    """Open a new image set ("status") for a patient."""
+    patient = get_patient(session, patient_id)
+    description = " ".join(description.split())
+    if len(description) > 200:
+        raise UserError("An image set's description may be at most 200 characters.")
+    image_set = ImageSet(patient_id=patient.id, taken_on=taken_on, description=description,
+                         created_at=utcnow(), created_by=actor.user)
+    session.add(image_set)
+    session.flush()
+    audit.record(session, actor, "image_set.create", patient=patient, entity="image_set",
+                 entity_id=image_set.id,
+                 changes=audit.diff({}, {"taken_on": taken_on, "description": description}))
+    return image_set
+
+
+def _writable_set(session: Session, image_set_id: int) -> tuple[ImageSet, Patient]:
+    # Lock the set's row: signing takes the same lock, so no change slips past a signature.
+    image_set = session.scalar(
+        select(ImageSet).where(ImageSet.id == image_set_id).with_for_update()
+    )
+    if image_set is None:
+        raise NotFound(f"Image set {image_set_id} does not exist.")
+    if image_set.signed_at is not None:
+        raise Refused(
+            f"Image set {image_set_id} is signed and read-only; an administrator must unsign "
+            "it before it can be changed."
+        )
+    patient = get_patient(session, image_set.patient_id)
+    return image_set, patient
+
+
+def _check_teeth(teeth: str | list[str] | tuple[str, ...]) -> str:
+    items = teeth.replace(";", ",").split(",") if isinstance(teeth, str) else list(teeth)
+    cleaned = [t.strip() for t in items if str(t).strip()]
+    wrong = [t for t in cleaned if t not in VALID_TEETH]
+    if wrong:
+        raise UserError(
+            f"{', '.join(wrong)} is not a tooth in FDI notation (11-48, primary teeth 51-85)."
+        )
+    return ",".join(sorted(set(cleaned), key=int))
+
+
+def _check_kind(kind: str) -> str:
+    try:
+        return MediaKind(kind).value
+    except ValueError:
+        names = ", ".join(k.value for k in MediaKind)
+        raise UserError(f"'{kind}' is not a media kind; use one of {names}.") from None
+
+
+def check_relative_path(path: str) -> str:
+    """Return a media path relative to the image folder, refusing one that escapes it."""
+    cleaned = path.replace("\\", "/").strip()
+    normal = posixpath.normpath(cleaned) if cleaned else ""
+    if (not normal or normal.startswith("/") or normal == "." or normal.startswith("../")
+            or normal == ".." or re.match(r"^[A-Za-z]:", normal)):
+        raise UserError(
+            f"'{path}' is not a path inside the image folder; give it relative to that folder."
+        )
+    if len(normal) > 400:
+        raise UserError("A media path may be at most 400 characters.")
+    return normal
+
+
+def add_media(
+    session: Session,
+    actor: Actor,
+    image_set_id: int,
+    *,
+    kind: str,
+    path: str,
+    byte_size: int,
+    sha256: str,
+    width: int | None = None,
+    height: int | None = None,
+    bit_depth: int | None = None,
+    teeth: str | list[str] = "",
+    taken_at: dt.datetime | None = None,
+    comment: str = "",
+) -> MediaItem:
+    """Add a media file (already stored in the image folder) to an unsigned image set."""
+    image_set, patient = _writable_set(session, image_set_id)
+    kind = _check_kind(kind)
+    if byte_size < 0:
+        raise UserError("A file size cannot be negative.")
+    digest = sha256.strip().lower()
+    if not _SHA256.fullmatch(digest):
+        raise UserError("The SHA-256 must be 64 hexadecimal characters.")
+    if MediaKind(kind).is_image and not (width and height and bit_depth):
+        raise UserError("An image needs its width, height and bit depth.")
+    now = utcnow()
+    item = MediaItem(
+        image_set_id=image_set.id, patient_id=patient.id, kind=kind,
+        path=check_relative_path(path), byte_size=byte_size, sha256=digest,
+        width=width, height=height, bit_depth=bit_depth, teeth=_check_teeth(teeth),
+        taken_at=taken_at, comment=comment, created_at=now, created_by=actor.user,
+        modified_at=now,
+    )
+    session.add(item)
+    session.flush()
+    audit.record(session, actor, "media.add", patient=patient, entity="media",
+                 entity_id=item.id, changes=audit.diff({}, _media_values(item)
+                                                       | {"path": item.path,
+                                                          "sha256": item.sha256}))
+    return item
+
+
+def _media_values(item: MediaItem) -> dict[str, Any]:
+    return {key: getattr(item, key) for key in MEDIA_FIELDS}
+
+
+def _media_for_change(session: Session, media_id: int) -> tuple[MediaItem, Patient]:
+    item = session.get(MediaItem, media_id)
+    if item is None:
+        raise NotFound(f"Media item {media_id} does not exist.")
+    _, patient = _writable_set(session, item.image_set_id)
+    session.refresh(item)
+    return item, patient
+
+
+def update_media(session: Session, actor: Actor, media_id: int, **fields: Any) -> MediaItem:
+    """Change a media item's kind, teeth, time taken, comment or image properties."""
+    item, patient = _media_for_change(session, media_id)
+    if item.deleted_at is not None:
+        raise Refused(f"Media item {media_id} is deleted; undelete it before changing it.")
+    unknown = set(fields) - set(MEDIA_FIELDS)
+    if unknown:
+        raise UserError(f"'{sorted(unknown)[0]}' is not a media field that can be changed.")
+    if "kind" in fields:
+        fields["kind"] = _check_kind(fields["kind"])
+    if "teeth" in fields:
+        fields["teeth"] = _check_teeth(fields["teeth"])
+    before = _media_values(item)
+    for key, value in fields.items():
+        setattr(item, key, value)
+    changes = audit.diff(before, _media_values(item))
+    if changes:
+        item.modified_at = utcnow()
+        audit.record(session, actor, "media.update", patient=patient, entity="media",
+                     entity_id=item.id, changes=changes)
+    return item
+
+
+def delete_media(session: Session, actor: Actor, media_id: int) -> MediaItem:
+    """Hide a media item from the workstations (an administrator can undelete it)."""
+    item, patient = _media_for_change(session, media_id)
+    if item.deleted_at is not None:
+        return item
+    item.deleted_at, item.deleted_by = utcnow(), actor.user
+    audit.record(session, actor, "media.delete", patient=patient, entity="media",
+                 entity_id=item.id, changes={"deleted": [False, True]})
+    return item
+
+
+def undelete_media(session: Session, actor: Actor, media_id: int) -> MediaItem:
+    """Bring a deleted media item back."""
+    item, patient = _media_for_change(session, media_id)
+    if item.deleted_at is None:
+        return item
+    item.deleted_at, item.deleted_by = None, None
+    audit.record(session, actor, "media.undelete", patient=patient, entity="media",
+                 entity_id=item.id, changes={"deleted": [True, False]})
+    return item

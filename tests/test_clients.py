@@ -1,0 +1,181 @@
+"""The client contract: every change audited in its own transaction, signed sets read-only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from factories import ACTOR, make_image_set, make_media, make_patient, new_personnummer
+from ibdesk import clients, users
+from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.models import AuditEvent, LoginEvent, MediaItem, Patient, utcnow
+
+
+def _events(session: Session, action: str | None = None) -> list[AuditEvent]:
+    query = select(AuditEvent).order_by(AuditEvent.id)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    return list(session.scalars(query))
+
+
+def test_create_patient_normalises_and_audits(session: Session) -> None:
+    number = new_personnummer(dt.date(1985, 6, 15))
+    typed = f"{number[2:8]}-{number[8:]}"
+    patient = make_patient(session, personnummer=typed, first_name="Märta", last_name="Ågren")
+    assert patient.personnummer == number
+    assert patient.kind == "personnummer"
+    assert patient.name_key == "ågren märta"
+    (event,) = _events(session, "patient.create")
+    assert event.patient_id == patient.id and event.personnummer == number
+    assert event.user_name == ACTOR.user and event.machine == ACTOR.machine
+    changes = json.loads(event.changes)
+    assert changes["first_name"] == [None, "Märta"]
+    assert changes["personnummer"] == [None, number]
+
+
+def test_duplicate_patient_is_refused_and_nothing_written(session: Session) -> None:
+    patient = make_patient(session)
+    with pytest.raises(Refused, match="already exists"):
+        clients.create_patient(session, ACTOR, patient.personnummer, first_name="X")
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Patient)) == 1
+    assert len(_events(session)) == 1
+
+
+def test_bad_personnummer_gives_a_sentence(session: Session) -> None:
+    with pytest.raises(ValueError, match=r"check digit|digit"):
+        clients.create_patient(session, ACTOR, "19121212-1213")
+
+
+def test_update_records_before_and_after(session: Session) -> None:
+    patient = make_patient(session, phone="08-111")
+    clients.update_patient(session, ACTOR, patient.id, phone="08-222", note="Allergi: latex")
+    session.commit()
+    (event,) = _events(session, "patient.update")
+    assert json.loads(event.changes) == {"note": ["", "Allergi: latex"],
+                                         "phone": ["08-111", "08-222"]}
+    clients.update_patient(session, ACTOR, patient.id, phone="08-222")
+    session.commit()
+    assert len(_events(session, "patient.update")) == 1  # no change, no event
+
+
+def test_unknown_field_is_refused(session: Session) -> None:
+    patient = make_patient(session)
+    with pytest.raises(UserError, match="not a patient field"):
+        clients.update_patient(session, ACTOR, patient.id, personnummer="x")
+
+
+def test_media_lifecycle_is_audited(session: Session) -> None:
+    item = make_media(session, kind="photo", bit_depth=8, teeth="21, 11")
+    assert item.teeth == "11,21"
+    clients.update_media(session, ACTOR, item.id, comment="Karies 11")
+    clients.delete_media(session, ACTOR, item.id)
+    clients.undelete_media(session, ACTOR, item.id)
+    session.commit()
+    actions = [e.action for e in _events(session)]
+    assert actions == ["patient.create", "image_set.create", "media.add", "media.update",
+                       "media.delete", "media.undelete"]
+    assert session.get(MediaItem, item.id).deleted_at is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"kind": "xray"}, "not a media kind"),
+        ({"teeth": "19"}, "FDI"),
+        ({"sha256": "abc"}, "SHA-256"),
+        ({"path": "../secret.png"}, "inside the image folder"),
+        ({"path": "/etc/passwd"}, "inside the image folder"),
+        ({"path": "C:/x.png"}, "inside the image folder"),
+        ({"byte_size": -1}, "negative"),
+        ({"width": None}, "width"),
+    ],
+)
+def test_bad_media_is_refused(session: Session, overrides: dict, message: str) -> None:
+    image_set = make_image_set(session)
+    before = len(_events(session))
+    with pytest.raises(UserError, match=message):
+        make_media(session, image_set, **overrides)
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(MediaItem)) == 0
+    assert len(_events(session)) == before
+
+
+def test_signed_set_refuses_every_change(session: Session) -> None:
+    item = make_media(session)
+    image_set = item.image_set
+    image_set.signed_at, image_set.signed_by, image_set.signature_digest = utcnow(), "admin", "0" * 64
+    session.commit()
+    attempts = [
+        lambda: clients.add_media(session, ACTOR, image_set.id, kind="document", path="a.pdf",
+                                  byte_size=1, sha256="a" * 64),
+        lambda: clients.update_media(session, ACTOR, item.id, comment="x"),
+        lambda: clients.delete_media(session, ACTOR, item.id),
+        lambda: clients.undelete_media(session, ACTOR, item.id),
+    ]
+    for attempt in attempts:
+        with pytest.raises(Refused, match="signed"):
+            attempt()
+        session.rollback()
+    assert session.get(MediaItem, item.id).comment == ""  # type: ignore[union-attr]
+
+
+def test_missing_things_are_named(session: Session) -> None:
+    with pytest.raises(NotFound):
+        clients.create_image_set(session, ACTOR, 999, dt.date(2026, 1, 1))
+    with pytest.raises(NotFound):
+        clients.update_media(session, ACTOR, 999, comment="x")
+    with pytest.raises(NotFound, match="No patient"):
+        clients.find_patient(session, new_personnummer())
+
+
+def test_login_records_success_and_failure(session: Session) -> None:
+    users.create_user(session, "Anna", "en lång fras om tänder", actor=ACTOR)
+    session.commit()
+    with pytest.raises(Refused, match="Wrong user name or password"):
+        clients.login(session, "anna", "wrong password!", "RUM-1")
+    with pytest.raises(Refused):
+        clients.login(session, "nobody", "whatever123", "RUM-1")
+    user = clients.login(session, "ANNA", "en lång fras om tänder", "RUM-2")
+    session.commit()
+    assert user.username == "anna" and user.last_login_at is not None
+    rows = session.execute(
+        select(LoginEvent.user_name, LoginEvent.machine, LoginEvent.success, LoginEvent.reason)
+        .order_by(LoginEvent.id)
+    ).all()
+    assert rows == [("anna", "RUM-1", False, "wrong password"),
+                    ("nobody", "RUM-1", False, "unknown user"),
+                    ("anna", "RUM-2", True, "")]
+
+
+def test_counters_follow_client_changes(session: Session) -> None:
+    from ibdesk import stats
+
+    item = make_media(session, byte_size=500)
+    make_media(session, item.image_set, kind="video", path="v.mp4", byte_size=70,
+               width=None, height=None, bit_depth=None)
+    clients.delete_media(session, ACTOR, item.id)
+    session.commit()
+    counts = stats.counters(session)
+    assert counts["intraoral"].deleted == 1 and counts["intraoral"].live == 0
+    assert counts["intraoral"].deleted_bytes == 500
+    assert counts["video"].live == 1 and counts["video"].live_bytes == 70
+    assert counts["patient"].live == 1 and counts["image_set"].live == 1
+    assert stats.counters(session) == stats.recount(session)
+
+
+def test_fold_keeps_counts_exact(session: Session) -> None:
+    from ibdesk import stats
+
+    for _ in range(3):
+        make_media(session)
+    before = stats.counters(session)
+    assert stats.pending_deltas(session) > 0
+    folded = stats.fold(session)
+    session.commit()
+    assert folded > 0 and stats.pending_deltas(session) == 0
+    assert stats.counters(session) == before == stats.recount(session)
