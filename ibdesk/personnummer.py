@@ -15,6 +15,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
+from ibdesk.errors import UserError
 from ibdesk.models import PatientKind
 
 __all__ = [
@@ -49,7 +50,7 @@ _MONTHS = (
 _SHAPE = "type only digits, with '-' or '+' before the last four, as in 121212-1212"
 
 
-class PersonnummerError(ValueError):
+class PersonnummerError(UserError, ValueError):
     """An identity number that cannot be accepted; the message is one sentence for staff."""
 
 
@@ -94,7 +95,8 @@ def parse(text: str, *, today: dt.date | None = None) -> Identity:
     separators = [ch for ch in compact if ch in "-+"]
     if len(separators) > 1:
         raise PersonnummerError(
-            "There is more than one '-' or '+': type at most one, right before the last four digits."
+            "There is more than one '-' or '+': "
+            "type at most one, right before the last four digits."
         )
     digits = compact.replace("-", "").replace("+", "")
     if len(digits) < 10:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
+import sys
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -56,3 +57,30 @@ def describe(event: Any) -> str:
     if isinstance(event, LogLine):
         return event.text
     return str(event)
+
+
+def drive_in_terminal(job: Job[T], label: str, *, quiet: bool = False) -> T:
+    """Drive a job in the terminal: a progress bar on stderr and its log lines; return its result."""
+    import click
+
+    bar = None
+    try:
+        while True:
+            try:
+                event = next(job)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            if quiet:
+                continue
+            if isinstance(event, Progress) and event.total:
+                if bar is None:
+                    bar = click.progressbar(length=event.total, label=label, file=sys.stderr,
+                                            show_pos=True, show_eta=True)
+                    bar.__enter__()
+                bar.update(event.done - bar.pos)
+            elif isinstance(event, LogLine):
+                click.echo(event.text, err=True)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+        job.close()

@@ -36,6 +36,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         chosen = metafunc.config.getoption("--backend") or list(BACKENDS)
+        only = metafunc.definition.get_closest_marker("backends")
+        if only is not None:
+            chosen = [b for b in chosen if b in only.args]
         marks = {"postgresql": [pytest.mark.pg]}
         metafunc.parametrize(
             "backend",
