@@ -311,3 +311,23 @@ def sqlite_path(engine: Engine) -> Path | None:
     if not database or database == ":memory:":
         return None
     return Path(os.path.abspath(database))
+
+
+def prepare_mssql_dialect(dialect: Any) -> Any:
+    """Set up an unconnected SQL Server dialect as a current server would (for compiling).
+
+    Without a server, SQLAlchemy assumes an old one (DATETIME for DATE, IMAGE for large
+    binaries, ROW_NUMBER() paging); connecting sets these from the real version.
+    """
+    dialect.server_version_info = MSSQL_TARGET_VERSION
+    dialect._setup_version_attributes()
+    dialect._supports_nvarchar_max = True
+    dialect.supports_comments = True
+    return dialect
+
+
+def mssql_dialect() -> Any:
+    """Return a SQL Server (pyodbc) dialect set up for the targeted server version."""
+    from sqlalchemy.dialects.mssql.pyodbc import MSDialect_pyodbc
+
+    return prepare_mssql_dialect(MSDialect_pyodbc())

@@ -305,7 +305,6 @@ def generate(engine: Engine, options: DemoOptions) -> Job[DemoSummary]:
     used: set[str] = set()
     total = DemoSummary()
     done = 0
-    yield Progress(0, options.patients, "patients")
     while done < options.patients:
         count = min(CHUNK_PATIENTS, options.patients - done)
         writer: _Writer | None = None

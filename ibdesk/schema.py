@@ -142,3 +142,15 @@ def upgrade(engine: Engine) -> UpgradeResult:
     except Exception as error:
         raise DatabaseError(explain(error, engine.url)) from error
     return UpgradeResult(status.revision, head_revision())
+
+
+def offline_sql(dialect_name: str, dialect_opts: dict[str, object] | None = None) -> str:
+    """Return the DDL every migration would run on a dialect, without a server."""
+    import io
+
+    buffer = io.StringIO()
+    cfg = alembic_config()
+    cfg.attributes.update(dialect_name=dialect_name, dialect_opts=dialect_opts or {},
+                          output_buffer=buffer)
+    command.upgrade(cfg, "head", sql=True)
+    return buffer.getvalue()

@@ -14,7 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -22,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import pgserver  # noqa: E402
 
 from ibdesk import schema  # noqa: E402
-from ibdesk.db import make_engine  # noqa: E402
+from ibdesk.db import make_engine, mssql_dialect  # noqa: E402
 
 BACKENDS = ("sqlite", "postgresql")
 _counter = itertools.count()
@@ -128,11 +131,32 @@ def _pg_database(server: pgserver.PgServer, name: str, template: str | None) -> 
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    """Return an engine on a fresh, migrated database."""
+def engine(db_url: str, backend: str) -> Iterator[Engine]:
+    """Return an engine on a fresh, migrated database.
+
+    On SQLite, every statement the program issues during the test is also compiled for
+    SQL Server (no server can run here), and the test fails if one does not compile.
+    """
     eng = make_engine(db_url)
+    failures: list[str] = []
+    if backend == "sqlite":
+        event.listen(eng, "before_execute", _mssql_compile_checker(failures))
     yield eng
     eng.dispose()
+    assert not failures, "statements that do not compile for SQL Server:\n" + "\n".join(failures)
+
+
+def _mssql_compile_checker(failures: list[str]) -> Any:
+    dialect = mssql_dialect()
+
+    def check(conn: Any, element: Any, multiparams: Any, params: Any, options: Any) -> None:
+        if isinstance(element, ClauseElement) and not isinstance(element, TextClause):
+            try:
+                element.compile(dialect=dialect)
+            except Exception as error:  # noqa: BLE001 - collected and reported by the fixture
+                failures.append(f"{type(error).__name__}: {error} in {element}")
+
+    return check
 
 
 @pytest.fixture

@@ -149,7 +149,7 @@ TRIGGER_BUILDERS = {
 
 def create_counter_triggers() -> None:
     """Install the triggers that keep the statistics counters as rows change."""
-    dialect = op.get_bind().dialect.name
+    dialect = op.get_context().dialect.name
     for table in CONTRIBUTIONS:
         for statement in TRIGGER_BUILDERS[dialect](table):
             op.execute(statement)
@@ -157,7 +157,7 @@ def create_counter_triggers() -> None:
 
 def drop_counter_triggers() -> None:
     """Remove the counter triggers (and PostgreSQL's trigger functions)."""
-    dialect = op.get_bind().dialect.name
+    dialect = op.get_context().dialect.name
     for table in CONTRIBUTIONS:
         if dialect == "mssql":
             op.execute(f"DROP TRIGGER trg_{table}_count")
@@ -442,24 +442,15 @@ def upgrade() -> None:
 
     counters = sa.table(
         "stat_counter",
-        *(
-            sa.column(name)
-            for name in ("subject", "live_count", "deleted_count", "live_bytes", "deleted_bytes")
-        ),
+        sa.column("subject", sa.String),
+        *(sa.column(name, sa.BigInteger)
+          for name in ("live_count", "deleted_count", "live_bytes", "deleted_bytes")),
     )
-    op.bulk_insert(
-        counters,
-        [
-            {
-                "subject": subject,
-                "live_count": 0,
-                "deleted_count": 0,
-                "live_bytes": 0,
-                "deleted_bytes": 0,
-            }
-            for subject in COUNTER_SUBJECTS
-        ],
-    )
+    # Plain INSERTs: bulk_insert would wrap them in SET IDENTITY_INSERT on SQL Server,
+    # which fails on a table without an identity column.
+    for subject in COUNTER_SUBJECTS:
+        op.execute(counters.insert().values(subject=subject, live_count=0, deleted_count=0,
+                                            live_bytes=0, deleted_bytes=0))
     create_counter_triggers()
 
 
