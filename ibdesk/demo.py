@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from ibdesk import audit, demo_content, personnummer, stats
@@ -276,10 +276,13 @@ class _Writer:
         if not rows:
             return []
         table = model.__table__
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            return self._copy(table, rows, returning=returning)
         if not returning:
             self.session.execute(insert(table), rows)
             return []
-        if self.session.get_bind().dialect.name == "sqlite":
+        if dialect == "sqlite":
             # SQLite cannot return ids of a multi-row INSERT in order, so SQLAlchemy would
             # insert row by row; this transaction is the only writer (BEGIN IMMEDIATE), so
             # the next ids are known and executemany can run at full speed.
@@ -293,6 +296,32 @@ class _Writer:
             insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
         )
         return [row[0] for row in result]
+
+    def _copy(self, table: Any, rows: list[dict[str, Any]], *, returning: bool) -> list[int]:
+        """Load rows with PostgreSQL's COPY (ids reserved from the table's sequence first)."""
+        ids: list[int] = []
+        if returning:
+            ids = list(self.session.scalars(
+                text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) "
+                     "FROM generate_series(1, :n)"), {"t": table.name, "n": len(rows)}))
+            for row_id, row in zip(ids, rows, strict=True):
+                row["id"] = row_id
+        columns = list(rows[0])
+        raw = self.session.connection().connection.dbapi_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(  # type: ignore[attr-defined]
+            f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row([_naive_utc(row[c]) for c in columns])
+        return ids
+
+
+def _naive_utc(value: Any) -> Any:
+    # The columns hold naive UTC (models.UTCDateTime); COPY bypasses that type.
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
 
 
 def generate(engine: Engine, options: DemoOptions) -> Job[DemoSummary]:
