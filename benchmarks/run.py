@@ -26,7 +26,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 import pgserver  # noqa: E402
-
 from ibdesk import demo, schema  # noqa: E402
 from ibdesk.db import make_engine  # noqa: E402
 from ibdesk.models import Base  # noqa: E402
@@ -76,11 +75,16 @@ def bench_upgrade(new_db: Callable[[str], str], rounds: int = 3) -> tuple[float,
 
 def bare_insert_rate(engine: Engine, rows: int) -> float:
     """Insert plain rows with executemany in 10 000-row transactions; return rows/s."""
-    table = Table("bench_plain", MetaData(), Column("id", Integer, primary_key=True),
-                  Column("a", String(64)), Column("b", Integer), Column("c", String(200)))
+    table = Table(
+        "bench_plain",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("a", String(64)),
+        Column("b", Integer),
+        Column("c", String(200)),
+    )
     table.create(engine)
-    batch = [{"a": f"{i:064d}", "b": i, "c": "Storgatan 1, 11122 Stockholm"}
-             for i in range(10_000)]
+    batch = [{"a": f"{i:064d}", "b": i, "c": "Storgatan 1, 11122 Stockholm"} for i in range(10_000)]
     start = time.perf_counter()
     done = 0
     while done < rows:
@@ -92,8 +96,9 @@ def bare_insert_rate(engine: Engine, rows: int) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backend", action="append", choices=("sqlite", "postgresql"))
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--media", type=int, default=20, help="media per patient")
@@ -102,20 +107,27 @@ def main() -> int:
     for backend in args.backend or ["sqlite", "postgresql"]:
         with databases(backend) as new_db:
             ours, bare = bench_upgrade(new_db)
-            print(f"{backend:<11} {'db upgrade, empty db (s)':<34} {ours:>14.3f} {bare:>14.3f} "
-                  f"{ours / bare:>7.2f}  (Alembic + triggers vs create_all)")
+            print(
+                f"{backend:<11} {'db upgrade, empty db (s)':<34} {ours:>14.3f} {bare:>14.3f} "
+                f"{ours / bare:>7.2f}  (Alembic + triggers vs create_all)"
+            )
             engine = make_engine(new_db("demo"), create=True)
             schema.upgrade(engine)
-            summary, _ = run_to_end(demo.generate(engine, demo.DemoOptions(
-                patients=args.patients, media_per_patient=args.media)))
+            summary, _ = run_to_end(
+                demo.generate(
+                    engine, demo.DemoOptions(patients=args.patients, media_per_patient=args.media)
+                )
+            )
             rate = summary.rows / summary.seconds
             engine.dispose()
             engine = make_engine(new_db("plain"), create=True)
             base = bare_insert_rate(engine, min(summary.rows, 500_000))
             engine.dispose()
-            print(f"{backend:<11} {'demo rows/s':<34} {rate:>14,.0f} {base:>14,.0f} "
-                  f"{rate / base:>7.2f}  ({summary.patients:,} patients, {summary.media:,} "
-                  f"media, {summary.rows:,} rows in {summary.seconds:.1f} s)")
+            print(
+                f"{backend:<11} {'demo rows/s':<34} {rate:>14,.0f} {base:>14,.0f} "
+                f"{rate / base:>7.2f}  ({summary.patients:,} patients, {summary.media:,} "
+                f"media, {summary.rows:,} rows in {summary.seconds:.1f} s)"
+            )
     return 0
 
 

@@ -73,17 +73,21 @@ def system_event(
 ) -> SystemEvent:
     """Add an entry to the system log (committed with the caller's transaction)."""
     event = SystemEvent(
-        at=utcnow(), level=level, user_name=actor.user, machine=actor.machine,
-        action=action, detail=detail,
+        at=utcnow(),
+        level=level,
+        user_name=actor.user,
+        machine=actor.machine,
+        action=action,
+        detail=detail,
     )
     session.add(event)
     return event
 
 
-def login_event(session: Session, user: str, machine: str, success: bool,
-                reason: str = "") -> LoginEvent:
+def login_event(
+    session: Session, user: str, machine: str, success: bool, reason: str = ""
+) -> LoginEvent:
     """Add an entry to the login log."""
-    event = LoginEvent(at=utcnow(), user_name=user, machine=machine, success=success,
-                       reason=reason)
+    event = LoginEvent(at=utcnow(), user_name=user, machine=machine, success=success, reason=reason)
     session.add(event)
     return event

@@ -25,12 +25,18 @@ from ibdesk.models import ImageSet, MediaItem, MediaKind, Patient, utcnow
 PATIENT_FIELDS = ("first_name", "last_name", "address", "postal_code", "city", "phone", "note")
 MEDIA_FIELDS = ("kind", "teeth", "taken_at", "comment", "width", "height", "bit_depth")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_FIELD_LIMITS = {"first_name": 100, "last_name": 100, "address": 200, "postal_code": 10,
-                 "city": 100, "phone": 40}
+_FIELD_LIMITS = {
+    "first_name": 100,
+    "last_name": 100,
+    "address": 200,
+    "postal_code": 10,
+    "city": 100,
+    "phone": 40,
+}
 # FDI two-digit notation: permanent teeth 11-48, primary teeth 51-85.
-VALID_TEETH = frozenset(
-    f"{q}{t}" for q in (1, 2, 3, 4) for t in range(1, 9)
-) | frozenset(f"{q}{t}" for q in (5, 6, 7, 8) for t in range(1, 6))
+VALID_TEETH = frozenset(f"{q}{t}" for q in (1, 2, 3, 4) for t in range(1, 9)) | frozenset(
+    f"{q}{t}" for q in (5, 6, 7, 8) for t in range(1, 6)
+)
 
 
 def login(session: Session, username: str, password: str, machine: str) -> users.UserAccount:
@@ -98,15 +104,20 @@ def create_patient(session: Session, actor: Actor, number: str, **fields: Any) -
         personnummer=identity.number,
         kind=identity.kind.value,
         name_key=_name_key(values.get("last_name", ""), values.get("first_name", "")),
-        created_at=now, created_by=actor.user, modified_at=now, modified_by=actor.user,
+        created_at=now,
+        created_by=actor.user,
+        modified_at=now,
+        modified_by=actor.user,
         **{key: values.get(key, "") for key in PATIENT_FIELDS},
     )
     session.add(patient)
     session.flush()
-    changes = audit.diff({}, {"personnummer": identity.number, "kind": identity.kind.value,
-                              **values})
-    audit.record(session, actor, "patient.create", patient=patient, entity_id=patient.id,
-                 changes=changes)
+    changes = audit.diff(
+        {}, {"personnummer": identity.number, "kind": identity.kind.value, **values}
+    )
+    audit.record(
+        session, actor, "patient.create", patient=patient, entity_id=patient.id, changes=changes
+    )
     return patient
 
 
@@ -122,8 +133,9 @@ def update_patient(session: Session, actor: Actor, patient_id: int, **fields: An
         return patient
     patient.name_key = _name_key(patient.last_name, patient.first_name)
     patient.modified_at, patient.modified_by = utcnow(), actor.user
-    audit.record(session, actor, "patient.update", patient=patient, entity_id=patient.id,
-                 changes=changes)
+    audit.record(
+        session, actor, "patient.update", patient=patient, entity_id=patient.id, changes=changes
+    )
     return patient
 
 
@@ -135,13 +147,24 @@ def create_image_set(
     description = " ".join(description.split())
     if len(description) > 200:
         raise UserError("An image set's description may be at most 200 characters.")
-    image_set = ImageSet(patient_id=patient.id, taken_on=taken_on, description=description,
-                         created_at=utcnow(), created_by=actor.user)
+    image_set = ImageSet(
+        patient_id=patient.id,
+        taken_on=taken_on,
+        description=description,
+        created_at=utcnow(),
+        created_by=actor.user,
+    )
     session.add(image_set)
     session.flush()
-    audit.record(session, actor, "image_set.create", patient=patient, entity="image_set",
-                 entity_id=image_set.id,
-                 changes=audit.diff({}, {"taken_on": taken_on, "description": description}))
+    audit.record(
+        session,
+        actor,
+        "image_set.create",
+        patient=patient,
+        entity="image_set",
+        entity_id=image_set.id,
+        changes=audit.diff({}, {"taken_on": taken_on, "description": description}),
+    )
     return image_set
 
 
@@ -184,8 +207,14 @@ def check_relative_path(path: str) -> str:
     """Return a media path relative to the image folder, refusing one that escapes it."""
     cleaned = path.replace("\\", "/").strip()
     normal = posixpath.normpath(cleaned) if cleaned else ""
-    if (not normal or normal.startswith("/") or normal == "." or normal.startswith("../")
-            or normal == ".." or re.match(r"^[A-Za-z]:", normal)):
+    if (
+        not normal
+        or normal.startswith("/")
+        or normal == "."
+        or normal.startswith("../")
+        or normal == ".."
+        or re.match(r"^[A-Za-z]:", normal)
+    ):
         raise UserError(
             f"'{path}' is not a path inside the image folder; give it relative to that folder."
         )
@@ -222,18 +251,33 @@ def add_media(
         raise UserError("An image needs its width, height and bit depth.")
     now = utcnow()
     item = MediaItem(
-        image_set_id=image_set.id, patient_id=patient.id, kind=kind,
-        path=check_relative_path(path), byte_size=byte_size, sha256=digest,
-        width=width, height=height, bit_depth=bit_depth, teeth=_check_teeth(teeth),
-        taken_at=taken_at, comment=comment, created_at=now, created_by=actor.user,
+        image_set_id=image_set.id,
+        patient_id=patient.id,
+        kind=kind,
+        path=check_relative_path(path),
+        byte_size=byte_size,
+        sha256=digest,
+        width=width,
+        height=height,
+        bit_depth=bit_depth,
+        teeth=_check_teeth(teeth),
+        taken_at=taken_at,
+        comment=comment,
+        created_at=now,
+        created_by=actor.user,
         modified_at=now,
     )
     session.add(item)
     session.flush()
-    audit.record(session, actor, "media.add", patient=patient, entity="media",
-                 entity_id=item.id, changes=audit.diff({}, _media_values(item)
-                                                       | {"path": item.path,
-                                                          "sha256": item.sha256}))
+    audit.record(
+        session,
+        actor,
+        "media.add",
+        patient=patient,
+        entity="media",
+        entity_id=item.id,
+        changes=audit.diff({}, _media_values(item) | {"path": item.path, "sha256": item.sha256}),
+    )
     return item
 
 
@@ -268,8 +312,15 @@ def update_media(session: Session, actor: Actor, media_id: int, **fields: Any) -
     changes = audit.diff(before, _media_values(item))
     if changes:
         item.modified_at = utcnow()
-        audit.record(session, actor, "media.update", patient=patient, entity="media",
-                     entity_id=item.id, changes=changes)
+        audit.record(
+            session,
+            actor,
+            "media.update",
+            patient=patient,
+            entity="media",
+            entity_id=item.id,
+            changes=changes,
+        )
     return item
 
 
@@ -279,8 +330,15 @@ def delete_media(session: Session, actor: Actor, media_id: int) -> MediaItem:
     if item.deleted_at is not None:
         return item
     item.deleted_at, item.deleted_by = utcnow(), actor.user
-    audit.record(session, actor, "media.delete", patient=patient, entity="media",
-                 entity_id=item.id, changes={"deleted": [False, True]})
+    audit.record(
+        session,
+        actor,
+        "media.delete",
+        patient=patient,
+        entity="media",
+        entity_id=item.id,
+        changes={"deleted": [False, True]},
+    )
     return item
 
 
@@ -290,6 +348,13 @@ def undelete_media(session: Session, actor: Actor, media_id: int) -> MediaItem:
     if item.deleted_at is None:
         return item
     item.deleted_at, item.deleted_by = None, None
-    audit.record(session, actor, "media.undelete", patient=patient, entity="media",
-                 entity_id=item.id, changes={"deleted": [True, False]})
+    audit.record(
+        session,
+        actor,
+        "media.undelete",
+        patient=patient,
+        entity="media",
+        entity_id=item.id,
+        changes={"deleted": [True, False]},
+    )
     return item

@@ -279,7 +279,7 @@ def odbc_drivers() -> list[str]:
         return []
     try:
         return list(pyodbc.drivers())
-    except Exception:  # noqa: BLE001 - a broken ODBC install simply lists nothing
+    except Exception:
         return []
 
 

@@ -17,7 +17,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
@@ -37,22 +37,49 @@ from ibdesk.models import (
 )
 from ibdesk.progress import Job, LogLine, Progress
 
+if TYPE_CHECKING:
+    import psycopg
+
 CHUNK_PATIENTS = 1000
 KIND_WEIGHTS = {
-    MediaKind.INTRAORAL: 55, MediaKind.PANORAMIC: 10, MediaKind.PHOTO: 25,
-    MediaKind.VIDEO: 3, MediaKind.AUDIO: 3, MediaKind.DOCUMENT: 4,
+    MediaKind.INTRAORAL: 55,
+    MediaKind.PANORAMIC: 10,
+    MediaKind.PHOTO: 25,
+    MediaKind.VIDEO: 3,
+    MediaKind.AUDIO: 3,
+    MediaKind.DOCUMENT: 4,
 }
 # Kinds the demo can make real files for (it has no video encoder).
-FILE_KINDS = (MediaKind.INTRAORAL, MediaKind.PANORAMIC, MediaKind.PHOTO, MediaKind.AUDIO,
-              MediaKind.DOCUMENT)
-STAFF = (("anna.tandlakare", "RUM-1"), ("erik.tandlakare", "RUM-2"),
-         ("lena.tandskoterska", "RUM-3"), ("karin.hygienist", "RUM-4"),
-         ("reception", "RECEPTION"))
-_SIZES = {MediaKind.INTRAORAL: (2_000_000, 4_000_000), MediaKind.PANORAMIC: (5_000_000, 9_000_000),
-          MediaKind.PHOTO: (1_500_000, 5_000_000), MediaKind.VIDEO: (20_000_000, 90_000_000),
-          MediaKind.AUDIO: (100_000, 900_000), MediaKind.DOCUMENT: (50_000, 400_000)}
-_EXT = {MediaKind.INTRAORAL: "png", MediaKind.PANORAMIC: "png", MediaKind.PHOTO: "jpg",
-        MediaKind.VIDEO: "mp4", MediaKind.AUDIO: "wav", MediaKind.DOCUMENT: "pdf"}
+FILE_KINDS = (
+    MediaKind.INTRAORAL,
+    MediaKind.PANORAMIC,
+    MediaKind.PHOTO,
+    MediaKind.AUDIO,
+    MediaKind.DOCUMENT,
+)
+STAFF = (
+    ("anna.tandlakare", "RUM-1"),
+    ("erik.tandlakare", "RUM-2"),
+    ("lena.tandskoterska", "RUM-3"),
+    ("karin.hygienist", "RUM-4"),
+    ("reception", "RECEPTION"),
+)
+_SIZES = {
+    MediaKind.INTRAORAL: (2_000_000, 4_000_000),
+    MediaKind.PANORAMIC: (5_000_000, 9_000_000),
+    MediaKind.PHOTO: (1_500_000, 5_000_000),
+    MediaKind.VIDEO: (20_000_000, 90_000_000),
+    MediaKind.AUDIO: (100_000, 900_000),
+    MediaKind.DOCUMENT: (50_000, 400_000),
+}
+_EXT = {
+    MediaKind.INTRAORAL: "png",
+    MediaKind.PANORAMIC: "png",
+    MediaKind.PHOTO: "jpg",
+    MediaKind.VIDEO: "mp4",
+    MediaKind.AUDIO: "wav",
+    MediaKind.DOCUMENT: "pdf",
+}
 
 
 @dataclass
@@ -100,15 +127,23 @@ class DemoOptions:
 
 
 def _aware(day: dt.date, rng: random.Random) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, rng.randint(7, 17), rng.randint(0, 59),
-                       rng.randint(0, 59), tzinfo=dt.UTC)
+    return dt.datetime(
+        day.year,
+        day.month,
+        day.day,
+        rng.randint(7, 17),
+        rng.randint(0, 59),
+        rng.randint(0, 59),
+        tzinfo=dt.UTC,
+    )
 
 
 class _Writer:
     """Writes one chunk of patients; keeps the numbers already used in this run."""
 
-    def __init__(self, session: Session, options: DemoOptions, rng: random.Random,
-                 used: set[str]) -> None:
+    def __init__(
+        self, session: Session, options: DemoOptions, rng: random.Random, used: set[str]
+    ) -> None:
         self.session, self.options, self.rng, self.used = session, options, rng, used
         self.files_written: list[Path] = []
         self.summary = DemoSummary()
@@ -125,10 +160,10 @@ class _Writer:
                 number, kind = f"99{rng.randrange(10**10):010d}", PatientKind.RESERVE
             else:
                 coordination = roll < 0.03
-                number = personnummer.generate(rng, birth_date=birth, female=female,
-                                               coordination=coordination)
-                kind = (PatientKind.SAMORDNINGSNUMMER if coordination
-                        else PatientKind.PERSONNUMMER)
+                number = personnummer.generate(
+                    rng, birth_date=birth, female=female, coordination=coordination
+                )
+                kind = PatientKind.SAMORDNINGSNUMMER if coordination else PatientKind.PERSONNUMMER
             if number not in self.used:
                 self.used.add(number)
                 return number, kind.value, birth, female
@@ -139,10 +174,17 @@ class _Writer:
         while len(numbers) < count:
             # Numbers already in the database (an earlier demo run) are drawn again.
             batch = [self._number() for _ in range(count - len(numbers))]
-            taken = set(session.scalars(select(Patient.personnummer).where(
-                Patient.personnummer.in_([n[0] for n in batch]))))
+            taken = set(
+                session.scalars(
+                    select(Patient.personnummer).where(
+                        Patient.personnummer.in_([n[0] for n in batch])
+                    )
+                )
+            )
             numbers += [n for n in batch if n[0] not in taken]
-        patient_rows, audit_rows, created = [], [], []
+        patient_rows: list[dict[str, Any]] = []
+        audit_rows: list[dict[str, Any]] = []
+        created: list[tuple[dt.datetime, dt.date, str]] = []
         for number, kind, _birth, female in numbers:
             first = rng.choice(demo_content.FEMALE if female else demo_content.MALE)
             last = rng.choice(demo_content.LAST)
@@ -151,78 +193,152 @@ class _Writer:
             at = _aware(since, rng)
             user, _machine = rng.choice(STAFF)
             created.append((at, since, user))
-            patient_rows.append({
-                "personnummer": number, "kind": kind, "first_name": first, "last_name": last,
-                "name_key": f"{last} {first}".lower(),
-                "address": f"{rng.choice(demo_content.STREETS)} {rng.randint(1, 120)}",
-                "postal_code": f"{zip_prefix}{rng.randint(100, 999)}", "city": city,
-                "phone": f"07{rng.randint(0, 9)}-{rng.randint(100, 999)} {rng.randint(10, 99)} "
-                         f"{rng.randint(10, 99)}",
-                "note": rng.choice(demo_content.NOTES), "created_at": at, "created_by": user,
-                "modified_at": at, "modified_by": user, "deleted_at": None, "deleted_by": None,
-            })
+            patient_rows.append(
+                {
+                    "personnummer": number,
+                    "kind": kind,
+                    "first_name": first,
+                    "last_name": last,
+                    "name_key": f"{last} {first}".lower(),
+                    "address": f"{rng.choice(demo_content.STREETS)} {rng.randint(1, 120)}",
+                    "postal_code": f"{zip_prefix}{rng.randint(100, 999)}",
+                    "city": city,
+                    "phone": f"07{rng.randint(0, 9)}-{rng.randint(100, 999)} {rng.randint(10, 99)} "
+                    f"{rng.randint(10, 99)}",
+                    "note": rng.choice(demo_content.NOTES),
+                    "created_at": at,
+                    "created_by": user,
+                    "modified_at": at,
+                    "modified_by": user,
+                    "deleted_at": None,
+                    "deleted_by": None,
+                }
+            )
         ids = self._insert(Patient, patient_rows)
         set_rows: list[dict[str, Any]] = []
         set_owner: list[tuple[int, str, str, list[int]]] = []
         for pid, row, (at, since, user) in zip(ids, patient_rows, created, strict=True):
-            audit_rows.append(self._audit(at, user, pid, row["personnummer"], "patient.create",
-                                          "patient", pid, {"personnummer": [None, row[
-                                              "personnummer"]], "first_name": [None, row[
-                                                  "first_name"]], "last_name": [None, row[
-                                                      "last_name"]]}))
+            audit_rows.append(
+                self._audit(
+                    at,
+                    user,
+                    pid,
+                    row["personnummer"],
+                    "patient.create",
+                    "patient",
+                    pid,
+                    {
+                        "personnummer": [None, row["personnummer"]],
+                        "first_name": [None, row["first_name"]],
+                        "last_name": [None, row["last_name"]],
+                    },
+                )
+            )
             remaining = self.options.media_per_patient
             while remaining > 0:
                 size = min(remaining, rng.randint(1, 8))
                 remaining -= size
-                day = since + dt.timedelta(days=rng.randint(0, max(1, (self.options.today
-                                                                        - since).days)))
-                set_rows.append({"patient_id": pid, "taken_on": day,
-                                 "description": rng.choice(demo_content.SET_DESCRIPTIONS),
-                                 "created_at": _aware(day, rng), "created_by": user,
-                                 "signed_at": None, "signed_by": None,
-                                 "signature_digest": None})
+                day = since + dt.timedelta(
+                    days=rng.randint(0, max(1, (self.options.today - since).days))
+                )
+                set_rows.append(
+                    {
+                        "patient_id": pid,
+                        "taken_on": day,
+                        "description": rng.choice(demo_content.SET_DESCRIPTIONS),
+                        "created_at": _aware(day, rng),
+                        "created_by": user,
+                        "signed_at": None,
+                        "signed_by": None,
+                        "signature_digest": None,
+                    }
+                )
                 set_owner.append((pid, row["personnummer"], user, [size]))
         set_ids = self._insert(ImageSet, set_rows)
         media_rows: list[dict[str, Any]] = []
         media_meta: list[tuple[str, str]] = []
-        for set_id, srow, (pid, number, user, (size,)) in zip(set_ids, set_rows, set_owner,
-                                                                  strict=True):
-            audit_rows.append(self._audit(srow["created_at"], user, pid, number,
-                                          "image_set.create", "image_set", set_id,
-                                          {"taken_on": [None, srow["taken_on"].isoformat()]}))
+        for set_id, srow, (pid, number, user, (size,)) in zip(
+            set_ids, set_rows, set_owner, strict=True
+        ):
+            audit_rows.append(
+                self._audit(
+                    srow["created_at"],
+                    user,
+                    pid,
+                    number,
+                    "image_set.create",
+                    "image_set",
+                    set_id,
+                    {"taken_on": [None, srow["taken_on"].isoformat()]},
+                )
+            )
             for n in range(size):
                 media_rows.append(self._media(pid, number, set_id, n, srow))
                 media_meta.append((number, user))
         media_ids = self._insert(MediaItem, media_rows)
         for mid, mrow, (number, user) in zip(media_ids, media_rows, media_meta, strict=True):
-            audit_rows.append(self._audit(mrow["created_at"], user, mrow["patient_id"], number,
-                                          "media.add", "media", mid,
-                                          {"kind": [None, mrow["kind"]],
-                                           "path": [None, mrow["path"]]}))
+            audit_rows.append(
+                self._audit(
+                    mrow["created_at"],
+                    user,
+                    mrow["patient_id"],
+                    number,
+                    "media.add",
+                    "media",
+                    mid,
+                    {"kind": [None, mrow["kind"]], "path": [None, mrow["path"]]},
+                )
+            )
             self.summary.kinds[mrow["kind"]] = self.summary.kinds.get(mrow["kind"], 0) + 1
         audit_rows.sort(key=lambda r: r["at"])
         self._insert(AuditEvent, audit_rows, returning=False)
-        logins = [{"at": _aware(self.options.today - dt.timedelta(days=rng.randint(0, 365)),
-                                rng), "user_name": u, "machine": m, "success": ok,
-                   "reason": "" if ok else "wrong password"}
-                  for u, m in (rng.choice(STAFF) for _ in range(max(1, count // 10)))
-                  for ok in (rng.random() > 0.05,)]
+        logins = [
+            {
+                "at": _aware(self.options.today - dt.timedelta(days=rng.randint(0, 365)), rng),
+                "user_name": u,
+                "machine": m,
+                "success": ok,
+                "reason": "" if ok else "wrong password",
+            }
+            for u, m in (rng.choice(STAFF) for _ in range(max(1, count // 10)))
+            for ok in (rng.random() > 0.05,)
+        ]
         self._insert(LoginEvent, logins, returning=False)
         s = self.summary
         s.patients, s.image_sets, s.media = len(ids), len(set_ids), len(media_ids)
         s.audit_events, s.logins = len(audit_rows), len(logins)
         return s
 
-    def _audit(self, at: dt.datetime, user: str, pid: int, number: str, action: str,
-               entity: str, entity_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+    def _audit(
+        self,
+        at: dt.datetime,
+        user: str,
+        pid: int,
+        number: str,
+        action: str,
+        entity: str,
+        entity_id: int,
+        changes: dict[str, Any],
+    ) -> dict[str, Any]:
         machine = dict(STAFF)[user]
-        return {"at": at, "user_name": user, "machine": machine, "patient_id": pid,
-                "personnummer": number, "action": action, "entity": entity,
-                "entity_id": entity_id, "seq": None, "prev_hash": None, "chain_hash": None,
-                "changes": json.dumps(changes, ensure_ascii=False, sort_keys=True)}
+        return {
+            "at": at,
+            "user_name": user,
+            "machine": machine,
+            "patient_id": pid,
+            "personnummer": number,
+            "action": action,
+            "entity": entity,
+            "entity_id": entity_id,
+            "seq": None,
+            "prev_hash": None,
+            "chain_hash": None,
+            "changes": json.dumps(changes, ensure_ascii=False, sort_keys=True),
+        }
 
-    def _media(self, pid: int, number: str, set_id: int, n: int,
-               srow: dict[str, Any]) -> dict[str, Any]:
+    def _media(
+        self, pid: int, number: str, set_id: int, n: int, srow: dict[str, Any]
+    ) -> dict[str, Any]:
         rng = self.rng
         kind = rng.choices(self.kinds, self.weights)[0]
         path = f"{number}/{set_id}/{n + 1:03d}_{kind.value}.{_EXT[kind]}"
@@ -233,20 +349,35 @@ class _Writer:
         else:
             size = rng.randint(*_SIZES[kind])
             digest = f"{rng.getrandbits(256):064x}"
-            width, height, bits = {MediaKind.INTRAORAL: (1600, 1200, 16),
-                                   MediaKind.PANORAMIC: (2900, 1400, 16),
-                                   MediaKind.PHOTO: (4000, 3000, 8)}.get(kind, (None, None, None))
+            width, height, bits = {
+                MediaKind.INTRAORAL: (1600, 1200, 16),
+                MediaKind.PANORAMIC: (2900, 1400, 16),
+                MediaKind.PHOTO: (4000, 3000, 8),
+            }.get(kind, (None, None, None))
         teeth = ""
         if kind is MediaKind.INTRAORAL:
             quadrant = rng.randint(1, 4)
             first = rng.randint(1, 7)
             teeth = f"{quadrant}{first},{quadrant}{first + 1}"
-        return {"image_set_id": set_id, "patient_id": pid, "kind": kind.value, "path": path,
-                "byte_size": size, "sha256": digest, "width": width, "height": height,
-                "bit_depth": bits, "teeth": teeth, "taken_at": srow["created_at"],
-                "comment": rng.choice(demo_content.COMMENTS), "created_at": srow["created_at"],
-                "created_by": srow["created_by"], "modified_at": srow["created_at"],
-                "deleted_at": None, "deleted_by": None}
+        return {
+            "image_set_id": set_id,
+            "patient_id": pid,
+            "kind": kind.value,
+            "path": path,
+            "byte_size": size,
+            "sha256": digest,
+            "width": width,
+            "height": height,
+            "bit_depth": bits,
+            "teeth": teeth,
+            "taken_at": srow["created_at"],
+            "comment": rng.choice(demo_content.COMMENTS),
+            "created_at": srow["created_at"],
+            "created_by": srow["created_by"],
+            "modified_at": srow["created_at"],
+            "deleted_at": None,
+            "deleted_by": None,
+        }
 
     def _file(self, kind: MediaKind, path: str, number: str) -> demo_content.MadeFile:
         rng = self.rng
@@ -271,8 +402,9 @@ class _Writer:
         self.summary.file_bytes += len(made.data)
         return made
 
-    def _insert(self, model: type[Any], rows: list[dict[str, Any]], *,
-                returning: bool = True) -> list[int]:
+    def _insert(
+        self, model: type[Any], rows: list[dict[str, Any]], *, returning: bool = True
+    ) -> list[int]:
         if not rows:
             return []
         table = model.__table__
@@ -301,17 +433,21 @@ class _Writer:
         """Load rows with PostgreSQL's COPY (ids reserved from the table's sequence first)."""
         ids: list[int] = []
         if returning:
-            ids = list(self.session.scalars(
-                text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) "
-                     "FROM generate_series(1, :n)"), {"t": table.name, "n": len(rows)}))
+            ids = list(
+                self.session.scalars(
+                    text(
+                        "SELECT nextval(pg_get_serial_sequence(:t, 'id')) "
+                        "FROM generate_series(1, :n)"
+                    ),
+                    {"t": table.name, "n": len(rows)},
+                )
+            )
             for row_id, row in zip(ids, rows, strict=True):
                 row["id"] = row_id
         columns = list(rows[0])
-        raw = self.session.connection().connection.dbapi_connection
-        assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(  # type: ignore[attr-defined]
-            f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-        ) as copy:
+        raw = cast("psycopg.Connection[Any]", self.session.connection().connection.dbapi_connection)
+        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row([_naive_utc(row[c]) for c in columns])
         return ids
@@ -350,19 +486,31 @@ def generate(engine: Engine, options: DemoOptions) -> Job[DemoSummary]:
         yield Progress(done, options.patients, "patients")
     with session_scope(engine) as session:
         stats.fold(session)
-        audit.system_event(session, audit.Actor("ibdesk demo"), "demo.generate",
-                           f"{total.patients} patients, {total.media} media, "
-                           f"{total.files} files")
+        audit.system_event(
+            session,
+            audit.Actor("ibdesk demo"),
+            "demo.generate",
+            f"{total.patients} patients, {total.media} media, {total.files} files",
+        )
     total.seconds = time.perf_counter() - started
-    yield LogLine(f"Made {total.patients} patients, {total.image_sets} image sets, "
-                  f"{total.media} media ({total.files} files), {total.audit_events} audit "
-                  f"events in {total.seconds:.1f} s.")
+    yield LogLine(
+        f"Made {total.patients} patients, {total.image_sets} image sets, "
+        f"{total.media} media ({total.files} files), {total.audit_events} audit "
+        f"events in {total.seconds:.1f} s."
+    )
     return total
 
 
 def _add(total: DemoSummary, part: DemoSummary) -> None:
-    for name in ("patients", "image_sets", "media", "files", "file_bytes", "audit_events",
-                 "logins"):
+    for name in (
+        "patients",
+        "image_sets",
+        "media",
+        "files",
+        "file_bytes",
+        "audit_events",
+        "logins",
+    ):
         setattr(total, name, getattr(total, name) + getattr(part, name))
     for kind, n in part.kinds.items():
         total.kinds[kind] = total.kinds.get(kind, 0) + n

@@ -15,30 +15,163 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-FEMALE = ("Anna", "Eva", "Maria", "Karin", "Kristina", "Lena", "Sara", "Emma", "Ingrid",
-          "Märta", "Åsa", "Birgitta", "Elsa", "Linnéa", "Ebba", "Maja", "Astrid", "Sofia",
-          "Agnes", "Ylva", "Göta", "Malin", "Britt-Marie", "Alice", "Saga")
-MALE = ("Lars", "Erik", "Anders", "Johan", "Per", "Karl", "Nils", "Björn", "Mikael",
-        "Göran", "Åke", "Sören", "Olof", "Oskar", "Hugo", "Lucas", "William", "Elias",
-        "Ture", "Jöns", "Mattias", "Leif", "Sven-Åke", "Noah", "Ali")
-LAST = ("Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Larsson", "Olsson",
-        "Persson", "Svensson", "Gustafsson", "Pettersson", "Jonsson", "Jansson", "Hansson",
-        "Bengtsson", "Jönsson", "Lindberg", "Öberg", "Åberg", "Ström", "Söderström",
-        "Hägglund", "Ågren", "Lindqvist", "Björk", "Sjöberg", "Wallin", "Engström",
-        "Nyström", "Holmström", "Åkesson", "Östlund", "Mäkinen", "Al-Hassan", "Nguyen")
-STREETS = ("Storgatan", "Kyrkogatan", "Drottninggatan", "Skolvägen", "Björkvägen",
-           "Ängsvägen", "Strandvägen", "Östra Långgatan", "Södra Vägen", "Järnvägsgatan",
-           "Fältvägen", "Åsvägen", "Sjögatan", "Tallstigen", "Kvarngatan")
-CITIES = (("Stockholm", "11"), ("Göteborg", "41"), ("Malmö", "21"), ("Uppsala", "75"),
-          ("Västerås", "72"), ("Örebro", "70"), ("Linköping", "58"), ("Umeå", "90"),
-          ("Jönköping", "55"), ("Luleå", "97"), ("Östersund", "83"), ("Växjö", "35"))
-SET_DESCRIPTIONS = ("Årskontroll", "Akutbesök", "Rotbehandling", "Kariesutredning",
-                    "Tandreglering", "Implantat, uppföljning", "Parodontal status",
-                    "Helstatus", "Visdomstand 38", "Estetisk konsultation")
-COMMENTS = ("", "", "", "Karies distalt", "Apikal uppklarning", "Fraktur?", "Kontroll",
-            "Bettfel", "Före behandling", "Efter behandling", "Rotfyllning 46")
-NOTES = ("", "", "", "Tandvårdsrädd", "Allergi: latex", "Blodförtunnande medicin",
-         "Behöver tolk (arabiska)", "Föredrar morgontider")
+FEMALE = (
+    "Anna",
+    "Eva",
+    "Maria",
+    "Karin",
+    "Kristina",
+    "Lena",
+    "Sara",
+    "Emma",
+    "Ingrid",
+    "Märta",
+    "Åsa",
+    "Birgitta",
+    "Elsa",
+    "Linnéa",
+    "Ebba",
+    "Maja",
+    "Astrid",
+    "Sofia",
+    "Agnes",
+    "Ylva",
+    "Göta",
+    "Malin",
+    "Britt-Marie",
+    "Alice",
+    "Saga",
+)
+MALE = (
+    "Lars",
+    "Erik",
+    "Anders",
+    "Johan",
+    "Per",
+    "Karl",
+    "Nils",
+    "Björn",
+    "Mikael",
+    "Göran",
+    "Åke",
+    "Sören",
+    "Olof",
+    "Oskar",
+    "Hugo",
+    "Lucas",
+    "William",
+    "Elias",
+    "Ture",
+    "Jöns",
+    "Mattias",
+    "Leif",
+    "Sven-Åke",
+    "Noah",
+    "Ali",
+)
+LAST = (
+    "Andersson",
+    "Johansson",
+    "Karlsson",
+    "Nilsson",
+    "Eriksson",
+    "Larsson",
+    "Olsson",
+    "Persson",
+    "Svensson",
+    "Gustafsson",
+    "Pettersson",
+    "Jonsson",
+    "Jansson",
+    "Hansson",
+    "Bengtsson",
+    "Jönsson",
+    "Lindberg",
+    "Öberg",
+    "Åberg",
+    "Ström",
+    "Söderström",
+    "Hägglund",
+    "Ågren",
+    "Lindqvist",
+    "Björk",
+    "Sjöberg",
+    "Wallin",
+    "Engström",
+    "Nyström",
+    "Holmström",
+    "Åkesson",
+    "Östlund",
+    "Mäkinen",
+    "Al-Hassan",
+    "Nguyen",
+)
+STREETS = (
+    "Storgatan",
+    "Kyrkogatan",
+    "Drottninggatan",
+    "Skolvägen",
+    "Björkvägen",
+    "Ängsvägen",
+    "Strandvägen",
+    "Östra Långgatan",
+    "Södra Vägen",
+    "Järnvägsgatan",
+    "Fältvägen",
+    "Åsvägen",
+    "Sjögatan",
+    "Tallstigen",
+    "Kvarngatan",
+)
+CITIES = (
+    ("Stockholm", "11"),
+    ("Göteborg", "41"),
+    ("Malmö", "21"),
+    ("Uppsala", "75"),
+    ("Västerås", "72"),
+    ("Örebro", "70"),
+    ("Linköping", "58"),
+    ("Umeå", "90"),
+    ("Jönköping", "55"),
+    ("Luleå", "97"),
+    ("Östersund", "83"),
+    ("Växjö", "35"),
+)
+SET_DESCRIPTIONS = (
+    "Årskontroll",
+    "Akutbesök",
+    "Rotbehandling",
+    "Kariesutredning",
+    "Tandreglering",
+    "Implantat, uppföljning",
+    "Parodontal status",
+    "Helstatus",
+    "Visdomstand 38",
+    "Estetisk konsultation",
+)
+COMMENTS = (
+    "",
+    "",
+    "",
+    "Karies distalt",
+    "Apikal uppklarning",
+    "Fraktur?",
+    "Kontroll",
+    "Bettfel",
+    "Före behandling",
+    "Efter behandling",
+    "Rotfyllning 46",
+)
+NOTES = (
+    "",
+    "",
+    "",
+    "Tandvårdsrädd",
+    "Allergi: latex",
+    "Blodförtunnande medicin",
+    "Behöver tolk (arabiska)",
+    "Föredrar morgontider",
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +194,7 @@ def _xray(rng: random.Random, width: int, height: int, bits: int, teeth: int) ->
         cy = height * rng.uniform(0.45, 0.55)
         rx, ry = width / teeth * 0.38, height * rng.uniform(0.32, 0.42)
         tooth = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 < 1
-        image = np.where(tooth, 0.55 + 0.25 * np.exp(-((x - cx) / rx) ** 2), image)
+        image = np.where(tooth, 0.55 + 0.25 * np.exp(-(((x - cx) / rx) ** 2)), image)
         pulp = ((x - cx) / (rx * 0.25)) ** 2 + ((y - cy) / (ry * 0.7)) ** 2 < 1
         image = np.where(pulp, image - 0.25, image)
     image = image + nprng.normal(0, 0.03, image.shape)
@@ -75,7 +208,8 @@ def xray_png(rng: random.Random, *, panoramic: bool) -> MadeFile:
     if panoramic:
         width, height, bits, teeth = 1024, 512, 8, 16
     else:
-        width, height, bits, teeth = rng.choice(((640, 480), (480, 640))) + (16, 3)
+        width, height = rng.choice(((640, 480), (480, 640)))
+        bits, teeth = 16, 3
     pixels = _xray(rng, width, height, 12 if bits == 16 else 8, teeth)
     image = Image.fromarray(pixels)
     buffer = io.BytesIO()
@@ -88,10 +222,8 @@ def photo_jpeg(rng: random.Random) -> MadeFile:
     width, height = 800, 600
     nprng = np.random.default_rng(rng.getrandbits(32))
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    gum = np.stack([180 + 40 * np.sin(x / 90), 70 + 20 * np.cos(y / 70),
-                    80 + 0 * x], axis=-1)
-    mouth = (((x - width / 2) / (width * 0.42)) ** 2 + ((y - height / 2) / (height * 0.3)) ** 2
-             < 1)
+    gum = np.stack([180 + 40 * np.sin(x / 90), 70 + 20 * np.cos(y / 70), 80 + 0 * x], axis=-1)
+    mouth = ((x - width / 2) / (width * 0.42)) ** 2 + ((y - height / 2) / (height * 0.3)) ** 2 < 1
     teeth = mouth & (np.abs(y - height / 2) < height * 0.12)
     rgb = np.where(teeth[..., None], np.array([235, 228, 205], dtype=np.float32), gum)
     rgb = rgb + nprng.normal(0, 6, rgb.shape)
@@ -107,8 +239,11 @@ def wav_note(rng: random.Random) -> MadeFile:
     pitch = rng.uniform(180, 260)
     samples = bytearray()
     for i in range(int(rate * seconds)):
-        value = int(9000 * math.sin(2 * math.pi * pitch * i / rate) * math.sin(math.pi * i
-                                                                                 / (rate * seconds)))
+        value = int(
+            9000
+            * math.sin(2 * math.pi * pitch * i / rate)
+            * math.sin(math.pi * i / (rate * seconds))
+        )
         samples += value.to_bytes(2, "little", signed=True)
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
@@ -125,7 +260,7 @@ def pdf_document(rng: random.Random, title: str) -> MadeFile:
     pixels = np.array(page)
     for row in range(120, 800, 28):
         length = rng.randint(300, 520)
-        pixels[row:row + 6, 50:50 + length] = 60
+        pixels[row : row + 6, 50 : 50 + length] = 60
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PDF", title=title, resolution=72.0)
     return MadeFile(buffer.getvalue(), "pdf")

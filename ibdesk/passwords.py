@@ -11,8 +11,18 @@ MIN_LENGTH = 10
 _hasher = PasswordHasher()
 
 _COMMON = {
-    "password", "password1", "lösenord", "losenord", "1234567890", "qwertyuiop",
-    "imagebank", "administrator", "sommar2024", "sommar2025", "sommar2026", "vinter2026",
+    "password",
+    "password1",
+    "lösenord",
+    "losenord",
+    "1234567890",
+    "qwertyuiop",
+    "imagebank",
+    "administrator",
+    "sommar2024",
+    "sommar2025",
+    "sommar2026",
+    "vinter2026",
 }
 
 

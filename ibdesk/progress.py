@@ -8,9 +8,9 @@ progress bar.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
 from dataclasses import dataclass
-import sys
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -60,7 +60,7 @@ def describe(event: Any) -> str:
 
 
 def drive_in_terminal(job: Job[T], label: str, *, quiet: bool = False) -> T:
-    """Drive a job in the terminal: a progress bar on stderr and its log lines; return its result."""
+    """Drive a job in a terminal: a progress bar and log lines on stderr; return its result."""
     import click
 
     bar = None
@@ -69,13 +69,18 @@ def drive_in_terminal(job: Job[T], label: str, *, quiet: bool = False) -> T:
             try:
                 event = next(job)
             except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+                return stop.value
             if quiet:
                 continue
             if isinstance(event, Progress) and event.total:
                 if bar is None:
-                    bar = click.progressbar(length=event.total, label=label, file=sys.stderr,
-                                            show_pos=True, show_eta=True)
+                    bar = click.progressbar(
+                        length=event.total,
+                        label=label,
+                        file=sys.stderr,
+                        show_pos=True,
+                        show_eta=True,
+                    )
                     bar.__enter__()
                 bar.update(event.done - bar.pos)
             elif isinstance(event, LogLine):

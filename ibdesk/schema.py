@@ -41,7 +41,10 @@ class SchemaStatus:
         """Say in one sentence what the state means and what to do."""
         match self.state:
             case SchemaState.CURRENT:
-                return f"The database is an ImageBank 2.1 database with the current schema ({self.head})."
+                return (
+                    "The database is an ImageBank 2.1 database with the current schema "
+                    f"({self.head})."
+                )
             case SchemaState.OLDER:
                 return (
                     f"The database schema ({self.revision}) is older than this program's "
@@ -108,7 +111,7 @@ def check(engine: Engine) -> SchemaStatus:
         return SchemaStatus(SchemaState.CURRENT, revision, head)
     try:
         script.get_revision(revision)
-    except Exception:  # noqa: BLE001 - an unknown revision comes from a newer program
+    except Exception:
         return SchemaStatus(SchemaState.NEWER, revision, head)
     return SchemaStatus(SchemaState.OLDER, revision, head)
 
@@ -150,7 +153,8 @@ def offline_sql(dialect_name: str, dialect_opts: dict[str, object] | None = None
 
     buffer = io.StringIO()
     cfg = alembic_config()
-    cfg.attributes.update(dialect_name=dialect_name, dialect_opts=dialect_opts or {},
-                          output_buffer=buffer)
+    cfg.attributes.update(
+        dialect_name=dialect_name, dialect_opts=dialect_opts or {}, output_buffer=buffer
+    )
     command.upgrade(cfg, "head", sql=True)
     return buffer.getvalue()

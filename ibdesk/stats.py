@@ -117,8 +117,9 @@ def recount(session: Session) -> dict[str, Count]:
     live_b = case((MediaItem.deleted_at.is_(None), MediaItem.byte_size), else_=0)
     dead_b = case((MediaItem.deleted_at.is_(None), 0), else_=MediaItem.byte_size)
     for kind, lc, dc, lb, db in session.execute(
-        select(MediaItem.kind, func.sum(live), func.sum(dead), func.sum(live_b),
-               func.sum(dead_b)).group_by(MediaItem.kind)
+        select(
+            MediaItem.kind, func.sum(live), func.sum(dead), func.sum(live_b), func.sum(dead_b)
+        ).group_by(MediaItem.kind)
     ):
         result[kind] = Count(int(lc), int(dc), int(lb), int(db))
     p_live, p_dead = session.execute(

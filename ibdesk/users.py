@@ -21,9 +21,7 @@ def normalize_username(username: str) -> str:
     """Return the lower-cased, trimmed log-in name, or refuse one that cannot be used."""
     name = username.strip().lower()
     if not _USERNAME.fullmatch(name):
-        raise UserError(
-            "A user name is 2 to 64 letters, digits or . - _ @ with no spaces."
-        )
+        raise UserError("A user name is 2 to 64 letters, digits or . - _ @ with no spaces.")
     return name
 
 
@@ -52,17 +50,22 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    audit.system_event(session, actor, "user.create",
-                       f"{name}{' (administrator)' if is_admin else ''}")
+    audit.system_event(
+        session, actor, "user.create", f"{name}{' (administrator)' if is_admin else ''}"
+    )
     return user
 
 
 def count_admins(session: Session) -> int:
     """Return how many active administrator accounts exist."""
-    return session.scalar(
-        select(func.count()).select_from(UserAccount).where(
-            UserAccount.is_admin.is_(True), UserAccount.active.is_(True))
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(UserAccount)
+            .where(UserAccount.is_admin.is_(True), UserAccount.active.is_(True))
+        )
+        or 0
+    )
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,11 @@ def authenticate(session: Session, username: str, password: str, machine: str) -
     audit.login_event(session, name, machine, success=not reason, reason=reason)
     session.flush()
     if reason or user is None:
-        message = ("This account is disabled; ask the administrator."
-                   if reason == "account disabled" else "Wrong user name or password.")
+        message = (
+            "This account is disabled; ask the administrator."
+            if reason == "account disabled"
+            else "Wrong user name or password."
+        )
         return LoginOutcome(None, message)
     user.last_login_at = utcnow()
     return LoginOutcome(user)

@@ -12,28 +12,30 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ClauseElement, TextClause
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import pgserver  # noqa: E402
-
-from ibdesk import schema  # noqa: E402
-from ibdesk.db import make_engine, mssql_dialect  # noqa: E402
+import pgserver
+from ibdesk import schema
+from ibdesk.db import make_engine, mssql_dialect
 
 BACKENDS = ("sqlite", "postgresql")
 _counter = itertools.count()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--backend", choices=BACKENDS, action="append",
-                     help="run database tests on this backend only (repeatable)")
+    parser.addoption(
+        "--backend",
+        choices=BACKENDS,
+        action="append",
+        help="run database tests on this backend only (repeatable)",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -153,7 +155,7 @@ def _mssql_compile_checker(failures: list[str]) -> Any:
         if isinstance(element, ClauseElement) and not isinstance(element, TextClause):
             try:
                 element.compile(dialect=dialect)
-            except Exception as error:  # noqa: BLE001 - collected and reported by the fixture
+            except Exception as error:
                 failures.append(f"{type(error).__name__}: {error} in {element}")
 
     return check

@@ -28,8 +28,14 @@ def new_personnummer(birth: dt.date | None = None, *, female: bool = True) -> st
 def make_patient(session: Session, **overrides: Any) -> Patient:
     """Create and commit a patient with Swedish defaults."""
     number = overrides.pop("personnummer", None) or new_personnummer()
-    fields = {"first_name": "Åsa", "last_name": "Öberg", "address": "Storgatan 1",
-              "postal_code": "11122", "city": "Göteborg", "phone": "031-123456"}
+    fields = {
+        "first_name": "Åsa",
+        "last_name": "Öberg",
+        "address": "Storgatan 1",
+        "postal_code": "11122",
+        "city": "Göteborg",
+        "phone": "031-123456",
+    }
     fields.update(overrides)
     actor = fields.pop("actor", ACTOR)
     patient = clients.create_patient(session, actor, number, **fields)
@@ -41,7 +47,9 @@ def make_image_set(session: Session, patient: Patient | None = None, **overrides
     """Create and commit an image set (making a patient when none is given)."""
     patient = patient or make_patient(session)
     image_set = clients.create_image_set(
-        session, overrides.pop("actor", ACTOR), patient.id,
+        session,
+        overrides.pop("actor", ACTOR),
+        patient.id,
         overrides.pop("taken_on", dt.date(2026, 3, 4)),
         overrides.pop("description", "Årskontroll"),
     )
@@ -54,9 +62,14 @@ def make_media(session: Session, image_set: ImageSet | None = None, **overrides:
     image_set = image_set or make_image_set(session)
     n = next(_serial)
     values: dict[str, Any] = {
-        "kind": "intraoral", "path": f"p{image_set.patient_id}/s{image_set.id}/{n}.png",
-        "byte_size": 1000 + n, "sha256": hashlib.sha256(str(n).encode()).hexdigest(),
-        "width": 1600, "height": 1200, "bit_depth": 16, "teeth": "11,21",
+        "kind": "intraoral",
+        "path": f"p{image_set.patient_id}/s{image_set.id}/{n}.png",
+        "byte_size": 1000 + n,
+        "sha256": hashlib.sha256(str(n).encode()).hexdigest(),
+        "width": 1600,
+        "height": 1200,
+        "bit_depth": 16,
+        "teeth": "11,21",
     }
     values.update(overrides)
     item = clients.add_media(session, values.pop("actor", ACTOR), image_set.id, **values)

@@ -49,9 +49,18 @@ class PgServer:
     def stop(self) -> None:
         """Stop the server and remove its folder."""
         subprocess.run(
-            self._as_owner([str(_bindir() / "pg_ctl"), "-D", str(self.root / "data"),
-                            "-m", "immediate", "stop"]),
-            capture_output=True, check=False,
+            self._as_owner(
+                [
+                    str(_bindir() / "pg_ctl"),
+                    "-D",
+                    str(self.root / "data"),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ]
+            ),
+            capture_output=True,
+            check=False,
         )
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -74,18 +83,50 @@ def start() -> PgServer:
         os.chown(pwfile, pw.pw_uid, pw.pw_gid)
     server = PgServer(root, _free_port(), password)
     subprocess.run(
-        server._as_owner([str(bindir / "initdb"), "-D", str(root / "data"), "-U", "postgres",
-                          "--pwfile", str(pwfile), "-A", "scram-sha-256", "-E", "UTF8",
-                          "--locale", "C.UTF-8", "--no-sync"]),
-        check=True, capture_output=True,
+        server._as_owner(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(root / "data"),
+                "-U",
+                "postgres",
+                "--pwfile",
+                str(pwfile),
+                "-A",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale",
+                "C.UTF-8",
+                "--no-sync",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
-    options = (f"-c listen_addresses=127.0.0.1 -c port={server.port} "
-               f"-c unix_socket_directories={root} -c fsync=off -c synchronous_commit=off "
-               "-c full_page_writes=off -c max_connections=200")
+    options = (
+        f"-c listen_addresses=127.0.0.1 -c port={server.port} "
+        f"-c unix_socket_directories={root} -c fsync=off -c synchronous_commit=off "
+        "-c full_page_writes=off -c max_connections=200"
+    )
     subprocess.run(
-        server._as_owner([str(bindir / "pg_ctl"), "-D", str(root / "data"), "-o", options,
-                          "-l", str(root / "log"), "-w", "-t", "60", "start"]),
-        check=True, capture_output=True,
+        server._as_owner(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(root / "data"),
+                "-o",
+                options,
+                "-l",
+                str(root / "log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

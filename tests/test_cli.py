@@ -45,8 +45,9 @@ def test_upgrade_then_check_on_the_default_sqlite(ibdesk_home: Path) -> None:
     assert result.exit_code == 0 and data["state"] == "current" and data["source"] == "default"
 
 
-def test_db_option_beats_environment_beats_config(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_db_option_beats_environment_beats_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     paths = {name: tmp_path / f"{name}.sqlite3" for name in ("option", "env", "config")}
     config.set_database_url(f"sqlite:///{paths['config']}")
     monkeypatch.setenv("IBDESK_DB", f"sqlite:///{paths['env']}")
@@ -94,8 +95,9 @@ def test_foreign_database_is_refused_and_untouched(empty_db_url: str, backend: s
     engine = make_engine(empty_db_url, create=True)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE journal (id INTEGER PRIMARY KEY)"))
-    assert_one_sentence_error(run("--db", empty_db_url, "db", "upgrade"),
-                              "not an ImageBank 2.1 database")
+    assert_one_sentence_error(
+        run("--db", empty_db_url, "db", "upgrade"), "not an ImageBank 2.1 database"
+    )
     assert inspect(engine).get_table_names() == ["journal"]
     engine.dispose()
 
@@ -209,7 +211,9 @@ def test_drivers_lists_odbc_drivers() -> None:
 def test_real_process_prints_no_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "ibdesk", "--db", "oracle://x/y", "db", "check"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 1
     assert proc.stderr.startswith("ibdesk: Unsupported database type 'oracle'")

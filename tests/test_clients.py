@@ -56,8 +56,10 @@ def test_update_records_before_and_after(session: Session) -> None:
     clients.update_patient(session, ACTOR, patient.id, phone="08-222", note="Allergi: latex")
     session.commit()
     (event,) = _events(session, "patient.update")
-    assert json.loads(event.changes) == {"note": ["", "Allergi: latex"],
-                                         "phone": ["08-111", "08-222"]}
+    assert json.loads(event.changes) == {
+        "note": ["", "Allergi: latex"],
+        "phone": ["08-111", "08-222"],
+    }
     clients.update_patient(session, ACTOR, patient.id, phone="08-222")
     session.commit()
     assert len(_events(session, "patient.update")) == 1  # no change, no event
@@ -77,8 +79,14 @@ def test_media_lifecycle_is_audited(session: Session) -> None:
     clients.undelete_media(session, ACTOR, item.id)
     session.commit()
     actions = [e.action for e in _events(session)]
-    assert actions == ["patient.create", "image_set.create", "media.add", "media.update",
-                       "media.delete", "media.undelete"]
+    assert actions == [
+        "patient.create",
+        "image_set.create",
+        "media.add",
+        "media.update",
+        "media.delete",
+        "media.undelete",
+    ]
     assert session.get(MediaItem, item.id).deleted_at is None  # type: ignore[union-attr]
 
 
@@ -108,11 +116,22 @@ def test_bad_media_is_refused(session: Session, overrides: dict, message: str) -
 def test_signed_set_refuses_every_change(session: Session) -> None:
     item = make_media(session)
     image_set = item.image_set
-    image_set.signed_at, image_set.signed_by, image_set.signature_digest = utcnow(), "admin", "0" * 64
+    image_set.signed_at, image_set.signed_by, image_set.signature_digest = (
+        utcnow(),
+        "admin",
+        "0" * 64,
+    )
     session.commit()
     attempts = [
-        lambda: clients.add_media(session, ACTOR, image_set.id, kind="document", path="a.pdf",
-                                  byte_size=1, sha256="a" * 64),
+        lambda: clients.add_media(
+            session,
+            ACTOR,
+            image_set.id,
+            kind="document",
+            path="a.pdf",
+            byte_size=1,
+            sha256="a" * 64,
+        ),
         lambda: clients.update_media(session, ACTOR, item.id, comment="x"),
         lambda: clients.delete_media(session, ACTOR, item.id),
         lambda: clients.undelete_media(session, ACTOR, item.id),
@@ -144,20 +163,31 @@ def test_login_records_success_and_failure(session: Session) -> None:
     session.commit()
     assert user.username == "anna" and user.last_login_at is not None
     rows = session.execute(
-        select(LoginEvent.user_name, LoginEvent.machine, LoginEvent.success, LoginEvent.reason)
-        .order_by(LoginEvent.id)
+        select(
+            LoginEvent.user_name, LoginEvent.machine, LoginEvent.success, LoginEvent.reason
+        ).order_by(LoginEvent.id)
     ).all()
-    assert rows == [("anna", "RUM-1", False, "wrong password"),
-                    ("nobody", "RUM-1", False, "unknown user"),
-                    ("anna", "RUM-2", True, "")]
+    assert rows == [
+        ("anna", "RUM-1", False, "wrong password"),
+        ("nobody", "RUM-1", False, "unknown user"),
+        ("anna", "RUM-2", True, ""),
+    ]
 
 
 def test_counters_follow_client_changes(session: Session) -> None:
     from ibdesk import stats
 
     item = make_media(session, byte_size=500)
-    make_media(session, item.image_set, kind="video", path="v.mp4", byte_size=70,
-               width=None, height=None, bit_depth=None)
+    make_media(
+        session,
+        item.image_set,
+        kind="video",
+        path="v.mp4",
+        byte_size=70,
+        width=None,
+        height=None,
+        bit_depth=None,
+    )
     clients.delete_media(session, ACTOR, item.id)
     session.commit()
     counts = stats.counters(session)

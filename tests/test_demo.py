@@ -21,8 +21,9 @@ def _count(session: Session, model: type) -> int:
 
 
 def test_demo_rows_are_consistent(engine: Engine) -> None:
-    summary, log = run_to_end(demo.generate(engine, demo.DemoOptions(patients=60,
-                                                                     media_per_patient=7)))
+    summary, log = run_to_end(
+        demo.generate(engine, demo.DemoOptions(patients=60, media_per_patient=7))
+    )
     assert summary.patients == 60 and summary.media == 60 * 7
     with Session(engine) as session:
         assert _count(session, Patient) == 60
@@ -35,7 +36,9 @@ def test_demo_rows_are_consistent(engine: Engine) -> None:
             assert personnummer.parse(number).number == number
         # media belong to a set of the same patient
         mismatched = session.scalar(
-            select(func.count()).select_from(MediaItem).join(ImageSet)
+            select(func.count())
+            .select_from(MediaItem)
+            .join(ImageSet)
             .where(ImageSet.patient_id != MediaItem.patient_id)
         )
         assert mismatched == 0
@@ -62,8 +65,11 @@ def test_demo_progress_reaches_total(engine: Engine) -> None:
 def test_demo_files_match_their_rows(engine: Engine, tmp_path: Path) -> None:
     folder = tmp_path / "bilder"
     folder.mkdir()
-    summary, _ = run_to_end(demo.generate(
-        engine, demo.DemoOptions(patients=4, media_per_patient=12, image_folder=folder)))
+    summary, _ = run_to_end(
+        demo.generate(
+            engine, demo.DemoOptions(patients=4, media_per_patient=12, image_folder=folder)
+        )
+    )
     assert summary.files == 48
     depths = set()
     with Session(engine) as session:
@@ -83,5 +89,4 @@ def test_bad_options_are_refused(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="between 1 and"):
         demo.DemoOptions(patients=0).check()
     with pytest.raises(UserError, match="does not exist"):
-        next(demo.generate(engine, demo.DemoOptions(patients=1,
-                                                    image_folder=tmp_path / "missing")))
+        next(demo.generate(engine, demo.DemoOptions(patients=1, image_folder=tmp_path / "missing")))

@@ -35,7 +35,9 @@ def test_migrations_compile_for_a_current_server(ddl: str) -> None:
 def test_filtered_unique_index_for_seats(ddl: str) -> None:
     assert re.search(
         r"CREATE UNIQUE INDEX uq_seat_activation_machine ON seat_activation \(mac, machine_id\)"
-        r" WHERE mac IS NOT NULL", ddl)
+        r" WHERE mac IS NOT NULL",
+        ddl,
+    )
 
 
 def test_counter_triggers_are_statement_level_and_no_identity_insert(ddl: str) -> None:
@@ -82,8 +84,13 @@ def test_text_people_write_binds_as_nvarchar() -> None:
 
 
 def test_paging_uses_offset_fetch_or_top() -> None:
-    sql = str(select(Patient.id).order_by(Patient.id).limit(50).offset(100)
-              .compile(dialect=mssql_dialect()))
+    sql = str(
+        select(Patient.id)
+        .order_by(Patient.id)
+        .limit(50)
+        .offset(100)
+        .compile(dialect=mssql_dialect())
+    )
     assert "OFFSET" in sql and "FETCH" in sql and "ROW_NUMBER" not in sql
 
 

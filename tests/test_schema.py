@@ -32,9 +32,15 @@ def test_migrations_match_models(engine: Engine) -> None:
         context = MigrationContext.configure(
             conn, opts={"version_table": schema.VERSION_TABLE, "compare_type": True}
         )
-        diff = [d for d in compare_metadata(context, Base.metadata)
-                if not (isinstance(d, tuple) and d[0] == "remove_table"
-                        and d[1].name == schema.VERSION_TABLE)]
+        diff = [
+            d
+            for d in compare_metadata(context, Base.metadata)
+            if not (
+                isinstance(d, tuple)
+                and d[0] == "remove_table"
+                and d[1].name == schema.VERSION_TABLE
+            )
+        ]
     assert diff == []
 
 
@@ -47,8 +53,10 @@ def test_newer_schema_is_refused(engine: Engine) -> None:
     with pytest.raises(DatabaseError, match="newer"):
         schema.upgrade(engine)
     with engine.connect() as conn:
-        assert conn.execute(text(f"SELECT version_num FROM {schema.VERSION_TABLE}")).scalar() \
+        assert (
+            conn.execute(text(f"SELECT version_num FROM {schema.VERSION_TABLE}")).scalar()
             == "9999_future"
+        )
 
 
 def test_foreign_database_is_refused(empty_db_url: str) -> None:
@@ -66,5 +74,14 @@ def test_foreign_database_is_refused(empty_db_url: str) -> None:
 def test_counters_are_seeded(engine: Engine) -> None:
     with engine.connect() as conn:
         subjects = set(conn.execute(text("SELECT subject FROM stat_counter")).scalars())
-    assert {"patient", "image_set", "signed_set", "intraoral", "panoramic", "photo",
-            "video", "audio", "document"} == subjects
+    assert {
+        "patient",
+        "image_set",
+        "signed_set",
+        "intraoral",
+        "panoramic",
+        "photo",
+        "video",
+        "audio",
+        "document",
+    } == subjects

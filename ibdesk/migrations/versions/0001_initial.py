@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mssql
 
-
 revision = "0001_initial"
 down_revision = None
 branch_labels = None
@@ -443,14 +442,19 @@ def upgrade() -> None:
     counters = sa.table(
         "stat_counter",
         sa.column("subject", sa.String),
-        *(sa.column(name, sa.BigInteger)
-          for name in ("live_count", "deleted_count", "live_bytes", "deleted_bytes")),
+        *(
+            sa.column(name, sa.BigInteger)
+            for name in ("live_count", "deleted_count", "live_bytes", "deleted_bytes")
+        ),
     )
     # Plain INSERTs: bulk_insert would wrap them in SET IDENTITY_INSERT on SQL Server,
     # which fails on a table without an identity column.
     for subject in COUNTER_SUBJECTS:
-        op.execute(counters.insert().values(subject=subject, live_count=0, deleted_count=0,
-                                            live_bytes=0, deleted_bytes=0))
+        op.execute(
+            counters.insert().values(
+                subject=subject, live_count=0, deleted_count=0, live_bytes=0, deleted_bytes=0
+            )
+        )
     create_counter_triggers()
 
 
