@@ -91,3 +91,14 @@ def login_event(
     event = LoginEvent(at=utcnow(), user_name=user, machine=machine, success=success, reason=reason)
     session.add(event)
     return event
+
+
+def local_admin() -> Actor:
+    """Return the administrator at this machine (the operating-system user running ibdesk)."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "administrator"
+    return Actor(user=user)

@@ -1,0 +1,265 @@
+"""Tamper evidence for the audit trail: a keyed hash chain, sealed by ibdesk.
+
+Workstations write audit events without a sequence number (they never hold the key). ibdesk
+*seals* them: in id order it gives each new event the next sequence number and a hash
+chained to the previous event's, HMAC-SHA256 keyed with a secret of this installation
+that lives only in ibdesk's local configuration folder (mode 0600), never in the database.
+So someone who edits, deletes or inserts rows with raw SQL cannot make a chain that
+verifies. The newest sealed sequence number and hash are also kept beside the key, so
+deleting the newest events is caught too.
+
+Sealing holds new audit inserts off for a moment (PostgreSQL: SHARE lock; SQLite: the
+writer lock), so no event can commit with a lower id after a higher one was sealed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy.orm import Session
+
+from ibdesk import config
+from ibdesk.db import session_scope
+from ibdesk.errors import UserError
+from ibdesk.models import AuditEvent
+
+KEY_FILE = "audit-chain.key"
+HEAD_FILE = "audit-chain-head.json"
+GENESIS = "0" * 64
+BATCH = 5_000
+
+
+class MissingKey(UserError):
+    """This installation's audit key is not on this machine."""
+
+
+def _key_path() -> Path:
+    return config.config_dir() / KEY_FILE
+
+
+def load_key(*, create: bool = False) -> bytes:
+    """Return this installation's chain key, creating it on first use when asked."""
+    path = _key_path()
+    try:
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except FileNotFoundError:
+        if not create:
+            raise MissingKey(
+                f"The audit log key {path} is missing, so the log cannot be checked on this "
+                "machine; run ibdesk where the database was set up, or restore the key from "
+                "its backup."
+            ) from None
+    except ValueError as error:
+        raise MissingKey(f"The audit log key {path} is damaged.") from error
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key.hex())
+    return key
+
+
+def canonical(event: AuditEvent, seq: int) -> bytes:
+    """Return the bytes of an event that its hash covers (every column but the hashes)."""
+    at = event.at.isoformat(timespec="microseconds") if event.at else ""
+    fields = [
+        seq,
+        event.id,
+        at,
+        event.user_name,
+        event.machine,
+        event.patient_id,
+        event.personnummer,
+        event.action,
+        event.entity,
+        event.entity_id,
+        event.changes,
+    ]
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def link(key: bytes, previous: str, event: AuditEvent, seq: int) -> str:
+    """Return the chained hash of an event following the one whose hash is `previous`."""
+    return hmac.new(
+        key, previous.encode() + b"|" + canonical(event, seq), hashlib.sha256
+    ).hexdigest()
+
+
+@dataclass(frozen=True)
+class Head:
+    """The newest sealed event: its sequence number and chained hash."""
+
+    seq: int
+    chain_hash: str
+
+
+def _read_head() -> Head | None:
+    try:
+        data = json.loads((config.config_dir() / HEAD_FILE).read_text(encoding="utf-8"))
+        return Head(int(data["seq"]), str(data["chain_hash"]))
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_head(head: Head) -> None:
+    path = config.config_dir() / HEAD_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"seq": head.seq, "chain_hash": head.chain_hash}), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _lock_for_seal(session: Session) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("LOCK TABLE audit_event IN SHARE ROW EXCLUSIVE MODE"))
+    elif dialect == "mssql":
+        session.execute(text("SELECT COUNT(*) FROM audit_event WITH (TABLOCKX, HOLDLOCK)"))
+
+
+def seal(engine: Engine) -> int:
+    """Chain every not yet sealed audit event; return how many were sealed."""
+    key = load_key(create=True)
+    sealed = 0
+    head: Head | None = None
+    with session_scope(engine) as session:
+        _lock_for_seal(session)
+        last = session.execute(
+            select(AuditEvent.seq, AuditEvent.chain_hash)
+            .where(AuditEvent.seq.is_not(None))
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        ).first()
+        seq, previous = (int(last[0] or 0), str(last[1])) if last else (0, GENESIS)
+        while True:
+            batch = list(
+                session.scalars(
+                    select(AuditEvent)
+                    .where(AuditEvent.seq.is_(None))
+                    .order_by(AuditEvent.id)
+                    .limit(BATCH)
+                )
+            )
+            if not batch:
+                break
+            for event in batch:
+                seq += 1
+                chained = link(key, previous, event, seq)
+                session.execute(
+                    update(AuditEvent)
+                    .where(AuditEvent.id == event.id)
+                    .values(seq=seq, prev_hash=previous, chain_hash=chained)
+                )
+                previous = chained
+            session.flush()
+            session.expunge_all()
+            sealed += len(batch)
+        head = Head(seq, previous) if seq else None
+    if head is not None:
+        _write_head(head)
+    return sealed
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The outcome of checking the chain: ok, or the first problem found."""
+
+    checked: int
+    unsealed: int
+    problem: str = ""
+    event_id: int | None = None
+    seq: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Return whether no tampering was found."""
+        return not self.problem
+
+
+def _sealed_events(session: Session) -> Iterator[AuditEvent]:
+    after = 0
+    while True:
+        batch = list(
+            session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.seq > after)
+                .order_by(AuditEvent.seq)
+                .limit(BATCH)
+            )
+        )
+        if not batch:
+            return
+        yield from batch
+        after = int(batch[-1].seq or 0)
+        session.expunge_all()
+
+
+def verify(session: Session) -> ChainReport:
+    """Recompute the chain and report the first event altered, deleted or inserted."""
+    key = load_key()
+    previous, expected_seq, checked, last_id = GENESIS, 1, 0, 0
+    for event in _sealed_events(session):
+        seq = int(event.seq or 0)
+        if seq != expected_seq:
+            return ChainReport(
+                checked,
+                0,
+                f"Audit events {expected_seq} to {seq - 1} were "
+                "deleted behind the program's back (the sequence jumps).",
+                event.id,
+                expected_seq,
+            )
+        if event.prev_hash != previous or not hmac.compare_digest(
+            link(key, previous, event, seq), event.chain_hash or ""
+        ):
+            return ChainReport(
+                checked,
+                0,
+                f"Audit event {seq} (id {event.id}) was altered or "
+                "inserted behind the program's back: its hash does not match.",
+                event.id,
+                seq,
+            )
+        previous, expected_seq, last_id = event.chain_hash or "", seq + 1, event.id
+        checked += 1
+    head = _read_head()
+    if head is not None and head.seq >= expected_seq:
+        return ChainReport(
+            checked,
+            0,
+            f"The newest audit events ({expected_seq} to {head.seq})"
+            " were deleted behind the program's back.",
+            None,
+            expected_seq,
+        )
+    if head is not None and head.seq == expected_seq - 1 and head.chain_hash != previous:
+        return ChainReport(
+            checked,
+            0,
+            "The newest audit event differs from the one sealed last; the log was rewritten.",
+            last_id or None,
+            head.seq,
+        )
+    slipped = session.scalar(
+        select(func.min(AuditEvent.id)).where(AuditEvent.seq.is_(None), AuditEvent.id < last_id)
+    )
+    unsealed = (
+        session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.seq.is_(None)))
+        or 0
+    )
+    if slipped is not None:
+        return ChainReport(
+            checked,
+            unsealed,
+            f"Audit event id {slipped} was inserted behind the program's back among sealed events.",
+            slipped,
+            None,
+        )
+    return ChainReport(checked, unsealed)

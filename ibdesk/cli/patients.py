@@ -1,0 +1,298 @@
+"""``ibdesk patients``, ``ibdesk sets`` and ``ibdesk logs``: the Patients and Logs tabs' actions."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ibdesk import auditchain, logs, patients, signing
+from ibdesk.audit import local_admin
+from ibdesk.cli import Runtime, emit, pass_runtime
+from ibdesk.errors import UserError
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+@click.group("patients")
+def patients_group() -> None:
+    """Find, show, delete, restore and purge patients."""
+
+
+@patients_group.command("find")
+@click.argument("text", default="")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@json_option
+@pass_runtime
+def find(runtime: Runtime, text: str, limit: int, as_json: bool) -> None:
+    """Search by personnummer (any form or its beginning) or by name; blank lists all."""
+    with runtime.session(read_only=True) as session:
+        page = patients.search(session, text, limit=limit)
+    data = [
+        {
+            "personnummer": r.personnummer,
+            "kind": r.kind,
+            "first_name": r.first_name,
+            "last_name": r.last_name,
+            "deleted": r.deleted,
+        }
+        for r in page.rows
+    ]
+    if not data and not as_json:
+        raise UserError(f"No patient matches '{text}'.")
+    emit(
+        data,
+        as_json,
+        lambda: "\n".join(
+            f"{r.display_number}  {r.last_name}, {r.first_name}{'  (deleted)' if r.deleted else ''}"
+            for r in page.rows
+        ),
+    )
+
+
+@patients_group.command("show")
+@click.argument("number")
+@json_option
+@pass_runtime
+def show(runtime: Runtime, number: str, as_json: bool) -> None:
+    """Show a patient's details, image sets and media (the viewing is logged)."""
+    with runtime.session() as session:
+        info = patients.details(session, number, actor=local_admin())
+        p = info.patient
+        data: dict[str, Any] = {
+            "personnummer": p.personnummer,
+            "kind": p.kind,
+            "first_name": p.first_name,
+            "last_name": p.last_name,
+            "address": p.address,
+            "postal_code": p.postal_code,
+            "city": p.city,
+            "phone": p.phone,
+            "note": p.note,
+            "created_at": p.created_at.isoformat(),
+            "modified_at": p.modified_at.isoformat(),
+            "deleted": p.deleted_at is not None,
+            "image_sets": [
+                {
+                    "id": s.id,
+                    "taken_on": s.taken_on.isoformat(),
+                    "description": s.description,
+                    "signed_by": s.signed_by,
+                    "signed_at": s.signed_at.isoformat() if s.signed_at else None,
+                    "media": [m.__dict__ for m in s.media],
+                }
+                for s in info.image_sets
+            ],
+        }
+    lines = [
+        f"{p.personnummer[:8]}-{p.personnummer[8:]}  {p.last_name}, {p.first_name}"
+        f"{'  (deleted)' if p.deleted_at else ''}",
+        f"{p.address}, {p.postal_code} {p.city}  tel. {p.phone}".strip(", "),
+        f"{len(info.image_sets)} image sets, {info.media_count} media",
+    ]
+    lines += [
+        f"  set {s.id}  {s.taken_on}  {s.description}  {len(s.media)} media"
+        f"{'  signed by ' + s.signed_by if s.signed_by else ''}"
+        for s in info.image_sets
+    ]
+    emit(data, as_json, "\n".join(lines))
+
+
+@patients_group.command("delete")
+@click.argument("number")
+@click.option(
+    "--confirm",
+    "confirm",
+    required=True,
+    metavar="PN",
+    help="Type the personnummer again to confirm.",
+)
+@pass_runtime
+def delete(runtime: Runtime, number: str, confirm: str) -> None:
+    """Hide a patient from the workstations (an administrator can restore it)."""
+    with runtime.session() as session:
+        patient = patients.delete_patient(session, local_admin(), number, confirm=confirm)
+        click.echo(
+            f"Patient {patient.personnummer} deleted (restore with "
+            f"`ibdesk patients restore {patient.personnummer}`)."
+        )
+
+
+@patients_group.command("restore")
+@click.argument("number")
+@pass_runtime
+def restore(runtime: Runtime, number: str) -> None:
+    """Bring a deleted patient back."""
+    with runtime.session() as session:
+        patient = patients.restore_patient(session, local_admin(), number)
+        click.echo(f"Patient {patient.personnummer} restored.")
+
+
+@patients_group.command("purge")
+@click.argument("number")
+@click.option(
+    "--confirm",
+    "confirm",
+    required=True,
+    metavar="PN",
+    help="Type the personnummer again to confirm.",
+)
+@json_option
+@pass_runtime
+def purge(runtime: Runtime, number: str, confirm: str, as_json: bool) -> None:
+    """Remove a patient's rows and files for good (not allowed with signed image sets)."""
+    with runtime.session() as session:
+        result = patients.purge_patient(session, local_admin(), number, confirm=confirm)
+    emit(
+        result.__dict__,
+        as_json,
+        f"Purged {result.personnummer}: {result.image_sets} image sets, {result.media} media, "
+        f"{result.files_removed} files removed."
+        + (f" Could not remove: {', '.join(result.files_left)}." if result.files_left else ""),
+    )
+    if result.files_left:
+        sys.exit(1)
+
+
+@click.group("sets")
+def sets_group() -> None:
+    """Sign, unsign and verify image sets."""
+
+
+@sets_group.command("sign")
+@click.argument("set_id", type=int)
+@pass_runtime
+def sign(runtime: Runtime, set_id: int) -> None:
+    """Sign an image set: read-only for the workstations until unsigned."""
+    with runtime.session() as session:
+        image_set = signing.sign(session, local_admin(), set_id)
+        click.echo(f"Image set {set_id} signed; digest {image_set.signature_digest}.")
+
+
+@sets_group.command("unsign")
+@click.argument("set_id", type=int)
+@click.option("--reason", required=True, help="Why the set must be changed (kept in the log).")
+@pass_runtime
+def unsign(runtime: Runtime, set_id: int, reason: str) -> None:
+    """Remove a set's signature so it can be changed again."""
+    with runtime.session() as session:
+        signing.unsign(session, local_admin(), set_id, reason)
+        click.echo(f"Image set {set_id} unsigned.")
+
+
+@sets_group.command("verify")
+@click.argument("set_id", type=int)
+@json_option
+@pass_runtime
+def verify(runtime: Runtime, set_id: int, as_json: bool) -> None:
+    """Check that a signed set still matches what was signed, files included."""
+    with runtime.session(read_only=True) as session:
+        result = signing.verify(session, set_id)
+    emit(
+        {"set": set_id, "ok": result.ok, "problems": result.problems},
+        as_json,
+        f"Image set {set_id} matches its signature."
+        if result.ok
+        else "\n".join([f"Image set {set_id} does NOT match its signature:", *result.problems]),
+    )
+    if not result.ok:
+        sys.exit(1)
+
+
+@click.group("logs")
+def logs_group() -> None:
+    """Show and verify the patient log."""
+
+
+@logs_group.command("show")
+@click.option("--patient", "number", default="", help="Only this patient's events.")
+@click.option("--user", default="", help="Only this user's events.")
+@click.option("--action", default="", help="Only this action (e.g. patient.update).")
+@click.option("--since", default=None, help="From this day (YYYY-MM-DD).")
+@click.option("--until", default=None, help="To this day (YYYY-MM-DD).")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--csv", "as_csv", is_flag=True, help="Print every matching event as CSV.")
+@json_option
+@pass_runtime
+def show_logs(
+    runtime: Runtime,
+    number: str,
+    user: str,
+    action: str,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_csv: bool,
+    as_json: bool,
+) -> None:
+    """Show the patient log, newest first."""
+    flt = logs.AuditFilter(
+        number, user, action, logs.parse_date(since, "start"), logs.parse_date(until, "end")
+    )
+    with runtime.session(read_only=True) as session:
+        if as_csv:
+            for chunk in logs.audit_csv(session, flt):
+                click.echo(chunk, nl=False)
+            return
+        page = logs.audit_page(session, flt, limit=limit)
+        rows = [
+            {
+                "id": e.id,
+                "seq": e.seq,
+                "at": e.at.isoformat(),
+                "user": e.user_name,
+                "machine": e.machine,
+                "personnummer": e.personnummer,
+                "action": e.action,
+                "entity": e.entity,
+                "entity_id": e.entity_id,
+                "changes": logs.describe_changes(e.changes),
+            }
+            for e in page.rows
+        ]
+    emit(
+        rows,
+        as_json,
+        lambda: (
+            "\n".join(
+                f"{r['at'][:19]}  {r['user']:<20} {r['machine']:<12} {r['personnummer'] or '':<12} "
+                f"{r['action']:<18} {r['changes']}"
+                for r in rows
+            )
+            or "No events match."
+        ),
+    )
+
+
+@logs_group.command("verify")
+@json_option
+@pass_runtime
+def verify_logs(runtime: Runtime, as_json: bool) -> None:
+    """Seal new events, then check the whole chain for tampering."""
+    engine = runtime.ready_engine()
+    sealed = auditchain.seal(engine)
+    with runtime.session(read_only=True) as session:
+        report = auditchain.verify(session)
+    emit(
+        {
+            "ok": report.ok,
+            "checked": report.checked,
+            "sealed_now": sealed,
+            "problem": report.problem,
+            "event_id": report.event_id,
+            "seq": report.seq,
+        },
+        as_json,
+        f"The audit log is intact: {report.checked} events checked."
+        if report.ok
+        else f"TAMPERING FOUND: {report.problem}",
+    )
+    if not report.ok:
+        sys.exit(1)
+
+
+def register(main: click.Group) -> None:
+    """Add the patients, sets and logs commands to the ibdesk command."""
+    for group in (patients_group, sets_group, logs_group):
+        main.add_command(group)

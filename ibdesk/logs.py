@@ -1,0 +1,198 @@
+"""Reading the logs: the patient audit trail, the system log and the login log.
+
+Pages are keyset pages, newest first (``id < cursor``), served from the indexes on
+(patient_id, id), (personnummer, id), (user_name, id), (action, id) and (at, id), so
+the 1000th page of ten million events costs what the first does. CSV export streams.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from ibdesk import personnummer
+from ibdesk.errors import UserError
+from ibdesk.models import AuditEvent, LoginEvent, SystemEvent
+
+PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the patient log shows; empty fields do not filter."""
+
+    personnummer: str = ""
+    user: str = ""
+    action: str = ""
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+    def normalised_number(self) -> str | None:
+        """Return the filter's personnummer normalised, or None when not given."""
+        return personnummer.normalize(self.personnummer) if self.personnummer.strip() else None
+
+
+def parse_date(text: str | None, what: str) -> dt.date | None:
+    """Parse YYYY-MM-DD, or say what is wrong."""
+    if not text or not text.strip():
+        return None
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise UserError(
+            f"The {what} date '{text}' is not a date; write it as YYYY-MM-DD."
+        ) from None
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def _audit_query(flt: AuditFilter) -> Select[Any]:
+    query = select(AuditEvent)
+    number = flt.normalised_number()
+    if number:
+        query = query.where(AuditEvent.personnummer == number)
+    if flt.user.strip():
+        query = query.where(AuditEvent.user_name == flt.user.strip())
+    if flt.action.strip():
+        query = query.where(AuditEvent.action == flt.action.strip())
+    if flt.since:
+        query = query.where(AuditEvent.at >= _day_start(flt.since))
+    if flt.until:
+        query = query.where(AuditEvent.at < _day_start(flt.until + dt.timedelta(days=1)))
+    if flt.since and flt.until and flt.until < flt.since:
+        raise UserError("The end date is before the start date.")
+    return query
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of log rows, newest first, and the cursor for the next (older) page."""
+
+    rows: list[Any]
+    next_cursor: int | None
+
+
+def _page(
+    session: Session, query: Select[Any], id_column: Any, cursor: int | None, limit: int
+) -> Page:
+    if cursor is not None:
+        query = query.where(id_column < cursor)
+    rows = list(session.scalars(query.order_by(id_column.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, rows[-1].id if more and rows else None)
+
+
+def audit_page(
+    session: Session, flt: AuditFilter, *, cursor: int | None = None, limit: int = PAGE_SIZE
+) -> Page:
+    """Return a page of the patient log matching the filter."""
+    return _page(session, _audit_query(flt), AuditEvent.id, cursor, limit)
+
+
+def system_page(session: Session, *, cursor: int | None = None, limit: int = PAGE_SIZE) -> Page:
+    """Return a page of the system log."""
+    return _page(session, select(SystemEvent), SystemEvent.id, cursor, limit)
+
+
+def login_page(
+    session: Session,
+    *,
+    user: str = "",
+    failures_only: bool = False,
+    cursor: int | None = None,
+    limit: int = PAGE_SIZE,
+) -> Page:
+    """Return a page of the login log."""
+    query = select(LoginEvent)
+    if user.strip():
+        query = query.where(LoginEvent.user_name == user.strip())
+    if failures_only:
+        query = query.where(LoginEvent.success.is_(False))
+    return _page(session, query, LoginEvent.id, cursor, limit)
+
+
+def describe_changes(changes: str) -> str:
+    """Render an event's before/after JSON as one readable line."""
+    try:
+        data = json.loads(changes)
+    except ValueError:
+        return changes
+    if not isinstance(data, dict):
+        return str(data)
+    parts = []
+    for key, value in data.items():
+        if key == "manifest":
+            continue
+        if isinstance(value, list) and len(value) == 2:
+            before, after = value
+            parts.append(
+                f"{key}: {before if before is not None else '—'} → "
+                f"{after if after is not None else '—'}"
+            )
+        else:
+            parts.append(f"{key}: {value}")
+    return "; ".join(parts)
+
+
+AUDIT_CSV_HEADER = (
+    "id",
+    "seq",
+    "time_utc",
+    "user",
+    "machine",
+    "personnummer",
+    "action",
+    "entity",
+    "entity_id",
+    "changes",
+)
+
+
+def audit_rows(session: Session, flt: AuditFilter, batch: int = 2000) -> Iterator[AuditEvent]:
+    """Yield every event matching the filter, newest first, a page at a time."""
+    cursor: int | None = None
+    while True:
+        page = audit_page(session, flt, cursor=cursor, limit=batch)
+        yield from page.rows
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+        session.expunge_all()
+
+
+def audit_csv(session: Session, flt: AuditFilter) -> Iterator[str]:
+    """Stream the filtered patient log as CSV text, a chunk at a time."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(AUDIT_CSV_HEADER)
+    for n, event in enumerate(audit_rows(session, flt), 1):
+        writer.writerow(
+            (
+                event.id,
+                event.seq,
+                event.at.isoformat(),
+                event.user_name,
+                event.machine,
+                event.personnummer or "",
+                event.action,
+                event.entity,
+                event.entity_id or "",
+                describe_changes(event.changes),
+            )
+        )
+        if n % 500 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

@@ -1,0 +1,347 @@
+"""Patient administration: search, details, deleting, restoring and purging patients.
+
+Search is done by the database: a personnummer (any typed form, or a prefix of one) is an
+index range scan on the normalised number; a name is a prefix range scan on the lower-cased
+"last first" key. Paging is keyset paging, so the 1000th page costs what the first does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from ibdesk import audit, personnummer, settings
+from ibdesk.audit import Actor
+from ibdesk.clients import find_patient
+from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient, utcnow
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    """One line of a patient list."""
+
+    id: int
+    personnummer: str
+    kind: str
+    first_name: str
+    last_name: str
+    deleted: bool
+
+    @property
+    def display_number(self) -> str:
+        """Return the number as staff write it: YYYYMMDD-NNNN."""
+        return f"{self.personnummer[:8]}-{self.personnummer[8:]}"
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """A page of search results and the cursor for the next page (None at the end)."""
+
+    rows: list[PatientRow]
+    next_cursor: str | None
+    mode: str  # "number", "name" or "all"
+
+
+def _name_prefix(text: str) -> tuple[str, str]:
+    key = " ".join(text.lower().split())
+    return key, key + "\uffff"
+
+
+def search(
+    session: Session,
+    text: str,
+    *,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+    include_deleted: bool = True,
+) -> SearchPage:
+    """Find patients by personnummer (any form or prefix) or by name; blank lists all."""
+    text = text.strip()
+    query = select(
+        Patient.id,
+        Patient.personnummer,
+        Patient.kind,
+        Patient.first_name,
+        Patient.last_name,
+        Patient.deleted_at,
+    )
+    if not include_deleted:
+        query = query.where(Patient.deleted_at.is_(None))
+    number_range = personnummer.search_key(text) if text else None
+    if number_range is not None or not text:
+        mode = "number" if text else "all"
+        if number_range is not None:
+            low, high = number_range
+            query = query.where(Patient.personnummer >= low, Patient.personnummer < high)
+        if cursor:
+            query = query.where(Patient.personnummer > cursor)
+        query = query.order_by(Patient.personnummer)
+    else:
+        mode = "name"
+        if any(ch.isdigit() for ch in text):
+            # Digits mixed with other characters: say what is wrong with the number.
+            personnummer.parse(text)
+        low, high = _name_prefix(text)
+        query = query.where(Patient.name_key >= low, Patient.name_key < high)
+        if cursor:
+            key, _, last_id = cursor.rpartition("\x1f")
+            # Spelled out: SQL Server has no row-value comparison.
+            query = query.where(
+                or_(
+                    Patient.name_key > key, and_(Patient.name_key == key, Patient.id > int(last_id))
+                )
+            )
+        query = query.order_by(Patient.name_key, Patient.id)
+        query = query.add_columns(Patient.name_key)
+    result: list[Any] = list(session.execute(query.limit(limit + 1)).all())
+    rows = [PatientRow(r[0], r[1], r[2], r[3], r[4], r[5] is not None) for r in result[:limit]]
+    next_cursor = None
+    if len(result) > limit:
+        last = result[limit - 1]
+        next_cursor = f"{last[6]}\x1f{last[0]}" if mode == "name" else last[1]
+    return SearchPage(rows, next_cursor, mode)
+
+
+@dataclass(frozen=True)
+class MediaView:
+    """A media item as the details page shows it."""
+
+    id: int
+    kind: str
+    path: str
+    byte_size: int
+    sha256: str
+    width: int | None
+    height: int | None
+    bit_depth: int | None
+    teeth: str
+    taken_at: dt.datetime | None
+    comment: str
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class ImageSetView:
+    """An image set ("status") with its media."""
+
+    id: int
+    taken_on: dt.date
+    description: str
+    signed_at: dt.datetime | None
+    signed_by: str | None
+    signature_digest: str | None
+    media: list[MediaView]
+
+    @property
+    def kind_counts(self) -> dict[str, int]:
+        """Return how many live media of each kind the set holds."""
+        counts: dict[str, int] = {}
+        for item in self.media:
+            if not item.deleted:
+                counts[item.kind] = counts.get(item.kind, 0) + 1
+        return counts
+
+
+@dataclass(frozen=True)
+class PatientDetails:
+    """Everything the details page shows about one patient."""
+
+    patient: Patient
+    image_sets: list[ImageSetView] = field(default_factory=list)
+
+    @property
+    def media_count(self) -> int:
+        """Return the number of live media items."""
+        return sum(len([m for m in s.media if not m.deleted]) for s in self.image_sets)
+
+
+def details(session: Session, number: str, *, actor: Actor | None = None) -> PatientDetails:
+    """Return a patient's details, sets and media; record the viewing when an actor is given."""
+    patient = find_patient(session, number, include_deleted=True)
+    sets = list(
+        session.scalars(
+            select(ImageSet)
+            .where(ImageSet.patient_id == patient.id)
+            .order_by(ImageSet.taken_on.desc(), ImageSet.id.desc())
+        )
+    )
+    media_by_set: dict[int, list[MediaView]] = {s.id: [] for s in sets}
+    for m in session.scalars(
+        select(MediaItem).where(MediaItem.patient_id == patient.id).order_by(MediaItem.id)
+    ):
+        media_by_set.setdefault(m.image_set_id, []).append(
+            MediaView(
+                m.id,
+                m.kind,
+                m.path,
+                m.byte_size,
+                m.sha256,
+                m.width,
+                m.height,
+                m.bit_depth,
+                m.teeth,
+                m.taken_at,
+                m.comment,
+                m.deleted_at is not None,
+            )
+        )
+    views = [
+        ImageSetView(
+            s.id,
+            s.taken_on,
+            s.description,
+            s.signed_at,
+            s.signed_by,
+            s.signature_digest,
+            media_by_set.get(s.id, []),
+        )
+        for s in sets
+    ]
+    if actor is not None:
+        audit.record(session, actor, "patient.view", patient=patient, entity_id=patient.id)
+    return PatientDetails(patient, views)
+
+
+def _confirm(patient: Patient, typed: str) -> None:
+    try:
+        same = personnummer.normalize(typed) == patient.personnummer
+    except UserError:
+        same = False
+    if not same:
+        raise Refused(
+            "The number typed to confirm does not match this patient's personnummer; "
+            "nothing was changed."
+        )
+
+
+def delete_patient(session: Session, actor: Actor, number: str, *, confirm: str) -> Patient:
+    """Hide a patient from the workstations (undoable); the personnummer must be typed again."""
+    patient = find_patient(session, number)
+    _confirm(patient, confirm)
+    patient.deleted_at, patient.deleted_by = utcnow(), actor.user
+    audit.record(
+        session,
+        actor,
+        "patient.delete",
+        patient=patient,
+        entity_id=patient.id,
+        changes={"deleted": [False, True]},
+    )
+    return patient
+
+
+def restore_patient(session: Session, actor: Actor, number: str) -> Patient:
+    """Bring a deleted patient back to the workstations."""
+    patient = find_patient(session, number, include_deleted=True)
+    if patient.deleted_at is None:
+        raise Refused(f"Patient {number} is not deleted; there is nothing to restore.")
+    patient.deleted_at, patient.deleted_by = None, None
+    audit.record(
+        session,
+        actor,
+        "patient.restore",
+        patient=patient,
+        entity_id=patient.id,
+        changes={"deleted": [True, False]},
+    )
+    return patient
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """What a purge removed, and the files it could not remove."""
+
+    personnummer: str
+    image_sets: int
+    media: int
+    files_removed: int
+    files_left: list[str]
+
+
+def purge_patient(session: Session, actor: Actor, number: str, *, confirm: str) -> PurgeResult:
+    """Remove a patient's rows and files for good; refused while any image set is signed.
+
+    The rows go in one transaction, committed here; then the files are removed (a file that
+    cannot be removed is listed, never leaves a row pointing at nothing). The audit trail
+    stays: its events keep the personnummer.
+    """
+    patient = find_patient(session, number, include_deleted=True)
+    _confirm(patient, confirm)
+    signed = session.scalar(
+        select(func.count())
+        .select_from(ImageSet)
+        .where(ImageSet.patient_id == patient.id, ImageSet.signed_at.is_not(None))
+    )
+    if signed:
+        raise Refused(
+            f"Patient {number} has {signed} signed image set(s); a patient with "
+            "signed records cannot be purged (delete hides the patient instead)."
+        )
+    paths = list(session.scalars(select(MediaItem.path).where(MediaItem.patient_id == patient.id)))
+    sets = (
+        session.scalar(
+            select(func.count()).select_from(ImageSet).where(ImageSet.patient_id == patient.id)
+        )
+        or 0
+    )
+    folder = settings.get(session, settings.IMAGE_FOLDER)
+    audit.record(
+        session,
+        actor,
+        "patient.purge",
+        patient=patient,
+        entity_id=patient.id,
+        changes={"image_sets": [sets, 0], "media": [len(paths), 0]},
+    )
+    session.execute(delete(MediaItem).where(MediaItem.patient_id == patient.id))
+    session.execute(delete(ImageSet).where(ImageSet.patient_id == patient.id))
+    session.execute(delete(Patient).where(Patient.id == patient.id))
+    pn = patient.personnummer
+    session.commit()
+    removed, left = 0, []
+    for relative in paths:
+        if not folder:
+            left.append(relative)
+            continue
+        try:
+            (Path(folder) / relative).unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+        except OSError:
+            left.append(relative)
+    return PurgeResult(pn, sets, len(paths), removed, left)
+
+
+def audit_count(session: Session, number: str) -> int:
+    """Return how many audit events name this patient (also after a purge)."""
+    normalised = personnummer.normalize(number)
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.personnummer == normalised)
+        )
+        or 0
+    )
+
+
+__all__ = [
+    "NotFound",
+    "PatientDetails",
+    "PurgeResult",
+    "SearchPage",
+    "delete_patient",
+    "details",
+    "purge_patient",
+    "restore_patient",
+    "search",
+]

@@ -1,0 +1,221 @@
+"""Signing image sets: a SHA-256 digest over the set's content, checked again on demand.
+
+Signing records who and when, and a digest over a canonical manifest of the set (its
+metadata and each live media item's metadata and file hash). The manifest itself goes into
+the signing audit event, so [Verify] can name exactly which field or file changed behind
+the program's back, and the digest proves the manifest was not edited either. A signed set
+is read-only for the workstations (``ibdesk.clients`` refuses every change) until an
+administrator unsigns it, giving a reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ibdesk import audit, settings
+from ibdesk.audit import Actor
+from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient, utcnow
+
+MEDIA_KEYS = (
+    "id",
+    "kind",
+    "path",
+    "byte_size",
+    "sha256",
+    "width",
+    "height",
+    "bit_depth",
+    "teeth",
+    "taken_at",
+    "comment",
+)
+
+
+def _value(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def manifest(session: Session, image_set: ImageSet) -> dict[str, Any]:
+    """Return the canonical content of a set that a signature covers."""
+    items = session.scalars(
+        select(MediaItem)
+        .where(MediaItem.image_set_id == image_set.id, MediaItem.deleted_at.is_(None))
+        .order_by(MediaItem.id)
+    )
+    patient = session.get(Patient, image_set.patient_id)
+    return {
+        "image_set": image_set.id,
+        "personnummer": patient.personnummer if patient else None,
+        "taken_on": image_set.taken_on.isoformat(),
+        "description": image_set.description,
+        "media": [{key: _value(getattr(m, key)) for key in MEDIA_KEYS} for m in items],
+    }
+
+
+def digest(content: dict[str, Any]) -> str:
+    """Return the SHA-256 of a manifest in canonical JSON."""
+    text = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _locked_set(session: Session, set_id: int) -> ImageSet:
+    image_set = session.scalar(select(ImageSet).where(ImageSet.id == set_id).with_for_update())
+    if image_set is None:
+        raise NotFound(f"Image set {set_id} does not exist.")
+    return image_set
+
+
+def sign(session: Session, actor: Actor, set_id: int) -> ImageSet:
+    """Sign an image set: record who and when and the digest of its content."""
+    image_set = _locked_set(session, set_id)
+    if image_set.signed_at is not None:
+        raise Refused(f"Image set {set_id} is already signed by {image_set.signed_by}.")
+    content = manifest(session, image_set)
+    if not content["media"]:
+        raise Refused(f"Image set {set_id} holds no media; there is nothing to sign.")
+    image_set.signed_at, image_set.signed_by = utcnow(), actor.user
+    image_set.signature_digest = digest(content)
+    patient = session.get(Patient, image_set.patient_id)
+    audit.record(
+        session,
+        actor,
+        "image_set.sign",
+        patient=patient,
+        entity="image_set",
+        entity_id=set_id,
+        changes={"digest": [None, image_set.signature_digest], "manifest": [None, content]},
+    )
+    return image_set
+
+
+def unsign(session: Session, actor: Actor, set_id: int, reason: str) -> ImageSet:
+    """Remove a signature so the set can be changed again; a reason is required."""
+    reason = " ".join(reason.split())
+    if len(reason) < 3:
+        raise UserError("Give a reason for unsigning (it is kept in the patient's log).")
+    image_set = _locked_set(session, set_id)
+    if image_set.signed_at is None:
+        raise Refused(f"Image set {set_id} is not signed.")
+    before = {"signed_by": image_set.signed_by, "digest": image_set.signature_digest}
+    image_set.signed_at = image_set.signed_by = image_set.signature_digest = None
+    patient = session.get(Patient, image_set.patient_id)
+    audit.record(
+        session,
+        actor,
+        "image_set.unsign",
+        patient=patient,
+        entity="image_set",
+        entity_id=set_id,
+        changes={
+            "signed_by": [before["signed_by"], None],
+            "digest": [before["digest"], None],
+            "reason": [None, reason],
+        },
+    )
+    return image_set
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The result of checking a signed set against its signature."""
+
+    set_id: int
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """Return whether the set still matches what was signed."""
+        return not self.problems
+
+
+def _signed_manifest(session: Session, image_set: ImageSet) -> dict[str, Any] | None:
+    event = session.scalar(
+        select(AuditEvent)
+        .where(
+            AuditEvent.entity == "image_set",
+            AuditEvent.entity_id == image_set.id,
+            AuditEvent.action == "image_set.sign",
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+    if event is None:
+        return None
+    changes = json.loads(event.changes)
+    signed = changes.get("manifest", [None, None])[1]
+    return signed if isinstance(signed, dict) else None
+
+
+def _compare(signed: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    problems = [
+        f"The set's {key.replace('_', ' ')} changed from {signed.get(key)!r} to {now.get(key)!r}."
+        for key in ("taken_on", "description", "personnummer")
+        if signed.get(key) != now.get(key)
+    ]
+    before = {m["id"]: m for m in signed.get("media", [])}
+    after = {m["id"]: m for m in now.get("media", [])}
+    for media_id in sorted(before.keys() - after.keys()):
+        problems.append(f"Media item {media_id} ({before[media_id]['path']}) was removed.")
+    for media_id in sorted(after.keys() - before.keys()):
+        problems.append(f"Media item {media_id} ({after[media_id]['path']}) was added.")
+    for media_id in sorted(before.keys() & after.keys()):
+        for key in MEDIA_KEYS:
+            if before[media_id].get(key) != after[media_id].get(key):
+                problems.append(
+                    f"Media item {media_id}: {key} changed from "
+                    f"{before[media_id].get(key)!r} to {after[media_id].get(key)!r}."
+                )
+    return problems
+
+
+def _file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def verify(session: Session, set_id: int, *, check_files: bool = True) -> Verification:
+    """Recompute a signed set's digest and its files' hashes; name whatever changed."""
+    image_set = session.get(ImageSet, set_id)
+    if image_set is None:
+        raise NotFound(f"Image set {set_id} does not exist.")
+    if image_set.signed_at is None:
+        raise Refused(f"Image set {set_id} is not signed; there is no signature to verify.")
+    now = manifest(session, image_set)
+    problems: list[str] = []
+    signed = _signed_manifest(session, image_set)
+    if signed is None or digest(signed) != image_set.signature_digest:
+        problems.append(
+            "The signature record itself was changed: the signed content no longer "
+            "matches the stored digest."
+        )
+    elif digest(now) != image_set.signature_digest:
+        problems += _compare(signed, now) or ["The set's content differs from what was signed."]
+    if check_files:
+        folder = settings.get(session, settings.IMAGE_FOLDER)
+        for item in now["media"]:
+            if not folder:
+                problems.append("The image folder is not set, so the files cannot be checked.")
+                break
+            path = Path(folder) / item["path"]
+            try:
+                actual = _file_sha256(path)
+            except FileNotFoundError:
+                problems.append(f"File {item['path']} is missing from the image folder.")
+                continue
+            except OSError as error:
+                problems.append(f"File {item['path']} cannot be read: {error.strerror}.")
+                continue
+            if actual != item["sha256"]:
+                problems.append(f"File {item['path']} was changed on disk (its SHA-256 differs).")
+    return Verification(set_id, problems)
