@@ -129,22 +129,22 @@ class UpgradeResult:
         return self.from_revision != self.to_revision
 
 
-def upgrade(engine: Engine) -> UpgradeResult:
-    """Migrate an empty or older ImageBank database to the current schema."""
+def upgrade(engine: Engine, *, to: str = "head") -> UpgradeResult:
+    """Migrate an empty or older ImageBank database to the current schema (or to `to`)."""
     status = check(engine)
     if status.state in (SchemaState.NEWER, SchemaState.FOREIGN):
         raise DatabaseError(status.message)
-    if status.state is SchemaState.CURRENT:
+    if status.state is SchemaState.CURRENT and to == "head":
         return UpgradeResult(status.revision, status.head)
     cfg = alembic_config()
     try:
         with engine.connect() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, to)
             conn.commit()
     except Exception as error:
         raise DatabaseError(explain(error, engine.url)) from error
-    return UpgradeResult(status.revision, head_revision())
+    return UpgradeResult(status.revision, head_revision() if to == "head" else to)
 
 
 def offline_sql(dialect_name: str, dialect_opts: dict[str, object] | None = None) -> str:

@@ -10,6 +10,7 @@ slow way, to check the counters.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import case, delete, func, select, text, update
 from sqlalchemy.orm import Session
@@ -30,29 +31,41 @@ class Count:
     deleted_bytes: int = 0
 
 
-def counters(session: Session) -> dict[str, Count]:
-    """Return every subject's exact count: folded counters plus pending deltas."""
-    pending = (
-        select(
-            StatDelta.subject,
-            func.sum(StatDelta.live_count).label("lc"),
-            func.sum(StatDelta.deleted_count).label("dc"),
-            func.sum(StatDelta.live_bytes).label("lb"),
-            func.sum(StatDelta.deleted_bytes).label("db"),
-        )
-        .group_by(StatDelta.subject)
-        .subquery()
-    )
+def _sums(session: Session) -> dict[str, Count]:
     rows = session.execute(
         select(
-            StatCounter.subject,
-            StatCounter.live_count + func.coalesce(pending.c.lc, 0),
-            StatCounter.deleted_count + func.coalesce(pending.c.dc, 0),
-            StatCounter.live_bytes + func.coalesce(pending.c.lb, 0),
-            StatCounter.deleted_bytes + func.coalesce(pending.c.db, 0),
-        ).outerjoin(pending, pending.c.subject == StatCounter.subject)
+            StatDelta.subject,
+            func.sum(StatDelta.live_count),
+            func.sum(StatDelta.deleted_count),
+            func.sum(StatDelta.live_bytes),
+            func.sum(StatDelta.deleted_bytes),
+        ).group_by(StatDelta.subject)
     ).all()
-    return {row[0]: Count(*(int(v) for v in row[1:])) for row in rows}
+    return {row[0]: Count(*(int(v or 0) for v in row[1:])) for row in rows}
+
+
+def _plus(a: Count, b: Count) -> Count:
+    return Count(
+        a.live + b.live,
+        a.deleted + b.deleted,
+        a.live_bytes + b.live_bytes,
+        a.deleted_bytes + b.deleted_bytes,
+    )
+
+
+def counters(session: Session) -> dict[str, Count]:
+    """Return every subject's exact count: folded counters plus pending deltas."""
+    folded = {
+        row.subject: Count(row.live_count, row.deleted_count, row.live_bytes, row.deleted_bytes)
+        for row in session.scalars(select(StatCounter))
+    }
+    for subject, delta in _sums(session).items():
+        folded[subject] = _plus(folded.get(subject, Count()), delta)
+    return {
+        subject: count
+        for subject, count in folded.items()
+        if not subject.startswith("m") or count != Count()
+    }
 
 
 def pending_deltas(session: Session) -> int:
@@ -87,7 +100,20 @@ def fold(session: Session) -> int:
         .where(StatDelta.id <= last)
         .group_by(StatDelta.subject)
     ).all()
+    existing = set(session.scalars(select(StatCounter.subject)))
     for subject, lc, dc, lb, db, _n in sums:
+        if subject not in existing:
+            # A new month's counter: its first delta becomes its row.
+            session.add(
+                StatCounter(
+                    subject=subject,
+                    live_count=int(lc),
+                    deleted_count=int(dc),
+                    live_bytes=int(lb),
+                    deleted_bytes=int(db),
+                )
+            )
+            continue
         session.execute(
             update(StatCounter)
             .where(StatCounter.subject == subject)
@@ -137,6 +163,27 @@ def recount(session: Session) -> dict[str, Count]:
     ).one()
     result["image_set"] = Count(int(sets))
     result["signed_set"] = Count(int(signed))
+    month = _month_of(session, MediaItem.created_at)
+    for subject, lc, dc, lb, db in session.execute(
+        select(month, func.sum(live), func.sum(dead), func.sum(live_b), func.sum(dead_b)).group_by(
+            month
+        )
+    ):
+        result[f"m{subject}"] = Count(int(lc), int(dc), int(lb), int(db))
     for subject in session.scalars(select(StatCounter.subject)):
         result.setdefault(subject, Count())
-    return result
+    return {
+        subject: count
+        for subject, count in result.items()
+        if not subject.startswith("m") or count != Count()
+    }
+
+
+def _month_of(session: Session, column: Any) -> Any:
+    """Return the SQL expression for "YYYY-MM" of a timestamp column on this backend."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return func.strftime("%Y-%m", column)
+    if dialect == "mssql":
+        return func.format(column, "yyyy-MM")
+    return func.to_char(column, "YYYY-MM")

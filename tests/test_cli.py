@@ -65,15 +65,17 @@ def test_upgrade_and_check_on_postgresql(empty_db_url: str, backend: str) -> Non
     assert json.loads(result.stdout)["state"] == "current"
 
 
-def test_older_schema_is_offered_an_upgrade(db_url: str, backend: str) -> None:
-    engine = make_engine(db_url)
-    with engine.begin() as conn:
-        # Pretend the database was made by an older ibdesk: its revision is an ancestor.
-        conn.execute(text(f"DELETE FROM {schema.VERSION_TABLE}"))
-        conn.execute(text(f"INSERT INTO {schema.VERSION_TABLE} VALUES ('0001_initial')"))
+def test_older_schema_is_offered_an_upgrade(empty_db_url: str, backend: str) -> None:
+    engine = make_engine(empty_db_url, create=True)
+    schema.upgrade(engine, to="0001_initial")
     engine.dispose()
-    result = run("--db", db_url, "db", "check")
-    assert result.exit_code == 0 and "current schema" in result.stdout
+    result = run("--db", empty_db_url, "db", "check")
+    assert result.exit_code == 1 and "older than this program" in result.stdout
+    assert "ibdesk db upgrade" in result.stdout
+    upgraded = run("--db", empty_db_url, "db", "upgrade")
+    assert upgraded.exit_code == 0
+    assert f"from 0001_initial to {schema.head_revision()}" in upgraded.stdout
+    assert run("--db", empty_db_url, "db", "check").exit_code == 0
 
 
 def test_newer_schema_is_refused_by_every_command(db_url: str, backend: str) -> None:

@@ -85,3 +85,26 @@ def test_counters_are_seeded(engine: Engine) -> None:
         "audio",
         "document",
     } == subjects
+
+
+def test_upgrade_from_the_first_schema_keeps_data_and_counts(empty_db_url: str) -> None:
+    from sqlalchemy.orm import Session
+
+    from factories import make_media
+    from ibdesk import stats
+
+    engine = make_engine(empty_db_url, create=True)
+    schema.upgrade(engine, to="0001_initial")
+    with Session(engine) as session:
+        for _ in range(3):
+            make_media(session)
+    assert schema.check(engine).state is schema.SchemaState.OLDER
+    result = schema.upgrade(engine)
+    assert (result.from_revision, result.to_revision) == ("0001_initial", schema.head_revision())
+    with Session(engine) as session:
+        counts = stats.counters(session)
+        assert counts == stats.recount(session)
+        assert sum(c.live for s, c in counts.items() if s.startswith("m")) == 3
+        make_media(session)
+        assert stats.counters(session) == stats.recount(session)
+    engine.dispose()

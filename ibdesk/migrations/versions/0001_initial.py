@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mssql
 
+from ibdesk import counter_ddl
+
 revision = "0001_initial"
 down_revision = None
 branch_labels = None
@@ -30,11 +32,10 @@ COUNTER_SUBJECTS = (
     "audio",
     "document",
 )
-_LIVE = "CASE WHEN {r}.deleted_at IS NULL THEN {v} ELSE 0 END"
-_DEAD = "CASE WHEN {r}.deleted_at IS NULL THEN 0 ELSE {v} END"
-# Per table: what one row adds to the counters, as (subject, live, deleted, live bytes,
-# deleted bytes) SQL expressions over the row alias {r}.
-CONTRIBUTIONS: dict[str, list[tuple[str, str, str, str, str]]] = {
+_LIVE = counter_ddl.LIVE
+_DEAD = counter_ddl.DEAD
+# Per table: what one row adds to the counters (see ibdesk.counter_ddl).
+CONTRIBUTIONS: dict[str, list[counter_ddl.Contribution]] = {
     "media_item": [
         (
             "{r}.kind",
@@ -64,93 +65,15 @@ COUNTED_COLUMNS = {
     "patient": ("deleted_at",),
     "image_set": ("signed_at",),
 }
-DELTA_COLUMNS = "subject, live_count, deleted_count, live_bytes, deleted_bytes"
-
-
-def sqlite_triggers(table: str) -> list[str]:
-    """Row-level triggers (SQLite has no statement-level ones)."""
-
-    def inserts(alias: str, sign: str) -> str:
-        out = []
-        for contribution in CONTRIBUTIONS[table]:
-            subject, *values = (c.format(r=alias) for c in contribution)
-            signed = ", ".join(f"{sign}({v})" for v in values)
-            out.append(f"INSERT INTO stat_delta ({DELTA_COLUMNS}) VALUES ({subject}, {signed});")
-        return " ".join(out)
-
-    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in COUNTED_COLUMNS[table])
-    return [
-        f"CREATE TRIGGER trg_{table}_count_ins AFTER INSERT ON {table} "
-        f"BEGIN {inserts('NEW', '+')} END",
-        f"CREATE TRIGGER trg_{table}_count_del AFTER DELETE ON {table} "
-        f"BEGIN {inserts('OLD', '-')} END",
-        f"CREATE TRIGGER trg_{table}_count_upd AFTER UPDATE ON {table} WHEN {changed} "
-        f"BEGIN {inserts('OLD', '-')} {inserts('NEW', '+')} END",
-    ]
-
-
-def postgresql_triggers(table: str) -> list[str]:
-    """Statement-level triggers over transition tables: one delta row per statement."""
-    statements = []
-    events = {
-        "ins": ("INSERT", "REFERENCING NEW TABLE AS new_rows", [("new_rows", "+")]),
-        "del": ("DELETE", "REFERENCING OLD TABLE AS old_rows", [("old_rows", "-")]),
-        "upd": (
-            "UPDATE",
-            "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
-            [("old_rows", "-"), ("new_rows", "+")],
-        ),
-    }
-    for suffix, (event, referencing, sources) in events.items():
-        function = f"ibdesk_{table}_count_{suffix}"
-        statements.append(
-            f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            f"{_values_insert(table, sources)}; RETURN NULL; END $$"
-        )
-        statements.append(
-            f"CREATE TRIGGER trg_{table}_count_{suffix} AFTER {event} ON {table} "
-            f"{referencing} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
-        )
-    return statements
-
-
-def mssql_triggers(table: str) -> list[str]:
-    """One statement-level trigger over the inserted/deleted pseudo-tables."""
-    body = _values_insert(table, [("deleted", "-"), ("inserted", "+")])
-    return [
-        f"CREATE TRIGGER trg_{table}_count ON {table} AFTER INSERT, UPDATE, DELETE AS "
-        f"BEGIN SET NOCOUNT ON; {body}; END"
-    ]
-
-
-def _values_insert(table: str, sources: list[tuple[str, str]]) -> str:
-    branches = []
-    for source, sign in sources:
-        for contribution in CONTRIBUTIONS[table]:
-            subject, *values = (c.format(r="r") for c in contribution)
-            cols = ", ".join(f"{sign}({v}) AS c{i}" for i, v in enumerate(values, 1))
-            branches.append(f"SELECT {subject} AS subject, {cols} FROM {source} r")
-    return (
-        f"INSERT INTO stat_delta ({DELTA_COLUMNS}) "
-        "SELECT subject, SUM(c1), SUM(c2), SUM(c3), SUM(c4) FROM ("
-        + " UNION ALL ".join(branches)
-        + ") x GROUP BY subject "
-        "HAVING SUM(c1) <> 0 OR SUM(c2) <> 0 OR SUM(c3) <> 0 OR SUM(c4) <> 0"
-    )
-
-
-TRIGGER_BUILDERS = {
-    "sqlite": sqlite_triggers,
-    "postgresql": postgresql_triggers,
-    "mssql": mssql_triggers,
-}
 
 
 def create_counter_triggers() -> None:
     """Install the triggers that keep the statistics counters as rows change."""
     dialect = op.get_context().dialect.name
-    for table in CONTRIBUTIONS:
-        for statement in TRIGGER_BUILDERS[dialect](table):
+    for table, contributions in CONTRIBUTIONS.items():
+        for statement in counter_ddl.create_triggers(
+            dialect, table, contributions, COUNTED_COLUMNS[table]
+        ):
             op.execute(statement)
 
 
@@ -158,16 +81,8 @@ def drop_counter_triggers() -> None:
     """Remove the counter triggers (and PostgreSQL's trigger functions)."""
     dialect = op.get_context().dialect.name
     for table in CONTRIBUTIONS:
-        if dialect == "mssql":
-            op.execute(f"DROP TRIGGER trg_{table}_count")
-            continue
-        for suffix in ("ins", "del", "upd"):
-            op.execute(
-                f"DROP TRIGGER trg_{table}_count_{suffix}"
-                + (f" ON {table}" if dialect == "postgresql" else "")
-            )
-            if dialect == "postgresql":
-                op.execute(f"DROP FUNCTION ibdesk_{table}_count_{suffix}()")
+        for statement in counter_ddl.drop_triggers(dialect, table):
+            op.execute(statement)
 
 
 def upgrade() -> None:
