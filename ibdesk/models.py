@@ -199,6 +199,7 @@ class MediaItem(Base):
         Index("ix_media_item_kind_created", "kind", "created_at"),
         Index("ix_media_item_sha256", "sha256"),
         Index("ix_media_item_created", "created_at"),
+        Index("ix_media_item_path", "path"),
         CheckConstraint("byte_size >= 0", name="byte_size_positive"),
     )
 

@@ -9,6 +9,10 @@ slow way, to check the counters.
 
 from __future__ import annotations
 
+import datetime as dt
+import shutil
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,3 +191,115 @@ def _month_of(session: Session, column: Any) -> Any:
     if dialect == "mssql":
         return func.format(column, "yyyy-MM")
     return func.to_char(column, "YYYY-MM")
+
+
+@dataclass(frozen=True)
+class DiskSpace:
+    """Space on the disk holding the image folder."""
+
+    total: int
+    used: int
+    free: int
+
+
+def disk_space(folder: str | None, timeout: float = 3.0) -> tuple[DiskSpace | None, str]:
+    """Return the image folder's disk space, or why it could not be had (never hangs)."""
+    if not folder:
+        return None, "The image folder is not set."
+    result: list[DiskSpace | str] = []
+
+    def probe() -> None:
+        try:
+            usage = shutil.disk_usage(folder)
+            result.append(DiskSpace(usage.total, usage.used, usage.free))
+        except FileNotFoundError:
+            result.append(f"The image folder {folder} does not exist or cannot be reached.")
+        except OSError as error:
+            result.append(f"The image folder {folder} cannot be read: {error.strerror}.")
+
+    # A daemon thread: a dead network share may block the call forever, but not ibdesk.
+    thread = threading.Thread(target=probe, name="disk-space", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not result:
+        return None, f"The image folder {folder} did not answer within {timeout:g} seconds."
+    value = result[0]
+    return (value, "") if isinstance(value, DiskSpace) else (None, value)
+
+
+MEDIA_SUBJECTS = ("intraoral", "panoramic", "photo", "video", "audio", "document")
+
+
+@dataclass(frozen=True)
+class MonthCount:
+    """Media added in one month."""
+
+    month: str  # "YYYY-MM"
+    count: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class StatsReport:
+    """What the Statistics tab shows and prints."""
+
+    generated_at: dt.datetime
+    patients: Count
+    image_sets: int
+    signed_sets: int
+    media: dict[str, Count]
+    months: list[MonthCount]
+    disk: DiskSpace | None
+    disk_message: str
+    milliseconds: float
+
+    @property
+    def media_live(self) -> int:
+        """Return the number of live media items of every kind."""
+        return sum(c.live for c in self.media.values())
+
+    @property
+    def bytes_live(self) -> int:
+        """Return the bytes of every live media item."""
+        return sum(c.live_bytes for c in self.media.values())
+
+
+def last_months(today: dt.date, count: int = 24) -> list[str]:
+    """Return the labels "YYYY-MM" of the last `count` months, oldest first."""
+    year, month = today.year, today.month
+    labels = []
+    for _ in range(count):
+        labels.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return labels[::-1]
+
+
+def generate(
+    session: Session, *, image_folder: str | None, today: dt.date | None = None
+) -> StatsReport:
+    """Build the statistics from the counters: milliseconds at any database size."""
+    started = time.perf_counter()
+    if pending_deltas(session) >= FOLD_THRESHOLD:
+        fold(session)
+    counts = counters(session)
+    months = [
+        MonthCount(
+            label,
+            counts.get(f"m{label}", Count()).live + counts.get(f"m{label}", Count()).deleted,
+            counts.get(f"m{label}", Count()).live_bytes
+            + counts.get(f"m{label}", Count()).deleted_bytes,
+        )
+        for label in last_months(today or dt.date.today())
+    ]
+    disk, message = disk_space(image_folder)
+    return StatsReport(
+        generated_at=dt.datetime.now(dt.UTC),
+        patients=counts.get("patient", Count()),
+        image_sets=counts.get("image_set", Count()).live,
+        signed_sets=counts.get("signed_set", Count()).live,
+        media={kind: counts.get(kind, Count()) for kind in MEDIA_SUBJECTS},
+        months=months,
+        disk=disk,
+        disk_message=message,
+        milliseconds=(time.perf_counter() - started) * 1000,
+    )

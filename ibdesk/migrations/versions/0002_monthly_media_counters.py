@@ -1,4 +1,4 @@
-"""Monthly media counters for the statistics chart
+"""Monthly media counters for the statistics chart; media looked up by path
 
 Media added per month becomes a counter kept by the media triggers (subject "mYYYY-MM"),
 so the chart of the last 24 months never scans the media table. Existing rows are counted
@@ -49,6 +49,8 @@ def _replace_triggers(
 
 def upgrade() -> None:
     """Count media by month as they change, and count the existing ones once."""
+    # The image-folder check looks files up by path.
+    op.create_index("ix_media_item_path", "media_item", ["path"])
     _replace_triggers([KIND, MONTH], COUNTED)
     dialect = op.get_context().dialect.name
     month = counter_ddl.month_subject(dialect, "media_item")
@@ -65,6 +67,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Go back to counting media by kind only."""
+    op.drop_index("ix_media_item_path", "media_item")
     _replace_triggers([KIND], ("kind", "byte_size", "deleted_at"))
     op.execute("DELETE FROM stat_delta WHERE subject LIKE 'm%'")
     op.execute("DELETE FROM stat_counter WHERE subject LIKE 'm%'")

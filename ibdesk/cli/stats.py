@@ -1,0 +1,111 @@
+"""``ibdesk stats`` and ``ibdesk images check``: the Statistics tab's actions."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from ibdesk import imagecheck, settings, stats
+from ibdesk.cli import Runtime, emit, pass_runtime
+from ibdesk.progress import drive_in_terminal
+
+KIND_LABELS = {
+    "intraoral": "Intraoral X-rays",
+    "panoramic": "Panoramic X-rays",
+    "photo": "Photos",
+    "video": "Video",
+    "audio": "Audio",
+    "document": "Documents",
+}
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:,.1f} {unit}" if unit != "B" else f"{n} B"
+        value /= 1024
+    return f"{n} B"
+
+
+def report_text(report: stats.StatsReport) -> str:
+    """Render the statistics as plain text."""
+    lines = [
+        f"Patients: {report.patients.live:,} (deleted: {report.patients.deleted:,})",
+        f"Image sets: {report.image_sets:,} (signed: {report.signed_sets:,})",
+    ]
+    for kind, label in KIND_LABELS.items():
+        count = report.media[kind]
+        lines.append(
+            f"{label}: {count.live:,}  {_size(count.live_bytes)}"
+            + (f"  (deleted: {count.deleted:,})" if count.deleted else "")
+        )
+    lines.append(
+        f"Free space on the image folder's disk: {_size(report.disk.free)}"
+        if report.disk
+        else report.disk_message
+    )
+    lines.append(
+        "Media added per month: "
+        + ", ".join(f"{m.month} {m.count}" for m in report.months if m.count)
+    )
+    return "\n".join(lines)
+
+
+@click.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+@pass_runtime
+def stats_command(runtime: Runtime, as_json: bool) -> None:
+    """Count patients, image sets and media by kind (from the kept counters: instant)."""
+    with runtime.session() as session:
+        folder = settings.get(session, settings.IMAGE_FOLDER)
+        report = stats.generate(session, image_folder=folder)
+    data = asdict(report)
+    emit(data, as_json, lambda: report_text(report))
+
+
+@click.group("images")
+def images_group() -> None:
+    """The shared image folder."""
+
+
+@images_group.command("check")
+@click.option("--no-hash", is_flag=True, help="Compare sizes only (faster; skips SHA-256).")
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the list of differences to this file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_runtime
+def check(runtime: Runtime, no_hash: bool, save: Path | None, as_json: bool) -> None:
+    """Compare database and image folder; exit non-zero when they disagree."""
+    engine = runtime.ready_engine()
+    report = drive_in_terminal(
+        imagecheck.check(engine, hashes=not no_hash), "Checking image folder", quiet=as_json
+    )
+    if save is not None:
+        save.write_text("\n".join(report.lines()) + "\n", encoding="utf-8")
+    emit(
+        {**asdict(report), "ok": report.ok},
+        as_json,
+        f"Checked {report.checked_rows} media rows and {report.checked_files} files: "
+        + (
+            "database and image folder agree."
+            if report.ok
+            else f"{len(report.missing)} missing, {len(report.unknown)} unknown, "
+            f"{len(report.size_differs)} size and {len(report.hash_differs)} SHA-256 "
+            f"differences, {len(report.unreadable)} unreadable."
+        ),
+    )
+    if not report.ok:
+        sys.exit(1)
+
+
+def register(main: click.Group) -> None:
+    """Add the stats and images commands to the ibdesk command."""
+    main.add_command(stats_command)
+    main.add_command(images_group)
