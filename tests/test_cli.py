@@ -220,3 +220,36 @@ def test_real_process_prints_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.startswith("ibdesk: Unsupported database type 'oracle'")
     assert "Traceback" not in proc.stderr
+
+
+def test_db_tools_on_the_command_line(tmp_path: Path) -> None:
+    folder = tmp_path / "dbs"
+    folder.mkdir()
+    created = run(
+        "db", "create", "Kliniken", "--backend", "sqlite", "--folder", str(folder), "--use"
+    )
+    assert created.exit_code == 0, created.stderr
+    assert json.loads(run("db", "check", "--json").stdout)["source"] == "config"
+    assert json.loads(run("db", "list", "--json").stdout) == ["Kliniken.sqlite3"]
+    assert "successful" in run("db", "test-connection").stdout
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    saved = json.loads(run("db", "backup", "--to", str(backups), "--json").stdout)
+    assert Path(saved["path"]).exists() and saved["verified"] == "integrity check ok"
+    assert_one_sentence_error(run("db", "backup", "--to", str(tmp_path / "nope")), "does not exist")
+    assert_one_sentence_error(
+        run("db", "create-login", "rum_1", "--login-password", "x" * 12), "SQLite has no logins"
+    )
+    assert_one_sentence_error(
+        run("db", "use", f"sqlite:///{tmp_path / 'nothing.db'}"), "does not exist"
+    )
+
+
+@pytest.mark.backends("postgresql")
+def test_create_login_and_backup_on_postgresql(db_url: str, backend: str, tmp_path: Path) -> None:
+    result = run(
+        "--db", db_url, "db", "create-login", "rum_3", "--login-password", "ett långt lösenord 7"
+    )
+    assert result.exit_code == 0, result.stderr
+    saved = json.loads(run("--db", db_url, "db", "backup", "--to", str(tmp_path), "--json").stdout)
+    assert saved["path"].endswith(".dump") and "entries" in saved["verified"]

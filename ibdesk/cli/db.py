@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
-from ibdesk import schema
+from ibdesk import config, dbadmin, schema
+from ibdesk.audit import local_admin, system_event
 from ibdesk.cli import Runtime, emit, pass_runtime
-from ibdesk.db import display_url, odbc_drivers, server_info
+from ibdesk.connection import ServerSpec
+from ibdesk.db import display_url, odbc_drivers, server_info, session_scope
 from ibdesk.errors import UserError
 
 
 @click.group("db")
 def db_group() -> None:
-    """Database tools: check and upgrade the schema, list ODBC drivers."""
+    """Database tools: check, upgrade, create, list, attach, back up; logins; drivers."""
 
 
 @db_group.command("check")
@@ -40,11 +45,20 @@ def check(runtime: Runtime, as_json: bool) -> None:
 
 
 @db_group.command("upgrade")
+@click.option(
+    "--backup-to",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Take a verified backup into this folder first (when there is anything to migrate).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_runtime
-def upgrade(runtime: Runtime, as_json: bool) -> None:
+def upgrade(runtime: Runtime, backup_to: Path | None, as_json: bool) -> None:
     """Create the ImageBank tables, or migrate an older schema to this program's."""
-    result = schema.upgrade(runtime.engine(create=True))
+    engine = runtime.engine(create=True)
+    if backup_to is not None and schema.check(engine).state is schema.SchemaState.OLDER:
+        saved = dbadmin.backup(engine, backup_to)
+        click.echo(f"Backup written to {saved.path} ({saved.verified}).", err=True)
+    result = schema.upgrade(engine)
     if result.changed:
         text = f"Schema upgraded from {result.from_revision or 'empty'} to {result.to_revision}."
     else:
@@ -67,6 +81,157 @@ def drivers(as_json: bool) -> None:
             "ODBC Driver for SQL Server)."
         )
     emit(names, as_json, "\n".join(names))
+
+
+def _server_options(fn: Any) -> Any:
+    options = [
+        click.option(
+            "--backend",
+            type=click.Choice(["sqlite", "postgresql", "mssql"]),
+            help="Server type (default: that of the current database).",
+        ),
+        click.option("--host", default="", help="Server name or address."),
+        click.option("--port", type=int, default=None, help="TCP port."),
+        click.option("--instance", default="", help="SQL Server instance name."),
+        click.option("--user", default="", help="Login name."),
+        click.option(
+            "--password",
+            default="",
+            envvar="IBDESK_DB_PASSWORD",
+            help="Password (or set IBDESK_DB_PASSWORD; never logged).",
+        ),
+        click.option("--trusted", is_flag=True, help="SQL Server: Windows authentication."),
+        click.option("--driver", default="", help="SQL Server: ODBC driver name."),
+        click.option("--no-encrypt", is_flag=True, help="SQL Server: do not encrypt."),
+        click.option(
+            "--trust-server-certificate",
+            is_flag=True,
+            help="SQL Server: accept the server's certificate unchecked.",
+        ),
+        click.option("--folder", default="", help="SQLite: the folder of the database files."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _spec(runtime: Runtime, values: dict[str, Any]) -> ServerSpec:
+    if not values.get("backend"):
+        return dbadmin.spec_from_url(runtime.choice().url)
+    return ServerSpec(
+        backend=values["backend"],
+        host=values["host"],
+        port=values["port"],
+        instance=values["instance"],
+        user=values["user"],
+        password=values["password"],
+        trusted=values["trusted"],
+        driver=values["driver"],
+        encrypt=not values["no_encrypt"],
+        trust_server_certificate=values["trust_server_certificate"],
+        folder=values["folder"],
+    )
+
+
+@db_group.command("test-connection")
+@_server_options
+@pass_runtime
+def test_connection(runtime: Runtime, **values: Any) -> None:
+    """Connect to the database server (default: the current database's server)."""
+    click.echo(dbadmin.test_server(_spec(runtime, values)))
+
+
+@db_group.command("list")
+@_server_options
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_runtime
+def list_databases(runtime: Runtime, as_json: bool, **values: Any) -> None:
+    """List the databases on the server (SQLite: the database files in the folder)."""
+    names = dbadmin.list_databases(_spec(runtime, values))
+    emit(names, as_json, "\n".join(names) or "No databases.")
+
+
+@db_group.command("create")
+@click.argument("name")
+@_server_options
+@click.option("--use", is_flag=True, help="Make it this program's database afterwards.")
+@pass_runtime
+def create(runtime: Runtime, name: str, use: bool, **values: Any) -> None:
+    """Create a new ImageBank database on the server, with the current schema."""
+    target = dbadmin.create_database(_spec(runtime, values), name)
+    if use:
+        config.set_database_url(target.render_as_string(hide_password=False))
+    click.echo(
+        f"Created {display_url(target)}" + (" and made it the database in use." if use else ".")
+    )
+
+
+@db_group.command("use")
+@click.argument("url")
+def use(url: str) -> None:
+    """Make an existing ImageBank database this program's database (saved locally, 0600)."""
+    status = dbadmin.test_database(url)
+    if status.state in (schema.SchemaState.FOREIGN, schema.SchemaState.NEWER):
+        raise UserError(status.message)
+    path = config.set_database_url(url)
+    click.echo(f"Using {display_url(url)} (saved in {path}). {status.message}")
+
+
+@db_group.command("attach")
+@click.argument("path", required=False, default="")
+@click.option("--name", default="", help="SQL Server: name for the attached database.")
+@click.option("--ldf", default="", help="SQL Server: the log file (.ldf).")
+@_server_options
+@pass_runtime
+def attach(runtime: Runtime, path: str, name: str, ldf: str, **values: Any) -> None:
+    """Attach an existing 2.1 database (a SQLite file, or SQL Server .mdf/.ldf) and use it."""
+    spec = _spec(runtime, values)
+    target = dbadmin.attach(spec, name=name, path=path, ldf=ldf)
+    config.set_database_url(target.render_as_string(hide_password=False))
+    click.echo(f"Attached {display_url(target)}; it is now the database in use.")
+
+
+@db_group.command("backup")
+@click.option(
+    "--to",
+    "folder",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the backup.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_runtime
+def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
+    """Back up the database and verify the copy."""
+    engine = runtime.ready_engine()
+    result = dbadmin.backup(engine, folder)
+    with session_scope(engine) as session:
+        system_event(session, local_admin(), "db.backup", f"{result.path} ({result.verified})")
+    emit(
+        {"path": str(result.path), "bytes": result.bytes, "verified": result.verified},
+        as_json,
+        f"Backup written to {result.path} ({result.bytes:,} bytes); verified: {result.verified}.",
+    )
+
+
+@db_group.command("create-login")
+@click.argument("login")
+@click.option(
+    "--login-password",
+    envvar="IBDESK_LOGIN_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="The new login's password (or set IBDESK_LOGIN_PASSWORD).",
+)
+@pass_runtime
+def create_login(runtime: Runtime, login: str, login_password: str) -> None:
+    """Create a database login for workstations: read/write of the data, no DDL."""
+    runtime.ready_engine()
+    dbadmin.create_login(runtime.choice().url, login, login_password)
+    with runtime.session() as session:
+        system_event(session, local_admin(), "db.create_login", login)
+    click.echo(f"Login {login} created with workstation rights (no table changes).")
 
 
 def register(main: click.Group) -> None:

@@ -1,0 +1,148 @@
+"""Database connections as the wizard's form describes them, turned into URLs.
+
+A ``ServerSpec`` holds what the administrator typed for a server (no database chosen yet);
+``url(spec, database)`` builds the SQLAlchemy URL. SQL Server goes through a full ODBC
+connection string (``odbc_connect``), so instance names, Windows authentication,
+encryption and certificate trust are spelled exactly as the driver expects.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import quote_plus
+
+from sqlalchemy.engine import URL
+
+from ibdesk.errors import UserError
+
+BACKEND_LABELS = {
+    "sqlite": "SQLite (embedded)",
+    "postgresql": "PostgreSQL",
+    "mssql": "Microsoft SQL Server",
+}
+_DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """What the administrator typed to reach a database server."""
+
+    backend: str
+    host: str = ""
+    port: int | None = None
+    instance: str = ""
+    user: str = ""
+    password: str = ""
+    trusted: bool = False  # SQL Server: Windows (trusted) authentication
+    driver: str = ""  # SQL Server: the ODBC driver's name
+    encrypt: bool = True
+    trust_server_certificate: bool = False
+    folder: str = ""  # SQLite: the folder holding the database files
+
+    def check(self) -> ServerSpec:
+        """Return the spec tidied, or say which field is wrong."""
+        if self.backend not in BACKEND_LABELS:
+            raise UserError(f"Choose SQLite, PostgreSQL or SQL Server, not '{self.backend}'.")
+        if self.backend == "sqlite":
+            if not self.folder.strip():
+                raise UserError("Choose the folder for the SQLite database.")
+            return replace(self, folder=str(Path(self.folder.strip()).expanduser()))
+        host = self.host.strip()
+        instance = self.instance.strip()
+        if "\\" in host and not instance:
+            host, instance = host.split("\\", 1)
+        if not host:
+            raise UserError("Type the database server's name or address.")
+        if not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", host):
+            raise UserError(f"'{host}' is not a server name or address.")
+        if self.port is not None and not 0 < self.port < 65536:
+            raise UserError("The port must be a number from 1 to 65535.")
+        if self.backend == "mssql":
+            if not self.driver:
+                raise UserError("Choose the ODBC driver to connect to SQL Server with.")
+            if not self.trusted and not self.user.strip():
+                raise UserError("Type the SQL login name, or choose Windows authentication.")
+        elif not self.user.strip():
+            raise UserError("Type the PostgreSQL user name.")
+        return replace(self, host=host, instance=instance, user=self.user.strip())
+
+    @property
+    def label(self) -> str:
+        """Return the server as the status bar names it."""
+        if self.backend == "sqlite":
+            return self.folder
+        server = f"{self.host}\\{self.instance}" if self.instance else self.host
+        return f"{server}:{self.port}" if self.port else server
+
+
+def check_database_name(name: str) -> str:
+    """Return a database name that is safe on every backend, or say what is wrong."""
+    name = name.strip()
+    if not _DB_NAME.fullmatch(name):
+        raise UserError(
+            "A database name is 1 to 63 letters, digits, _ or -, starting with a "
+            "letter (for example ImageBank)."
+        )
+    return name
+
+
+def _odbc_value(value: str) -> str:
+    # Values with ; { } or spaces at the ends must be braced, with } doubled.
+    if re.search(r"[;{}]|^\s|\s$", value):
+        return "{" + value.replace("}", "}}") + "}"
+    return value
+
+
+def odbc_connection_string(spec: ServerSpec, database: str) -> str:
+    """Return the ODBC connection string for SQL Server."""
+    server = f"{spec.host}\\{spec.instance}" if spec.instance else spec.host
+    if spec.port:
+        server = f"{server},{spec.port}"
+    parts = [
+        ("DRIVER", "{" + spec.driver.replace("}", "}}") + "}"),
+        ("SERVER", _odbc_value(server)),
+        ("DATABASE", _odbc_value(database)),
+    ]
+    if spec.trusted:
+        parts.append(("Trusted_Connection", "yes"))
+    else:
+        parts += [("UID", _odbc_value(spec.user)), ("PWD", _odbc_value(spec.password))]
+    parts.append(("Encrypt", "yes" if spec.encrypt else "no"))
+    if spec.trust_server_certificate:
+        parts.append(("TrustServerCertificate", "yes"))
+    parts.append(("Connection Timeout", "5"))
+    return ";".join(f"{key}={value}" for key, value in parts) + ";"
+
+
+def url(spec: ServerSpec, database: str) -> URL:
+    """Return the SQLAlchemy URL of a database on the server."""
+    spec = spec.check()
+    if spec.backend == "sqlite":
+        name = (
+            database if database.endswith((".sqlite3", ".db", ".sqlite")) else f"{database}.sqlite3"
+        )
+        return URL.create("sqlite+pysqlite", database=str(Path(spec.folder) / name))
+    if spec.backend == "postgresql":
+        return URL.create(
+            "postgresql+psycopg",
+            username=spec.user,
+            password=spec.password or None,
+            host=spec.host,
+            port=spec.port or 5432,
+            database=database,
+        )
+    return URL.create(
+        "mssql+pyodbc", query={"odbc_connect": odbc_connection_string(spec, database)}
+    )
+
+
+def maintenance_database(spec: ServerSpec) -> str:
+    """Return the database every server has, to connect to before one is chosen."""
+    return {"postgresql": "postgres", "mssql": "master"}.get(spec.backend, "")
+
+
+def odbc_connect_query(spec: ServerSpec, database: str) -> str:
+    """Return the URL-encoded odbc_connect parameter (for display and tests)."""
+    return quote_plus(odbc_connection_string(spec, database))

@@ -1,0 +1,426 @@
+"""Database tools of the wizard and the General settings tab, for all three backends.
+
+Test a server, list, create and attach databases, make a workstation login with only the
+rights workstations need, and take verified backups. SQL Server statements are built
+here and run through the same connection layer; they are tested by their exact text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL, make_url
+
+from ibdesk import schema
+from ibdesk.connection import ServerSpec, check_database_name, maintenance_database, url
+from ibdesk.db import DatabaseError, explain, make_engine, probe_tcp
+from ibdesk.errors import UserError
+
+# What workstations may do, table by table: logs are append-only for them.
+WORKSTATION_GRANTS: dict[str, tuple[str, ...]] = {
+    "patient": ("SELECT", "INSERT", "UPDATE"),
+    "image_set": ("SELECT", "INSERT", "UPDATE"),
+    "media_item": ("SELECT", "INSERT", "UPDATE"),
+    "audit_event": ("SELECT", "INSERT"),
+    "system_event": ("SELECT", "INSERT"),
+    "login_event": ("SELECT", "INSERT"),
+    "stat_delta": ("INSERT",),
+    "stat_counter": ("SELECT",),
+    "user_account": ("SELECT", "UPDATE"),
+    "user_group": ("SELECT",),
+    "group_restriction": ("SELECT",),
+    "setting": ("SELECT",),
+    "license": ("SELECT",),
+    "seat_activation": ("SELECT", "UPDATE"),
+    schema.VERSION_TABLE: ("SELECT",),
+}
+_LOGIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{1,62}$")
+
+
+def spec_from_url(target: URL | str) -> ServerSpec:
+    """Return the server part of a database URL (to list or create databases beside it)."""
+    parsed = make_url(target) if isinstance(target, str) else target
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return ServerSpec("sqlite", folder=str(Path(str(parsed.database)).parent))
+    if backend == "postgresql":
+        return ServerSpec(
+            "postgresql",
+            host=parsed.host or "localhost",
+            port=parsed.port,
+            user=parsed.username or "",
+            password=parsed.password or "",
+        )
+    fields = dict(
+        part.split("=", 1)
+        for part in str(parsed.query.get("odbc_connect", "")).split(";")
+        if "=" in part
+    )
+    server = fields.get("SERVER", parsed.host or "")
+    host, _, port = server.partition(",")
+    host, _, instance = host.partition("\\")
+    return ServerSpec(
+        "mssql",
+        host=host,
+        port=int(port) if port else parsed.port,
+        instance=instance,
+        user=fields.get("UID", parsed.username or ""),
+        password=fields.get("PWD", parsed.password or ""),
+        trusted=fields.get("Trusted_Connection", "").lower() == "yes",
+        driver=fields.get("DRIVER", str(parsed.query.get("driver", ""))).strip("{}"),
+        encrypt=fields.get("Encrypt", "yes").lower() == "yes",
+        trust_server_certificate=fields.get("TrustServerCertificate", "").lower() == "yes",
+    )
+
+
+def _admin_engine(spec: ServerSpec, database: str | None = None) -> Engine:
+    spec = spec.check()
+    if spec.backend == "sqlite":
+        raise UserError("SQLite has no server to connect to.")
+    if spec.port or spec.backend == "postgresql":
+        # Answer "not reachable" within seconds, before the driver's own retries.
+        probe_tcp(spec.host, spec.port or 5432)
+    target = url(spec, database or maintenance_database(spec))
+    return make_engine(target, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
+
+
+def _null_pool() -> type:
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
+
+
+def test_server(spec: ServerSpec) -> str:
+    """Connect to the server (or check the SQLite folder); return a sentence saying so."""
+    spec = spec.check()
+    if spec.backend == "sqlite":
+        folder = Path(spec.folder)
+        if not folder.is_dir():
+            raise UserError(f"The folder {folder} does not exist; create it or choose another.")
+        if not os.access(folder, os.W_OK):
+            raise UserError(f"The folder {folder} is not writable by this program.")
+        return "Connection successful: the folder can hold the database."
+    engine = _admin_engine(spec)
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(
+                text("SELECT @@VERSION" if spec.backend == "mssql" else "SELECT version()")
+            ).scalar()
+    except DatabaseError:
+        raise
+    except Exception as error:
+        raise DatabaseError(explain(error, engine.url)) from error
+    finally:
+        engine.dispose()
+    first = str(version).splitlines()[0][:80] if version else ""
+    return f"Connection successful ({first})." if first else "Connection successful."
+
+
+def list_databases(spec: ServerSpec) -> list[str]:
+    """List the databases on the server (SQLite: the database files in the folder)."""
+    spec = spec.check()
+    if spec.backend == "sqlite":
+        folder = Path(spec.folder)
+        return sorted(
+            p.name
+            for p in folder.iterdir()
+            if p.suffix in (".sqlite3", ".db", ".sqlite") and p.is_file()
+        )
+    query = (
+        "SELECT name FROM sys.databases WHERE database_id > 4 ORDER BY name"
+        if spec.backend == "mssql"
+        else "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn "
+        "ORDER BY datname"
+    )
+    engine = _admin_engine(spec)
+    try:
+        with engine.connect() as conn:
+            return [str(name) for name in conn.execute(text(query)).scalars()]
+    except DatabaseError:
+        raise
+    except Exception as error:
+        raise DatabaseError(explain(error, engine.url)) from error
+    finally:
+        engine.dispose()
+
+
+def create_database(spec: ServerSpec, name: str) -> URL:
+    """Create a new ImageBank database on the server and migrate it; return its URL."""
+    name = check_database_name(name)
+    spec = spec.check()
+    target = url(spec, name)
+    if spec.backend == "sqlite":
+        if Path(str(target.database)).exists():
+            raise UserError(
+                f"{target.database} already exists; choose another name or attach it instead."
+            )
+    else:
+        if name in list_databases(spec):
+            raise UserError(f"A database named {name} already exists on {spec.label}.")
+        statement = (
+            f'CREATE DATABASE "{name}"'
+            if spec.backend == "postgresql"
+            else f"CREATE DATABASE [{name}]"
+        )
+        engine = _admin_engine(spec)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text(statement))
+        except Exception as error:
+            raise DatabaseError(explain(error, engine.url)) from error
+        finally:
+            engine.dispose()
+    engine = make_engine(target, create=True)
+    try:
+        schema.upgrade(engine)
+    finally:
+        engine.dispose()
+    return target
+
+
+def test_database(target: URL | str) -> schema.SchemaStatus:
+    """Say whether a database is ImageBank's, and whether its schema is current."""
+    engine = make_engine(target)
+    try:
+        return schema.check(engine)
+    finally:
+        engine.dispose()
+
+
+def postgresql_login_statements(login: str, password: str, database: str) -> list[str]:
+    """Return the statements making a PostgreSQL role with workstation rights only."""
+    from psycopg import sql
+
+    role = sql.Identifier(login).as_string(None)
+    secret = sql.Literal(password).as_string(None)
+    statements = [
+        f"CREATE ROLE {role} LOGIN PASSWORD {secret}",
+        f'GRANT CONNECT ON DATABASE "{database}" TO {role}',
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+        f"REVOKE CREATE ON SCHEMA public FROM {role}",
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}",
+    ]
+    statements += [
+        f"GRANT {', '.join(rights)} ON {table} TO {role}"
+        for table, rights in WORKSTATION_GRANTS.items()
+    ]
+    return statements
+
+
+def mssql_login_statements(login: str, password: str, database: str) -> list[str]:
+    """Return the statements making a SQL Server login and user with workstation rights."""
+    secret = password.replace("'", "''")
+    statements = [
+        f"CREATE LOGIN [{login}] WITH PASSWORD = N'{secret}', "
+        f"DEFAULT_DATABASE = [{database}], CHECK_POLICY = ON",
+        f"USE [{database}]",
+        f"CREATE USER [{login}] FOR LOGIN [{login}]",
+    ]
+    statements += [
+        f"GRANT {', '.join(rights)} ON dbo.{table} TO [{login}]"
+        for table, rights in WORKSTATION_GRANTS.items()
+    ]
+    return statements
+
+
+def create_login(target: URL | str, login: str, password: str) -> list[str]:
+    """Create a database login for workstations (read/write of the data, no DDL)."""
+    if not _LOGIN.fullmatch(login):
+        raise UserError("A login name is 2 to 63 letters, digits or _, starting with a letter.")
+    if len(password) < 12:
+        raise UserError("The login's password must be at least 12 characters long.")
+    parsed = make_url(target) if isinstance(target, str) else target
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        raise UserError("SQLite has no logins: workstations use the file share's permissions.")
+    database = str(parsed.database or "")
+    statements = (
+        postgresql_login_statements(login, password, database)
+        if backend == "postgresql"
+        else mssql_login_statements(login, password, database)
+    )
+    # PostgreSQL: all statements in one transaction (all or nothing). SQL Server: CREATE
+    # LOGIN and USE run outside a user transaction.
+    isolation = "READ COMMITTED" if backend == "postgresql" else "AUTOCOMMIT"
+    engine = make_engine(parsed, isolation_level=isolation)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    except Exception as error:
+        message = explain(error, parsed)
+        if "already exists" in str(error):
+            message = f"A login named {login} already exists on this server."
+        raise DatabaseError(message) from error
+    finally:
+        engine.dispose()
+    return [s.replace(password, "********") for s in statements]
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """A finished, verified backup."""
+
+    path: Path
+    bytes: int
+    verified: str
+
+
+def _stamp() -> str:
+    return dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def backup(engine: Engine, folder: Path) -> BackupResult:
+    """Back the database up into a folder and verify the copy; nothing half-written stays."""
+    if not folder.is_dir():
+        raise UserError(f"The backup folder {folder} does not exist; create it first.")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"The backup folder {folder} is not writable by this program.")
+    backend = engine.dialect.name
+    name = str(engine.url.database or "imagebank").rsplit("/", 1)[-1].split(".")[0]
+    if backend == "sqlite":
+        return _backup_sqlite(engine, folder / f"{name}-{_stamp()}.sqlite3")
+    if backend == "postgresql":
+        return _backup_postgresql(engine, folder / f"{name}-{_stamp()}.dump")
+    raise UserError(
+        "Back up SQL Server with `BACKUP DATABASE` on the server itself: the "
+        "backup file is written by the SQL Server service, on its own disk; use "
+        "mssql_backup_statements() to see the exact commands."
+    )
+
+
+def _backup_sqlite(engine: Engine, target: Path) -> BackupResult:
+    source = str(engine.url.database)
+    partial = target.with_name(target.name + ".part")
+    try:
+        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(partial)) as dst:
+            src.backup(dst)
+            # A self-contained file: no -wal beside the copy.
+            dst.execute("PRAGMA journal_mode = DELETE")
+        with closing(sqlite3.connect(partial)) as check:
+            verdict = check.execute("PRAGMA integrity_check").fetchone()[0]
+        if verdict != "ok":
+            raise DatabaseError(f"The backup copy failed its integrity check: {verdict}.")
+        os.replace(partial, target)
+    except sqlite3.Error as error:
+        raise DatabaseError(explain(error, engine.url)) from error
+    finally:
+        partial.unlink(missing_ok=True)
+    return BackupResult(target, target.stat().st_size, "integrity check ok")
+
+
+def _pg_env(parsed: URL) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PGHOST=parsed.host or "localhost",
+        PGPORT=str(parsed.port or 5432),
+        PGUSER=parsed.username or "",
+        PGDATABASE=parsed.database or "",
+        PGCONNECT_TIMEOUT="5",
+    )
+    if parsed.password:
+        env["PGPASSWORD"] = parsed.password
+    return env
+
+
+def _pg_tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+        if not candidates:
+            raise UserError(f"{name} is not installed; install the postgresql-client package.")
+        found = str(candidates[-1])
+    return found
+
+
+def _backup_postgresql(engine: Engine, target: Path) -> BackupResult:
+    env = _pg_env(engine.url)
+    partial = target.with_name(target.name + ".part")
+    try:
+        dump = subprocess.run(
+            [_pg_tool("pg_dump"), "-Fc", "-f", str(partial)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if dump.returncode != 0:
+            raise DatabaseError(
+                "pg_dump failed: " + (dump.stderr.strip().splitlines() or ["no message"])[-1]
+            )
+        listing = subprocess.run(
+            [_pg_tool("pg_restore"), "--list", str(partial)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if listing.returncode != 0 or "TABLE DATA public patient" not in listing.stdout:
+            raise DatabaseError("The backup could not be read back by pg_restore --list.")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    entries = sum(1 for line in listing.stdout.splitlines() if line and not line.startswith(";"))
+    return BackupResult(target, target.stat().st_size, f"pg_restore --list: {entries} entries")
+
+
+def mssql_backup_statements(database: str, path: str) -> list[str]:
+    """Return SQL Server's verified copy-only backup statements."""
+    quoted = path.replace("'", "''")
+    return [
+        f"BACKUP DATABASE [{database}] TO DISK = N'{quoted}' WITH COPY_ONLY, CHECKSUM, INIT",
+        f"RESTORE VERIFYONLY FROM DISK = N'{quoted}' WITH CHECKSUM",
+    ]
+
+
+def mssql_attach_statement(database: str, mdf: str, ldf: str | None) -> str:
+    """Return SQL Server's statement attaching a database from its files."""
+    files = [f"(FILENAME = N'{mdf.replace(chr(39), chr(39) * 2)}')"]
+    if ldf:
+        files.append(f"(FILENAME = N'{ldf.replace(chr(39), chr(39) * 2)}')")
+    return f"CREATE DATABASE [{check_database_name(database)}] ON {', '.join(files)} FOR ATTACH"
+
+
+def attach_sqlite(path: Path) -> URL:
+    """Check that a SQLite file is an ImageBank 2.1 database; return its URL to use."""
+    if not path.is_file():
+        raise UserError(f"{path} is not a file; choose the ImageBank database file.")
+    target = URL.create("sqlite+pysqlite", database=str(path.resolve()))
+    status = test_database(target)
+    if status.state in (
+        schema.SchemaState.FOREIGN,
+        schema.SchemaState.EMPTY,
+        schema.SchemaState.NEWER,
+    ):
+        raise UserError(status.message)
+    return target
+
+
+def attach(spec: ServerSpec, *, name: str = "", path: str = "", ldf: str = "") -> URL:
+    """Attach an existing 2.1 database: a SQLite file, or SQL Server .mdf/.ldf files."""
+    spec = spec.check()
+    if spec.backend == "sqlite":
+        return attach_sqlite(Path(path or spec.folder))
+    if spec.backend == "postgresql":
+        raise UserError(
+            "PostgreSQL has no attach: restore a backup with pg_restore into a new "
+            "database, then choose it from the list."
+        )
+    statement = mssql_attach_statement(name, path, ldf or None)
+    engine = _admin_engine(spec)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(statement)
+    except Exception as error:
+        raise DatabaseError(explain(error, engine.url)) from error
+    finally:
+        engine.dispose()
+    return url(spec, name)
