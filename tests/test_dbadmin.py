@@ -91,10 +91,10 @@ def test_workstation_login_can_write_but_not_change_tables(db_url: str, backend:
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO patient (personnummer, kind, first_name, last_name, name_key, address, "
-                "postal_code, city, phone, note, created_at, created_by, modified_at, modified_by) "
-                "VALUES ('191212121212', 'personnummer', 'Tolvan', 'Tolvansson', 'tolvansson tolvan',"
-                " '', '', '', '', '', now(), 'rum_1', now(), 'rum_1')"
+                "INSERT INTO patient (personnummer, kind, first_name, last_name, name_key, "
+                "address, postal_code, city, phone, note, created_at, created_by, modified_at, "
+                "modified_by) VALUES ('191212121212', 'personnummer', 'Tolvan', 'Tolvansson', "
+                "'tolvansson tolvan', '', '', '', '', '', now(), 'rum_1', now(), 'rum_1')"
             )
         )
         conn.execute(
