@@ -112,7 +112,7 @@ def test_workstation_login_can_write_but_not_change_tables(db_url: str, backend:
         "UPDATE license SET seats = 999",
     ):
         with (
-            pytest.raises(Exception, match="permission denied|must be owner"),
+            pytest.raises(Exception, match=r"permission denied|must be owner"),
             engine.begin() as conn,
         ):
             conn.execute(text(forbidden))
