@@ -81,6 +81,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     if mode != "wal" and not getattr(dbapi_conn, "_ibdesk_memory", False):
         cur.execute("PRAGMA journal_mode = WAL")
     cur.execute("PRAGMA synchronous = NORMAL")
+    # 64 MB of page cache (the default is 2 MB): index lookups on a large clinic's tables
+    # stay in memory instead of going to disk.
+    cur.execute("PRAGMA cache_size = -65536")
     cur.close()
 
 

@@ -475,6 +475,9 @@ def generate(engine: Engine, options: DemoOptions) -> Job[DemoSummary]:
         writer: _Writer | None = None
         try:
             with session_scope(engine) as session:
+                if engine.dialect.name == "sqlite":
+                    # Bulk loading touches every index at random places: give it 512 MB.
+                    session.execute(text("PRAGMA cache_size = -524288"))
                 writer = _Writer(session, options, rng, used)
                 part = writer.write(count)
         except BaseException:

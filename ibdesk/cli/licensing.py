@@ -1,0 +1,205 @@
+"""``ibdesk license`` and ``ibdesk seats``: the Licensing tab's actions, a workstation's claim."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+import click
+
+from ibdesk import licensing, seats
+from ibdesk.audit import Actor
+from ibdesk.cli import Runtime, emit, pass_runtime
+from ibdesk.errors import UserError
+from ibdesk.license_file import MAX_FILE_BYTES
+from ibdesk.licensing import LicenseInfo
+from ibdesk.seats import SeatInfo
+
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+def _actor() -> Actor:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name in some service accounts and containers
+        user = "administrator"
+    return Actor(user=user)
+
+
+def _when(value: object) -> str:
+    return value.isoformat(sep=" ", timespec="seconds") if hasattr(value, "isoformat") else "–"
+
+
+def describe(info: LicenseInfo) -> str:
+    """Return the license as the text ``ibdesk license show`` prints."""
+    lines = [f"*** {info.notice} ***"] if info.notice else []
+    if info.problem:
+        lines.append(f"NOT VALID: {info.problem}")
+    expires = info.expires_on.isoformat() if info.expires_on else "never"
+    key = f"{info.key_name} ({info.key_id})" if info.key_name else info.key_id
+    lines += [
+        f"{info.title} {info.license_id}",
+        f"  Registered to: {info.registered_to}",
+        f"  Seats:         {info.seats} ({info.active_seats} active)",
+        f"  Created:       {info.created_on.isoformat()}",
+        f"  Expires:       {expires}",
+        f"  Key:           {key}",
+        f"  Installed:     {_when(info.installed_at)} by {info.installed_by or '–'}",
+    ]
+    return "\n".join(lines)
+
+
+def _seat_table(rows: list[SeatInfo]) -> str:
+    header = ("ID", "SEAT", "HOSTNAME", "MAC", "MACHINE ID", "FIRST SEEN", "LAST SEEN")
+    table = [header] + [
+        (
+            str(s.id),
+            str(s.slot),
+            s.hostname,
+            s.mac,
+            s.machine_id,
+            _when(s.first_seen),
+            _when(s.last_seen),
+        )
+        for s in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    )
+
+
+@click.group("license")
+def license_group() -> None:
+    """The clinic's license: install a file from the vendor, show the current one."""
+
+
+@license_group.command("install")
+@click.argument("file", type=click.Path(path_type=Path))
+@_JSON
+@pass_runtime
+def install(runtime: Runtime, file: Path, as_json: bool) -> None:
+    """Install a license file; the current one stays until the new one is validated."""
+    try:
+        with file.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise UserError(f"Cannot read {file}: {error.strerror or error}.") from error
+    with runtime.session() as session:
+        info = licensing.install_license(session, data, _actor(), name=str(file))
+    emit(info.as_dict(), as_json, lambda: "Installed.\n" + describe(info))
+
+
+@license_group.command("show")
+@_JSON
+@pass_runtime
+def show(runtime: Runtime, as_json: bool) -> None:
+    """Show the current license, verified again, with its active seats."""
+    with runtime.session(read_only=True) as session:
+        info = licensing.current_license(session)
+    if info is None:
+        emit(
+            None,
+            as_json,
+            "No license is installed; install one with `ibdesk license install FILE`.",
+        )
+        return
+    emit(info.as_dict(), as_json, lambda: describe(info))
+
+
+@license_group.command("history")
+@_JSON
+@pass_runtime
+def history(runtime: Runtime, as_json: bool) -> None:
+    """List every license installed in this database, newest first."""
+    with runtime.session(read_only=True) as session:
+        rows = licensing.license_history(session)
+    emit(
+        [r.as_dict() for r in rows],
+        as_json,
+        lambda: (
+            "\n\n".join(("CURRENT " if r.is_current else "") + describe(r) for r in rows)
+            or "No license has been installed."
+        ),
+    )
+
+
+@click.group("seats")
+def seats_group() -> None:
+    """Workstation seats: list, free, and claim one as a workstation does."""
+
+
+@seats_group.command("list")
+@_JSON
+@pass_runtime
+def list_command(runtime: Runtime, as_json: bool) -> None:
+    """List the seats held by workstations."""
+    with runtime.session(read_only=True) as session:
+        rows = seats.list_seats(session)
+        info = licensing.current_license(session)
+    total = f" of {info.seats}" if info is not None else ""
+    notice = f"*** {info.notice} ***\n" if info is not None and info.notice else ""
+    emit(
+        [s.as_dict() for s in rows],
+        as_json,
+        lambda: (
+            notice
+            + (
+                _seat_table(rows) + f"\n{len(rows)}{total} seats in use."
+                if rows
+                else f"No seats are in use (0{total})."
+            )
+        ),
+    )
+
+
+@seats_group.command("release")
+@click.argument("seat_id", metavar="ID", type=int)
+@_JSON
+@pass_runtime
+def release(runtime: Runtime, seat_id: int, as_json: bool) -> None:
+    """Free the seat with this ID (of a computer that is gone)."""
+    with runtime.session() as session:
+        seat = seats.release_seat(session, seat_id, _actor())
+    emit(seat.as_dict(), as_json, f"Freed seat ID {seat.id} of {seat.hostname} ({seat.mac}).")
+
+
+@seats_group.command("claim")
+@click.option("--mac", required=True, help="The workstation's MAC address.")
+@click.option("--machine-id", required=True, help="The workstation's machine ID.")
+@click.option("--hostname", required=True, help="The workstation's host name.")
+@_JSON
+@pass_runtime
+def claim(runtime: Runtime, mac: str, machine_id: str, hostname: str, as_json: bool) -> None:
+    """Claim a seat as a workstation does (its own again if it has one)."""
+    with runtime.session() as session:
+        seat = seats.claim_seat(session, mac, machine_id, hostname)
+    with runtime.session(read_only=True) as session:
+        info = licensing.current_license(session)
+    notice = info.notice if info is not None else None
+    data = seat.as_dict() | {"license_notice": notice}
+    emit(
+        data,
+        as_json,
+        f"{seat.hostname} holds seat {seat.slot} (ID {seat.id})."
+        + (f"\n*** {notice} ***" if notice else ""),
+    )
+
+
+@seats_group.command("heartbeat")
+@click.option("--mac", required=True, help="The workstation's MAC address.")
+@click.option("--machine-id", required=True, help="The workstation's machine ID.")
+@_JSON
+@pass_runtime
+def heartbeat(runtime: Runtime, mac: str, machine_id: str, as_json: bool) -> None:
+    """Record that a workstation holding a seat is still running."""
+    with runtime.session() as session:
+        seat = seats.heartbeat(session, mac, machine_id)
+    emit(seat.as_dict(), as_json, f"Seat ID {seat.id} last seen {_when(seat.last_seen)}.")
+
+
+def register(main: click.Group) -> None:
+    """Add the license and seats commands to the ibdesk command."""
+    main.add_command(license_group)
+    main.add_command(seats_group)
