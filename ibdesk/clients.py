@@ -1,5 +1,8 @@
 """The client contract: what ImageBank workstations do to the shared database.
 
+Log in, claim a licence seat (locked to the machine), keep it alive with a heartbeat,
+register and edit patients, open image sets and add, edit, delete and undelete media.
+
 Workstations, the demo generator, the tests and ibdesk's own tabs change patients and media
 only through these functions. Each one works inside the caller's session and transaction and
 adds its ``AuditEvent`` (with before and after values) to that same transaction, so a change
@@ -21,6 +24,15 @@ from ibdesk import audit, personnummer, users
 from ibdesk.audit import Actor
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.models import ImageSet, MediaItem, MediaKind, Patient, utcnow
+
+# Seats are part of the contract: a workstation claims one at start and beats a heartbeat.
+from ibdesk.seats import claim_seat, heartbeat
+
+__all__ = [
+    "add_media", "claim_seat", "create_image_set", "create_patient", "delete_media",
+    "find_patient", "get_patient", "heartbeat", "login", "undelete_media", "update_media",
+    "update_patient",
+]
 
 PATIENT_FIELDS = ("first_name", "last_name", "address", "postal_code", "city", "phone", "note")
 MEDIA_FIELDS = ("kind", "teeth", "taken_at", "comment", "width", "height", "bit_depth")

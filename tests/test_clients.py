@@ -209,3 +209,15 @@ def test_fold_keeps_counts_exact(session: Session) -> None:
     session.commit()
     assert folded > 0 and stats.pending_deltas(session) == 0
     assert stats.counters(session) == before == stats.recount(session)
+
+
+def test_workstation_claims_a_seat_through_the_contract(session: Session) -> None:
+    from ibdesk import licensing
+
+    licensing.make_demo_license(session, ACTOR)
+    session.commit()
+    seat = clients.claim_seat(session, "aa-bb-cc-dd-ee-01", "machine-1", "RUM-1")
+    session.commit()
+    again = clients.heartbeat(session, "AA:BB:CC:DD:EE:01", "machine-1")
+    session.commit()
+    assert seat.id == again.id and again.mac == "AA:BB:CC:DD:EE:01"
