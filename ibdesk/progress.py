@@ -60,32 +60,10 @@ def describe(event: Any) -> str:
 
 
 def drive_in_terminal(job: Job[T], label: str, *, quiet: bool = False) -> T:
-    """Drive a job in a terminal: a progress bar and log lines on stderr; return its result."""
-    import click
+    """Drive a job from the CLI: progress and log on stderr (nothing when quiet)."""
+    if quiet:
+        result, _ = run_to_end(job)
+        return result
+    from ibdesk.jobs import drive_with_progressbar
 
-    bar = None
-    try:
-        while True:
-            try:
-                event = next(job)
-            except StopIteration as stop:
-                return stop.value
-            if quiet:
-                continue
-            if isinstance(event, Progress) and event.total:
-                if bar is None:
-                    bar = click.progressbar(
-                        length=event.total,
-                        label=label,
-                        file=sys.stderr,
-                        show_pos=True,
-                        show_eta=True,
-                    )
-                    bar.__enter__()
-                bar.update(event.done - bar.pos)
-            elif isinstance(event, LogLine):
-                click.echo(event.text, err=True)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
-        job.close()
+    return drive_with_progressbar(job, label, file=sys.stderr)

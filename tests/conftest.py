@@ -25,6 +25,8 @@ import pgserver
 from ibdesk import schema
 from ibdesk.db import make_engine, mssql_dialect
 
+pytest_plugins = ["webfixtures"]
+
 BACKENDS = ("sqlite", "postgresql")
 _counter = itertools.count()
 

@@ -1,0 +1,193 @@
+"""The Flask app behind the ImageBank SysAdmin window: security, frame, setup gate, errors.
+
+How to add a tab ``x``:
+
+1. ``ibdesk/blueprints/x.py`` defines ``bp = Blueprint("x", __name__, url_prefix="/x")`` with
+   thin views (parse, call the domain, render) that use ``ibdesk.web.db_session()``.
+2. ``templates/x/index.html`` extends ``base.html`` and fills ``{% block content %}``. Forms
+   use ``templates/_macros/forms.html`` (``field`` with its errors and description,
+   ``csrf``, ``button``), messages ``_macros/alerts.html`` (``alert``, ``flashes``) and long
+   jobs ``_macros/jobs.html`` (``job_progress(job)``; start them with
+   ``ibdesk.blueprints.jobs.registry().start(...)``).
+3. Partials are named ``_something.html``. A view answers the partial when the request has
+   the ``HX-Request`` header and the full page otherwise; the page includes the same partial
+   (``ibdesk.blueprints.page_or_partial`` does both).
+4. Add ``Tab("x", "Label", "x.index", "ibdesk.blueprints.x")`` to ``ibdesk/tabs.py`` in the
+   clinic's order. A tab with the id ``wizard`` becomes the setup gate's target as well.
+
+A ``UserError`` raised in a view becomes the app's own error page (or an alert partial for
+htmx) with its sentence: 404 for ``NotFound``, 409 for ``Refused`` and database problems,
+400 otherwise. No page ever shows a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import secrets
+from collections.abc import Callable
+
+from flask import Flask, Response, current_app, g, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response as BaseResponse
+
+from ibdesk import security, tabs, web
+from ibdesk.blueprints import is_htmx
+from ibdesk.db import DatabaseError, explain
+from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.jobs import JobRegistry
+
+NOT_CONFIGURED_ENDPOINT = "home.not_configured"
+FRAME_BLUEPRINTS = ("ibdesk.blueprints.home", "ibdesk.blueprints.jobs")
+# Reachable before a database is configured, besides the gate's own blueprint.
+# The status bar polls on every page, the gate's own page included: gating it would loop.
+_GATE_OPEN_ENDPOINTS = frozenset(
+    {"static", NOT_CONFIGURED_ENDPOINT, "home.status_bar", "home.favicon", "instance_focus"}
+)
+_GATE_OPEN_BLUEPRINTS = frozenset({"jobs"})
+
+csrf = CSRFProtect()
+
+
+def create_app(
+    *,
+    db_option: str | None = None,
+    token: str | None = None,
+    testing: bool = False,
+    port: int | None = None,
+    tab_list: tuple[tabs.Tab, ...] | None = None,
+) -> Flask:
+    """Build the app for one launch: its own secrets, the database option and the tabs."""
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=secrets.token_bytes(32),
+        TESTING=testing,
+        WTF_CSRF_TIME_LIMIT=None,  # the secret dies with the launch; forms left open stay valid
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        IBDESK_TABS=tabs.TABS if tab_list is None else tab_list,
+        IBDESK_FOCUS=None,  # set by the desktop shell: brings its window to the front
+    )
+    # The security guard's hook must come first: an outsider is refused before anything else.
+    security.install(app, token=token or security.new_secret(), port=port)
+    csrf.init_app(app)
+    web.install(app, db_option)
+    app.extensions["ibdesk.jobs"] = JobRegistry()
+    modules = (*FRAME_BLUEPRINTS, *(t.blueprint_module for t in app.config["IBDESK_TABS"]))
+    for module in dict.fromkeys(modules):  # in order, each once
+        app.register_blueprint(importlib.import_module(module).bp)
+    app.before_request(_setup_gate)
+    app.context_processor(_frame_context)
+    _register_errors(app)
+    app.add_url_rule("/_instance/focus", "instance_focus", _instance_focus, methods=["POST"])
+    csrf.exempt(_instance_focus)
+    return app
+
+
+def gate_endpoint(app: Flask) -> str:
+    """Return where the setup gate sends every page: the wizard, once that tab exists."""
+    wizard = tabs.find(tabs.WIZARD, app.config["IBDESK_TABS"])
+    return wizard.endpoint if wizard else NOT_CONFIGURED_ENDPOINT
+
+
+def _setup_gate() -> BaseResponse | None:
+    endpoint = request.endpoint
+    target = gate_endpoint(current_app)
+    # The wizard's whole blueprint stays open (its steps, its partials).
+    open_blueprint = target.split(".")[0] if target != NOT_CONFIGURED_ENDPOINT else None
+    if (
+        endpoint is None
+        or endpoint in _GATE_OPEN_ENDPOINTS
+        or request.blueprint in _GATE_OPEN_BLUEPRINTS
+        or (open_blueprint is not None and request.blueprint == open_blueprint)
+    ):
+        return None
+    if web.database().is_configured():
+        return None
+    location = url_for(target)
+    if is_htmx():
+        return Response(status=204, headers={"HX-Redirect": location})
+    return redirect(location)
+
+
+def _frame_context() -> dict[str, object]:
+    if getattr(g, "ibdesk_refused", False) or not getattr(g, "ibdesk_authenticated", False):
+        return {"show_frame": False}
+    tab_list: tuple[tabs.Tab, ...] = current_app.config["IBDESK_TABS"]
+    active = next((t.id for t in tab_list if t.endpoint.split(".")[0] == request.blueprint), None)
+    return {
+        "show_frame": True,
+        "nav_tabs": tab_list,
+        "active_tab": active or request.blueprint,
+        "db_label": web.database_label(web.database()),
+    }
+
+
+@security.token_header_auth
+def _instance_focus() -> Response:
+    """Bring this launch's window to the front (asked by a second ``ibdesk``)."""
+    focus: Callable[[], None] | None = current_app.config["IBDESK_FOCUS"]
+    if focus is None:
+        return Response("This ImageBank SysAdmin has no window.", status=409)
+    focus()
+    return Response(status=204)
+
+
+def _render_error(status: int, title: str, message: str) -> tuple[str, int]:
+    template = "errors/_alert.html" if is_htmx() else "errors/error.html"
+    return render_template(template, code=status, title=title, message=message), status
+
+
+def _user_error(error: UserError) -> tuple[str, int]:
+    if isinstance(error, NotFound):
+        return _render_error(404, "Not found", str(error))
+    if isinstance(error, Refused | DatabaseError):
+        return _render_error(409, "Not possible now", str(error))
+    return _render_error(400, "Cannot do that", str(error))
+
+
+def _database_error(error: SQLAlchemyError) -> tuple[str, int]:
+    current_app.logger.warning("Database error: %s", error)
+    url = None
+    with contextlib.suppress(UserError):
+        url = web.database().choice().url
+    return _render_error(409, "Database problem", explain(error, url))
+
+
+def _csrf_error(_error: CSRFError) -> tuple[str, int]:
+    return _render_error(
+        400,
+        "Form expired",
+        "The form was not sent by this window or has expired; reload the page and try again.",
+    )
+
+
+def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
+    if error.code is None or error.code < 400:
+        return error
+    messages = {
+        404: "There is no such page in ImageBank SysAdmin.",
+        405: "That action cannot be done this way.",
+    }
+    message = messages.get(error.code, error.description or "")
+    return _render_error(error.code, error.name, message)
+
+
+def _internal_error(_error: InternalServerError) -> tuple[str, int]:
+    return _render_error(
+        500,
+        "Something went wrong",
+        "An unexpected error stopped this page. Reload it and try again; if it happens "
+        "again, note what you did and contact support.",
+    )
+
+
+def _register_errors(app: Flask) -> None:
+    app.register_error_handler(UserError, _user_error)
+    app.register_error_handler(SQLAlchemyError, _database_error)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(InternalServerError, _internal_error)
+    app.register_error_handler(HTTPException, _http_error)

@@ -1,0 +1,375 @@
+"""Long jobs: run a domain generator off the request thread, or behind a CLI progress bar.
+
+A job is a generator of ``Progress`` and ``LogLine`` events that returns its result (see
+``ibdesk.progress``). ``JobRegistry`` runs it on a daemon thread (so it never keeps the
+program alive), keeps its status, progress and a bounded log under one lock, and cancels it
+at its next event by closing the generator (its ``finally`` and ``with`` blocks run).
+``drive_with_progressbar`` runs the same generator in the terminal.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO, TypeVar
+
+import click
+
+from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.progress import Job, LogLine, Progress
+
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+
+class JobState(enum.StrEnum):
+    """Where a job is in its life."""
+
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """Return whether the job has stopped for good."""
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A consistent snapshot of one job, safe to render while the job goes on."""
+
+    id: str
+    name: str
+    state: JobState
+    done: int
+    total: int | None
+    message: str
+    log: tuple[LogLine, ...]
+    lines_total: int
+    warnings: int
+    errors: int
+    elapsed_s: float
+    eta_s: float | None
+    result: Any
+    error: str | None
+
+    @property
+    def finished(self) -> bool:
+        """Return whether the job has stopped for good."""
+        return self.state.finished
+
+    @property
+    def percent(self) -> int | None:
+        """Return the whole percentage done, or None while the total is unknown."""
+        if not self.total:
+            return None
+        return min(100, int(100 * self.done / self.total))
+
+    @property
+    def lines_dropped(self) -> int:
+        """Return how many early log lines were dropped to keep the log bounded."""
+        return self.lines_total - len(self.log)
+
+
+@dataclass
+class _Record:
+    id: str
+    name: str
+    started: float
+    state: JobState = JobState.RUNNING
+    done: int = 0
+    total: int | None = None
+    message: str = ""
+    log: deque[LogLine] = field(default_factory=deque)
+    lines_total: int = 0
+    warnings: int = 0
+    errors: int = 0
+    finished_at: float | None = None
+    result: Any = None
+    error: str | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
+
+
+def estimate_remaining(elapsed_s: float, done: int, total: int | None) -> float | None:
+    """Estimate the seconds left from the pace so far (None until there is a pace)."""
+    if not total or done <= 0 or elapsed_s <= 0:
+        return None
+    return max(0.0, elapsed_s * (total - done) / done)
+
+
+def format_duration(seconds: float | None) -> str:
+    """Say a duration the way people read it: "45 s", "3 min", "1 h 20 min"."""
+    if seconds is None:
+        return ""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+class JobRegistry:
+    """Runs jobs on worker threads and answers for their status until they are forgotten."""
+
+    def __init__(
+        self,
+        *,
+        max_log_lines: int = 2000,
+        keep_finished_s: float = 3600.0,
+        max_finished: int = 50,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Keep at most ``max_log_lines`` per job and finished jobs for ``keep_finished_s``."""
+        self._jobs: dict[str, _Record] = {}
+        self._lock = threading.Lock()
+        self._max_log_lines = max_log_lines
+        self._keep_finished_s = keep_finished_s
+        self._max_finished = max_finished
+        self._clock = clock
+
+    def start(
+        self, name: str, job_factory: Callable[[], Job[Any]], *, exclusive: bool = True
+    ) -> str:
+        """Create the job (errors surface here, on the caller's thread) and run it; return its id.
+
+        With ``exclusive``, a second job of the same name is refused while one runs.
+        """
+        with self._lock:
+            self._refuse_duplicate(name, exclusive)
+        job = job_factory()
+        record = _Record(id=uuid.uuid4().hex[:12], name=name, started=self._clock())
+        record.log = deque(maxlen=self._max_log_lines)
+        with self._lock:
+            try:
+                self._refuse_duplicate(name, exclusive)
+            except Refused:
+                job.close()
+                raise
+            self._jobs[record.id] = record
+        thread = threading.Thread(
+            target=self._run, args=(record, job), name=f"ibdesk-job-{record.id}", daemon=True
+        )
+        thread.start()
+        return record.id
+
+    def status(self, job_id: str, *, log_tail: int | None = None) -> JobStatus:
+        """Return a snapshot of the job (its last ``log_tail`` log lines, or all kept)."""
+        with self._lock:
+            self._prune()
+            record = self._get(job_id)
+            return self._snapshot(record, log_tail)
+
+    def cancel(self, job_id: str) -> JobStatus:
+        """Ask the job to stop at its next event; a finished job stays as it is."""
+        with self._lock:
+            record = self._get(job_id)
+            if not record.state.finished:
+                record.state = JobState.CANCELLING
+                record.cancel.set()
+            return self._snapshot(record, None)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
+        """Block until the job ends (or the timeout passes) and return its status."""
+        with self._lock:
+            record = self._get(job_id)
+        record.ended.wait(timeout)
+        return self.status(job_id)
+
+    def active(self) -> list[JobStatus]:
+        """Return the jobs that have not ended yet."""
+        with self._lock:
+            return [self._snapshot(r, 0) for r in self._jobs.values() if not r.state.finished]
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Cancel every running job and give them up to ``timeout`` seconds to wind down."""
+        with self._lock:
+            running = [r for r in self._jobs.values() if not r.state.finished]
+            for record in running:
+                record.state = JobState.CANCELLING
+                record.cancel.set()
+        deadline = time.monotonic() + timeout
+        for record in running:
+            record.ended.wait(max(0.0, deadline - time.monotonic()))
+
+    def _refuse_duplicate(self, name: str, exclusive: bool) -> None:
+        self._prune()
+        if exclusive and any(r.name == name and not r.state.finished for r in self._jobs.values()):
+            raise Refused(f"{name} is already running; wait for it to end or cancel it.")
+
+    def _get(self, job_id: str) -> _Record:
+        record = self._jobs.get(job_id)
+        if record is None:
+            raise NotFound(
+                "That job is not known; it may have ended more than an hour ago or the "
+                "program was restarted."
+            )
+        return record
+
+    def _prune(self) -> None:
+        now = self._clock()
+        finished = sorted(
+            (r for r in self._jobs.values() if r.finished_at is not None),
+            key=lambda r: r.finished_at or 0.0,
+        )
+        surplus = len(finished) - self._max_finished
+        for index, record in enumerate(finished):
+            expired = now - (record.finished_at or now) > self._keep_finished_s
+            if expired or index < surplus:
+                del self._jobs[record.id]
+
+    def _snapshot(self, record: _Record, log_tail: int | None) -> JobStatus:
+        elapsed = (record.finished_at or self._clock()) - record.started
+        log = tuple(record.log)
+        if log_tail is not None:
+            log = log[-log_tail:] if log_tail > 0 else ()
+        running = record.state is JobState.RUNNING
+        return JobStatus(
+            id=record.id,
+            name=record.name,
+            state=record.state,
+            done=record.done,
+            total=record.total,
+            message=record.message,
+            log=log,
+            lines_total=record.lines_total,
+            warnings=record.warnings,
+            errors=record.errors,
+            elapsed_s=elapsed,
+            eta_s=estimate_remaining(elapsed, record.done, record.total) if running else None,
+            result=record.result,
+            error=record.error,
+        )
+
+    def _add_line(self, record: _Record, line: LogLine) -> None:
+        record.log.append(line)
+        record.lines_total += 1
+        if line.level == "warning":
+            record.warnings += 1
+        elif line.level == "error":
+            record.errors += 1
+
+    def _apply(self, record: _Record, event: object) -> None:
+        with self._lock:
+            if isinstance(event, Progress):
+                record.done, record.total = event.done, event.total
+                if event.message:
+                    record.message = event.message
+            elif isinstance(event, LogLine):
+                self._add_line(record, event)
+
+    def _finish(
+        self, record: _Record, state: JobState, *, result: Any = None, error: str | None = None
+    ) -> None:
+        with self._lock:
+            record.state, record.result, record.error = state, result, error
+            record.finished_at = self._clock()
+            if state is JobState.CANCELLED:
+                self._add_line(record, LogLine("Cancelled by the administrator.", "warning"))
+            elif error:
+                self._add_line(record, LogLine(error, "error"))
+        record.ended.set()
+
+    def _run(self, record: _Record, job: Job[Any]) -> None:
+        try:
+            while True:
+                if record.cancel.is_set():
+                    job.close()
+                    self._finish(record, JobState.CANCELLED)
+                    return
+                try:
+                    event = next(job)
+                except StopIteration as stop:
+                    self._finish(record, JobState.SUCCEEDED, result=stop.value)
+                    return
+                self._apply(record, event)
+        except UserError as error:
+            self._finish(record, JobState.FAILED, error=str(error))
+        except Exception as error:  # a job's bug must end as a status, not a crash
+            logger.exception("Job %s (%s) failed", record.id, record.name)
+            self._finish(
+                record,
+                JobState.FAILED,
+                error=f"The job stopped on an unexpected error ({type(error).__name__}: {error}).",
+            )
+
+
+def drive_with_progressbar(job: Job[T], label: str, *, file: TextIO | None = None) -> T:
+    """Run a job in the terminal with a progress bar (plain lines when not a terminal)."""
+    out = file if file is not None else sys.stdout
+    if out.isatty():
+        return _drive_tty(job, label, out)
+    return _drive_plain(job, label, out, to_stderr=file is None)
+
+
+def _drive_tty(job: Job[T], label: str, out: TextIO) -> T:
+    bar: Any = None
+    try:
+        while True:
+            try:
+                event = next(job)
+            except StopIteration as stop:
+                if bar is not None:
+                    bar.render_finish()
+                return stop.value
+            if isinstance(event, Progress) and event.total:
+                if bar is None:
+                    bar = click.progressbar(
+                        length=event.total,
+                        label=label,
+                        file=out,
+                        show_eta=True,
+                        show_pos=True,
+                        show_percent=True,
+                        item_show_func=lambda message: message,
+                    )
+                bar.length = event.total
+                bar.update(event.done - bar.pos, event.message or None)
+            elif isinstance(event, LogLine):
+                out.write("\r\x1b[K" + event.text + "\n")
+                if bar is not None:
+                    bar.render_progress()
+    except BaseException:
+        job.close()
+        raise
+
+
+def _drive_plain(job: Job[T], label: str, out: TextIO, *, to_stderr: bool) -> T:
+    # One line per tenth of the way (or per hundred events while the total is unknown),
+    # so that a log file stays readable.
+    last_step, unknown = -1, 0
+    try:
+        while True:
+            try:
+                event = next(job)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(event, Progress):
+                if event.total:
+                    step = 10 * event.done // event.total
+                    show, last_step = step != last_step, step
+                else:
+                    unknown += 1
+                    show = unknown % 100 == 1
+                if show:
+                    total = f"/{event.total}" if event.total else ""
+                    message = f" {event.message}" if event.message else ""
+                    click.echo(f"{label}: {event.done}{total}{message}", file=out)
+            elif isinstance(event, LogLine):
+                err = to_stderr and event.level in ("warning", "error")
+                click.echo(event.text, file=None if err else out, err=err)
+    except BaseException:
+        job.close()
+        raise

@@ -1,0 +1,196 @@
+"""Who may talk to the admin app: the loopback address, one launch's secret, this origin only.
+
+Threat model: the app runs on a clinic workstation that other people (and their programs)
+also use, next to a web browser that visits arbitrary sites. So, on every request:
+
+1. The Host header must be ``127.0.0.1:<port>`` (a DNS-rebinding page has its own name).
+2. An ``Origin`` header, when sent, must be this app's origin (``null`` is refused).
+3. A per-launch secret (the token) is needed. The window, or the address ``ibdesk serve``
+   prints, carries it once as ``?token=``; it is exchanged for an HttpOnly, SameSite=Strict
+   cookie holding a *different* random key, and the token leaves the address bar.
+   Other local users cannot read the token (it never appears on a command line) and web
+   pages cannot send the cookie (SameSite=Strict), so both get 403.
+4. State-changing requests also need Flask-WTF's CSRF token (htmx sends it as a header).
+
+Responses forbid framing, inline script, caching and referrers.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import urlencode
+
+from flask import Flask, Response, abort, current_app, g, render_template, request
+from markupsafe import Markup
+
+from ibdesk.errors import UserError
+
+LOOPBACK = "127.0.0.1"
+TOKEN_PARAM = "token"
+TOKEN_HEADER = "X-Ibdesk-Token"
+_STYLESHEET = Path(__file__).with_name("static") / "ibdesk.css"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def new_secret() -> str:
+    """Return a fresh random secret (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
+
+
+def require_loopback(host: str) -> None:
+    """Refuse any listening address but the IPv4 loopback address."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is None or str(address) != LOOPBACK:
+        raise UserError(
+            f"ImageBank SysAdmin only listens on the loopback address {LOOPBACK}, "
+            f"so it refuses to serve on {host!r}."
+        )
+
+
+def origin(port: int) -> str:
+    """Return the app's origin for a port."""
+    return f"http://{LOOPBACK}:{port}"
+
+
+def token_header_auth(view: F) -> F:
+    """Let a view be called with the token in a header instead of the cookie (for tools)."""
+    view.ibdesk_token_header = True  # type: ignore[attr-defined]
+    return view
+
+
+def install(app: Flask, *, token: str, port: int | None) -> None:
+    """Guard every request of the app and add the security headers to every response."""
+    app.config["IBDESK_TOKEN"] = token
+    app.config["IBDESK_COOKIE_KEY"] = new_secret()
+    if port is not None:
+        bind_port(app, port)
+    app.before_request(_guard)
+    app.after_request(_headers)
+    app.context_processor(lambda: {"inline_stylesheet": _inline_stylesheet})
+
+
+def bind_port(app: Flask, port: int) -> None:
+    """Tell the app the port it is served on (Host, Origin and cookie names depend on it)."""
+    app.config["IBDESK_PORT"] = port
+    app.config["SERVER_NAME"] = f"{LOOPBACK}:{port}"
+    app.config["SESSION_COOKIE_NAME"] = f"ibdesk-session-{port}"
+
+
+def auth_cookie_name(app: Flask) -> str:
+    """Return the name of the cookie that proves the browser got the token."""
+    return f"ibdesk-{app.config['IBDESK_PORT']}"
+
+
+def launch_url(app: Flask, path: str = "/") -> str:
+    """Return the address, with the token, that opens the app once."""
+    port = app.config["IBDESK_PORT"]
+    return f"{origin(port)}{path}?{urlencode({TOKEN_PARAM: app.config['IBDESK_TOKEN']})}"
+
+
+def _same(given: str | None, expected: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _refuse(message: str) -> NoReturn:
+    g.ibdesk_refused = True
+    abort(403, description=message)
+
+
+def _guard() -> Response | None:
+    g.ibdesk_authenticated = False
+    port = current_app.config.get("IBDESK_PORT")
+    if port is None:
+        _refuse("ImageBank SysAdmin is still starting; try again in a moment.")
+    expected_host = f"{LOOPBACK}:{port}"
+    if request.host != expected_host:
+        _refuse(f"ImageBank SysAdmin only answers at the address {expected_host}.")
+    sent_origin = request.headers.get("Origin")
+    if sent_origin is not None and sent_origin != origin(port):
+        _refuse("Requests from other web pages are refused.")
+    if TOKEN_PARAM in request.args:
+        return _exchange_token()
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "ibdesk_token_header", False) and _same(
+        request.headers.get(TOKEN_HEADER), current_app.config["IBDESK_TOKEN"]
+    ):
+        g.ibdesk_authenticated = True
+        return None
+    if not _same(
+        request.cookies.get(auth_cookie_name(current_app)), current_app.config["IBDESK_COOKIE_KEY"]
+    ):
+        _refuse(
+            "This page belongs to an ImageBank SysAdmin window; open it from that window, or "
+            "use the address `ibdesk serve` printed."
+        )
+    g.ibdesk_authenticated = True
+    return None
+
+
+def _exchange_token() -> Response:
+    """Trade the launch token in the address for the session cookie, then drop it."""
+    if request.method not in ("GET", "HEAD"):
+        _refuse("The access key is only accepted when opening a page.")
+    if not _same(request.args.get(TOKEN_PARAM), current_app.config["IBDESK_TOKEN"]):
+        _refuse(
+            "This address's access key is not valid for the running ImageBank SysAdmin; "
+            "open the program again to get a new address."
+        )
+    rest = [(key, value) for key, value in request.args.items(multi=True) if key != TOKEN_PARAM]
+    # One leading slash only: "//host/x" would send the browser to another site.
+    target = "/" + request.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
+    g.ibdesk_authenticated = True
+    # A page that refreshes itself, not a redirect: when the address came from another
+    # site (a file:// opener, for instance), browsers withhold SameSite=Strict cookies for
+    # the whole redirect chain, whereas our own page's navigation is same-site.
+    response = Response(render_template("home/opening.html", target=target))
+    response.set_cookie(
+        auth_cookie_name(current_app),
+        current_app.config["IBDESK_COOKIE_KEY"],
+        httponly=True,
+        samesite="Strict",
+        path="/",
+    )
+    return response
+
+
+def _inline_stylesheet() -> Markup:
+    """Return the stylesheet for pages shown before the cookie exists (static is guarded)."""
+    g.ibdesk_style_nonce = getattr(g, "ibdesk_style_nonce", None) or secrets.token_urlsafe(16)
+    return Markup(_STYLESHEET.read_text(encoding="utf-8"))
+
+
+def content_security_policy(style_nonce: str | None = None) -> str:
+    """Return the Content-Security-Policy: own scripts and styles only, no framing."""
+    style = "'self'" + (f" 'nonce-{style_nonce}'" if style_nonce else "")
+    return (
+        "default-src 'none'; script-src 'self'; "
+        f"style-src {style}; img-src 'self'; font-src 'self'; connect-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+def _headers(response: Response) -> Response:
+    headers = response.headers
+    headers["Content-Security-Policy"] = content_security_policy(
+        getattr(g, "ibdesk_style_nonce", None)
+    )
+    headers["X-Frame-Options"] = "DENY"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    if request.endpoint == "static" and response.status_code == 200:
+        headers["Cache-Control"] = "private, no-cache"
+    else:
+        headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,44 @@
+"""The window's tabs, as data: the one list that registers blueprints and draws the nav bar.
+
+A tab is listed here only once its feature works (no dead links). Keep the clinic's order:
+wizard, settings (General settings), licensing, users (Users & groups), export, statistics,
+logs, patients, backup, conversion. Each tab ``x`` lives in ``ibdesk/blueprints/x.py`` (a
+blueprint named ``bp``) with its pages under ``templates/x/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The order tabs appear in, by id; a tab not named here goes last.
+ORDER = (
+    "wizard",
+    "settings",
+    "licensing",
+    "users",
+    "export",
+    "statistics",
+    "logs",
+    "patients",
+    "backup",
+    "conversion",
+)
+WIZARD = "wizard"
+
+
+@dataclass(frozen=True)
+class Tab:
+    """One tab: its id, its label in the nav bar, its page's endpoint and its blueprint."""
+
+    id: str
+    label: str
+    endpoint: str
+    blueprint_module: str
+
+
+TABS: tuple[Tab, ...] = ()
+
+
+def find(tab_id: str, tabs: tuple[Tab, ...] = TABS) -> Tab | None:
+    """Return the tab with this id, or None when it is not (yet) part of the program."""
+    return next((tab for tab in tabs if tab.id == tab_id), None)

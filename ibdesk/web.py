@@ -1,0 +1,176 @@
+"""The database behind the web app: the one in force, one session per request, its status.
+
+The database is resolved on each request (``--db``, ``IBDESK_DB``, the configuration file,
+then the default SQLite file), so that when the wizard saves a new choice the next page
+uses it; engines are cached per URL.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from ibdesk import config, schema, settings
+from ibdesk.db import BACKENDS, DatabaseError, explain, make_engine, server_info
+from ibdesk.errors import UserError
+
+_EXTENSION = "ibdesk.database"
+
+
+class Database:
+    """The database in force for one app, with its engines cached by URL."""
+
+    def __init__(self, db_option: str | None) -> None:
+        """Remember the --db option; nothing connects yet."""
+        self.db_option = db_option
+        self._engines: dict[str, Engine] = {}
+        self._ready: set[str] = set()
+        self._lock = threading.Lock()
+
+    def choice(self) -> config.DatabaseChoice:
+        """Return the database URL in force and where it came from."""
+        return config.resolve_database(self.db_option)
+
+    def engine(self, url: str | None = None) -> Engine:
+        """Return the engine for the URL (default: the one in force); raise DatabaseError."""
+        url = url or self.choice().url
+        with self._lock:
+            engine = self._engines.get(url)
+            if engine is None:
+                engine = make_engine(url)
+                self._engines[url] = engine
+            return engine
+
+    def schema_status(self, url: str | None = None) -> schema.SchemaStatus:
+        """Check the schema of the database in force (connects; raises DatabaseError)."""
+        url = url or self.choice().url
+        status = schema.check(self.engine(url))
+        if status.usable:
+            with self._lock:
+                self._ready.add(url)
+        return status
+
+    def is_configured(self) -> bool:
+        """Say whether a database was chosen, or the default SQLite file is ready to use."""
+        choice = self.choice()
+        if choice.configured:
+            return True
+        with self._lock:
+            if choice.url in self._ready:
+                return True
+        try:
+            return self.schema_status(choice.url).usable
+        except DatabaseError:
+            return False
+
+    def ready_engine(self) -> Engine:
+        """Return the engine of the database in force once its schema is current."""
+        url = self.choice().url
+        with self._lock:
+            known_ready = url in self._ready
+        if not known_ready:
+            status = self.schema_status(url)
+            if not status.usable:
+                raise DatabaseError(status.message)
+        return self.engine(url)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        with self._lock:
+            for engine in self._engines.values():
+                engine.dispose()
+            self._engines.clear()
+
+
+def install(app: Flask, db_option: str | None) -> Database:
+    """Attach the database to the app and close each request's session at teardown."""
+    database = Database(db_option)
+    app.extensions[_EXTENSION] = database
+    app.teardown_appcontext(_close_session)
+    return database
+
+
+def database() -> Database:
+    """Return the current app's database."""
+    found: Database = current_app.extensions[_EXTENSION]
+    return found
+
+
+def db_session() -> Session:
+    """Return this request's session on the database in force (schema checked once)."""
+    session: Session | None = g.get("ibdesk_db_session")
+    if session is None:
+        session = Session(database().ready_engine(), expire_on_commit=False)
+        g.ibdesk_db_session = session
+    return session
+
+
+def _close_session(_error: BaseException | None) -> None:
+    session: Session | None = g.pop("ibdesk_db_session", None)
+    if session is not None:
+        session.close()
+
+
+@dataclass(frozen=True)
+class DatabaseLabel:
+    """What the status bar says about the database without connecting to it."""
+
+    backend: str
+    server: str
+    name: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Status:
+    """The database, its schema and the image folder, as the status bar and overview show."""
+
+    label: DatabaseLabel
+    schema_state: schema.SchemaState | None
+    schema_revision: str | None
+    schema_message: str
+    image_folder: str | None
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        """Return whether the database answered and its schema is current."""
+        return self.problem is None and self.schema_state is schema.SchemaState.CURRENT
+
+
+def database_label(database: Database) -> DatabaseLabel:
+    """Describe the database in force from its URL alone (instant, never fails)."""
+    try:
+        choice = database.choice()
+    except UserError as error:
+        return DatabaseLabel("?", "?", str(error), "config")
+    try:
+        info = server_info(choice.url)
+    except DatabaseError:
+        return DatabaseLabel("?", "?", "(not a valid database URL)", choice.source)
+    return DatabaseLabel(
+        BACKENDS.get(info.backend, info.backend), info.server, info.database, choice.source
+    )
+
+
+def status(database: Database) -> Status:
+    """Connect to the database in force and report its schema and image folder."""
+    label = database_label(database)
+    try:
+        url = database.choice().url
+        state = database.schema_status(url)
+        folder = None
+        if state.usable:
+            reader = database.engine(url).execution_options(ibdesk_read_only=True)
+            with Session(reader) as session:
+                folder = settings.get(session, settings.IMAGE_FOLDER)
+    except UserError as error:
+        return Status(label, None, None, str(error), None, str(error))
+    except Exception as error:  # the status bar must never break the page
+        message = explain(error, None)
+        return Status(label, None, None, message, None, message)
+    return Status(label, state.state, state.revision, state.message, folder, None)

@@ -1,0 +1,163 @@
+"""Flask test-client fixtures for the web app (CSRF on, the launch token really exchanged).
+
+``app`` runs on the database of ``db_url`` (so a test taking it runs on SQLite and on
+PostgreSQL); ``client`` has traded the token for the session cookie, ``anon_client`` has not.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ibdesk.app import create_app
+
+TEST_PORT = 5123
+ORIGIN = f"http://127.0.0.1:{TEST_PORT}"
+_CSRF = re.compile(r'"X-CSRFToken": "([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def app(db_url: str) -> Iterator[Flask]:
+    """Return the app of one launch on a fresh, migrated database."""
+    application = create_app(db_option=db_url, testing=True, port=TEST_PORT)
+    yield application
+    application.extensions["ibdesk.jobs"].shutdown()
+    application.extensions["ibdesk.database"].dispose()
+
+
+@pytest.fixture
+def anon_client(app: Flask) -> FlaskClient:
+    """Return a client that never received the launch token."""
+    return app.test_client()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """Return a client that opened the launch address, so it holds the session cookie."""
+    test_client = app.test_client()
+    login(test_client, app)
+    return test_client
+
+
+def login(test_client: FlaskClient, app: Flask) -> None:
+    """Open the launch address with the token, as the window does."""
+    response = test_client.get(f"/?token={app.config['IBDESK_TOKEN']}")
+    assert response.status_code == 200, response.status_code
+
+
+def csrf_token(test_client: FlaskClient, path: str = "/") -> str:
+    """Return the CSRF token a page of the app hands out."""
+    page = test_client.get(path).get_data(as_text=True)
+    found = _CSRF.search(page)
+    assert found, f"no CSRF token on {path}"
+    return found.group(1) or found.group(2)
+
+
+@dataclass
+class Served:
+    """An ``ibdesk serve`` process and the address it printed."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    output: list[str]
+    reader: threading.Thread
+
+    @property
+    def origin(self) -> str:
+        """Return the app's origin (no token)."""
+        return self.url.split("/?", 1)[0]
+
+    def stop(self) -> int:
+        """Stop it as a service manager would (SIGTERM) and return its exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=WAIT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            self.reader.join(WAIT_S)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+
+
+WAIT_S = 60.0
+URL_RE = re.compile(r"http://127\.0\.0\.1:\d+/\?token=[A-Za-z0-9_\-]+")
+IBDESK = [sys.executable, "-c", "from ibdesk.cli import main; main()"]
+
+
+def ibdesk_env(home: Path, db_url: str | None, **extra: str) -> dict[str, str]:
+    """Return the environment for an ibdesk child process with its own home and database."""
+    env = {k: v for k, v in os.environ.items() if k not in ("IBDESK_DB", "DISPLAY")}
+    env.update(IBDESK_HOME=str(home), PYTHONUNBUFFERED="1", **extra)
+    if db_url:
+        env["IBDESK_DB"] = db_url
+    return env
+
+
+def start_serve(env: dict[str, str], *args: str) -> Served:
+    """Start ``ibdesk serve --no-browser`` and wait until it prints its address."""
+    return start_ibdesk(env, "serve", "--no-browser", *args)
+
+
+def start_ibdesk(env: dict[str, str], *args: str) -> Served:
+    """Start ``ibdesk ARGS`` and wait until it prints the address it serves."""
+    proc = subprocess.Popen(
+        [*IBDESK, *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    output: list[str] = []
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        output.append(line)
+        found = URL_RE.search(line)
+        if found:
+            served = Served(proc, found.group(0), output, reader)
+            threading.Thread(target=_drain, args=(lines, output), daemon=True).start()
+            return served
+    proc.kill()
+    proc.wait()
+    reader.join(WAIT_S)
+    if proc.stdout is not None:
+        proc.stdout.close()
+    raise AssertionError("ibdesk printed no address:\n" + "\n".join(output))
+
+
+def _drain(lines: queue.Queue[str | None], output: list[str]) -> None:
+    while (line := lines.get()) is not None:
+        output.append(line)
