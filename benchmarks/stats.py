@@ -28,8 +28,7 @@ from ibdesk.db import make_engine, session_scope  # noqa: E402
 
 KINDS = "('intraoral','panoramic','photo','video','audio','document')"
 BARE = (
-    "SELECT kind, COUNT(*), SUM(byte_size) FROM media_item WHERE deleted_at IS NULL "
-    "GROUP BY kind",
+    "SELECT kind, COUNT(*), SUM(byte_size) FROM media_item WHERE deleted_at IS NULL GROUP BY kind",
     "SELECT COUNT(*) FROM patient WHERE deleted_at IS NULL",
     "SELECT COUNT(*), SUM(CASE WHEN signed_at IS NULL THEN 0 ELSE 1 END) FROM image_set",
 )
@@ -38,30 +37,50 @@ BARE = (
 def fill(engine: Engine, rows: int) -> None:
     """Add one patient, one image set per 20 media, and `rows` media rows."""
     sqlite = engine.dialect.name == "sqlite"
-    series = ("WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < :n) "
-              "SELECT n FROM s") if sqlite else "SELECT n FROM generate_series(1, :n) AS s(n)"
+    series = (
+        (
+            "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < :n) "
+            "SELECT n FROM s"
+        )
+        if sqlite
+        else "SELECT n FROM generate_series(1, :n) AS s(n)"
+    )
     now = "CURRENT_TIMESTAMP"
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO patient (personnummer, kind, first_name, last_name, name_key, address, "
-            "postal_code, city, phone, note, created_at, created_by, modified_at, modified_by) "
-            f"VALUES ('191212121212', 'personnummer', 'A', 'B', 'b a', '', '', '', '', '', "
-            f"{now}, 'bench', {now}, 'bench')"))
-        conn.execute(text(
-            "INSERT INTO image_set (patient_id, taken_on, description, created_at, created_by) "
-            f"SELECT 1, CURRENT_DATE, '', {now}, 'bench' FROM ({series}) x"),
-            {"n": max(1, rows // 20)})
-        kind = ("CASE n % 6 WHEN 0 THEN 'intraoral' WHEN 1 THEN 'panoramic' WHEN 2 THEN "
-                "'photo' WHEN 3 THEN 'video' WHEN 4 THEN 'audio' ELSE 'document' END")
+        conn.execute(
+            text(
+                "INSERT INTO patient (personnummer, kind, first_name, last_name, name_key, address, "
+                "postal_code, city, phone, note, created_at, created_by, modified_at, modified_by) "
+                f"VALUES ('191212121212', 'personnummer', 'A', 'B', 'b a', '', '', '', '', '', "
+                f"{now}, 'bench', {now}, 'bench')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO image_set (patient_id, taken_on, description, created_at, created_by) "
+                f"SELECT 1, CURRENT_DATE, '', {now}, 'bench' FROM ({series}) x"
+            ),
+            {"n": max(1, rows // 20)},
+        )
+        kind = (
+            "CASE n % 6 WHEN 0 THEN 'intraoral' WHEN 1 THEN 'panoramic' WHEN 2 THEN "
+            "'photo' WHEN 3 THEN 'video' WHEN 4 THEN 'audio' ELSE 'document' END"
+        )
         # Months spread over two years: created_at steps back one day per 10 000 rows.
-        created = ("datetime('now', '-' || (n / 10000 % 730) || ' days')" if sqlite else
-                   "now() - ((n / 10000 % 730) || ' days')::interval")
-        conn.execute(text(
-            "INSERT INTO media_item (image_set_id, patient_id, kind, path, byte_size, sha256, "
-            "teeth, comment, created_at, created_by, modified_at) "
-            f"SELECT 1 + (n % :sets), 1, {kind}, 'p/' || n, 1000 + n % 5000, "
-            f"'{'0' * 64}', '', '', {created}, 'bench', {now} FROM ({series}) x"),
-            {"n": rows, "sets": max(1, rows // 20)})
+        created = (
+            "datetime('now', '-' || (n / 10000 % 730) || ' days')"
+            if sqlite
+            else "now() - ((n / 10000 % 730) || ' days')::interval"
+        )
+        conn.execute(
+            text(
+                "INSERT INTO media_item (image_set_id, patient_id, kind, path, byte_size, sha256, "
+                "teeth, comment, created_at, created_by, modified_at) "
+                f"SELECT 1 + (n % :sets), 1, {kind}, 'p/' || n, 1000 + n % 5000, "
+                f"'{'0' * 64}', '', '', {created}, 'bench', {now} FROM ({series}) x"
+            ),
+            {"n": rows, "sets": max(1, rows // 20)},
+        )
     with session_scope(engine) as session:
         stats.fold(session)
 
@@ -76,15 +95,18 @@ def timings(fn: object, rounds: int) -> list[float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backend", action="append", choices=("sqlite", "postgresql"))
     parser.add_argument("--sizes", default="100000,10000000")
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"{'backend':<11} {'media rows':>12} {'generate ms':>12} {'COUNT(*) ms':>12} "
-          f"{'ratio':>8}  (medians of {args.rounds})")
+    print(
+        f"{'backend':<11} {'media rows':>12} {'generate ms':>12} {'COUNT(*) ms':>12} "
+        f"{'ratio':>8}  (medians of {args.rounds})"
+    )
     for backend in args.backend or ["sqlite", "postgresql"]:
         with databases(backend) as new_db:
             for size in sizes:
@@ -105,8 +127,10 @@ def main() -> int:
 
                 ours = statistics.median(timings(generate, args.rounds))
                 base = statistics.median(timings(bare, max(3, args.rounds // 4)))
-                print(f"{backend:<11} {size:>12,} {ours:>12.2f} {base:>12.2f} "
-                      f"{ours / base:>8.4f}  (filled in {made:.0f} s)")
+                print(
+                    f"{backend:<11} {size:>12,} {ours:>12.2f} {base:>12.2f} "
+                    f"{ours / base:>8.4f}  (filled in {made:.0f} s)"
+                )
                 engine.dispose()
     return 0
 
