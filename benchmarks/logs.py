@@ -78,17 +78,18 @@ def fill(engine: Engine, patients_n: int, events_n: int) -> None:
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO patient (personnummer, kind, first_name, last_name, name_key, address, "
-                "postal_code, city, phone, note, created_at, created_by, modified_at, modified_by) "
-                f"SELECT {number}, 'personnummer', 'Anna', {last}, {last} || ' anna ' || n, '', '', "
-                f"'', '', '', CURRENT_TIMESTAMP, 'bench', CURRENT_TIMESTAMP, 'bench' FROM ({series}) x"
+                "INSERT INTO patient (personnummer, kind, first_name, last_name, name_key, "
+                "address, postal_code, city, phone, note, created_at, created_by, modified_at, "
+                f"modified_by) SELECT {number}, 'personnummer', 'Anna', {last}, "
+                f"{last} || ' anna ' || n, '', '', '', '', '', CURRENT_TIMESTAMP, 'bench', "
+                f"CURRENT_TIMESTAMP, 'bench' FROM ({series}) x"
             ),
             {"n": patients_n},
         )
         conn.execute(
             text(
-                "INSERT INTO audit_event (at, user_name, machine, patient_id, personnummer, action, "
-                "entity, entity_id, changes) "
+                "INSERT INTO audit_event (at, user_name, machine, patient_id, personnummer, "
+                "action, entity, entity_id, changes) "
                 "SELECT CURRENT_TIMESTAMP, 'user' || (n % 20), 'RUM-' || (n % 9), 1 + n % :p, "
                 "(SELECT personnummer FROM patient WHERE id = 1 + n % :p), "
                 "CASE n % 3 WHEN 0 THEN 'media.add' WHEN 1 THEN 'patient.view' "
@@ -130,6 +131,79 @@ def row(backend: str, what: str, ours: float, bare: float) -> None:
     print(f"{backend:<11} {what:<30} {ours:>10.2f} {bare:>10.2f} {ours / bare:>7.2f}")
 
 
+def bench(backend: str, engine: Engine, args: argparse.Namespace, rng: random.Random) -> None:
+    """Measure search and log paging on a filled database."""
+    with engine.connect() as conn:
+        numbers = list(
+            conn.execute(text("SELECT personnummer FROM patient ORDER BY id LIMIT 2000")).scalars()
+        )
+    prefixes = [rng.choice(numbers)[:8] for _ in range(args.rounds)]
+    names = [rng.choice(LAST)[:4] for _ in range(args.rounds)]
+    bare_pn = text(
+        "SELECT id, personnummer, kind, first_name, last_name, deleted_at "
+        "FROM patient WHERE personnummer >= :lo AND personnummer < :hi "
+        "ORDER BY personnummer LIMIT 51"
+    )
+    bare_name = text(
+        "SELECT id, personnummer, kind, first_name, last_name, deleted_at, "
+        "name_key FROM patient WHERE name_key >= :lo AND name_key < :hi "
+        "ORDER BY name_key, id LIMIT 51"
+    )
+    with session_scope(engine) as session:
+        it = iter(prefixes)
+        ours = measure(lambda: patients.search(session, next(it)), args.rounds)
+        it = iter(prefixes)
+        conn = session.connection()
+        bare = measure(
+            lambda: conn.execute(
+                bare_pn, {"lo": (p := next(it)), "hi": p[:-1] + chr(ord(p[-1]) + 1)}
+            ).all(),
+            args.rounds,
+        )
+        row(backend, "search by number p50", pct(ours, 50), pct(bare, 50))
+        row(backend, "search by number p95", pct(ours, 95), pct(bare, 95))
+        it = iter(names)
+        ours = measure(lambda: patients.search(session, next(it)), args.rounds)
+        it = iter(names)
+        bare = measure(
+            lambda: conn.execute(bare_name, {"lo": (p := next(it)), "hi": p + "\uffff"}).all(),
+            args.rounds,
+        )
+        row(backend, "search by name p50", pct(ours, 50), pct(bare, 50))
+        row(backend, "search by name p95", pct(ours, 95), pct(bare, 95))
+        flt = logs.AuditFilter()
+        first = measure(lambda: logs.audit_page(session, flt), 20)
+        bare_page = text("SELECT * FROM audit_event WHERE id < :c ORDER BY id DESC LIMIT 101")
+        top = conn.execute(text("SELECT MAX(id) + 1 FROM audit_event")).scalar()
+        bare_first = measure(lambda: conn.execute(bare_page, {"c": top}).all(), 20)
+        row(backend, "log page 1", statistics.median(first), statistics.median(bare_first))
+        cursor = None
+        for _ in range(999):
+            cursor = logs.audit_page(session, flt, cursor=cursor).next_cursor
+            session.expunge_all()
+        deep = measure(lambda: logs.audit_page(session, flt, cursor=cursor), 20)
+        bare_deep = measure(lambda: conn.execute(bare_page, {"c": cursor}).all(), 20)
+        row(backend, "log page 1000", statistics.median(deep), statistics.median(bare_deep))
+        number = valid_number(session, numbers[0])
+        pflt = logs.AuditFilter(personnummer=number)
+        mine = measure(lambda: logs.audit_page(session, pflt), 20)
+        bare_mine = measure(
+            lambda: conn.execute(
+                text(
+                    "SELECT * FROM audit_event WHERE personnummer = :p ORDER BY id DESC LIMIT 101"
+                ),
+                {"p": number},
+            ).all(),
+            20,
+        )
+        row(
+            backend,
+            "one patient's log page 1",
+            statistics.median(mine),
+            statistics.median(bare_mine),
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -151,82 +225,7 @@ def main() -> int:
                 f"{backend:<11} filled {args.patients:,} patients, {args.events:,} events in "
                 f"{time.perf_counter() - start:.0f} s"
             )
-            with engine.connect() as conn:
-                numbers = list(
-                    conn.execute(
-                        text("SELECT personnummer FROM patient ORDER BY id LIMIT 2000")
-                    ).scalars()
-                )
-            prefixes = [rng.choice(numbers)[:8] for _ in range(args.rounds)]
-            names = [rng.choice(LAST)[:4] for _ in range(args.rounds)]
-            bare_pn = text(
-                "SELECT id, personnummer, kind, first_name, last_name, deleted_at "
-                "FROM patient WHERE personnummer >= :lo AND personnummer < :hi "
-                "ORDER BY personnummer LIMIT 51"
-            )
-            bare_name = text(
-                "SELECT id, personnummer, kind, first_name, last_name, deleted_at, "
-                "name_key FROM patient WHERE name_key >= :lo AND name_key < :hi "
-                "ORDER BY name_key, id LIMIT 51"
-            )
-            with session_scope(engine) as session:
-                it = iter(prefixes)
-                ours = measure(lambda: patients.search(session, next(it)), args.rounds)
-                it = iter(prefixes)
-                conn = session.connection()
-                bare = measure(
-                    lambda: conn.execute(
-                        bare_pn, {"lo": (p := next(it)), "hi": p[:-1] + chr(ord(p[-1]) + 1)}
-                    ).all(),
-                    args.rounds,
-                )
-                row(backend, "search by number p50", pct(ours, 50), pct(bare, 50))
-                row(backend, "search by number p95", pct(ours, 95), pct(bare, 95))
-                it = iter(names)
-                ours = measure(lambda: patients.search(session, next(it)), args.rounds)
-                it = iter(names)
-                bare = measure(
-                    lambda: conn.execute(
-                        bare_name, {"lo": (p := next(it)), "hi": p + "\uffff"}
-                    ).all(),
-                    args.rounds,
-                )
-                row(backend, "search by name p50", pct(ours, 50), pct(bare, 50))
-                row(backend, "search by name p95", pct(ours, 95), pct(bare, 95))
-                flt = logs.AuditFilter()
-                first = measure(lambda: logs.audit_page(session, flt), 20)
-                bare_page = text(
-                    "SELECT * FROM audit_event WHERE id < :c ORDER BY id DESC LIMIT 101"
-                )
-                top = conn.execute(text("SELECT MAX(id) + 1 FROM audit_event")).scalar()
-                bare_first = measure(lambda: conn.execute(bare_page, {"c": top}).all(), 20)
-                row(backend, "log page 1", statistics.median(first), statistics.median(bare_first))
-                cursor = None
-                for _ in range(999):
-                    cursor = logs.audit_page(session, flt, cursor=cursor).next_cursor
-                    session.expunge_all()
-                deep = measure(lambda: logs.audit_page(session, flt, cursor=cursor), 20)
-                bare_deep = measure(lambda: conn.execute(bare_page, {"c": cursor}).all(), 20)
-                row(backend, "log page 1000", statistics.median(deep), statistics.median(bare_deep))
-                number = valid_number(session, numbers[0])
-                pflt = logs.AuditFilter(personnummer=number)
-                mine = measure(lambda: logs.audit_page(session, pflt), 20)
-                bare_mine = measure(
-                    lambda: conn.execute(
-                        text(
-                            "SELECT * FROM audit_event WHERE personnummer = :p ORDER BY id DESC "
-                            "LIMIT 101"
-                        ),
-                        {"p": number},
-                    ).all(),
-                    20,
-                )
-                row(
-                    backend,
-                    "one patient's log page 1",
-                    statistics.median(mine),
-                    statistics.median(bare_mine),
-                )
+            bench(backend, engine, args, rng)
             engine.dispose()
     return 0
 

@@ -49,8 +49,9 @@ def fill(engine: Engine, rows: int) -> None:
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO patient (personnummer, kind, first_name, last_name, name_key, address, "
-                "postal_code, city, phone, note, created_at, created_by, modified_at, modified_by) "
+                "INSERT INTO patient (personnummer, kind, first_name, last_name, name_key, "
+                "address, postal_code, city, phone, note, created_at, created_by, modified_at, "
+                "modified_by) "
                 f"VALUES ('191212121212', 'personnummer', 'A', 'B', 'b a', '', '', '', '', '', "
                 f"{now}, 'bench', {now}, 'bench')"
             )
