@@ -29,8 +29,17 @@ from ibdesk.models import ImageSet, MediaItem, MediaKind, Patient, utcnow
 from ibdesk.seats import claim_seat, heartbeat
 
 __all__ = [
-    "add_media", "claim_seat", "create_image_set", "create_patient", "delete_media",
-    "find_patient", "get_patient", "heartbeat", "login", "undelete_media", "update_media",
+    "add_media",
+    "claim_seat",
+    "create_image_set",
+    "create_patient",
+    "delete_media",
+    "find_patient",
+    "get_patient",
+    "heartbeat",
+    "login",
+    "undelete_media",
+    "update_media",
     "update_patient",
 ]
 
