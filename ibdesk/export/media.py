@@ -1,0 +1,262 @@
+"""Exporting one media file: X-rays and photos to JPEG 2000, everything else copied unchanged.
+
+``export_file`` runs in the export's worker processes (or in the calling process when the
+export runs with ``jobs=0``). It never raises for a problem with one file: it returns a
+``FileResult`` saying what went wrong, in one sentence for the administrator.
+
+File names say how the file was made (the manifest and the XML say it too):
+``SET-MEDIA-KIND.jp2`` lossless JPEG 2000, ``SET-MEDIA-KIND-lossy.jp2`` visually lossless,
+``SET-MEDIA-KIND-original.EXT`` an image original copied unchanged (already JPEG 2000, or a
+format that cannot be converted without loss), ``SET-MEDIA-KIND.EXT`` video, audio and
+documents copied unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ibdesk.export import pixels
+from ibdesk.export.files import (
+    TEMP_PREFIX,
+    ItemProblem,
+    copy_verified,
+    hash_source,
+    read_source,
+    sha256_file,
+    write_with,
+)
+
+IMAGE_KINDS = frozenset({"intraoral", "panoramic", "photo"})
+_SAFE_EXTENSION = re.compile(r"^[a-z0-9]{1,8}$")
+
+__all__ = ["IMAGE_KINDS", "TEMP_PREFIX", "FileResult", "FileTask", "export_file"]
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One media file to export into a patient's folder."""
+
+    media_id: int
+    kind: str
+    source: str
+    folder: str
+    stem: str
+    extension: str
+    lossy: bool
+    # (name, SHA-256) of files for this item already in the folder's manifest.
+    known: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What became of one media file."""
+
+    media_id: int
+    outcome: str  # "encoded", "copied", "skipped" or "failed"
+    name: str = ""
+    sha256: str = ""
+    size: int = 0
+    conversion: str = ""  # "lossless", "visually-lossless" or "unchanged"
+    original_sha256: str = ""
+    original_size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    components: int | None = None
+    bit_depth: int | None = None
+    problem: str = ""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Return whether the item has an exported file."""
+        return self.outcome != "failed"
+
+
+def candidate_names(kind: str, stem: str, extension: str, lossy: bool) -> tuple[str, ...]:
+    """Return the names an item may have been exported under with these options."""
+    if kind not in IMAGE_KINDS:
+        return (f"{stem}.{extension}",)
+    made = f"{stem}-lossy.jp2" if lossy and kind == "photo" else f"{stem}.jp2"
+    return (made, f"{stem}-original.jp2", f"{stem}-original.j2k", f"{stem}-original.{extension}")
+
+
+def safe_extension(path: str, default: str = "bin") -> str:
+    """Return the original's file extension if it is short and plain, else ``default``."""
+    suffix = Path(path.replace("\\", "/")).suffix.lower().lstrip(".")
+    return suffix if _SAFE_EXTENSION.fullmatch(suffix) else default
+
+
+def init_worker(threads: int) -> None:
+    """Prepare a worker process: OpenJPEG threads, no Ctrl-C, exit when the export dies."""
+    import signal
+
+    # Ctrl-C reaches the whole process group; the export itself decides how to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    pixels.set_threads(threads)
+    _exit_with_parent()
+
+
+def _exit_with_parent() -> None:
+    # A killed export (kill -9, a crash) must not leave workers behind; their task queue
+    # would keep them waiting forever, so each watches its parent and exits with it.
+    import multiprocessing
+    import threading
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ibdesk-export-parent-watch", daemon=True).start()
+
+
+def export_file(task: FileTask) -> FileResult:
+    """Export one media file; report any problem in the result instead of raising."""
+    try:
+        return _export(task)
+    except ItemProblem as problem:
+        return FileResult(task.media_id, "failed", problem=str(problem))
+    except Exception as error:  # one damaged file must not stop the export
+        return FileResult(
+            task.media_id, "failed", problem=f"unexpected {type(error).__name__}: {error}"
+        )
+
+
+def _export(task: FileTask) -> FileResult:
+    folder = Path(task.folder)
+    for name, digest in task.known:
+        target = folder / name
+        if target.is_file() and sha256_file(target) == digest:
+            return _skipped(task, name, digest, target)
+    if task.kind in IMAGE_KINDS:
+        return _image(task)
+    name = f"{task.stem}.{task.extension}"
+    digest, size, original_digest, original_size = copy_verified(Path(task.source), folder / name)
+    return FileResult(
+        task.media_id,
+        "copied",
+        name=name,
+        sha256=digest,
+        size=size,
+        conversion="unchanged",
+        original_sha256=original_digest,
+        original_size=original_size,
+    )
+
+
+def _skipped(task: FileTask, name: str, digest: str, target: Path) -> FileResult:
+    notes: list[str] = []
+    try:
+        original_digest, original_size = hash_source(Path(task.source))
+    except ItemProblem as problem:
+        original_digest, original_size = "", None
+        notes.append(f"already exported, but now {problem}")
+    geometry = pixels.jp2_geometry(target) if name.endswith((".jp2", ".j2k")) else None
+    if name.endswith("-lossy.jp2"):
+        conversion = "visually-lossless"
+    elif task.kind in IMAGE_KINDS and not name.startswith(f"{task.stem}-original."):
+        conversion = "lossless"
+    else:
+        conversion = "unchanged"
+    return _result(
+        task,
+        "skipped",
+        name,
+        (digest, target.stat().st_size),
+        conversion,
+        (original_digest, original_size),
+        geometry,
+        tuple(notes),
+    )
+
+
+def _image(task: FileTask) -> FileResult:
+    source, folder = Path(task.source), Path(task.folder)
+    data = read_source(source)
+    original = (hashlib.sha256(data).hexdigest(), len(data))
+    jpeg2000 = pixels.is_jpeg2000(data)
+    if jpeg2000:
+        return _copy_jpeg2000(task, source, folder / f"{task.stem}-original.{jpeg2000}", original)
+    if pixels.is_dicom(data):
+        return _copy_unconverted(task, source, "a DICOM file, copied unchanged")
+    image = pixels.decode(data, task.kind, source)
+    if image is None:
+        return _copy_unconverted(
+            task, source, "an image whose pixels JPEG 2000 cannot keep exactly, copied unchanged"
+        )
+    lossy = task.lossy and task.kind == "photo"
+    name = f"{task.stem}-lossy.jp2" if lossy else f"{task.stem}.jp2"
+    written = write_with(folder / name, lambda temp: pixels.encode_jp2(temp, image, lossy=lossy))
+    geometry = (
+        image.shape[1],
+        image.shape[0],
+        1 if image.ndim == 2 else image.shape[2],
+        image.dtype.itemsize * 8,
+    )
+    conversion = "visually-lossless" if lossy else "lossless"
+    return _result(task, "encoded", name, written, conversion, original, geometry)
+
+
+def _copy_jpeg2000(
+    task: FileTask, source: Path, target: Path, original: tuple[str, int]
+) -> FileResult:
+    def check(temp: Path) -> None:
+        problem = pixels.jpeg2000_problem(temp)
+        if problem:
+            raise ItemProblem(f"{source.name} is a damaged JPEG 2000 file ({problem})")
+
+    digest, size, copied_digest, _ = copy_verified(source, target, check=check)
+    if copied_digest != original[0]:
+        raise ItemProblem(f"{source.name} changed while it was being copied")
+    geometry = pixels.jp2_geometry(target)
+    return _result(task, "copied", target.name, (digest, size), "unchanged", original, geometry)
+
+
+def _copy_unconverted(task: FileTask, source: Path, why: str) -> FileResult:
+    name = f"{task.stem}-original.{task.extension}"
+    digest, size, original_digest, original_size = copy_verified(source, Path(task.folder) / name)
+    return _result(
+        task,
+        "copied",
+        name,
+        (digest, size),
+        "unchanged",
+        (original_digest, original_size),
+        None,
+        (f"{source.name} is {why}",),
+    )
+
+
+def _result(
+    task: FileTask,
+    outcome: str,
+    name: str,
+    written: tuple[str, int],
+    conversion: str,
+    original: tuple[str, int | None],
+    geometry: tuple[int, int, int, int] | None,
+    notes: tuple[str, ...] = (),
+) -> FileResult:
+    width, height, components, bit_depth = geometry or (None, None, None, None)
+    return FileResult(
+        task.media_id,
+        outcome,
+        name=name,
+        sha256=written[0],
+        size=written[1],
+        conversion=conversion,
+        original_sha256=original[0],
+        original_size=original[1],
+        width=width,
+        height=height,
+        components=components,
+        bit_depth=bit_depth,
+        warnings=notes,
+    )

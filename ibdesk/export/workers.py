@@ -1,0 +1,86 @@
+"""The pool of worker processes that encode an export's media files.
+
+Workers are never a plain fork of this process (the web app runs threads, and forking a
+threaded process is unsafe): on POSIX a fork server starts once with the image libraries
+loaded and forks workers from itself; Windows has only spawn. Each worker gets a share of
+OpenJPEG's threads, ignores Ctrl-C and exits when the export process dies. ``jobs=0``
+runs every file in the calling process instead.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.context import BaseContext
+from typing import Any, TypeVar
+
+from ibdesk.errors import UserError
+from ibdesk.export import media, pixels
+from ibdesk.export.media import FileResult, FileTask
+
+T = TypeVar("T")
+# Only third-party modules: the fork server imports them before it has our sys.path.
+_PRELOAD = ["numpy", "PIL.Image", "glymur"]
+
+
+class InlineExecutor(Executor):
+    """Runs each task at once in this process."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Run the task now and return its finished future."""
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as error:
+            future.set_exception(error)
+        return future
+
+
+def worker_context() -> BaseContext:
+    """Return how worker processes are started (fork server, or spawn on Windows)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_PRELOAD)
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+class WorkerPool:
+    """Started on the first file; replaced when a worker dies; shut down when done."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self._executor: Executor | None = None
+
+    def submit(self, task: FileTask) -> Future[FileResult]:
+        """Hand a file to a worker."""
+        for _attempt in range(2):
+            if self._executor is None:
+                self._executor = self._start()
+            try:
+                return self._executor.submit(media.export_file, task)
+            except BrokenProcessPool:
+                # A worker died (killed, out of memory): start a fresh pool and go on.
+                self.shutdown()
+        raise UserError("The export's worker processes cannot be started.")
+
+    def shutdown(self) -> None:
+        """Cancel the files not started, wait for those being encoded, stop the workers."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _start(self) -> Executor:
+        cores = os.cpu_count() or 1
+        if self.jobs == 0:
+            pixels.set_threads(cores)
+            return InlineExecutor()
+        return ProcessPoolExecutor(
+            max_workers=self.jobs,
+            mp_context=worker_context(),
+            initializer=media.init_worker,
+            initargs=(max(1, cores // self.jobs),),
+        )
