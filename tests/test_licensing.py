@@ -393,7 +393,8 @@ def _bad_input(kind: str, key: Ed25519PrivateKey) -> tuple[bytes, str]:
             "expired on",
         )
     if kind == "future":
-        return make_license(key, created=TODAY + dt.timedelta(days=1)), "in the future"
+        # From the clock at call time, two days ahead: a run across midnight stays right.
+        return make_license(key, created=dt.date.today() + dt.timedelta(days=2)), "in the future"
     if kind == "demo file":
         return (
             b"ibdesk-license: 1\nlicense-id: d1\nkey-id: demo\nlicensee: DEMO x\n"
