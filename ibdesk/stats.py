@@ -9,6 +9,7 @@ slow way, to check the counters.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import threading
@@ -17,8 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import case, delete, func, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from ibdesk import licensing, settings
+from ibdesk.db import DatabaseError, explain
 from ibdesk.models import ImageSet, MediaItem, Patient, StatCounter, StatDelta
 
 # Fold when this many deltas are pending: reading stays a sum over a small table.
@@ -303,3 +307,49 @@ def generate(
         disk_message=message,
         milliseconds=(time.perf_counter() - started) * 1000,
     )
+
+
+def clinic_name(session: Session) -> str:
+    """Return the clinic's name for printouts: the clinic_name setting, else the licensee."""
+    name = " ".join((settings.get(session, settings.CLINIC_NAME) or "").split())
+    if name:
+        return name
+    current = licensing.current_license(session)
+    return current.licensee if current is not None else ""
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """The statistics with the clinic and image folder, or what could be had and why not."""
+
+    clinic: str
+    image_folder: str | None
+    report: StatsReport | None
+    disk: DiskSpace | None
+    disk_message: str
+    problem: str | None
+
+
+def gather(session: Session, *, today: dt.date | None = None) -> Gathered:
+    """Read clinic, image folder and statistics, committing any fold; survive a lost database.
+
+    When the database fails part of the way, the answer keeps what was read before and the
+    disk space (which needs no database), with the failure as one sentence in ``problem``.
+    """
+    clinic, folder, report, problem = "", None, None, None
+    try:
+        folder = settings.get(session, settings.IMAGE_FOLDER)
+        clinic = clinic_name(session)
+        report = generate(session, image_folder=folder, today=today)
+        session.commit()
+    except (SQLAlchemyError, DatabaseError) as error:
+        with contextlib.suppress(SQLAlchemyError):
+            session.rollback()
+        problem = explain(error, session.get_bind().engine.url)
+    if report is not None:
+        disk, disk_message = report.disk, report.disk_message
+    elif folder is not None:
+        disk, disk_message = disk_space(folder)
+    else:
+        disk, disk_message = None, "The image folder is not known: the database did not say."
+    return Gathered(clinic, folder, report, disk, disk_message, problem)

@@ -57,14 +57,44 @@ def report_text(report: stats.StatsReport) -> str:
 
 @click.command("stats")
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+@click.option(
+    "--pdf",
+    "pdf_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write the printout as an A4 PDF to this file (needs Qt WebEngine).",
+)
 @pass_runtime
-def stats_command(runtime: Runtime, as_json: bool) -> None:
+def stats_command(runtime: Runtime, as_json: bool, pdf_path: Path | None) -> None:
     """Count patients, image sets and media by kind (from the kept counters: instant)."""
+    if pdf_path is not None:
+        _write_pdf(runtime, pdf_path, as_json)
+        return
     with runtime.session() as session:
         folder = settings.get(session, settings.IMAGE_FOLDER)
         report = stats.generate(session, image_folder=folder)
     data = asdict(report)
     emit(data, as_json, lambda: report_text(report))
+
+
+def _write_pdf(runtime: Runtime, path: Path, as_json: bool) -> None:
+    """Print the Statistics tab's printout to a PDF file, as its [Save as PDF] does."""
+    from ibdesk import pdf, web
+    from ibdesk.app import create_app
+    from ibdesk.blueprints.statistics import complete_print_html
+
+    with runtime.session() as session:
+        gathered = stats.gather(session)
+    app = create_app(db_option=runtime.db_option)
+    with app.app_context():
+        html = complete_print_html(gathered, web.database_label(web.database()))
+    pdf.write_pdf(html, path)
+    report = gathered.report
+    assert report is not None  # complete_print_html refuses an incomplete report
+    emit(
+        {"pdf": str(path), "statistics": asdict(report)},
+        as_json,
+        lambda: f"{report_text(report)}\nWrote {path}.",
+    )
 
 
 @click.group("images")

@@ -1,0 +1,126 @@
+"""The Licensing tab: the current license, installing a new file, seats, license history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, render_template
+
+from ibdesk import licensing, seats, web
+from ibdesk.audit import local_admin
+from ibdesk.blueprints import is_htmx
+from ibdesk.errors import NotFound, UserError
+from ibdesk.forms.licensing import InstallLicenseForm, RemoveSeatForm
+from ibdesk.license_file import MAX_FILE_BYTES
+
+bp = Blueprint("licensing", __name__, url_prefix="/licensing")
+
+NAME_CHARS = 80  # of an uploaded file's name, as repeated in messages
+
+
+def format_when(value: dt.datetime | dt.date | None) -> str:
+    """Write a date as YYYY-MM-DD and a timestamp in local time to the minute; '–' for none."""
+    if value is None:
+        return "–"
+    if isinstance(value, dt.datetime):
+        return value.astimezone().strftime("%Y-%m-%d %H:%M")
+    return value.isoformat()
+
+
+bp.add_app_template_filter(format_when, "licensing_when")
+
+
+def _render(status: int = 200, **extra: Any) -> tuple[str, int]:
+    """Answer the tab's content (htmx) or the page around it, read afresh."""
+    session = web.db_session()
+    context: dict[str, Any] = {
+        "current": licensing.current_license(session),
+        "history": licensing.license_history(session),
+        "seats": seats.list_seats(session),
+        "form": InstallLicenseForm(formdata=None),
+        "confirm_seat": None,
+        "message": None,
+        "message_kind": "success",
+    }
+    context.update(extra)
+    template = "licensing/_content.html" if is_htmx() else "licensing/index.html"
+    return render_template(template, **context), status
+
+
+@bp.get("/")
+def index() -> tuple[str, int]:
+    """Show the current license, the seats in use and the license history."""
+    return _render()
+
+
+def upload_name(filename: str | None) -> str:
+    """Return how messages name an uploaded file: its base name, shortened."""
+    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not base:
+        return "The file"
+    short = base if len(base) <= NAME_CHARS else base[: NAME_CHARS - 1] + "…"
+    return f"The file {short}"
+
+
+@bp.post("/install")
+def install_submit() -> tuple[str, int]:
+    """Install an uploaded license file; a file that fails changes nothing."""
+    form = InstallLicenseForm()
+    if not form.validate_on_submit():
+        return _render(422, form=form)
+    upload = form.file.data
+    # A license is well under 16 KB: read one byte more so the domain sees an oversize file.
+    data = upload.stream.read(MAX_FILE_BYTES + 1)
+    session = web.db_session()
+    try:
+        info = licensing.install_license(
+            session, data, local_admin(), name=upload_name(upload.filename)
+        )
+        session.commit()
+    except UserError as error:
+        session.rollback()
+        form.file.errors = [str(error)]
+        return _render(422, form=form)
+    seats_word = "seat" if info.seats == 1 else "seats"
+    return _render(
+        message=f"Installed {info.title.lower()} {info.license_id} for {info.registered_to} "
+        f"with {info.seats} {seats_word}."
+    )
+
+
+def _held_seat(seat_id: int) -> seats.SeatInfo:
+    found = next((s for s in seats.list_seats(web.db_session()) if s.id == seat_id), None)
+    if found is None:
+        raise NotFound(f"No workstation holds the seat with ID {seat_id} any more.")
+    return found
+
+
+@bp.get("/seats/<int:seat_id>/remove")
+def remove_seat(seat_id: int) -> tuple[str, int]:
+    """Ask whether to free this seat (in place of its row)."""
+    seat = _held_seat(seat_id)
+    if is_htmx():
+        return render_template("licensing/_seat_confirm.html", seat=seat), 200
+    return _render(confirm_seat=seat.id)
+
+
+@bp.post("/seats/<int:seat_id>/remove")
+def remove_seat_submit(seat_id: int) -> tuple[str, int]:
+    """Free the seat of a workstation that is gone (logged in the system log)."""
+    form = RemoveSeatForm()
+    if not form.validate_on_submit():
+        return _render(422, confirm_seat=seat_id)
+    session = web.db_session()
+    try:
+        seat = seats.release_seat(session, seat_id, local_admin())
+        session.commit()
+    except UserError as error:
+        session.rollback()
+        return _render(
+            404 if isinstance(error, NotFound) else 409, message=str(error), message_kind="error"
+        )
+    return _render(
+        message=f"Freed seat {seat.slot} of {seat.hostname} ({seat.mac}); the workstation "
+        "can claim a seat again when it next starts, if one is free."
+    )

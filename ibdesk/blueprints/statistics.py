@@ -1,0 +1,199 @@
+"""The Statistics tab: counts from the kept counters, their printout and PDF, the folder check.
+
+The printout (``statistics/print.html``) is one template for the window's print layout, the
+tab's [Save as PDF] and ``ibdesk stats --pdf``; ``print_html`` renders it with its
+stylesheet inside, for Qt WebEngine to print in a child process (``ibdesk.pdf``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, render_template, send_file
+from markupsafe import Markup
+
+from ibdesk import charts, imagecheck, pdf, stats, web
+from ibdesk.blueprints import is_htmx
+from ibdesk.blueprints.jobs import LOG_TAIL, registry
+from ibdesk.errors import NotFound, Refused
+from ibdesk.forms.statistics import CheckForm
+from ibdesk.jobs import JobStatus
+
+bp = Blueprint("statistics", __name__, url_prefix="/statistics")
+
+CHECK_JOB = "Image folder check"
+KIND_LABELS = {
+    "intraoral": "Intraoral X-rays",
+    "panoramic": "Panoramic X-rays",
+    "photo": "Photos",
+    "video": "Video",
+    "audio": "Audio",
+    "document": "Documents",
+}
+_PRINT_CSS = Path(__file__).resolve().parent.parent / "static" / "print.css"
+
+
+def format_count(value: int) -> str:
+    """Write a whole number with thin no-break spaces between thousands (12 345)."""
+    return f"{value:,}".replace(",", "\u202f")
+
+
+def format_bytes(value: int) -> str:
+    """Write a byte count the way the CLI does: 1024-based, one decimal (3.2 GB)."""
+    amount = float(value)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if amount < 1024 or unit == "TB":
+            return f"{value} B" if unit == "B" else f"{amount:,.1f} {unit}"
+        amount /= 1024
+    return f"{value} B"  # pragma: no cover - the loop returns at TB
+
+
+def format_local(value: dt.datetime | None) -> str:
+    """Write a timestamp in this computer's time zone, to the minute."""
+    if value is None:
+        return "–"
+    return value.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+bp.add_app_template_filter(format_count, "stats_count")
+bp.add_app_template_filter(format_bytes, "stats_bytes")
+bp.add_app_template_filter(format_local, "stats_local")
+
+
+def _month_chart(gathered: stats.Gathered) -> charts.BarChart | None:
+    if gathered.report is None:
+        return None
+    return charts.bar_chart([(m.month, m.count) for m in gathered.report.months])
+
+
+def _report_context(gathered: stats.Gathered) -> dict[str, Any]:
+    return {"gathered": gathered, "chart": _month_chart(gathered), "kind_labels": KIND_LABELS}
+
+
+def _running_check() -> JobStatus | None:
+    running = next((j for j in registry().active() if j.name == CHECK_JOB), None)
+    return registry().status(running.id, log_tail=LOG_TAIL) if running else None
+
+
+def _render(partial: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    """Answer htmx with the partial, anyone else with the whole tab around it."""
+    if is_htmx():
+        return render_template(partial, **context), status
+    page: dict[str, Any] = {"form": CheckForm(), "check": _running_check(), "gathered": None}
+    page.update(context)
+    if "source" not in page:
+        page["source"] = web.status(web.database())
+    return render_template("statistics/index.html", **page), status
+
+
+@bp.get("/")
+def index() -> tuple[str, int]:
+    """Show the database and image folder, the buttons, and a running folder check."""
+    return _render("statistics/_source.html", source=web.status(web.database()))
+
+
+@bp.post("/generate")
+def generate_submit() -> tuple[str, int]:
+    """Generate the statistics from the counters (instant at any size)."""
+    gathered = stats.gather(web.db_session())
+    return _render("statistics/_report.html", **_report_context(gathered))
+
+
+def print_html(gathered: stats.Gathered, label: web.DatabaseLabel, *, embed_css: bool) -> str:
+    """Render the printout; with ``embed_css`` its stylesheet is inside (for the PDF)."""
+    css = Markup(_PRINT_CSS.read_text(encoding="utf-8")) if embed_css else None
+    return render_template(
+        "statistics/print.html",
+        label=label,
+        printed_on=dt.date.today(),
+        embedded_css=css,
+        **_report_context(gathered),
+    )
+
+
+@bp.get("/print")
+def print_page() -> str:
+    """Show the printout: A4, no navigation, the clinic's name and the date."""
+    gathered = stats.gather(web.db_session())
+    return print_html(gathered, web.database_label(web.database()), embed_css=False)
+
+
+def pdf_name(today: dt.date) -> str:
+    """Return the file name a statistics PDF is saved under."""
+    return f"imagebank-statistics-{today.isoformat()}.pdf"
+
+
+def complete_print_html(gathered: stats.Gathered, label: web.DatabaseLabel) -> str:
+    """Render the printout for a PDF to file away; refuse when the numbers are incomplete."""
+    if gathered.problem is not None:
+        raise Refused(f"The statistics are incomplete, so no PDF was made: {gathered.problem}")
+    return print_html(gathered, label, embed_css=True)
+
+
+@bp.get("/statistics.pdf")
+def save_pdf() -> Response:
+    """Print the printout to an A4 PDF with Qt WebEngine and download it."""
+    gathered = stats.gather(web.db_session())
+    data = pdf.html_to_pdf(complete_print_html(gathered, web.database_label(web.database())))
+    return send_file(
+        io.BytesIO(data),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=pdf_name(dt.date.today()),
+    )
+
+
+@bp.post("/check")
+def check_submit() -> tuple[str, int]:
+    """Start comparing the image folder with the database, as a job with a live log."""
+    form = CheckForm()
+    if not form.validate_on_submit():
+        return _render("statistics/_check.html", 422, form=form, check=None)
+    engine = web.database().ready_engine()
+    hashes = bool(form.hashes.data)
+    try:
+        job_id = registry().start(CHECK_JOB, lambda: imagecheck.check(engine, hashes=hashes))
+    except Refused as error:  # one is running already: show that one
+        return _render(
+            "statistics/_check.html", 409, form=form, check=_running_check(), message=str(error)
+        )
+    return _render(
+        "statistics/_check.html", form=form, check=registry().status(job_id, log_tail=LOG_TAIL)
+    )
+
+
+def _check_job(job_id: str) -> JobStatus:
+    job = registry().status(job_id, log_tail=0)
+    if job.name != CHECK_JOB:
+        raise NotFound("That job is not an image folder check.")
+    return job
+
+
+@bp.get("/check/<job_id>")
+def check_result(job_id: str) -> tuple[str, int]:
+    """Show what the check found once it has ended (nothing while it runs)."""
+    return _render("statistics/_check_result.html", check=_check_job(job_id))
+
+
+@bp.get("/check/<job_id>/differences.txt")
+def check_list(job_id: str) -> Response:
+    """Download the check's list of differences as text (one tab-separated line each)."""
+    job = _check_job(job_id)
+    report = job.result
+    if not isinstance(report, imagecheck.CheckReport):
+        raise Refused("The image folder check has not finished, so there is no list yet.")
+    lines = [
+        f"# ImageBank image folder check, {format_local(dt.datetime.now(dt.UTC))}",
+        f"# {report.checked_rows} media rows and {report.checked_files} files checked",
+        *report.lines(),
+    ]
+    name = f"image-folder-check-{dt.date.today().isoformat()}.txt"
+    return send_file(
+        io.BytesIO(("\n".join(lines) + "\n").encode("utf-8")),
+        mimetype="text/plain; charset=utf-8",
+        as_attachment=True,
+        download_name=name,
+    )

@@ -1,0 +1,1 @@
+"""WTForms classes, one module per tab (``ibdesk/forms/<tab>.py``)."""
