@@ -30,6 +30,7 @@ from ibdesk import config
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
 from ibdesk.models import AuditEvent
+from ibdesk.progress import Job, LogLine, Progress, run_to_end
 
 KEY_FILE = "audit-chain.key"
 HEAD_FILE = "audit-chain-head.json"
@@ -203,9 +204,19 @@ def _sealed_events(session: Session) -> Iterator[AuditEvent]:
 
 def verify(session: Session) -> ChainReport:
     """Recompute the chain and report the first event altered, deleted or inserted."""
+    report, _ = run_to_end(verify_steps(session))
+    return report
+
+
+def verify_steps(session: Session) -> Job[ChainReport]:
+    """Verify the chain as a job: progress after every batch, the report as its result."""
     key = load_key()
+    total = int(session.scalar(select(func.max(AuditEvent.seq))) or 0)
     previous, expected_seq, checked, last_id = GENESIS, 1, 0, 0
+    yield Progress(0, total, "audit events checked")
     for event in _sealed_events(session):
+        if checked and checked % BATCH == 0:
+            yield Progress(checked, max(total, checked), "audit events checked")
         seq = int(event.seq or 0)
         if seq != expected_seq:
             return ChainReport(
@@ -263,3 +274,26 @@ def verify(session: Session) -> ChainReport:
             None,
         )
     return ChainReport(checked, unsealed)
+
+
+@dataclass(frozen=True)
+class LogCheck:
+    """The outcome of [Verify log]: how many events were sealed first, then the report."""
+
+    sealed: int
+    report: ChainReport
+
+
+def seal_and_verify(engine: Engine) -> Job[LogCheck]:
+    """Seal the new events, then verify the whole chain (a job: it reads every event)."""
+    yield LogLine("Sealing new audit events…")
+    sealed = seal(engine)
+    yield LogLine(f"Sealed {sealed} new audit event{'' if sealed == 1 else 's'}.")
+    with session_scope(engine, read_only=True) as session:
+        report = yield from verify_steps(session)
+    yield Progress(report.checked, report.checked, "audit events checked")
+    if report.ok:
+        yield LogLine(f"The audit log is intact: {report.checked} events checked.")
+    else:
+        yield LogLine(report.problem, "error")
+    return LogCheck(sealed, report)

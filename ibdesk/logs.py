@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from ibdesk import personnummer
@@ -196,3 +196,50 @@ def audit_csv(session: Session, flt: AuditFilter) -> Iterator[str]:
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+# The actions ibdesk and the workstations write, offered as suggestions in the log filter.
+KNOWN_ACTIONS = (
+    "patient.view",
+    "patient.create",
+    "patient.update",
+    "patient.delete",
+    "patient.restore",
+    "patient.purge",
+    "image_set.create",
+    "image_set.sign",
+    "image_set.unsign",
+    "media.add",
+    "media.update",
+    "media.delete",
+    "media.undelete",
+)
+
+
+@dataclass(frozen=True)
+class AccessLine:
+    """Who did one kind of thing to a patient's record, how often, first and last time."""
+
+    user: str
+    action: str
+    events: int
+    first: dt.datetime
+    last: dt.datetime
+
+
+def patient_access(session: Session, number: str) -> list[AccessLine]:
+    """Summarise who has seen and changed a patient's record (counted by the database)."""
+    normalised = personnummer.normalize(number)
+    query = (
+        select(
+            AuditEvent.user_name,
+            AuditEvent.action,
+            func.count(),
+            func.min(AuditEvent.at),
+            func.max(AuditEvent.at),
+        )
+        .where(AuditEvent.personnummer == normalised)
+        .group_by(AuditEvent.user_name, AuditEvent.action)
+        .order_by(AuditEvent.user_name, AuditEvent.action)
+    )
+    return [AccessLine(*row) for row in session.execute(query)]

@@ -93,6 +93,8 @@ def search(
         query = query.where(Patient.name_key >= low, Patient.name_key < high)
         if cursor:
             key, _, last_id = cursor.rpartition("\x1f")
+            if not last_id.isdigit():
+                raise UserError("This page's address is damaged; search again.")
             # Spelled out: SQL Server has no row-value comparison.
             query = query.where(
                 or_(
@@ -177,37 +179,34 @@ def details(session: Session, number: str, *, actor: Actor | None = None) -> Pat
     for m in session.scalars(
         select(MediaItem).where(MediaItem.patient_id == patient.id).order_by(MediaItem.id)
     ):
-        media_by_set.setdefault(m.image_set_id, []).append(
-            MediaView(
-                m.id,
-                m.kind,
-                m.path,
-                m.byte_size,
-                m.sha256,
-                m.width,
-                m.height,
-                m.bit_depth,
-                m.teeth,
-                m.taken_at,
-                m.comment,
-                m.deleted_at is not None,
-            )
-        )
-    views = [
-        ImageSetView(
-            s.id,
-            s.taken_on,
-            s.description,
-            s.signed_at,
-            s.signed_by,
-            s.signature_digest,
-            media_by_set.get(s.id, []),
-        )
-        for s in sets
-    ]
+        media_by_set.setdefault(m.image_set_id, []).append(_media_view(m))
+    views = [_set_view(s, media_by_set.get(s.id, [])) for s in sets]
     if actor is not None:
         audit.record(session, actor, "patient.view", patient=patient, entity_id=patient.id)
     return PatientDetails(patient, views)
+
+
+def _media_view(m: MediaItem) -> MediaView:
+    return MediaView(
+        m.id,
+        m.kind,
+        m.path,
+        m.byte_size,
+        m.sha256,
+        m.width,
+        m.height,
+        m.bit_depth,
+        m.teeth,
+        m.taken_at,
+        m.comment,
+        m.deleted_at is not None,
+    )
+
+
+def _set_view(s: ImageSet, media: list[MediaView]) -> ImageSetView:
+    return ImageSetView(
+        s.id, s.taken_on, s.description, s.signed_at, s.signed_by, s.signature_digest, media
+    )
 
 
 def _confirm(patient: Patient, typed: str) -> None:
@@ -334,13 +333,26 @@ def audit_count(session: Session, number: str) -> int:
     )
 
 
+def image_set_view(session: Session, set_id: int) -> ImageSetView:
+    """Return one image set with its media, as the details page shows it (nothing logged)."""
+    image_set = session.get(ImageSet, set_id)
+    if image_set is None:
+        raise NotFound(f"Image set {set_id} does not exist.")
+    media = session.scalars(
+        select(MediaItem).where(MediaItem.image_set_id == set_id).order_by(MediaItem.id)
+    )
+    return _set_view(image_set, [_media_view(m) for m in media])
+
+
 __all__ = [
+    "ImageSetView",
     "NotFound",
     "PatientDetails",
     "PurgeResult",
     "SearchPage",
     "delete_patient",
     "details",
+    "image_set_view",
     "purge_patient",
     "restore_patient",
     "search",

@@ -10,6 +10,7 @@ slow way, to check the counters.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import shutil
 import threading
@@ -279,9 +280,17 @@ def last_months(today: dt.date, count: int = 24) -> list[str]:
 
 
 def generate(
-    session: Session, *, image_folder: str | None, today: dt.date | None = None
+    session: Session,
+    *,
+    image_folder: str | None,
+    today: dt.date | None = None,
+    measure_disk: bool = True,
 ) -> StatsReport:
-    """Build the statistics from the counters: milliseconds at any database size."""
+    """Build the statistics from the counters: milliseconds at any database size.
+
+    With ``measure_disk=False`` the disk is left out, so that a caller can measure it after
+    committing: a dead network share must not hold the SQLite writer lock meanwhile.
+    """
     started = time.perf_counter()
     if pending_deltas(session) >= FOLD_THRESHOLD:
         fold(session)
@@ -295,7 +304,7 @@ def generate(
         )
         for label in last_months(today or dt.date.today())
     ]
-    disk, message = disk_space(image_folder)
+    disk, message = disk_space(image_folder) if measure_disk else (None, "")
     return StatsReport(
         generated_at=dt.datetime.now(dt.UTC),
         patients=counts.get("patient", Count()),
@@ -340,16 +349,19 @@ def gather(session: Session, *, today: dt.date | None = None) -> Gathered:
     try:
         folder = settings.get(session, settings.IMAGE_FOLDER)
         clinic = clinic_name(session)
-        report = generate(session, image_folder=folder, today=today)
+        report = generate(session, image_folder=folder, today=today, measure_disk=False)
         session.commit()
     except (SQLAlchemyError, DatabaseError) as error:
         with contextlib.suppress(SQLAlchemyError):
             session.rollback()
         problem = explain(error, session.get_bind().engine.url)
-    if report is not None:
-        disk, disk_message = report.disk, report.disk_message
-    elif folder is not None:
+    if folder is not None:
+        # Measured after the commit: a share that hangs holds no database lock.
         disk, disk_message = disk_space(folder)
+    elif report is not None:
+        disk, disk_message = None, "The image folder is not set."
     else:
         disk, disk_message = None, "The image folder is not known: the database did not say."
+    if report is not None:
+        report = dataclasses.replace(report, disk=disk, disk_message=disk_message)
     return Gathered(clinic, folder, report, disk, disk_message, problem)

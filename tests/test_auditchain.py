@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from factories import ACTOR, make_media, make_patient
 from ibdesk import auditchain, clients
+from ibdesk.progress import Progress, run_to_end
 
 
 def _history(session: Session, engine: Engine) -> None:
@@ -101,3 +103,26 @@ def test_missing_key_is_explained(session: Session, engine: Engine) -> None:
         assert "missing" in str(error)
     else:
         raise AssertionError("verify without the key must refuse")
+
+
+def test_seal_and_verify_runs_as_a_job_with_progress(
+    session: Session, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auditchain, "BATCH", 2)
+    for _ in range(5):
+        make_patient(session)
+    session.close()
+    job = auditchain.seal_and_verify(engine)
+    events = []
+    while True:
+        try:
+            events.append(next(job))
+        except StopIteration as stop:
+            check = stop.value
+            break
+    assert check.sealed == 5 and check.report.ok and check.report.checked == 5
+    progress = [(e.done, e.total) for e in events if isinstance(e, Progress)]
+    assert progress[0] == (0, 5) and progress[-1] == (5, 5)
+    assert [d for d, _ in progress] == sorted(d for d, _ in progress) and len(progress) >= 4
+    again, _ = run_to_end(auditchain.seal_and_verify(engine))
+    assert again.sealed == 0 and again.report.checked == 5

@@ -122,3 +122,18 @@ def test_set_without_patient_number_is_named(session: Session) -> None:
     make_image_set(session)
     with pytest.raises(NotFound, match="No patient"):
         patients.details(session, new_personnummer())
+
+
+def test_one_image_set_is_shown_as_on_the_details_page(session: Session) -> None:
+    item = make_media(session, kind="photo", teeth="")
+    make_media(session, item.image_set)
+    info = patients.details(session, item.image_set.patient.personnummer)
+    one = patients.image_set_view(session, item.image_set_id)
+    assert one == info.image_sets[0]
+    assert one.kind_counts == {"photo": 1, "intraoral": 1}
+    assert session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "patient.view")) == 0  # fmt: skip
+    with pytest.raises(NotFound, match="Image set 999999"):
+        patients.image_set_view(session, 999999)
+    with pytest.raises(UserError, match="damaged"):
+        patients.search(session, "öberg", cursor="no-separator")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from ibdesk import imagecheck, settings, stats
+from ibdesk import imagecheck, stats
 from ibdesk.cli import Runtime, emit, pass_runtime
+from ibdesk.errors import UserError
 from ibdesk.progress import drive_in_terminal
 
 KIND_LABELS = {
@@ -70,8 +71,10 @@ def stats_command(runtime: Runtime, as_json: bool, pdf_path: Path | None) -> Non
         _write_pdf(runtime, pdf_path, as_json)
         return
     with runtime.session() as session:
-        folder = settings.get(session, settings.IMAGE_FOLDER)
-        report = stats.generate(session, image_folder=folder)
+        gathered = stats.gather(session)
+    if gathered.report is None:
+        raise UserError(gathered.problem or "The statistics could not be read.")
+    report = gathered.report
     data = asdict(report)
     emit(data, as_json, lambda: report_text(report))
 

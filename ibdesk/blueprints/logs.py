@@ -1,0 +1,203 @@
+"""The Logs tab: the patient log (filter, keyset pages, CSV), system and login logs, a
+patient's log extract, and [Verify log] (seal, then check the hash chain, as a job).
+
+Log pages read through a read-only session, so that paging or a long CSV download never
+holds SQLite's writer lock while the workstations write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Blueprint, Response, request, url_for
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from ibdesk import auditchain, logs, patients, personnummer, web
+from ibdesk.audit import local_admin
+from ibdesk.blueprints import page_or_partial
+from ibdesk.blueprints.jobs import registry
+from ibdesk.db import session_scope
+from ibdesk.errors import UserError
+from ibdesk.forms.logs import AuditFilterForm, LoginFilterForm
+from ibdesk.jobs import JobStatus
+
+bp = Blueprint("logs", __name__, url_prefix="/logs")
+
+PAGE_SIZE = logs.PAGE_SIZE
+VERIFY_JOB = "Verify log"
+VERIFY_WAIT_S = 2.0  # a small log is checked while the button waits; a big one shows progress
+FILTER_KEYS = ("personnummer", "user", "action", "since", "until")
+
+
+def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """Show a stored UTC time in this computer's time zone."""
+    return "" if value is None else value.astimezone().strftime(fmt)
+
+
+def pn_display(number: str | None) -> str:
+    """Show a normalised personnummer as staff write it: YYYYMMDD-NNNN."""
+    return f"{number[:8]}-{number[8:]}" if number and len(number) == 12 else (number or "")
+
+
+bp.add_app_template_filter(local_time, "local_time")
+bp.add_app_template_filter(pn_display, "pn_display")
+
+
+@bp.context_processor
+def _log_context() -> dict[str, Any]:
+    zone = dt.datetime.now().astimezone().strftime("UTC%z")
+    return {
+        "describe_changes": logs.describe_changes,
+        "known_actions": logs.KNOWN_ACTIONS,
+        "time_zone": f"{zone[:-2]}:{zone[-2:]}",
+    }
+
+
+@contextmanager
+def reading() -> Iterator[Session]:
+    """Open a read-only session on the database in force."""
+    with session_scope(web.database().ready_engine(), read_only=True) as session:
+        yield session
+
+
+def _cursor() -> int | None:
+    value = request.args.get("cursor", "")
+    return int(value) if value.isdigit() else None
+
+
+def _filter(form: AuditFilterForm) -> logs.AuditFilter:
+    return logs.AuditFilter(
+        personnummer=form.personnummer.data or "",
+        user=form.user.data or "",
+        action=form.action.data or "",
+        since=form.since.data,
+        until=form.until.data,
+    )
+
+
+def _query() -> dict[str, str]:
+    """Return the filter as typed, to carry into the Older and CSV links."""
+    return {key: request.args[key] for key in FILTER_KEYS if request.args.get(key)}
+
+
+def _running_verify() -> JobStatus | None:
+    return next((job for job in registry().active() if job.name == VERIFY_JOB), None)
+
+
+@bp.get("/")
+def index() -> tuple[str, int]:
+    """Show the patient log, newest first, filtered by patient, user, event and dates."""
+    form = AuditFilterForm(request.args)
+    context: dict[str, Any] = {
+        "form": form,
+        "query": _query(),
+        "cursor": _cursor(),
+        "verify_job": _running_verify(),
+    }
+    if not form.validate():
+        return page_or_partial("logs/index.html", "logs/_audit.html", entries=None, **context), 400
+    with reading() as session:
+        try:
+            entries = logs.audit_page(session, _filter(form), cursor=_cursor(), limit=PAGE_SIZE)
+        except UserError as error:
+            context["problem"] = str(error)
+            entries = None
+        html = page_or_partial("logs/index.html", "logs/_audit.html", entries=entries, **context)
+    return html, 200 if entries is not None else 400
+
+
+@bp.get("/export.csv")
+def export() -> Response:
+    """Download every event the filter shows, as CSV (streamed, newest first)."""
+    form = AuditFilterForm(request.args)
+    if not form.validate():
+        problems = [message for errors in form.errors.values() for message in errors]
+        raise UserError(" ".join(str(p) for p in problems))
+    flt = _filter(form)
+    number = flt.normalised_number()
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
+    name = f"patient-log-{number}-{stamp}.csv" if number else f"patient-log-{stamp}.csv"
+    return Response(
+        _csv_chunks(web.database().ready_engine(), flt),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _csv_chunks(engine: Engine, flt: logs.AuditFilter) -> Iterator[str]:
+    # The byte order mark makes spreadsheet programs read åäö as UTF-8.
+    yield "\ufeff"
+    with session_scope(engine, read_only=True) as session:
+        yield from logs.audit_csv(session, flt)
+
+
+@bp.get("/system")
+def system() -> str:
+    """Show the system log, newest first."""
+    with reading() as session:
+        entries = logs.system_page(session, cursor=_cursor(), limit=PAGE_SIZE)
+        return page_or_partial(
+            "logs/system.html", "logs/_system.html", entries=entries, cursor=_cursor()
+        )
+
+
+@bp.get("/logins")
+def logins() -> str:
+    """Show the login log (successes and failures, machine and reason), newest first."""
+    form = LoginFilterForm(request.args)
+    with reading() as session:
+        entries = logs.login_page(
+            session,
+            user=form.user.data or "",
+            failures_only=bool(form.failures.data),
+            cursor=_cursor(),
+            limit=PAGE_SIZE,
+        )
+        query = {k: request.args[k] for k in ("user", "failures") if request.args.get(k)}
+        return page_or_partial(
+            "logs/logins.html",
+            "logs/_logins.html",
+            form=form,
+            entries=entries,
+            query=query,
+            cursor=_cursor(),
+        )
+
+
+@bp.get("/patient/<number>")
+def patient_extract(number: str) -> str:
+    """Show everyone who has seen or changed one patient's record: printable, with CSV."""
+    normalised = personnummer.normalize(number)
+    with reading() as session:
+        found = patients.search(session, normalised, limit=1).rows
+        return page_or_partial(
+            "logs/extract.html",
+            "logs/_extract.html",
+            number=normalised,
+            patient=found[0] if found else None,
+            access=logs.patient_access(session, normalised),
+            events=logs.audit_rows(session, logs.AuditFilter(personnummer=normalised)),
+            made_at=dt.datetime.now(dt.UTC),
+            made_by=local_admin().user,
+            csv_url=url_for("logs.export", personnummer=normalised),
+        )
+
+
+@bp.post("/verify")
+def verify_start() -> str:
+    """Seal new events and check the whole chain on a worker thread; wait a moment for it."""
+    engine = web.database().ready_engine()
+    job_id = registry().start(VERIFY_JOB, lambda: auditchain.seal_and_verify(engine))
+    job = registry().wait(job_id, timeout=VERIFY_WAIT_S)
+    return page_or_partial("logs/verify.html", "logs/_verify.html", job=job)
+
+
+@bp.get("/verify/<job_id>")
+def verify_result(job_id: str) -> str:
+    """Show the check's result once it has ended (or its progress while it runs)."""
+    job = registry().status(job_id, log_tail=50)
+    return page_or_partial("logs/verify.html", "logs/_verify.html", job=job)

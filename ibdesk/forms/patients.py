@@ -1,0 +1,46 @@
+"""The Patients tab's forms: search, typed confirmations, and the reason for unsigning."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+
+class SearchForm(FlaskForm):
+    """Find patients (sent with GET: a search changes nothing, so it needs no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(
+        "Personnummer or name",
+        description=(
+            "Any form staff write, or its beginning: 19121212-1212, 121212-1212, 1212121212, "
+            "19121212 or 1985. Or the beginning of a last name, as in Öberg or öb. "
+            "Leave empty to list every patient."
+        ),
+    )
+
+
+class ConfirmNumberForm(FlaskForm):
+    """Type the patient's personnummer again before deleting or purging (use a prefix)."""
+
+    confirm = StringField(
+        "Type the patient's personnummer to confirm",
+        validators=[DataRequired("Type the patient's personnummer to confirm.")],
+        description="Any form of the number is accepted, for example 121212-1212.",
+    )
+
+
+class UnsignForm(FlaskForm):
+    """Give the reason for removing a signature (kept in the patient's log)."""
+
+    reason = TextAreaField(
+        "Reason for unsigning",
+        validators=[
+            DataRequired("Give a reason for unsigning (it is kept in the patient's log)."),
+            Length(min=3, max=400, message="Write the reason in 3 to 400 characters."),
+        ],
+        description="Why the set must be changed; it is kept in the patient's log.",
+    )
