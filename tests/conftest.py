@@ -168,3 +168,17 @@ def session(engine: Engine) -> Iterator[Session]:
     """Return a session on a fresh, migrated database (tests commit as the program does)."""
     with Session(engine, expire_on_commit=False) as sess:
         yield sess
+
+
+@pytest.fixture
+def vendor_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Make a vendor key and trust it through IBDESK_TRUST_KEY, as tests and evaluators do."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ibdesk import vendor
+
+    key = Ed25519PrivateKey.generate()
+    path = tmp_path / "test-vendor.pub"
+    path.write_bytes(vendor.public_pem(key))
+    monkeypatch.setenv("IBDESK_TRUST_KEY", str(path))
+    return key

@@ -8,9 +8,10 @@ import itertools
 import random
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
-from ibdesk import clients, personnummer
+from ibdesk import clients, personnummer, vendor
 from ibdesk.audit import Actor
 from ibdesk.models import ImageSet, MediaItem, Patient
 
@@ -75,3 +76,18 @@ def make_media(session: Session, image_set: ImageSet | None = None, **overrides:
     item = clients.add_media(session, values.pop("actor", ACTOR), image_set.id, **values)
     session.commit()
     return item
+
+
+LICENSEE = "Folktandvården Exempelstad AB"
+
+
+def make_license(key: Ed25519PrivateKey, **overrides: Any) -> bytes:
+    """Return a signed license file (10 seats, created a month ago) with any field changed."""
+    fields: dict[str, Any] = {
+        "licensee": LICENSEE,
+        "org_number": "556012-5790",
+        "seats": 10,
+        "created": dt.date.today() - dt.timedelta(days=30),
+    }
+    fields.update(overrides)
+    return vendor.issue_license(key, **fields).encode("utf-8")

@@ -20,7 +20,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import mssql
 from sqlalchemy.orm import Session
 
-from ibdesk import license_file, licensing, seats, vendor
+from factories import make_license
+from ibdesk import license_file, licensing, seats
 from ibdesk import settings as db_settings
 from ibdesk.audit import Actor
 from ibdesk.errors import Refused, UserError
@@ -32,28 +33,6 @@ ADMIN = Actor(user="admin", machine="SERVER")
 TODAY = dt.date.today()
 REPO = Path(__file__).resolve().parent.parent
 PEM_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----\s+[A-Za-z0-9+/]{20}")
-
-
-@pytest.fixture
-def vendor_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ed25519PrivateKey:
-    """Make a vendor key and trust it through IBDESK_TRUST_KEY, as tests and evaluators do."""
-    key = Ed25519PrivateKey.generate()
-    path = tmp_path / "test-vendor.pub"
-    path.write_bytes(vendor.public_pem(key))
-    monkeypatch.setenv("IBDESK_TRUST_KEY", str(path))
-    return key
-
-
-def make_license(key: Ed25519PrivateKey, **overrides: Any) -> bytes:
-    """Return a signed license file (10 seats, created a month ago) with any field changed."""
-    fields: dict[str, Any] = {
-        "licensee": "Folktandvården Exempelstad AB",
-        "org_number": "556012-5790",
-        "seats": 10,
-        "created": TODAY - dt.timedelta(days=30),
-    }
-    fields.update(overrides)
-    return vendor.issue_license(key, **fields).encode("utf-8")
 
 
 def snapshot(session: Session) -> tuple[Any, ...]:

@@ -25,16 +25,6 @@ TODAY = dt.date.today()
 
 
 @pytest.fixture
-def vendor_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ed25519PrivateKey:
-    """Make a vendor key and trust it through IBDESK_TRUST_KEY."""
-    key = Ed25519PrivateKey.generate()
-    path = tmp_path / "test-vendor.pub"
-    path.write_bytes(vendor.public_pem(key))
-    monkeypatch.setenv("IBDESK_TRUST_KEY", str(path))
-    return key
-
-
-@pytest.fixture
 def reader(db_url: str) -> Iterator[Engine]:
     """An engine of the test's own to look at the database the command changed."""
     engine = make_engine(db_url)

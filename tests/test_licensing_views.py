@@ -8,7 +8,6 @@ import html
 import io
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,8 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from ibdesk import licensing, seats, vendor
+from factories import make_license
+from ibdesk import licensing, seats
 from ibdesk.audit import Actor, local_admin
 from ibdesk.blueprints.licensing import upload_name
 from ibdesk.errors import UserError
@@ -33,28 +33,6 @@ HX = {"HX-Request": "true"}
 ADMIN = Actor(user="admin", machine="SERVER")
 TODAY = dt.date.today()
 LICENSEE = "Folktandvården Exempelstad AB"
-
-
-@pytest.fixture
-def vendor_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ed25519PrivateKey:
-    """Make a vendor key and trust it through IBDESK_TRUST_KEY, as tests and evaluators do."""
-    key = Ed25519PrivateKey.generate()
-    path = tmp_path / "test-vendor.pub"
-    path.write_bytes(vendor.public_pem(key))
-    monkeypatch.setenv("IBDESK_TRUST_KEY", str(path))
-    return key
-
-
-def make_license(key: Ed25519PrivateKey, **overrides: Any) -> bytes:
-    """Return a signed license file (10 seats, created a month ago) with any field changed."""
-    fields: dict[str, Any] = {
-        "licensee": LICENSEE,
-        "org_number": "556012-5790",
-        "seats": 10,
-        "created": TODAY - dt.timedelta(days=30),
-    }
-    fields.update(overrides)
-    return vendor.issue_license(key, **fields).encode("utf-8")
 
 
 def upload(
