@@ -15,6 +15,7 @@ from urllib.parse import quote_plus
 
 from sqlalchemy.engine import URL
 
+from ibdesk.db import display_url
 from ibdesk.errors import UserError
 
 BACKEND_LABELS = {
@@ -146,3 +147,8 @@ def maintenance_database(spec: ServerSpec) -> str:
 def odbc_connect_query(spec: ServerSpec, database: str) -> str:
     """Return the URL-encoded odbc_connect parameter (for display and tests)."""
     return quote_plus(odbc_connection_string(spec, database))
+
+
+def shown_url(target: URL | str) -> str:
+    """Return a database URL for screens, every password masked (see db.display_url)."""
+    return display_url(target)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
@@ -65,10 +66,21 @@ def normalize_url(url: str) -> URL:
     )
 
 
+_ODBC_PASSWORD = re.compile(r"(?i)(?<![A-Za-z_])(PWD|Password)=(\{(?:[^}]|\}\})*\}|[^;]*)")
+
+
 def display_url(url: str | URL) -> str:
-    """Return the URL with any password masked, for logs and screens."""
+    """Return the URL for logs and screens: every password masked (ODBC's PWD= too).
+
+    Percent-escapes are undone so that Swedish characters read as typed; SQL Server's
+    connection string is shown as the driver reads it.
+    """
     parsed = make_url(url) if isinstance(url, str) else url
-    return parsed.render_as_string(hide_password=True)
+    odbc = parsed.query.get("odbc_connect")
+    if isinstance(odbc, str):
+        masked = _ODBC_PASSWORD.sub(r"\1=***", odbc)
+        return f"{parsed.drivername}://?odbc_connect={masked}"
+    return unquote(parsed.render_as_string(hide_password=True))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

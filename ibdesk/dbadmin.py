@@ -24,6 +24,7 @@ from ibdesk import schema
 from ibdesk.connection import ServerSpec, check_database_name, maintenance_database, url
 from ibdesk.db import DatabaseError, explain, make_engine, probe_tcp
 from ibdesk.errors import UserError
+from ibdesk.progress import Job, LogLine
 
 # What workstations may do, table by table: logs are append-only for them.
 WORKSTATION_GRANTS: dict[str, tuple[str, ...]] = {
@@ -288,9 +289,9 @@ def backup(engine: Engine, folder: Path) -> BackupResult:
     backend = engine.dialect.name
     name = str(engine.url.database or "imagebank").rsplit("/", 1)[-1].split(".")[0]
     if backend == "sqlite":
-        return _backup_sqlite(engine, folder / f"{name}-{_stamp()}.sqlite3")
+        return _backup_sqlite(engine, unused_path(folder / f"{name}-{_stamp()}.sqlite3"))
     if backend == "postgresql":
-        return _backup_postgresql(engine, folder / f"{name}-{_stamp()}.dump")
+        return _backup_postgresql(engine, unused_path(folder / f"{name}-{_stamp()}.dump"))
     raise UserError(
         "Back up SQL Server with `BACKUP DATABASE` on the server itself: the "
         "backup file is written by the SQL Server service, on its own disk; use "
@@ -424,3 +425,180 @@ def attach(spec: ServerSpec, *, name: str = "", path: str = "", ldf: str = "") -
     finally:
         engine.dispose()
     return url(spec, name)
+
+
+# --- Additions for the wizard and the General settings tab ---------------------------------
+
+
+def prepare_sqlite_folder(spec: ServerSpec, own_folder: Path) -> None:
+    """Create this program's own data folder when a SQLite spec names it (the first run)."""
+    if spec.backend != "sqlite" or not spec.folder.strip():
+        return
+    folder = Path(spec.folder.strip()).expanduser()
+    # Only the program's own folder: a mistyped path must say "does not exist", not appear.
+    if folder.resolve() == own_folder.expanduser().resolve():
+        folder.mkdir(parents=True, exist_ok=True)
+
+
+def default_backup_folder() -> Path:
+    """Return this computer's own backup folder, created when missing."""
+    from ibdesk import config
+
+    folder = config.data_dir() / "backups"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    """What [Test connection] says about a database: its server, then its schema."""
+
+    server: str
+    schema: schema.SchemaStatus
+
+
+def test_connection(target: URL | str) -> ConnectionReport:
+    """Connect to a database's server, then say whether the database is ImageBank's."""
+    spec = spec_from_url(target)
+    server = test_server(spec)
+    return ConnectionReport(server, test_database(target))
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    """What [Update database] did: the verified backup taken first, and from → to."""
+
+    upgrade: schema.UpgradeResult
+    backup: BackupResult | None
+
+
+def update_database(
+    engine: Engine, backup_folder: Path | None, *, backed_up_on_server: bool = False
+) -> UpdateOutcome:
+    """Migrate to the current schema, taking a verified backup first when data is at stake.
+
+    SQL Server backs up on the server itself (``mssql_backup_statements``): the
+    administrator confirms it was done with ``backed_up_on_server``.
+    """
+    status = schema.check(engine)
+    if status.state in (schema.SchemaState.NEWER, schema.SchemaState.FOREIGN):
+        raise UserError(status.message)
+    saved = None
+    if status.state is schema.SchemaState.OLDER:
+        if engine.dialect.name == "mssql":
+            if not backed_up_on_server:
+                raise UserError(
+                    "Back up the database on the SQL Server first (the statements are shown "
+                    "under Backup now), then confirm it was done."
+                )
+        elif backup_folder is None:
+            raise UserError("Choose a folder for the backup taken before the update.")
+        else:
+            saved = backup(engine, backup_folder)
+    return UpdateOutcome(schema.upgrade(engine), saved)
+
+
+DEMO_NAME = "imagebank-demo"
+DEMO_PATIENTS = 30
+DEMO_MEDIA_PER_PATIENT = 6
+
+
+@dataclass(frozen=True)
+class DemoClinic:
+    """A demo clinic made by ``demo_clinic``: its database, image folder and DEMO license."""
+
+    url: URL
+    image_folder: Path
+    licensee: str
+    patients: int
+    media: int
+    files: int
+
+
+def demo_clinic(
+    folder: Path,
+    *,
+    patients: int = DEMO_PATIENTS,
+    media_per_patient: int = DEMO_MEDIA_PER_PATIENT,
+) -> Job[DemoClinic]:
+    """Check the folder, then return the job making a demo clinic in a new SQLite file there.
+
+    The database is ``imagebank-demo.sqlite3`` (or -2, -3... when taken), its media files go
+    to the ``images`` folder beside it, and it gets a DEMO license valid for it only.
+    """
+    spec = ServerSpec("sqlite", folder=str(folder)).check()
+    test_server(spec)
+    taken = set(list_databases(spec))
+    name = next(
+        candidate
+        for candidate in (DEMO_NAME, *(f"{DEMO_NAME}-{n}" for n in range(2, 1000)))
+        if f"{candidate}.sqlite3" not in taken
+    )
+    return _demo_clinic(spec, name, patients, media_per_patient)
+
+
+def _demo_clinic(
+    spec: ServerSpec, name: str, patients: int, media_per_patient: int
+) -> Job[DemoClinic]:
+    from ibdesk import demo, licensing, settings
+    from ibdesk.audit import Actor
+    from ibdesk.db import session_scope
+
+    actor = Actor("ibdesk demo")
+    images = Path(spec.folder) / "images"
+    target = url(spec, name)
+    yield LogLine(f"Creating the demo database {target.database}.")
+    target = create_database(spec, name)
+    engine = make_engine(target)
+    finished = False
+    try:
+        images.mkdir(exist_ok=True)
+        with session_scope(engine) as session:
+            settings.put(session, settings.IMAGE_FOLDER, str(images), by=actor.user)
+        yield LogLine(f"Writing {patients} demo patients with real image files to {images}.")
+        options = demo.DemoOptions(patients, media_per_patient, image_folder=images)
+        summary = yield from demo.generate(engine, options)
+        with session_scope(engine) as session:
+            info = licensing.make_demo_license(session, actor)
+        yield LogLine(f"{info.title}: {info.registered_to}, {info.seats} seats.")
+        finished = True
+    finally:
+        engine.dispose()
+        if not finished:  # cancelled or failed: no half-made demo database stays behind
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{target.database}{suffix}").unlink(missing_ok=True)
+    return DemoClinic(target, images, info.licensee, summary.patients, summary.media, summary.files)
+
+
+def database_name(target: URL | str) -> str:
+    """Return a URL's database as [List] names it (SQLite: the file's name)."""
+    parsed = make_url(target) if isinstance(target, str) else target
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return Path(str(parsed.database or "")).name
+    if backend == "mssql" and "odbc_connect" in parsed.query:
+        fields = dict(
+            part.split("=", 1)
+            for part in str(parsed.query["odbc_connect"]).split(";")
+            if "=" in part
+        )
+        return fields.get("DATABASE", "").strip("{}")
+    return str(parsed.database or "")
+
+
+def mssql_backup_plan(target: URL | str, server_folder: str) -> list[str]:
+    """Return the statements that back up a SQL Server database into a folder on the server."""
+    name = database_name(target)
+    folder = server_folder.strip().rstrip("\\/")
+    if not folder:
+        raise UserError("Type the folder on the SQL Server machine for the backup file.")
+    return mssql_backup_statements(name, f"{folder}\\{name}-{_stamp()}.bak")
+
+
+def unused_path(path: Path) -> Path:
+    """Return the path, or the same name with -2, -3... when taken (a backup never replaces one)."""
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate

@@ -36,7 +36,14 @@ class Tab:
     blueprint_module: str
 
 
-TABS: tuple[Tab, ...] = ()
+TABS: tuple[Tab, ...] = (
+    Tab("wizard", "Wizard", "wizard.index", "ibdesk.blueprints.wizard"),
+    Tab("settings", "General settings", "settings.index", "ibdesk.blueprints.settings"),
+    Tab("licensing", "Licensing", "licensing.index", "ibdesk.blueprints.licensing"),
+    Tab("statistics", "Statistics", "statistics.index", "ibdesk.blueprints.statistics"),
+    Tab("logs", "Logs", "logs.index", "ibdesk.blueprints.logs"),
+    Tab("patients", "Patients", "patients.index", "ibdesk.blueprints.patients"),
+)
 
 
 def find(tab_id: str, tabs: tuple[Tab, ...] = TABS) -> Tab | None:

@@ -195,3 +195,109 @@ def test_image_folder_validation(tmp_path: Path, session) -> None:  # type: igno
     with pytest.raises(UserError, match="full path"):
         settings.check_image_folder("bilder")
     assert psycopg is not None
+
+
+# --- Additions for the wizard and the General settings tab ---------------------------------
+
+
+def test_only_the_programs_own_sqlite_folder_is_created(tmp_path: Path) -> None:
+    own = tmp_path / "data"
+    dbadmin.prepare_sqlite_folder(ServerSpec("sqlite", folder=str(tmp_path / "typo")), own)
+    assert not (tmp_path / "typo").exists()
+    dbadmin.prepare_sqlite_folder(ServerSpec("sqlite", folder=str(own)), own)
+    assert own.is_dir()
+    assert "successful" in dbadmin.test_server(ServerSpec("sqlite", folder=str(own)))
+
+
+def test_update_takes_a_verified_backup_first_and_says_from_to(
+    empty_db_url: str, tmp_path: Path, backend: str
+) -> None:
+    engine = make_engine(empty_db_url, create=True)
+    schema.upgrade(engine, to="0001_initial")
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    with pytest.raises(UserError, match="folder for the backup"):
+        dbadmin.update_database(engine, None)
+    assert schema.check(engine).revision == "0001_initial"  # nothing changed
+    outcome = dbadmin.update_database(engine, folder)
+    assert outcome.backup is not None and outcome.backup.path.parent == folder
+    assert (outcome.upgrade.from_revision, outcome.upgrade.to_revision) == (
+        "0001_initial",
+        schema.head_revision(),
+    )
+    again = dbadmin.update_database(engine, folder)  # current: nothing to back up or do
+    assert again.backup is None and not again.upgrade.changed
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE {schema.VERSION_TABLE} SET version_num = '9999_future'"))
+    with pytest.raises(UserError, match="newer than this program"):
+        dbadmin.update_database(engine, folder)
+    engine.dispose()
+    report = dbadmin.test_connection(empty_db_url)
+    assert "successful" in report.server and report.schema.state is schema.SchemaState.NEWER
+
+
+def test_a_demo_clinic_has_files_a_demo_license_and_never_overwrites(tmp_path: Path) -> None:
+    from sqlalchemy.orm import Session
+
+    from ibdesk import licensing
+    from ibdesk.progress import run_to_end
+
+    clinic, log = run_to_end(dbadmin.demo_clinic(tmp_path, patients=3, media_per_patient=2))
+    assert Path(str(clinic.url.database)).name == "imagebank-demo.sqlite3"
+    assert clinic.image_folder == tmp_path / "images"
+    assert clinic.files == 6 and len(list(clinic.image_folder.rglob("*.*"))) == 6
+    assert clinic.licensee.startswith("DEMO") and any("DEMO license" in line.text for line in log)
+    engine = make_engine(clinic.url)
+    with Session(engine) as session:
+        info = licensing.current_license(session)
+        assert info is not None and info.is_demo and info.valid
+        assert settings.get(session, settings.IMAGE_FOLDER) == str(tmp_path / "images")
+    engine.dispose()
+    # A second demo gets a new file; a cancelled one leaves no database behind.
+    job = dbadmin.demo_clinic(tmp_path, patients=3, media_per_patient=0)
+    next(job)
+    next(job)
+    job.close()
+    assert sorted(p.name for p in tmp_path.glob("*.sqlite3*")) == ["imagebank-demo.sqlite3"]
+    with pytest.raises(UserError, match="does not exist"):
+        dbadmin.demo_clinic(tmp_path / "missing")
+
+
+def test_database_names_and_the_sql_server_backup_plan(tmp_path: Path) -> None:
+    spec = ServerSpec(
+        "mssql", host="srv01", instance="IB", user="sa", password="x", driver="FreeTDS"
+    )
+    target = url(spec, "ImageBank")
+    assert dbadmin.database_name(target) == "ImageBank"
+    assert dbadmin.database_name(f"sqlite:///{tmp_path / 'klinik.sqlite3'}") == "klinik.sqlite3"
+    assert dbadmin.database_name("postgresql://u:p@h/imagebank") == "imagebank"
+    backup, verify = dbadmin.mssql_backup_plan(target, "D:\\Backup\\")
+    assert backup.startswith("BACKUP DATABASE [ImageBank] TO DISK = N'D:\\Backup\\ImageBank-")
+    assert backup.endswith(".bak' WITH COPY_ONLY, CHECKSUM, INIT")
+    assert verify.startswith("RESTORE VERIFYONLY FROM DISK = N'D:\\Backup\\ImageBank-")
+    with pytest.raises(UserError, match="folder on the SQL Server"):
+        dbadmin.mssql_backup_plan(target, " ")
+
+
+def test_shown_urls_mask_every_password_and_read_as_typed(tmp_path: Path) -> None:
+    from ibdesk.connection import shown_url
+
+    spec = ServerSpec("mssql", host="srv", user="sa", password="p;w}d", driver="FreeTDS")
+    assert shown_url(url(spec, "ImageBank")) == (
+        "mssql+pyodbc://?odbc_connect=DRIVER={FreeTDS};SERVER=srv;DATABASE=ImageBank;UID=sa;"
+        "PWD=***;Encrypt=yes;Connection Timeout=5;"
+    )
+    pg = ServerSpec("postgresql", host="db1", user="ib", password="lösen%ord")
+    assert shown_url(url(pg, "klinik")) == "postgresql+psycopg://ib:***@db1:5432/klinik"
+    folder = ServerSpec("sqlite", folder=str(tmp_path / "Röntgen åäö"))
+    assert shown_url(url(folder, "ib")) == f"sqlite+pysqlite:///{tmp_path}/Röntgen åäö/ib.sqlite3"
+
+
+def test_two_backups_in_the_same_second_are_both_kept(
+    engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(dbadmin, "_stamp", lambda: "20260101-120000")
+    first = dbadmin.backup(engine, tmp_path)
+    second = dbadmin.backup(engine, tmp_path)
+    assert first.path != second.path and first.path.exists() and second.path.exists()
+    assert second.path.stem.endswith("-20260101-120000-2")

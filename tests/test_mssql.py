@@ -108,3 +108,13 @@ def test_mssql_url_uses_pyodbc_with_a_timeout() -> None:
     assert engine.dialect.name == "mssql" and engine.dialect.driver == "pyodbc"
     assert engine.url.query["timeout"] == "5"
     engine.dispose()
+
+
+def test_passwords_never_shown_in_urls() -> None:
+    from ibdesk.connection import ServerSpec, url
+    from ibdesk.db import display_url
+
+    spec = ServerSpec("mssql", host="srv", user="sa", password="hemligt;}", driver="FreeTDS")
+    shown = display_url(url(spec, "ImageBank"))
+    assert "hemligt" not in shown and "PWD=***" in shown and "UID=sa" in shown
+    assert display_url("postgresql://anna:hemligt@srv/ib") == "postgresql://anna:***@srv/ib"

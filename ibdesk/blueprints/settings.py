@@ -1,0 +1,315 @@
+"""General settings: the database connection, the shared image folder and the database tools.
+
+Each tool is a section answering in its own grey area; every tool calls the same domain
+code as its ``ibdesk db`` command. Changing the connection (and creating a database) reuses
+the wizard's steps 1-2 inline (the wizard's ``settings`` flow). The page works on a
+database whose schema is older or unreachable, so that [Update database] can be reached.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, flash, render_template, url_for
+from werkzeug.wrappers import Response
+
+from ibdesk import config, dbadmin, schema, settings, web
+from ibdesk.audit import local_admin, system_event
+from ibdesk.blueprints import is_htmx, page_or_partial
+from ibdesk.blueprints.home import SOURCES
+from ibdesk.blueprints.wizard_flow import Answer, go, status_bar
+from ibdesk.connection import shown_url
+from ibdesk.db import server_info, session_scope
+from ibdesk.errors import UserError
+from ibdesk.forms.settings import AttachForm, BackupForm, ImageFolderForm, LoginForm, UpdateForm
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+
+SECTIONS = ("connection", "image_folder", "backup", "update", "attach", "login")
+
+
+def _url() -> str:
+    return web.database().choice().url
+
+
+def _backend() -> str:
+    try:
+        return server_info(_url()).backend
+    except UserError:
+        return "?"
+
+
+def _forms(backend: str) -> dict[str, Any]:
+    default_backups = "" if backend == "mssql" else str(dbadmin.default_backup_folder())
+    return {
+        "image_folder_form": ImageFolderForm(formdata=None),
+        "backup_form": BackupForm(formdata=None, folder=default_backups),
+        "update_form": UpdateForm(formdata=None, backup_folder=default_backups),
+        "attach_form": AttachForm(formdata=None, backend=backend),
+        "login_form": LoginForm(formdata=None),
+    }
+
+
+def _connection_context() -> dict[str, Any]:
+    url = _url()
+    try:
+        shown = shown_url(url)
+    except Exception:  # a damaged URL in the config file must not break the page
+        shown = "(not a valid database URL)"
+    return {
+        "status": web.status(web.database()),
+        "shown_url": shown,
+        "sources": SOURCES,
+    }
+
+
+def _render(section: str, status_code: int = 200, **context: Any) -> tuple[str, int]:
+    """Answer one section's partial to htmx, or the whole page with that section's answer."""
+    backend = _backend()
+    context.setdefault("answer", None)
+    context.update(backend=backend, section=section)
+    if is_htmx():
+        # "refreshed": the database changed, so the connection facts and status bar follow.
+        refreshed = context.get("refreshed", False)
+        if section == "connection" or refreshed:
+            context.update(_connection_context())
+        if refreshed:
+            context["status_bar"] = status_bar()
+        return render_template(f"settings/_{section}.html", **context), status_code
+    context.pop("refreshed", None)  # the whole page shows the connection already
+    page = {**_forms(backend), **_connection_context(), "answers": {}}
+    page["answers"][section] = context.pop("answer")
+    page.update(context)
+    return render_template("settings/index.html", **page), status_code
+
+
+@bp.get("/")
+def index() -> str:
+    """Show the connection, the image folder and the database tools."""
+    backend = _backend()
+    connection = _connection_context()
+    forms = _forms(backend)
+    forms["image_folder_form"].path.data = connection["status"].image_folder or ""
+    return page_or_partial(
+        "settings/index.html",
+        "settings/_connection.html",
+        **forms,
+        **connection,
+        answers={},
+        answer=None,
+        backend=backend,
+    )
+
+
+# --- the connection -------------------------------------------------------------------------
+
+
+@bp.post("/test")
+def test_submit() -> tuple[str, int]:
+    """Connect to the database in force and say whether it is a current ImageBank one."""
+    try:
+        report = dbadmin.test_connection(_url())
+    except UserError as error:
+        return _render("connection", 409, answer=Answer("error", str(error)))
+    usable = report.schema.state is schema.SchemaState.CURRENT
+    answer = Answer(
+        "success" if usable else "warning",
+        report.server if usable else report.schema.message,
+        (report.schema.message,) if usable else (report.server,),
+    )
+    return _render("connection", answer=answer)
+
+
+@bp.post("/databases")
+def databases_submit() -> tuple[str, int]:
+    """List the databases on the server of the database in force."""
+    url = _url()
+    try:
+        names = dbadmin.list_databases(dbadmin.spec_from_url(url))
+    except UserError as error:
+        return _render("connection", 409, answer=Answer("error", str(error)))
+    current = dbadmin.database_name(url)
+    lines = tuple(f"{name} (in use)" if name == current else name for name in names)
+    count = len(names)
+    message = (
+        f"{count} database{'s' if count != 1 else ''} on this server:"
+        if count
+        else ("There are no databases on this server.")
+    )
+    return _render("connection", answer=Answer("info", message, lines))
+
+
+# --- the image folder -----------------------------------------------------------------------
+
+
+def _folder_answer(check: settings.FolderCheck, saved: bool) -> Answer:
+    details = [f"Path: {check.path}"]
+    if check.exists:
+        details.append("Exists: yes")
+        details.append(f"Writable by this program: {'yes' if check.writable else 'no'}")
+    if check.free_bytes is not None:
+        details.append(f"Free space: {_size(check.free_bytes)}")
+    if check.note:
+        details.append(check.note)
+    if saved:
+        message = "Saved: every workstation uses this image folder."
+    elif check.exists and not check.writable:
+        return Answer("error", "This program cannot write to the folder.", tuple(details))
+    else:
+        message = "The folder can be used." if check.exists else "The path can be stored."
+    return Answer("success", message, tuple(details))
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
+        value /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+@bp.post("/image-folder/check")
+def image_folder_check_submit() -> tuple[str, int]:
+    """Say whether the typed folder exists, is writable here, and its free space."""
+    form = ImageFolderForm()
+    if not form.validate_on_submit():
+        return _render("image_folder", 422, image_folder_form=form)
+    try:
+        check = settings.check_image_folder(form.path.data or "")
+    except UserError as error:
+        return _render("image_folder", 422, image_folder_form=form, answer=_error(error))
+    return _render("image_folder", image_folder_form=form, answer=_folder_answer(check, False))
+
+
+@bp.post("/image-folder")
+def image_folder_submit() -> tuple[str, int]:
+    """Check the folder and store it for every workstation."""
+    form = ImageFolderForm()
+    if not form.validate_on_submit():
+        return _render("image_folder", 422, image_folder_form=form)
+    db = web.db_session()
+    try:
+        check = settings.set_image_folder(db, form.path.data or "", by=local_admin().user)
+    except UserError as error:
+        db.rollback()
+        return _render("image_folder", 422, image_folder_form=form, answer=_error(error))
+    db.commit()
+    answer = _folder_answer(check, True)
+    return _render("image_folder", image_folder_form=form, answer=answer, status_bar=status_bar())
+
+
+def _error(error: UserError) -> Answer:
+    return Answer("error", str(error))
+
+
+# --- database tools -------------------------------------------------------------------------
+
+
+@bp.post("/backup")
+def backup_submit() -> tuple[str, int]:
+    """Back the database up and verify the copy (SQL Server: the statements to run there)."""
+    form = BackupForm()
+    if not form.validate_on_submit():
+        return _render("backup", 422, backup_form=form)
+    folder = (form.folder.data or "").strip()
+    if _backend() == "mssql":
+        try:
+            statements = dbadmin.mssql_backup_plan(_url(), folder)
+        except UserError as error:
+            return _render("backup", 422, backup_form=form, answer=_error(error))
+        answer = Answer(
+            "info",
+            "SQL Server writes its backups itself, on the server's own disk: run these "
+            "statements on the server (SQL Server Management Studio or sqlcmd). The second "
+            "one verifies the copy.",
+            tuple(statements),
+            code=True,
+        )
+        return _render("backup", backup_form=form, answer=answer)
+    engine = web.database().engine()
+    try:
+        result = dbadmin.backup(engine, Path(folder))
+    except UserError as error:
+        return _render("backup", 409, backup_form=form, answer=_error(error))
+    with session_scope(engine) as db:
+        system_event(db, local_admin(), "db.backup", f"{result.path} ({result.verified})")
+    answer = Answer(
+        "success",
+        f"Backup written to {result.path} ({result.bytes:,} bytes).",
+        (f"Verified: {result.verified}.",),
+    )
+    return _render("backup", backup_form=form, answer=answer)
+
+
+@bp.post("/update")
+def update_submit() -> tuple[str, int]:
+    """Migrate the database to this program's schema, taking a verified backup first."""
+    form = UpdateForm()
+    if not form.validate_on_submit():
+        return _render("update", 422, update_form=form)
+    folder = (form.backup_folder.data or "").strip()
+    try:
+        outcome = dbadmin.update_database(
+            web.database().engine(),
+            Path(folder) if folder else None,
+            backed_up_on_server=bool(form.backed_up_on_server.data),
+        )
+    except UserError as error:
+        return _render("update", 409, update_form=form, answer=_error(error))
+    done = outcome.upgrade
+    if done.changed:
+        message = f"Updated the schema from {done.from_revision or 'empty'} to {done.to_revision}."
+    else:
+        message = f"The schema is already current ({done.to_revision}); nothing to do."
+    details: tuple[str, ...] = ()
+    if outcome.backup is not None:
+        details = (f"Backup first: {outcome.backup.path} ({outcome.backup.verified}).",)
+    answer = Answer("success", message, details)
+    return _render("update", update_form=form, answer=answer, refreshed=True)
+
+
+@bp.post("/attach")
+def attach_submit() -> tuple[str, int] | Response:
+    """Attach an existing 2.1 database (SQLite file, SQL Server files) and use it."""
+    backend = _backend()
+    form = AttachForm(backend=backend)
+    if not form.validate_on_submit():
+        return _render("attach", 422, attach_form=form)
+    try:
+        target = dbadmin.attach(
+            dbadmin.spec_from_url(_url()),
+            name=form.name.data or "",
+            path=(form.path.data or "").strip(),
+            ldf=(form.ldf.data or "").strip(),
+        )
+    except UserError as error:
+        return _render("attach", 409, attach_form=form, answer=_error(error))
+    config.set_database_url(target.render_as_string(hide_password=False))
+    flash(f"Attached {shown_url(target)}; it is now this program's database.", "success")
+    return go(url_for("settings.index"))
+
+
+@bp.post("/login")
+def login_submit() -> tuple[str, int]:
+    """Create a database login for workstations: read and write the data, no table changes."""
+    form = LoginForm()
+    if not form.validate_on_submit():
+        return _render("login", 422, login_form=form)
+    login = (form.login.data or "").strip()
+    try:
+        statements = dbadmin.create_login(_url(), login, form.password.data or "")
+    except UserError as error:
+        return _render("login", 409, login_form=form, answer=_error(error))
+    db = web.db_session()
+    system_event(db, local_admin(), "db.create_login", login)
+    db.commit()
+    answer = Answer(
+        "success",
+        f"Login {login} created with workstation rights: it reads and writes the data but "
+        "cannot change tables.",
+        tuple(statements),
+        code=True,
+    )
+    return _render("login", login_form=form, answer=answer)

@@ -1,0 +1,247 @@
+"""The wizard's forms: the server (step 1), the database (2), the license (3), the first user (4).
+
+``ServerForm`` is also the General settings tab's "Change connection" form. It turns what
+was typed into a ``ServerSpec``; its password field never shows a value back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    Field,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+    ValidationError,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired
+
+from ibdesk.connection import BACKEND_LABELS, ServerSpec, check_database_name
+from ibdesk.errors import UserError
+from ibdesk.passwords import MIN_LENGTH
+
+BACKEND_CHOICES = [
+    SelectChoice("sqlite", "SQLite (a file on this computer)"),
+    SelectChoice("postgresql", BACKEND_LABELS["postgresql"]),
+    SelectChoice("mssql", BACKEND_LABELS["mssql"]),
+]
+AUTH_CHOICES = [
+    SelectChoice("sql", "SQL Server login"),
+    SelectChoice("windows", "Windows authentication"),
+]
+PASSWORD_KEPT = "Leave empty to keep the password given before (it is never shown)."
+
+
+def preferred_driver(drivers: list[str]) -> str:
+    """Pick the ODBC driver to offer first: Microsoft's newest, else FreeTDS, else any."""
+    microsoft = sorted((d for d in drivers if "SQL Server" in d), reverse=True)
+    free_tds = [d for d in drivers if "FreeTDS" in d]
+    return (microsoft or free_tds or drivers or [""])[0]
+
+
+class ServerForm(FlaskForm):
+    """Step 1: which kind of database server, where it is and how to sign in."""
+
+    backend = RadioField("Database type", choices=BACKEND_CHOICES, default="sqlite")
+    folder = StringField(
+        "Folder for the database file",
+        description="The SQLite database is one file in this folder on this computer.",
+    )
+    host = StringField(
+        "Server",
+        description="The server's name or address; for SQL Server also SERVER\\INSTANCE.",
+    )
+    port = StringField(
+        "Port",
+        description="Empty: the usual one.",
+        render_kw={"inputmode": "numeric", "autocomplete": "off"},
+    )
+    instance = StringField(
+        "Instance", description="A named SQL Server instance, such as SQLEXPRESS; or empty."
+    )
+    auth = RadioField("Sign in with", choices=AUTH_CHOICES, default="sql")
+    user = StringField("User name", render_kw={"autocomplete": "off", "spellcheck": "false"})
+    password = PasswordField("Password", render_kw={"autocomplete": "off"})
+    driver = SelectField(
+        "ODBC driver",
+        choices=[],
+        validate_choice=False,
+        description="The drivers installed on this computer.",
+    )
+    encrypt = BooleanField("Encrypt the connection", default=True)
+    trust_server_certificate = BooleanField(
+        "Trust the server's certificate without checking it",
+        description="Only for a server with a self-made certificate, inside the clinic.",
+    )
+
+    def __init__(self, *args: Any, drivers: list[str], password_kept: bool = False, **kwargs: Any):
+        """Offer the ODBC drivers installed here; say when an empty password keeps the old."""
+        super().__init__(*args, **kwargs)
+        self.drivers = drivers
+        self.driver.choices = [SelectChoice(d) for d in drivers]
+        if not self.driver.data:
+            self.driver.data = preferred_driver(drivers)
+        if password_kept:
+            self.password.description = PASSWORD_KEPT
+
+    @classmethod
+    def from_spec(
+        cls, spec: ServerSpec, *, drivers: list[str], password_kept: bool = False
+    ) -> ServerForm:
+        """Return the form filled in from a spec, all but its password (never shown)."""
+        data = {
+            "backend": spec.backend,
+            "folder": spec.folder,
+            "host": spec.host,
+            "port": str(spec.port) if spec.port else "",
+            "instance": spec.instance,
+            "auth": "windows" if spec.trusted else "sql",
+            "user": spec.user,
+            "driver": spec.driver or preferred_driver(drivers),
+            "encrypt": spec.encrypt,
+            "trust_server_certificate": spec.trust_server_certificate,
+        }
+        return cls(formdata=None, data=data, drivers=drivers, password_kept=password_kept)
+
+    def _server(self) -> bool:
+        return self.backend.data in ("postgresql", "mssql")
+
+    def validate_folder(self, field: Field) -> None:
+        """Require the folder for SQLite."""
+        if self.backend.data == "sqlite" and not (field.data or "").strip():
+            raise ValidationError("Choose the folder for the SQLite database.")
+
+    def validate_host(self, field: Field) -> None:
+        """Require the server's name for PostgreSQL and SQL Server."""
+        if self._server() and not (field.data or "").strip():
+            raise ValidationError("Type the database server's name or address.")
+
+    def validate_port(self, field: Field) -> None:
+        """Accept an empty port or a number from 1 to 65535."""
+        value = (field.data or "").strip()
+        if self._server() and value and not (value.isdigit() and 0 < int(value) < 65536):
+            raise ValidationError("The port must be a number from 1 to 65535.")
+
+    def validate_user(self, field: Field) -> None:
+        """Require a user name, except for Windows authentication."""
+        windows = self.backend.data == "mssql" and self.auth.data == "windows"
+        if self._server() and not windows and not (field.data or "").strip():
+            raise ValidationError("Type the user name to sign in with.")
+
+    def validate_driver(self, field: Field) -> None:
+        """Require one of the ODBC drivers installed on this computer, for SQL Server."""
+        if self.backend.data != "mssql":
+            return
+        if not self.drivers:
+            raise ValidationError(
+                "No ODBC driver is installed on this computer; install Microsoft's ODBC "
+                "Driver for SQL Server (or FreeTDS) first."
+            )
+        if field.data not in self.drivers:
+            raise ValidationError(
+                "That ODBC driver is not installed here; choose one of: "
+                + ", ".join(self.drivers)
+                + "."
+            )
+
+    def spec(self, kept_password: str = "") -> ServerSpec:
+        """Return what was typed as a checked ServerSpec (raises UserError)."""
+        port = (self.port.data or "").strip()
+        server = self._server()
+        spec = ServerSpec(
+            backend=self.backend.data or "",
+            host=(self.host.data or "") if server else "",
+            port=int(port) if server and port.isdigit() else None,
+            instance=(self.instance.data or "") if self.backend.data == "mssql" else "",
+            user=(self.user.data or "") if server else "",
+            password=(self.password.data or kept_password) if server else "",
+            trusted=self.backend.data == "mssql" and self.auth.data == "windows",
+            driver=(self.driver.data or "") if self.backend.data == "mssql" else "",
+            encrypt=bool(self.encrypt.data),
+            trust_server_certificate=bool(self.trust_server_certificate.data),
+            folder=(self.folder.data or "") if self.backend.data == "sqlite" else "",
+        )
+        return spec.check()
+
+    def checked_spec(self, kept_password: str = "") -> ServerSpec | None:
+        """Validate the form and return its spec, or None with the errors on the form."""
+        if not self.validate_on_submit():
+            return None
+        try:
+            return self.spec(kept_password)
+        except UserError as error:
+            self.form_errors.append(str(error))
+            return None
+
+
+class CreateDatabaseForm(FlaskForm):
+    """Step 2, first way: a new, empty ImageBank database."""
+
+    name = StringField(
+        "Name of the new database",
+        default="imagebank",
+        validators=[DataRequired("Type a name for the new database.")],
+        description="Letters, digits, _ or -, starting with a letter; for example imagebank.",
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+
+    def validate_name(self, field: Field) -> None:
+        """Refuse a name that is not safe on every kind of server."""
+        try:
+            field.data = check_database_name(field.data or "")
+        except UserError as error:
+            raise ValidationError(str(error)) from error
+
+
+class ChooseDatabaseForm(FlaskForm):
+    """Step 2, second way: one of the databases listed on the server."""
+
+    database = RadioField("Databases on the server", choices=[], validate_choice=False)
+
+    def __init__(self, *args: Any, names: list[str], **kwargs: Any):
+        """Offer the names that [List databases] found."""
+        super().__init__(*args, **kwargs)
+        self.names = names
+        self.database.choices = [SelectChoice(name) for name in names]
+
+    def validate_database(self, field: Field) -> None:
+        """Accept only a database from the list."""
+        if not field.data:
+            raise ValidationError("List the databases and choose one first.")
+        if field.data not in self.names:
+            raise ValidationError("That database is not in the list; list the databases again.")
+
+
+class LicenseForm(FlaskForm):
+    """Step 3: the license file from the vendor."""
+
+    license_file = FileField(
+        "License file",
+        validators=[FileRequired("Choose the license file the vendor sent.")],
+        description="The license file the vendor sent; nothing changes unless it is valid.",
+    )
+
+
+class AdminUserForm(FlaskForm):
+    """Step 4: the first administrator account."""
+
+    username = StringField(
+        "User name",
+        validators=[DataRequired("Type a user name.")],
+        description="2 to 64 letters, digits or . - _ @, no spaces; for example anna.admin.",
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+    display_name = StringField("Full name (optional)")
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired("Type a password.")],
+        description=f"At least {MIN_LENGTH} characters, not containing the user name; a "
+        "short phrase of a few words is easy to remember and hard to guess.",
+        render_kw={"autocomplete": "new-password"},
+    )
