@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote_plus
 
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 
 from ibdesk.db import display_url
 from ibdesk.errors import UserError
@@ -152,3 +152,53 @@ def odbc_connect_query(spec: ServerSpec, database: str) -> str:
 def shown_url(target: URL | str) -> str:
     """Return a database URL for screens, every password masked (see db.display_url)."""
     return display_url(target)
+
+
+def odbc_fields(target: URL | str) -> dict[str, str]:
+    """Return the key=value fields of a SQL Server URL's ODBC connection string."""
+    parsed = make_url(target) if isinstance(target, str) else target
+    text = str(parsed.query.get("odbc_connect", ""))
+    return dict(part.split("=", 1) for part in text.split(";") if "=" in part)
+
+
+def database_name(target: URL | str) -> str:
+    """Return a URL's database as [List] names it (SQLite: the file's name)."""
+    parsed = make_url(target) if isinstance(target, str) else target
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return Path(str(parsed.database or "")).name
+    if backend == "mssql" and "odbc_connect" in parsed.query:
+        return odbc_fields(parsed).get("DATABASE", "").strip("{}")
+    return str(parsed.database or "")
+
+
+def spec_from_url(target: URL | str) -> ServerSpec:
+    """Return the server part of a database URL (to list or create databases beside it)."""
+    parsed = make_url(target) if isinstance(target, str) else target
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return ServerSpec("sqlite", folder=str(Path(str(parsed.database)).parent))
+    if backend == "postgresql":
+        return ServerSpec(
+            "postgresql",
+            host=parsed.host or "localhost",
+            port=parsed.port,
+            user=parsed.username or "",
+            password=parsed.password or "",
+        )
+    fields = odbc_fields(parsed)
+    server = fields.get("SERVER", parsed.host or "")
+    host, _, port = server.partition(",")
+    host, _, instance = host.partition("\\")
+    return ServerSpec(
+        "mssql",
+        host=host,
+        port=int(port) if port else parsed.port,
+        instance=instance,
+        user=fields.get("UID", parsed.username or ""),
+        password=fields.get("PWD", parsed.password or ""),
+        trusted=fields.get("Trusted_Connection", "").lower() == "yes",
+        driver=fields.get("DRIVER", str(parsed.query.get("driver", ""))).strip("{}"),
+        encrypt=fields.get("Encrypt", "yes").lower() == "yes",
+        trust_server_certificate=fields.get("TrustServerCertificate", "").lower() == "yes",
+    )

@@ -7,13 +7,8 @@ here and run through the same connection layer; they are tested by their exact t
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
-import shutil
-import sqlite3
-import subprocess
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +16,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL, make_url
 
 from ibdesk import schema
-from ibdesk.connection import ServerSpec, check_database_name, maintenance_database, url
+from ibdesk.backup import BackupResult, backup
+from ibdesk.connection import (
+    ServerSpec,
+    check_database_name,
+    maintenance_database,
+    spec_from_url,
+    url,
+)
 from ibdesk.db import DatabaseError, explain, make_engine, probe_tcp
 from ibdesk.errors import UserError
 from ibdesk.progress import Job, LogLine
@@ -45,42 +47,6 @@ WORKSTATION_GRANTS: dict[str, tuple[str, ...]] = {
     schema.VERSION_TABLE: ("SELECT",),
 }
 _LOGIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{1,62}$")
-
-
-def spec_from_url(target: URL | str) -> ServerSpec:
-    """Return the server part of a database URL (to list or create databases beside it)."""
-    parsed = make_url(target) if isinstance(target, str) else target
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return ServerSpec("sqlite", folder=str(Path(str(parsed.database)).parent))
-    if backend == "postgresql":
-        return ServerSpec(
-            "postgresql",
-            host=parsed.host or "localhost",
-            port=parsed.port,
-            user=parsed.username or "",
-            password=parsed.password or "",
-        )
-    fields = dict(
-        part.split("=", 1)
-        for part in str(parsed.query.get("odbc_connect", "")).split(";")
-        if "=" in part
-    )
-    server = fields.get("SERVER", parsed.host or "")
-    host, _, port = server.partition(",")
-    host, _, instance = host.partition("\\")
-    return ServerSpec(
-        "mssql",
-        host=host,
-        port=int(port) if port else parsed.port,
-        instance=instance,
-        user=fields.get("UID", parsed.username or ""),
-        password=fields.get("PWD", parsed.password or ""),
-        trusted=fields.get("Trusted_Connection", "").lower() == "yes",
-        driver=fields.get("DRIVER", str(parsed.query.get("driver", ""))).strip("{}"),
-        encrypt=fields.get("Encrypt", "yes").lower() == "yes",
-        trust_server_certificate=fields.get("TrustServerCertificate", "").lower() == "yes",
-    )
 
 
 def _admin_engine(spec: ServerSpec, database: str | None = None) -> Engine:
@@ -267,121 +233,6 @@ def create_login(target: URL | str, login: str, password: str) -> list[str]:
     return [s.replace(password, "********") for s in statements]
 
 
-@dataclass(frozen=True)
-class BackupResult:
-    """A finished, verified backup."""
-
-    path: Path
-    bytes: int
-    verified: str
-
-
-def _stamp() -> str:
-    return dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-def backup(engine: Engine, folder: Path) -> BackupResult:
-    """Back the database up into a folder and verify the copy; nothing half-written stays."""
-    if not folder.is_dir():
-        raise UserError(f"The backup folder {folder} does not exist; create it first.")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"The backup folder {folder} is not writable by this program.")
-    backend = engine.dialect.name
-    name = str(engine.url.database or "imagebank").rsplit("/", 1)[-1].split(".")[0]
-    if backend == "sqlite":
-        return _backup_sqlite(engine, unused_path(folder / f"{name}-{_stamp()}.sqlite3"))
-    if backend == "postgresql":
-        return _backup_postgresql(engine, unused_path(folder / f"{name}-{_stamp()}.dump"))
-    raise UserError(
-        "Back up SQL Server with `BACKUP DATABASE` on the server itself: the "
-        "backup file is written by the SQL Server service, on its own disk; use "
-        "mssql_backup_statements() to see the exact commands."
-    )
-
-
-def _backup_sqlite(engine: Engine, target: Path) -> BackupResult:
-    source = str(engine.url.database)
-    partial = target.with_name(target.name + ".part")
-    try:
-        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(partial)) as dst:
-            src.backup(dst)
-            # A self-contained file: no -wal beside the copy.
-            dst.execute("PRAGMA journal_mode = DELETE")
-        with closing(sqlite3.connect(partial)) as check:
-            verdict = check.execute("PRAGMA integrity_check").fetchone()[0]
-        if verdict != "ok":
-            raise DatabaseError(f"The backup copy failed its integrity check: {verdict}.")
-        os.replace(partial, target)
-    except sqlite3.Error as error:
-        raise DatabaseError(explain(error, engine.url)) from error
-    finally:
-        partial.unlink(missing_ok=True)
-    return BackupResult(target, target.stat().st_size, "integrity check ok")
-
-
-def _pg_env(parsed: URL) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PGHOST=parsed.host or "localhost",
-        PGPORT=str(parsed.port or 5432),
-        PGUSER=parsed.username or "",
-        PGDATABASE=parsed.database or "",
-        PGCONNECT_TIMEOUT="5",
-    )
-    if parsed.password:
-        env["PGPASSWORD"] = parsed.password
-    return env
-
-
-def _pg_tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
-        if not candidates:
-            raise UserError(f"{name} is not installed; install the postgresql-client package.")
-        found = str(candidates[-1])
-    return found
-
-
-def _backup_postgresql(engine: Engine, target: Path) -> BackupResult:
-    env = _pg_env(engine.url)
-    partial = target.with_name(target.name + ".part")
-    try:
-        dump = subprocess.run(
-            [_pg_tool("pg_dump"), "-Fc", "-f", str(partial)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if dump.returncode != 0:
-            raise DatabaseError(
-                "pg_dump failed: " + (dump.stderr.strip().splitlines() or ["no message"])[-1]
-            )
-        listing = subprocess.run(
-            [_pg_tool("pg_restore"), "--list", str(partial)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if listing.returncode != 0 or "TABLE DATA public patient" not in listing.stdout:
-            raise DatabaseError("The backup could not be read back by pg_restore --list.")
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-    entries = sum(1 for line in listing.stdout.splitlines() if line and not line.startswith(";"))
-    return BackupResult(target, target.stat().st_size, f"pg_restore --list: {entries} entries")
-
-
-def mssql_backup_statements(database: str, path: str) -> list[str]:
-    """Return SQL Server's verified copy-only backup statements."""
-    quoted = path.replace("'", "''")
-    return [
-        f"BACKUP DATABASE [{database}] TO DISK = N'{quoted}' WITH COPY_ONLY, CHECKSUM, INIT",
-        f"RESTORE VERIFYONLY FROM DISK = N'{quoted}' WITH CHECKSUM",
-    ]
-
-
 def mssql_attach_statement(database: str, mdf: str, ldf: str | None) -> str:
     """Return SQL Server's statement attaching a database from its files."""
     files = [f"(FILENAME = N'{mdf.replace(chr(39), chr(39) * 2)}')"]
@@ -440,15 +291,6 @@ def prepare_sqlite_folder(spec: ServerSpec, own_folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
 
 
-def default_backup_folder() -> Path:
-    """Return this computer's own backup folder, created when missing."""
-    from ibdesk import config
-
-    folder = config.data_dir() / "backups"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 @dataclass(frozen=True)
 class ConnectionReport:
     """What [Test connection] says about a database: its server, then its schema."""
@@ -499,7 +341,11 @@ def update_database(
 
 
 DEMO_NAME = "imagebank-demo"
+
+
 DEMO_PATIENTS = 30
+
+
 DEMO_MEDIA_PER_PATIENT = 6
 
 
@@ -568,37 +414,3 @@ def _demo_clinic(
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{target.database}{suffix}").unlink(missing_ok=True)
     return DemoClinic(target, images, info.licensee, summary.patients, summary.media, summary.files)
-
-
-def database_name(target: URL | str) -> str:
-    """Return a URL's database as [List] names it (SQLite: the file's name)."""
-    parsed = make_url(target) if isinstance(target, str) else target
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return Path(str(parsed.database or "")).name
-    if backend == "mssql" and "odbc_connect" in parsed.query:
-        fields = dict(
-            part.split("=", 1)
-            for part in str(parsed.query["odbc_connect"]).split(";")
-            if "=" in part
-        )
-        return fields.get("DATABASE", "").strip("{}")
-    return str(parsed.database or "")
-
-
-def mssql_backup_plan(target: URL | str, server_folder: str) -> list[str]:
-    """Return the statements that back up a SQL Server database into a folder on the server."""
-    name = database_name(target)
-    folder = server_folder.strip().rstrip("\\/")
-    if not folder:
-        raise UserError("Type the folder on the SQL Server machine for the backup file.")
-    return mssql_backup_statements(name, f"{folder}\\{name}-{_stamp()}.bak")
-
-
-def unused_path(path: Path) -> Path:
-    """Return the path, or the same name with -2, -3... when taken (a backup never replaces one)."""
-    candidate, number = path, 1
-    while candidate.exists():
-        number += 1
-        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-    return candidate

@@ -4,6 +4,12 @@ The Flask app is served by werkzeug on 127.0.0.1 from a daemon thread with daemo
 threads, so nothing but the window (or the ``serve`` loop) keeps the process alive. The
 window is pywebview on Qt (PySide6). Qt aborts the whole process when it cannot open a
 display, so a child process tries first (``DisplayProbe``).
+
+The window lends the app two native dialogs. pywebview's JavaScript bridge needs ``eval``,
+which the app's Content-Security-Policy forbids, so pages never call Python directly: a
+route of the app calls the ``FolderChooser`` the shell hands it (``IBDESK_CHOOSE_FOLDER``),
+behind the same token cookie and CSRF check as every other request; and downloads (saved
+summaries, CSV, PDF) ask where to save with Qt's own dialog (``save_downloads``).
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ PROBE_ENV = "IBDESK_DISPLAY_PROBE"
 LOCK_NAME = "ibdesk.lock"
 PROBE_TIMEOUT_S = 30.0
 NO_DISPLAY = "no display is available"
+
+# Ask for a folder, starting in the given one; return the chosen folder or None (cancelled).
+FolderChooser = Callable[[str], str | None]
 
 # Run in a child process: Qt calls abort() when there is no usable display.
 _PROBE_CODE = """
@@ -340,11 +349,60 @@ def origin_guard(port: int, view: Any) -> Any:
     return OriginGuard()
 
 
-def run_window(url: str, port: int, on_focus_ready: Callable[[Callable[[], None]], None]) -> None:
+def folder_chooser(window: Any) -> FolderChooser:
+    """Return a FolderChooser that shows the window's folder dialog (one at a time).
+
+    It blocks the calling thread (an app request) until the user answers; pywebview shows
+    the dialog on the GUI thread. A second ask while one is open answers None at once.
+    """
+    import webview
+
+    open_now = threading.Lock()
+
+    def choose(start: str = "") -> str | None:
+        if not open_now.acquire(blocking=False):
+            return None
+        try:
+            chosen = window.create_file_dialog(webview.FileDialog.FOLDER, directory=start)
+        finally:
+            open_now.release()
+        return str(chosen[0]) if chosen else None
+
+    return choose
+
+
+def save_downloads(profile: Any, ask: Callable[[str], str]) -> None:
+    """Save the profile's downloads where ``ask`` says (given the suggested path; "" cancels).
+
+    Qt WebEngine drops a download nobody accepts, and pywebview's own handler uses an API
+    that Qt 6 removed, so the window does it here.
+    """
+
+    def requested(download: Any) -> None:
+        suggested = str(Path(download.downloadDirectory()) / download.downloadFileName())
+        path = ask(suggested)
+        if not path:
+            download.cancel()
+            return
+        target = Path(path)
+        download.setDownloadDirectory(str(target.parent))
+        download.setDownloadFileName(target.name)
+        download.accept()
+
+    profile.downloadRequested.connect(requested)
+
+
+def run_window(
+    url: str,
+    port: int,
+    on_focus_ready: Callable[[Callable[[], None]], None],
+    on_folder_chooser_ready: Callable[[FolderChooser], None] | None = None,
+) -> None:
     """Show the app in a window until the user closes it (blocks, on the main thread)."""
     prepare_qt_environment()
     import webview
     from PySide6.QtCore import QObject, Signal
+    from PySide6.QtWidgets import QFileDialog
 
     class Raiser(QObject):
         """Lives on the GUI thread; a signal from any thread raises the window there."""
@@ -368,6 +426,10 @@ def run_window(url: str, port: int, on_focus_ready: Callable[[Callable[[], None]
         native.ibdesk_guard = origin_guard(port, native.webview)
         native.profile.setUrlRequestInterceptor(native.ibdesk_guard)
         native.ibdesk_raiser = Raiser(native)
+        save_downloads(
+            native.profile,
+            lambda suggested: QFileDialog.getSaveFileName(native, "Save", suggested)[0],
+        )
 
     webview.settings["ALLOW_FILE_URLS"] = False
     webview.settings["OPEN_EXTERNAL_LINKS_IN_BROWSER"] = False
@@ -389,4 +451,6 @@ def run_window(url: str, port: int, on_focus_ready: Callable[[Callable[[], None]
             raiser.wanted.emit()
 
     on_focus_ready(bring_to_front)
+    if on_folder_chooser_ready is not None:
+        on_folder_chooser_ready(folder_chooser(window))
     webview.start(gui="qt", private_mode=True)

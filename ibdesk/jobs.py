@@ -3,7 +3,9 @@
 A job is a generator of ``Progress`` and ``LogLine`` events that returns its result (see
 ``ibdesk.progress``). ``JobRegistry`` runs it on a daemon thread (so it never keeps the
 program alive), keeps its status, progress and a bounded log under one lock, and cancels it
-at its next event by closing the generator (its ``finally`` and ``with`` blocks run).
+at its next event by closing the generator (its ``finally`` and ``with`` blocks run). A job
+started with ``start_winding_down`` is handed its cancel ``Event`` instead: it stops by
+itself and returns its result (a cancelled export's summary, say), kept like any other.
 ``drive_with_progressbar`` runs the same generator in the terminal.
 """
 
@@ -99,6 +101,9 @@ class _Record:
     error: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     ended: threading.Event = field(default_factory=threading.Event)
+    # The job watches ``cancel`` itself; only ``close`` (the program ending) closes it.
+    winds_down: bool = False
+    close: threading.Event = field(default_factory=threading.Event)
 
 
 def estimate_remaining(elapsed_s: float, done: int, total: int | None) -> float | None:
@@ -147,10 +152,41 @@ class JobRegistry:
 
         With ``exclusive``, a second job of the same name is refused while one runs.
         """
+        return self._start(name, lambda _cancel: job_factory(), exclusive, winds_down=False)
+
+    def start_winding_down(
+        self,
+        name: str,
+        job_factory: Callable[[threading.Event], Job[Any]],
+        *,
+        exclusive: bool = True,
+    ) -> str:
+        """Like ``start``, but hand the factory the job's cancel Event and let the job end itself.
+
+        On cancel the job is not closed: it sees the Event, winds down and returns its result,
+        which the cancelled job keeps. Only ``shutdown`` closes it.
+        """
+        return self._start(name, job_factory, exclusive, winds_down=True)
+
+    def _start(
+        self,
+        name: str,
+        job_factory: Callable[[threading.Event], Job[Any]],
+        exclusive: bool,
+        *,
+        winds_down: bool,
+    ) -> str:
         with self._lock:
             self._refuse_duplicate(name, exclusive)
-        job = job_factory()
-        record = _Record(id=uuid.uuid4().hex[:12], name=name, started=self._clock())
+        cancel = threading.Event()
+        job = job_factory(cancel)
+        record = _Record(
+            id=uuid.uuid4().hex[:12],
+            name=name,
+            started=self._clock(),
+            cancel=cancel,
+            winds_down=winds_down,
+        )
         record.log = deque(maxlen=self._max_log_lines)
         with self._lock:
             try:
@@ -199,6 +235,7 @@ class JobRegistry:
             running = [r for r in self._jobs.values() if not r.state.finished]
             for record in running:
                 record.state = JobState.CANCELLING
+                record.close.set()
                 record.cancel.set()
         deadline = time.monotonic() + timeout
         for record in running:
@@ -285,14 +322,16 @@ class JobRegistry:
     def _run(self, record: _Record, job: Job[Any]) -> None:
         try:
             while True:
-                if record.cancel.is_set():
+                if record.close.is_set() or (record.cancel.is_set() and not record.winds_down):
                     job.close()
                     self._finish(record, JobState.CANCELLED)
                     return
                 try:
                     event = next(job)
                 except StopIteration as stop:
-                    self._finish(record, JobState.SUCCEEDED, result=stop.value)
+                    stopped = record.winds_down and record.cancel.is_set()
+                    state = JobState.CANCELLED if stopped else JobState.SUCCEEDED
+                    self._finish(record, state, result=stop.value)
                     return
                 self._apply(record, event)
         except UserError as error:

@@ -40,6 +40,7 @@ TABS: tuple[Tab, ...] = (
     Tab("wizard", "Wizard", "wizard.index", "ibdesk.blueprints.wizard"),
     Tab("settings", "General settings", "settings.index", "ibdesk.blueprints.settings"),
     Tab("licensing", "Licensing", "licensing.index", "ibdesk.blueprints.licensing"),
+    Tab("export", "Export", "export.index", "ibdesk.blueprints.export"),
     Tab("statistics", "Statistics", "statistics.index", "ibdesk.blueprints.statistics"),
     Tab("logs", "Logs", "logs.index", "ibdesk.blueprints.logs"),
     Tab("patients", "Patients", "patients.index", "ibdesk.blueprints.patients"),

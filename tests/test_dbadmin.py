@@ -12,7 +12,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 import pgserver
-from ibdesk import dbadmin, schema, settings
+from ibdesk import backup as backups
+from ibdesk import connection, dbadmin, schema, settings
 from ibdesk.connection import ServerSpec, odbc_connection_string, url
 from ibdesk.db import DatabaseError, make_engine, mssql_dialect
 from ibdesk.errors import UserError
@@ -126,12 +127,12 @@ def test_workstation_login_can_write_but_not_change_tables(db_url: str, backend:
 def test_backup_is_verified(engine, tmp_path: Path, backend: str) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "backups"
     folder.mkdir()
-    result = dbadmin.backup(engine, folder)
+    result = backups.backup(engine, folder)
     assert result.path.exists() and result.bytes > 0
     assert ("integrity check ok" if backend == "sqlite" else "pg_restore --list") in result.verified
     assert [p.name for p in folder.iterdir()] == [result.path.name]
     with pytest.raises(UserError, match="does not exist"):
-        dbadmin.backup(engine, tmp_path / "missing")
+        backups.backup(engine, tmp_path / "missing")
 
 
 def test_mssql_statements_and_connection_strings() -> None:
@@ -161,8 +162,8 @@ def test_mssql_statements_and_connection_strings() -> None:
     assert unquote_plus(
         built.render_as_string(hide_password=False).split("odbc_connect=")[1]
     ) == odbc_connection_string(spec.check(), "ImageBank")
-    assert dbadmin.spec_from_url(built).instance == "IMAGEBANK"
-    assert dbadmin.mssql_backup_statements("ImageBank", "D:\\Backup\\ib.bak") == [
+    assert connection.spec_from_url(built).instance == "IMAGEBANK"
+    assert backups.mssql_backup_statements("ImageBank", "D:\\Backup\\ib.bak") == [
         "BACKUP DATABASE [ImageBank] TO DISK = N'D:\\Backup\\ib.bak' WITH COPY_ONLY, "
         "CHECKSUM, INIT",
         "RESTORE VERIFYONLY FROM DISK = N'D:\\Backup\\ib.bak' WITH CHECKSUM",
@@ -268,15 +269,15 @@ def test_database_names_and_the_sql_server_backup_plan(tmp_path: Path) -> None:
         "mssql", host="srv01", instance="IB", user="sa", password="x", driver="FreeTDS"
     )
     target = url(spec, "ImageBank")
-    assert dbadmin.database_name(target) == "ImageBank"
-    assert dbadmin.database_name(f"sqlite:///{tmp_path / 'klinik.sqlite3'}") == "klinik.sqlite3"
-    assert dbadmin.database_name("postgresql://u:p@h/imagebank") == "imagebank"
-    backup, verify = dbadmin.mssql_backup_plan(target, "D:\\Backup\\")
+    assert connection.database_name(target) == "ImageBank"
+    assert connection.database_name(f"sqlite:///{tmp_path / 'klinik.sqlite3'}") == "klinik.sqlite3"
+    assert connection.database_name("postgresql://u:p@h/imagebank") == "imagebank"
+    backup, verify = backups.mssql_backup_plan(target, "D:\\Backup\\")
     assert backup.startswith("BACKUP DATABASE [ImageBank] TO DISK = N'D:\\Backup\\ImageBank-")
     assert backup.endswith(".bak' WITH COPY_ONLY, CHECKSUM, INIT")
     assert verify.startswith("RESTORE VERIFYONLY FROM DISK = N'D:\\Backup\\ImageBank-")
     with pytest.raises(UserError, match="folder on the SQL Server"):
-        dbadmin.mssql_backup_plan(target, " ")
+        backups.mssql_backup_plan(target, " ")
 
 
 def test_shown_urls_mask_every_password_and_read_as_typed(tmp_path: Path) -> None:
@@ -296,8 +297,8 @@ def test_shown_urls_mask_every_password_and_read_as_typed(tmp_path: Path) -> Non
 def test_two_backups_in_the_same_second_are_both_kept(
     engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(dbadmin, "_stamp", lambda: "20260101-120000")
-    first = dbadmin.backup(engine, tmp_path)
-    second = dbadmin.backup(engine, tmp_path)
+    monkeypatch.setattr(backups, "_stamp", lambda: "20260101-120000")
+    first = backups.backup(engine, tmp_path)
+    second = backups.backup(engine, tmp_path)
     assert first.path != second.path and first.path.exists() and second.path.exists()
     assert second.path.stem.endswith("-20260101-120000-2")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import subprocess
 import sys
 import textwrap
@@ -285,3 +286,69 @@ def test_the_cli_driver_closes_the_job_on_ctrl_c() -> None:
     with pytest.raises(KeyboardInterrupt):
         drive_with_progressbar(job(), "Backup", file=io.StringIO())
     assert cleaned.is_set()
+
+
+def winding_down(cancel: threading.Event, gate: Gate) -> Generator[Event, None, str]:
+    """Copy files until told to stop, then say how far it got (as an export does)."""
+    copied = 0
+    try:
+        while not cancel.is_set():
+            gate.reached.release()
+            assert gate.step.acquire(timeout=WAIT)
+            copied += 1
+            yield Progress(copied, 10)
+        yield LogLine("Stopping after this file.", "warning")
+        return f"cancelled after {copied} files"
+    finally:
+        gate.cleaned_up.set()
+
+
+def test_a_winding_down_job_sees_cancel_itself_and_keeps_its_result() -> None:
+    registry = JobRegistry()
+    gate = Gate()
+    job_id = registry.start_winding_down("Export", lambda cancel: winding_down(cancel, gate))
+    assert gate.reached.acquire(timeout=WAIT)
+    gate.step.release()
+    assert gate.reached.acquire(timeout=WAIT)  # the first file is done, the second begun
+    assert registry.cancel(job_id).state is JobState.CANCELLING
+    gate.step.release()  # the job is not closed: it finishes its file and returns
+    status = registry.wait(job_id, WAIT)
+    assert status.state is JobState.CANCELLED
+    assert status.result == "cancelled after 2 files"
+    assert [line.text for line in status.log] == [
+        "Stopping after this file.",
+        "Cancelled by the administrator.",
+    ]
+
+
+def test_a_winding_down_job_that_is_not_cancelled_succeeds() -> None:
+    registry = JobRegistry()
+
+    def quick(cancel: threading.Event) -> Generator[Event, None, str]:
+        yield Progress(1, 1)
+        return "cancel was set" if cancel.is_set() else "done"
+
+    status = registry.wait(registry.start_winding_down("Export", quick), WAIT)
+    assert (status.state, status.result) == (JobState.SUCCEEDED, "done")
+
+
+def test_shutdown_closes_a_winding_down_job_at_its_next_event() -> None:
+    registry = JobRegistry()
+    gate = Gate()
+
+    def deaf(_cancel: threading.Event) -> Generator[Event, None, str]:
+        try:
+            for step in itertools.count(1):
+                if step == 1:
+                    gate.reached.release()
+                yield Progress(step)
+            return "never"
+        finally:
+            gate.cleaned_up.set()
+
+    job_id = registry.start_winding_down("Export", deaf)
+    assert gate.reached.acquire(timeout=WAIT)
+    registry.shutdown(timeout=WAIT)
+    status = registry.status(job_id)
+    assert status.state is JobState.CANCELLED and status.result is None
+    assert gate.cleaned_up.is_set()

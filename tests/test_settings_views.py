@@ -30,7 +30,7 @@ from test_wizard_views import (
 )
 
 import pgserver
-from ibdesk import config, dbadmin, schema, settings
+from ibdesk import config, connection, schema, settings
 from ibdesk.connection import ServerSpec, url
 from ibdesk.db import make_engine
 from ibdesk.models import SystemEvent
@@ -94,7 +94,7 @@ def test_test_connection_and_list_databases(configured: FlaskClient, db_url: str
     assert tested.status_code == 200
     assert "Connection successful" in html(tested) and "current schema" in html(tested)
     listed = post(configured, "/settings/databases")
-    assert f"{dbadmin.database_name(db_url)} (in use)" in html(listed)
+    assert f"{connection.database_name(db_url)} (in use)" in html(listed)
 
 
 def test_the_image_folder_is_checked_then_stored(
@@ -313,7 +313,7 @@ def test_create_new_database_inline_on_the_current_server(
     assert bad.status_code == 422 and "A database name is 1 to 63" in html(bad)
     made = post(configured, "/wizard/settings/database/create", {"name": name})
     assert made.status_code == 204, html(made)
-    assert dbadmin.database_name(saved_url() or "") in (name, f"{name}.sqlite3")
+    assert connection.database_name(saved_url() or "") in (name, f"{name}.sqlite3")
     engine = make_engine(saved_url() or "")
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(SystemEvent)).scalar() == 0

@@ -11,6 +11,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from ibdesk import settings
 from ibdesk.db import make_engine
+from ibdesk.desktop import folder_chooser
 from webfixtures import IBDESK, WAIT_S, ibdesk_env, start_ibdesk
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -341,3 +343,131 @@ def test_the_window_never_loads_anything_from_another_site(tmp_path: Path) -> No
     assert seen["foreign"] == []  # neither the image nor the navigation left the app
     assert seen["app"][0] == "/start" and "/" in seen["app"]  # brought back home
     assert seen["url"].endswith("/")
+
+
+class FakeWindow:
+    """A pywebview window whose folder dialog stays open until the test answers it."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[int, str]] = []
+        self.opened = threading.Event()
+        self.answer: tuple[str, ...] | None = None
+        self.answered = threading.Event()
+
+    def create_file_dialog(self, dialog_type: int, directory: str = "") -> tuple[str, ...] | None:
+        self.asked.append((dialog_type, directory))
+        self.opened.set()
+        assert self.answered.wait(WAIT_S)
+        return self.answer
+
+
+def test_the_folder_chooser_asks_the_window_once_at_a_time() -> None:
+    import webview
+
+    window = FakeWindow()
+    choose = folder_chooser(window)
+    got: list[str | None] = []
+    first = threading.Thread(target=lambda: got.append(choose("/media/usb")))
+    first.start()
+    assert window.opened.wait(WAIT_S)
+    assert choose("/elsewhere") is None  # a second dialog is not stacked on the first
+    window.answer = ("/media/usb/Export åäö",)
+    window.answered.set()
+    first.join(WAIT_S)
+    assert got == ["/media/usb/Export åäö"]
+    assert window.asked == [(webview.FileDialog.FOLDER, "/media/usb")]
+    window.answer = None  # the user pressed Cancel
+    assert choose("") is None
+
+
+DIALOGS_SCRIPT = """
+import http.server, json, os, sys, threading, time
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from ibdesk.desktop import folder_chooser, prepare_qt_environment, save_downloads
+prepare_qt_environment()
+import webview
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QFileDialog
+
+chosen, start, saved_as = sys.argv[1:4]
+body = "Exported 2 patients (Åsa Öberg).\\n".encode()
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        if self.path == "/summary":
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Disposition", 'attachment; filename="export-summary.txt"')
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b'<a id="save" href="/summary" download>Save</a>')
+    def log_message(self, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+seen = {}
+
+def answer_dialog():  # what the user does in the folder dialog
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, QFileDialog) and widget.isVisible():
+            seen["dialog_started_in"] = widget.directory().absolutePath()
+            widget.setDirectory(chosen)
+            widget.accept()
+
+def ask(suggested):
+    seen["suggested"] = os.path.basename(suggested)
+    return saved_as
+
+def before_show(window):
+    save_downloads(window.native.profile, ask)
+    timer = QTimer(window.native)
+    timer.timeout.connect(answer_dialog)
+    timer.start(100)
+    window.native.ibdesk_test_timer = timer
+
+def work(window):
+    seen["chosen"] = folder_chooser(window)(start)
+    window.evaluate_js("document.getElementById('save').click()")
+    for _ in range(600):
+        if os.path.exists(saved_as) and open(saved_as, "rb").read() == body:
+            seen["saved"] = open(saved_as, encoding="utf-8").read()
+            break
+        time.sleep(0.1)
+    window.destroy()
+
+window = webview.create_window("dialogs", f"http://127.0.0.1:{server.server_address[1]}/")
+window.events.before_show += before_show
+webview.start(work, window, gui="qt", private_mode=True)
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.window
+def test_the_window_lends_its_folder_dialog_and_saves_downloads(tmp_path: Path) -> None:
+    """The real pywebview dialog answers the chooser; a download lands where the user said."""
+    chosen, start = tmp_path / "Exportmapp åäö", tmp_path / "start"
+    chosen.mkdir()
+    start.mkdir()
+    saved_as = tmp_path / "Sparat här" / "sammanfattning.txt"
+    saved_as.parent.mkdir()
+    env = {**os.environ, "IBDESK_HOME": str(tmp_path)}
+    env.pop("DISPLAY", None)
+    done = subprocess.run(
+        [sys.executable, "-c", DIALOGS_SCRIPT, str(chosen), str(start), str(saved_as)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WINDOW_WAIT_S,
+        check=False,
+        preexec_fn=die_with_pytest,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["dialog_started_in"] == str(start)
+    assert seen["chosen"] == str(chosen)
+    assert seen["suggested"] == "export-summary.txt"  # the server's name is offered
+    assert seen["saved"] == "Exported 2 patients (Åsa Öberg).\n"

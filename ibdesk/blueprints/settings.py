@@ -14,7 +14,8 @@ from typing import Any
 from flask import Blueprint, flash, render_template, url_for
 from werkzeug.wrappers import Response
 
-from ibdesk import config, dbadmin, schema, settings, web
+from ibdesk import backup as backups
+from ibdesk import config, connection, dbadmin, schema, settings, web
 from ibdesk.audit import local_admin, system_event
 from ibdesk.blueprints import is_htmx, page_or_partial
 from ibdesk.blueprints.home import SOURCES
@@ -41,7 +42,7 @@ def _backend() -> str:
 
 
 def _forms(backend: str) -> dict[str, Any]:
-    default_backups = "" if backend == "mssql" else str(dbadmin.default_backup_folder())
+    default_backups = "" if backend == "mssql" else str(backups.default_backup_folder())
     return {
         "image_folder_form": ImageFolderForm(formdata=None),
         "backup_form": BackupForm(formdata=None, folder=default_backups),
@@ -126,10 +127,10 @@ def databases_submit() -> tuple[str, int]:
     """List the databases on the server of the database in force."""
     url = _url()
     try:
-        names = dbadmin.list_databases(dbadmin.spec_from_url(url))
+        names = dbadmin.list_databases(connection.spec_from_url(url))
     except UserError as error:
         return _render("connection", 409, answer=Answer("error", str(error)))
-    current = dbadmin.database_name(url)
+    current = connection.database_name(url)
     lines = tuple(f"{name} (in use)" if name == current else name for name in names)
     count = len(names)
     message = (
@@ -216,7 +217,7 @@ def backup_submit() -> tuple[str, int]:
     folder = (form.folder.data or "").strip()
     if _backend() == "mssql":
         try:
-            statements = dbadmin.mssql_backup_plan(_url(), folder)
+            statements = backups.mssql_backup_plan(_url(), folder)
         except UserError as error:
             return _render("backup", 422, backup_form=form, answer=_error(error))
         answer = Answer(
@@ -230,7 +231,7 @@ def backup_submit() -> tuple[str, int]:
         return _render("backup", backup_form=form, answer=answer)
     engine = web.database().engine()
     try:
-        result = dbadmin.backup(engine, Path(folder))
+        result = backups.backup(engine, Path(folder))
     except UserError as error:
         return _render("backup", 409, backup_form=form, answer=_error(error))
     with session_scope(engine) as db:
@@ -279,7 +280,7 @@ def attach_submit() -> tuple[str, int] | Response:
         return _render("attach", 422, attach_form=form)
     try:
         target = dbadmin.attach(
-            dbadmin.spec_from_url(_url()),
+            connection.spec_from_url(_url()),
             name=form.name.data or "",
             path=(form.path.data or "").strip(),
             ldf=(form.ldf.data or "").strip(),

@@ -26,6 +26,7 @@ from flask.sansio.blueprints import BlueprintSetupState
 from werkzeug.exceptions import NotFound as NotFoundPage
 from werkzeug.wrappers import Response
 
+from ibdesk import backup as backups
 from ibdesk import config, connection, dbadmin, licensing, schema, users, web
 from ibdesk.audit import local_admin
 from ibdesk.blueprints import page_or_partial
@@ -298,7 +299,7 @@ def update_submit(flow: str) -> tuple[str, int] | Response:
     rendered = target.render_as_string(hide_password=False)
     try:
         outcome = dbadmin.update_database(
-            web.database().engine(rendered), dbadmin.default_backup_folder()
+            web.database().engine(rendered), backups.default_backup_folder()
         )
     except UserError as error:
         return _render(flow, state, 2, choose_form=form, answer=Answer("error", str(error))), 409

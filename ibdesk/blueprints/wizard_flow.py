@@ -103,7 +103,7 @@ def flow_state(flow: str) -> Flow:
 def start_from_current(state: Flow) -> None:
     """Fill step 1 from the database in force (the SQLite default before any choice)."""
     try:
-        draft = dbadmin.spec_from_url(web.database().choice().url)
+        draft = connection.spec_from_url(web.database().choice().url)
     except (UserError, ValueError):
         draft = connection.ServerSpec("sqlite", folder=str(config.data_dir()))
     state.draft = draft

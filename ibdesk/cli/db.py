@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from ibdesk import config, dbadmin, schema
+from ibdesk import backup as backups
+from ibdesk import config, connection, dbadmin, schema
 from ibdesk.audit import local_admin, system_event
 from ibdesk.cli import Runtime, emit, pass_runtime
 from ibdesk.connection import ServerSpec
@@ -56,7 +57,7 @@ def upgrade(runtime: Runtime, backup_to: Path | None, as_json: bool) -> None:
     """Create the ImageBank tables, or migrate an older schema to this program's."""
     engine = runtime.engine(create=True)
     if backup_to is not None and schema.check(engine).state is schema.SchemaState.OLDER:
-        saved = dbadmin.backup(engine, backup_to)
+        saved = backups.backup(engine, backup_to)
         click.echo(f"Backup written to {saved.path} ({saved.verified}).", err=True)
     result = schema.upgrade(engine)
     if result.changed:
@@ -117,7 +118,7 @@ def _server_options(fn: Any) -> Any:
 
 def _spec(runtime: Runtime, values: dict[str, Any]) -> ServerSpec:
     if not values.get("backend"):
-        return dbadmin.spec_from_url(runtime.choice().url)
+        return connection.spec_from_url(runtime.choice().url)
     return ServerSpec(
         backend=values["backend"],
         host=values["host"],
@@ -204,7 +205,7 @@ def attach(runtime: Runtime, path: str, name: str, ldf: str, **values: Any) -> N
 def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
     """Back up the database and verify the copy."""
     engine = runtime.ready_engine()
-    result = dbadmin.backup(engine, folder)
+    result = backups.backup(engine, folder)
     with session_scope(engine) as session:
         system_event(session, local_admin(), "db.backup", f"{result.path} ({result.verified})")
     emit(

@@ -50,6 +50,7 @@ def launch(runtime: Runtime) -> None:
                     server.launch_url,
                     server.port,
                     lambda focus: app.config.update(IBDESK_FOCUS=focus),
+                    lambda choose: app.config.update(IBDESK_CHOOSE_FOLDER=choose),
                 )
                 return
             lock.publish(port=server.port, token=token, mode="serve")

@@ -175,12 +175,15 @@ class _Export:
                     yield from self._finish(work)
 
     def _drain(self) -> Iterator[Event]:
-        if self.cancel.is_set():
-            self.summary.cancelled = True
-            for future in list(self.in_flight):
-                if future.cancel():
-                    del self.in_flight[future]
         while self.in_flight:
+            # A cancel may come while the last files are encoding: check on every round.
+            if self.cancel.is_set():
+                self.summary.cancelled = True
+                for future in list(self.in_flight):
+                    if future.cancel():
+                        del self.in_flight[future]
+                if not self.in_flight:
+                    break
             yield from self._collect()
 
     # -- files -------------------------------------------------------------------------------

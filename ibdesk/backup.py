@@ -1,0 +1,166 @@
+"""Verified backups of the database: SQLite's online backup API, PostgreSQL's pg_dump.
+
+A backup is written under a temporary name, checked (SQLite: integrity check of the copy;
+PostgreSQL: ``pg_restore --list``) and only then given its final name, so a file that looks
+finished always is. SQL Server backs up on the server itself: its statements are built here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import sqlite3
+import subprocess
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+
+from ibdesk import config
+from ibdesk.connection import database_name
+from ibdesk.db import DatabaseError, explain
+from ibdesk.errors import UserError
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """A finished, verified backup."""
+
+    path: Path
+    bytes: int
+    verified: str
+
+
+def _stamp() -> str:
+    return dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def backup(engine: Engine, folder: Path) -> BackupResult:
+    """Back the database up into a folder and verify the copy; nothing half-written stays."""
+    if not folder.is_dir():
+        raise UserError(f"The backup folder {folder} does not exist; create it first.")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"The backup folder {folder} is not writable by this program.")
+    backend = engine.dialect.name
+    name = str(engine.url.database or "imagebank").rsplit("/", 1)[-1].split(".")[0]
+    if backend == "sqlite":
+        return _backup_sqlite(engine, unused_path(folder / f"{name}-{_stamp()}.sqlite3"))
+    if backend == "postgresql":
+        return _backup_postgresql(engine, unused_path(folder / f"{name}-{_stamp()}.dump"))
+    raise UserError(
+        "Back up SQL Server with `BACKUP DATABASE` on the server itself: the "
+        "backup file is written by the SQL Server service, on its own disk; use "
+        "mssql_backup_statements() to see the exact commands."
+    )
+
+
+def _backup_sqlite(engine: Engine, target: Path) -> BackupResult:
+    source = str(engine.url.database)
+    partial = target.with_name(target.name + ".part")
+    try:
+        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(partial)) as dst:
+            src.backup(dst)
+            # A self-contained file: no -wal beside the copy.
+            dst.execute("PRAGMA journal_mode = DELETE")
+        with closing(sqlite3.connect(partial)) as check:
+            verdict = check.execute("PRAGMA integrity_check").fetchone()[0]
+        if verdict != "ok":
+            raise DatabaseError(f"The backup copy failed its integrity check: {verdict}.")
+        os.replace(partial, target)
+    except sqlite3.Error as error:
+        raise DatabaseError(explain(error, engine.url)) from error
+    finally:
+        partial.unlink(missing_ok=True)
+    return BackupResult(target, target.stat().st_size, "integrity check ok")
+
+
+def _pg_env(parsed: URL) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PGHOST=parsed.host or "localhost",
+        PGPORT=str(parsed.port or 5432),
+        PGUSER=parsed.username or "",
+        PGDATABASE=parsed.database or "",
+        PGCONNECT_TIMEOUT="5",
+    )
+    if parsed.password:
+        env["PGPASSWORD"] = parsed.password
+    return env
+
+
+def _pg_tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+        if not candidates:
+            raise UserError(f"{name} is not installed; install the postgresql-client package.")
+        found = str(candidates[-1])
+    return found
+
+
+def _backup_postgresql(engine: Engine, target: Path) -> BackupResult:
+    env = _pg_env(engine.url)
+    partial = target.with_name(target.name + ".part")
+    try:
+        dump = subprocess.run(
+            [_pg_tool("pg_dump"), "-Fc", "-f", str(partial)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if dump.returncode != 0:
+            raise DatabaseError(
+                "pg_dump failed: " + (dump.stderr.strip().splitlines() or ["no message"])[-1]
+            )
+        listing = subprocess.run(
+            [_pg_tool("pg_restore"), "--list", str(partial)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if listing.returncode != 0 or "TABLE DATA public patient" not in listing.stdout:
+            raise DatabaseError("The backup could not be read back by pg_restore --list.")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    entries = sum(1 for line in listing.stdout.splitlines() if line and not line.startswith(";"))
+    return BackupResult(target, target.stat().st_size, f"pg_restore --list: {entries} entries")
+
+
+def mssql_backup_statements(database: str, path: str) -> list[str]:
+    """Return SQL Server's verified copy-only backup statements."""
+    quoted = path.replace("'", "''")
+    return [
+        f"BACKUP DATABASE [{database}] TO DISK = N'{quoted}' WITH COPY_ONLY, CHECKSUM, INIT",
+        f"RESTORE VERIFYONLY FROM DISK = N'{quoted}' WITH CHECKSUM",
+    ]
+
+
+def default_backup_folder() -> Path:
+    """Return this computer's own backup folder, created when missing."""
+
+    folder = config.data_dir() / "backups"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def mssql_backup_plan(target: URL | str, server_folder: str) -> list[str]:
+    """Return the statements that back up a SQL Server database into a folder on the server."""
+    name = database_name(target)
+    folder = server_folder.strip().rstrip("\\/")
+    if not folder:
+        raise UserError("Type the folder on the SQL Server machine for the backup file.")
+    return mssql_backup_statements(name, f"{folder}\\{name}-{_stamp()}.bak")
+
+
+def unused_path(path: Path) -> Path:
+    """Return the path, or the same name with -2, -3... when taken (a backup never replaces one)."""
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate

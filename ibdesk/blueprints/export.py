@@ -1,0 +1,319 @@
+"""The Export tab: choose patients (or all), a folder and options; export with a live log.
+
+The chosen patients live in the page, as hidden inputs of database ids, so nothing is kept
+on the server between requests; [Select >>] and [Remove selected patient] post the form and
+get the right-hand list back. [Folder…] is offered only in the desktop window, whose shell
+lends the app its folder dialog (``IBDESK_CHOOSE_FOLDER``, see ``ibdesk.desktop``); in a web
+browser the folder is typed. The export runs as a job (``ibdesk.export.export_patients``)
+that is handed its cancel event, so a cancelled export still ends with its summary, which
+can be saved as text or JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from ibdesk import patients, web
+from ibdesk.audit import local_admin
+from ibdesk.blueprints import is_htmx, page_or_partial
+from ibdesk.blueprints.jobs import LOG_TAIL, registry
+from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.export import ExportOptions, ExportSummary, Selection, export_patients
+from ibdesk.forms.export import ExportForm, SearchForm
+from ibdesk.jobs import JobStatus, format_duration
+
+if TYPE_CHECKING:
+    from ibdesk.desktop import FolderChooser
+
+bp = Blueprint("export", __name__, url_prefix="/export")
+
+EXPORT_JOB = "Export"
+FOUND_LIMIT = 50  # patients listed on the left; typing more of the number narrows the list
+LISTED_FAILURES = 200  # failed items shown on the page; the saved summary has them all
+
+
+def _status(error: UserError) -> int:
+    if isinstance(error, NotFound):
+        return 404
+    return 409 if isinstance(error, Refused) else 400
+
+
+def _chooser() -> FolderChooser | None:
+    chooser: FolderChooser | None = current_app.config.get("IBDESK_CHOOSE_FOLDER")
+    return chooser
+
+
+def _running() -> JobStatus | None:
+    running = next((j for j in registry().active() if j.name == EXPORT_JOB), None)
+    return registry().status(running.id, log_tail=LOG_TAIL) if running else None
+
+
+def _export_job(job_id: str, log_tail: int | None = LOG_TAIL) -> JobStatus:
+    job = registry().status(job_id, log_tail=log_tail)
+    if job.name != EXPORT_JOB:
+        raise NotFound("That job is not an export.")
+    return job
+
+
+@dataclass(frozen=True)
+class Found:
+    """The left list: what was typed, the patients it finds, or why it cannot be searched."""
+
+    text: str = ""
+    page: patients.SearchPage | None = None
+    problem: str | None = None
+
+
+def find(search: SearchForm) -> Found:
+    """Search the patients that are not deleted by what was typed (nothing when blank)."""
+    text = (search.q.data or "").strip()
+    if not text:
+        return Found()
+    try:
+        page = patients.search(web.db_session(), text, limit=FOUND_LIMIT, include_deleted=False)
+    except UserError as error:
+        return Found(text, None, str(error))
+    return Found(text, page)
+
+
+def _page(form: ExportForm, status: int = 200, **context: object) -> tuple[str, int]:
+    """Render the tab (to htmx, without the frame): the form, and the export job if any."""
+    context.setdefault("search", SearchForm(formdata=None))
+    context.setdefault("found", Found())
+    context.setdefault("chosen", patients.live_rows_by_id(web.db_session(), form.patient.data))
+    context.setdefault("job", _running())
+    html = page_or_partial(
+        "export/index.html", "export/_tab.html", form=form, can_choose=bool(_chooser()), **context
+    )
+    return html, status
+
+
+@bp.get("/")
+def index() -> tuple[str, int]:
+    """Show the export form (and the export that is running, or the one just started)."""
+    job_id = request.args.get("job")
+    job = _export_job(job_id) if job_id else _running()
+    return _page(ExportForm(formdata=None), job=job)
+
+
+@bp.get("/patients")
+def search() -> tuple[str, int]:
+    """List the patients (not deleted) whose personnummer begins as typed, for the left list."""
+    typed = SearchForm(request.args)
+    found = find(typed)
+    status = 400 if found.problem else 200
+    if is_htmx():
+        return render_template("export/_found.html", found=found), status
+    return _page(ExportForm(formdata=None), status, search=typed, found=found)
+
+
+def _posted_lists() -> ExportForm:
+    form = ExportForm()
+    for ids in (form.patient, form.found, form.chosen):
+        if ids.process_errors:  # ids that are not numbers: the page was tampered with
+            raise UserError(str(ids.process_errors[0]))
+    return form
+
+
+def _chosen_answer(
+    form: ExportForm, ids: Sequence[int], note: str | None = None
+) -> tuple[str, int]:
+    rows = patients.live_rows_by_id(web.db_session(), ids)
+    if is_htmx():
+        return render_template("export/_chosen.html", chosen=rows, note=note), 200
+    return _page(form, chosen=rows, note=note)
+
+
+@bp.post("/select")
+def select_patients() -> tuple[str, int]:
+    """Move the patients highlighted on the left to the list of patients to export."""
+    form = _posted_lists()
+    if not form.found.data:
+        return _chosen_answer(form, form.patient.data, "Highlight a patient on the left first.")
+    return _chosen_answer(form, [*form.patient.data, *form.found.data])
+
+
+@bp.post("/remove")
+def remove_patients() -> tuple[str, int]:
+    """Take the patients highlighted on the right out of the list of patients to export."""
+    form = _posted_lists()
+    if not form.chosen.data:
+        return _chosen_answer(form, form.patient.data, "Highlight a patient on the right first.")
+    return _chosen_answer(form, form.without(form.chosen.data))
+
+
+@bp.post("/folder")
+def choose_folder() -> tuple[str, int]:
+    """Ask for the export folder with the window's own folder dialog (desktop window only)."""
+    chooser = _chooser()
+    if chooser is None:
+        raise Refused(
+            "The folder dialog opens only in the ImageBank SysAdmin window; type the folder's "
+            "path instead."
+        )
+    form = ExportForm()
+    typed = Path(form.to.data or "").expanduser()
+    chosen = chooser(str(typed) if form.to.data and typed.is_dir() else "")
+    if chosen:
+        form.to.data = chosen
+        form.to.raw_data = [chosen]
+    if is_htmx():
+        return render_template("export/_folder.html", form=form, can_choose=True), 200
+    return _page(form)
+
+
+@bp.post("/")
+def start() -> BaseResponse | tuple[str, int] | tuple[str, int, dict[str, str]]:
+    """Check the choices with the domain and start the export job."""
+    form = ExportForm()
+    if not form.validate_on_submit():
+        return _form_answer(form, 422)
+    selection = Selection.all_patients() if form.everyone else Selection.of_ids(form.patient.data)
+    options = ExportOptions(
+        to=Path(form.to.data or ""), jobs=form.jobs.data or 1, lossy_photos=form.lossy_photos.data
+    )
+    engine, actor = web.database().ready_engine(), local_admin()
+    try:
+        job_id = registry().start_winding_down(
+            EXPORT_JOB,
+            lambda cancel: export_patients(engine, selection, options, actor, cancel=cancel),
+        )
+    except UserError as error:
+        return _form_answer(form, _status(error), problem=str(error))
+    if not is_htmx():
+        return redirect(url_for("export.index", job=job_id), code=303)
+    html, status = _form_answer(form, 200, started=_export_job(job_id))
+    # Bring the live log into view (the job's region comes as an out-of-band swap).
+    return html, status, {"HX-Reswap": "outerHTML show:#export-job:top"}
+
+
+def _form_answer(
+    form: ExportForm, status: int, *, problem: str | None = None, started: JobStatus | None = None
+) -> tuple[str, int]:
+    search = SearchForm(request.form)  # htmx sends the search box too: the left list stays
+    found = find(search)
+    if not is_htmx():
+        return _page(form, status, problem=problem, search=search, found=found)
+    html = render_template(
+        "export/_form.html",
+        form=form,
+        search=search,
+        found=found,
+        chosen=patients.live_rows_by_id(web.db_session(), form.patient.data),
+        problem=problem,
+        started=started,
+        can_choose=bool(_chooser()),
+    )
+    return html, status
+
+
+@bp.get("/jobs/<job_id>/summary")
+def summary(job_id: str) -> tuple[str, int]:
+    """Show an export's summary once it has ended (a placeholder while it runs)."""
+    job = _export_job(job_id)
+    if is_htmx():
+        return render_template("export/_summary.html", job=job), 200
+    return _page(ExportForm(formdata=None), job=job)
+
+
+def _finished_summary(job_id: str) -> tuple[JobStatus, ExportSummary]:
+    job = _export_job(job_id, log_tail=None)
+    if not isinstance(job.result, ExportSummary):
+        raise Refused("This export has no summary (yet): it is still running or it failed.")
+    return job, job.result
+
+
+def _download(data: str, mimetype: str, name: str) -> Response:
+    return Response(
+        data.encode("utf-8"),
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _file_name(extension: str) -> str:
+    return f"export-summary-{dt.datetime.now().strftime('%Y-%m-%d-%H%M')}.{extension}"
+
+
+@bp.get("/jobs/<job_id>/summary.txt")
+def summary_text(job_id: str) -> Response:
+    """Save an export's summary as text."""
+    job, result = _finished_summary(job_id)
+    return _download(summary_as_text(result, job), "text/plain; charset=utf-8", _file_name("txt"))
+
+
+@bp.get("/jobs/<job_id>/summary.json")
+def summary_json(job_id: str) -> Response:
+    """Save an export's summary as JSON (the same fields as ``ibdesk export --json``)."""
+    _job, result = _finished_summary(job_id)
+    data = json.dumps(result.as_dict(), ensure_ascii=False, indent=2) + "\n"
+    return _download(data, "application/json; charset=utf-8", _file_name("json"))
+
+
+def summary_as_text(summary: ExportSummary, job: JobStatus) -> str:
+    """Write an export's summary as a text file an administrator can keep."""
+    finished = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+    lines = [
+        "ImageBank SysAdmin – export summary",
+        f"Saved: {finished}",
+        f"Folder: {summary.folder}",
+        f"Outcome: {summary.describe()}",
+        "",
+        f"Patients exported: {summary.patients}",
+        f"Patients not exported: {summary.patients_failed}",
+        f"Files encoded: {summary.files_encoded}",
+        f"Files copied unchanged: {summary.files_copied}",
+        f"Files already there: {summary.files_skipped}",
+        f"Files not exported: {summary.files_failed}",
+        f"Read: {size_text(summary.bytes_read)} ({summary.bytes_read} bytes)",
+        f"Written: {size_text(summary.bytes_written)} ({summary.bytes_written} bytes)",
+        f"Time: {format_duration(summary.seconds)}",
+    ]
+    if summary.failures:
+        lines += ["", f"Problems ({summary.failures}):"]
+        for item in summary.failed:
+            what = f"media {item.media_id} ({item.path})" if item.media_id else "patient"
+            who = number_display(item.personnummer) or "-"
+            lines.append(f"  {who} {what}: {item.problem}")
+        if summary.failures > len(summary.failed):
+            lines.append(f"  … and {summary.failures - len(summary.failed)} more.")
+    lines += ["", "Log:", *(f"  {line.text}" for line in job.log)]
+    if job.lines_dropped:
+        lines.append(f"  ({job.lines_dropped} earlier lines not kept)")
+    return "\n".join(lines) + "\n"
+
+
+def number_display(number: str) -> str:
+    """Write a 12-digit personnummer as staff read it (YYYYMMDD-NNNN)."""
+    return f"{number[:8]}-{number[8:]}" if len(number) == 12 else number
+
+
+def size_text(byte_count: int) -> str:
+    """Write a size as the CLI does (MB of a million bytes), small ones in kB."""
+    if byte_count >= 100_000:
+        return f"{byte_count / 1e6:.1f} MB"
+    kilobytes = max(1, round(byte_count / 1000)) if byte_count else 0
+    return f"{kilobytes} kB"
+
+
+def is_export_summary(value: object) -> bool:
+    """Tell an export's summary from other job results (a template test)."""
+    return isinstance(value, ExportSummary)
+
+
+bp.add_app_template_filter(number_display, "export_pn")
+bp.add_app_template_filter(size_text, "export_size")
+bp.add_app_template_test(is_export_summary, "export_summary")
+
+
+@bp.context_processor
+def _export_context() -> dict[str, object]:
+    return {"export_listed_failures": LISTED_FAILURES}

@@ -1,0 +1,123 @@
+"""The Export tab's forms: the search that fills the left list, and the export itself.
+
+Patients travel between the page and the server as database ids only (hidden inputs and
+the values of the two lists), never as typed text: the export names each folder from the
+patient's normalised personnummer, which the domain reads from the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, Field, IntegerField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, NumberRange, ValidationError
+from wtforms.widgets import NumberInput
+
+from ibdesk.export import default_jobs
+
+MAX_JOBS = 64
+EVERYONE = "all"
+CHOSEN = "selected"
+
+
+class PatientIdsField(Field):
+    """Patient ids sent under one name, any number of times (hidden inputs, list options)."""
+
+    data: list[int]
+
+    def __init__(self, label: str | None = None, **kwargs: Any) -> None:
+        """Start empty: no ids until the page sends some."""
+        kwargs.setdefault("default", list)
+        super().__init__(label, **kwargs)
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        """Keep each id once, in the order given; anything but digits is a damaged page."""
+        ids: list[int] = []
+        for value in valuelist:
+            if not str(value).isdigit():
+                self.data = []
+                raise ValueError("The list of patients on this page is damaged; reload the page.")
+            if int(value) not in ids:
+                ids.append(int(value))
+        self.data = ids
+
+    def _value(self) -> str:
+        return ""
+
+
+class SearchForm(FlaskForm):
+    """Find patients for the left list (GET: a search changes nothing, so no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(
+        "Personnummer",
+        description="Any form, or its beginning: 121212-1212, 19121212, 1985.",
+    )
+
+
+def _typed_folder(text: str | None) -> str:
+    """Return the folder as typed, without blanks or the quotes "Copy as path" adds."""
+    folder = (text or "").strip()
+    if len(folder) > 1 and folder[0] == folder[-1] == '"':
+        folder = folder[1:-1].strip()
+    return folder
+
+
+class ExportForm(FlaskForm):
+    """What to export, where to, and how."""
+
+    which = RadioField(
+        "Patients",
+        choices=[
+            SelectChoice(CHOSEN, "Export selected patients"),
+            SelectChoice(EVERYONE, "Export all patients"),
+        ],
+        default=CHOSEN,
+    )
+    patient = PatientIdsField("Selected patients")  # the right-hand list, as hidden inputs
+    found = PatientIdsField("Patients found")  # what is highlighted in the left list
+    chosen = PatientIdsField("Patients to export")  # what is highlighted in the right list
+    to = StringField(
+        "Export to folder",
+        filters=[_typed_folder],
+        validators=[DataRequired("Choose the folder to export to.")],
+        description=(
+            "An existing folder outside the image folder, for example a USB disk. Each "
+            "patient gets a folder named after the personnummer."
+        ),
+    )
+    lossy_photos = BooleanField(
+        "Store photos visually lossless (smaller files)",
+        description="Unticked: lossless. X-rays are always stored lossless.",
+    )
+    jobs = IntegerField(
+        "Parallel jobs",
+        default=default_jobs,
+        widget=NumberInput(min=1, max=MAX_JOBS),
+        validators=[
+            NumberRange(1, MAX_JOBS, f"Give a number of parallel jobs from 1 to {MAX_JOBS}.")
+        ],
+        description="Images encoded at once; one per processor core is best.",
+    )
+
+    def validate_to(self, field: StringField) -> None:
+        """Refuse a relative path: it would mean a folder inside the program's own folder."""
+        if field.data and not Path(field.data).expanduser().is_absolute():
+            raise ValidationError(
+                "Give the folder's whole path, for example E:\\Export or /media/usb/export."
+            )
+
+    @property
+    def everyone(self) -> bool:
+        """Return whether every patient is to be exported."""
+        return self.which.data == EVERYONE
+
+    def without(self, ids: Sequence[int]) -> list[int]:
+        """Return the selected patients' ids without these."""
+        return [i for i in self.patient.data if i not in ids]
