@@ -9,7 +9,8 @@ The window lends the app two native dialogs. pywebview's JavaScript bridge needs
 which the app's Content-Security-Policy forbids, so pages never call Python directly: a
 route of the app calls the ``FolderChooser`` the shell hands it (``IBDESK_CHOOSE_FOLDER``),
 behind the same token cookie and CSRF check as every other request; and downloads (saved
-summaries, CSV, PDF) ask where to save with Qt's own dialog (``save_downloads``).
+summaries, CSV, PDF) ask where to save with Qt's own dialog (``save_downloads``). A page's
+[Print] (``window.print()``) opens the system's print dialog (``print_on_request``).
 """
 
 from __future__ import annotations
@@ -392,6 +393,42 @@ def save_downloads(profile: Any, ask: Callable[[str], str]) -> None:
     profile.downloadRequested.connect(requested)
 
 
+def print_on_request(view: Any, ask: Callable[[Any], bool]) -> None:
+    """Print the page when it calls ``window.print()``: ``ask`` sets up the printer (A4).
+
+    Qt WebEngine ignores ``window.print()`` until someone answers ``printRequested``; the
+    printer is kept on the view until Qt says the printing finished.
+    """
+    from PySide6.QtGui import QPageSize
+    from PySide6.QtPrintSupport import QPrinter
+
+    def requested() -> None:
+        if getattr(view, "ibdesk_printer", None) is not None:
+            return  # one printout at a time
+        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+        printer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
+        if not ask(printer):
+            return
+        view.ibdesk_printer = printer
+        view.print(printer)
+
+    def finished(_ok: bool) -> None:
+        view.ibdesk_printer = None
+
+    view.printRequested.connect(requested)
+    view.printFinished.connect(finished)
+
+
+def _ask_printer(parent: Any) -> Callable[[Any], bool]:
+    def ask(printer: Any) -> bool:
+        from PySide6.QtPrintSupport import QPrintDialog
+        from PySide6.QtWidgets import QDialog
+
+        return bool(QPrintDialog(printer, parent).exec() == QDialog.DialogCode.Accepted)
+
+    return ask
+
+
 def run_window(
     url: str,
     port: int,
@@ -430,6 +467,7 @@ def run_window(
             native.profile,
             lambda suggested: QFileDialog.getSaveFileName(native, "Save", suggested)[0],
         )
+        print_on_request(native.webview, _ask_printer(native))
 
     webview.settings["ALLOW_FILE_URLS"] = False
     webview.settings["OPEN_EXTERNAL_LINKS_IN_BROWSER"] = False

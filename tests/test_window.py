@@ -471,3 +471,53 @@ def test_the_window_lends_its_folder_dialog_and_saves_downloads(tmp_path: Path) 
     assert seen["chosen"] == str(chosen)
     assert seen["suggested"] == "export-summary.txt"  # the server's name is offered
     assert seen["saved"] == "Exported 2 patients (Åsa Öberg).\n"
+
+
+PRINT_SCRIPT = """
+import os, sys
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from ibdesk.desktop import prepare_qt_environment, print_on_request
+prepare_qt_environment()
+from PySide6.QtCore import QTimer, QUrl
+from PySide6.QtPrintSupport import QPrinter
+from PySide6.QtWebEngineWidgets import QWebEngineView
+from PySide6.QtWidgets import QApplication
+
+out = sys.argv[1]
+app = QApplication([])
+view = QWebEngineView()
+asked = []
+
+def ask(printer):  # what the user does in the print dialog: print to a PDF file
+    asked.append(printer.pageLayout().pageSize().id())
+    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    printer.setOutputFileName(out)
+    return True
+
+print_on_request(view, ask)
+view.printFinished.connect(lambda ok: (print("finished", ok, len(asked)), app.quit()))
+view.loadFinished.connect(lambda ok: view.page().runJavaScript("window.print()"))
+view.setHtml("<h1>Statistik för Kliniken i Åre</h1>", QUrl("about:blank"))
+QTimer.singleShot(60_000, app.quit)
+app.exec()
+"""
+
+
+@pytest.mark.window
+def test_a_page_that_asks_to_print_is_printed(tmp_path: Path) -> None:
+    """window.print() reaches the print dialog's printer, and the page comes out printed."""
+    out = tmp_path / "utskrift.pdf"
+    env = {**os.environ, "IBDESK_HOME": str(tmp_path)}
+    env.pop("DISPLAY", None)
+    done = subprocess.run(
+        [sys.executable, "-c", PRINT_SCRIPT, str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WINDOW_WAIT_S,
+        check=False,
+        preexec_fn=die_with_pytest,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "finished True 1" in done.stdout, done.stdout + done.stderr
+    assert out.read_bytes().startswith(b"%PDF")
