@@ -162,6 +162,10 @@ def test_export_writes_folder_xml_media_manifest_and_audit(
     system = session.scalars(select(SystemEvent.action).order_by(SystemEvent.id)).all()
     assert system[-2:] == ["export.start", "export.finish"]
     assert sum(1 for line in log if "exported" in line.text and "files" in line.text) == 2
+    # The live log names each file as it is written.
+    per_file = [line.text for line in log if " → " in line.text]
+    assert len(per_file) == summary.files_encoded + summary.files_copied
+    assert any(line.endswith("(encoded).") and ".jp2" in line for line in per_file)
 
 
 @pytest.mark.backends("sqlite")

@@ -283,6 +283,11 @@ class _Export:
             if result.outcome != "skipped":
                 summary.bytes_read += result.original_size or 0
                 summary.bytes_written += result.size
+            verb = {"encoded": "encoded", "copied": "copied", "skipped": "already exported"}
+            yield LogLine(
+                f"{work.number}: {path} → {result.name} "
+                f"({verb.get(result.outcome, result.outcome)})."
+            )
             for note in result.warnings:
                 yield LogLine(f"{work.number}: media {media_id}: {note}.", "warning")
         self._step(1, work.number)
