@@ -6,8 +6,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -128,33 +126,6 @@ def test_unreachable_server_refused() -> None:
 def test_unknown_host() -> None:
     result = run("--db", "postgresql://u:p@no-such-host.invalid/imagebank", "db", "check")
     assert_one_sentence_error(result, "no-such-host.invalid", "not found")
-
-
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A port that accepts connections and never answers (a hung server)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
 
 
 def test_server_that_never_answers_times_out(silent_server: int) -> None:

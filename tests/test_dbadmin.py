@@ -302,3 +302,9 @@ def test_two_backups_in_the_same_second_are_both_kept(
     second = backups.backup(engine, tmp_path)
     assert first.path != second.path and first.path.exists() and second.path.exists()
     assert second.path.stem.endswith("-20260101-120000-2")
+
+
+def test_a_server_that_never_answers_times_out(silent_server: int) -> None:
+    spec = ServerSpec("postgresql", host="127.0.0.1", port=silent_server, user="x", password="y")
+    with pytest.raises(DatabaseError, match="did not answer within 5 seconds"):
+        dbadmin.test_server(spec)
