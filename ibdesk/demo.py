@@ -411,23 +411,42 @@ class _Writer:
         dialect = self.session.get_bind().dialect.name
         if dialect == "postgresql":
             return self._copy(table, rows, returning=returning)
+        if dialect == "sqlite":
+            return self._sqlite_insert(table, rows, returning=returning)
         if not returning:
             self.session.execute(insert(table), rows)
             return []
-        if dialect == "sqlite":
-            # SQLite cannot return ids of a multi-row INSERT in order, so SQLAlchemy would
-            # insert row by row; this transaction is the only writer (BEGIN IMMEDIATE), so
-            # the next ids are known and executemany can run at full speed.
-            start = self.session.scalar(select(func.max(table.c.id))) or 0
-            ids = list(range(start + 1, start + 1 + len(rows)))
-            for row_id, row in zip(ids, rows, strict=True):
-                row["id"] = row_id
-            self.session.execute(insert(table), rows)
-            return ids
         result = self.session.execute(
             insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
         )
         return [row[0] for row in result]
+
+    def _sqlite_insert(
+        self, table: Any, rows: list[dict[str, Any]], *, returning: bool
+    ) -> list[int]:
+        """Insert with the driver's executemany, values already in SQLite's stored form.
+
+        SQLite cannot return the ids of a multi-row INSERT in order, and SQLAlchemy's
+        per-value processing costs more than SQLite's own work here. This transaction is
+        the only writer (BEGIN IMMEDIATE), so the next ids are known.
+        """
+        ids: list[int] = []
+        if returning:
+            start = self.session.scalar(select(func.max(table.c.id))) or 0
+            ids = list(range(start + 1, start + 1 + len(rows)))
+            for row_id, row in zip(ids, rows, strict=True):
+                row["id"] = row_id
+        columns = list(rows[0])
+        statement = (
+            f"INSERT INTO {table.name} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})"
+        )
+        raw = self.session.connection().connection.dbapi_connection
+        assert raw is not None
+        raw.cursor().executemany(
+            statement, [[_sqlite_value(row[c]) for c in columns] for row in rows]
+        )
+        return ids
 
     def _copy(self, table: Any, rows: list[dict[str, Any]], *, returning: bool) -> list[int]:
         """Load rows with PostgreSQL's COPY (ids reserved from the table's sequence first)."""
@@ -451,6 +470,17 @@ class _Writer:
             for row in rows:
                 copy.write_row([_naive_utc(row[c]) for c in columns])
         return ids
+
+
+def _sqlite_value(value: Any) -> Any:
+    # What SQLAlchemy's SQLite types store: naive UTC text with microseconds, ISO dates.
+    if isinstance(value, dt.datetime):
+        return _naive_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    return value
 
 
 def _naive_utc(value: Any) -> Any:
