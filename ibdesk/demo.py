@@ -23,7 +23,7 @@ from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from ibdesk import audit, demo_content, personnummer, stats
-from ibdesk.db import session_scope
+from ibdesk.db import DatabaseError, explain, session_scope
 from ibdesk.errors import UserError
 from ibdesk.models import (
     AuditEvent,
@@ -409,10 +409,15 @@ class _Writer:
             return []
         table = model.__table__
         dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            return self._copy(table, rows, returning=returning)
-        if dialect == "sqlite":
-            return self._sqlite_insert(table, rows, returning=returning)
+        if dialect in ("postgresql", "sqlite"):
+            driver_error = self.session.get_bind().dialect.loaded_dbapi.Error
+            try:
+                if dialect == "postgresql":
+                    return self._copy(table, rows, returning=returning)
+                return self._sqlite_insert(table, rows, returning=returning)
+            except driver_error as error:
+                # Straight to the driver, so no SQLAlchemy wrapping: word it here.
+                raise DatabaseError(explain(error, self.session.get_bind().engine.url)) from error
         if not returning:
             self.session.execute(insert(table), rows)
             return []
