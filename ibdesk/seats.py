@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from ibdesk import audit
 from ibdesk.audit import Actor
 from ibdesk.errors import NotFound, Refused, UserError
-from ibdesk.licensing import seat_license
+from ibdesk.licensing import seat_license, seat_lock_statement
 from ibdesk.models import SeatActivation, utcnow
 
 MAX_ATTEMPTS = 100
@@ -134,6 +134,12 @@ def claim_seat(
     hostname = _normalize_hostname(hostname)
     seats = seat_license(session, today=today).document.seats
     conn = session.connection()
+    # Claims take turns (they are rare: a workstation starting). Without this, two claims of
+    # the same machine lock two free slots and then wait on each other's unique-index entry:
+    # PostgreSQL breaks that deadlock by failing one of them.
+    lock = seat_lock_statement(conn.dialect.name)
+    if lock is not None:
+        conn.execute(lock)
     for _attempt in range(MAX_ATTEMPTS):
         held = _held(conn, mac, machine_id)
         if held is not None:
