@@ -19,7 +19,7 @@ masks every password (SQL Server's ``PWD`` inside ``odbc_connect`` too, which
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask.sansio.blueprints import BlueprintSetupState
@@ -253,15 +253,11 @@ def create_submit(flow: str) -> tuple[str, int] | Response:
 @bp.post(f"/{FLOW}/database/test")
 def test_submit(flow: str) -> tuple[str, int] | Response:
     """Say whether the chosen database is ImageBank's and current; use it when it is."""
-    state = flow_state(flow)
-    if (refused := _need_server(flow, state)) is not None:
-        return refused
-    assert state.spec is not None
-    form = ChooseDatabaseForm(names=state.databases)
-    if not form.validate_on_submit():
-        return _render(flow, state, 2, choose_form=form), 422
+    chosen = _chosen_database(flow)
+    if not isinstance(chosen, _Choice):
+        return chosen
+    state, form, target = chosen
     name = form.database.data or ""
-    target = connection.url(state.spec, name).render_as_string(hide_password=False)
     try:
         status = dbadmin.test_database(target)
     except UserError as error:
@@ -273,6 +269,27 @@ def test_submit(flow: str) -> tuple[str, int] | Response:
         answer = Answer("warning", offer)
         return _render(flow, state, 2, choose_form=form, answer=answer, offer_update=name), 200
     return _render(flow, state, 2, choose_form=form, answer=Answer("error", status.message)), 409
+
+
+class _Choice(NamedTuple):
+    """A database chosen in step 2 from the listed ones, with its URL."""
+
+    state: Flow
+    form: ChooseDatabaseForm
+    url: str
+
+
+def _chosen_database(flow: str) -> _Choice | tuple[str, int] | Response:
+    """Return the flow, the valid choice form and the chosen database's URL, or the refusal."""
+    state = flow_state(flow)
+    if (refused := _need_server(flow, state)) is not None:
+        return refused
+    assert state.spec is not None
+    form = ChooseDatabaseForm(names=state.databases)
+    if not form.validate_on_submit():
+        return _render(flow, state, 2, choose_form=form), 422
+    target = connection.url(state.spec, form.database.data or "")
+    return _Choice(state, form, target.render_as_string(hide_password=False))
 
 
 def _offer_text(status: schema.SchemaStatus) -> str:
@@ -288,15 +305,10 @@ def _offer_text(status: schema.SchemaStatus) -> str:
 @bp.post(f"/{FLOW}/database/update")
 def update_submit(flow: str) -> tuple[str, int] | Response:
     """Bring the chosen database to the current schema (backup first), then use it."""
-    state = flow_state(flow)
-    if (refused := _need_server(flow, state)) is not None:
-        return refused
-    assert state.spec is not None
-    form = ChooseDatabaseForm(names=state.databases)
-    if not form.validate_on_submit():
-        return _render(flow, state, 2, choose_form=form), 422
-    target = connection.url(state.spec, form.database.data or "")
-    rendered = target.render_as_string(hide_password=False)
+    chosen = _chosen_database(flow)
+    if not isinstance(chosen, _Choice):
+        return chosen
+    state, form, rendered = chosen
     try:
         outcome = dbadmin.update_database(
             web.database().engine(rendered), backups.default_backup_folder()
