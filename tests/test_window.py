@@ -40,6 +40,21 @@ def die_with_pytest() -> None:
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
+def run_offscreen(script: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a Qt script in a child process with no display (offscreen), ibdesk home in `home`."""
+    env = {**os.environ, "IBDESK_HOME": str(home)}
+    env.pop("DISPLAY", None)
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WINDOW_WAIT_S,
+        check=False,
+        preexec_fn=die_with_pytest,
+    )
+
+
 @pytest.fixture
 def clinic_db(tmp_path: Path, sqlite_template: Path) -> str:
     """Return a migrated SQLite database with an image folder set."""
@@ -327,17 +342,7 @@ print(json.dumps({"app": hits["app"], "foreign": hits["foreign"], "url": view.ur
 @pytest.mark.window
 def test_the_window_never_loads_anything_from_another_site(tmp_path: Path) -> None:
     """A page of the app that pulls an image from elsewhere and then navigates away."""
-    env = {**os.environ, "IBDESK_HOME": str(tmp_path)}
-    env.pop("DISPLAY", None)
-    done = subprocess.run(
-        [sys.executable, "-c", GUARD_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=WINDOW_WAIT_S,
-        check=False,
-        preexec_fn=die_with_pytest,
-    )
+    done = run_offscreen(GUARD_SCRIPT, tmp_path)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["foreign"] == []  # neither the image nor the navigation left the app
@@ -454,17 +459,7 @@ def test_the_window_lends_its_folder_dialog_and_saves_downloads(tmp_path: Path) 
     start.mkdir()
     saved_as = tmp_path / "Sparat här" / "sammanfattning.txt"
     saved_as.parent.mkdir()
-    env = {**os.environ, "IBDESK_HOME": str(tmp_path)}
-    env.pop("DISPLAY", None)
-    done = subprocess.run(
-        [sys.executable, "-c", DIALOGS_SCRIPT, str(chosen), str(start), str(saved_as)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=WINDOW_WAIT_S,
-        check=False,
-        preexec_fn=die_with_pytest,
-    )
+    done = run_offscreen(DIALOGS_SCRIPT, tmp_path, str(chosen), str(start), str(saved_as))
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["dialog_started_in"] == str(start)
@@ -507,17 +502,7 @@ app.exec()
 def test_a_page_that_asks_to_print_is_printed(tmp_path: Path) -> None:
     """window.print() reaches the print dialog's printer, and the page comes out printed."""
     out = tmp_path / "utskrift.pdf"
-    env = {**os.environ, "IBDESK_HOME": str(tmp_path)}
-    env.pop("DISPLAY", None)
-    done = subprocess.run(
-        [sys.executable, "-c", PRINT_SCRIPT, str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=WINDOW_WAIT_S,
-        check=False,
-        preexec_fn=die_with_pytest,
-    )
+    done = run_offscreen(PRINT_SCRIPT, tmp_path, str(out))
     assert done.returncode == 0, done.stderr
     assert "finished True 1" in done.stdout, done.stdout + done.stderr
     assert out.read_bytes().startswith(b"%PDF")
