@@ -97,22 +97,25 @@ def test_issue_writes_a_license_the_program_accepts(
     assert inspected.exit_code == 0 and "signature valid" in inspected.stdout
 
 
-def test_inspect_with_a_public_key_and_a_tampered_file(tmp_path: Path) -> None:
-    keygen(tmp_path)
-    out = tmp_path / "lic"
-    run(
+def issue_args(folder: Path, seats: int) -> list[str]:
+    """Return the arguments issuing a license for Klinik AB with the key made by keygen()."""
+    return [
         "issue",
         "--licensee",
         "Klinik AB",
         "--org-number",
         "556012-5790",
         "--seats",
-        "2",
+        str(seats),
         "--key",
-        str(tmp_path / "acme-2026.key"),
-        "--out",
-        str(out),
-    )
+        str(folder / "acme-2026.key"),
+    ]
+
+
+def test_inspect_with_a_public_key_and_a_tampered_file(tmp_path: Path) -> None:
+    keygen(tmp_path)
+    out = tmp_path / "lic"
+    run(*issue_args(tmp_path, 2), "--out", str(out))
     ok = run("inspect", str(out), "--pub", str(tmp_path / "acme-2026.pub"))
     assert ok.exit_code == 0 and "signature valid (key" in ok.stdout
     out.write_bytes(out.read_bytes().replace(b"seats: 2", b"seats: 3"))
@@ -122,19 +125,7 @@ def test_inspect_with_a_public_key_and_a_tampered_file(tmp_path: Path) -> None:
 
 def test_issue_to_stdout(tmp_path: Path) -> None:
     keygen(tmp_path)
-    result = run(
-        "issue",
-        "--licensee",
-        "Klinik AB",
-        "--org-number",
-        "556012-5790",
-        "--seats",
-        "1",
-        "--key",
-        str(tmp_path / "acme-2026.key"),
-        "--out",
-        "-",
-    )
+    result = run(*issue_args(tmp_path, 1), "--out", "-")
     assert result.exit_code == 0
     assert license_file.parse(result.stdout.encode()).seats == 1
 
@@ -142,17 +133,7 @@ def test_issue_to_stdout(tmp_path: Path) -> None:
 def test_an_encrypted_key_needs_its_passphrase(tmp_path: Path) -> None:
     keygen(tmp_path, "acme-2026", "--encrypt", stdin="hemligt lösen\nhemligt lösen\n")
     assert b"ENCRYPTED PRIVATE KEY" in (tmp_path / "acme-2026.key").read_bytes()
-    args = [
-        "issue",
-        "--licensee",
-        "Klinik AB",
-        "--org-number",
-        "556012-5790",
-        "--seats",
-        "2",
-        "--key",
-        str(tmp_path / "acme-2026.key"),
-    ]
+    args = issue_args(tmp_path, 2)
     wrong = run(*args, "--out", str(tmp_path / "a"), env={vendor.PASSPHRASE_ENV: "fel"})
     assert wrong.exit_code == 1 and "wrong passphrase" in wrong.stderr
     assert not (tmp_path / "a").exists()
