@@ -41,7 +41,7 @@ IMAGE_KINDS = ("intraoral", "panoramic", "photo")
 
 def make_clinic(folder: Path, patients: int, media: int) -> tuple[str, Path]:
     """Make a demo clinic with real files; return its database URL and image folder."""
-    from ibdesk import demo, schema, settings
+    from ibdesk import clinic_settings, demo, schema
     from ibdesk.db import make_engine, session_scope
     from ibdesk.progress import run_to_end
 
@@ -53,7 +53,7 @@ def make_clinic(folder: Path, patients: int, media: int) -> tuple[str, Path]:
     options = demo.DemoOptions(patients=patients, media_per_patient=media, image_folder=images)
     run_to_end(demo.generate(engine, options))
     with session_scope(engine) as session:
-        settings.put(session, settings.IMAGE_FOLDER, str(images), by="benchmark")
+        clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(images), by="benchmark")
     engine.dispose()
     return url, images
 

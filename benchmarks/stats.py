@@ -10,10 +10,10 @@ triggers keep the counters as they would for workstations; the counters are then
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
+from statistics import median
 
 from sqlalchemy import Engine, text
 
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from run import databases  # noqa: E402
 
-from ibdesk import schema, stats  # noqa: E402
+from ibdesk import schema, statistics  # noqa: E402
 from ibdesk.db import make_engine, session_scope  # noqa: E402
 
 KINDS = "('intraoral','panoramic','photo','video','audio','document')"
@@ -83,7 +83,7 @@ def fill(engine: Engine, rows: int) -> None:
             {"n": rows, "sets": max(1, rows // 20)},
         )
     with session_scope(engine) as session:
-        stats.fold(session)
+        statistics.fold(session)
 
 
 def timings(fn: object, rounds: int) -> list[float]:
@@ -119,15 +119,15 @@ def main() -> int:
 
                 def generate(e: Engine = engine) -> None:
                     with session_scope(e) as session:
-                        stats.generate(session, image_folder=None)
+                        statistics.generate(session, image_folder=None)
 
                 def bare(e: Engine = engine) -> None:
                     with e.connect() as conn:
                         for query in BARE:
                             conn.execute(text(query)).all()
 
-                ours = statistics.median(timings(generate, args.rounds))
-                base = statistics.median(timings(bare, max(3, args.rounds // 4)))
+                ours = median(timings(generate, args.rounds))
+                base = median(timings(bare, max(3, args.rounds // 4)))
                 print(
                     f"{backend:<11} {size:>12,} {ours:>12.2f} {base:>12.2f} "
                     f"{ours / base:>8.4f}  (filled in {made:.0f} s)"

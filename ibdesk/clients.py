@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session
 from ibdesk import audit, personnummer, users
 from ibdesk.audit import Actor
 from ibdesk.errors import NotFound, Refused, UserError
-from ibdesk.models import ImageSet, MediaItem, MediaKind, Patient, utcnow
 
 # Seats are part of the contract: a workstation claims one at start and beats a heartbeat.
-from ibdesk.seats import claim_seat, heartbeat
+from ibdesk.licensing.seats import claim_seat, heartbeat
+from ibdesk.models import ImageSet, MediaItem, MediaKind, Patient, utcnow
 
 __all__ = [
     "add_media",

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ibdesk.errors import UserError
-from ibdesk.license_file import (
+from ibdesk.licensing.licensefile import (
     MAX_SEATS,
     Trust,
     TrustedKey,

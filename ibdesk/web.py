@@ -14,7 +14,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ibdesk import config, schema, settings
+from ibdesk import clinic_settings, config, schema
 from ibdesk.db import BACKENDS, DatabaseError, explain, make_engine, server_info
 from ibdesk.errors import UserError
 
@@ -167,7 +167,7 @@ def status(database: Database) -> Status:
         if state.usable:
             reader = database.engine(url).execution_options(ibdesk_read_only=True)
             with Session(reader) as session:
-                folder = settings.get(session, settings.IMAGE_FOLDER)
+                folder = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
     except UserError as error:
         return Status(label, None, None, str(error), None, str(error))
     except Exception as error:  # the status bar must never break the page

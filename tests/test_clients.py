@@ -175,7 +175,7 @@ def test_login_records_success_and_failure(session: Session) -> None:
 
 
 def test_counters_follow_client_changes(session: Session) -> None:
-    from ibdesk import stats
+    from ibdesk import statistics
 
     item = make_media(session, byte_size=500)
     make_media(
@@ -190,25 +190,25 @@ def test_counters_follow_client_changes(session: Session) -> None:
     )
     clients.delete_media(session, ACTOR, item.id)
     session.commit()
-    counts = stats.counters(session)
+    counts = statistics.counters(session)
     assert counts["intraoral"].deleted == 1 and counts["intraoral"].live == 0
     assert counts["intraoral"].deleted_bytes == 500
     assert counts["video"].live == 1 and counts["video"].live_bytes == 70
     assert counts["patient"].live == 1 and counts["image_set"].live == 1
-    assert stats.counters(session) == stats.recount(session)
+    assert statistics.counters(session) == statistics.recount(session)
 
 
 def test_fold_keeps_counts_exact(session: Session) -> None:
-    from ibdesk import stats
+    from ibdesk import statistics
 
     for _ in range(3):
         make_media(session)
-    before = stats.counters(session)
-    assert stats.pending_deltas(session) > 0
-    folded = stats.fold(session)
+    before = statistics.counters(session)
+    assert statistics.pending_deltas(session) > 0
+    folded = statistics.fold(session)
     session.commit()
-    assert folded > 0 and stats.pending_deltas(session) == 0
-    assert stats.counters(session) == before == stats.recount(session)
+    assert folded > 0 and statistics.pending_deltas(session) == 0
+    assert statistics.counters(session) == before == statistics.recount(session)
 
 
 def test_workstation_claims_a_seat_through_the_contract(session: Session) -> None:

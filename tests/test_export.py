@@ -16,7 +16,8 @@ from lxml import etree
 from PIL import Image
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-from test_export_clinic import (
+
+from exportclinic import (
     Clinic,
     clinic,
     jp2,
@@ -27,8 +28,7 @@ from test_export_clinic import (
     xray8,
     xray16,
 )
-
-from ibdesk import settings
+from ibdesk import clinic_settings
 from ibdesk.audit import Actor
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.export import (
@@ -375,7 +375,7 @@ def test_refusals_before_anything_is_written(
         export(engine, out, Selection.of_ids([999_999]))
     with pytest.raises(UserError, match="Choose the patients"):
         export(engine, out, Selection())
-    settings.put(session, settings.IMAGE_FOLDER, str(tmp_path / "not-mounted"))
+    clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(tmp_path / "not-mounted"))
     session.commit()
     with pytest.raises(UserError, match="cannot be reached"):
         export(engine, out)

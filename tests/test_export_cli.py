@@ -20,8 +20,8 @@ from lxml import etree
 from PIL import Image
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-from test_export_clinic import Clinic, clinic, png, standard_patient, xray16
 
+from exportclinic import Clinic, clinic, png, standard_patient, xray16
 from ibdesk.audit import Actor
 from ibdesk.cli import main
 from ibdesk.db import make_engine

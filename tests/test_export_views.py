@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
-from test_export_clinic import Clinic, clinic, jpeg, photo, png, wav, xray16
 
+from exportclinic import Clinic, clinic, jpeg, photo, png, wav, xray16
 from factories import ACTOR
 from ibdesk import patients
 from ibdesk.blueprints.export import EXPORT_JOB

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from wtforms import StringField
 from wtforms.validators import DataRequired
 
-from ibdesk import config, schema, settings, tabs, web
+from ibdesk import clinic_settings, config, schema, tabs, web
 from ibdesk.app import create_app
 from ibdesk.blueprints.jobs import registry
 from ibdesk.db import DatabaseError, make_engine
@@ -186,7 +186,7 @@ def test_the_nav_bar_is_drawn_from_the_tab_list(make_client: MakeClient, db_url:
 def test_the_status_bar_shows_database_schema_and_image_folder(
     client: FlaskClient, session: Session, backend: str, db_url: str
 ) -> None:
-    settings.put(session, settings.IMAGE_FOLDER, SWEDISH_FOLDER)
+    clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, SWEDISH_FOLDER)
     session.commit()
     response = client.get("/status", headers={"HX-Request": "true"})
     assert response.content_type == "text/html; charset=utf-8"

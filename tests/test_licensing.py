@@ -21,12 +21,12 @@ from sqlalchemy.dialects import mssql
 from sqlalchemy.orm import Session
 
 from factories import make_license
-from ibdesk import license_file, licensing, seats
-from ibdesk import settings as db_settings
+from ibdesk import clinic_settings as db_settings
+from ibdesk import licensing
 from ibdesk.audit import Actor
 from ibdesk.errors import Refused, UserError
-from ibdesk.license_file import LicenseError
-from ibdesk.licensing import Trust
+from ibdesk.licensing import Trust, licensefile, seats
+from ibdesk.licensing.licensefile import LicenseError
 from ibdesk.models import License, SeatActivation, SystemEvent
 
 ADMIN = Actor(user="admin", machine="SERVER")
@@ -81,7 +81,7 @@ def test_issued_license_reads_back_and_verifies(vendor_key: Ed25519PrivateKey) -
     data = make_license(
         vendor_key, seats=7, expires=TODAY + dt.timedelta(days=365), license_id="lic-2026-001"
     )
-    document = license_file.parse(data)
+    document = licensefile.parse(data)
     assert (document.licensee, document.org_number, document.seats) == (
         "Folktandvården Exempelstad AB",
         "556012-5790",
@@ -89,19 +89,19 @@ def test_issued_license_reads_back_and_verifies(vendor_key: Ed25519PrivateKey) -
     )
     assert document.license_id == "lic-2026-001"
     assert document.expires_on == TODAY + dt.timedelta(days=365)
-    assert document.key_id == license_file.key_id_of(vendor_key.public_key())
-    key = license_file.verify(document)
-    assert key.source is license_file.Trust.TEST_KEY
+    assert document.key_id == licensefile.key_id_of(vendor_key.public_key())
+    key = licensefile.verify(document)
+    assert key.source is licensefile.Trust.TEST_KEY
     text = data.decode()
     assert text.startswith("ibdesk-license: 1\n") and "\nseats: 7\n" in text
 
 
 def test_signature_covers_the_domain_prefix(vendor_key: Ed25519PrivateKey) -> None:
     """A signature over the bare body (no prefix) is not accepted as a license signature."""
-    body = license_file.render_body(
+    body = licensefile.render_body(
         {
             "license-id": "x1",
-            "key-id": license_file.key_id_of(vendor_key.public_key()),
+            "key-id": licensefile.key_id_of(vendor_key.public_key()),
             "licensee": "Klinik",
             "org-number": "556012-5790",
             "seats": "3",
@@ -109,15 +109,15 @@ def test_signature_covers_the_domain_prefix(vendor_key: Ed25519PrivateKey) -> No
         }
     )
     bare = base64.b64encode(vendor_key.sign(body.encode())).decode()
-    document = license_file.parse(f"{body}signature: ed25519:{bare}\n".encode())
+    document = licensefile.parse(f"{body}signature: ed25519:{bare}\n".encode())
     with pytest.raises(LicenseError, match="changed since the vendor signed it"):
-        license_file.verify(document)
+        licensefile.verify(document)
 
 
 def test_windows_line_endings_and_bom_still_verify(vendor_key: Ed25519PrivateKey) -> None:
     original = make_license(vendor_key)
-    document = license_file.parse(b"\xef\xbb\xbf" + original.replace(b"\n", b"\r\n"))
-    license_file.verify(document)
+    document = licensefile.parse(b"\xef\xbb\xbf" + original.replace(b"\n", b"\r\n"))
+    licensefile.verify(document)
     assert document.text == original.decode()
 
 
@@ -126,9 +126,9 @@ def test_every_truncation_is_reported_as_incomplete(vendor_key: Ed25519PrivateKe
     assert data.endswith(b"\n")
     for length in range(1, len(data) - 1):
         with pytest.raises(LicenseError, match="incomplete") as caught:
-            license_file.parse(data[:length])
+            licensefile.parse(data[:length])
         assert "\n" not in str(caught.value)
-    license_file.verify(license_file.parse(data[:-1]))  # only the final newline missing
+    licensefile.verify(licensefile.parse(data[:-1]))  # only the final newline missing
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -140,18 +140,18 @@ def test_any_changed_byte_is_refused_or_means_the_same(
     data = bytearray(original)
     data[position % len(data)] = byte
     try:
-        document = license_file.parse(bytes(data))
-        license_file.verify(document)
+        document = licensefile.parse(bytes(data))
+        licensefile.verify(document)
     except LicenseError:
         return
-    assert document.text == license_file.parse(original).text
+    assert document.text == licensefile.parse(original).text
 
 
 @settings(max_examples=200)
 @given(st.binary(max_size=3000))
 def test_arbitrary_bytes_never_crash_the_parser(data: bytes) -> None:
     try:
-        license_file.parse(data)
+        licensefile.parse(data)
     except LicenseError as error:
         assert str(error).endswith(".") and "\n" not in str(error)
 
@@ -172,11 +172,11 @@ def test_arbitrary_bytes_never_crash_the_parser(data: bytes) -> None:
 )
 def test_malformed_files_get_one_sentence(text: str, message: str) -> None:
     with pytest.raises(LicenseError, match=message):
-        license_file.parse(text.encode())
+        licensefile.parse(text.encode())
 
 
 def test_bad_field_values_are_refused(vendor_key: Ed25519PrivateKey) -> None:
-    key_id = license_file.key_id_of(vendor_key.public_key())
+    key_id = licensefile.key_id_of(vendor_key.public_key())
     good = {
         "license-id": "a1",
         "key-id": key_id,
@@ -194,11 +194,11 @@ def test_bad_field_values_are_refused(vendor_key: Ed25519PrivateKey) -> None:
         ("key-id", "XYZ", "key id"),
         ("expires", "2025-01-01", "expires before it was created"),
     ]:
-        body = license_file.render_body({**good, field: value})
-        signature = base64.b64encode(vendor_key.sign(license_file.signed_message(body))).decode()
+        body = licensefile.render_body({**good, field: value})
+        signature = base64.b64encode(vendor_key.sign(licensefile.signed_message(body))).decode()
         with pytest.raises(LicenseError, match=message):
-            license_file.verify(
-                license_file.parse(f"{body}signature: ed25519:{signature}\n".encode())
+            licensefile.verify(
+                licensefile.parse(f"{body}signature: ed25519:{signature}\n".encode())
             )
 
 
@@ -206,10 +206,10 @@ def test_bad_field_values_are_refused(vendor_key: Ed25519PrivateKey) -> None:
 
 
 def test_the_production_key_is_shipped_and_no_private_key_is_in_the_repository() -> None:
-    shipped = license_file.shipped_keys()
+    shipped = licensefile.shipped_keys()
     assert [k.name for k in shipped.values()] == ["ibdesk-vendor-2026"]
     (key,) = shipped.values()
-    assert key.source is license_file.Trust.VENDOR
+    assert key.source is licensefile.Trust.VENDOR
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
         cwd=REPO,
@@ -229,13 +229,13 @@ def test_a_license_of_the_shipped_key_is_trusted_without_the_environment(
     """Verify against the shipped key (the test cannot sign with it, so it re-labels one)."""
     key = Ed25519PrivateKey.generate()
     public_key = key.public_key()
-    key_id = license_file.key_id_of(public_key)
-    fake = license_file.TrustedKey(
-        key_id, "ibdesk-vendor-2026", public_key, license_file.Trust.VENDOR
+    key_id = licensefile.key_id_of(public_key)
+    fake = licensefile.TrustedKey(
+        key_id, "ibdesk-vendor-2026", public_key, licensefile.Trust.VENDOR
     )
-    monkeypatch.setattr(license_file, "shipped_keys", lambda: {key_id: fake})
-    document = license_file.parse(make_license(key))
-    assert license_file.verify(document) is fake
+    monkeypatch.setattr(licensefile, "shipped_keys", lambda: {key_id: fake})
+    document = licensefile.parse(make_license(key))
+    assert licensefile.verify(document) is fake
 
 
 def test_an_unreadable_trust_key_is_one_sentence(
@@ -243,12 +243,12 @@ def test_an_unreadable_trust_key_is_one_sentence(
 ) -> None:
     monkeypatch.setenv("IBDESK_TRUST_KEY", str(tmp_path / "missing.pub"))
     with pytest.raises(LicenseError, match=r"IBDESK_TRUST_KEY names .*cannot be read"):
-        license_file.trusted_keys()
+        licensefile.trusted_keys()
     not_a_key = tmp_path / "note.pub"
     not_a_key.write_text("hello")
     monkeypatch.setenv("IBDESK_TRUST_KEY", str(not_a_key))
     with pytest.raises(LicenseError, match="not a PEM public key file"):
-        license_file.trusted_keys()
+        licensefile.trusted_keys()
 
 
 # --- install --------------------------------------------------------------------------------

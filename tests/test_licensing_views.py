@@ -20,10 +20,11 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from factories import make_license
-from ibdesk import licensing, seats
+from ibdesk import licensing
 from ibdesk.audit import Actor, local_admin
 from ibdesk.blueprints.licensing import upload_name
 from ibdesk.errors import UserError
+from ibdesk.licensing import seats
 from ibdesk.models import License, SeatActivation, SystemEvent
 from webfixtures import app, client, csrf_token
 

@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from factories import ACTOR, make_patient
-from ibdesk import audit, auditchain, clients, patients, tabs
+from ibdesk import audit, clients, patients, tabs
 from ibdesk.app import create_app
 from ibdesk.audit import Actor, local_admin
 from ibdesk.blueprints import logs as logs_view
 from ibdesk.blueprints.jobs import registry
+from ibdesk.logs import auditchain
 from ibdesk.models import Patient
 from ibdesk.progress import Event, LogLine, Progress
 from webfixtures import TEST_PORT, csrf_token

@@ -111,8 +111,8 @@ def test_mssql_url_uses_pyodbc_with_a_timeout() -> None:
 
 
 def test_passwords_never_shown_in_urls() -> None:
-    from ibdesk.connection import ServerSpec, url
     from ibdesk.db import display_url
+    from ibdesk.settings.connection import ServerSpec, url
 
     spec = ServerSpec("mssql", host="srv", user="sa", password="hemligt;}", driver="FreeTDS")
     shown = display_url(url(spec, "ImageBank"))

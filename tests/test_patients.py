@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from factories import ACTOR, make_image_set, make_media, make_patient, new_personnummer
-from ibdesk import patients, settings, signing
+from ibdesk import clinic_settings, patients
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient
+from ibdesk.patients import signing
 
 
 def test_search_by_every_typed_form_and_prefix(session: Session) -> None:
@@ -93,7 +94,7 @@ def test_delete_needs_the_number_typed_again_and_restores(session: Session) -> N
 
 
 def test_purge_removes_rows_and_files_but_keeps_the_trail(session: Session, tmp_path: Path) -> None:
-    settings.put(session, settings.IMAGE_FOLDER, str(tmp_path))
+    clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(tmp_path))
     item = make_media(session, path="p/1.png")
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "1.png").write_bytes(b"x")

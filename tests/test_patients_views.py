@@ -21,12 +21,14 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from factories import ACTOR, make_image_set, make_patient
-from ibdesk import clients, demo_content, settings, tabs, thumbnails
+from ibdesk import clients, clinic_settings, tabs
 from ibdesk.app import create_app
 from ibdesk.audit import local_admin
 from ibdesk.blueprints import patients as patients_view
 from ibdesk.db import session_scope
+from ibdesk.demo import content as demo_content
 from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient
+from ibdesk.patients import thumbnails
 from webfixtures import TEST_PORT, csrf_token
 
 HX = {"HX-Request": "true"}
@@ -77,7 +79,7 @@ def check(engine: Engine) -> Callable[[Any], Any]:
 def with_files(session: Session, folder: Path) -> tuple[str, ImageSet]:
     """Make a patient's image set with a 16-bit X-ray and a colour photo really on disk."""
     folder.mkdir(parents=True, exist_ok=True)
-    settings.put(session, settings.IMAGE_FOLDER, str(folder))
+    clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(folder))
     patient = make_patient(session)
     image_set = make_image_set(session, patient, description="Årskontroll")
     rng = random.Random(9)
@@ -144,7 +146,7 @@ def test_search_says_what_is_wrong_or_that_nothing_matches(
 def test_details_show_the_patient_log_the_view_and_never_wait_for_files(
     client: FlaskClient, session: Session, tmp_path: Path
 ) -> None:
-    settings.put(session, settings.IMAGE_FOLDER, str(tmp_path / "tomt"))
+    clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(tmp_path / "tomt"))
     patient = make_patient(
         session, first_name="Örjan", last_name="Ängström", note="Tandvårdsrädd", city="Malmö"
     )

@@ -91,7 +91,7 @@ def test_upgrade_from_the_first_schema_keeps_data_and_counts(empty_db_url: str) 
     from sqlalchemy.orm import Session
 
     from factories import make_media
-    from ibdesk import stats
+    from ibdesk import statistics
 
     engine = make_engine(empty_db_url, create=True)
     schema.upgrade(engine, to="0001_initial")
@@ -102,9 +102,9 @@ def test_upgrade_from_the_first_schema_keeps_data_and_counts(empty_db_url: str) 
     result = schema.upgrade(engine)
     assert (result.from_revision, result.to_revision) == ("0001_initial", schema.head_revision())
     with Session(engine) as session:
-        counts = stats.counters(session)
-        assert counts == stats.recount(session)
+        counts = statistics.counters(session)
+        assert counts == statistics.recount(session)
         assert sum(c.live for s, c in counts.items() if s.startswith("m")) == 3
         make_media(session)
-        assert stats.counters(session) == stats.recount(session)
+        assert statistics.counters(session) == statistics.recount(session)
     engine.dispose()

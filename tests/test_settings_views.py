@@ -30,10 +30,11 @@ from test_wizard_views import (
 )
 
 import pgserver
-from ibdesk import config, connection, schema, settings
-from ibdesk.connection import ServerSpec, url
+from ibdesk import clinic_settings, config, schema
 from ibdesk.db import make_engine
 from ibdesk.models import SystemEvent
+from ibdesk.settings import connection
+from ibdesk.settings.connection import ServerSpec, url
 
 SWEDISH = "Röntgen åäö ÅÄÖ"
 
@@ -126,7 +127,7 @@ def test_the_image_folder_is_checked_then_stored(
 def _stored(db_url: str) -> str | None:
     engine = make_engine(db_url)
     with Session(engine) as session:
-        value = settings.get(session, settings.IMAGE_FOLDER)
+        value = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
     engine.dispose()
     return value
 

@@ -20,13 +20,15 @@ from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.orm import Session
 
 from factories import ACTOR, make_image_set, make_media, make_patient
-from ibdesk import clients, demo, imagecheck, patients, settings, signing, stats, vendor, web
+from ibdesk import clients, clinic_settings, demo, patients, statistics, vendor, web
 from ibdesk.app import create_app
 from ibdesk.blueprints import statistics as view
 from ibdesk.blueprints.jobs import registry
 from ibdesk.licensing import install_license
 from ibdesk.models import MediaItem
+from ibdesk.patients import signing
 from ibdesk.progress import Event, run_to_end
+from ibdesk.statistics import imagecheck
 from webfixtures import TEST_PORT, app, client, csrf_token, login
 
 __all__ = ["app", "client"]  # fixtures, imported for pytest to find
@@ -78,7 +80,7 @@ def test_generate_shows_the_counters_on_the_right_with_a_chart(
 ) -> None:
     folder = tmp_path / "Röntgen åäö ÅÄÖ"
     folder.mkdir()
-    settings.put(session, settings.IMAGE_FOLDER, str(folder))
+    clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(folder))
     session.commit()
     small_clinic(session)
     page = client.get("/statistics/").get_data(as_text=True)
@@ -94,15 +96,15 @@ def test_generate_shows_the_counters_on_the_right_with_a_chart(
     assert response.status_code == 200
     partial = response.get_data(as_text=True)
     assert "<html" not in partial and partial.lstrip().startswith("<section")
-    counts = stats.counters(session)
-    assert counts == stats.recount(session)
+    counts = statistics.counters(session)
+    assert counts == statistics.recount(session)
     session.rollback()  # SQLite: a reading session here would hold the write lock
     assert figure(partial, "patients") == counts["patient"].live == 2
     assert figure(partial, "patients-deleted") == counts["patient"].deleted == 1
     assert figure(partial, "image-sets") == counts["image_set"].live == 3
     assert figure(partial, "signed-sets") == counts["signed_set"].live == 1
-    for kind in stats.MEDIA_SUBJECTS:
-        count = counts.get(kind, stats.Count())
+    for kind in statistics.MEDIA_SUBJECTS:
+        count = counts.get(kind, statistics.Count())
         assert kind_figures(partial, kind) == (count.live, count.live_bytes, count.deleted)
     assert kind_figures(partial, "photo") == (2, counts["photo"].live_bytes, 1)
     assert figure(partial, "media-total") == 6
@@ -125,7 +127,7 @@ def test_a_missing_or_silent_image_folder_leaves_the_counts_and_says_why(
 ) -> None:
     make_media(session)
     missing = tmp_path / "Nätverksenhet" / "Bilder"
-    settings.put(session, settings.IMAGE_FOLDER, str(missing))
+    clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(missing))
     session.commit()
     partial = post(client, "/statistics/generate", headers=HX).get_data(as_text=True)
     assert figure(partial, "media-total") == 1
@@ -137,7 +139,7 @@ def test_a_missing_or_silent_image_folder_leaves_the_counts_and_says_why(
         release.wait(30)
         raise OSError(112, "Host is down")
 
-    monkeypatch.setattr(stats.shutil, "disk_usage", dead_share)
+    monkeypatch.setattr(statistics.shutil, "disk_usage", dead_share)
     started = time.monotonic()
     partial = post(client, "/statistics/generate", headers=HX).get_data(as_text=True)
     release.set()
@@ -150,7 +152,7 @@ def test_a_missing_or_silent_image_folder_leaves_the_counts_and_says_why(
 def test_a_database_that_goes_away_midway_shows_what_could_be_had(
     app: Flask, client: FlaskClient, session: Session, tmp_path: Path, pg_server: Any
 ) -> None:
-    settings.put(session, settings.IMAGE_FOLDER, str(tmp_path))
+    clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(tmp_path))
     session.commit()
     make_media(session)
     engine: Engine = app.extensions["ibdesk.database"].engine()
@@ -214,16 +216,16 @@ def signed_license(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
 def test_the_printout_has_no_navigation_and_names_the_clinic(
     client: FlaskClient, session: Session, signed_license: bytes
 ) -> None:
-    assert stats.clinic_name(session) == ""
+    assert statistics.clinic_name(session) == ""
     install_license(session, signed_license, ACTOR)
     session.commit()
-    assert stats.clinic_name(session) == "Tandläkarna i Överkalix AB"  # the licensee
+    assert statistics.clinic_name(session) == "Tandläkarna i Överkalix AB"  # the licensee
     session.rollback()  # SQLite: a reading session here would hold the write lock
     page = client.get("/statistics/print").get_data(as_text=True)
     assert "Tandläkarna i Överkalix AB" in page
-    settings.put(session, settings.CLINIC_NAME, f"  {CLINIC}  ")
+    clinic_settings.put(session, clinic_settings.CLINIC_NAME, f"  {CLINIC}  ")
     session.commit()
-    assert stats.clinic_name(session) == CLINIC  # the setting wins
+    assert statistics.clinic_name(session) == CLINIC  # the setting wins
     session.rollback()
     response = client.get("/statistics/print")
     page = response.get_data(as_text=True)
@@ -237,14 +239,14 @@ def test_the_printout_has_no_navigation_and_names_the_clinic(
     assert 'data-field="media-total" data-value="0"' in page
     with client.application.test_request_context("/"):  # the PDF's version: CSS inside
         label = web.database_label(web.database())
-        embedded = view.print_html(stats.gather(session), label, embed_css=True)
+        embedded = view.print_html(statistics.gather(session), label, embed_css=True)
     assert "@page { size: A4 portrait" in embedded and "print-now" not in embedded
     assert "/static/" not in embedded and CLINIC in embedded
 
 
 @pytest.mark.backends("sqlite")
 def test_save_as_pdf_downloads_the_printout(client: FlaskClient, session: Session) -> None:
-    settings.put(session, settings.CLINIC_NAME, CLINIC)
+    clinic_settings.put(session, clinic_settings.CLINIC_NAME, CLINIC)
     session.commit()
     response = client.get("/statistics/statistics.pdf")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
@@ -276,7 +278,7 @@ def test_the_folder_check_finds_every_difference_and_saves_the_list(
     folder.mkdir()
     run_to_end(demo.generate(engine, demo.DemoOptions(3, 3, image_folder=folder)))
     with Session(engine) as session:
-        settings.put(session, settings.IMAGE_FOLDER, str(folder))
+        clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(folder))
         session.commit()
         paths = list(session.scalars(select(MediaItem.path).order_by(MediaItem.id)))
     missing, grown, altered = paths[0], paths[1], paths[2]
@@ -341,7 +343,7 @@ def test_a_check_runs_once_at_a_time_and_a_lost_folder_fails_it_with_a_sentence(
 
     monkeypatch.undo()
     gone = tmp_path / "Frånkopplad resurs"
-    settings.put(session, settings.IMAGE_FOLDER, str(gone))
+    clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(gone))
     session.commit()
     failed = post(client, "/statistics/check", headers=HX).get_data(as_text=True)
     status = wait_for(app, job_id_in(failed))

@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives import serialization
 
-from ibdesk import license_file, vendor
+from ibdesk import vendor
 from ibdesk.errors import UserError
+from ibdesk.licensing import licensefile
 
 
 def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Result:
@@ -32,7 +33,7 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_a_public_key(
     private_path, public_path = tmp_path / "acme-2026.key", tmp_path / "acme-2026.pub"
     assert stat.S_IMODE(private_path.stat().st_mode) == 0o600
     private_key = vendor.load_private_key(private_path.read_bytes())
-    public_key = license_file.load_public_key(public_path.read_bytes(), "pub")
+    public_key = licensefile.load_public_key(public_path.read_bytes(), "pub")
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     assert (
         private_key.public_key().public_bytes(
@@ -41,7 +42,7 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_a_public_key(
         == raw
     )
     key_id = hashlib.sha256(raw).hexdigest()[:16]
-    assert license_file.key_id_of(public_key) == key_id
+    assert licensefile.key_id_of(public_key) == key_id
     assert f"Key id {key_id}" in result.stdout
     assert b"PRIVATE" not in public_path.read_bytes()
 
@@ -81,7 +82,7 @@ def test_issue_writes_a_license_the_program_accepts(
     )
     assert result.exit_code == 0, result.stderr
     assert "12 seats for Folktandvården Exempelstad AB (556012-5790)" in result.stdout
-    document = license_file.parse(out.read_bytes())
+    document = licensefile.parse(out.read_bytes())
     assert (document.license_id, document.seats, document.org_number) == (
         "FTV-0042",
         12,
@@ -89,10 +90,10 @@ def test_issue_writes_a_license_the_program_accepts(
     )
     assert document.created_on == dt.date(2026, 1, 15)
     assert document.expires_on == dt.date(2030, 12, 31)
-    with pytest.raises(license_file.LicenseError, match="does not trust"):
-        license_file.verify(document)  # not trusted until the public key is
+    with pytest.raises(licensefile.LicenseError, match="does not trust"):
+        licensefile.verify(document)  # not trusted until the public key is
     monkeypatch.setenv("IBDESK_TRUST_KEY", str(tmp_path / "acme-2026.pub"))
-    assert license_file.verify(document).source is license_file.Trust.TEST_KEY
+    assert licensefile.verify(document).source is licensefile.Trust.TEST_KEY
     inspected = run("inspect", str(out))
     assert inspected.exit_code == 0 and "signature valid" in inspected.stdout
 
@@ -127,7 +128,7 @@ def test_issue_to_stdout(tmp_path: Path) -> None:
     keygen(tmp_path)
     result = run(*issue_args(tmp_path, 1), "--out", "-")
     assert result.exit_code == 0
-    assert license_file.parse(result.stdout.encode()).seats == 1
+    assert licensefile.parse(result.stdout.encode()).seats == 1
 
 
 def test_an_encrypted_key_needs_its_passphrase(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image, ImageGrab
 from sqlalchemy.orm import Session
 
-from ibdesk import settings
+from ibdesk import clinic_settings
 from ibdesk.db import make_engine
 from ibdesk.desktop import folder_chooser
 from webfixtures import IBDESK, WAIT_S, ibdesk_env, start_ibdesk
@@ -62,7 +62,7 @@ def clinic_db(tmp_path: Path, sqlite_template: Path) -> str:
     shutil.copyfile(sqlite_template, path)
     engine = make_engine(f"sqlite:///{path}")
     with Session(engine) as session:
-        settings.put(session, settings.IMAGE_FOLDER, "/srv/bilder/Röntgen")
+        clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, "/srv/bilder/Röntgen")
         session.commit()
     engine.dispose()
     return f"sqlite:///{path}"

@@ -29,13 +29,14 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
 import pgserver
-from ibdesk import config, dbadmin, licensing, schema, tabs, users, vendor
+from ibdesk import config, licensing, schema, tabs, users, vendor
 from ibdesk.app import create_app
 from ibdesk.blueprints.jobs import registry
-from ibdesk.connection import odbc_connection_string
 from ibdesk.db import make_engine
 from ibdesk.forms.wizard import ServerForm
 from ibdesk.models import UserAccount
+from ibdesk.settings import dbadmin
+from ibdesk.settings.connection import odbc_connection_string
 from webfixtures import TEST_PORT, csrf_token, login
 
 MY_TABS = tuple(t for t in tabs.TABS if t.id in ("wizard", "settings"))

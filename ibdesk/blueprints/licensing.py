@@ -7,12 +7,13 @@ from typing import Any
 
 from flask import Blueprint, render_template
 
-from ibdesk import licensing, seats, web
+from ibdesk import licensing, web
 from ibdesk.audit import local_admin
 from ibdesk.blueprints import is_htmx
 from ibdesk.errors import NotFound, UserError
 from ibdesk.forms.licensing import InstallLicenseForm, RemoveSeatForm
-from ibdesk.license_file import MAX_FILE_BYTES
+from ibdesk.licensing import seats
+from ibdesk.licensing.licensefile import MAX_FILE_BYTES
 
 bp = Blueprint("licensing", __name__, url_prefix="/licensing")
 

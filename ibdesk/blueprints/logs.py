@@ -16,7 +16,7 @@ from flask import Blueprint, Response, request, url_for
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ibdesk import auditchain, logs, patients, personnummer, web
+from ibdesk import logs, patients, personnummer, web
 from ibdesk.audit import local_admin
 from ibdesk.blueprints import page_or_partial
 from ibdesk.blueprints.jobs import registry
@@ -24,6 +24,7 @@ from ibdesk.db import session_scope
 from ibdesk.errors import UserError
 from ibdesk.forms.logs import AuditFilterForm, LoginFilterForm
 from ibdesk.jobs import JobStatus
+from ibdesk.logs import auditchain
 
 bp = Blueprint("logs", __name__, url_prefix="/logs")
 

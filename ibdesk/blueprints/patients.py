@@ -25,13 +25,14 @@ from flask import (
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from ibdesk import patients, signing, thumbnails, web
+from ibdesk import patients, web
 from ibdesk.audit import local_admin
 from ibdesk.blueprints import is_htmx, page_or_partial
 from ibdesk.blueprints.logs import local_time, pn_display, reading
 from ibdesk.errors import Refused, UserError
 from ibdesk.forms.patients import ConfirmNumberForm, SearchForm, UnsignForm
 from ibdesk.models import MediaKind
+from ibdesk.patients import signing, thumbnails
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 
@@ -327,9 +328,11 @@ def purge(number: str) -> tuple[str, int] | BaseResponse:
 
 
 def _thumbnailer() -> thumbnails.Thumbnailer:
-    found = current_app.extensions.get("ibdesk.thumbnails")
+    found = current_app.extensions.get("ibdesk.patients.thumbnails")
     if found is None:
-        found = current_app.extensions.setdefault("ibdesk.thumbnails", thumbnails.Thumbnailer())
+        found = current_app.extensions.setdefault(
+            "ibdesk.patients.thumbnails", thumbnails.Thumbnailer()
+        )
     return found
 
 

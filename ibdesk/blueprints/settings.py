@@ -14,16 +14,17 @@ from typing import Any
 from flask import Blueprint, flash, render_template, url_for
 from werkzeug.wrappers import Response
 
-from ibdesk import backup as backups
-from ibdesk import config, connection, dbadmin, schema, settings, web
+from ibdesk import config, schema, web
 from ibdesk.audit import local_admin, system_event
 from ibdesk.blueprints import is_htmx, page_or_partial
 from ibdesk.blueprints.home import SOURCES
-from ibdesk.blueprints.wizard_flow import Answer, go, status_bar
-from ibdesk.connection import shown_url
 from ibdesk.db import server_info, session_scope
 from ibdesk.errors import UserError
 from ibdesk.forms.settings import AttachForm, BackupForm, ImageFolderForm, LoginForm, UpdateForm
+from ibdesk.settings import backup as backups
+from ibdesk.settings import connection, dbadmin, imagefolder
+from ibdesk.settings.connection import shown_url
+from ibdesk.wizard import Answer, go, status_bar
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -144,7 +145,7 @@ def databases_submit() -> tuple[str, int]:
 # --- the image folder -----------------------------------------------------------------------
 
 
-def _folder_answer(check: settings.FolderCheck, saved: bool) -> Answer:
+def _folder_answer(check: imagefolder.FolderCheck, saved: bool) -> Answer:
     details = [f"Path: {check.path}"]
     if check.exists:
         details.append("Exists: yes")
@@ -178,7 +179,7 @@ def image_folder_check_submit() -> tuple[str, int]:
     if not form.validate_on_submit():
         return _render("image_folder", 422, image_folder_form=form)
     try:
-        check = settings.check_image_folder(form.path.data or "")
+        check = imagefolder.check_image_folder(form.path.data or "")
     except UserError as error:
         return _render("image_folder", 422, image_folder_form=form, answer=_error(error))
     return _render("image_folder", image_folder_form=form, answer=_folder_answer(check, False))
@@ -192,7 +193,7 @@ def image_folder_submit() -> tuple[str, int]:
         return _render("image_folder", 422, image_folder_form=form)
     db = web.db_session()
     try:
-        check = settings.set_image_folder(db, form.path.data or "", by=local_admin().user)
+        check = imagefolder.set_image_folder(db, form.path.data or "", by=local_admin().user)
     except UserError as error:
         db.rollback()
         return _render("image_folder", 422, image_folder_form=form, answer=_error(error))

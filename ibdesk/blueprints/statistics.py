@@ -15,12 +15,13 @@ from typing import Any
 from flask import Blueprint, Response, render_template, send_file
 from markupsafe import Markup
 
-from ibdesk import charts, imagecheck, pdf, stats, web
+from ibdesk import pdf, statistics, web
 from ibdesk.blueprints import is_htmx
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.errors import NotFound, Refused
 from ibdesk.forms.statistics import CheckForm
 from ibdesk.jobs import JobStatus
+from ibdesk.statistics import charts, imagecheck
 
 bp = Blueprint("statistics", __name__, url_prefix="/statistics")
 
@@ -63,13 +64,13 @@ bp.add_app_template_filter(format_bytes, "stats_bytes")
 bp.add_app_template_filter(format_local, "stats_local")
 
 
-def _month_chart(gathered: stats.Gathered) -> charts.BarChart | None:
+def _month_chart(gathered: statistics.Gathered) -> charts.BarChart | None:
     if gathered.report is None:
         return None
     return charts.bar_chart([(m.month, m.count) for m in gathered.report.months])
 
 
-def _report_context(gathered: stats.Gathered) -> dict[str, Any]:
+def _report_context(gathered: statistics.Gathered) -> dict[str, Any]:
     return {"gathered": gathered, "chart": _month_chart(gathered), "kind_labels": KIND_LABELS}
 
 
@@ -98,11 +99,11 @@ def index() -> tuple[str, int]:
 @bp.post("/generate")
 def generate_submit() -> tuple[str, int]:
     """Generate the statistics from the counters (instant at any size)."""
-    gathered = stats.gather(web.db_session())
+    gathered = statistics.gather(web.db_session())
     return _render("statistics/_report.html", **_report_context(gathered))
 
 
-def print_html(gathered: stats.Gathered, label: web.DatabaseLabel, *, embed_css: bool) -> str:
+def print_html(gathered: statistics.Gathered, label: web.DatabaseLabel, *, embed_css: bool) -> str:
     """Render the printout; with ``embed_css`` its stylesheet is inside (for the PDF)."""
     css = Markup(_PRINT_CSS.read_text(encoding="utf-8")) if embed_css else None
     return render_template(
@@ -117,7 +118,7 @@ def print_html(gathered: stats.Gathered, label: web.DatabaseLabel, *, embed_css:
 @bp.get("/print")
 def print_page() -> str:
     """Show the printout: A4, no navigation, the clinic's name and the date."""
-    gathered = stats.gather(web.db_session())
+    gathered = statistics.gather(web.db_session())
     return print_html(gathered, web.database_label(web.database()), embed_css=False)
 
 
@@ -126,7 +127,7 @@ def pdf_name(today: dt.date) -> str:
     return f"imagebank-statistics-{today.isoformat()}.pdf"
 
 
-def complete_print_html(gathered: stats.Gathered, label: web.DatabaseLabel) -> str:
+def complete_print_html(gathered: statistics.Gathered, label: web.DatabaseLabel) -> str:
     """Render the printout for a PDF to file away; refuse when the numbers are incomplete."""
     if gathered.problem is not None:
         raise Refused(f"The statistics are incomplete, so no PDF was made: {gathered.problem}")
@@ -136,7 +137,7 @@ def complete_print_html(gathered: stats.Gathered, label: web.DatabaseLabel) -> s
 @bp.get("/statistics.pdf")
 def save_pdf() -> Response:
     """Print the printout to an A4 PDF with Qt WebEngine and download it."""
-    gathered = stats.gather(web.db_session())
+    gathered = statistics.gather(web.db_session())
     data = pdf.html_to_pdf(complete_print_html(gathered, web.database_label(web.database())))
     return send_file(
         io.BytesIO(data),

@@ -26,25 +26,10 @@ from flask.sansio.blueprints import BlueprintSetupState
 from werkzeug.exceptions import NotFound as NotFoundPage
 from werkzeug.wrappers import Response
 
-from ibdesk import backup as backups
-from ibdesk import config, connection, dbadmin, licensing, schema, users, web
+from ibdesk import config, licensing, schema, users, web
 from ibdesk.audit import local_admin
 from ibdesk.blueprints import page_or_partial
 from ibdesk.blueprints.jobs import registry
-from ibdesk.blueprints.wizard_flow import (
-    EXTENSION,
-    Answer,
-    Flow,
-    FlowStore,
-    chosen_session,
-    flow_key,
-    flow_state,
-    go,
-    identity,
-    status_bar,
-    steps_of,
-    store,
-)
 from ibdesk.db import odbc_drivers
 from ibdesk.errors import UserError
 from ibdesk.forms.wizard import (
@@ -58,6 +43,22 @@ from ibdesk.forms.wizard import (
 from ibdesk.jobs import JobState, JobStatus
 from ibdesk.passwords import PasswordRejected
 from ibdesk.progress import Job, LogLine
+from ibdesk.settings import backup as backups
+from ibdesk.settings import connection, dbadmin
+from ibdesk.wizard import (
+    EXTENSION,
+    Answer,
+    Flow,
+    FlowStore,
+    chosen_session,
+    flow_key,
+    flow_state,
+    go,
+    identity,
+    status_bar,
+    steps_of,
+    store,
+)
 
 bp = Blueprint("wizard", __name__, url_prefix="/wizard")
 

@@ -24,7 +24,7 @@ from ibdesk.db import DatabaseError, explain, make_engine, session_scope
 from ibdesk.errors import UserError
 
 # Each module registers its commands on `main` with register(main).
-COMMAND_MODULES = ("db", "demo", "export", "licensing", "patients", "shell", "stats")
+COMMAND_MODULES = ("settings", "wizard", "export", "licensing", "patients", "shell", "statistics")
 
 
 @dataclass

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from ibdesk import licensing, seats
+from ibdesk import licensing
 from ibdesk.audit import Actor
 from ibdesk.cli import Runtime, emit, pass_runtime
 from ibdesk.errors import UserError
-from ibdesk.license_file import MAX_FILE_BYTES
-from ibdesk.licensing import LicenseInfo
-from ibdesk.seats import SeatInfo
+from ibdesk.licensing import LicenseInfo, seats
+from ibdesk.licensing.licensefile import MAX_FILE_BYTES
+from ibdesk.licensing.seats import SeatInfo
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 

@@ -7,10 +7,12 @@ from typing import Any
 
 import click
 
-from ibdesk import auditchain, logs, patients, signing
+from ibdesk import logs, patients
 from ibdesk.audit import local_admin
 from ibdesk.cli import Runtime, emit, pass_runtime
 from ibdesk.errors import UserError
+from ibdesk.logs import auditchain
+from ibdesk.patients import signing
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import personnummer, settings, stats
+from ibdesk import clinic_settings, personnummer, statistics
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.export.records import chunks, count_live_media
 from ibdesk.models import MediaKind, Patient
@@ -149,7 +149,7 @@ def plan(session: Session, selection: Selection, options: ExportOptions) -> Plan
     images = image_folder(session)
     target = check_target(options.to, images)
     if selection.everyone:
-        counts = stats.counters(session)
+        counts = statistics.counters(session)
         media = sum(counts[k.value].live for k in MediaKind if k.value in counts)
         patients = counts["patient"].live if "patient" in counts else 0
         return Plan(images, target, None, patients, media)
@@ -159,7 +159,7 @@ def plan(session: Session, selection: Selection, options: ExportOptions) -> Plan
 
 def image_folder(session: Session) -> Path:
     """Return the image folder, or say why media files cannot be read from it."""
-    stored = settings.get(session, settings.IMAGE_FOLDER)
+    stored = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
     if not stored:
         raise UserError("The image folder is not set; set it before exporting patients.")
     folder = Path(stored).expanduser()

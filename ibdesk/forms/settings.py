@@ -11,8 +11,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, PasswordField, StringField, ValidationError
 from wtforms.validators import DataRequired
 
-from ibdesk.connection import check_database_name
 from ibdesk.errors import UserError
+from ibdesk.settings.connection import check_database_name
 
 
 class _SectionForm(FlaskForm):

@@ -22,9 +22,9 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 
-from ibdesk.connection import BACKEND_LABELS, ServerSpec, check_database_name
 from ibdesk.errors import UserError
 from ibdesk.passwords import MIN_LENGTH
+from ibdesk.settings.connection import BACKEND_LABELS, ServerSpec, check_database_name
 
 BACKEND_CHOICES = [
     SelectChoice("sqlite", "SQLite (a file on this computer)"),

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy.orm import Session
 
-from ibdesk import settings
+from ibdesk import clinic_settings
 from ibdesk.db import make_engine
 from webfixtures import Served, ibdesk_env, start_serve
 
@@ -59,7 +59,7 @@ def clinic_db(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -
     url = f"sqlite:///{path}"
     engine = make_engine(url)
     with Session(engine) as session:
-        settings.put(session, settings.IMAGE_FOLDER, IMAGE_FOLDER, by="test")
+        clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, IMAGE_FOLDER, by="test")
         session.commit()
     engine.dispose()
     return url

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
-from test_export_clinic import Clinic, jpeg, photo, png, wav, xray8, xray16
 
-from ibdesk import settings
+from exportclinic import Clinic, jpeg, photo, png, wav, xray8, xray16
+from ibdesk import clinic_settings
 from ibdesk.db import make_engine
 from webfixtures import IBDESK, WAIT_S, Served, ibdesk_env, start_serve
 
@@ -78,7 +78,7 @@ def export_clinic(
     images.mkdir()
     engine = make_engine(url)
     with Session(engine, expire_on_commit=False) as session:
-        settings.put(session, settings.IMAGE_FOLDER, str(images), by="test")
+        clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(images), by="test")
         session.commit()
         c = Clinic(session, images)
         for number, first, last in [

@@ -15,8 +15,9 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import licensing, seats, vendor
+from ibdesk import licensing, vendor
 from ibdesk.db import make_engine, session_scope
+from ibdesk.licensing import seats
 from ibdesk.models import SystemEvent
 from webfixtures import Served, ibdesk_env, start_serve
 

@@ -19,9 +19,10 @@ from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
 from factories import ACTOR, make_image_set, make_patient
-from ibdesk import clients, demo_content, settings
+from ibdesk import clients, clinic_settings
 from ibdesk.audit import local_admin
 from ibdesk.db import make_engine
+from ibdesk.demo import content as demo_content
 from webfixtures import Served, ibdesk_env, start_serve
 
 pytestmark = pytest.mark.browser
@@ -49,7 +50,7 @@ def journey(
         ("audio", "", demo_content.wav_note(rng)),
     )
     with Session(engine, expire_on_commit=False) as session:
-        settings.put(session, settings.IMAGE_FOLDER, str(folder), by="test")
+        clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(folder), by="test")
         patient = make_patient(session, first_name="Åsa", last_name="Öberg", note="Tandvårdsrädd")
         make_patient(session, first_name="Örjan", last_name="Ängström")
         image_set = make_image_set(session, patient, description="Årskontroll")

@@ -20,7 +20,7 @@ from test_wizard_e2e import shot
 from test_wizard_views import migrated, pg_create
 
 import pgserver
-from ibdesk import schema, settings
+from ibdesk import clinic_settings, schema
 from ibdesk.db import make_engine
 from ibdesk.models import SystemEvent
 from webfixtures import Served, ibdesk_env, start_serve
@@ -175,7 +175,7 @@ def test_every_tool_on_a_sqlite_clinic(
 def _image_folder(url: str) -> str | None:
     engine = make_engine(url)
     with Session(engine) as session:
-        value = settings.get(session, settings.IMAGE_FOLDER)
+        value = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
     engine.dispose()
     return value
 

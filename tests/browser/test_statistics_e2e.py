@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from ibdesk import demo, settings, stats
+from ibdesk import clinic_settings, demo, statistics
 from ibdesk.db import make_engine, session_scope
 from ibdesk.models import MediaItem
 from ibdesk.progress import run_to_end
@@ -35,8 +35,8 @@ def demo_clinic(
     engine = make_engine(url)
     run_to_end(demo.generate(engine, demo.DemoOptions(12, 4, image_folder=folder)))
     with session_scope(engine) as session:
-        settings.put(session, settings.IMAGE_FOLDER, str(folder), by="test")
-        settings.put(session, settings.CLINIC_NAME, CLINIC, by="test")
+        clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(folder), by="test")
+        clinic_settings.put(session, clinic_settings.CLINIC_NAME, CLINIC, by="test")
     engine.dispose()
     return url, folder
 
@@ -77,8 +77,8 @@ def test_generated_numbers_are_the_counters_and_print_to_pdf(
 
     engine = make_engine(url)
     with session_scope(engine, read_only=True) as session:
-        counts = stats.counters(session)
-        assert counts == stats.recount(session)
+        counts = statistics.counters(session)
+        assert counts == statistics.recount(session)
     engine.dispose()
 
     def shown(selector: str) -> int:
@@ -88,8 +88,8 @@ def test_generated_numbers_are_the_counters_and_print_to_pdf(
     assert shown("[data-field=patients-deleted]") == counts["patient"].deleted
     assert shown("[data-field=image-sets]") == counts["image_set"].live
     assert shown("[data-field=signed-sets]") == counts["signed_set"].live
-    for kind in stats.MEDIA_SUBJECTS:
-        count = counts.get(kind, stats.Count())
+    for kind in statistics.MEDIA_SUBJECTS:
+        count = counts.get(kind, statistics.Count())
         row = f"tr[data-kind={kind}]"
         assert shown(f"{row} [data-field=count]") == count.live, kind
         assert shown(f"{row} [data-field=bytes]") == count.live_bytes, kind

@@ -10,7 +10,7 @@ from PIL import Image
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from ibdesk import demo, personnummer, stats
+from ibdesk import demo, personnummer, statistics
 from ibdesk.errors import UserError
 from ibdesk.models import AuditEvent, ImageSet, LoginEvent, MediaItem, Patient
 from ibdesk.progress import Progress, run_to_end
@@ -42,8 +42,8 @@ def test_demo_rows_are_consistent(engine: Engine) -> None:
             .where(ImageSet.patient_id != MediaItem.patient_id)
         )
         assert mismatched == 0
-        assert stats.counters(session) == stats.recount(session)
-        assert stats.counters(session)["patient"].live == 60
+        assert statistics.counters(session) == statistics.recount(session)
+        assert statistics.counters(session)["patient"].live == 60
     assert "60 patients" in log[-1].text
 
 

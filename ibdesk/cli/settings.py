@@ -7,13 +7,14 @@ from typing import Any
 
 import click
 
-from ibdesk import backup as backups
-from ibdesk import config, connection, dbadmin, schema
+from ibdesk import config, schema
 from ibdesk.audit import local_admin, system_event
 from ibdesk.cli import Runtime, emit, pass_runtime
-from ibdesk.connection import ServerSpec
 from ibdesk.db import display_url, odbc_drivers, server_info, session_scope
 from ibdesk.errors import UserError
+from ibdesk.settings import backup as backups
+from ibdesk.settings import connection, dbadmin
+from ibdesk.settings.connection import ServerSpec
 
 
 @click.group("db")

@@ -29,7 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import config, settings
+from ibdesk import clinic_settings, config
 from ibdesk.errors import NotFound
 from ibdesk.models import MediaItem, MediaKind
 
@@ -76,7 +76,7 @@ def media_source(session: Session, media_id: int) -> MediaSource:
     ).first()
     if row is None:
         raise NotFound(f"Media item {media_id} does not exist.")
-    folder = settings.get(session, settings.IMAGE_FOLDER)
+    folder = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
     return MediaSource(media_id, row[0], row[1], row[2], folder)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ibdesk import demo, settings
+from ibdesk import clinic_settings, demo
 from ibdesk.cli import Runtime, emit, pass_runtime
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
@@ -63,7 +63,7 @@ def demo_command(
     folder: Path | None = None
     if with_files:
         with session_scope(engine) as session:
-            stored = settings.get(session, settings.IMAGE_FOLDER)
+            stored = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
             if images is None and not stored:
                 raise UserError(
                     "--with-files needs an image folder: give --images DIR or set the "
@@ -73,7 +73,9 @@ def demo_command(
             if images is not None:
                 folder.mkdir(parents=True, exist_ok=True)
                 if not stored:
-                    settings.put(session, settings.IMAGE_FOLDER, str(folder), by="ibdesk demo")
+                    clinic_settings.put(
+                        session, clinic_settings.IMAGE_FOLDER, str(folder), by="ibdesk demo"
+                    )
     options = demo.DemoOptions(
         patients=patients, media_per_patient=media_per_patient, image_folder=folder, seed=seed
     )

@@ -14,24 +14,25 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from factories import ACTOR, make_image_set, make_media, make_patient
-from ibdesk import clients, demo, imagecheck, patients, settings, stats
+from ibdesk import clients, clinic_settings, demo, patients, statistics
 from ibdesk.audit import Actor
 from ibdesk.cli import main
 from ibdesk.db import make_engine, session_scope
 from ibdesk.models import MediaItem
 from ibdesk.progress import run_to_end
+from ibdesk.statistics import imagecheck
 
 
 def test_counts_follow_demo_and_purge(engine: Engine) -> None:
     run_to_end(demo.generate(engine, demo.DemoOptions(patients=12, media_per_patient=5)))
     with Session(engine) as session:
-        assert stats.counters(session) == stats.recount(session)
+        assert statistics.counters(session) == statistics.recount(session)
         number = session.execute(text("SELECT personnummer FROM patient LIMIT 1")).scalar_one()
         patients.purge_patient(session, ACTOR, number, confirm=number)
-        assert stats.counters(session) == stats.recount(session)
-        stats.fold(session)
+        assert statistics.counters(session) == statistics.recount(session)
+        statistics.fold(session)
         session.commit()
-        report = stats.generate(session, image_folder=None)
+        report = statistics.generate(session, image_folder=None)
         window = dt.datetime.fromisoformat(f"{report.months[0].month}-01T00:00:00+00:00")
         recent = session.scalar(
             select(func.count()).select_from(MediaItem).where(MediaItem.created_at >= window)
@@ -89,22 +90,22 @@ def test_twenty_workstations_at_once_keep_counts_exact(db_url: str, session: Ses
     assert errors == []
     engine = make_engine(db_url)
     with Session(engine) as fresh:
-        assert stats.counters(fresh) == stats.recount(fresh)
-        stats.fold(fresh)
+        assert statistics.counters(fresh) == statistics.recount(fresh)
+        statistics.fold(fresh)
         fresh.commit()
-        assert stats.counters(fresh) == stats.recount(fresh)
+        assert statistics.counters(fresh) == statistics.recount(fresh)
     engine.dispose()
 
 
 def test_months_are_the_last_24() -> None:
-    labels = stats.last_months(dt.date(2026, 2, 10))
+    labels = statistics.last_months(dt.date(2026, 2, 10))
     assert len(labels) == 24 and labels[0] == "2024-03" and labels[-1] == "2026-02"
 
 
 def test_unreachable_image_folder_is_said_not_hung(tmp_path: Path) -> None:
-    disk, message = stats.disk_space(str(tmp_path / "gone"))
+    disk, message = statistics.disk_space(str(tmp_path / "gone"))
     assert disk is None and "cannot be reached" in message
-    disk, message = stats.disk_space(str(tmp_path))
+    disk, message = statistics.disk_space(str(tmp_path))
     assert disk is not None and disk.free > 0 and message == ""
 
 
@@ -112,7 +113,7 @@ def test_image_folder_check_finds_every_kind_of_difference(engine: Engine, tmp_p
     tmp_path = tmp_path / "bilder"
     tmp_path.mkdir()
     with Session(engine) as session:
-        settings.put(session, settings.IMAGE_FOLDER, str(tmp_path))
+        clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(tmp_path))
         session.commit()
         image_set = make_image_set(session)
         for name, data in (
@@ -148,7 +149,7 @@ def test_stats_and_images_check_cli(db_url: str, session: Session, tmp_path: Pat
     tmp_path = tmp_path / "bilder"
     tmp_path.mkdir()
     make_patient(session)
-    settings.put(session, settings.IMAGE_FOLDER, str(tmp_path))
+    clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(tmp_path))
     session.commit()
     session.close()
     runner = CliRunner()

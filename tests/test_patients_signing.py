@@ -10,13 +10,14 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from factories import ACTOR, make_image_set, make_media
-from ibdesk import clients, settings, signing
+from ibdesk import clients, clinic_settings
 from ibdesk.errors import Refused, UserError
 from ibdesk.models import AuditEvent, ImageSet, MediaItem
+from ibdesk.patients import signing
 
 
 def _with_file(session: Session, folder: Path, name: str, data: bytes) -> MediaItem:
-    settings.put(session, settings.IMAGE_FOLDER, str(folder))
+    clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(folder))
     (folder / name).write_bytes(data)
     return make_media(
         session, path=name, byte_size=len(data), sha256=hashlib.sha256(data).hexdigest()

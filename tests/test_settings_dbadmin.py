@@ -12,11 +12,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 import pgserver
-from ibdesk import backup as backups
-from ibdesk import connection, dbadmin, schema, settings
-from ibdesk.connection import ServerSpec, odbc_connection_string, url
+from ibdesk import clinic_settings, schema
 from ibdesk.db import DatabaseError, make_engine, mssql_dialect
 from ibdesk.errors import UserError
+from ibdesk.settings import backup as backups
+from ibdesk.settings import connection, dbadmin, imagefolder
+from ibdesk.settings.connection import ServerSpec, odbc_connection_string, url
 
 
 def pg_spec(server: pgserver.PgServer, password: str | None = None) -> ServerSpec:
@@ -186,15 +187,15 @@ def test_mssql_statements_and_connection_strings() -> None:
 
 
 def test_image_folder_validation(tmp_path: Path, session) -> None:  # type: ignore[no-untyped-def]
-    result = settings.set_image_folder(session, str(tmp_path), by="admin")
+    result = imagefolder.set_image_folder(session, str(tmp_path), by="admin")
     assert result.writable and result.free_bytes and result.free_bytes > 0
-    assert settings.get(session, settings.IMAGE_FOLDER) == str(tmp_path)
-    unc = settings.check_image_folder("\\\\server\\bilder\\imagebank")
+    assert clinic_settings.get(session, clinic_settings.IMAGE_FOLDER) == str(tmp_path)
+    unc = imagefolder.check_image_folder("\\\\server\\bilder\\imagebank")
     assert not unc.exists and "Windows network path" in unc.note
     with pytest.raises(UserError, match="does not exist"):
-        settings.check_image_folder(str(tmp_path / "saknas"))
+        imagefolder.check_image_folder(str(tmp_path / "saknas"))
     with pytest.raises(UserError, match="full path"):
-        settings.check_image_folder("bilder")
+        imagefolder.check_image_folder("bilder")
     assert psycopg is not None
 
 
@@ -252,7 +253,9 @@ def test_a_demo_clinic_has_files_a_demo_license_and_never_overwrites(tmp_path: P
     with Session(engine) as session:
         info = licensing.current_license(session)
         assert info is not None and info.is_demo and info.valid
-        assert settings.get(session, settings.IMAGE_FOLDER) == str(tmp_path / "images")
+        assert clinic_settings.get(session, clinic_settings.IMAGE_FOLDER) == str(
+            tmp_path / "images"
+        )
     engine.dispose()
     # A second demo gets a new file; a cancelled one leaves no database behind.
     job = dbadmin.demo_clinic(tmp_path, patients=3, media_per_patient=0)
@@ -281,7 +284,7 @@ def test_database_names_and_the_sql_server_backup_plan(tmp_path: Path) -> None:
 
 
 def test_shown_urls_mask_every_password_and_read_as_typed(tmp_path: Path) -> None:
-    from ibdesk.connection import shown_url
+    from ibdesk.settings.connection import shown_url
 
     spec = ServerSpec("mssql", host="srv", user="sa", password="p;w}d", driver="FreeTDS")
     assert shown_url(url(spec, "ImageBank")) == (

@@ -21,9 +21,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from ibdesk import config, connection, dbadmin, licensing, users, web
+from ibdesk import config, licensing, users, web
 from ibdesk.blueprints import is_htmx
 from ibdesk.errors import UserError
+from ibdesk.settings import connection, dbadmin
 
 EXTENSION = "ibdesk.wizard"
 _SESSION_KEY = "ibdesk_wizard"

@@ -16,7 +16,7 @@ from PIL import Image
 from sqlalchemy.orm import Session
 
 from factories import make_image_set, make_media, make_patient
-from ibdesk import settings
+from ibdesk import clinic_settings
 from ibdesk.models import ImageSet, MediaItem, Patient
 
 
@@ -126,7 +126,7 @@ def clinic(session: Session, tmp_path: Path) -> Clinic:
     """Return an empty clinic whose image folder setting points into tmp_path."""
     images = tmp_path / "images"
     images.mkdir()
-    settings.put(session, settings.IMAGE_FOLDER, str(images))
+    clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(images))
     session.commit()
     return Clinic(session, images)
 

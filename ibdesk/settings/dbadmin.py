@@ -16,17 +16,17 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL, make_url
 
 from ibdesk import schema
-from ibdesk.backup import BackupResult, backup
-from ibdesk.connection import (
+from ibdesk.db import DatabaseError, explain, make_engine, probe_tcp
+from ibdesk.errors import UserError
+from ibdesk.progress import Job, LogLine
+from ibdesk.settings.backup import BackupResult, backup
+from ibdesk.settings.connection import (
     ServerSpec,
     check_database_name,
     maintenance_database,
     spec_from_url,
     url,
 )
-from ibdesk.db import DatabaseError, explain, make_engine, probe_tcp
-from ibdesk.errors import UserError
-from ibdesk.progress import Job, LogLine
 
 # What workstations may do, table by table: logs are append-only for them.
 WORKSTATION_GRANTS: dict[str, tuple[str, ...]] = {
@@ -386,7 +386,7 @@ def demo_clinic(
 def _demo_clinic(
     spec: ServerSpec, name: str, patients: int, media_per_patient: int
 ) -> Job[DemoClinic]:
-    from ibdesk import demo, licensing, settings
+    from ibdesk import clinic_settings, demo, licensing
     from ibdesk.audit import Actor
     from ibdesk.db import session_scope
 
@@ -400,7 +400,7 @@ def _demo_clinic(
     try:
         images.mkdir(exist_ok=True)
         with session_scope(engine) as session:
-            settings.put(session, settings.IMAGE_FOLDER, str(images), by=actor.user)
+            clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(images), by=actor.user)
         yield LogLine(f"Writing {patients} demo patients with real image files to {images}.")
         options = demo.DemoOptions(patients, media_per_patient, image_folder=images)
         summary = yield from demo.generate(engine, options)

@@ -18,10 +18,11 @@ from sqlalchemy.dialects import mssql
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from ibdesk import licensing, seats, vendor
+from ibdesk import licensing, vendor
 from ibdesk.audit import Actor
 from ibdesk.db import make_engine
 from ibdesk.errors import NotFound, Refused
+from ibdesk.licensing import seats
 from ibdesk.models import License, SeatActivation, SystemEvent
 
 ADMIN = Actor(user="admin", machine="SERVER")

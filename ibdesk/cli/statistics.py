@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 
-from ibdesk import imagecheck, stats
+from ibdesk import statistics
 from ibdesk.cli import Runtime, emit, pass_runtime
 from ibdesk.errors import UserError
 from ibdesk.progress import drive_in_terminal
+from ibdesk.statistics import imagecheck
 
 KIND_LABELS = {
     "intraoral": "Intraoral X-rays",
@@ -32,7 +33,7 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def report_text(report: stats.StatsReport) -> str:
+def report_text(report: statistics.StatsReport) -> str:
     """Render the statistics as plain text."""
     lines = [
         f"Patients: {report.patients.live:,} (deleted: {report.patients.deleted:,})",
@@ -71,7 +72,7 @@ def stats_command(runtime: Runtime, as_json: bool, pdf_path: Path | None) -> Non
         _write_pdf(runtime, pdf_path, as_json)
         return
     with runtime.session() as session:
-        gathered = stats.gather(session)
+        gathered = statistics.gather(session)
     if gathered.report is None:
         raise UserError(gathered.problem or "The statistics could not be read.")
     report = gathered.report
@@ -86,7 +87,7 @@ def _write_pdf(runtime: Runtime, path: Path, as_json: bool) -> None:
     from ibdesk.blueprints.statistics import complete_print_html
 
     with runtime.session() as session:
-        gathered = stats.gather(session)
+        gathered = statistics.gather(session)
     app = create_app(db_option=runtime.db_option)
     with app.app_context():
         html = complete_print_html(gathered, web.database_label(web.database()))

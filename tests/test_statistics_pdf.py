@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ibdesk import demo, pdf, settings, stats
+from ibdesk import clinic_settings, demo, pdf, statistics
 from ibdesk.cli import main
 from ibdesk.progress import run_to_end
 
@@ -53,10 +53,10 @@ def test_ibdesk_stats_pdf_prints_the_clinics_statistics(
     options = demo.DemoOptions(patients=6, media_per_patient=5, image_folder=folder)
     run_to_end(demo.generate(engine, options))
     with Session(engine) as session:
-        settings.put(session, settings.IMAGE_FOLDER, str(folder))
-        settings.put(session, settings.CLINIC_NAME, CLINIC)
+        clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(folder))
+        clinic_settings.put(session, clinic_settings.CLINIC_NAME, CLINIC)
         session.commit()
-        counts = stats.counters(session)
+        counts = statistics.counters(session)
     target = tmp_path / "Statistik för 2026.pdf"
     result = CliRunner().invoke(main, ["--db", db_url, "stats", "--pdf", str(target)])
     assert result.exit_code == 0, result.output

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import audit, settings
+from ibdesk import audit, clinic_settings
 from ibdesk.audit import Actor
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient, utcnow
@@ -202,7 +202,7 @@ def verify(session: Session, set_id: int, *, check_files: bool = True) -> Verifi
     elif digest(now) != image_set.signature_digest:
         problems += _compare(signed, now) or ["The set's content differs from what was signed."]
     if check_files:
-        folder = settings.get(session, settings.IMAGE_FOLDER)
+        folder = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
         for item in now["media"]:
             if not folder:
                 problems.append("The image folder is not set, so the files cannot be checked.")

@@ -26,10 +26,10 @@ from typing import Any
 from sqlalchemy import Executable, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from ibdesk import audit, settings
+from ibdesk import audit, clinic_settings
 from ibdesk.audit import Actor
 from ibdesk.errors import Refused
-from ibdesk.license_file import (
+from ibdesk.licensing.licensefile import (
     DEMO_KEY_ID,
     LicenseDocument,
     LicenseError,
@@ -152,7 +152,7 @@ def _check_demo(session: Session, document: LicenseDocument) -> None:
             f"The demo license is not valid: a demo license has at most {DEMO_SEATS} seats "
             f"and its licensee starts with {DEMO_PREFIX}."
         )
-    if settings.get(session, DEMO_DATABASE_ID) != document.database_id:
+    if clinic_settings.get(session, DEMO_DATABASE_ID) != document.database_id:
         raise LicenseError(
             "The demo license belongs to another database; a demo license works only in "
             "the demo database it was made for."
@@ -280,11 +280,13 @@ def make_demo_license(
     current = current_license(session, today=today)
     if current is not None and current.is_demo and current.valid:
         return current
-    database_id = settings.get(session, DEMO_DATABASE_ID)
+    database_id = clinic_settings.get(session, DEMO_DATABASE_ID)
     if not database_id:
         database_id = uuid.uuid4().hex
-        settings.put(session, DEMO_DATABASE_ID, database_id, by=actor.user)
-    clinic = clinic_name or settings.get(session, settings.CLINIC_NAME) or "Demo Clinic"
+        clinic_settings.put(session, DEMO_DATABASE_ID, database_id, by=actor.user)
+    clinic = (
+        clinic_name or clinic_settings.get(session, clinic_settings.CLINIC_NAME) or "Demo Clinic"
+    )
     body = render_body(
         {
             "license-id": f"demo-{uuid.uuid4().hex[:16]}",

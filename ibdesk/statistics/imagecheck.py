@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from ibdesk import settings
+from ibdesk import clinic_settings
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
 from ibdesk.models import MediaItem
@@ -73,7 +73,7 @@ def _sha256(path: Path) -> str:
 def image_folder(engine: Engine) -> Path:
     """Return the configured image folder, or say why it cannot be checked."""
     with session_scope(engine, read_only=True) as session:
-        value = settings.get(session, settings.IMAGE_FOLDER)
+        value = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
     if not value:
         raise UserError("The image folder is not set; set it under General settings first.")
     folder = Path(value)

@@ -1,4 +1,4 @@
-"""Settings common to every workstation, stored in the database."""
+"""The shared image folder: where every workstation keeps the clinic's image files."""
 
 from __future__ import annotations
 
@@ -8,34 +8,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ibdesk import clinic_settings
 from ibdesk.errors import UserError
-from ibdesk.models import Setting, utcnow
-
-IMAGE_FOLDER = "image_folder"
-CLINIC_NAME = "clinic_name"
-
-
-def get(session: Session, key: str, default: str | None = None) -> str | None:
-    """Return a setting's value, or the default when it was never set."""
-    row = session.get(Setting, key)
-    return row.value if row is not None else default
-
-
-def put(session: Session, key: str, value: str, *, by: str = "") -> None:
-    """Set a setting's value (committed with the caller's transaction)."""
-    row = session.get(Setting, key)
-    if row is None:
-        session.add(Setting(key=key, value=value, updated_at=utcnow(), updated_by=by))
-    else:
-        row.value, row.updated_at, row.updated_by = value, utcnow(), by
-
-
-def all_settings(session: Session) -> dict[str, str]:
-    """Return every stored setting."""
-    return {row.key: row.value for row in session.scalars(select(Setting))}
 
 
 @dataclass(frozen=True)
@@ -99,5 +75,5 @@ def set_image_folder(session: Session, path: str, *, by: str) -> FolderCheck:
     result = check_image_folder(path)
     if result.exists and not result.writable:
         raise UserError(f"This program cannot write to {result.path}; give it write access first.")
-    put(session, IMAGE_FOLDER, result.path, by=by)
+    clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, result.path, by=by)
     return result

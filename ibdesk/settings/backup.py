@@ -20,9 +20,9 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from ibdesk import config
-from ibdesk.connection import database_name
 from ibdesk.db import DatabaseError, explain
 from ibdesk.errors import UserError
+from ibdesk.settings.connection import database_name
 
 
 @dataclass(frozen=True)

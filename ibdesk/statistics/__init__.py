@@ -22,7 +22,7 @@ from sqlalchemy import case, delete, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ibdesk import licensing, settings
+from ibdesk import clinic_settings, licensing
 from ibdesk.db import DatabaseError, explain
 from ibdesk.models import ImageSet, MediaItem, Patient, StatCounter, StatDelta
 
@@ -320,7 +320,7 @@ def generate(
 
 def clinic_name(session: Session) -> str:
     """Return the clinic's name for printouts: the clinic_name setting, else the licensee."""
-    name = " ".join((settings.get(session, settings.CLINIC_NAME) or "").split())
+    name = " ".join((clinic_settings.get(session, clinic_settings.CLINIC_NAME) or "").split())
     if name:
         return name
     current = licensing.current_license(session)
@@ -347,7 +347,7 @@ def gather(session: Session, *, today: dt.date | None = None) -> Gathered:
     """
     clinic, folder, report, problem = "", None, None, None
     try:
-        folder = settings.get(session, settings.IMAGE_FOLDER)
+        folder = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
         clinic = clinic_name(session)
         report = generate(session, image_folder=folder, today=today, measure_disk=False)
         session.commit()

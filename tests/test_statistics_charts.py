@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ibdesk import charts
+from ibdesk.statistics import charts
 
 
 @given(st.integers(min_value=0, max_value=10**12))

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ibdesk import demo_content, thumbnails
-from ibdesk.thumbnails import MediaSource, Thumbnailer
+from ibdesk.demo import content as demo_content
+from ibdesk.patients import thumbnails
+from ibdesk.patients.thumbnails import MediaSource, Thumbnailer
 
 SHA = "ab" * 32
 

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from ibdesk import audit, demo_content, personnummer, stats
+from ibdesk import audit, personnummer, statistics
 from ibdesk.db import DatabaseError, explain, session_scope
+from ibdesk.demo import content as demo_content
 from ibdesk.errors import UserError
 from ibdesk.models import (
     AuditEvent,
@@ -523,7 +524,7 @@ def generate(engine: Engine, options: DemoOptions) -> Job[DemoSummary]:
         done += count
         yield Progress(done, options.patients, "patients")
     with session_scope(engine) as session:
-        stats.fold(session)
+        statistics.fold(session)
         audit.system_event(
             session,
             audit.Actor("ibdesk demo"),

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from ibdesk import audit, personnummer, settings
+from ibdesk import audit, clinic_settings, personnummer
 from ibdesk.audit import Actor
 from ibdesk.clients import find_patient
 from ibdesk.errors import NotFound, Refused, UserError
@@ -292,7 +292,7 @@ def purge_patient(session: Session, actor: Actor, number: str, *, confirm: str) 
         )
         or 0
     )
-    folder = settings.get(session, settings.IMAGE_FOLDER)
+    folder = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
     audit.record(
         session,
         actor,

@@ -50,7 +50,7 @@ MAGIC = "ibdesk-license"
 FORMAT_VERSION = "1"
 SIGNING_PREFIX = b"ibdesk-license-v1\x00"
 TRUST_ENV = "IBDESK_TRUST_KEY"
-SHIPPED_KEYS_DIR = Path(__file__).resolve().parent / "keys"
+SHIPPED_KEYS_DIR = Path(__file__).resolve().parent.parent / "keys"
 DEMO_KEY_ID = "demo"
 # A real license is well under 1 KB; anything far bigger is not one and is not read whole.
 MAX_FILE_BYTES = 16 * 1024

@@ -7,7 +7,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from factories import ACTOR, make_media, make_patient
-from ibdesk import auditchain, clients
+from ibdesk import clients
+from ibdesk.logs import auditchain
 from ibdesk.progress import Progress, run_to_end
 
 
