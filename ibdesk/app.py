@@ -27,14 +27,14 @@ import importlib
 import secrets
 from collections.abc import Callable
 
-from flask import Flask, Response, current_app, g, redirect, render_template, request, url_for
+from flask import Flask, Response, current_app, g, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import security, tabs, web
-from ibdesk.blueprints import is_htmx
+from ibdesk.blueprints import go, is_htmx
 from ibdesk.db import DatabaseError, explain
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.jobs import JobRegistry
@@ -103,14 +103,12 @@ def _setup_gate() -> BaseResponse | None:
         or endpoint in _GATE_OPEN_ENDPOINTS
         or request.blueprint in _GATE_OPEN_BLUEPRINTS
         or (open_blueprint is not None and request.blueprint == open_blueprint)
+        or getattr(current_app.view_functions.get(endpoint), "ibdesk_gate_open", False)
     ):
         return None
     if web.database().is_configured():
         return None
-    location = url_for(target)
-    if is_htmx():
-        return Response(status=204, headers={"HX-Redirect": location})
-    return redirect(location)
+    return go(url_for(target), code=302)
 
 
 def _frame_context() -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""Long jobs: run a domain generator off the request thread, or behind a CLI progress bar.
+"""Long jobs: run a domain generator off the request thread, one registry for every tab.
 
 A job is a generator of ``Progress`` and ``LogLine`` events that returns its result (see
 ``ibdesk.progress``). ``JobRegistry`` runs it on a daemon thread (so it never keeps the
@@ -6,29 +6,30 @@ program alive), keeps its status, progress and a bounded log under one lock, and
 at its next event by closing the generator (its ``finally`` and ``with`` blocks run). A job
 started with ``start_winding_down`` is handed its cancel ``Event`` instead: it stops by
 itself and returns its result (a cancelled export's summary, say), kept like any other.
-``drive_with_progressbar`` runs the same generator in the terminal.
+The terminal drives the same generators with ``ibdesk.cli.progress``; a tab looks its job up
+with ``running(name)`` and ``status(id, name)``.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-import sys
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO, TypeVar
-
-import click
+from typing import Any, TypeVar
 
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.progress import Job, LogLine, Progress
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
+_UNKNOWN_JOB = (
+    "That job is not known; it may have ended more than an hour ago or the program was restarted."
+)
 
 
 class JobState(enum.StrEnum):
@@ -201,12 +202,28 @@ class JobRegistry:
         thread.start()
         return record.id
 
-    def status(self, job_id: str, *, log_tail: int | None = None) -> JobStatus:
-        """Return a snapshot of the job (its last ``log_tail`` log lines, or all kept)."""
+    def status(
+        self, job_id: str, name: str | None = None, *, log_tail: int | None = None
+    ) -> JobStatus:
+        """Return a snapshot of the job (its last ``log_tail`` log lines, or all kept).
+
+        With ``name``, a job of another name is not found: a tab sees only its own jobs.
+        """
         with self._lock:
             self._prune()
             record = self._get(job_id)
+            if name is not None and record.name != name:
+                raise NotFound(_UNKNOWN_JOB)
             return self._snapshot(record, log_tail)
+
+    def running(self, name: str, *, log_tail: int | None = None) -> JobStatus | None:
+        """Return the job of this name that has not ended yet, or None."""
+        with self._lock:
+            self._prune()
+            record = next(
+                (r for r in self._jobs.values() if r.name == name and not r.state.finished), None
+            )
+            return None if record is None else self._snapshot(record, log_tail)
 
     def cancel(self, job_id: str) -> JobStatus:
         """Ask the job to stop at its next event; a finished job stays as it is."""
@@ -249,10 +266,7 @@ class JobRegistry:
     def _get(self, job_id: str) -> _Record:
         record = self._jobs.get(job_id)
         if record is None:
-            raise NotFound(
-                "That job is not known; it may have ended more than an hour ago or the "
-                "program was restarted."
-            )
+            raise NotFound(_UNKNOWN_JOB)
         return record
 
     def _prune(self) -> None:
@@ -343,72 +357,3 @@ class JobRegistry:
                 JobState.FAILED,
                 error=f"The job stopped on an unexpected error ({type(error).__name__}: {error}).",
             )
-
-
-def drive_with_progressbar(job: Job[T], label: str, *, file: TextIO | None = None) -> T:
-    """Run a job in the terminal with a progress bar (plain lines when not a terminal)."""
-    out = file if file is not None else sys.stdout
-    if out.isatty():
-        return _drive_tty(job, label, out)
-    return _drive_plain(job, label, out, to_stderr=file is None)
-
-
-def _drive_tty(job: Job[T], label: str, out: TextIO) -> T:
-    bar: Any = None
-    try:
-        while True:
-            try:
-                event = next(job)
-            except StopIteration as stop:
-                if bar is not None:
-                    bar.render_finish()
-                return stop.value
-            if isinstance(event, Progress) and event.total:
-                if bar is None:
-                    bar = click.progressbar(
-                        length=event.total,
-                        label=label,
-                        file=out,
-                        show_eta=True,
-                        show_pos=True,
-                        show_percent=True,
-                        item_show_func=lambda message: message,
-                    )
-                bar.length = event.total
-                bar.update(event.done - bar.pos, event.message or None)
-            elif isinstance(event, LogLine):
-                out.write("\r\x1b[K" + event.text + "\n")
-                if bar is not None:
-                    bar.render_progress()
-    except BaseException:
-        job.close()
-        raise
-
-
-def _drive_plain(job: Job[T], label: str, out: TextIO, *, to_stderr: bool) -> T:
-    # One line per tenth of the way (or per hundred events while the total is unknown),
-    # so that a log file stays readable.
-    last_step, unknown = -1, 0
-    try:
-        while True:
-            try:
-                event = next(job)
-            except StopIteration as stop:
-                return stop.value
-            if isinstance(event, Progress):
-                if event.total:
-                    step = 10 * event.done // event.total
-                    show, last_step = step != last_step, step
-                else:
-                    unknown += 1
-                    show = unknown % 100 == 1
-                if show:
-                    total = f"/{event.total}" if event.total else ""
-                    message = f" {event.message}" if event.message else ""
-                    click.echo(f"{label}: {event.done}{total}{message}", file=out)
-            elif isinstance(event, LogLine):
-                err = to_stderr and event.level in ("warning", "error")
-                click.echo(event.text, file=None if err else out, err=err)
-    except BaseException:
-        job.close()
-        raise

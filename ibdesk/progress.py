@@ -2,13 +2,12 @@
 
 A long job is a generator yielding ``Progress`` and ``LogLine`` items and returning a summary
 (any value) through ``StopIteration.value``. It checks nothing about how it is driven: the
-web registry runs it on a worker thread and stops pulling on cancel; the CLI drives a
-progress bar.
+web registry (``ibdesk.jobs``) runs it on a worker thread and stops pulling on cancel; the
+CLI drives a progress bar (``ibdesk.cli.progress``).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -57,13 +56,3 @@ def describe(event: Any) -> str:
     if isinstance(event, LogLine):
         return event.text
     return str(event)
-
-
-def drive_in_terminal(job: Job[T], label: str, *, quiet: bool = False) -> T:
-    """Drive a job from the CLI: progress and log on stderr (nothing when quiet)."""
-    if quiet:
-        result, _ = run_to_end(job)
-        return result
-    from ibdesk.jobs import drive_with_progressbar
-
-    return drive_with_progressbar(job, label, file=sys.stderr)

@@ -1,33 +1,32 @@
-"""The wizard's state between steps, kept server-side, and helpers General settings shares.
+"""The wizard's domain: the state of a way through its steps, kept server-side.
 
-The Flask session cookie (signed, HttpOnly, SameSite=Strict, void when the program restarts)
-holds only a random wizard id; ``FlowStore`` keeps under it, in this process's memory, the
+A ``Flow`` is one administrator's way through the quick-start wizard (four steps) or through
+General settings' "Change connection" (its steps 1-2). ``FlowStore`` keeps flows in this
+process's memory under a random id that the web layer keeps in the session cookie: the
 ``ServerSpec`` that passed step 1, password included, and the database chosen in step 2.
 No page ever contains the password: an empty password field means "the password given
-before", for the same host and user only.
+before", for the same host and user only. Nothing here knows of Flask.
 """
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from flask import current_app, redirect, session
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-from werkzeug.wrappers import Response
 
-from ibdesk import config, licensing, users, web
-from ibdesk.blueprints import is_htmx
+from ibdesk import config, licensing, users
 from ibdesk.errors import UserError
+from ibdesk.progress import Job, LogLine
 from ibdesk.settings import connection, dbadmin
 
-EXTENSION = "ibdesk.wizard"
-_SESSION_KEY = "ibdesk_wizard"
+EngineFor = Callable[[str], Engine]
 
 
 @dataclass(frozen=True)
@@ -78,35 +77,12 @@ class FlowStore:
             self._flows.pop(key, None)
 
 
-def flow_key(flow: str) -> str:
-    """Return the store's key of this browser's flow (a random id in the session cookie)."""
-    wizard_id = session.get(_SESSION_KEY)
-    if not isinstance(wizard_id, str):
-        wizard_id = secrets.token_urlsafe(18)
-        session[_SESSION_KEY] = wizard_id
-    return f"{wizard_id}:{flow}"
-
-
-def store() -> FlowStore:
-    """Return the app's flow store."""
-    found: FlowStore = current_app.extensions[EXTENSION]
-    return found
-
-
-def flow_state(flow: str) -> Flow:
-    """Return this browser's flow (``wizard`` or ``settings``), begun from the database in force."""
-    state = store().get(flow_key(flow))
-    if state.draft is None:
-        start_from_current(state)
-    return state
-
-
-def start_from_current(state: Flow) -> None:
+def start_from(state: Flow, url: str, default_folder: Path) -> None:
     """Fill step 1 from the database in force (the SQLite default before any choice)."""
     try:
-        draft = connection.spec_from_url(web.database().choice().url)
+        draft = connection.spec_from_url(url)
     except (UserError, ValueError):
-        draft = connection.ServerSpec("sqlite", folder=str(config.data_dir()))
+        draft = connection.ServerSpec("sqlite", folder=str(default_folder))
     state.draft = draft
     state.password, state.password_for = draft.password, identity(draft)
 
@@ -143,21 +119,21 @@ class Steps:
 
 
 @contextmanager
-def chosen_session(state: Flow) -> Iterator[Session]:
+def chosen_session(state: Flow, engine_for: EngineFor) -> Iterator[Session]:
     """Open a session on the database chosen in step 2."""
     assert state.url is not None
-    with Session(web.database().engine(state.url), expire_on_commit=False) as chosen:
+    with Session(engine_for(state.url), expire_on_commit=False) as chosen:
         yield chosen
 
 
-def steps_of(state: Flow) -> Steps:
+def steps_of(state: Flow, engine_for: EngineFor) -> Steps:
     """Say which steps passed, reading steps 3 and 4 from the chosen database."""
     first = state.spec is not None
     second = first and state.url is not None
     info, admins = None, 0
     if second:
         try:
-            with chosen_session(state) as chosen:
+            with chosen_session(state, engine_for) as chosen:
                 info = licensing.current_license(chosen)
                 admins = users.count_admins(chosen)
         except (UserError, SQLAlchemyError):
@@ -169,13 +145,9 @@ def steps_of(state: Flow) -> Steps:
     return Steps((first, second, third, fourth), info, admins, state.demo is not None)
 
 
-def status_bar() -> web.Status | None:
-    """Return the status bar's content for an htmx answer to refresh it (out of band)."""
-    return web.status(web.database()) if is_htmx() else None
-
-
-def go(location: str) -> Response:
-    """Send the browser to another page: HX-Redirect for htmx, a 303 otherwise."""
-    if is_htmx():
-        return Response(status=204, headers={"HX-Redirect": location})
-    return redirect(location, code=303)
+def demo_then_use(folder: Path) -> Job[dbadmin.DemoClinic]:
+    """Make a demo clinic in ``folder`` and make it this program's database (a long job)."""
+    clinic = yield from dbadmin.demo_clinic(folder)
+    config.set_database_url(clinic.url.render_as_string(hide_password=False))
+    yield LogLine(f"{connection.shown_url(clinic.url)} is now this program's database.")
+    return clinic

@@ -13,14 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from ibdesk.cli.progress import drive_with_progressbar
 from ibdesk.errors import NotFound, Refused, UserError
-from ibdesk.jobs import (
-    JobRegistry,
-    JobState,
-    drive_with_progressbar,
-    estimate_remaining,
-    format_duration,
-)
+from ibdesk.jobs import JobRegistry, JobState, estimate_remaining, format_duration
 from ibdesk.progress import Event, LogLine, Progress
 
 WAIT = 30.0  # seconds to wait for a worker thread; never reached when things work

@@ -286,17 +286,17 @@ def test_sql_server_backup_shows_the_statements_to_run_on_the_server() -> None:
 def test_change_connection_inline_keeps_the_password_server_side(
     configured: FlaskClient, db_url: str, pg_server: pgserver.PgServer, backend: str
 ) -> None:
-    start = html(configured.get("/wizard/settings/step/1?fresh=1", headers=HTMX))
+    start = html(configured.get("/settings/connect/step/1?fresh=1", headers=HTMX))
     assert "Change connection · step 1 of 2" in start
     assert f'value="{pg_server.port}"' in start and "Leave empty to keep the password" in start
     assert pg_server.password not in start
-    tested = post(configured, "/wizard/settings/server", pg_form(pg_server, password=""))
+    tested = post(configured, "/settings/connect/server", pg_form(pg_server, password=""))
     assert tested.status_code == 200 and "Connection successful" in html(tested)
     other = pg_create(pg_server, "wz_other")
     migrated(pg_server.url(other))
-    listed = post(configured, "/wizard/settings/databases")
+    listed = post(configured, "/settings/connect/databases")
     assert f'value="{other}"' in html(listed)
-    used = post(configured, "/wizard/settings/database/test", {"database": other})
+    used = post(configured, "/settings/connect/database/test", {"database": other})
     assert used.status_code == 204 and used.headers["HX-Redirect"] == "/settings/"
     assert (saved_url() or "").endswith(f"/{other}")
     page = html(configured.get("/settings/"))
@@ -307,12 +307,12 @@ def test_change_connection_inline_keeps_the_password_server_side(
 def test_create_new_database_inline_on_the_current_server(
     configured: FlaskClient, backend: str
 ) -> None:
-    step2 = html(configured.get("/wizard/settings/step/2?fresh=1", headers=HTMX))
+    step2 = html(configured.get("/settings/connect/step/2?fresh=1", headers=HTMX))
     assert "Change connection · step 2 of 2" in step2 and "Create new ImageBank database" in step2
     name = f"ny_klinik_{backend}"
-    bad = post(configured, "/wizard/settings/database/create", {"name": "ny klinik"})
+    bad = post(configured, "/settings/connect/database/create", {"name": "ny klinik"})
     assert bad.status_code == 422 and "A database name is 1 to 63" in html(bad)
-    made = post(configured, "/wizard/settings/database/create", {"name": name})
+    made = post(configured, "/settings/connect/database/create", {"name": name})
     assert made.status_code == 204, html(made)
     assert connection.database_name(saved_url() or "") in (name, f"{name}.sqlite3")
     engine = make_engine(saved_url() or "")

@@ -162,9 +162,9 @@ def wizard() -> Iterator[FlaskClient]:
 def sqlite_steps_1_2(test_client: FlaskClient, name: str = "imagebank") -> str:
     """Pass steps 1 and 2 with SQLite in the program's own folder; return the saved URL."""
     folder = str(config.data_dir())
-    answer = post(test_client, "/wizard/wizard/server", {"backend": "sqlite", "folder": folder})
+    answer = post(test_client, "/wizard/server", {"backend": "sqlite", "folder": folder})
     assert answer.status_code == 200, html(answer)
-    created = post(test_client, "/wizard/wizard/database/create", {"name": name})
+    created = post(test_client, "/wizard/database/create", {"name": name})
     assert created.status_code == 200, html(created)
     url = saved_url()
     assert url is not None
@@ -192,12 +192,12 @@ def test_a_first_launch_opens_the_wizard_with_sqlite_chosen(wizard: FlaskClient)
 
 
 def test_locked_steps_refuse_and_change_nothing(wizard: FlaskClient) -> None:
-    assert "Step 1 of 4" in html(wizard.get("/wizard/wizard/step/4", headers=HTMX))
+    assert "Step 1 of 4" in html(wizard.get("/wizard/step/4", headers=HTMX))
     for path, data in (
-        ("/wizard/wizard/databases", {}),
-        ("/wizard/wizard/database/create", {"name": "imagebank"}),
-        ("/wizard/wizard/database/test", {"database": "x"}),
-        ("/wizard/wizard/database/update", {"database": "x"}),
+        ("/wizard/databases", {}),
+        ("/wizard/database/create", {"name": "imagebank"}),
+        ("/wizard/database/test", {"database": "x"}),
+        ("/wizard/database/update", {"database": "x"}),
         ("/wizard/license", {}),
         ("/wizard/user", {"username": "anna", "password": GOOD_PASSWORD}),
         ("/wizard/finish", {}),
@@ -206,13 +206,13 @@ def test_locked_steps_refuse_and_change_nothing(wizard: FlaskClient) -> None:
         assert response.status_code == 409, path
         assert "first" in html(response) or "has not passed" in html(response), path
     assert saved_url() is None and not config.data_dir().exists()
-    assert wizard.get("/wizard/settings/step/3").status_code == 404
+    assert wizard.get("/settings/connect/step/3").status_code == 404
 
 
 def test_without_the_csrf_token_nothing_is_done(wizard: FlaskClient) -> None:
     folder = str(config.data_dir())
     response = wizard.post(
-        "/wizard/wizard/server", data={"backend": "sqlite", "folder": folder}, headers=HTMX
+        "/wizard/server", data={"backend": "sqlite", "folder": folder}, headers=HTMX
     )
     assert response.status_code == 400 and "Form expired" in html(response)
     assert not config.data_dir().exists()
@@ -240,7 +240,7 @@ def test_without_the_csrf_token_nothing_is_done(wizard: FlaskClient) -> None:
 def test_step_1_bad_input_gets_a_clear_message(
     wizard: FlaskClient, data: dict[str, str], message: str
 ) -> None:
-    response = post(wizard, "/wizard/wizard/server", data)
+    response = post(wizard, "/wizard/server", data)
     assert response.status_code == 422
     assert message in html(response)
     assert "Connection successful" not in html(response)
@@ -251,7 +251,7 @@ def test_a_missing_sqlite_folder_is_named_and_not_created(
     wizard: FlaskClient, tmp_path: Path
 ) -> None:
     response = post(
-        wizard, "/wizard/wizard/server", {"backend": "sqlite", "folder": str(tmp_path / "nej")}
+        wizard, "/wizard/server", {"backend": "sqlite", "folder": str(tmp_path / "nej")}
     )
     assert response.status_code == 409
     assert f"The folder {tmp_path / 'nej'} does not exist" in html(response)
@@ -263,23 +263,23 @@ def test_postgresql_step_1_says_what_went_wrong_and_never_shows_the_password(
     wizard: FlaskClient, pg_server: pgserver.PgServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    wrong = post(wizard, "/wizard/wizard/server", pg_form(pg_server, password="fel-lösenord-99"))
+    wrong = post(wizard, "/wizard/server", pg_form(pg_server, password="fel-lösenord-99"))
     assert wrong.status_code == 409
     assert "The database server refused the user name or password." in html(wrong)
     started = time.monotonic()
-    refused = post(wizard, "/wizard/wizard/server", pg_form(pg_server, port=str(closed_port())))
+    refused = post(wizard, "/wizard/server", pg_form(pg_server, port=str(closed_port())))
     assert time.monotonic() - started < 6
     assert refused.status_code == 409 and "refused the connection" in html(refused)
-    unknown = post(wizard, "/wizard/wizard/server", pg_form(pg_server, host="ingen.invalid"))
+    unknown = post(wizard, "/wizard/server", pg_form(pg_server, host="ingen.invalid"))
     assert "was not found" in html(unknown)
-    good = post(wizard, "/wizard/wizard/server", pg_form(pg_server))
+    good = post(wizard, "/wizard/server", pg_form(pg_server))
     assert good.status_code == 200 and "Connection successful (PostgreSQL" in html(good)
-    assert 'id="wizard-next" href="/wizard/wizard/step/2"' in html(good)
+    assert 'id="wizard-next" href="/wizard/step/2"' in html(good)
     # An empty field keeps the password given for the same server and user...
-    kept = post(wizard, "/wizard/wizard/server", pg_form(pg_server, password=""))
+    kept = post(wizard, "/wizard/server", pg_form(pg_server, password=""))
     assert kept.status_code == 200 and "Leave empty to keep the password" in html(kept)
     # ...but not for another user.
-    other = post(wizard, "/wizard/wizard/server", pg_form(pg_server, password="", user="ib"))
+    other = post(wizard, "/wizard/server", pg_form(pg_server, password="", user="ib"))
     assert other.status_code == 409
     for response in (wrong, refused, good, kept, other, wizard.get("/wizard/")):
         assert pg_server.password not in html(response)
@@ -338,7 +338,7 @@ def test_sql_server_through_the_route_answers_quickly(wizard: FlaskClient) -> No
     started = time.monotonic()
     response = post(
         wizard,
-        "/wizard/wizard/server",
+        "/wizard/server",
         {
             "backend": "mssql",
             "host": "127.0.0.1",
@@ -362,26 +362,26 @@ def test_the_sqlite_wizard_from_first_launch_to_the_main_tabs(
     wizard: FlaskClient, vendor_key: Ed25519PrivateKey
 ) -> None:
     folder = config.data_dir()
-    tested = post(wizard, "/wizard/wizard/server", {"backend": "sqlite", "folder": str(folder)})
+    tested = post(wizard, "/wizard/server", {"backend": "sqlite", "folder": str(folder)})
     assert tested.status_code == 200 and "Connection successful" in html(tested)
     assert folder.is_dir()  # the program's own folder is made on the first run
-    step2 = html(wizard.get("/wizard/wizard/step/2", headers=HTMX))
+    step2 = html(wizard.get("/wizard/step/2", headers=HTMX))
     assert "Step 2 of 4" in step2 and 'value="imagebank"' in step2
-    bad_name = post(wizard, "/wizard/wizard/database/create", {"name": "drop table; --"})
+    bad_name = post(wizard, "/wizard/database/create", {"name": "drop table; --"})
     assert bad_name.status_code == 422 and "A database name is 1 to 63 letters" in html(bad_name)
-    empty_name = post(wizard, "/wizard/wizard/database/create", {"name": ""})
+    empty_name = post(wizard, "/wizard/database/create", {"name": ""})
     assert empty_name.status_code == 422 and "Type a name for the new database." in html(empty_name)
     assert saved_url() is None
-    created = post(wizard, "/wizard/wizard/database/create", {"name": "imagebank"})
+    created = post(wizard, "/wizard/database/create", {"name": "imagebank"})
     assert created.status_code == 200
     assert "is now this program&#39;s database" in html(created)
     assert "current schema" in html(created)
     assert saved_url() == f"sqlite+pysqlite:///{folder / 'imagebank.sqlite3'}"
     assert stat.S_IMODE(os.stat(config.config_path()).st_mode) == 0o600
-    again = post(wizard, "/wizard/wizard/database/create", {"name": "imagebank"})
+    again = post(wizard, "/wizard/database/create", {"name": "imagebank"})
     assert again.status_code == 409 and "already exists" in html(again)
 
-    step3 = html(wizard.get("/wizard/wizard/step/3", headers=HTMX))
+    step3 = html(wizard.get("/wizard/step/3", headers=HTMX))
     assert "No license is installed in this database yet." in step3
     no_file = post(wizard, "/wizard/license")
     assert no_file.status_code == 422 and "Choose the license file the vendor sent." in html(
@@ -436,13 +436,13 @@ def _upload(data: bytes, name: str = "foto.png") -> tuple[Any, str]:
 
 def test_skip_wizard_leads_to_manual_configuration(wizard: FlaskClient) -> None:
     skipped = wizard.get("/wizard/skip")
-    assert skipped.location.endswith("/wizard/manual")
-    page = html(wizard.get("/wizard/manual"))
+    assert skipped.location.endswith("/settings/manual")
+    page = html(wizard.get("/settings/manual"))
     assert "Manual configuration" in page and "Change connection · step 1 of 2" in page
     folder = str(config.data_dir())
-    tested = post(wizard, "/wizard/settings/server", {"backend": "sqlite", "folder": folder})
-    assert 'id="connect-next" href="/wizard/settings/step/2"' in html(tested)
-    created = post(wizard, "/wizard/settings/database/create", {"name": "kliniken"})
+    tested = post(wizard, "/settings/connect/server", {"backend": "sqlite", "folder": folder})
+    assert 'id="connect-next" href="/settings/connect/step/2"' in html(tested)
+    created = post(wizard, "/settings/connect/database/create", {"name": "kliniken"})
     assert created.status_code == 204 and created.headers["HX-Redirect"] == "/settings/"
     settings_page = html(wizard.get("/settings/"))
     assert "kliniken.sqlite3 is now this program&#39;s database" in settings_page
@@ -461,29 +461,29 @@ def test_postgresql_step_2_tests_what_it_finds_and_refuses_what_is_not_usable(
     migrated(pg_server.url(newer), future=True)
     older = pg_create(pg_server, "wz_older")
     migrated(pg_server.url(older), to="0001_initial")
-    assert post(wizard, "/wizard/wizard/server", pg_form(pg_server)).status_code == 200
-    unlisted = post(wizard, "/wizard/wizard/database/test", {"database": foreign})
+    assert post(wizard, "/wizard/server", pg_form(pg_server)).status_code == 200
+    unlisted = post(wizard, "/wizard/database/test", {"database": foreign})
     assert unlisted.status_code == 422 and "not in the list" in html(unlisted)
-    listed = post(wizard, "/wizard/wizard/databases")
+    listed = post(wizard, "/wizard/databases")
     for name in (foreign, newer, older, "postgres"):
         assert f'value="{name}"' in html(listed)
-    nothing = post(wizard, "/wizard/wizard/database/test", {})
+    nothing = post(wizard, "/wizard/database/test", {})
     assert "List the databases and choose one first." in html(nothing)
 
-    refused = post(wizard, "/wizard/wizard/database/test", {"database": foreign})
+    refused = post(wizard, "/wizard/database/test", {"database": foreign})
     assert refused.status_code == 409
     assert "is not an ImageBank 2.1 database" in html(refused)
-    too_new = post(wizard, "/wizard/wizard/database/test", {"database": newer})
+    too_new = post(wizard, "/wizard/database/test", {"database": newer})
     assert too_new.status_code == 409 and "(9999_future) is newer than this program" in html(
         too_new
     )
     assert saved_url() is None and "Update database" not in html(too_new)
 
-    offer = post(wizard, "/wizard/wizard/database/test", {"database": older})
+    offer = post(wizard, "/wizard/database/test", {"database": older})
     assert offer.status_code == 200
     assert "older schema (0001_initial)" in html(offer) and "Update database" in html(offer)
     assert saved_url() is None
-    updated = post(wizard, "/wizard/wizard/database/update", {"database": older})
+    updated = post(wizard, "/wizard/database/update", {"database": older})
     assert updated.status_code == 200, html(updated)
     page = html(updated)
     assert f"Updated from 0001_initial to {schema.head_revision()}" in page
@@ -530,5 +530,5 @@ def test_a_chosen_database_that_went_away_is_chosen_again(
     flows = wizard.application.extensions["ibdesk.wizard"]._flows
     for flow in flows.values():  # as if the file had been moved away meanwhile
         flow.url = f"sqlite:///{tmp_path / 'flyttad.sqlite3'}"
-    page = html(wizard.get("/wizard/wizard/step/3", headers=HTMX))
+    page = html(wizard.get("/wizard/step/3", headers=HTMX))
     assert "Step 2 of 4" in page  # step 2 no longer counts as passed: no error page

@@ -1,13 +1,23 @@
 """Blueprints: one per tab (listed in ``ibdesk.tabs``) plus the frame's home and jobs.
 
-Helpers for the rule that one endpoint answers a full page or, to htmx, its partial.
+Helpers every tab shares: one endpoint answers a full page or, to htmx, its partial; one way
+to send the browser elsewhere; the wizard's flows kept under an id in the session cookie.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from flask import render_template, request
+from flask import current_app, redirect, render_template, request, session
+from werkzeug.wrappers import Response
+
+from ibdesk.wizard import FlowStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+_FLOWS = "ibdesk.wizard"
+_SESSION_KEY = "ibdesk_wizard"
 
 
 def is_htmx() -> bool:
@@ -18,3 +28,34 @@ def is_htmx() -> bool:
 def page_or_partial(page: str, partial: str, **context: Any) -> str:
     """Render the partial for htmx requests and the full page (which includes it) otherwise."""
     return render_template(partial if is_htmx() else page, **context)
+
+
+def go(location: str, code: int = 303) -> Response:
+    """Send the browser to another page: HX-Redirect for htmx, a redirect otherwise."""
+    if is_htmx():
+        return Response(status=204, headers={"HX-Redirect": location})
+    return redirect(location, code=code)
+
+
+def gate_open(view: F) -> F:
+    """Mark a view as reachable before any database is configured (the setup gate lets it by)."""
+    view.ibdesk_gate_open = True  # type: ignore[attr-defined]
+    return view
+
+
+def flows() -> FlowStore:
+    """Return the app's store of wizard flows (made on first use)."""
+    found = current_app.extensions.get(_FLOWS)
+    if found is None:
+        found = current_app.extensions.setdefault(_FLOWS, FlowStore())
+    assert isinstance(found, FlowStore)
+    return found
+
+
+def flow_key(flow: str) -> str:
+    """Return the store's key of this browser's flow (a random id in the session cookie)."""
+    wizard_id = session.get(_SESSION_KEY)
+    if not isinstance(wizard_id, str):
+        wizard_id = secrets.token_urlsafe(18)
+        session[_SESSION_KEY] = wizard_id
+    return f"{wizard_id}:{flow}"

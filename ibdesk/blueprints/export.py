@@ -52,8 +52,7 @@ def _chooser() -> FolderChooser | None:
 
 
 def _running() -> JobStatus | None:
-    running = next((j for j in registry().active() if j.name == EXPORT_JOB), None)
-    return registry().status(running.id, log_tail=LOG_TAIL) if running else None
+    return registry().running(EXPORT_JOB, log_tail=LOG_TAIL)
 
 
 def _export_job(job_id: str, log_tail: int | None = LOG_TAIL) -> JobStatus:

@@ -86,7 +86,7 @@ def _query() -> dict[str, str]:
 
 
 def _running_verify() -> JobStatus | None:
-    return next((job for job in registry().active() if job.name == VERIFY_JOB), None)
+    return registry().running(VERIFY_JOB)
 
 
 @bp.get("/")
@@ -200,5 +200,5 @@ def verify_start() -> str:
 @bp.get("/verify/<job_id>")
 def verify_result(job_id: str) -> str:
     """Show the check's result once it has ended (or its progress while it runs)."""
-    job = registry().status(job_id, log_tail=50)
+    job = registry().status(job_id, VERIFY_JOB, log_tail=50)
     return page_or_partial("logs/verify.html", "logs/_verify.html", job=job)

@@ -27,7 +27,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import patients, web
 from ibdesk.audit import local_admin
-from ibdesk.blueprints import is_htmx, page_or_partial
+from ibdesk.blueprints import go, is_htmx, page_or_partial
 from ibdesk.blueprints.logs import local_time, pn_display, reading
 from ibdesk.errors import Refused, UserError
 from ibdesk.forms.patients import ConfirmNumberForm, SearchForm, UnsignForm
@@ -318,10 +318,7 @@ def purge(number: str) -> tuple[str, int] | BaseResponse:
             + ", ".join(result.files_left),
             "warning",
         )
-    target = url_for("patients.index")
-    if is_htmx():
-        return Response(status=204, headers={"HX-Redirect": target})
-    return redirect(target, code=303)
+    return go(url_for("patients.index"))
 
 
 # ---- thumbnails ----------------------------------------------------------------------

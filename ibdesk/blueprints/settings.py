@@ -2,7 +2,9 @@
 
 Each tool is a section answering in its own grey area; every tool calls the same domain
 code as its ``ibdesk db`` command. Changing the connection (and creating a database) reuses
-the wizard's steps 1-2 inline (the wizard's ``settings`` flow). The page works on a
+the wizard's steps 1-2 inline (``ibdesk.blueprints.connect`` registered as the ``settings``
+flow under ``/settings/connect/``), as does the manual configuration page [Skip wizard] opens
+before any database exists. The page works on a
 database whose schema is older or unreachable, so that [Update database] can be reached.
 """
 
@@ -11,12 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, flash, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from ibdesk import config, schema, web
 from ibdesk.audit import local_admin, system_event
-from ibdesk.blueprints import is_htmx, page_or_partial
+from ibdesk.blueprints import connect, gate_open, go, is_htmx, page_or_partial
+from ibdesk.blueprints.connect import flow_state, status_bar
 from ibdesk.blueprints.home import SOURCES
 from ibdesk.db import server_info, session_scope
 from ibdesk.errors import UserError
@@ -24,9 +27,10 @@ from ibdesk.forms.settings import AttachForm, BackupForm, ImageFolderForm, Login
 from ibdesk.settings import backup as backups
 from ibdesk.settings import connection, dbadmin, imagefolder
 from ibdesk.settings.connection import shown_url
-from ibdesk.wizard import Answer, go, status_bar
+from ibdesk.wizard import Answer
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
+connect.register(bp, "settings", "/connect")
 
 SECTIONS = ("connection", "image_folder", "backup", "update", "attach", "login")
 
@@ -105,6 +109,15 @@ def index() -> str:
 
 
 # --- the connection -------------------------------------------------------------------------
+
+
+@bp.get("/manual")
+@gate_open
+def manual() -> str | Response:
+    """Set up the database connection by hand, before any database exists."""
+    if web.database().is_configured():
+        return redirect(url_for("settings.index"))
+    return connect.render("settings", flow_state("settings"), 1)
 
 
 @bp.post("/test")

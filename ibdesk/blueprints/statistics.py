@@ -75,8 +75,7 @@ def _report_context(gathered: statistics.Gathered) -> dict[str, Any]:
 
 
 def _running_check() -> JobStatus | None:
-    running = next((j for j in registry().active() if j.name == CHECK_JOB), None)
-    return registry().status(running.id, log_tail=LOG_TAIL) if running else None
+    return registry().running(CHECK_JOB, log_tail=LOG_TAIL)
 
 
 def _render(partial: str, status: int = 200, **context: Any) -> tuple[str, int]:

@@ -9,8 +9,8 @@ import click
 
 from ibdesk.audit import Actor
 from ibdesk.cli import Runtime, emit
+from ibdesk.cli.progress import drive
 from ibdesk.errors import UserError
-from ibdesk.progress import drive_in_terminal
 
 
 class ExportFailed(UserError):
@@ -101,7 +101,7 @@ def export_group(
         lossy_photos=lossy_photos,
     )
     job = export_patients(engine, selection, options, _actor())
-    summary = drive_in_terminal(job, "Exporting", quiet=as_json)
+    summary = drive(job, "Exporting", quiet=as_json)
 
     def text() -> str:
         lines = [
@@ -138,7 +138,7 @@ def verify_command(folder: Path, as_json: bool) -> None:
     """Check an export folder: every file in the manifest present and intact, nothing else."""
     from ibdesk.export import verify_export
 
-    report = drive_in_terminal(verify_export(folder), "Checking", quiet=as_json)
+    report = drive(verify_export(folder), "Checking", quiet=as_json)
 
     def text() -> str:
         head = f"{report.folder}: {report.files} files of {report.patients} patients checked, " + (

@@ -10,8 +10,8 @@ import click
 
 from ibdesk import statistics
 from ibdesk.cli import Runtime, emit, pass_runtime
+from ibdesk.cli.progress import drive
 from ibdesk.errors import UserError
-from ibdesk.progress import drive_in_terminal
 from ibdesk.statistics import imagecheck
 
 KIND_LABELS = {
@@ -118,7 +118,7 @@ def images_group() -> None:
 def check(runtime: Runtime, no_hash: bool, save: Path | None, as_json: bool) -> None:
     """Compare database and image folder; exit non-zero when they disagree."""
     engine = runtime.ready_engine()
-    report = drive_in_terminal(
+    report = drive(
         imagecheck.check(engine, hashes=not no_hash), "Checking image folder", quiet=as_json
     )
     if save is not None:

@@ -8,9 +8,9 @@ import click
 
 from ibdesk import clinic_settings, demo
 from ibdesk.cli import Runtime, emit, pass_runtime
+from ibdesk.cli.progress import drive
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
-from ibdesk.progress import drive_in_terminal
 
 
 @click.command("demo")
@@ -79,7 +79,7 @@ def demo_command(
     options = demo.DemoOptions(
         patients=patients, media_per_patient=media_per_patient, image_folder=folder, seed=seed
     )
-    summary = drive_in_terminal(demo.generate(engine, options), "Making demo clinic", quiet=as_json)
+    summary = drive(demo.generate(engine, options), "Making demo clinic", quiet=as_json)
     emit(
         {
             "patients": summary.patients,

@@ -7,7 +7,7 @@ The format is described in ``docs/export-format.md``.
 
     job = export_patients(engine, Selection.of_numbers(["19121212-1212"]),
                           ExportOptions(to=Path("E:/Export")), actor)
-    summary = drive_in_terminal(job, "Exporting")   # or a web job registry
+    summary = drive(job, "Exporting")   # ibdesk.cli.progress, or the web job registry
     report = run_to_end(verify_export(Path("E:/Export")))[0]
 
 The names are imported on first use, so the worker processes, which import only
