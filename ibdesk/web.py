@@ -15,8 +15,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ibdesk import clinic_settings, config, schema
-from ibdesk.db import BACKENDS, DatabaseError, explain, make_engine, server_info
+from ibdesk.db import DatabaseError, explain, make_engine
 from ibdesk.errors import UserError
+from ibdesk.settings.connection import DatabaseLabel, describe_database
 
 _EXTENSION = "ibdesk.database"
 
@@ -116,16 +117,6 @@ def _close_session(_error: BaseException | None) -> None:
 
 
 @dataclass(frozen=True)
-class DatabaseLabel:
-    """What the status bar says about the database without connecting to it."""
-
-    backend: str
-    server: str
-    name: str
-    source: str
-
-
-@dataclass(frozen=True)
 class Status:
     """The database, its schema and the image folder, as the status bar and overview show."""
 
@@ -144,17 +135,7 @@ class Status:
 
 def database_label(database: Database) -> DatabaseLabel:
     """Describe the database in force from its URL alone (instant, never fails)."""
-    try:
-        choice = database.choice()
-    except UserError as error:
-        return DatabaseLabel("?", "?", str(error), "config")
-    try:
-        info = server_info(choice.url)
-    except DatabaseError:
-        return DatabaseLabel("?", "?", "(not a valid database URL)", choice.source)
-    return DatabaseLabel(
-        BACKENDS.get(info.backend, info.backend), info.server, info.database, choice.source
-    )
+    return describe_database(database.choice)
 
 
 def status(database: Database) -> Status:

@@ -28,7 +28,7 @@ from ibdesk.licensing import install_license
 from ibdesk.models import MediaItem
 from ibdesk.patients import signing
 from ibdesk.progress import Event, run_to_end
-from ibdesk.statistics import imagecheck
+from ibdesk.statistics import imagecheck, printout
 from webfixtures import TEST_PORT, app, client, csrf_token, login
 
 __all__ = ["app", "client"]  # fixtures, imported for pytest to find
@@ -251,7 +251,7 @@ def test_save_as_pdf_downloads_the_printout(client: FlaskClient, session: Sessio
     response = client.get("/statistics/statistics.pdf")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     disposition = response.headers["Content-Disposition"]
-    assert disposition == f"attachment; filename={view.pdf_name(dt.date.today())}"
+    assert disposition == f"attachment; filename={printout.pdf_name(dt.date.today())}"
     assert response.data.startswith(b"%PDF-")
     words = subprocess.run(
         ["pdftotext", "-", "-"], input=response.data, capture_output=True, check=True

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, render_template, send_file
-from markupsafe import Markup
 
 from ibdesk import pdf, statistics, web
 from ibdesk.blueprints import is_htmx
@@ -21,57 +19,14 @@ from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.errors import NotFound, Refused
 from ibdesk.forms.statistics import CheckForm
 from ibdesk.jobs import JobStatus
-from ibdesk.statistics import charts, imagecheck
+from ibdesk.settings.connection import DatabaseLabel
+from ibdesk.statistics import imagecheck, printout
 
 bp = Blueprint("statistics", __name__, url_prefix="/statistics")
 
 CHECK_JOB = "Image folder check"
-KIND_LABELS = {
-    "intraoral": "Intraoral X-rays",
-    "panoramic": "Panoramic X-rays",
-    "photo": "Photos",
-    "video": "Video",
-    "audio": "Audio",
-    "document": "Documents",
-}
-_PRINT_CSS = Path(__file__).resolve().parent.parent / "static" / "print.css"
-
-
-def format_count(value: int) -> str:
-    """Write a whole number with thin no-break spaces between thousands (12 345)."""
-    return f"{value:,}".replace(",", "\u202f")
-
-
-def format_bytes(value: int) -> str:
-    """Write a byte count the way the CLI does: 1024-based, one decimal (3.2 GB)."""
-    amount = float(value)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if amount < 1024 or unit == "TB":
-            return f"{value} B" if unit == "B" else f"{amount:,.1f} {unit}"
-        amount /= 1024
-    return f"{value} B"  # pragma: no cover - the loop returns at TB
-
-
-def format_local(value: dt.datetime | None) -> str:
-    """Write a timestamp in this computer's time zone, to the minute."""
-    if value is None:
-        return "–"
-    return value.astimezone().strftime("%Y-%m-%d %H:%M")
-
-
-bp.add_app_template_filter(format_count, "stats_count")
-bp.add_app_template_filter(format_bytes, "stats_bytes")
-bp.add_app_template_filter(format_local, "stats_local")
-
-
-def _month_chart(gathered: statistics.Gathered) -> charts.BarChart | None:
-    if gathered.report is None:
-        return None
-    return charts.bar_chart([(m.month, m.count) for m in gathered.report.months])
-
-
-def _report_context(gathered: statistics.Gathered) -> dict[str, Any]:
-    return {"gathered": gathered, "chart": _month_chart(gathered), "kind_labels": KIND_LABELS}
+for _name, _filter in printout.FILTERS.items():
+    bp.add_app_template_filter(_filter, _name)
 
 
 def _running_check() -> JobStatus | None:
@@ -99,19 +54,13 @@ def index() -> tuple[str, int]:
 def generate_submit() -> tuple[str, int]:
     """Generate the statistics from the counters (instant at any size)."""
     gathered = statistics.gather(web.db_session())
-    return _render("statistics/_report.html", **_report_context(gathered))
+    return _render("statistics/_report.html", **printout.report_context(gathered))
 
 
-def print_html(gathered: statistics.Gathered, label: web.DatabaseLabel, *, embed_css: bool) -> str:
+def print_html(gathered: statistics.Gathered, label: DatabaseLabel, *, embed_css: bool) -> str:
     """Render the printout; with ``embed_css`` its stylesheet is inside (for the PDF)."""
-    css = Markup(_PRINT_CSS.read_text(encoding="utf-8")) if embed_css else None
-    return render_template(
-        "statistics/print.html",
-        label=label,
-        printed_on=dt.date.today(),
-        embedded_css=css,
-        **_report_context(gathered),
-    )
+    context = printout.print_context(gathered, label, embed_css=embed_css)
+    return render_template("statistics/print.html", **context)
 
 
 @bp.get("/print")
@@ -121,28 +70,16 @@ def print_page() -> str:
     return print_html(gathered, web.database_label(web.database()), embed_css=False)
 
 
-def pdf_name(today: dt.date) -> str:
-    """Return the file name a statistics PDF is saved under."""
-    return f"imagebank-statistics-{today.isoformat()}.pdf"
-
-
-def complete_print_html(gathered: statistics.Gathered, label: web.DatabaseLabel) -> str:
-    """Render the printout for a PDF to file away; refuse when the numbers are incomplete."""
-    if gathered.problem is not None:
-        raise Refused(f"The statistics are incomplete, so no PDF was made: {gathered.problem}")
-    return print_html(gathered, label, embed_css=True)
-
-
 @bp.get("/statistics.pdf")
 def save_pdf() -> Response:
     """Print the printout to an A4 PDF with Qt WebEngine and download it."""
     gathered = statistics.gather(web.db_session())
-    data = pdf.html_to_pdf(complete_print_html(gathered, web.database_label(web.database())))
+    data = pdf.html_to_pdf(printout.pdf_html(gathered, web.database_label(web.database())))
     return send_file(
         io.BytesIO(data),
         mimetype="application/pdf",
         as_attachment=True,
-        download_name=pdf_name(dt.date.today()),
+        download_name=printout.pdf_name(dt.date.today()),
     )
 
 
@@ -186,7 +123,7 @@ def check_list(job_id: str) -> Response:
     if not isinstance(report, imagecheck.CheckReport):
         raise Refused("The image folder check has not finished, so there is no list yet.")
     lines = [
-        f"# ImageBank image folder check, {format_local(dt.datetime.now(dt.UTC))}",
+        f"# ImageBank image folder check, {printout.format_local(dt.datetime.now(dt.UTC))}",
         f"# {report.checked_rows} media rows and {report.checked_files} files checked",
         *report.lines(),
     ]

@@ -70,6 +70,11 @@ class Runtime:
 pass_runtime = click.make_pass_decorator(Runtime)
 
 
+def json_option(what: str = "result") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Return the one ``--json`` option (``as_json``): print the result as JSON for scripts."""
+    return click.option("--json", "as_json", is_flag=True, help=f"Print the {what} as JSON.")
+
+
 def emit(data: Any, as_json: bool, text: str | Callable[[], str]) -> None:
     """Print the result as JSON for scripts or as text for people."""
     if as_json:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 
 import click
 
-from ibdesk.audit import Actor
-from ibdesk.cli import Runtime, emit
+from ibdesk.audit import local_admin
+from ibdesk.cli import Runtime, emit, json_option
 from ibdesk.cli.progress import drive
 from ibdesk.errors import UserError
 
@@ -19,14 +18,6 @@ class ExportFailed(UserError):
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _actor() -> Actor:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no login name in some service accounts and containers
-        user = "administrator"
-    return Actor(user=user)
 
 
 @click.group(
@@ -59,7 +50,7 @@ def _actor() -> Actor:
     is_flag=True,
     help="Store photos visually lossless (smaller) instead of lossless; X-rays stay lossless.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("summary")
 @click.pass_context
 def export_group(
     ctx: click.Context,
@@ -100,7 +91,7 @@ def export_group(
         jobs=default_jobs() if jobs is None else jobs,
         lossy_photos=lossy_photos,
     )
-    job = export_patients(engine, selection, options, _actor())
+    job = export_patients(engine, selection, options, local_admin())
     summary = drive(job, "Exporting", quiet=as_json)
 
     def text() -> str:
@@ -133,7 +124,7 @@ def export_group(
 
 @export_group.command("verify")
 @click.argument("folder", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option("report")
 def verify_command(folder: Path, as_json: bool) -> None:
     """Check an export folder: every file in the manifest present and intact, nothing else."""
     from ibdesk.export import verify_export

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 
 import click
 
 from ibdesk import licensing
-from ibdesk.audit import Actor
-from ibdesk.cli import Runtime, emit, pass_runtime
+from ibdesk.audit import local_admin
+from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.errors import UserError
 from ibdesk.licensing import LicenseInfo, seats
 from ibdesk.licensing.licensefile import MAX_FILE_BYTES
 from ibdesk.licensing.seats import SeatInfo
-
-_JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-
-
-def _actor() -> Actor:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no login name in some service accounts and containers
-        user = "administrator"
-    return Actor(user=user)
 
 
 def _when(value: object) -> str:
@@ -77,7 +66,7 @@ def license_group() -> None:
 
 @license_group.command("install")
 @click.argument("file", type=click.Path(path_type=Path))
-@_JSON
+@json_option()
 @pass_runtime
 def install(runtime: Runtime, file: Path, as_json: bool) -> None:
     """Install a license file; the current one stays until the new one is validated."""
@@ -87,12 +76,12 @@ def install(runtime: Runtime, file: Path, as_json: bool) -> None:
     except OSError as error:
         raise UserError(f"Cannot read {file}: {error.strerror or error}.") from error
     with runtime.session() as session:
-        info = licensing.install_license(session, data, _actor(), name=str(file))
+        info = licensing.install_license(session, data, local_admin(), name=str(file))
     emit(info.as_dict(), as_json, lambda: "Installed.\n" + describe(info))
 
 
 @license_group.command("show")
-@_JSON
+@json_option()
 @pass_runtime
 def show(runtime: Runtime, as_json: bool) -> None:
     """Show the current license, verified again, with its active seats."""
@@ -109,7 +98,7 @@ def show(runtime: Runtime, as_json: bool) -> None:
 
 
 @license_group.command("history")
-@_JSON
+@json_option()
 @pass_runtime
 def history(runtime: Runtime, as_json: bool) -> None:
     """List every license installed in this database, newest first."""
@@ -131,7 +120,7 @@ def seats_group() -> None:
 
 
 @seats_group.command("list")
-@_JSON
+@json_option()
 @pass_runtime
 def list_command(runtime: Runtime, as_json: bool) -> None:
     """List the seats held by workstations."""
@@ -156,12 +145,12 @@ def list_command(runtime: Runtime, as_json: bool) -> None:
 
 @seats_group.command("release")
 @click.argument("seat_id", metavar="ID", type=int)
-@_JSON
+@json_option()
 @pass_runtime
 def release(runtime: Runtime, seat_id: int, as_json: bool) -> None:
     """Free the seat with this ID (of a computer that is gone)."""
     with runtime.session() as session:
-        seat = seats.release_seat(session, seat_id, _actor())
+        seat = seats.release_seat(session, seat_id, local_admin())
     emit(seat.as_dict(), as_json, f"Freed seat ID {seat.id} of {seat.hostname} ({seat.mac}).")
 
 
@@ -169,7 +158,7 @@ def release(runtime: Runtime, seat_id: int, as_json: bool) -> None:
 @click.option("--mac", required=True, help="The workstation's MAC address.")
 @click.option("--machine-id", required=True, help="The workstation's machine ID.")
 @click.option("--hostname", required=True, help="The workstation's host name.")
-@_JSON
+@json_option()
 @pass_runtime
 def claim(runtime: Runtime, mac: str, machine_id: str, hostname: str, as_json: bool) -> None:
     """Claim a seat as a workstation does (its own again if it has one)."""
@@ -190,7 +179,7 @@ def claim(runtime: Runtime, mac: str, machine_id: str, hostname: str, as_json: b
 @seats_group.command("heartbeat")
 @click.option("--mac", required=True, help="The workstation's MAC address.")
 @click.option("--machine-id", required=True, help="The workstation's machine ID.")
-@_JSON
+@json_option()
 @pass_runtime
 def heartbeat(runtime: Runtime, mac: str, machine_id: str, as_json: bool) -> None:
     """Record that a workstation holding a seat is still running."""

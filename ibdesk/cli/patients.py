@@ -9,12 +9,10 @@ import click
 
 from ibdesk import logs, patients
 from ibdesk.audit import local_admin
-from ibdesk.cli import Runtime, emit, pass_runtime
+from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.errors import UserError
 from ibdesk.logs import auditchain
 from ibdesk.patients import signing
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 
 @click.group("patients")
@@ -25,7 +23,7 @@ def patients_group() -> None:
 @patients_group.command("find")
 @click.argument("text", default="")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
-@json_option
+@json_option()
 @pass_runtime
 def find(runtime: Runtime, text: str, limit: int, as_json: bool) -> None:
     """Search by personnummer (any form or its beginning) or by name; blank lists all."""
@@ -55,7 +53,7 @@ def find(runtime: Runtime, text: str, limit: int, as_json: bool) -> None:
 
 @patients_group.command("show")
 @click.argument("number")
-@json_option
+@json_option()
 @pass_runtime
 def show(runtime: Runtime, number: str, as_json: bool) -> None:
     """Show a patient's details, image sets and media (the viewing is logged)."""
@@ -140,7 +138,7 @@ def restore(runtime: Runtime, number: str) -> None:
     metavar="PN",
     help="Type the personnummer again to confirm.",
 )
-@json_option
+@json_option()
 @pass_runtime
 def purge(runtime: Runtime, number: str, confirm: str, as_json: bool) -> None:
     """Remove a patient's rows and files for good (not allowed with signed image sets)."""
@@ -185,7 +183,7 @@ def unsign(runtime: Runtime, set_id: int, reason: str) -> None:
 
 @sets_group.command("verify")
 @click.argument("set_id", type=int)
-@json_option
+@json_option()
 @pass_runtime
 def verify(runtime: Runtime, set_id: int, as_json: bool) -> None:
     """Check that a signed set still matches what was signed, files included."""
@@ -215,7 +213,7 @@ def logs_group() -> None:
 @click.option("--until", default=None, help="To this day (YYYY-MM-DD).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--csv", "as_csv", is_flag=True, help="Print every matching event as CSV.")
-@json_option
+@json_option()
 @pass_runtime
 def show_logs(
     runtime: Runtime,
@@ -268,7 +266,7 @@ def show_logs(
 
 
 @logs_group.command("verify")
-@json_option
+@json_option()
 @pass_runtime
 def verify_logs(runtime: Runtime, as_json: bool) -> None:
     """Seal new events, then check the whole chain for tampering."""

@@ -9,7 +9,7 @@ import click
 
 from ibdesk import config, schema
 from ibdesk.audit import local_admin, system_event
-from ibdesk.cli import Runtime, emit, pass_runtime
+from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.db import display_url, odbc_drivers, server_info, session_scope
 from ibdesk.errors import UserError
 from ibdesk.settings import backup as backups
@@ -23,7 +23,7 @@ def db_group() -> None:
 
 
 @db_group.command("check")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option()
 @pass_runtime
 def check(runtime: Runtime, as_json: bool) -> None:
     """Say whether the schema is current, older (upgrade offered) or newer (refused)."""
@@ -52,7 +52,7 @@ def check(runtime: Runtime, as_json: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Take a verified backup into this folder first (when there is anything to migrate).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option()
 @pass_runtime
 def upgrade(runtime: Runtime, backup_to: Path | None, as_json: bool) -> None:
     """Create the ImageBank tables, or migrate an older schema to this program's."""
@@ -73,7 +73,7 @@ def upgrade(runtime: Runtime, backup_to: Path | None, as_json: bool) -> None:
 
 
 @db_group.command("drivers")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option()
 def drivers(as_json: bool) -> None:
     """List the ODBC drivers installed on this machine (for SQL Server connections)."""
     names = odbc_drivers()
@@ -145,7 +145,7 @@ def test_connection(runtime: Runtime, **values: Any) -> None:
 
 @db_group.command("list")
 @_server_options
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option()
 @pass_runtime
 def list_databases(runtime: Runtime, as_json: bool, **values: Any) -> None:
     """List the databases on the server (SQLite: the database files in the folder)."""
@@ -201,7 +201,7 @@ def attach(runtime: Runtime, path: str, name: str, ldf: str, **values: Any) -> N
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the backup.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option()
 @pass_runtime
 def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
     """Back up the database and verify the copy."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ibdesk import statistics
-from ibdesk.cli import Runtime, emit, pass_runtime
+from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
 from ibdesk.errors import UserError
 from ibdesk.statistics import imagecheck
@@ -58,7 +58,7 @@ def report_text(report: statistics.StatsReport) -> str:
 
 
 @click.command("stats")
-@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+@json_option("statistics")
 @click.option(
     "--pdf",
     "pdf_path",
@@ -82,18 +82,16 @@ def stats_command(runtime: Runtime, as_json: bool, pdf_path: Path | None) -> Non
 
 def _write_pdf(runtime: Runtime, path: Path, as_json: bool) -> None:
     """Print the Statistics tab's printout to a PDF file, as its [Save as PDF] does."""
-    from ibdesk import pdf, web
-    from ibdesk.app import create_app
-    from ibdesk.blueprints.statistics import complete_print_html
+    from ibdesk import pdf
+    from ibdesk.settings.connection import describe_database
+    from ibdesk.statistics import printout
 
     with runtime.session() as session:
         gathered = statistics.gather(session)
-    app = create_app(db_option=runtime.db_option)
-    with app.app_context():
-        html = complete_print_html(gathered, web.database_label(web.database()))
+    html = printout.pdf_html(gathered, describe_database(runtime.choice))
     pdf.write_pdf(html, path)
     report = gathered.report
-    assert report is not None  # complete_print_html refuses an incomplete report
+    assert report is not None  # pdf_html refuses an incomplete report
     emit(
         {"pdf": str(path), "statistics": asdict(report)},
         as_json,
@@ -113,7 +111,7 @@ def images_group() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the list of differences to this file.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option()
 @pass_runtime
 def check(runtime: Runtime, no_hash: bool, save: Path | None, as_json: bool) -> None:
     """Compare database and image folder; exit non-zero when they disagree."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ibdesk import clinic_settings, demo
-from ibdesk.cli import Runtime, emit, pass_runtime
+from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
@@ -47,7 +47,7 @@ from ibdesk.errors import UserError
     show_default=True,
     help="Random seed: the same seed makes the same clinic.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("summary")
 @pass_runtime
 def demo_command(
     runtime: Runtime,

@@ -9,13 +9,15 @@ encryption and certificate trust are spelled exactly as the driver expects.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote_plus
 
 from sqlalchemy.engine import URL, make_url
 
-from ibdesk.db import display_url
+from ibdesk import config
+from ibdesk.db import BACKENDS, DatabaseError, display_url, server_info
 from ibdesk.errors import UserError
 
 BACKEND_LABELS = {
@@ -201,4 +203,29 @@ def spec_from_url(target: URL | str) -> ServerSpec:
         driver=fields.get("DRIVER", str(parsed.query.get("driver", ""))).strip("{}"),
         encrypt=fields.get("Encrypt", "yes").lower() == "yes",
         trust_server_certificate=fields.get("TrustServerCertificate", "").lower() == "yes",
+    )
+
+
+@dataclass(frozen=True)
+class DatabaseLabel:
+    """What the status bar says about the database without connecting to it."""
+
+    backend: str
+    server: str
+    name: str
+    source: str
+
+
+def describe_database(choice: Callable[[], config.DatabaseChoice]) -> DatabaseLabel:
+    """Describe the database a choice names from its URL alone (instant, never fails)."""
+    try:
+        chosen = choice()
+    except UserError as error:
+        return DatabaseLabel("?", "?", str(error), "config")
+    try:
+        info = server_info(chosen.url)
+    except DatabaseError:
+        return DatabaseLabel("?", "?", "(not a valid database URL)", chosen.source)
+    return DatabaseLabel(
+        BACKENDS.get(info.backend, info.backend), info.server, info.database, chosen.source
     )
