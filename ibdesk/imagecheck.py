@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from ibdesk import safefiles, settings
+from ibdesk import csvsafe, safefiles, settings
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
 from ibdesk.models import MediaItem
@@ -64,7 +64,7 @@ class CheckReport:
             ("Cannot be read", self.unreadable),
         ):
             for item in items:
-                yield f"{title}\t{item}"
+                yield csvsafe.tsv_line(title, item)
 
 
 def image_folder(engine: Engine) -> Path:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 
 import click
 
+from ibdesk import audit
 from ibdesk.audit import Actor
 from ibdesk.cli import Runtime, emit
 from ibdesk.errors import UserError
@@ -22,11 +22,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def _actor() -> Actor:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no login name in some service accounts and containers
-        user = "administrator"
-    return Actor(user=user)
+    return audit.local_admin()
 
 
 @click.group(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 
 import click
 
-from ibdesk import licensing, seats
+from ibdesk import audit, licensing, seats
 from ibdesk.audit import Actor
 from ibdesk.cli import Runtime, emit, pass_runtime
 from ibdesk.errors import UserError
@@ -19,11 +18,7 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the result a
 
 
 def _actor() -> Actor:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no login name in some service accounts and containers
-        user = "administrator"
-    return Actor(user=user)
+    return audit.local_admin()
 
 
 def _when(value: object) -> str:
