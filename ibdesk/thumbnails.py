@@ -31,7 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import config, safefiles, settings
+from ibdesk import config, private, safefiles, settings
 from ibdesk.errors import NotFound
 from ibdesk.models import MediaItem, MediaKind
 
@@ -144,10 +144,11 @@ def render(source: Path | BinaryIO, size: int = SIZE) -> Image.Image:
 def make(source: Path | BinaryIO, target: Path, size: int = SIZE) -> None:
     """Write the thumbnail of ``source`` to ``target`` atomically (readers never see half)."""
     picture = render(source, size)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private.make_folder(target.parent)
     tmp = target.with_name(f".{target.name}.{threading.get_ident()}.part")
     try:
         picture.save(tmp, format="JPEG", quality=85, optimize=True)
+        private.restrict(tmp)  # a picture of patient data
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
