@@ -38,6 +38,11 @@ def normalize_url(url: str) -> URL:
     """Parse a database URL and pick ibdesk's driver for its backend."""
     try:
         parsed = make_url(url)
+    except ValueError as error:  # a port that is not a number
+        raise DatabaseError(
+            f"The port in '{url}' is not a number; write the URL as "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE with PORT in digits."
+        ) from error
     except exc.ArgumentError as error:
         raise DatabaseError(
             f"'{url}' is not a database URL; use sqlite:///PATH, "
