@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as BaseResponse
 
-from ibdesk import security, tabs, web
+from ibdesk import limits, security, tabs, web
 from ibdesk.blueprints import go, is_htmx
 from ibdesk.db import DatabaseError, explain
 from ibdesk.errors import NotFound, Refused, UserError
@@ -67,19 +67,23 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=None,  # the secret dies with the launch; forms left open stay valid
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
-        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        # No request is bigger than a form; an upload endpoint caps itself lower still.
+        MAX_CONTENT_LENGTH=limits.REQUEST_MAX_BYTES,
         IBDESK_TABS=tabs.TABS if tab_list is None else tab_list,
         IBDESK_FOCUS=None,  # set by the desktop shell: brings its window to the front
     )
     # The security guard's hook must come first: an outsider is refused before anything else.
     security.install(app, token=token or security.new_secret(), port=port)
+    app.before_request(_cap_upload)  # before CSRF reads the form, so before any body is read
     csrf.init_app(app)
     web.install(app, db_option)
     app.extensions["ibdesk.jobs"] = JobRegistry()
     modules = (*FRAME_BLUEPRINTS, *(t.blueprint_module for t in app.config["IBDESK_TABS"]))
     for module in dict.fromkeys(modules):  # in order, each once
         app.register_blueprint(importlib.import_module(module).bp)
+    app.before_request(_refuse_overlong_input)
     app.before_request(_setup_gate)
+    app.jinja_env.globals["field_max"] = limits.field_max
     app.context_processor(_frame_context)
     _register_errors(app)
     app.add_url_rule("/_instance/focus", "instance_focus", _instance_focus, methods=["POST"])
@@ -91,6 +95,22 @@ def gate_endpoint(app: Flask) -> str:
     """Return where the setup gate sends every page: the wizard, once that tab exists."""
     wizard = tabs.find(tabs.WIZARD, app.config["IBDESK_TABS"])
     return wizard.endpoint if wizard else NOT_CONFIGURED_ENDPOINT
+
+
+def _cap_upload() -> None:
+    # The body is refused on its Content-Length, unread, when it is larger than what the
+    # endpoint's upload can be (a license file: a few kB).
+    cap = limits.UPLOAD_MAX_BYTES.get(request.endpoint or "")
+    if cap is not None:
+        request.max_content_length = cap
+
+
+def _refuse_overlong_input() -> None:
+    # Every typed value has a cap (the form's maxlength): a longer one is refused whole,
+    # before any view parses it, with a sentence instead of a crash deep inside.
+    values = [*request.args.items(multi=True), *request.form.items(multi=True)]
+    if limits.first_too_long(values) is not None:
+        raise UserError(f"A value you sent is too long: type at most {limits.TEXT_MAX} characters.")
 
 
 def _setup_gate() -> BaseResponse | None:
@@ -166,7 +186,14 @@ def _csrf_error(_error: CSRFError) -> tuple[str, int]:
 def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
     if error.code is None or error.code < 400:
         return error
+    cap = limits.UPLOAD_MAX_BYTES.get(request.endpoint or "")
     messages = {
+        413: (
+            "That file is too large to be a license file; choose the license file you got "
+            "from the vendor."
+            if cap
+            else "That request is too large; send less at once."
+        ),
         404: "There is no such page in ImageBank SysAdmin.",
         405: "That action cannot be done this way.",
     }

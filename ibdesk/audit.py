@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,12 +94,26 @@ def login_event(
     return event
 
 
+def os_account() -> str:
+    """Return the name of the operating-system account this process really runs as.
+
+    Never from ``LOGNAME``, ``USER`` or ``USERNAME`` (which ``getpass.getuser`` reads first):
+    whoever starts the program chooses those, so they would let a caller sign as anyone.
+    """
+    if hasattr(os, "getuid"):
+        import pwd
+
+        uid = os.getuid()
+        try:
+            return pwd.getpwuid(uid).pw_name
+        except KeyError:  # a uid with no account name (some containers)
+            return f"uid {uid}"
+    try:
+        return os.getlogin()  # Windows: GetUserNameW, the account of the process token
+    except OSError:
+        return "administrator"
+
+
 def local_admin() -> Actor:
     """Return the administrator at this machine (the operating-system user running ibdesk)."""
-    import getpass
-
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "administrator"
-    return Actor(user=user)
+    return Actor(user=os_account())

@@ -38,6 +38,11 @@ def normalize_url(url: str) -> URL:
     """Parse a database URL and pick ibdesk's driver for its backend."""
     try:
         parsed = make_url(url)
+    except ValueError as error:  # a port that is not a number
+        raise DatabaseError(
+            f"The port in '{url}' is not a number; write the URL as "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE with PORT in digits."
+        ) from error
     except exc.ArgumentError as error:
         raise DatabaseError(
             f"'{url}' is not a database URL; use sqlite:///PATH, "
@@ -147,7 +152,25 @@ def make_engine(url: str | URL, *, create: bool = False, **kwargs: Any) -> Engin
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        _keep_private(engine, parsed.database or "")
     return engine
+
+
+def _keep_private(engine: Engine, database: str) -> None:
+    # The embedded database holds patient data: in the data folder it and its -wal/-shm
+    # files are 0600 (SQLite gives the files it makes later the database file's mode).
+    from ibdesk import private
+
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database).expanduser().resolve()
+    if not private.is_inside_data_dir(path):
+        return
+
+    def restrict(_dbapi_conn: Any, _record: Any) -> None:
+        private.restrict_sqlite(path)
+
+    event.listen(engine, "connect", restrict)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -192,6 +192,8 @@ def search_key(text: str, *, today: dt.date | None = None) -> tuple[str, str] | 
     dated = _short_form_year(digits, today, plus)
     if len(digits) in (6, 10) and dated is not None:
         return _prefix_range(f"{dated:04d}"[:2] + digits)
+    if len(digits) > 12:
+        return digits, digits  # longer than any number: matches nothing (and no int() of it)
     if len(digits) == 1 or len(digits) > 10 or digits.startswith(("19", "20", "99")):
         return _prefix_range(digits)
     if dated is None:

@@ -20,10 +20,12 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, abort, current_app, g, render_template, request
 from markupsafe import Markup
@@ -33,6 +35,8 @@ from ibdesk.errors import UserError
 LOOPBACK = "127.0.0.1"
 TOKEN_PARAM = "token"
 TOKEN_HEADER = "X-Ibdesk-Token"
+TOKEN_TTL_S = 300.0  # an unused single-use launch token expires after five minutes
+_TOKEN_LOCK = threading.Lock()
 _STYLESHEET = Path(__file__).with_name("static") / "ibdesk.css"
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,6 +75,7 @@ def install(app: Flask, *, token: str, port: int | None) -> None:
     """Guard every request of the app and add the security headers to every response."""
     app.config["IBDESK_TOKEN"] = token
     app.config["IBDESK_COOKIE_KEY"] = new_secret()
+    app.config["IBDESK_TOKEN_EXPIRES"] = time.monotonic() + TOKEN_TTL_S
     if port is not None:
         bind_port(app, port)
     app.before_request(_guard)
@@ -144,9 +149,9 @@ def _exchange_token() -> Response:
             "This address's access key is not valid for the running ImageBank SysAdmin; "
             "open the program again to get a new address."
         )
+    _spend_token()
     rest = [(key, value) for key, value in request.args.items(multi=True) if key != TOKEN_PARAM]
-    # One leading slash only: "//host/x" would send the browser to another site.
-    target = "/" + request.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
+    target = local_target(request.path) + (f"?{urlencode(rest)}" if rest else "")
     g.ibdesk_authenticated = True
     # A page that refreshes itself, not a redirect: when the address came from another
     # site (a file:// opener, for instance), browsers withhold SameSite=Strict cookies for
@@ -160,6 +165,37 @@ def _exchange_token() -> Response:
         path="/",
     )
     return response
+
+
+def local_target(path: str) -> str:
+    """Return an address that can only name a path of this app (for the page after the token).
+
+    Browsers read ``\\`` as ``/``, so ``//host`` and ``/\\host`` would name another site:
+    leading slashes and backslashes collapse to one slash, and every other character that is
+    not plainly part of a path is percent-encoded (a backslash becomes ``%5C``).
+    """
+    return "/" + quote(path.lstrip("/\\"), safe="/-._~!$&'()*+,;=:@%")
+
+
+def single_use(app: Flask) -> None:
+    """Let the launch token open the app once only (the window opens it exactly once)."""
+    app.config["IBDESK_TOKEN_SINGLE_USE"] = True
+
+
+def _spend_token() -> None:
+    # The token opens the app once, within TOKEN_TTL_S of the launch: a copy of the address
+    # (a history file, a screenshot, another local user's process list) opens nothing.
+    config = current_app.config
+    if not config.get("IBDESK_TOKEN_SINGLE_USE"):
+        return
+    with _TOKEN_LOCK:
+        expired = time.monotonic() > config["IBDESK_TOKEN_EXPIRES"]
+        if config.get("IBDESK_TOKEN_SPENT") or expired:
+            _refuse(
+                "This address's access key has already been used or has expired; "
+                "open the program again to get a new address."
+            )
+        config["IBDESK_TOKEN_SPENT"] = True
 
 
 def _inline_stylesheet() -> Markup:

@@ -3,6 +3,7 @@ the disk cache, the bounded wait, and paths that try to leave the image folder."
 
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 import threading
@@ -26,7 +27,11 @@ def _write(folder: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def _source(folder: Path, name: str, kind: str = "intraoral", sha: str = SHA) -> MediaSource:
+def _source(folder: Path, name: str, kind: str = "intraoral", sha: str = "") -> MediaSource:
+    # The row records the file as it is (thumbnails are made only of files that match it).
+    file = folder / name
+    if not sha:
+        sha = hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else SHA
     return MediaSource(1, kind, name, sha, str(folder))
 
 
@@ -71,7 +76,8 @@ def test_the_cache_is_keyed_by_hash_and_size_and_reused(tmp_path: Path) -> None:
 
     maker = Thumbnailer(maker=counting)
     first = maker.thumbnail(_source(tmp_path, "a.png", "panoramic"))
-    assert first.path == thumbnails.cache_dir() / SHA[:2] / f"{SHA}-{thumbnails.SIZE}.jpg"
+    sha = _source(tmp_path, "a.png").sha256
+    assert first.path == thumbnails.cache_dir() / sha[:2] / f"{sha}-{thumbnails.SIZE}.jpg"
     assert first.path.is_file()
     again = maker.thumbnail(_source(tmp_path, "a.png", "panoramic"))
     assert again.path == first.path and len(calls) == 1

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from ibdesk import patients, web
+from ibdesk import csvsafe, patients, web
 from ibdesk.audit import local_admin
 from ibdesk.blueprints import is_htmx, page_or_partial
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
@@ -263,7 +263,7 @@ def summary_as_text(summary: ExportSummary, job: JobStatus) -> str:
     lines = [
         "ImageBank SysAdmin – export summary",
         f"Saved: {finished}",
-        f"Folder: {summary.folder}",
+        "Folder: " + csvsafe.text_cell(summary.folder),
         f"Outcome: {summary.describe()}",
         "",
         f"Patients exported: {summary.patients}",
@@ -280,11 +280,11 @@ def summary_as_text(summary: ExportSummary, job: JobStatus) -> str:
         lines += ["", f"Problems ({summary.failures}):"]
         for item in summary.failed:
             what = f"media {item.media_id} ({item.path})" if item.media_id else "patient"
-            who = number_display(item.personnummer) or "-"
-            lines.append(f"  {who} {what}: {item.problem}")
+            who = number_display(item.personnummer) or "–"
+            lines.append("  " + csvsafe.text_cell(f"{who} {what}: {item.problem}"))
         if summary.failures > len(summary.failed):
             lines.append(f"  … and {summary.failures - len(summary.failed)} more.")
-    lines += ["", "Log:", *(f"  {line.text}" for line in job.log)]
+    lines += ["", "Log:", *("  " + csvsafe.text_cell(line.text) for line in job.log)]
     if job.lines_dropped:
         lines.append(f"  ({job.lines_dropped} earlier lines not kept)")
     return "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, request, url_for
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ibdesk import logs, patients, personnummer, web
+from ibdesk import limits, logs, patients, personnummer, web
 from ibdesk.audit import local_admin
 from ibdesk.blueprints import page_or_partial
 from ibdesk.blueprints.jobs import registry
@@ -67,7 +67,11 @@ def reading() -> Iterator[Session]:
 
 def _cursor() -> int | None:
     value = request.args.get("cursor", "")
-    return int(value) if value.isdigit() else None
+    if not value.isdigit():
+        return None
+    if len(value) > limits.CURSOR_MAX_DIGITS:
+        raise UserError("That log page does not exist; open the log from its first page again.")
+    return int(value)
 
 
 def _filter(form: AuditFilterForm) -> logs.AuditFilter:

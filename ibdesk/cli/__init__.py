@@ -19,7 +19,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ibdesk import config, schema
+from ibdesk import config, private, schema
 from ibdesk.db import DatabaseError, explain, make_engine, session_scope
 from ibdesk.errors import UserError
 
@@ -43,7 +43,7 @@ class Runtime:
         if create not in self._engines:
             choice = self.choice()
             if choice.source == "default":
-                config.data_dir().mkdir(parents=True, exist_ok=True)
+                private.data_dir()
             self._engines[create] = make_engine(choice.url, create=create)
         return self._engines[create]
 

@@ -46,6 +46,7 @@ def launch(runtime: Runtime) -> None:
             lock.publish(port=server.port, token=token, mode="window")
             reason = probe.reason()
             if reason is None:
+                security.single_use(app)
                 desktop.run_window(
                     server.launch_url,
                     server.port,

@@ -13,6 +13,9 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from ibdesk import safefiles
+from ibdesk.safefiles import FileProblem
+
 TEMP_PREFIX = ".part-"
 _CHUNK = 1 << 20
 
@@ -45,56 +48,71 @@ def sync(path: Path) -> None:
         os.close(fd)
 
 
-def read_source(source: Path) -> bytes:
-    """Return an original's bytes, or say why it cannot be read."""
-    try:
-        return source.read_bytes()
-    except OSError as error:
-        raise ItemProblem(read_problem(error, source)) from error
+def _original(problem: FileProblem) -> ItemProblem:
+    return ItemProblem(f"the original {problem}")
 
 
-def hash_source(source: Path) -> tuple[str, int]:
-    """Return an original's SHA-256 and size, or say why it cannot be read."""
+def read_source(root: str, relative: str, size: int | None, sha256: str | None) -> bytes:
+    """Return an original's bytes once they match its record, or say why they cannot be used."""
     try:
-        return sha256_file(source), source.stat().st_size
-    except OSError as error:
-        raise ItemProblem(read_problem(error, source)) from error
+        return safefiles.read_verified(root, relative, size=size, sha256=sha256)
+    except FileProblem as problem:
+        raise _original(problem) from problem
+
+
+def hash_source(root: str, relative: str, size: int | None, sha256: str | None) -> tuple[str, int]:
+    """Return an original's SHA-256 and size once they match its record, or say why not."""
+    try:
+        return safefiles.hash_verified(root, relative, size=size, sha256=sha256)
+    except FileProblem as problem:
+        raise _original(problem) from problem
 
 
 def copy_verified(
-    source: Path, target: Path, *, check: Callable[[Path], None] | None = None
+    source: tuple[str, str],
+    target: Path,
+    *,
+    record: tuple[int | None, str | None] = (None, None),
+    check: Callable[[Path], None] | None = None,
 ) -> tuple[str, int, str, int]:
     """Copy a file under a temporary name, verify the copy, then rename it into place.
 
-    ``check`` may inspect the complete temporary copy (and raise ``ItemProblem``). Return
-    the copy's SHA-256 and size, and the original's SHA-256 and size as they were read.
+    ``source`` is (image folder, media path), opened through ``safefiles``; ``record`` is the
+    size and SHA-256 the row says the original has: a file that differs is never copied into
+    place. ``check`` may inspect the complete temporary copy (and raise ``ItemProblem``).
+    Return the copy's SHA-256 and size, and the original's SHA-256 and size as they were read.
     """
+    root, relative = source
     temp = temp_name(target)
     source_hash, read = hashlib.sha256(), 0
     try:
-        reader = source.open("rb")
-    except OSError as error:
-        raise ItemProblem(read_problem(error, source)) from error
-    try:
-        with reader, temp.open("wb") as writer:
-            while True:
-                try:
-                    block = reader.read(_CHUNK)
-                except OSError as error:
-                    raise ItemProblem(read_problem(error, source)) from error
-                if not block:
-                    break
-                source_hash.update(block)
-                read += len(block)
-                writer.write(block)
-            writer.flush()
-            os.fsync(writer.fileno())
+        with safefiles.open_file(root, relative) as reader:
+            safefiles.check_size(reader, relative, record[0])
+            with temp.open("wb") as writer:
+                while True:
+                    try:
+                        block = reader.read(_CHUNK)
+                    except OSError as error:
+                        raise safefiles.read_problem(error, relative) from error
+                    if not block:
+                        break
+                    source_hash.update(block)
+                    read += len(block)
+                    writer.write(block)
+                writer.flush()
+                os.fsync(writer.fileno())
+        if record[0] is not None and read != record[0]:
+            raise ItemProblem(f"the original {relative} changed while it was being copied")
+        safefiles.check_hash(source_hash.hexdigest(), relative, record[1])
         if check is not None:
             check(temp)
         digest, size = sha256_file(temp), temp.stat().st_size
         if digest != source_hash.hexdigest():
-            raise ItemProblem(f"the copy of {source.name} does not match the original")
+            raise ItemProblem(f"the copy of {Path(relative).name} does not match the original")
         os.replace(temp, target)
+    except FileProblem as problem:
+        temp.unlink(missing_ok=True)
+        raise _original(problem) from problem
     except OSError as error:
         temp.unlink(missing_ok=True)
         raise ItemProblem(write_problem(error, target)) from error
@@ -122,17 +140,6 @@ def write_with(target: Path, write: Callable[[Path], None]) -> tuple[str, int]:
         temp.unlink(missing_ok=True)
         raise
     return digest, size
-
-
-def read_problem(error: OSError, source: Path) -> str:
-    """Say why an original cannot be read."""
-    if isinstance(error, FileNotFoundError):
-        return f"the original {source} is missing"
-    if isinstance(error, IsADirectoryError):
-        return f"the original {source} is a folder, not a file"
-    if isinstance(error, PermissionError):
-        return f"the original {source} cannot be read (permission denied)"
-    return f"the original {source} cannot be read ({error.strerror or error})"
 
 
 def write_problem(error: OSError, target: Path) -> str:

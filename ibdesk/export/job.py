@@ -212,7 +212,8 @@ class _Export:
             stem = f"{item.image_set_id}-{item.id}-{item.kind}"
             extension = media.safe_extension(item.path, _DEFAULT_EXTENSION.get(item.kind, "bin"))
             try:
-                source = self.plan.image_folder / clients.check_relative_path(item.path)
+                relative = clients.check_relative_path(item.path)
+                source = self.plan.image_folder / relative
             except UserError as error:
                 work.results[item.id] = FileResult(item.id, "failed", problem=str(error))
                 continue
@@ -226,6 +227,10 @@ class _Export:
                     stem=stem,
                     extension=extension,
                     lossy=self.options.lossy_photos,
+                    root=str(self.plan.image_folder),
+                    relative=relative,
+                    byte_size=item.byte_size,
+                    sha256=item.sha256,
                     known=tuple((n, known[n]) for n in names if n in known),
                 )
             )

@@ -29,6 +29,7 @@ from ibdesk.export.files import (
     sha256_file,
     write_with,
 )
+from ibdesk.safefiles import FileProblem
 
 IMAGE_KINDS = frozenset({"intraoral", "panoramic", "photo"})
 _SAFE_EXTENSION = re.compile(r"^[a-z0-9]{1,8}$")
@@ -47,6 +48,12 @@ class FileTask:
     stem: str
     extension: str
     lossy: bool
+    # The image folder and the row's path in it, size and SHA-256: the original is read
+    # only through ibdesk.safefiles and only when it matches the row.
+    root: str
+    relative: str
+    byte_size: int | None
+    sha256: str | None
     # (name, SHA-256) of files for this item already in the folder's manifest.
     known: tuple[tuple[str, str], ...] = ()
 
@@ -121,7 +128,7 @@ def export_file(task: FileTask) -> FileResult:
     """Export one media file; report any problem in the result instead of raising."""
     try:
         return _export(task)
-    except ItemProblem as problem:
+    except (ItemProblem, FileProblem) as problem:
         return FileResult(task.media_id, "failed", problem=str(problem))
     except Exception as error:  # one damaged file must not stop the export
         return FileResult(
@@ -138,7 +145,9 @@ def _export(task: FileTask) -> FileResult:
     if task.kind in IMAGE_KINDS:
         return _image(task)
     name = f"{task.stem}.{task.extension}"
-    digest, size, original_digest, original_size = copy_verified(Path(task.source), folder / name)
+    digest, size, original_digest, original_size = copy_verified(
+        _origin(task), folder / name, record=_record(task)
+    )
     return FileResult(
         task.media_id,
         "copied",
@@ -151,10 +160,18 @@ def _export(task: FileTask) -> FileResult:
     )
 
 
+def _origin(task: FileTask) -> tuple[str, str]:
+    return task.root, task.relative
+
+
+def _record(task: FileTask) -> tuple[int | None, str | None]:
+    return task.byte_size, task.sha256
+
+
 def _skipped(task: FileTask, name: str, digest: str, target: Path) -> FileResult:
     notes: list[str] = []
     try:
-        original_digest, original_size = hash_source(Path(task.source))
+        original_digest, original_size = hash_source(task.root, task.relative, *_record(task))
     except ItemProblem as problem:
         original_digest, original_size = "", None
         notes.append(f"already exported, but now {problem}")
@@ -179,7 +196,7 @@ def _skipped(task: FileTask, name: str, digest: str, target: Path) -> FileResult
 
 def _image(task: FileTask) -> FileResult:
     source, folder = Path(task.source), Path(task.folder)
-    data = read_source(source)
+    data = read_source(task.root, task.relative, *_record(task))
     original = (hashlib.sha256(data).hexdigest(), len(data))
     jpeg2000 = pixels.is_jpeg2000(data)
     if jpeg2000:
@@ -212,7 +229,9 @@ def _copy_jpeg2000(
         if problem:
             raise ItemProblem(f"{source.name} is a damaged JPEG 2000 file ({problem})")
 
-    digest, size, copied_digest, _ = copy_verified(source, target, check=check)
+    digest, size, copied_digest, _ = copy_verified(
+        _origin(task), target, record=_record(task), check=check
+    )
     if copied_digest != original[0]:
         raise ItemProblem(f"{source.name} changed while it was being copied")
     geometry = pixels.jp2_geometry(target)
@@ -221,7 +240,9 @@ def _copy_jpeg2000(
 
 def _copy_unconverted(task: FileTask, source: Path, why: str) -> FileResult:
     name = f"{task.stem}-original.{task.extension}"
-    digest, size, original_digest, original_size = copy_verified(source, Path(task.folder) / name)
+    digest, size, original_digest, original_size = copy_verified(
+        _origin(task), Path(task.folder) / name, record=_record(task)
+    )
     return _result(
         task,
         "copied",

@@ -14,9 +14,10 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, IntegerField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, NumberRange, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, ValidationError
 from wtforms.widgets import NumberInput
 
+from ibdesk import limits
 from ibdesk.export import default_jobs
 
 MAX_JOBS = 64
@@ -57,6 +58,7 @@ class SearchForm(FlaskForm):
 
     q = StringField(
         "Personnummer",
+        validators=[Length(max=limits.SEARCH_MAX, message=limits.SEARCH_TOO_LONG)],
         description="Any form, or its beginning: 121212-1212, 19121212, 1985.",
     )
 

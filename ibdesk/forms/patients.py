@@ -6,6 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from ibdesk import limits
+
 
 class SearchForm(FlaskForm):
     """Find patients (sent with GET: a search changes nothing, so it needs no CSRF token)."""
@@ -15,6 +17,7 @@ class SearchForm(FlaskForm):
 
     q = StringField(
         "Personnummer or name",
+        validators=[Length(max=limits.SEARCH_MAX, message=limits.SEARCH_TOO_LONG)],
         description=(
             "Any form staff write, or its beginning: 19121212-1212, 121212-1212, 1212121212, "
             "19121212 or 1985. Or the beginning of a last name, as in Öberg or öb. "

@@ -7,7 +7,6 @@ the 1000th page of ten million events costs what the first does. CSV export stre
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -18,7 +17,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from ibdesk import personnummer
+from ibdesk import csvsafe, personnummer
 from ibdesk.errors import UserError
 from ibdesk.models import AuditEvent, LoginEvent, SystemEvent
 
@@ -174,7 +173,7 @@ def audit_rows(session: Session, flt: AuditFilter, batch: int = 2000) -> Iterato
 def audit_csv(session: Session, flt: AuditFilter) -> Iterator[str]:
     """Stream the filtered patient log as CSV text, a chunk at a time."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvsafe.Writer(buffer)
     writer.writerow(AUDIT_CSV_HEADER)
     for n, event in enumerate(audit_rows(session, flt), 1):
         writer.writerow(

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from ibdesk import audit, clinic_settings, personnummer
+from ibdesk import audit, clinic_settings, limits, personnummer
 from ibdesk.audit import Actor
 from ibdesk.clients import find_patient
 from ibdesk.errors import NotFound, Refused, UserError
@@ -65,7 +65,7 @@ def search(
     include_deleted: bool = True,
 ) -> SearchPage:
     """Find patients by personnummer (any form or prefix) or by name; blank lists all."""
-    text = text.strip()
+    text = limits.check_search(text.strip())
     query = select(
         Patient.id,
         Patient.personnummer,

@@ -13,13 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import audit, clinic_settings
+from ibdesk import audit, clinic_settings, safefiles
 from ibdesk.audit import Actor
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient, utcnow
@@ -37,6 +36,7 @@ MEDIA_KEYS = (
     "taken_at",
     "comment",
 )
+_FILE_KEYS = ("sha256", "byte_size")
 
 
 def _value(value: Any) -> Any:
@@ -169,19 +169,21 @@ def _compare(signed: dict[str, Any], now: dict[str, Any]) -> list[str]:
     for media_id in sorted(before.keys() & after.keys()):
         for key in MEDIA_KEYS:
             if before[media_id].get(key) != after[media_id].get(key):
+                # A file's recorded hash or size names the file, so the change can be found.
+                named = f" ({before[media_id].get('path')})" if key in _FILE_KEYS else ""
                 problems.append(
-                    f"Media item {media_id}: {key} changed from "
+                    f"Media item {media_id}{named}: {key} changed from "
                     f"{before[media_id].get(key)!r} to {after[media_id].get(key)!r}."
                 )
     return problems
 
 
-def _file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
+def _file_problem(path: str, problem: safefiles.FileProblem) -> str:
+    if problem.kind == safefiles.MISSING:
+        return f"File {path} is missing from the image folder."
+    if problem.kind == safefiles.HASH:
+        return f"File {path} was changed on disk (its SHA-256 differs)."
+    return f"File {path} cannot be checked: {problem}."
 
 
 def verify(session: Session, set_id: int, *, check_files: bool = True) -> Verification:
@@ -207,15 +209,9 @@ def verify(session: Session, set_id: int, *, check_files: bool = True) -> Verifi
             if not folder:
                 problems.append("The image folder is not set, so the files cannot be checked.")
                 break
-            path = Path(folder) / item["path"]
             try:
-                actual = _file_sha256(path)
-            except FileNotFoundError:
-                problems.append(f"File {item['path']} is missing from the image folder.")
-                continue
-            except OSError as error:
-                problems.append(f"File {item['path']} cannot be read: {error.strerror}.")
-                continue
-            if actual != item["sha256"]:
-                problems.append(f"File {item['path']} was changed on disk (its SHA-256 differs).")
+                # The hash covers the size: one kind of "changed" is enough to name.
+                safefiles.hash_verified(folder, item["path"], size=None, sha256=item["sha256"])
+            except safefiles.FileProblem as problem:
+                problems.append(_file_problem(item["path"], problem))
     return Verification(set_id, problems)

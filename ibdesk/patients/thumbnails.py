@@ -14,6 +14,7 @@ is missing, unreadable or outside the image folder gets a placeholder, never an 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import re
@@ -22,6 +23,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -29,7 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import clinic_settings, config
+from ibdesk import clinic_settings, config, private, safefiles
 from ibdesk.errors import NotFound
 from ibdesk.models import MediaItem, MediaKind
 
@@ -52,6 +54,7 @@ class MediaSource:
     path: str
     sha256: str
     image_folder: str | None
+    byte_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,9 @@ class Thumbnail:
 def media_source(session: Session, media_id: int) -> MediaSource:
     """Return the kind, path and hash of a media item, or say it does not exist."""
     row = session.execute(
-        select(MediaItem.kind, MediaItem.path, MediaItem.sha256).where(MediaItem.id == media_id)
+        select(MediaItem.kind, MediaItem.path, MediaItem.sha256, MediaItem.byte_size).where(
+            MediaItem.id == media_id
+        )
     ).first()
     if row is None:
         raise NotFound(f"Media item {media_id} does not exist.")
@@ -118,7 +123,7 @@ def _window_to_8bit(image: Image.Image, size: int) -> Image.Image:
     return Image.fromarray(scaled.round().astype(np.uint8), "L")
 
 
-def render(source: Path, size: int = SIZE) -> Image.Image:
+def render(source: Path | BinaryIO, size: int = SIZE) -> Image.Image:
     """Make the thumbnail image of a picture file (raises OSError or ValueError if unreadable)."""
     with warnings.catch_warnings():
         # Large but sane X-rays trip Pillow's bomb warning; its hard limit (an error) stays.
@@ -136,13 +141,14 @@ def render(source: Path, size: int = SIZE) -> Image.Image:
             return picture
 
 
-def make(source: Path, target: Path, size: int = SIZE) -> None:
+def make(source: Path | BinaryIO, target: Path, size: int = SIZE) -> None:
     """Write the thumbnail of ``source`` to ``target`` atomically (readers never see half)."""
     picture = render(source, size)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private.make_folder(target.parent)
     tmp = target.with_name(f".{target.name}.{threading.get_ident()}.part")
     try:
         picture.save(tmp, format="JPEG", quality=85, optimize=True)
+        private.restrict(tmp)  # a picture of patient data
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -190,7 +196,7 @@ class Thumbnailer:
     """Makes thumbnails on daemon threads, one per cache key, at most ``workers`` at once."""
 
     def __init__(
-        self, *, workers: int = WORKERS, maker: Callable[[Path, Path, int], None] = make
+        self, *, workers: int = WORKERS, maker: Callable[[BinaryIO, Path, int], None] = make
     ) -> None:
         """Allow ``workers`` thumbnails to be made at once, each with ``maker``."""
         self._slots = threading.BoundedSemaphore(workers)
@@ -213,14 +219,14 @@ class Thumbnailer:
         target = cache_path(source.sha256, size)
         if target.is_file():
             return Thumbnail("ready", "image/jpeg", path=target)
-        done = self._start(file, target, size)
+        done = self._start(source, target, size)
         if not done.wait(timeout):
             return placeholder("pending")
         if target.is_file():
             return Thumbnail("ready", "image/jpeg", path=target)
         return placeholder("unreadable")
 
-    def _start(self, file: Path, target: Path, size: int) -> threading.Event:
+    def _start(self, source: MediaSource, target: Path, size: int) -> threading.Event:
         with self._lock:
             done = self._in_flight.get(target)
             if done is not None:
@@ -228,15 +234,25 @@ class Thumbnailer:
             done = threading.Event()
             self._in_flight[target] = done
         worker = threading.Thread(
-            target=self._run, args=(file, target, size, done), name="ibdesk-thumb", daemon=True
+            target=self._run, args=(source, target, size, done), name="ibdesk-thumb", daemon=True
         )
         worker.start()
         return done
 
-    def _run(self, file: Path, target: Path, size: int, done: threading.Event) -> None:
+    def _run(self, source: MediaSource, target: Path, size: int, done: threading.Event) -> None:
+        file = source.path
         try:
             with self._slots:
-                self._maker(file, target, size)
+                # Only the file the row records, opened without following links, is decoded.
+                data = safefiles.read_verified(
+                    source.image_folder or "",
+                    source.path,
+                    size=source.byte_size,
+                    sha256=source.sha256,
+                )
+                self._maker(io.BytesIO(data), target, size)
+        except safefiles.FileProblem as problem:
+            logger.info("No thumbnail for %s: %s", file, problem)
         except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as error:
             # Shown as "Cannot be shown"; the next request tries again.
             logger.info("No thumbnail for %s: %s", file, error)

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
-from ibdesk import config
+from ibdesk import private
 from ibdesk.db import DatabaseError, explain
 from ibdesk.errors import UserError
 from ibdesk.settings.connection import database_name
@@ -65,6 +65,7 @@ def _backup_sqlite(engine: Engine, target: Path) -> BackupResult:
             src.backup(dst)
             # A self-contained file: no -wal beside the copy.
             dst.execute("PRAGMA journal_mode = DELETE")
+        private.restrict(partial)  # a copy of patient data: this account's only
         with closing(sqlite3.connect(partial)) as check:
             verdict = check.execute("PRAGMA integrity_check").fetchone()[0]
         if verdict != "ok":
@@ -143,9 +144,7 @@ def mssql_backup_statements(database: str, path: str) -> list[str]:
 def default_backup_folder() -> Path:
     """Return this computer's own backup folder, created when missing."""
 
-    folder = config.data_dir() / "backups"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return private.make_folder(private.data_dir() / "backups")
 
 
 def mssql_backup_plan(target: URL | str, server_folder: str) -> list[str]:

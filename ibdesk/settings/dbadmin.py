@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL, make_url
 
-from ibdesk import schema
+from ibdesk import private, schema
 from ibdesk.db import DatabaseError, explain, make_engine, probe_tcp
 from ibdesk.errors import UserError
 from ibdesk.progress import Job, LogLine
@@ -288,7 +288,7 @@ def prepare_sqlite_folder(spec: ServerSpec, own_folder: Path) -> None:
     folder = Path(spec.folder.strip()).expanduser()
     # Only the program's own folder: a mistyped path must say "does not exist", not appear.
     if folder.resolve() == own_folder.expanduser().resolve():
-        folder.mkdir(parents=True, exist_ok=True)
+        private.make_folder(folder)
 
 
 @dataclass(frozen=True)

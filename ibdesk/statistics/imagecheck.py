@@ -7,7 +7,6 @@ time, which files no row names. Memory stays flat at any size.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,13 +14,19 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from ibdesk import clinic_settings
+from ibdesk import clinic_settings, csvsafe, safefiles
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
 from ibdesk.models import MediaItem
 from ibdesk.progress import Job, LogLine, Progress
 
 PAGE = 1000
+# Which list of the report each kind of file problem goes into, and its title.
+_SORTED = {
+    safefiles.MISSING: ("missing", "Missing on disk"),
+    safefiles.SIZE: ("size_differs", "Size differs"),
+    safefiles.HASH: ("hash_differs", "SHA-256 differs"),
+}
 # Files the workstations or the system leave that are not media.
 IGNORED = {"Thumbs.db", ".DS_Store", "desktop.ini"}
 
@@ -59,15 +64,7 @@ class CheckReport:
             ("Cannot be read", self.unreadable),
         ):
             for item in items:
-                yield f"{title}\t{item}"
-
-
-def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
+                yield csvsafe.tsv_line(title, item)
 
 
 def image_folder(engine: Engine) -> Path:
@@ -100,7 +97,7 @@ def check(engine: Engine, *, hashes: bool = True) -> Job[CheckReport]:
         if not rows:
             break
         for media_id, path, size, digest in rows:
-            yield from _check_row(folder / path, path, size, digest, report, hashes)
+            yield from _check_row(folder, path, size, digest, report, hashes)
             after = media_id
             report.checked_rows += 1
         yield Progress(report.checked_rows, total, "media rows checked")
@@ -126,32 +123,18 @@ def check(engine: Engine, *, hashes: bool = True) -> Job[CheckReport]:
 
 
 def _check_row(
-    path: Path, relative: str, size: int, digest: str, report: CheckReport, hashes: bool
+    folder: Path, relative: str, size: int, digest: str, report: CheckReport, hashes: bool
 ) -> Iterator[LogLine]:
     try:
-        actual_size = path.stat().st_size
-    except FileNotFoundError:
-        report.missing.append(relative)
-        yield LogLine(f"Missing on disk: {relative}", "error")
-        return
-    except OSError as error:
-        report.unreadable.append(relative)
-        yield LogLine(f"Cannot be read: {relative} ({error.strerror})", "error")
-        return
-    if actual_size != size:
-        report.size_differs.append(relative)
-        yield LogLine(f"Size differs: {relative} ({actual_size} bytes, row says {size})", "error")
-        return
-    if hashes:
-        try:
-            actual = _sha256(path)
-        except OSError as error:
-            report.unreadable.append(relative)
-            yield LogLine(f"Cannot be read: {relative} ({error.strerror})", "error")
-            return
-        if actual != digest:
-            report.hash_differs.append(relative)
-            yield LogLine(f"SHA-256 differs: {relative}", "error")
+        if hashes:
+            safefiles.hash_verified(folder, relative, size=size, sha256=digest)
+        else:
+            with safefiles.open_file(folder, relative) as handle:
+                safefiles.check_size(handle, relative, size)
+    except safefiles.FileProblem as problem:
+        listed, title = _SORTED.get(problem.kind, ("unreadable", "Cannot be read"))
+        getattr(report, listed).append(relative)
+        yield LogLine(f"{title}: {problem}", "error")
 
 
 def _walk(folder: Path) -> Iterator[str]:

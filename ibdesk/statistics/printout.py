@@ -8,6 +8,7 @@ stylesheet inside, printed by Qt WebEngine in a child process (``ibdesk.pdf``).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,11 @@ def format_local(value: dt.datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-FILTERS = {"stats_count": format_count, "stats_bytes": format_bytes, "stats_local": format_local}
+FILTERS: dict[str, Callable[..., str]] = {
+    "stats_count": format_count,
+    "stats_bytes": format_bytes,
+    "stats_local": format_local,
+}
 
 
 def _month_chart(gathered: Gathered) -> charts.BarChart | None:

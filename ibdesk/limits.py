@@ -1,0 +1,48 @@
+"""How long typed text may be: one place for the caps the forms, the server and the CLI share.
+
+A form field shows its cap as ``maxlength`` (taken from its ``Length`` validator, or
+``TEXT_MAX``); the server refuses any longer value in a request before a view sees it, and
+domain functions that take typed text check it again, so the CLI gets the same sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ibdesk.errors import UserError
+
+SEARCH_MAX = 200  # a personnummer, a name or its beginning: far below Python's int limit
+TEXT_MAX = 1000  # any other typed text, a path included
+CURSOR_MAX_DIGITS = 18  # a keyset cursor is a row id: below 2**63
+REQUEST_MAX_BYTES = 4 * 1024 * 1024  # a form with thousands of chosen patients fits
+# Endpoints that take an upload, and the most a request to them may hold: a license file
+# (at most 16 kB) with its form around it.
+UPLOAD_MAX_BYTES = {"wizard.license_submit": 32 * 1024, "licensing.install_submit": 32 * 1024}
+SEARCH_TOO_LONG = f"The search is too long: type at most {SEARCH_MAX} characters."
+
+
+def check_search(text: str) -> str:
+    """Return search text, or say that it is too long to be a name or a number."""
+    if len(text) > SEARCH_MAX:
+        raise UserError(SEARCH_TOO_LONG)
+    return text
+
+
+def check_length(text: str, maximum: int, what: str) -> str:
+    """Return the text, or say that it is longer than the cap."""
+    if len(text) > maximum:
+        raise UserError(f"The {what} is too long: type at most {maximum} characters.")
+    return text
+
+
+def first_too_long(values: Iterable[tuple[str, str]], maximum: int = TEXT_MAX) -> str | None:
+    """Return the name of the first value longer than the cap, or None."""
+    return next((name for name, value in values if len(value) > maximum), None)
+
+
+def field_max(field: Any) -> int:
+    """Return the most characters a form field accepts (its Length validator, else TEXT_MAX)."""
+    caps = [getattr(v, "max", -1) for v in getattr(field, "validators", ())]
+    given = [cap for cap in caps if isinstance(cap, int) and cap >= 0]
+    return min(given) if given else TEXT_MAX

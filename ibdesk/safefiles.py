@@ -1,0 +1,200 @@
+"""Opening a file that a database row names: inside the image folder, a regular file, as recorded.
+
+A media path comes from the database, which the workstations (and anyone with write access to
+the database) fill in, and the image folder is a share other people can write to. So a path
+is never simply joined and opened: every component is opened without following symbolic links
+(``O_NOFOLLOW``, relative to the folder already opened), the result must be a regular file
+(no device, FIFO or socket) and its size and SHA-256 must match the row before the content is
+used. Every refusal is a ``FileProblem`` whose ``kind`` says which.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import posixpath
+import re
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1 << 20
+# Kinds of FileProblem, so callers can sort them (the image check lists them apart).
+MISSING, OUTSIDE, LINK, NOT_REGULAR, UNREADABLE, SIZE, HASH = (
+    "missing",
+    "outside",
+    "link",
+    "not-regular",
+    "unreadable",
+    "size",
+    "hash",
+)
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_DIR_FD = os.open in os.supports_dir_fd and hasattr(os, "O_NOFOLLOW") and hasattr(os, "O_DIRECTORY")
+_REPARSE_POINT = getattr(stat, "FILE_ATTRIBUTE_REPARSE_POINT", 0x400)
+
+
+class FileProblem(Exception):
+    """A file a row names cannot be used; ``kind`` says why, the message says it to people."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        """Keep the kind of problem with its sentence."""
+        super().__init__(message)
+        self.kind = kind
+
+
+def parts(relative: str) -> list[str]:
+    """Return the components of a media path, refusing one that could leave its folder."""
+    cleaned = relative.replace("\\", "/").strip()
+    normal = posixpath.normpath(cleaned) if cleaned else ""
+    names = normal.split("/") if normal else []
+    if (
+        not names
+        or normal.startswith("/")
+        or _DRIVE.match(normal)
+        or any(name in ("", ".", "..") for name in names)
+        or "\0" in normal
+    ):
+        raise FileProblem(
+            OUTSIDE,
+            f"the path {relative!r} does not name a file inside the image folder",
+        )
+    return names
+
+
+def read_problem(error: OSError, relative: str) -> FileProblem:
+    """Say why a file a row names cannot be opened or read."""
+    if error.errno in (errno.ELOOP, errno.EMLINK):
+        return FileProblem(LINK, f"{relative} is a symbolic link, and links are never followed")
+    if isinstance(error, FileNotFoundError | NotADirectoryError):
+        return FileProblem(MISSING, f"{relative} is missing from the image folder")
+    if isinstance(error, PermissionError):
+        return FileProblem(UNREADABLE, f"{relative} cannot be read (permission denied)")
+    return FileProblem(
+        UNREADABLE,
+        f"{relative} cannot be read ({error.strerror or error})",
+    )
+
+
+def _open_posix(root: Path, names: list[str]) -> int:
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+    folder = os.open(root, flags | os.O_DIRECTORY)
+    try:
+        for name in names[:-1]:
+            try:
+                inner = os.open(name, flags | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+            except NotADirectoryError:
+                # Linux says "not a folder" for a link to one: name it a link.
+                if stat.S_ISLNK(os.lstat(name, dir_fd=folder).st_mode):
+                    raise OSError(errno.ELOOP, "a symbolic link", name) from None
+                raise
+            os.close(folder)
+            folder = inner
+        # O_NONBLOCK: opening a FIFO must not hang; it is refused just below.
+        leaf_flags = flags | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+        return os.open(names[-1], leaf_flags, dir_fd=folder)
+    finally:
+        os.close(folder)
+
+
+def _open_checked_path(root: Path, names: list[str]) -> int:
+    # Where open() cannot be relative to a folder (Windows): no component may be a link
+    # or a junction, and the resolved file must still lie inside the folder.
+    current = root
+    for name in names:
+        current = current / name
+        info = os.lstat(current)
+        attributes = getattr(info, "st_file_attributes", 0)
+        if stat.S_ISLNK(info.st_mode) or attributes & _REPARSE_POINT:
+            raise OSError(errno.ELOOP, "a symbolic link", str(current))
+    if not current.resolve().is_relative_to(root):
+        raise OSError(errno.ELOOP, "outside the folder", str(current))
+    return os.open(current, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+
+
+@contextmanager
+def open_file(root: Path | str, relative: str) -> Iterator[BinaryIO]:
+    """Open the regular file a media path names inside ``root``, never through a link."""
+    names = parts(relative)
+    try:
+        base = Path(root).resolve(strict=True)
+    except OSError as error:
+        raise FileProblem(UNREADABLE, f"the image folder {root} cannot be reached") from error
+    try:
+        fd = _open_posix(base, names) if _DIR_FD else _open_checked_path(base, names)
+    except OSError as error:
+        raise read_problem(error, relative) from error
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise FileProblem(NOT_REGULAR, f"{relative} is a folder, not a file")
+        if not stat.S_ISREG(mode):
+            raise FileProblem(
+                NOT_REGULAR,
+                f"{relative} is not a regular file (a device, pipe or folder), so it is not read",
+            )
+        handle = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
+        yield handle
+
+
+def check_size(handle: BinaryIO, relative: str, expected: int | None) -> int:
+    """Return the open file's size, refusing one that differs from the row's."""
+    size = os.fstat(handle.fileno()).st_size
+    if expected is not None and size != expected:
+        raise FileProblem(
+            SIZE,
+            f"{relative} has {size} bytes but its record says {expected}",
+        )
+    return size
+
+
+def check_hash(actual: str, relative: str, expected: str | None) -> None:
+    """Refuse a file whose SHA-256 differs from the row's."""
+    if expected is not None and actual != expected.lower():
+        raise FileProblem(
+            HASH,
+            f"{relative} does not match its record (its SHA-256 differs)",
+        )
+
+
+def read_verified(
+    root: Path | str, relative: str, *, size: int | None, sha256: str | None
+) -> bytes:
+    """Return a row's file content once it is known to be the file the row records."""
+    with open_file(root, relative) as handle:
+        check_size(handle, relative, size)
+        try:
+            data = handle.read()
+        except OSError as error:
+            raise read_problem(error, relative) from error
+    if size is not None and len(data) != size:
+        raise FileProblem(SIZE, f"{relative} changed while it was read")
+    check_hash(hashlib.sha256(data).hexdigest(), relative, sha256)
+    return data
+
+
+def hash_verified(
+    root: Path | str, relative: str, *, size: int | None, sha256: str | None
+) -> tuple[str, int]:
+    """Check a row's file against its size and SHA-256 (read in blocks); return both."""
+    digest = hashlib.sha256()
+    read = 0
+    with open_file(root, relative) as handle:
+        check_size(handle, relative, size)
+        try:
+            while block := handle.read(CHUNK):
+                digest.update(block)
+                read += len(block)
+        except OSError as error:
+            raise read_problem(error, relative) from error
+    if size is not None and read != size:
+        raise FileProblem(SIZE, f"{relative} changed while it was read")
+    check_hash(digest.hexdigest(), relative, sha256)
+    return digest.hexdigest(), read

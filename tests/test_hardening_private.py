@@ -1,0 +1,82 @@
+"""This computer's data folder is 0700 and every file in it 0600, including the -wal and -shm
+files SQLite makes later, the thumbnail cache and local backups (whatever the umask)."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from sqlalchemy import text
+
+from ibdesk import config, private
+from ibdesk.cli import main
+from ibdesk.clinic_settings import backup
+from ibdesk.db import make_engine
+from ibdesk.patients import thumbnails
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+
+
+@pytest.fixture(autouse=True)
+def open_umask() -> Iterator[None]:
+    old = os.umask(0o022)  # the usual umask: files 0644, folders 0755 unless ibdesk says
+    yield
+    os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_embedded_database_and_its_engine_files_are_private() -> None:
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    folder = config.data_dir()
+    database = folder / config.DEFAULT_SQLITE_NAME
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        with engine.begin() as conn:  # WAL: -wal and -shm exist while a connection is open
+            conn.execute(text("CREATE TABLE IF NOT EXISTS probe (x INTEGER)"))
+            conn.execute(text("INSERT INTO probe VALUES (1)"))
+        made = [database.with_name(database.name + s) for s in ("", "-wal", "-shm")]
+        assert all(p.exists() for p in made)
+        assert _mode(folder) == 0o700
+        assert {p.name: _mode(p) for p in made} == {p.name: 0o600 for p in made}
+        assert all(_mode(p) == 0o600 for p in folder.iterdir() if p.is_file())
+    finally:
+        engine.dispose()
+
+
+def test_an_existing_open_data_folder_is_closed_on_start() -> None:
+    folder = config.data_dir()
+    folder.mkdir(parents=True, mode=0o755)
+    (folder / "imagebank.sqlite3").write_bytes(b"")
+    os.chmod(folder / "imagebank.sqlite3", 0o644)
+    private.data_dir()
+    assert _mode(folder) == 0o700 and _mode(folder / "imagebank.sqlite3") == 0o600
+
+
+def test_thumbnails_and_local_backups_are_private(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (30, 20), (1, 2, 3)).save(buffer, format="PNG")
+    target = thumbnails.cache_path("ab" * 32)
+    thumbnails.make(io.BytesIO(buffer.getvalue()), target)
+    assert _mode(target) == 0o600
+    assert all(_mode(p) == 0o700 for p in (target.parent, thumbnails.cache_dir()))
+    database = tmp_path / "elsewhere.sqlite3"
+    engine = make_engine(f"sqlite:///{database}", create=True)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        saved = backup.backup(engine, backup.default_backup_folder())
+    finally:
+        engine.dispose()
+    assert _mode(saved.path) == 0o600 and _mode(saved.path.parent) == 0o700
+    # A database the administrator keeps elsewhere keeps the permissions it was given.
+    assert _mode(database) == 0o644
