@@ -14,8 +14,8 @@ from PIL import Image
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from test_export import export
-from test_export_clinic import Clinic, clinic, png, xray8
 
+from exportclinic import Clinic, clinic, png, xray8
 from factories import ACTOR
 from ibdesk import safefiles
 from ibdesk.patients import signing, thumbnails

@@ -16,9 +16,9 @@ from sqlalchemy import text
 
 from ibdesk import config, private
 from ibdesk.cli import main
-from ibdesk.clinic_settings import backup
 from ibdesk.db import make_engine
 from ibdesk.patients import thumbnails
+from ibdesk.settings import backup
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 

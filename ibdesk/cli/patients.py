@@ -10,6 +10,7 @@ import click
 from ibdesk import logs, patients
 from ibdesk.audit import local_admin
 from ibdesk.cli import Runtime, emit, json_option, pass_runtime
+from ibdesk.cli.progress import drive
 from ibdesk.errors import UserError
 from ibdesk.logs import auditchain
 from ibdesk.patients import signing
@@ -269,11 +270,9 @@ def show_logs(
 @json_option()
 @pass_runtime
 def verify_logs(runtime: Runtime, as_json: bool) -> None:
-    """Seal new events, then check the whole chain for tampering."""
-    engine = runtime.ready_engine()
-    sealed = auditchain.seal(engine)
-    with runtime.session(read_only=True) as session:
-        report = auditchain.verify(session)
+    """Seal new events, then check the whole chain for tampering (as [Verify log] does)."""
+    check = drive(auditchain.seal_and_verify(runtime.ready_engine()), "Checking", quiet=as_json)
+    sealed, report = check.sealed, check.report
     emit(
         {
             "ok": report.ok,

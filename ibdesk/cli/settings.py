@@ -50,17 +50,33 @@ def check(runtime: Runtime, as_json: bool) -> None:
 @click.option(
     "--backup-to",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Take a verified backup into this folder first (when there is anything to migrate).",
+    help="Folder for the verified backup taken first when there is data to migrate "
+    "(default: the backups folder of this program's data folder).",
+)
+@click.option(
+    "--backed-up-on-server",
+    is_flag=True,
+    help="SQL Server: confirm the database was backed up on the server first.",
 )
 @json_option()
 @pass_runtime
-def upgrade(runtime: Runtime, backup_to: Path | None, as_json: bool) -> None:
-    """Create the ImageBank tables, or migrate an older schema to this program's."""
-    engine = runtime.engine(create=True)
-    if backup_to is not None and schema.check(engine).state is schema.SchemaState.OLDER:
-        saved = backups.backup(engine, backup_to)
-        click.echo(f"Backup written to {saved.path} ({saved.verified}).", err=True)
-    result = schema.upgrade(engine)
+def upgrade(
+    runtime: Runtime, backup_to: Path | None, backed_up_on_server: bool, as_json: bool
+) -> None:
+    """Create the ImageBank tables, or migrate an older schema to this program's.
+
+    The same update as General settings' [Update database]: a verified backup first.
+    """
+    outcome = dbadmin.update_database(
+        runtime.engine(create=True),
+        backup_to or backups.default_backup_folder(),
+        backed_up_on_server=backed_up_on_server,
+    )
+    if outcome.backup is not None:
+        click.echo(
+            f"Backup written to {outcome.backup.path} ({outcome.backup.verified}).", err=True
+        )
+    result = outcome.upgrade
     if result.changed:
         text = f"Schema upgraded from {result.from_revision or 'empty'} to {result.to_revision}."
     else:
