@@ -14,9 +14,10 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ibdesk import config, schema, settings
+from ibdesk import config, display, schema, settings
 from ibdesk.db import BACKENDS, DatabaseError, explain, make_engine, server_info
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
 
 _EXTENSION = "ibdesk.database"
 
@@ -123,6 +124,7 @@ class DatabaseLabel:
     server: str
     name: str
     source: str
+    described: str = ""  # as an administrator names it: "SQLite file C:\\ImageBank\\..."
 
 
 @dataclass(frozen=True)
@@ -141,19 +143,34 @@ class Status:
         """Return whether the database answered and its schema is current."""
         return self.problem is None and self.schema_state is schema.SchemaState.CURRENT
 
+    @property
+    def schema_text(self) -> str:
+        """Say the schema in words: "ImageBank 2.1, up to date"."""
+        return display.schema(self.schema_state, self.schema_revision)[0]
+
+    @property
+    def schema_details(self) -> str:
+        """Name the schema revision, for a details line."""
+        return display.schema(self.schema_state, self.schema_revision)[1]
+
 
 def database_label(database: Database) -> DatabaseLabel:
     """Describe the database in force from its URL alone (instant, never fails)."""
     try:
         choice = database.choice()
     except UserError as error:
-        return DatabaseLabel("?", "?", str(error), "config")
+        return DatabaseLabel("?", "?", str(error), "config", str(error))
     try:
         info = server_info(choice.url)
     except DatabaseError:
-        return DatabaseLabel("?", "?", "(not a valid database URL)", choice.source)
+        invalid = _("(not a valid database URL)")
+        return DatabaseLabel("?", "?", invalid, choice.source, invalid)
     return DatabaseLabel(
-        BACKENDS.get(info.backend, info.backend), info.server, info.database, choice.source
+        BACKENDS.get(info.backend, info.backend),
+        info.server,
+        info.database,
+        choice.source,
+        display.database(choice.url),
     )
 
 
