@@ -42,7 +42,11 @@ from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobRegistry
 
 NOT_CONFIGURED_ENDPOINT = "home.not_configured"
-FRAME_BLUEPRINTS = ("ibdesk.blueprints.home", "ibdesk.blueprints.jobs", "ibdesk.blueprints.language")
+FRAME_BLUEPRINTS = (
+    "ibdesk.blueprints.home",
+    "ibdesk.blueprints.jobs",
+    "ibdesk.blueprints.language",
+)
 # Reachable before a database is configured, besides the gate's own blueprint.
 # The status bar polls on every page, the gate's own page included: gating it would loop.
 _GATE_OPEN_ENDPOINTS = frozenset(

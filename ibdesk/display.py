@@ -66,12 +66,13 @@ def byte_size(count: int | None) -> str:
     if abs(count) < 1000:
         return f"{number(count)} B"
     amount = float(count)
-    unit = _DECIMAL_UNITS[0]
+    chosen = _DECIMAL_UNITS[-1]
     for unit in _DECIMAL_UNITS:
         amount /= 1000
         if abs(amount) < 999.95:
+            chosen = unit
             break
-    return f"{number(amount, decimals=1)} {unit}"
+    return f"{number(amount, decimals=1)} {chosen}"
 
 
 def _local(value: dt.datetime) -> dt.datetime:
@@ -149,6 +150,7 @@ def install(app: Any) -> None:
     app.add_template_filter(media_kind, "media_kind")
     app.add_template_filter(media_kind_plural, "media_kind_plural")
     app.add_template_global(media_count, "media_count")
+    app.add_template_global(tuple(MEDIA_KINDS), "media_kinds")
 
 
 def database(url: Any) -> str:
@@ -182,8 +184,12 @@ def database(url: Any) -> str:
         server = f"{server}:{parsed.port}"
     if backend == "postgresql":
         return gettext("PostgreSQL server %(server)s, database %(name)s", server=server, name=name)
-    return gettext("%(backend)s server %(server)s, database %(name)s", backend=backend,
-                   server=server, name=name)
+    return gettext(
+        "%(backend)s server %(server)s, database %(name)s",
+        backend=backend,
+        server=server,
+        name=name,
+    )
 
 
 def schema(state: str | None, revision: str | None) -> tuple[str, str]:

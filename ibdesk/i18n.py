@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import locale
 import os
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ LANGUAGES = {SWEDISH: "Svenska", ENGLISH: "English"}
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 _PREFERENCE_KEY = "language"
 _APP_KEY = "ibdesk.language"
+# Set on a worker thread so that a job speaks the language of the page that started it.
+_THREAD_LANGUAGE: ContextVar[str | None] = ContextVar("ibdesk_language", default=None)
 
 
 def _language_of(name: str | None) -> str | None:
@@ -96,7 +99,14 @@ def set_app_language(app: Any, language: str) -> None:
 
 def current_language() -> str:
     """Return the language of this request (or app), or of the locale environment."""
-    return select_locale() if has_app_context() else system_language()
+    if has_app_context():
+        return select_locale()
+    return _THREAD_LANGUAGE.get() or system_language()
+
+
+def use_language(language: str) -> None:
+    """Word messages in this language in the current context (outside any app)."""
+    _THREAD_LANGUAGE.set(language)
 
 
 @lru_cache(maxsize=4)

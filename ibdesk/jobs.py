@@ -11,6 +11,7 @@ itself and returns its result (a cancelled export's summary, say), kept like any
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import logging
 import sys
@@ -24,6 +25,7 @@ from typing import Any, TextIO, TypeVar
 
 import click
 
+from ibdesk import i18n
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.progress import Job, LogLine, Progress
 
@@ -195,8 +197,14 @@ class JobRegistry:
                 job.close()
                 raise
             self._jobs[record.id] = record
+        # The job's messages are worded in the language of whoever started it.
+        context = contextvars.copy_context()
+        context.run(i18n.use_language, i18n.current_language())
         thread = threading.Thread(
-            target=self._run, args=(record, job), name=f"ibdesk-job-{record.id}", daemon=True
+            target=context.run,
+            args=(self._run, record, job),
+            name=f"ibdesk-job-{record.id}",
+            daemon=True,
         )
         thread.start()
         return record.id

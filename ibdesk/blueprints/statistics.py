@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, render_template, send_file
 from markupsafe import Markup
 
-from ibdesk import charts, imagecheck, pdf, stats, web
+from ibdesk import charts, display, imagecheck, pdf, stats, web
 from ibdesk.blueprints import is_htmx
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.errors import NotFound, Refused
@@ -25,42 +25,7 @@ from ibdesk.jobs import JobStatus
 bp = Blueprint("statistics", __name__, url_prefix="/statistics")
 
 CHECK_JOB = "Image folder check"
-KIND_LABELS = {
-    "intraoral": "Intraoral X-rays",
-    "panoramic": "Panoramic X-rays",
-    "photo": "Photos",
-    "video": "Video",
-    "audio": "Audio",
-    "document": "Documents",
-}
 _PRINT_CSS = Path(__file__).resolve().parent.parent / "static" / "print.css"
-
-
-def format_count(value: int) -> str:
-    """Write a whole number with thin no-break spaces between thousands (12 345)."""
-    return f"{value:,}".replace(",", "\u202f")
-
-
-def format_bytes(value: int) -> str:
-    """Write a byte count the way the CLI does: 1024-based, one decimal (3.2 GB)."""
-    amount = float(value)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if amount < 1024 or unit == "TB":
-            return f"{value} B" if unit == "B" else f"{amount:,.1f} {unit}"
-        amount /= 1024
-    return f"{value} B"  # pragma: no cover - the loop returns at TB
-
-
-def format_local(value: dt.datetime | None) -> str:
-    """Write a timestamp in this computer's time zone, to the minute."""
-    if value is None:
-        return "–"
-    return value.astimezone().strftime("%Y-%m-%d %H:%M")
-
-
-bp.add_app_template_filter(format_count, "stats_count")
-bp.add_app_template_filter(format_bytes, "stats_bytes")
-bp.add_app_template_filter(format_local, "stats_local")
 
 
 def _month_chart(gathered: stats.Gathered) -> charts.BarChart | None:
@@ -70,7 +35,7 @@ def _month_chart(gathered: stats.Gathered) -> charts.BarChart | None:
 
 
 def _report_context(gathered: stats.Gathered) -> dict[str, Any]:
-    return {"gathered": gathered, "chart": _month_chart(gathered), "kind_labels": KIND_LABELS}
+    return {"gathered": gathered, "chart": _month_chart(gathered)}
 
 
 def _running_check() -> JobStatus | None:
@@ -186,7 +151,7 @@ def check_list(job_id: str) -> Response:
     if not isinstance(report, imagecheck.CheckReport):
         raise Refused("The image folder check has not finished, so there is no list yet.")
     lines = [
-        f"# ImageBank image folder check, {format_local(dt.datetime.now(dt.UTC))}",
+        f"# ImageBank image folder check, {display.date_time(dt.datetime.now(dt.UTC))}",
         f"# {report.checked_rows} media rows and {report.checked_files} files checked",
         *report.lines(),
     ]
