@@ -20,7 +20,7 @@ from ibdesk import display
 from ibdesk.errors import UserError
 from ibdesk.export import manifest, patient_xml
 from ibdesk.export.files import TEMP_PREFIX, sha256_file
-from ibdesk.i18n import gettext as _
+from ibdesk.i18n import gettext
 from ibdesk.progress import Job, LogLine, Progress
 
 MAX_LISTED_PROBLEMS = 1000
@@ -56,7 +56,7 @@ def verify_export(folder: Path) -> Job[VerifyReport]:
     """Check that the folder is an export folder now; return the job that checks every file."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise UserError(_("%(folder)s is not a folder.", folder=folder))
+        raise UserError(gettext("%(folder)s is not a folder.", folder=folder))
     if not (folder / manifest.MANIFEST).is_file():
         raise UserError(
             f"{folder} has no {manifest.MANIFEST}; it is not an ibdesk export folder, or the "
@@ -113,14 +113,14 @@ class _Check:
         r = self.report
         yield LogLine(
             (
-                _(
+                gettext(
                     "Checked %(files)s files of %(patients)s patients (%(size)s): all intact.",
                     files=display.number(r.files),
                     patients=display.number(r.patients),
                     size=display.byte_size(r.bytes),
                 )
                 if r.ok
-                else _(
+                else gettext(
                     "Checked %(files)s files of %(patients)s patients (%(size)s): "
                     "%(problems)s problems.",
                     files=display.number(r.files),
