@@ -78,8 +78,8 @@ class ExportForm(FlaskForm):
     which = RadioField(
         _l("Patients"),
         choices=[
-            SelectChoice(CHOSEN, _l("Export selected patients")),  # type: ignore[arg-type]
-            SelectChoice(EVERYONE, _l("Export all patients")),  # type: ignore[arg-type]
+            SelectChoice(CHOSEN, _l("Export selected patients")),
+            SelectChoice(EVERYONE, _l("Export all patients")),
         ],
         default=CHOSEN,
     )
