@@ -42,7 +42,7 @@ def test_the_token_becomes_a_strict_cookie_and_leaves_the_address_bar(
     expect(bar.locator("[data-field=schema]")).to_contain_text(
         "ImageBank 2.1, up to date", timeout=WAIT_MS
     )
-    expect(bar.locator("[data-field=database]")).to_contain_text("SQLite · embedded")
+    expect(bar.locator("[data-field=database]")).to_contain_text("SQLite file ")
     expect(bar.locator("[data-field=image-folder]")).to_have_text(IMAGE_FOLDER)
     expect(page.locator("[data-field=image-folder]").first).to_have_text(IMAGE_FOLDER)
     page.screenshot(path=str(artifacts / "browser-overview.png"))

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from test_wizard_views import closed_port, license_file, migrated, pg_create
 
 import pgserver
-from ibdesk import licensing, schema, vendor
+from ibdesk import licensing, vendor
 from ibdesk.db import make_engine
 from ibdesk.models import Patient, UserAccount
 from webfixtures import Served, ibdesk_env, start_serve
