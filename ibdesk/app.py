@@ -28,27 +28,41 @@ import secrets
 from collections.abc import Callable
 
 from flask import Flask, Response, current_app, g, render_template, request, url_for
+from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as BaseResponse
 
-from ibdesk import limits, security, tabs, web
+from ibdesk import display, i18n, limits, security, tabs, web
 from ibdesk.blueprints import go, is_htmx
 from ibdesk.db import DatabaseError, explain
 from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobRegistry
 
 NOT_CONFIGURED_ENDPOINT = "home.not_configured"
-FRAME_BLUEPRINTS = ("ibdesk.blueprints.home", "ibdesk.blueprints.jobs")
+FRAME_BLUEPRINTS = (
+    "ibdesk.blueprints.home",
+    "ibdesk.blueprints.jobs",
+    "ibdesk.blueprints.language",
+)
 # Reachable before a database is configured, besides the gate's own blueprint.
 # The status bar polls on every page, the gate's own page included: gating it would loop.
 _GATE_OPEN_ENDPOINTS = frozenset(
-    {"static", NOT_CONFIGURED_ENDPOINT, "home.status_bar", "home.favicon", "instance_focus"}
+    {
+        "static",
+        NOT_CONFIGURED_ENDPOINT,
+        "home.status_bar",
+        "home.favicon",
+        "instance_focus",
+        "language.switch",
+    }
 )
 _GATE_OPEN_BLUEPRINTS = frozenset({"jobs"})
 
 csrf = CSRFProtect()
+babel = Babel()
 
 
 def create_app(
@@ -76,6 +90,9 @@ def create_app(
     security.install(app, token=token or security.new_secret(), port=port)
     app.before_request(_cap_upload)  # before CSRF reads the form, so before any body is read
     csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    i18n.set_app_language(app, i18n.window_language())
+    display.install(app)
     web.install(app, db_option)
     app.extensions["ibdesk.jobs"] = JobRegistry()
     modules = (*FRAME_BLUEPRINTS, *(t.blueprint_module for t in app.config["IBDESK_TABS"]))
@@ -132,8 +149,9 @@ def _setup_gate() -> BaseResponse | None:
 
 
 def _frame_context() -> dict[str, object]:
+    language = {"language": i18n.current_language(), "languages": i18n.LANGUAGES}
     if getattr(g, "ibdesk_refused", False) or not getattr(g, "ibdesk_authenticated", False):
-        return {"show_frame": False}
+        return {"show_frame": False, **language}
     tab_list: tuple[tabs.Tab, ...] = current_app.config["IBDESK_TABS"]
     active = next((t.id for t in tab_list if t.endpoint.split(".")[0] == request.blueprint), None)
     return {
@@ -141,6 +159,7 @@ def _frame_context() -> dict[str, object]:
         "nav_tabs": tab_list,
         "active_tab": active or request.blueprint,
         "db_label": web.database_label(web.database()),
+        **language,
     }
 
 
@@ -149,7 +168,7 @@ def _instance_focus() -> Response:
     """Bring this launch's window to the front (asked by a second ``ibdesk``)."""
     focus: Callable[[], None] | None = current_app.config["IBDESK_FOCUS"]
     if focus is None:
-        return Response("This ImageBank SysAdmin has no window.", status=409)
+        return Response(_("This ImageBank SysAdmin has no window."), status=409)
     focus()
     return Response(status=204)
 
@@ -161,10 +180,10 @@ def _render_error(status: int, title: str, message: str) -> tuple[str, int]:
 
 def _user_error(error: UserError) -> tuple[str, int]:
     if isinstance(error, NotFound):
-        return _render_error(404, "Not found", str(error))
+        return _render_error(404, _("Not found"), str(error))
     if isinstance(error, Refused | DatabaseError):
-        return _render_error(409, "Not possible now", str(error))
-    return _render_error(400, "Cannot do that", str(error))
+        return _render_error(409, _("Not possible now"), str(error))
+    return _render_error(400, _("Cannot do that"), str(error))
 
 
 def _database_error(error: SQLAlchemyError) -> tuple[str, int]:
@@ -172,14 +191,14 @@ def _database_error(error: SQLAlchemyError) -> tuple[str, int]:
     url = None
     with contextlib.suppress(UserError):
         url = web.database().choice().url
-    return _render_error(409, "Database problem", explain(error, url))
+    return _render_error(409, _("Database problem"), explain(error, url))
 
 
 def _csrf_error(_error: CSRFError) -> tuple[str, int]:
     return _render_error(
         400,
-        "Form expired",
-        "The form was not sent by this window or has expired; reload the page and try again.",
+        _("Form expired"),
+        _("The form was not sent by this window or has expired; reload the page and try again."),
     )
 
 
@@ -189,24 +208,29 @@ def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
     cap = limits.UPLOAD_MAX_BYTES.get(request.endpoint or "")
     messages = {
         413: (
-            "That file is too large to be a license file; choose the license file you got "
-            "from the vendor."
+            _(
+                "That file is too large to be a license file; choose the license file you got "
+                "from the vendor."
+            )
             if cap
-            else "That request is too large; send less at once."
+            else _("That request is too large; send less at once.")
         ),
-        404: "There is no such page in ImageBank SysAdmin.",
-        405: "That action cannot be done this way.",
+        404: _("There is no such page in ImageBank SysAdmin."),
+        405: _("That action cannot be done this way."),
     }
     message = messages.get(error.code, error.description or "")
-    return _render_error(error.code, error.name, message)
+    names = {404: _("Not found"), 405: _("Not allowed"), 400: _("Bad request")}
+    return _render_error(error.code, names.get(error.code, error.name), message)
 
 
 def _internal_error(_error: InternalServerError) -> tuple[str, int]:
     return _render_error(
         500,
-        "Something went wrong",
-        "An unexpected error stopped this page. Reload it and try again; if it happens "
-        "again, note what you did and contact support.",
+        _("Something went wrong"),
+        _(
+            "An unexpected error stopped this page. Reload it and try again; if it happens "
+            "again, note what you did and contact support."
+        ),
     )
 
 

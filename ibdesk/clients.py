@@ -20,9 +20,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import audit, personnummer, users
+from ibdesk import audit, display, personnummer, users
 from ibdesk.audit import Actor
 from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.i18n import gettext as _
 
 # Seats are part of the contract: a workstation claims one at start and beats a heartbeat.
 from ibdesk.licensing.seats import claim_seat, heartbeat
@@ -98,7 +99,9 @@ def find_patient(session: Session, number: str, *, include_deleted: bool = False
     normalised = personnummer.normalize(number)
     patient = session.scalar(select(Patient).where(Patient.personnummer == normalised))
     if patient is None or (patient.deleted_at is not None and not include_deleted):
-        raise NotFound(f"No patient has personnummer {normalised[:8]}-{normalised[8:]}.")
+        raise NotFound(
+            _("No patient has personnummer %(number)s.", number=display.personnummer(normalised))
+        )
     return patient
 
 

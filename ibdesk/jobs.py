@@ -12,6 +12,7 @@ with ``running(name)`` and ``status(id, name)``.
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import logging
 import threading
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ibdesk import i18n
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.progress import Job, LogLine, Progress
 
@@ -196,8 +198,14 @@ class JobRegistry:
                 job.close()
                 raise
             self._jobs[record.id] = record
+        # The job's messages are worded in the language of whoever started it.
+        context = contextvars.copy_context()
+        context.run(i18n.use_language, i18n.current_language())
         thread = threading.Thread(
-            target=self._run, args=(record, job), name=f"ibdesk-job-{record.id}", daemon=True
+            target=context.run,
+            args=(self._run, record, job),
+            name=f"ibdesk-job-{record.id}",
+            daemon=True,
         )
         thread.start()
         return record.id

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import LazyString
+
+from ibdesk.i18n import lazy_gettext as _l
+
 # The order tabs appear in, by id; a tab not named here goes last.
 ORDER = (
     "wizard",
@@ -31,19 +35,19 @@ class Tab:
     """One tab: its id, its label in the nav bar, its page's endpoint and its blueprint."""
 
     id: str
-    label: str
+    label: str | LazyString
     endpoint: str
     blueprint_module: str
 
 
 TABS: tuple[Tab, ...] = (
-    Tab("wizard", "Wizard", "wizard.index", "ibdesk.blueprints.wizard"),
-    Tab("settings", "General settings", "settings.index", "ibdesk.blueprints.settings"),
-    Tab("licensing", "Licensing", "licensing.index", "ibdesk.blueprints.licensing"),
-    Tab("export", "Export", "export.index", "ibdesk.blueprints.export"),
-    Tab("statistics", "Statistics", "statistics.index", "ibdesk.blueprints.statistics"),
-    Tab("logs", "Logs", "logs.index", "ibdesk.blueprints.logs"),
-    Tab("patients", "Patients", "patients.index", "ibdesk.blueprints.patients"),
+    Tab("wizard", _l("Wizard"), "wizard.index", "ibdesk.blueprints.wizard"),
+    Tab("settings", _l("General settings"), "settings.index", "ibdesk.blueprints.settings"),
+    Tab("licensing", _l("Licensing"), "licensing.index", "ibdesk.blueprints.licensing"),
+    Tab("export", _l("Export"), "export.index", "ibdesk.blueprints.export"),
+    Tab("statistics", _l("Statistics"), "statistics.index", "ibdesk.blueprints.statistics"),
+    Tab("logs", _l("Logs"), "logs.index", "ibdesk.blueprints.logs"),
+    Tab("patients", _l("Patients"), "patients.index", "ibdesk.blueprints.patients"),
 )
 
 

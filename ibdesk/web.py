@@ -14,7 +14,7 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ibdesk import clinic_settings, config, schema
+from ibdesk import clinic_settings, config, display, schema
 from ibdesk.db import DatabaseError, explain, make_engine
 from ibdesk.errors import UserError
 from ibdesk.settings.connection import DatabaseLabel, describe_database
@@ -131,6 +131,16 @@ class Status:
     def ok(self) -> bool:
         """Return whether the database answered and its schema is current."""
         return self.problem is None and self.schema_state is schema.SchemaState.CURRENT
+
+    @property
+    def schema_text(self) -> str:
+        """Say the schema in words: "ImageBank 2.1, up to date"."""
+        return display.schema(self.schema_state, self.schema_revision)[0]
+
+    @property
+    def schema_details(self) -> str:
+        """Name the schema revision, for a details line."""
+        return display.schema(self.schema_state, self.schema_revision)[1]
 
 
 def database_label(database: Database) -> DatabaseLabel:

@@ -62,6 +62,10 @@ def ibdesk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "ibdesk-home"
     home.mkdir()
     monkeypatch.setenv("IBDESK_HOME", str(home))
+    # English unless a test asks for Swedish: the assertions are in English.
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
     monkeypatch.delenv("IBDESK_DB", raising=False)
     monkeypatch.delenv("IBDESK_TRUST_KEY", raising=False)
     return home

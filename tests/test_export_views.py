@@ -190,7 +190,7 @@ def test_bad_input_shows_the_sentence_next_to_the_button(
             f"Patient {åsa + 1000} does not exist or has been deleted.",
         ),
         ({"patient": [åsa], "to": "  "}, 422, "Choose the folder to export to."),
-        ({"patient": [åsa], "to": "export"}, 422, "Give the folder&#39;s whole path"),
+        ({"patient": [åsa], "to": "export"}, 422, "Give the folder's whole path"),
         ({"patient": [åsa], "to": str(target), "jobs": "0"}, 422, "from 1 to 64"),
     ]
     for data, status, sentence in cases:

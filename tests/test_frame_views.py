@@ -192,8 +192,8 @@ def test_the_status_bar_shows_database_schema_and_image_folder(
     assert response.content_type == "text/html; charset=utf-8"
     bar = response.get_data(as_text=True)
     assert "<html" not in bar
-    assert ("SQLite · embedded" if backend == "sqlite" else "PostgreSQL · 127.0.0.1:") in bar
-    assert f"{schema.head_revision()} (current)" in bar
+    assert ("SQLite file " if backend == "sqlite" else "PostgreSQL server 127.0.0.1:") in bar
+    assert "ImageBank 2.1, up to date" in bar and schema.head_revision() in bar  # in a detail
     assert SWEDISH_FOLDER in bar
     overview = client.get("/").get_data(as_text=True)
     assert SWEDISH_FOLDER in overview and "The database cannot be reached" not in overview

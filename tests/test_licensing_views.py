@@ -223,7 +223,7 @@ def test_a_seat_is_freed_after_a_confirmation_and_logged(
     ask = client.get(f"/licensing/seats/{gone.id}/remove", headers=HX)
     question = text_of(ask)
     assert ask.status_code == 200 and question.lstrip().startswith(f'<tr id="seat-{gone.id}"')
-    assert "Free seat 1 of <strong>Röntgen-RUM-1</strong>" in question
+    assert "Free seat 1 of Röntgen-RUM-1 (" in question
     assert 'autofocus="autofocus"' in question and 'name="csrf_token"' in question
     assert f'hx-post="/licensing/seats/{gone.id}/remove"' in question
     full = text_of(client.get(f"/licensing/seats/{gone.id}/remove"))

@@ -21,13 +21,15 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from ibdesk import csvsafe, patients, web
+from ibdesk import csvsafe, display, patients, web
 from ibdesk.audit import local_admin
 from ibdesk.blueprints import is_htmx, page_or_partial
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.export import ExportOptions, ExportSummary, Selection, export_patients
-from ibdesk.forms.export import ExportForm, SearchForm
+from ibdesk.export.verify import VerifyReport, verify_export
+from ibdesk.forms.export import ExportForm, SearchForm, VerifyForm
+from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobStatus, format_duration
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 bp = Blueprint("export", __name__, url_prefix="/export")
 
 EXPORT_JOB = "Export"
+VERIFY_JOB = "Verify export"
 FOUND_LIMIT = 50  # patients listed on the left; typing more of the number narrows the list
 LISTED_FAILURES = 200  # failed items shown on the page; the saved summary has them all
 
@@ -58,7 +61,7 @@ def _running() -> JobStatus | None:
 def _export_job(job_id: str, log_tail: int | None = LOG_TAIL) -> JobStatus:
     job = registry().status(job_id, log_tail=log_tail)
     if job.name != EXPORT_JOB:
-        raise NotFound("That job is not an export.")
+        raise NotFound(_("That job is not an export."))
     return job
 
 
@@ -89,6 +92,8 @@ def _page(form: ExportForm, status: int = 200, **context: object) -> tuple[str, 
     context.setdefault("found", Found())
     context.setdefault("chosen", patients.live_rows_by_id(web.db_session(), form.patient.data))
     context.setdefault("job", _running())
+    context.setdefault("verify_form", VerifyForm(formdata=None))
+    context.setdefault("verify_job", None)
     html = page_or_partial(
         "export/index.html", "export/_tab.html", form=form, can_choose=bool(_chooser()), **context
     )
@@ -136,7 +141,7 @@ def select_patients() -> tuple[str, int]:
     """Move the patients highlighted on the left to the list of patients to export."""
     form = _posted_lists()
     if not form.found.data:
-        return _chosen_answer(form, form.patient.data, "Highlight a patient on the left first.")
+        return _chosen_answer(form, form.patient.data, _("Highlight a patient on the left first."))
     return _chosen_answer(form, [*form.patient.data, *form.found.data])
 
 
@@ -145,7 +150,7 @@ def remove_patients() -> tuple[str, int]:
     """Take the patients highlighted on the right out of the list of patients to export."""
     form = _posted_lists()
     if not form.chosen.data:
-        return _chosen_answer(form, form.patient.data, "Highlight a patient on the right first.")
+        return _chosen_answer(form, form.patient.data, _("Highlight a patient on the right first."))
     return _chosen_answer(form, form.without(form.chosen.data))
 
 
@@ -155,8 +160,10 @@ def choose_folder() -> tuple[str, int]:
     chooser = _chooser()
     if chooser is None:
         raise Refused(
-            "The folder dialog opens only in the ImageBank SysAdmin window; type the folder's "
-            "path instead."
+            _(
+                "The folder dialog opens only in the ImageBank SysAdmin window; type the "
+                "folder's path instead."
+            )
         )
     form = ExportForm()
     typed = Path(form.to.data or "").expanduser()
@@ -214,6 +221,55 @@ def _form_answer(
     return html, status
 
 
+@bp.post("/verify")
+def verify_start() -> tuple[str, int]:
+    """Check an export folder against its manifest, as ``ibdesk export verify`` does."""
+    form = VerifyForm()
+    if not form.validate_on_submit():
+        return _verify_answer(form, None, 422)
+    folder = Path(form.folder.data or "")
+    try:
+        job_id = registry().start(VERIFY_JOB, lambda: verify_export(folder))
+    except UserError as error:
+        return _verify_answer(form, None, _status(error), problem=str(error))
+    return _verify_answer(form, registry().status(job_id, log_tail=LOG_TAIL), 200)
+
+
+@bp.get("/verify/<job_id>")
+def verify_result(job_id: str) -> tuple[str, int]:
+    """Show a folder check's progress, then what it found."""
+    job = registry().status(job_id, log_tail=LOG_TAIL)
+    if job.name != VERIFY_JOB:
+        raise NotFound(_("That job is not a check of an export folder."))
+    form = VerifyForm(formdata=None, folder=job.result.folder if job.result else "")
+    return _verify_answer(form, job, 200)
+
+
+def _verify_answer(
+    form: VerifyForm, job: JobStatus | None, status: int, *, problem: str | None = None
+) -> tuple[str, int]:
+    if not is_htmx():
+        return _page(
+            ExportForm(formdata=None),
+            status,
+            verify_form=form,
+            verify_job=job,
+            verify_problem=problem,
+        )
+    html = render_template(
+        "export/_verify.html", verify_form=form, verify_job=job, verify_problem=problem
+    )
+    return html, status
+
+
+def is_verify_report(value: object) -> bool:
+    """Tell a folder check's report from other job results (a template test)."""
+    return isinstance(value, VerifyReport)
+
+
+bp.add_app_template_test(is_verify_report, "verify_report")
+
+
 @bp.get("/jobs/<job_id>/summary")
 def summary(job_id: str) -> tuple[str, int]:
     """Show an export's summary once it has ended (a placeholder while it runs)."""
@@ -226,7 +282,7 @@ def summary(job_id: str) -> tuple[str, int]:
 def _finished_summary(job_id: str) -> tuple[JobStatus, ExportSummary]:
     job = _export_job(job_id, log_tail=None)
     if not isinstance(job.result, ExportSummary):
-        raise Refused("This export has no summary (yet): it is still running or it failed.")
+        raise Refused(_("This export has no summary (yet): it is still running or it failed."))
     return job, job.result
 
 
@@ -259,48 +315,40 @@ def summary_json(job_id: str) -> Response:
 
 def summary_as_text(summary: ExportSummary, job: JobStatus) -> str:
     """Write an export's summary as a text file an administrator can keep."""
-    finished = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+    size = display.byte_size
     lines = [
-        "ImageBank SysAdmin – export summary",
-        f"Saved: {finished}",
-        "Folder: " + csvsafe.text_cell(summary.folder),
-        f"Outcome: {summary.describe()}",
+        _("ImageBank SysAdmin – export summary"),
+        _("Saved: %(when)s", when=display.date_time(dt.datetime.now().astimezone())),
+        _("Folder: %(folder)s", folder=csvsafe.text_cell(summary.folder)),
+        _("Outcome: %(outcome)s", outcome=summary.describe()),
         "",
-        f"Patients exported: {summary.patients}",
-        f"Patients not exported: {summary.patients_failed}",
-        f"Files encoded: {summary.files_encoded}",
-        f"Files copied unchanged: {summary.files_copied}",
-        f"Files already there: {summary.files_skipped}",
-        f"Files not exported: {summary.files_failed}",
-        f"Read: {size_text(summary.bytes_read)} ({summary.bytes_read} bytes)",
-        f"Written: {size_text(summary.bytes_written)} ({summary.bytes_written} bytes)",
-        f"Time: {format_duration(summary.seconds)}",
+        _("Patients exported: %(count)s", count=display.number(summary.patients)),
+        _("Patients not exported: %(count)s", count=display.number(summary.patients_failed)),
+        _("Files encoded: %(count)s", count=display.number(summary.files_encoded)),
+        _("Files copied unchanged: %(count)s", count=display.number(summary.files_copied)),
+        _("Files already there: %(count)s", count=display.number(summary.files_skipped)),
+        _("Files not exported: %(count)s", count=display.number(summary.files_failed)),
+        _("Read: %(size)s", size=size(summary.bytes_read)),
+        _("Written: %(size)s", size=size(summary.bytes_written)),
+        _("Time: %(time)s", time=format_duration(summary.seconds)),
     ]
     if summary.failures:
-        lines += ["", f"Problems ({summary.failures}):"]
+        lines += ["", _("Problems (%(count)s):", count=display.number(summary.failures))]
         for item in summary.failed:
-            what = f"media {item.media_id} ({item.path})" if item.media_id else "patient"
-            who = number_display(item.personnummer) or "–"
+            what = (
+                _("media %(id)s (%(path)s)", id=item.media_id, path=item.path)
+                if item.media_id
+                else _("the patient")
+            )
+            who = display.personnummer(item.personnummer) or "-"
             lines.append("  " + csvsafe.text_cell(f"{who} {what}: {item.problem}"))
         if summary.failures > len(summary.failed):
-            lines.append(f"  … and {summary.failures - len(summary.failed)} more.")
-    lines += ["", "Log:", *("  " + csvsafe.text_cell(line.text) for line in job.log)]
+            more = summary.failures - len(summary.failed)
+            lines.append("  " + _("… and %(count)s more.", count=display.number(more)))
+    lines += ["", _("Log:"), *("  " + csvsafe.text_cell(line.text) for line in job.log)]
     if job.lines_dropped:
-        lines.append(f"  ({job.lines_dropped} earlier lines not kept)")
+        lines.append("  " + _("(%(count)s earlier lines not kept)", count=job.lines_dropped))
     return "\n".join(lines) + "\n"
-
-
-def number_display(number: str) -> str:
-    """Write a 12-digit personnummer as staff read it (YYYYMMDD-NNNN)."""
-    return f"{number[:8]}-{number[8:]}" if len(number) == 12 else number
-
-
-def size_text(byte_count: int) -> str:
-    """Write a size as the CLI does (MB of a million bytes), small ones in kB."""
-    if byte_count >= 100_000:
-        return f"{byte_count / 1e6:.1f} MB"
-    kilobytes = max(1, round(byte_count / 1000)) if byte_count else 0
-    return f"{kilobytes} kB"
 
 
 def is_export_summary(value: object) -> bool:
@@ -308,8 +356,6 @@ def is_export_summary(value: object) -> bool:
     return isinstance(value, ExportSummary)
 
 
-bp.add_app_template_filter(number_display, "export_pn")
-bp.add_app_template_filter(size_text, "export_size")
 bp.add_app_template_test(is_export_summary, "export_summary")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Blueprint, render_template
@@ -18,18 +17,6 @@ from ibdesk.licensing.licensefile import MAX_FILE_BYTES
 bp = Blueprint("licensing", __name__, url_prefix="/licensing")
 
 NAME_CHARS = 80  # of an uploaded file's name, as repeated in messages
-
-
-def format_when(value: dt.datetime | dt.date | None) -> str:
-    """Write a date as YYYY-MM-DD and a timestamp in local time to the minute; '–' for none."""
-    if value is None:
-        return "–"
-    if isinstance(value, dt.datetime):
-        return value.astimezone().strftime("%Y-%m-%d %H:%M")
-    return value.isoformat()
-
-
-bp.add_app_template_filter(format_when, "licensing_when")
 
 
 def _render(status: int = 200, **extra: Any) -> tuple[str, int]:

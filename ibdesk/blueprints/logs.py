@@ -16,7 +16,7 @@ from flask import Blueprint, Response, request, url_for
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ibdesk import limits, logs, patients, personnummer, web
+from ibdesk import auditwords, limits, logs, patients, personnummer, web
 from ibdesk.audit import local_admin
 from ibdesk.blueprints import page_or_partial
 from ibdesk.blueprints.jobs import registry
@@ -34,25 +34,13 @@ VERIFY_WAIT_S = 2.0  # a small log is checked while the button waits; a big one 
 FILTER_KEYS = ("personnummer", "user", "action", "since", "until")
 
 
-def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """Show a stored UTC time in this computer's time zone."""
-    return "" if value is None else value.astimezone().strftime(fmt)
-
-
-def pn_display(number: str | None) -> str:
-    """Show a normalised personnummer as staff write it: YYYYMMDD-NNNN."""
-    return f"{number[:8]}-{number[8:]}" if number and len(number) == 12 else (number or "")
-
-
-bp.add_app_template_filter(local_time, "local_time")
-bp.add_app_template_filter(pn_display, "pn_display")
-
-
 @bp.context_processor
 def _log_context() -> dict[str, Any]:
     zone = dt.datetime.now().astimezone().strftime("UTC%z")
     return {
-        "describe_changes": logs.describe_changes,
+        "describe_changes": auditwords.describe_changes,
+        "event_name": auditwords.event_name,
+        "level_names": auditwords.LEVEL_NAMES,
         "known_actions": logs.KNOWN_ACTIONS,
         "time_zone": f"{zone[:-2]}:{zone[-2:]}",
     }
@@ -111,7 +99,14 @@ def index() -> tuple[str, int]:
         except UserError as error:
             context["problem"] = str(error)
             entries = None
-        html = page_or_partial("logs/index.html", "logs/_audit.html", entries=entries, **context)
+        describe = auditwords.Describer(session, entries.rows if entries else ())
+        html = page_or_partial(
+            "logs/index.html",
+            "logs/_audit.html",
+            entries=entries,
+            describe_event=describe,
+            **context,
+        )
     return html, 200 if entries is not None else 400
 
 
@@ -186,6 +181,7 @@ def patient_extract(number: str) -> str:
             patient=found[0] if found else None,
             access=logs.patient_access(session, normalised),
             events=logs.audit_rows(session, logs.AuditFilter(personnummer=normalised)),
+            describe_event=auditwords.Describer(session),
             made_at=dt.datetime.now(dt.UTC),
             made_by=local_admin().user,
             csv_url=url_for("logs.export", personnummer=normalised),

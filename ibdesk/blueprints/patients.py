@@ -28,37 +28,17 @@ from werkzeug.wrappers import Response as BaseResponse
 from ibdesk import patients, web
 from ibdesk.audit import local_admin
 from ibdesk.blueprints import go, is_htmx, page_or_partial
-from ibdesk.blueprints.logs import local_time, pn_display, reading
+from ibdesk.blueprints.logs import reading
+from ibdesk.display import date_time
+from ibdesk.display import personnummer as pn_display
 from ibdesk.errors import Refused, UserError
 from ibdesk.forms.patients import ConfirmNumberForm, SearchForm, UnsignForm
-from ibdesk.models import MediaKind
 from ibdesk.patients import signing, thumbnails
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 
 SEARCH_PAGE = patients.PAGE_SIZE
 THUMBNAIL_TIMEOUT_S = thumbnails.TIMEOUT_S
-KIND_LABELS = {
-    MediaKind.INTRAORAL.value: "Intraoral X-ray",
-    MediaKind.PANORAMIC.value: "Panoramic X-ray",
-    MediaKind.PHOTO.value: "Photo",
-    MediaKind.VIDEO.value: "Video",
-    MediaKind.AUDIO.value: "Sound",
-    MediaKind.DOCUMENT.value: "Document",
-}
-
-# How a set's counts are said: "2 intraoral X-rays, 1 photo".
-KIND_COUNTS = {
-    MediaKind.INTRAORAL.value: ("intraoral X-ray", "intraoral X-rays"),
-    MediaKind.PANORAMIC.value: ("panoramic X-ray", "panoramic X-rays"),
-    MediaKind.PHOTO.value: ("photo", "photos"),
-    MediaKind.VIDEO.value: ("video", "videos"),
-    MediaKind.AUDIO.value: ("sound recording", "sound recordings"),
-    MediaKind.DOCUMENT.value: ("document", "documents"),
-}
-
-bp.add_app_template_filter(local_time, "local_time")
-bp.add_app_template_filter(pn_display, "pn_display")
 
 
 @dataclass(frozen=True)
@@ -82,7 +62,7 @@ def _unsign_form(set_id: int, *, submitted: bool = False) -> UnsignForm:
 
 @bp.context_processor
 def _patients_context() -> dict[str, Any]:
-    return {"kind_labels": KIND_LABELS, "kind_counts": KIND_COUNTS, "unsign_form": _unsign_form}
+    return {"unsign_form": _unsign_form}
 
 
 @bp.get("/")
@@ -185,7 +165,8 @@ def sign(number: str, set_id: int) -> tuple[str, int] | BaseResponse:
         signed = signing.sign(session, local_admin(), set_id)
         return Outcome(
             "success",
-            f"Image set signed by {signed.signed_by} at {local_time(signed.signed_at)}; "
+            f"Image set signed by {signed.signed_by} at "
+            f"{date_time(signed.signed_at, seconds=True)}; "
             f"digest {signed.signature_digest}.",
         )
 

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
-from ibdesk import config, schema, web
+from ibdesk import config, display, schema, web
 from ibdesk.audit import local_admin, system_event
 from ibdesk.blueprints import connect, gate_open, go, is_htmx, page_or_partial
 from ibdesk.blueprints.connect import flow_state, status_bar
@@ -24,6 +24,7 @@ from ibdesk.blueprints.home import SOURCES
 from ibdesk.db import server_info, session_scope
 from ibdesk.errors import UserError
 from ibdesk.forms.settings import AttachForm, BackupForm, ImageFolderForm, LoginForm, UpdateForm
+from ibdesk.i18n import gettext as _
 from ibdesk.settings import backup as backups
 from ibdesk.settings import connection, dbadmin, imagefolder
 from ibdesk.settings.connection import shown_url
@@ -164,7 +165,7 @@ def _folder_answer(check: imagefolder.FolderCheck, saved: bool) -> Answer:
         details.append("Exists: yes")
         details.append(f"Writable by this program: {'yes' if check.writable else 'no'}")
     if check.free_bytes is not None:
-        details.append(f"Free space: {_size(check.free_bytes)}")
+        details.append(_("Free space: %(size)s", size=display.byte_size(check.free_bytes)))
     if check.note:
         details.append(check.note)
     if saved:
@@ -174,15 +175,6 @@ def _folder_answer(check: imagefolder.FolderCheck, saved: bool) -> Answer:
     else:
         message = "The folder can be used." if check.exists else "The path can be stored."
     return Answer("success", message, tuple(details))
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
-        value /= 1024
-    raise AssertionError  # pragma: no cover
 
 
 @bp.post("/image-folder/check")

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, send_file
 
-from ibdesk import pdf, statistics, web
+from ibdesk import display, pdf, statistics, web
 from ibdesk.blueprints import is_htmx
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.errors import NotFound, Refused
@@ -25,8 +25,6 @@ from ibdesk.statistics import imagecheck, printout
 bp = Blueprint("statistics", __name__, url_prefix="/statistics")
 
 CHECK_JOB = "Image folder check"
-for _name, _filter in printout.FILTERS.items():
-    bp.add_app_template_filter(_filter, _name)
 
 
 def _running_check() -> JobStatus | None:
@@ -123,7 +121,7 @@ def check_list(job_id: str) -> Response:
     if not isinstance(report, imagecheck.CheckReport):
         raise Refused("The image folder check has not finished, so there is no list yet.")
     lines = [
-        f"# ImageBank image folder check, {printout.format_local(dt.datetime.now(dt.UTC))}",
+        f"# ImageBank image folder check, {display.date_time(dt.datetime.now(dt.UTC))}",
         f"# {report.checked_rows} media rows and {report.checked_files} files checked",
         *report.lines(),
     ]

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from ibdesk import config, private, schema
 from ibdesk.db import DatabaseError, explain, make_engine, session_scope
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext, lazy_gettext
 
 # Each module registers its commands on `main` with register(main).
 COMMAND_MODULES = ("settings", "wizard", "export", "licensing", "patients", "shell", "statistics")
@@ -94,7 +95,7 @@ class IbdeskGroup(click.Group):
             click.echo(f"ibdesk: {error}", err=True)
             ctx.exit(error.exit_code)
         except KeyboardInterrupt:
-            click.echo("ibdesk: interrupted.", err=True)
+            click.echo("ibdesk: " + gettext("interrupted."), err=True)
             ctx.exit(130)
         except Exception as error:
             # A database driver error that escaped the domain layer still gets one sentence.
@@ -117,7 +118,7 @@ class IbdeskGroup(click.Group):
     "--db",
     "db_url",
     metavar="URL",
-    help="Database URL (else IBDESK_DB, else the local configuration, else SQLite).",
+    help=lazy_gettext("Database URL (else IBDESK_DB, else the local configuration, else SQLite)."),
 )
 @click.version_option(package_name="ibdesk")
 @click.pass_context

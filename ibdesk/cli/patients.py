@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ibdesk import logs, patients
+from ibdesk import auditwords, display, logs, patients
 from ibdesk.audit import local_admin
 from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
@@ -87,7 +87,7 @@ def show(runtime: Runtime, number: str, as_json: bool) -> None:
             ],
         }
     lines = [
-        f"{p.personnummer[:8]}-{p.personnummer[8:]}  {p.last_name}, {p.first_name}"
+        f"{display.personnummer(p.personnummer)}  {p.last_name}, {p.first_name}"
         f"{'  (deleted)' if p.deleted_at else ''}",
         f"{p.address}, {p.postal_code} {p.city}  tel. {p.phone}".strip(", "),
         f"{len(info.image_sets)} image sets, {info.media_count} media",
@@ -248,7 +248,7 @@ def show_logs(
                 "action": e.action,
                 "entity": e.entity,
                 "entity_id": e.entity_id,
-                "changes": logs.describe_changes(e.changes),
+                "changes": auditwords.describe_changes(e.changes),
             }
             for e in page.rows
         ]

@@ -8,51 +8,50 @@ from pathlib import Path
 
 import click
 
-from ibdesk import statistics
+from ibdesk import display, statistics
 from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.statistics import imagecheck
-
-KIND_LABELS = {
-    "intraoral": "Intraoral X-rays",
-    "panoramic": "Panoramic X-rays",
-    "photo": "Photos",
-    "video": "Video",
-    "audio": "Audio",
-    "document": "Documents",
-}
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:,.1f} {unit}" if unit != "B" else f"{n} B"
-        value /= 1024
-    return f"{n} B"
 
 
 def report_text(report: statistics.StatsReport) -> str:
-    """Render the statistics as plain text."""
+    """Render the statistics as plain text, in the terminal's language."""
+    n = display.number
     lines = [
-        f"Patients: {report.patients.live:,} (deleted: {report.patients.deleted:,})",
-        f"Image sets: {report.image_sets:,} (signed: {report.signed_sets:,})",
+        _(
+            "Patients: %(live)s (deleted: %(deleted)s)",
+            live=n(report.patients.live),
+            deleted=n(report.patients.deleted),
+        ),
+        _(
+            "Image sets: %(sets)s (signed: %(signed)s)",
+            sets=n(report.image_sets),
+            signed=n(report.signed_sets),
+        ),
     ]
-    for kind, label in KIND_LABELS.items():
+    for kind in display.MEDIA_KINDS:
         count = report.media[kind]
-        lines.append(
-            f"{label}: {count.live:,}  {_size(count.live_bytes)}"
-            + (f"  (deleted: {count.deleted:,})" if count.deleted else "")
-        )
+        size = display.byte_size(count.live_bytes)
+        line = f"{display.media_kind_plural(kind)}: {n(count.live)}  {size}"
+        if count.deleted:
+            line += "  " + _("(deleted: %(count)s)", count=n(count.deleted))
+        lines.append(line)
     lines.append(
-        f"Free space on the image folder's disk: {_size(report.disk.free)}"
+        _(
+            "Free space on the image folder's disk: %(size)s",
+            size=display.byte_size(report.disk.free),
+        )
         if report.disk
         else report.disk_message
     )
     lines.append(
-        "Media added per month: "
-        + ", ".join(f"{m.month} {m.count}" for m in report.months if m.count)
+        _(
+            "Media added per month: %(months)s",
+            months=", ".join(f"{m.month} {n(m.count)}" for m in report.months if m.count),
+        )
     )
     return "\n".join(lines)
 
@@ -63,7 +62,7 @@ def report_text(report: statistics.StatsReport) -> str:
     "--pdf",
     "pdf_path",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Also write the printout as an A4 PDF to this file (needs Qt WebEngine).",
+    help=_l("Also write the printout as an A4 PDF to this file (needs Qt WebEngine)."),
 )
 @pass_runtime
 def stats_command(runtime: Runtime, as_json: bool, pdf_path: Path | None) -> None:
@@ -74,7 +73,7 @@ def stats_command(runtime: Runtime, as_json: bool, pdf_path: Path | None) -> Non
     with runtime.session() as session:
         gathered = statistics.gather(session)
     if gathered.report is None:
-        raise UserError(gathered.problem or "The statistics could not be read.")
+        raise UserError(gathered.problem or _("The statistics could not be read."))
     report = gathered.report
     data = asdict(report)
     emit(data, as_json, lambda: report_text(report))
@@ -95,7 +94,7 @@ def _write_pdf(runtime: Runtime, path: Path, as_json: bool) -> None:
     emit(
         {"pdf": str(path), "statistics": asdict(report)},
         as_json,
-        lambda: f"{report_text(report)}\nWrote {path}.",
+        lambda: report_text(report) + "\n" + _("Wrote %(path)s.", path=path),
     )
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ibdesk import audit, clients
+from ibdesk import display as display_module
 from ibdesk.audit import Actor
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
@@ -60,7 +61,7 @@ def export_patients(
 
 def display(number: str) -> str:
     """Return a 12-digit number as staff read it, ``YYYYMMDD-NNNN``."""
-    return f"{number[:8]}-{number[8:]}"
+    return display_module.personnummer(number)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import clinic_settings, personnummer, statistics
+from ibdesk import clinic_settings, display, personnummer, statistics
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.export.records import chunks, count_live_media
 from ibdesk.models import MediaKind, Patient
@@ -211,7 +211,7 @@ def _resolve(session: Session, selection: Selection) -> tuple[int, ...]:
             found.update({number: pid for number, pid in rows})
         missing = sorted(wanted - set(found))
         if missing:
-            shown = ", ".join(f"{n[:8]}-{n[8:]}" for n in missing[:5])
+            shown = ", ".join(display.personnummer(n) for n in missing[:5])
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             raise NotFound(f"No patient (that is not deleted) has personnummer {shown}{more}.")
         ids = set(found.values())

@@ -16,9 +16,11 @@ from typing import Any
 
 from lxml import etree
 
+from ibdesk import display
 from ibdesk.errors import UserError
 from ibdesk.export import manifest, patient_xml
 from ibdesk.export.files import TEMP_PREFIX, sha256_file
+from ibdesk.i18n import gettext
 from ibdesk.progress import Job, LogLine, Progress
 
 MAX_LISTED_PROBLEMS = 1000
@@ -54,7 +56,7 @@ def verify_export(folder: Path) -> Job[VerifyReport]:
     """Check that the folder is an export folder now; return the job that checks every file."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise UserError(f"{folder} is not a folder.")
+        raise UserError(gettext("%(folder)s is not a folder.", folder=folder))
     if not (folder / manifest.MANIFEST).is_file():
         raise UserError(
             f"{folder} has no {manifest.MANIFEST}; it is not an ibdesk export folder, or the "
@@ -110,8 +112,23 @@ class _Check:
         self.report.seconds = time.perf_counter() - started
         r = self.report
         yield LogLine(
-            f"Checked {r.files} files of {r.patients} patients ({r.bytes / 1e6:.1f} MB): "
-            + ("all intact." if r.ok else f"{r.problem_count} problems."),
+            (
+                gettext(
+                    "Checked %(files)s files of %(patients)s patients (%(size)s): all intact.",
+                    files=display.number(r.files),
+                    patients=display.number(r.patients),
+                    size=display.byte_size(r.bytes),
+                )
+                if r.ok
+                else gettext(
+                    "Checked %(files)s files of %(patients)s patients (%(size)s): "
+                    "%(problems)s problems.",
+                    files=display.number(r.files),
+                    patients=display.number(r.patients),
+                    size=display.byte_size(r.bytes),
+                    problems=display.number(r.problem_count),
+                )
+            ),
             "info" if r.ok else "error",
         )
         return self.report

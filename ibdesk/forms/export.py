@@ -19,6 +19,7 @@ from wtforms.widgets import NumberInput
 
 from ibdesk import limits
 from ibdesk.export import default_jobs
+from ibdesk.i18n import lazy_gettext as _l
 
 MAX_JOBS = 64
 EVERYONE = "all"
@@ -41,7 +42,9 @@ class PatientIdsField(Field):
         for value in valuelist:
             if not str(value).isdigit():
                 self.data = []
-                raise ValueError("The list of patients on this page is damaged; reload the page.")
+                raise ValueError(
+                    _l("The list of patients on this page is damaged; reload the page.")
+                )
             if int(value) not in ids:
                 ids.append(int(value))
         self.data = ids
@@ -57,9 +60,9 @@ class SearchForm(FlaskForm):
         csrf = False
 
     q = StringField(
-        "Personnummer",
+        _l("Personnummer"),
         validators=[Length(max=limits.SEARCH_MAX, message=limits.SEARCH_TOO_LONG)],
-        description="Any form, or its beginning: 121212-1212, 19121212, 1985.",
+        description=_l("Any form, or its beginning: 121212-1212, 19121212, 1985."),
     )
 
 
@@ -75,44 +78,46 @@ class ExportForm(FlaskForm):
     """What to export, where to, and how."""
 
     which = RadioField(
-        "Patients",
+        _l("Patients"),
         choices=[
-            SelectChoice(CHOSEN, "Export selected patients"),
-            SelectChoice(EVERYONE, "Export all patients"),
+            SelectChoice(CHOSEN, _l("Export selected patients")),
+            SelectChoice(EVERYONE, _l("Export all patients")),
         ],
         default=CHOSEN,
     )
-    patient = PatientIdsField("Selected patients")  # the right-hand list, as hidden inputs
-    found = PatientIdsField("Patients found")  # what is highlighted in the left list
-    chosen = PatientIdsField("Patients to export")  # what is highlighted in the right list
+    patient = PatientIdsField(_l("Selected patients"))  # the right-hand list, as hidden inputs
+    found = PatientIdsField(_l("Patients found"))  # what is highlighted in the left list
+    chosen = PatientIdsField(_l("Patients to export"))  # what is highlighted in the right list
     to = StringField(
-        "Export to folder",
+        _l("Export to folder"),
         filters=[_typed_folder],
-        validators=[DataRequired("Choose the folder to export to.")],
-        description=(
+        validators=[DataRequired(_l("Choose the folder to export to."))],
+        description=_l(
             "An existing folder outside the image folder, for example a USB disk. Each "
             "patient gets a folder named after the personnummer."
         ),
     )
     lossy_photos = BooleanField(
-        "Store photos visually lossless (smaller files)",
-        description="Unticked: lossless. X-rays are always stored lossless.",
+        _l("Store photos visually lossless (smaller files)"),
+        description=_l("Unticked: lossless. X-rays are always stored lossless."),
     )
     jobs = IntegerField(
-        "Parallel jobs",
+        _l("Parallel jobs"),
         default=default_jobs,
         widget=NumberInput(min=1, max=MAX_JOBS),
         validators=[
-            NumberRange(1, MAX_JOBS, f"Give a number of parallel jobs from 1 to {MAX_JOBS}.")
+            NumberRange(
+                1, MAX_JOBS, _l("Give a number of parallel jobs from 1 to %(max)d.", max=MAX_JOBS)
+            )
         ],
-        description="Images encoded at once; one per processor core is best.",
+        description=_l("Images encoded at once; one per processor core is best."),
     )
 
     def validate_to(self, field: StringField) -> None:
         """Refuse a relative path: it would mean a folder inside the program's own folder."""
         if field.data and not Path(field.data).expanduser().is_absolute():
             raise ValidationError(
-                "Give the folder's whole path, for example E:\\Export or /media/usb/export."
+                _l("Give the folder's whole path, for example E:\\Export or /media/usb/export.")
             )
 
     @property
@@ -123,3 +128,17 @@ class ExportForm(FlaskForm):
     def without(self, ids: Sequence[int]) -> list[int]:
         """Return the selected patients' ids without these."""
         return [i for i in self.patient.data if i not in ids]
+
+
+class VerifyForm(FlaskForm):
+    """[Verify export]: the export folder to check against its manifest."""
+
+    folder = StringField(
+        _l("Export folder to check"),
+        filters=[_typed_folder],
+        validators=[DataRequired(_l("Choose the export folder to check."))],
+        description=_l(
+            "Every file is read again and compared with the folder's manifest (its SHA-256 "
+            "checksums); nothing is changed."
+        ),
+    )

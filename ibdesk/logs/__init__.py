@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from ibdesk import csvsafe, personnummer
+from ibdesk import auditwords, csvsafe, personnummer
 from ibdesk.errors import UserError
 from ibdesk.models import AuditEvent, LoginEvent, SystemEvent
 
@@ -121,29 +120,6 @@ def login_page(
     return _page(session, query, LoginEvent.id, cursor, limit)
 
 
-def describe_changes(changes: str) -> str:
-    """Render an event's before/after JSON as one readable line."""
-    try:
-        data = json.loads(changes)
-    except ValueError:
-        return changes
-    if not isinstance(data, dict):
-        return str(data)
-    parts = []
-    for key, value in data.items():
-        if key == "manifest":
-            continue
-        if isinstance(value, list) and len(value) == 2:
-            before, after = value
-            parts.append(
-                f"{key}: {before if before is not None else '—'} → "
-                f"{after if after is not None else '—'}"
-            )
-        else:
-            parts.append(f"{key}: {value}")
-    return "; ".join(parts)
-
-
 AUDIT_CSV_HEADER = (
     "id",
     "seq",
@@ -155,6 +131,7 @@ AUDIT_CSV_HEADER = (
     "entity",
     "entity_id",
     "changes",
+    "event",
 )
 
 
@@ -175,6 +152,7 @@ def audit_csv(session: Session, flt: AuditFilter) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csvsafe.Writer(buffer)
     writer.writerow(AUDIT_CSV_HEADER)
+    describe = auditwords.Describer(session)
     for n, event in enumerate(audit_rows(session, flt), 1):
         writer.writerow(
             (
@@ -187,7 +165,8 @@ def audit_csv(session: Session, flt: AuditFilter) -> Iterator[str]:
                 event.action,
                 event.entity,
                 event.entity_id or "",
-                describe_changes(event.changes),
+                auditwords.describe_changes(event.changes),
+                describe(event),
             )
         )
         if n % 500 == 0:

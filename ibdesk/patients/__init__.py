@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from ibdesk import audit, clinic_settings, limits, personnummer
+from ibdesk import audit, clinic_settings, display, limits, personnummer
 from ibdesk.audit import Actor
 from ibdesk.clients import find_patient
 from ibdesk.errors import NotFound, Refused, UserError
@@ -39,7 +39,7 @@ class PatientRow:
     @property
     def display_number(self) -> str:
         """Return the number as staff write it: YYYYMMDD-NNNN."""
-        return f"{self.personnummer[:8]}-{self.personnummer[8:]}"
+        return display.personnummer(self.personnummer)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import clinic_settings, config, private, safefiles
+from ibdesk import clinic_settings, config, display, private, safefiles
 from ibdesk.errors import NotFound
 from ibdesk.models import MediaItem, MediaKind
 
@@ -163,9 +163,9 @@ _GLYPHS = {
     "pending": "M96 38a22 22 0 1 0 .01 0z M96 46v14l9 6",
 }
 _ICONS = {
-    MediaKind.VIDEO.value: ("Video", "video"),
-    MediaKind.AUDIO.value: ("Sound", "audio"),
-    MediaKind.DOCUMENT.value: ("Document", "document"),
+    MediaKind.VIDEO.value: (display.MEDIA_KINDS["video"], "video"),
+    MediaKind.AUDIO.value: (display.MEDIA_KINDS["audio"], "audio"),
+    MediaKind.DOCUMENT.value: (display.MEDIA_KINDS["document"], "document"),
 }
 _STATES = {
     "pending": ("Preparing…", "pending", "#5b6b73"),

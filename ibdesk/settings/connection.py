@@ -16,9 +16,10 @@ from urllib.parse import quote_plus
 
 from sqlalchemy.engine import URL, make_url
 
-from ibdesk import config
+from ibdesk import config, display
 from ibdesk.db import BACKENDS, DatabaseError, display_url, server_info
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
 
 BACKEND_LABELS = {
     "sqlite": "SQLite (embedded)",
@@ -214,6 +215,7 @@ class DatabaseLabel:
     server: str
     name: str
     source: str
+    described: str = ""  # as an administrator names it: "SQLite file C:\\ImageBank\\..."
 
 
 def describe_database(choice: Callable[[], config.DatabaseChoice]) -> DatabaseLabel:
@@ -221,11 +223,16 @@ def describe_database(choice: Callable[[], config.DatabaseChoice]) -> DatabaseLa
     try:
         chosen = choice()
     except UserError as error:
-        return DatabaseLabel("?", "?", str(error), "config")
+        return DatabaseLabel("?", "?", str(error), "config", str(error))
     try:
         info = server_info(chosen.url)
     except DatabaseError:
-        return DatabaseLabel("?", "?", "(not a valid database URL)", chosen.source)
+        invalid = _("(not a valid database URL)")
+        return DatabaseLabel("?", "?", invalid, chosen.source, invalid)
     return DatabaseLabel(
-        BACKENDS.get(info.backend, info.backend), info.server, info.database, chosen.source
+        BACKENDS.get(info.backend, info.backend),
+        info.server,
+        info.database,
+        chosen.source,
+        display.database(chosen.url),
     )

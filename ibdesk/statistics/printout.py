@@ -8,55 +8,19 @@ stylesheet inside, printed by Qt WebEngine in a child process (``ibdesk.pdf``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from ibdesk import display
 from ibdesk.errors import Refused
+from ibdesk.i18n import gettext as _
 from ibdesk.settings.connection import DatabaseLabel
 from ibdesk.statistics import Gathered, charts
 
-KIND_LABELS = {
-    "intraoral": "Intraoral X-rays",
-    "panoramic": "Panoramic X-rays",
-    "photo": "Photos",
-    "video": "Video",
-    "audio": "Audio",
-    "document": "Documents",
-}
 _PRINT_CSS = Path(__file__).resolve().parent.parent / "static" / "print.css"
-
-
-def format_count(value: int) -> str:
-    """Write a whole number with thin no-break spaces between thousands (12 345)."""
-    return f"{value:,}".replace(",", "\u202f")
-
-
-def format_bytes(value: int) -> str:
-    """Write a byte count the way the CLI does: 1024-based, one decimal (3.2 GB)."""
-    amount = float(value)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if amount < 1024 or unit == "TB":
-            return f"{value} B" if unit == "B" else f"{amount:,.1f} {unit}"
-        amount /= 1024
-    return f"{value} B"  # pragma: no cover - the loop returns at TB
-
-
-def format_local(value: dt.datetime | None) -> str:
-    """Write a timestamp in this computer's time zone, to the minute."""
-    if value is None:
-        return "–"
-    return value.astimezone().strftime("%Y-%m-%d %H:%M")
-
-
-FILTERS: dict[str, Callable[..., str]] = {
-    "stats_count": format_count,
-    "stats_bytes": format_bytes,
-    "stats_local": format_local,
-}
 
 
 def _month_chart(gathered: Gathered) -> charts.BarChart | None:
@@ -66,15 +30,15 @@ def _month_chart(gathered: Gathered) -> charts.BarChart | None:
 
 
 def report_context(gathered: Gathered) -> dict[str, Any]:
-    """Return what the report's templates show: the figures, the chart and the labels."""
-    return {"gathered": gathered, "chart": _month_chart(gathered), "kind_labels": KIND_LABELS}
+    """Return what the report's templates show: the figures and the chart."""
+    return {"gathered": gathered, "chart": _month_chart(gathered)}
 
 
 def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("ibdesk", "templates"), autoescape=select_autoescape(default=True)
     )
-    env.filters.update(FILTERS)
+    display.install_in(env)
     return env
 
 
@@ -92,7 +56,12 @@ def print_context(gathered: Gathered, label: DatabaseLabel, *, embed_css: bool) 
 def pdf_html(gathered: Gathered, label: DatabaseLabel) -> str:
     """Render the printout for a PDF to file away; refuse when the numbers are incomplete."""
     if gathered.problem is not None:
-        raise Refused(f"The statistics are incomplete, so no PDF was made: {gathered.problem}")
+        raise Refused(
+            _(
+                "The statistics are incomplete, so no PDF was made: %(problem)s",
+                problem=gathered.problem,
+            )
+        )
     template = _environment().get_template("statistics/print.html")
     return template.render(**print_context(gathered, label, embed_css=True))
 

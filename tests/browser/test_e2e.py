@@ -39,8 +39,10 @@ def test_the_token_becomes_a_strict_cookie_and_leaves_the_address_bar(
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert f"ibdesk-{port}" not in page.evaluate("document.cookie")  # scripts cannot read it
     bar = page.locator("#status-bar")
-    expect(bar.locator("[data-field=schema]")).to_contain_text("(current)", timeout=WAIT_MS)
-    expect(bar.locator("[data-field=database]")).to_contain_text("SQLite · embedded")
+    expect(bar.locator("[data-field=schema]")).to_contain_text(
+        "ImageBank 2.1, up to date", timeout=WAIT_MS
+    )
+    expect(bar.locator("[data-field=database]")).to_contain_text("SQLite file ")
     expect(bar.locator("[data-field=image-folder]")).to_have_text(IMAGE_FOLDER)
     expect(page.locator("[data-field=image-folder]").first).to_have_text(IMAGE_FOLDER)
     page.screenshot(path=str(artifacts / "browser-overview.png"))
@@ -62,10 +64,14 @@ def test_the_page_runs_with_no_console_errors_or_policy_violations(
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
     open_app(page, served)
-    expect(page.locator("[data-field=schema]").last).to_contain_text("(current)", timeout=WAIT_MS)
+    expect(page.locator("[data-field=schema]").last).to_contain_text(
+        "ImageBank 2.1, up to date", timeout=WAIT_MS
+    )
     assert page.evaluate("typeof htmx") == "object"  # the vendored file loaded
     page.reload()
-    expect(page.locator("[data-field=schema]").last).to_contain_text("(current)", timeout=WAIT_MS)
+    expect(page.locator("[data-field=schema]").last).to_contain_text(
+        "ImageBank 2.1, up to date", timeout=WAIT_MS
+    )
     assert problems == []
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from test_wizard_views import closed_port, license_file, migrated, pg_create
 
 import pgserver
-from ibdesk import licensing, schema, vendor
+from ibdesk import licensing, vendor
 from ibdesk.db import make_engine
 from ibdesk.models import Patient, UserAccount
 from webfixtures import Served, ibdesk_env, start_serve
@@ -138,7 +138,9 @@ def test_a_newcomer_sets_up_sqlite_step_by_step(
     expect(result(page)).to_contain_text("is now this program's database", timeout=WAIT_MS)
     expect(result(page)).to_contain_text("current schema")
     # The status bar follows at once (an out-of-band swap, no reload).
-    expect(page.locator("#status-bar [data-field=schema]")).to_contain_text("(current)")
+    expect(page.locator("#status-bar [data-field=schema]")).to_contain_text(
+        "ImageBank 2.1, up to date"
+    )
     page.get_by_role("button", name="List databases").click()
     expect(panel.get_by_label("imagebank.sqlite3")).to_be_visible()
     shot(page, artifacts / "wizard-2-database.png")
@@ -185,7 +187,9 @@ def test_a_newcomer_sets_up_sqlite_step_by_step(
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
     expect(page.locator("h1")).to_have_text("Overview")
     bar = page.locator("#status-bar")
-    expect(bar.locator("[data-field=schema]")).to_contain_text("(current)", timeout=WAIT_MS)
+    expect(bar.locator("[data-field=schema]")).to_contain_text(
+        "ImageBank 2.1, up to date", timeout=WAIT_MS
+    )
     expect(bar.locator("[data-field=database]")).to_contain_text("imagebank.sqlite3")
     assert problems == []
     engine = make_engine(saved(home))
@@ -268,7 +272,7 @@ def test_the_wizard_on_a_real_postgresql_server(
     bar = page.locator("#status-bar")
     expect(bar.locator("[data-field=database]")).to_contain_text("PostgreSQL · 127.0.0.1:")
     expect(bar.locator("[data-field=schema]")).to_contain_text(
-        f"{schema.head_revision()} (current)", timeout=WAIT_MS
+        "ImageBank 2.1, up to date", timeout=WAIT_MS
     )
 
 

@@ -1,0 +1,223 @@
+"""Log events in words: "Signed the status of 2025-09-12", "Comment: 'Kontroll' → 'Karies distalt'".
+
+One wording for the Logs tab, the patient's log extract and the CSV, in the language of
+whoever reads it. An event names its image set (a "status") by the date it was taken:
+``status_dates`` looks those dates up for a page of events in one query.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ibdesk import display
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
+from ibdesk.models import ImageSet, MediaItem
+
+EVENT_NAMES = {
+    "patient.view": _l("Record opened"),
+    "patient.create": _l("Patient registered"),
+    "patient.update": _l("Patient details changed"),
+    "patient.delete": _l("Patient deleted"),
+    "patient.restore": _l("Patient restored"),
+    "patient.purge": _l("Patient purged"),
+    "image_set.create": _l("Status created"),
+    "image_set.sign": _l("Status signed"),
+    "image_set.unsign": _l("Signature removed"),
+    "media.add": _l("Image added"),
+    "media.update": _l("Image changed"),
+    "media.delete": _l("Image deleted"),
+    "media.undelete": _l("Image restored"),
+    "export.start": _l("Export started"),
+    "export.finish": _l("Export finished"),
+    "license.install": _l("License installed"),
+    "seat.claim": _l("Seat granted"),
+    "seat.release": _l("Seat freed"),
+    "user.create": _l("Account created"),
+    "demo.generate": _l("Demo data made"),
+    "db.backup": _l("Database backed up"),
+    "db.create_login": _l("Database user created"),
+}
+FIELD_NAMES = {
+    "first_name": _l("First name"),
+    "last_name": _l("Last name"),
+    "address": _l("Address"),
+    "postal_code": _l("Postal code"),
+    "city": _l("City"),
+    "phone": _l("Phone"),
+    "note": _l("Note"),
+    "kind": _l("Kind"),
+    "teeth": _l("Teeth"),
+    "taken_at": _l("Taken"),
+    "taken_on": _l("Date"),
+    "comment": _l("Comment"),
+    "description": _l("Description"),
+    "width": _l("Width"),
+    "height": _l("Height"),
+    "bit_depth": _l("Bit depth"),
+    "path": _l("File"),
+    "sha256": _l("SHA-256"),
+    "deleted": _l("Deleted"),
+    "digest": _l("Signature digest"),
+    "signed_by": _l("Signed by"),
+    "reason": _l("Reason"),
+    "image_sets": _l("Image sets"),
+    "media": _l("Media"),
+    "personnummer": _l("Personnummer"),
+}
+LEVEL_NAMES = {"info": _l("Information"), "warning": _l("Warning"), "error": _l("Error")}
+
+
+def event_name(action: str) -> str:
+    """Name an event's action in a few words ("Status signed"); unknown codes as they are."""
+    name = EVENT_NAMES.get(action)
+    return str(name) if name is not None else action
+
+
+def _changes(changes: str | None) -> dict[str, Any]:
+    try:
+        data = json.loads(changes or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _value(key: str, value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if key == "kind" and isinstance(value, str):
+        return display.media_kind(value)
+    if key == "taken_at" and isinstance(value, str):
+        try:
+            return display.date_time(dt.datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    if isinstance(value, str):
+        return f"'{value}'"
+    return display.number(value) if isinstance(value, int) else str(value)
+
+
+def describe_changes(changes: str | None) -> str:
+    """Say what an event changed: "Comment: 'Kontroll' → 'Karies distalt'; Teeth: — → '16'"."""
+    data = _changes(changes)
+    if not data and changes and changes.strip() not in ("", "{}"):
+        return changes
+    parts = []
+    for key, value in data.items():
+        if key in ("manifest", "sha256"):
+            continue
+        label = str(FIELD_NAMES.get(key, key))
+        if isinstance(value, list) and len(value) == 2:
+            before, after = value
+            if before is None:
+                parts.append(f"{label}: {_value(key, after)}")
+            else:
+                parts.append(f"{label}: {_value(key, before)} → {_value(key, after)}")
+        else:
+            parts.append(f"{label}: {_value(key, value)}")
+    return "; ".join(parts)
+
+
+def status_dates(session: Session, events: Iterable[Any]) -> dict[tuple[str, int], dt.date]:
+    """Look up the date of the status each event is about (image sets and media), in one query."""
+    set_ids = {e.entity_id for e in events if e.entity == "image_set" and e.entity_id}
+    media_ids = {e.entity_id for e in events if e.entity == "media" and e.entity_id}
+    found: dict[tuple[str, int], dt.date] = {}
+    if set_ids:
+        rows = session.execute(
+            select(ImageSet.id, ImageSet.taken_on).where(ImageSet.id.in_(set_ids))
+        )
+        found.update((("image_set", i), day) for i, day in rows)
+    if media_ids:
+        rows = session.execute(
+            select(MediaItem.id, ImageSet.taken_on)
+            .join(ImageSet, ImageSet.id == MediaItem.image_set_id)
+            .where(MediaItem.id.in_(media_ids))
+        )
+        found.update((("media", i), day) for i, day in rows)
+    return found
+
+
+def describe_event(event: Any, dates: dict[tuple[str, int], dt.date] | None = None) -> str:
+    """Say an event as a sentence: "Signed the status of 2025-09-12"."""
+    data = _changes(getattr(event, "changes", None))
+    day = (dates or {}).get((event.entity, event.entity_id or 0))
+    if day is None and event.action == "image_set.create":
+        taken = data.get("taken_on")
+        if isinstance(taken, list) and len(taken) == 2 and isinstance(taken[1], str):
+            day = dt.date.fromisoformat(taken[1])
+    status = display.date(day) if day else None
+    kind = data.get("kind")
+    kind_name = display.media_kind(kind[1]) if isinstance(kind, list) and kind[1] else None
+    match event.action:
+        case "patient.view":
+            return _("Opened the patient's record")
+        case "patient.create":
+            return _("Registered the patient")
+        case "patient.update":
+            return _("Changed the patient's details")
+        case "patient.delete":
+            return _("Deleted the patient (hidden from the workstations)")
+        case "patient.restore":
+            return _("Restored the patient")
+        case "patient.purge":
+            return _("Purged the patient and every image for good")
+        case "image_set.create":
+            if status:
+                return _("Created the status of %(date)s", date=status)
+            return _("Created a status")
+        case "image_set.sign":
+            if status:
+                return _("Signed the status of %(date)s", date=status)
+            return _("Signed a status")
+        case "image_set.unsign":
+            if status:
+                return _("Removed the signature of the status of %(date)s", date=status)
+            return _("Removed the signature of a status")
+        case "media.add":
+            if status and kind_name:
+                return _(
+                    "Added an image (%(kind)s) to the status of %(date)s",
+                    kind=kind_name,
+                    date=status,
+                )
+            if status:
+                return _("Added an image to the status of %(date)s", date=status)
+            return _("Added an image")
+        case "media.update":
+            if status:
+                return _("Changed an image of the status of %(date)s", date=status)
+            return _("Changed an image")
+        case "media.delete":
+            if status:
+                return _("Deleted an image of the status of %(date)s", date=status)
+            return _("Deleted an image")
+        case "media.undelete":
+            if status:
+                return _("Restored an image of the status of %(date)s", date=status)
+            return _("Restored an image")
+    return event_name(event.action)
+
+
+class Describer:
+    """Say events as sentences for one page, looking each status date up once."""
+
+    def __init__(self, session: Session, events: Iterable[Any] = ()) -> None:
+        """Start with the dates of these events (one query); others are looked up as met."""
+        self.session = session
+        self.dates = status_dates(session, list(events))
+
+    def __call__(self, event: Any) -> str:
+        """Describe one event."""
+        key = (event.entity, event.entity_id or 0)
+        if key not in self.dates and event.entity in ("image_set", "media") and event.entity_id:
+            self.dates.update(status_dates(self.session, [event]))
+        return describe_event(event, self.dates)

@@ -1,0 +1,61 @@
+"""The catalogue keeps up with the code: no user-facing string without Swedish."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import i18ncheck
+from babel.messages.mofile import read_mo
+from click.testing import CliRunner
+
+from ibdesk.cli import main
+
+TEMPLATES = i18ncheck.REPO / "ibdesk" / "templates"
+# Text between tags, outside {{ }}, {% %} and {# #}: visible words a template forgot to wrap.
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_TEXT = re.compile(r">([^<>]*[A-Za-z]{2,}[^<>]*)<")
+_ALLOWED = {"ImageBank SysAdmin", "ImageBank", "DEMO", "TEST", "Svenska", "English", "ms"}
+
+
+def test_every_extracted_message_has_a_swedish_translation() -> None:
+    missing = i18ncheck.untranslated()
+    assert not missing, "untranslated (run scripts/i18n.py):\n" + "\n".join(missing)
+
+
+def test_the_compiled_catalogue_matches_the_po_file() -> None:
+    with i18ncheck.SV_MO.open("rb") as fh:
+        compiled = read_mo(fh)
+    source = i18ncheck.swedish()
+
+    def key(value: object) -> object:
+        return tuple(value) if isinstance(value, list | tuple) else value
+
+    wanted = {key(m.id): key(m.string) for m in source if m.id and not m.fuzzy}
+    got = {key(m.id): key(m.string) for m in compiled if m.id}
+    assert got == wanted, "the .mo is stale: run scripts/i18n.py"
+
+
+def test_templates_have_no_visible_text_outside_gettext() -> None:
+    found = []
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        text = _JINJA.sub("", path.read_text(encoding="utf-8"))
+        # Styles, scripts and commands shown as code are not words to translate.
+        text = re.sub(r"<(style|script|code)\b.*?</\1>", "", text, flags=re.S)
+        for match in _TEXT.finditer(text):
+            words = " ".join(match.group(1).replace("·", " ").split())
+            if words and words not in _ALLOWED:
+                found.append(f"{path.relative_to(TEMPLATES)}: {words}")
+    assert not found, "wrap these in _():\n" + "\n".join(found)
+
+
+def test_the_cli_speaks_the_language_of_lang(tmp_path: Path) -> None:
+    runner = CliRunner()
+    env_sv = {"LANG": "sv_SE.UTF-8"}
+    missing = tmp_path / "a-file.txt"
+    missing.write_text("not an export", encoding="utf-8")
+    english = runner.invoke(main, ["export", "verify", str(missing)], env={"LANG": "C"})
+    swedish = runner.invoke(main, ["export", "verify", str(missing)], env=env_sv)
+    assert english.exit_code != 0 and swedish.exit_code != 0
+    assert english.stderr.strip() == f"ibdesk: {missing} is not a folder."
+    assert swedish.stderr.strip() == f"ibdesk: {missing} är ingen mapp."
