@@ -132,7 +132,7 @@ def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
 
 def pgettext(context: str, message: str, **variables: Any) -> str:
     """Translate a short message whose meaning depends on its context."""
-    text = translations(current_language()).pgettext(context, message)
+    text = str(translations(current_language()).pgettext(context, message))
     return text % variables if variables else text
 
 

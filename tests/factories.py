@@ -11,11 +11,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
-from ibdesk import clients, personnummer, vendor
+from ibdesk import clients, personnummer, users, vendor
 from ibdesk.audit import Actor
-from ibdesk.models import ImageSet, MediaItem, Patient
+from ibdesk.models import ImageSet, MediaItem, Patient, UserAccount
 
 ACTOR = Actor(user="anna.tandlakare", machine="RUM-3")
+USER_PASSWORD = "blå tandborste i glaset"  # passes the password rule
 _rng = random.Random(1912)
 _serial = itertools.count(1)
 
@@ -76,6 +77,37 @@ def make_media(session: Session, image_set: ImageSet | None = None, **overrides:
     item = clients.add_media(session, values.pop("actor", ACTOR), image_set.id, **values)
     session.commit()
     return item
+
+
+_CREATE_USER = ("username", "password", "actor", "display_name", "is_admin")
+
+
+def make_user(session: Session, **overrides: Any) -> UserAccount:
+    """Create and commit a local account with a unique name and the password USER_PASSWORD.
+
+    ``username``, ``password``, ``actor``, ``display_name`` and ``is_admin`` go to
+    ``users.create_user``; any other override (``active=False``...) is set on the account.
+    """
+    unknown = [
+        name for name in overrides if name not in _CREATE_USER and not hasattr(UserAccount, name)
+    ]
+    if unknown:
+        raise TypeError(f"UserAccount has no field {', '.join(unknown)}")
+    n = next(_serial)
+    username = overrides.pop("username", f"tandlakare{n}")
+    password = overrides.pop("password", USER_PASSWORD)
+    user = users.create_user(
+        session,
+        username,
+        password,
+        actor=overrides.pop("actor", ACTOR),
+        display_name=overrides.pop("display_name", f"Tandläkare {n}"),
+        is_admin=overrides.pop("is_admin", False),
+    )
+    for name, value in overrides.items():
+        setattr(user, name, value)
+    session.commit()
+    return user
 
 
 LICENSEE = "Folktandvården Exempelstad AB"

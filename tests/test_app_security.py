@@ -18,7 +18,7 @@ from ibdesk.desktop import AppServer
 from ibdesk.errors import UserError
 from ibdesk.jobs import JobState
 from ibdesk.progress import Event, Progress
-from webfixtures import ORIGIN, TEST_PORT, anon_client, app, client, csrf_token, login
+from webfixtures import HX, ORIGIN, TEST_PORT, anon_client, app, client, csrf_token, login
 
 __all__ = ["anon_client", "app", "client"]  # fixtures, imported for pytest to find
 
@@ -129,7 +129,7 @@ def test_a_foreign_or_null_origin_is_refused(client: FlaskClient, origin: str) -
     assert client.get("/", headers={"Origin": origin}).status_code == 403
     token = csrf_token(client)
     response = client.post(
-        "/jobs/abc/cancel", headers={"Origin": origin, "X-CSRFToken": token, "HX-Request": "true"}
+        "/jobs/abc/cancel", headers={"Origin": origin, "X-CSRFToken": token, **HX}
     )
     assert response.status_code == 403
     assert "other web pages" in response.get_data(as_text=True)
@@ -151,16 +151,14 @@ def test_a_post_without_csrf_token_is_refused_and_changes_nothing(
 ) -> None:
     with app.app_context():
         job_id = registry().start("Export", slow_job)
-    for headers in ({}, {"X-CSRFToken": "forged"}, {"HX-Request": "true"}):
+    for headers in ({}, {"X-CSRFToken": "forged"}, HX):
         response = client.post(f"/jobs/{job_id}/cancel", headers=headers)
         assert response.status_code == 400
         assert "reload the page" in response.get_data(as_text=True)
     with app.app_context():
         assert registry().status(job_id).state is JobState.RUNNING
     token = csrf_token(client)
-    answer = client.post(
-        f"/jobs/{job_id}/cancel", headers={"X-CSRFToken": token, "HX-Request": "true"}
-    )
+    answer = client.post(f"/jobs/{job_id}/cancel", headers={"X-CSRFToken": token, **HX})
     assert answer.status_code == 200
     with app.app_context():
         assert registry().wait(job_id, 30).state is JobState.CANCELLED

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from factories import ACTOR, make_image_set, make_media, make_patient, new_personnummer
-from ibdesk import clients, users
+from factories import ACTOR, make_image_set, make_media, make_patient, make_user, new_personnummer
+from ibdesk import clients
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.models import AuditEvent, LoginEvent, MediaItem, Patient, utcnow
 
@@ -153,8 +153,7 @@ def test_missing_things_are_named(session: Session) -> None:
 
 
 def test_login_records_success_and_failure(session: Session) -> None:
-    users.create_user(session, "Anna", "en lång fras om tänder", actor=ACTOR)
-    session.commit()
+    make_user(session, username="Anna", password="en lång fras om tänder")
     with pytest.raises(Refused, match="Wrong user name or password"):
         clients.login(session, "anna", "wrong password!", "RUM-1")
     with pytest.raises(Refused):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,10 @@ from ibdesk.blueprints.export import EXPORT_JOB
 from ibdesk.export import verify_export
 from ibdesk.models import Patient
 from ibdesk.progress import run_to_end
-from webfixtures import csrf_token
+from webfixtures import HX
+from webfixtures import post as post_from
 
 WAIT_S = 120.0
-HTMX = {"HX-Request": "true"}
 ÅSA = "19850312-2387"
 BÖRJE = "19850313-0083"
 ÖRJAN = "19850314-0116"
@@ -46,10 +47,7 @@ def three_patients(c: Clinic) -> dict[str, Patient]:
     return made
 
 
-def post(client: FlaskClient, path: str, data: dict[str, Any], *, htmx: bool = True) -> Any:
-    """Post the export form as the page does (CSRF token in the form)."""
-    data = {"csrf_token": csrf_token(client, "/export/"), **data}
-    return client.post(path, data=data, headers=HTMX if htmx else {})
+post = partial(post_from, page="/export/")  # the export form, as the Export page posts it
 
 
 def ids_in(html: str, name: str) -> list[int]:
@@ -73,13 +71,13 @@ def test_search_select_and_remove_keep_the_selection_as_patient_ids(
     session.commit()
     åsa, börje = made[ÅSA].id, made[BÖRJE].id
 
-    found = client.get("/export/patients", query_string={"q": "19850312"}, headers=HTMX)
+    found = client.get("/export/patients", query_string={"q": "19850312"}, headers=HX)
     assert found.status_code == 200
     html = found.get_data(as_text=True)
     assert options_in(html, "export-found-list") == [f"{ÅSA} · Öberg, Åsa"]  # not the deleted
-    short = client.get("/export/patients", query_string={"q": TEN_DIGITS}, headers=HTMX)
+    short = client.get("/export/patients", query_string={"q": TEN_DIGITS}, headers=HX)
     assert f'value="{åsa}"' in short.get_data(as_text=True)
-    bad = client.get("/export/patients", query_string={"q": "8503-12x"}, headers=HTMX)
+    bad = client.get("/export/patients", query_string={"q": "8503-12x"}, headers=HX)
     assert bad.status_code == 400 and "text-error" in bad.get_data(as_text=True)
 
     chosen = post(client, "/export/select", {"found": [åsa, börje]})
@@ -131,7 +129,7 @@ def test_exporting_selected_patients_runs_a_job_to_a_summary_that_can_be_saved(
     job = app.extensions["ibdesk.jobs"].wait(job_id.group(1), WAIT_S)
     assert job.name == EXPORT_JOB and job.state == "succeeded", job.log
 
-    summary = client.get(f"/export/jobs/{job.id}/summary", headers=HTMX)
+    summary = client.get(f"/export/jobs/{job.id}/summary", headers=HX)
     html = summary.get_data(as_text=True)
     assert "Exported 2 patients" in html and 'data-ok="no"' in html
     assert f'<td class="export-pn">{BÖRJE}</td>' in html

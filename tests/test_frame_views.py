@@ -26,7 +26,7 @@ from ibdesk.blueprints.jobs import registry
 from ibdesk.db import DatabaseError, make_engine
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.progress import Event, LogLine, Progress
-from webfixtures import TEST_PORT, anon_client, app, client, csrf_token, login
+from webfixtures import HX, TEST_PORT, anon_client, app, client, csrf_token, login
 
 __all__ = ["anon_client", "app", "client"]  # fixtures, imported for pytest to find
 
@@ -123,7 +123,7 @@ def test_without_a_database_every_page_leads_to_the_not_configured_page(
     for path in ("/", "/probe/", "/probe/fail/user"):
         response = test_client.get(path)
         assert response.status_code == 302 and response.location.endswith("/not-configured")
-    htmx = test_client.get("/probe/", headers={"HX-Request": "true"})
+    htmx = test_client.get("/probe/", headers=HX)
     assert htmx.headers["HX-Redirect"].endswith("/not-configured")
     page = test_client.get("/not-configured").get_data(as_text=True)
     assert "has not been created yet" in page
@@ -131,7 +131,7 @@ def test_without_a_database_every_page_leads_to_the_not_configured_page(
         assert advice in page
     assert str(config.data_dir() / config.DEFAULT_SQLITE_NAME) in page
     # The status bar keeps working on that page (gating it would reload the page forever).
-    assert test_client.get("/status", headers={"HX-Request": "true"}).status_code == 200
+    assert test_client.get("/status", headers=HX).status_code == 200
 
 
 def test_an_empty_default_database_is_not_configured_either(make_client: MakeClient) -> None:
@@ -188,7 +188,7 @@ def test_the_status_bar_shows_database_schema_and_image_folder(
 ) -> None:
     clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, SWEDISH_FOLDER)
     session.commit()
-    response = client.get("/status", headers={"HX-Request": "true"})
+    response = client.get("/status", headers=HX)
     assert response.content_type == "text/html; charset=utf-8"
     bar = response.get_data(as_text=True)
     assert "<html" not in bar
@@ -248,7 +248,7 @@ def test_errors_become_pages_in_the_apps_look(
     assert response.status_code == status
     assert text in page and "Traceback" not in page and "ZeroDivisionError" not in page
     assert 'class="tabs"' in page and "Back to the overview" in page
-    partial = test_client.get(f"/probe/fail/{kind}", headers={"HX-Request": "true"})
+    partial = test_client.get(f"/probe/fail/{kind}", headers=HX)
     assert partial.status_code == status
     assert "<html" not in partial.get_data(as_text=True) and text in partial.get_data(as_text=True)
 
@@ -261,7 +261,7 @@ def test_an_unknown_page_is_a_404_in_the_apps_look(client: FlaskClient) -> None:
 
 def test_the_same_endpoint_answers_a_page_or_its_partial(client: FlaskClient) -> None:
     page = client.get("/").get_data(as_text=True)
-    partial = client.get("/", headers={"HX-Request": "true"}).get_data(as_text=True)
+    partial = client.get("/", headers=HX).get_data(as_text=True)
     assert page.startswith("<!doctype html>") and 'id="overview"' in page
     assert "<html" not in partial and partial.strip().startswith(
         '<section class="panel" id="overview"'
@@ -332,7 +332,7 @@ def test_a_job_page_polls_while_running_and_stops_when_done(
     release.set()
     with app.app_context():
         registry().wait(job_id, 30)
-    done = client.get(f"/jobs/{job_id}", headers={"HX-Request": "true"})
+    done = client.get(f"/jobs/{job_id}", headers=HX)
     html = done.get_data(as_text=True)
     assert "hx-trigger" not in html and "Cancel" not in html
     assert "4 patients exported." in html and "Done" in html

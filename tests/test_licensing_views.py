@@ -26,11 +26,10 @@ from ibdesk.blueprints.licensing import upload_name
 from ibdesk.errors import UserError
 from ibdesk.licensing import seats
 from ibdesk.models import License, SeatActivation, SystemEvent
-from webfixtures import app, client, csrf_token
+from webfixtures import HX, app, client, csrf_token
 
 __all__ = ["app", "client"]  # fixtures, imported for pytest to find
 
-HX = {"HX-Request": "true"}
 ADMIN = Actor(user="admin", machine="SERVER")
 TODAY = dt.date.today()
 LICENSEE = "Folktandvården Exempelstad AB"

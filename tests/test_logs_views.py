@@ -27,9 +27,8 @@ from ibdesk.blueprints.jobs import registry
 from ibdesk.logs import auditchain
 from ibdesk.models import Patient
 from ibdesk.progress import Event, LogLine, Progress
-from webfixtures import TEST_PORT, csrf_token
+from webfixtures import HX, TEST_PORT, csrf_token
 
-HX = {"HX-Request": "true"}
 TABS = tuple(t for t in tabs.TABS if t.id in ("logs", "patients"))
 ERIK = Actor("erik.tandlakare", "RUM-2")
 

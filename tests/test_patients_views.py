@@ -3,6 +3,7 @@ delete/restore/purge, and a clear message on the page for every kind of bad inpu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import io
@@ -29,9 +30,9 @@ from ibdesk.db import session_scope
 from ibdesk.demo import content as demo_content
 from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient
 from ibdesk.patients import thumbnails
-from webfixtures import TEST_PORT, csrf_token
+from webfixtures import HX, TEST_PORT
+from webfixtures import post as post_from
 
-HX = {"HX-Request": "true"}
 TABS = tuple(t for t in tabs.TABS if t.id in ("logs", "patients"))
 
 
@@ -54,11 +55,7 @@ def text(response: TestResponse) -> str:
     return html.unescape(response.get_data(as_text=True))
 
 
-def post(
-    client: FlaskClient, path: str, data: dict[str, str] | None = None, *, htmx: bool = True
-) -> TestResponse:
-    token = csrf_token(client, "/patients/")
-    return client.post(path, data={"csrf_token": token, **(data or {})}, headers=HX if htmx else {})
+post = functools.partial(post_from, page="/patients/")  # as the Patients page posts
 
 
 @pytest.fixture

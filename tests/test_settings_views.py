@@ -17,7 +17,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from test_wizard_views import (
-    HTMX,
     close,
     closed_port,
     html,
@@ -35,6 +34,7 @@ from ibdesk.db import make_engine
 from ibdesk.models import SystemEvent
 from ibdesk.settings import connection
 from ibdesk.settings.connection import ServerSpec, url
+from webfixtures import HX
 
 SWEDISH = "Röntgen åäö ÅÄÖ"
 
@@ -86,7 +86,7 @@ def test_the_page_shows_the_connection_and_every_tool(
         assert "PostgreSQL has no attach" in page
     else:
         assert "SQLite has no logins" in page
-    partial = html(configured.get("/settings/", headers=HTMX))
+    partial = html(configured.get("/settings/", headers=HX))
     assert "<html" not in partial and 'id="settings-connection"' in partial
 
 
@@ -286,7 +286,7 @@ def test_sql_server_backup_shows_the_statements_to_run_on_the_server() -> None:
 def test_change_connection_inline_keeps_the_password_server_side(
     configured: FlaskClient, db_url: str, pg_server: pgserver.PgServer, backend: str
 ) -> None:
-    start = html(configured.get("/settings/connect/step/1?fresh=1", headers=HTMX))
+    start = html(configured.get("/settings/connect/step/1?fresh=1", headers=HX))
     assert "Change connection · step 1 of 2" in start
     assert f'value="{pg_server.port}"' in start and "Leave empty to keep the password" in start
     assert pg_server.password not in start
@@ -307,7 +307,7 @@ def test_change_connection_inline_keeps_the_password_server_side(
 def test_create_new_database_inline_on_the_current_server(
     configured: FlaskClient, backend: str
 ) -> None:
-    step2 = html(configured.get("/settings/connect/step/2?fresh=1", headers=HTMX))
+    step2 = html(configured.get("/settings/connect/step/2?fresh=1", headers=HX))
     assert "Change connection · step 2 of 2" in step2 and "Create new ImageBank database" in step2
     name = f"ny_klinik_{backend}"
     bad = post(configured, "/settings/connect/database/create", {"name": "ny klinik"})

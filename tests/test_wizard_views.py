@@ -37,10 +37,10 @@ from ibdesk.forms.wizard import ServerForm
 from ibdesk.models import UserAccount
 from ibdesk.settings import dbadmin
 from ibdesk.settings.connection import odbc_connection_string
-from webfixtures import TEST_PORT, csrf_token, login
+from webfixtures import HX, TEST_PORT, login
+from webfixtures import post as post_from
 
 MY_TABS = tuple(t for t in tabs.TABS if t.id in ("wizard", "settings"))
-HTMX = {"HX-Request": "true"}
 GOOD_PASSWORD = "blå tandborste 42"
 
 
@@ -62,14 +62,8 @@ def close(test_client: FlaskClient) -> None:
     application.extensions["ibdesk.database"].dispose()
 
 
-def post(
-    test_client: FlaskClient, path: str, data: dict[str, Any] | None = None, **kwargs: Any
-) -> TestResponse:
-    """POST like htmx does: with the page's CSRF token and the HX-Request header."""
-    token = getattr(test_client, "ibdesk_csrf", None) or csrf_token(test_client, "/wizard/")
-    test_client.ibdesk_csrf = token  # type: ignore[attr-defined]  # one per session
-    form = {"csrf_token": token, **(data or {})}
-    return test_client.post(path, data=form, headers=HTMX, **kwargs)
+# POST like htmx does on the wizard's page: one CSRF token per session, the HX-Request header.
+post = functools.partial(post_from, page="/wizard/", keep_token=True)
 
 
 def html(response: TestResponse) -> str:
@@ -178,7 +172,7 @@ def test_a_first_launch_opens_the_wizard_with_sqlite_chosen(wizard: FlaskClient)
     first = wizard.get("/")
     assert first.status_code == 302 and first.location.endswith("/wizard/")
     assert wizard.get("/settings/").location.endswith("/wizard/")
-    assert wizard.get("/", headers=HTMX).headers["HX-Redirect"].endswith("/wizard/")
+    assert wizard.get("/", headers=HX).headers["HX-Redirect"].endswith("/wizard/")
     page = html(wizard.get("/wizard/"))
     assert "Step 1 of 4 · Connect to server" in page
     assert 'checked id="backend-0" name="backend" type="radio" value="sqlite"' in page
@@ -187,12 +181,12 @@ def test_a_first_launch_opens_the_wizard_with_sqlite_chosen(wizard: FlaskClient)
     assert '<button type="button" class="button" id="wizard-next" disabled' in page
     assert page.count('aria-disabled="true"') == 3  # steps 2-4 locked
     assert "Try with demo data" in page and "Skip wizard" in page
-    partial = html(wizard.get("/wizard/", headers=HTMX))
+    partial = html(wizard.get("/wizard/", headers=HX))
     assert "<html" not in partial and partial.lstrip().startswith('<div class="wizard"')
 
 
 def test_locked_steps_refuse_and_change_nothing(wizard: FlaskClient) -> None:
-    assert "Step 1 of 4" in html(wizard.get("/wizard/step/4", headers=HTMX))
+    assert "Step 1 of 4" in html(wizard.get("/wizard/step/4", headers=HX))
     for path, data in (
         ("/wizard/databases", {}),
         ("/wizard/database/create", {"name": "imagebank"}),
@@ -212,7 +206,7 @@ def test_locked_steps_refuse_and_change_nothing(wizard: FlaskClient) -> None:
 def test_without_the_csrf_token_nothing_is_done(wizard: FlaskClient) -> None:
     folder = str(config.data_dir())
     response = wizard.post(
-        "/wizard/server", data={"backend": "sqlite", "folder": folder}, headers=HTMX
+        "/wizard/server", data={"backend": "sqlite", "folder": folder}, headers=HX
     )
     assert response.status_code == 400 and "Form expired" in html(response)
     assert not config.data_dir().exists()
@@ -365,7 +359,7 @@ def test_the_sqlite_wizard_from_first_launch_to_the_main_tabs(
     tested = post(wizard, "/wizard/server", {"backend": "sqlite", "folder": str(folder)})
     assert tested.status_code == 200 and "Connection successful" in html(tested)
     assert folder.is_dir()  # the program's own folder is made on the first run
-    step2 = html(wizard.get("/wizard/step/2", headers=HTMX))
+    step2 = html(wizard.get("/wizard/step/2", headers=HX))
     assert "Step 2 of 4" in step2 and 'value="imagebank"' in step2
     bad_name = post(wizard, "/wizard/database/create", {"name": "drop table; --"})
     assert bad_name.status_code == 422 and "A database name is 1 to 63 letters" in html(bad_name)
@@ -381,7 +375,7 @@ def test_the_sqlite_wizard_from_first_launch_to_the_main_tabs(
     again = post(wizard, "/wizard/database/create", {"name": "imagebank"})
     assert again.status_code == 409 and "already exists" in html(again)
 
-    step3 = html(wizard.get("/wizard/step/3", headers=HTMX))
+    step3 = html(wizard.get("/wizard/step/3", headers=HX))
     assert "No license is installed in this database yet." in step3
     no_file = post(wizard, "/wizard/license")
     assert no_file.status_code == 422 and "Choose the license file the vendor sent." in html(
@@ -508,7 +502,7 @@ def test_try_with_demo_data_makes_a_demo_clinic_and_can_finish(
         job = registry().active()[0]
         done = registry().wait(job.id, 120)
     assert done.state == "succeeded", done.error
-    moved = wizard.get(f"/wizard/demo/{job.id}", headers=HTMX)
+    moved = wizard.get(f"/wizard/demo/{job.id}", headers=HX)
     page = html(moved)
     assert "The demo clinic is ready: 2 patients" in page and "DEMO" in page
     assert "Step 4 of 4" in page and 'id="wizard-finish"' in page
@@ -526,9 +520,9 @@ def test_a_chosen_database_that_went_away_is_chosen_again(
     wizard: FlaskClient, tmp_path: Path
 ) -> None:
     sqlite_steps_1_2(wizard)
-    assert "Step 3 of 4" in html(wizard.get("/wizard/", headers=HTMX))
+    assert "Step 3 of 4" in html(wizard.get("/wizard/", headers=HX))
     flows = wizard.application.extensions["ibdesk.wizard"]._flows
     for flow in flows.values():  # as if the file had been moved away meanwhile
         flow.url = f"sqlite:///{tmp_path / 'flyttad.sqlite3'}"
-    page = html(wizard.get("/wizard/step/3", headers=HTMX))
+    page = html(wizard.get("/wizard/step/3", headers=HX))
     assert "Step 2 of 4" in page  # step 2 no longer counts as passed: no error page

@@ -17,15 +17,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from ibdesk.app import create_app
 
 TEST_PORT = 5123
 ORIGIN = f"http://127.0.0.1:{TEST_PORT}"
+HX = {"HX-Request": "true"}  # the header htmx sends with every request it makes
 _CSRF = re.compile(r'"X-CSRFToken": "([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 
@@ -64,6 +67,30 @@ def csrf_token(test_client: FlaskClient, path: str = "/") -> str:
     found = _CSRF.search(page)
     assert found, f"no CSRF token on {path}"
     return found.group(1) or found.group(2)
+
+
+def post(
+    test_client: FlaskClient,
+    path: str,
+    data: dict[str, Any] | None = None,
+    *,
+    htmx: bool = True,
+    page: str = "/",
+    keep_token: bool = False,
+    **kwargs: Any,
+) -> TestResponse:
+    """POST a form as ``page`` does: with the CSRF token it hands out, through htmx unless not.
+
+    ``keep_token`` asks ``page`` for a token on this client's first post only and sends that
+    one from then on, as a page that stays open does.
+    """
+    token = getattr(test_client, "ibdesk_csrf", None) if keep_token else None
+    if token is None:
+        token = csrf_token(test_client, page)
+        if keep_token:
+            test_client.ibdesk_csrf = token  # type: ignore[attr-defined]
+    form = {"csrf_token": token, **(data or {})}
+    return test_client.post(path, data=form, headers=HX if htmx else {}, **kwargs)
 
 
 @dataclass
