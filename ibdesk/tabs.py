@@ -1,6 +1,7 @@
 """The window's tabs, as data: the one list that registers blueprints and draws the nav bar.
 
-A tab is listed here only once its feature works (no dead links). Keep the clinic's order:
+A tab is listed here only once its feature works (no dead links), in the clinic's order (the
+order of ``TABS`` is the nav bar's):
 wizard, settings (General settings), licensing, users (Users & groups), export, statistics,
 logs, patients, backup, conversion. Each tab ``x`` lives in ``ibdesk/blueprints/x.py`` (a
 blueprint named ``bp``) with its pages under ``templates/x/``.
@@ -14,19 +15,6 @@ from flask_babel import LazyString
 
 from ibdesk.i18n import lazy_gettext as _l
 
-# The order tabs appear in, by id; a tab not named here goes last.
-ORDER = (
-    "wizard",
-    "settings",
-    "licensing",
-    "users",
-    "export",
-    "statistics",
-    "logs",
-    "patients",
-    "backup",
-    "conversion",
-)
 WIZARD = "wizard"
 
 

@@ -36,6 +36,20 @@ SWEDISH_FOLDER = "/srv/bilder/Röntgen åäö ÅÄÖ"
 # A blueprint standing in for a tab, to drive the frame from the outside.
 bp = Blueprint("probe", __name__, url_prefix="/probe")
 
+# The clinic's order of the tabs, as the manual lists them (tabs not yet built included).
+CLINIC_ORDER = (
+    "wizard",
+    "settings",
+    "licensing",
+    "users",
+    "export",
+    "statistics",
+    "logs",
+    "patients",
+    "backup",
+    "conversion",
+)
+
 
 class ExportForm(FlaskForm):
     folder = StringField(
@@ -161,7 +175,7 @@ def test_the_gate_leads_to_the_wizard_once_that_tab_exists(make_client: MakeClie
 def test_the_tab_list_is_honest() -> None:
     ids = [tab.id for tab in tabs.TABS]
     assert len(ids) == len(set(ids))
-    assert ids == sorted(ids, key=lambda i: tabs.ORDER.index(i) if i in tabs.ORDER else 99)
+    assert ids == sorted(ids, key=lambda i: CLINIC_ORDER.index(i) if i in CLINIC_ORDER else 99)
     application = create_app(testing=True, port=TEST_PORT)
     endpoints = {rule.endpoint for rule in application.url_map.iter_rules()}
     for tab in tabs.TABS:

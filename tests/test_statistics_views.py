@@ -85,9 +85,9 @@ def test_generate_shows_the_counters_on_the_right_with_a_chart(
     assert str(folder) in page
     assert ("SQLite" if backend == "sqlite" else "PostgreSQL") in page
     assert re.search(r'aria-current="page">Statistics<', page)
-    assert 'id="stats-generate"' in page and "Check image folder" in page
+    assert 'id="statistics-generate"' in page and "Check image folder" in page
     source = client.get("/statistics/", headers=HX).get_data(as_text=True)
-    assert "<html" not in source and 'id="stats-source"' in source and str(folder) in source
+    assert "<html" not in source and 'id="statistics-source"' in source and str(folder) in source
 
     assert client.post("/statistics/generate", headers=HX).status_code == 400  # no CSRF token
     response = post(client, "/statistics/generate")
@@ -107,7 +107,7 @@ def test_generate_shows_the_counters_on_the_right_with_a_chart(
     assert kind_figures(partial, "photo") == (2, counts["photo"].live_bytes, 1)
     assert figure(partial, "media-total") == 6
     assert "free of" in partial and "on the image folder's disk" in partial
-    bar = r'<rect class="stats-bar"[^>]*data-month="([\d-]+)" data-value="(\d+)"'
+    bar = r'<rect class="statistics-bar"[^>]*data-month="([\d-]+)" data-value="(\d+)"'
     bars = re.findall(bar, partial)
     this_month = dt.date.today().strftime("%Y-%m")
     assert len(bars) == 24 and bars[-1] == (this_month, "7")  # the deleted one was added too
@@ -116,7 +116,7 @@ def test_generate_shows_the_counters_on_the_right_with_a_chart(
 
     full = post(client, "/statistics/generate", htmx=False).get_data(as_text=True)
     assert full.startswith("<!doctype html>") and 'data-field="patients" data-value="2"' in full
-    assert 'id="stats-source"' in full and 'id="stats-check"' in full
+    assert 'id="statistics-source"' in full and 'id="statistics-check"' in full
 
 
 @pytest.mark.backends("sqlite")
@@ -292,7 +292,7 @@ def test_the_folder_check_finds_every_difference_and_saves_the_list(
     assert response.status_code == 200
     partial = response.get_data(as_text=True)
     job_id = job_id_in(partial)
-    assert partial.lstrip().startswith('<section class="panel" id="stats-check"')
+    assert partial.lstrip().startswith('<section class="panel" id="statistics-check"')
     status = wait_for(app, job_id)
     assert status.state == "succeeded"
     result = client.get(f"/statistics/check/{job_id}", headers=HX).get_data(as_text=True)

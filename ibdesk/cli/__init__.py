@@ -25,7 +25,16 @@ from ibdesk.errors import UserError
 from ibdesk.i18n import gettext, lazy_gettext
 
 # Each module registers its commands on `main` with register(main).
-COMMAND_MODULES = ("settings", "wizard", "export", "licensing", "patients", "shell", "statistics")
+COMMAND_MODULES = (
+    "settings",
+    "wizard",
+    "export",
+    "licensing",
+    "patients",
+    "logs",
+    "statistics",
+    "shell",
+)
 
 
 @dataclass

@@ -67,12 +67,12 @@ def test_generated_numbers_are_the_counters_and_print_to_pdf(
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
     open_statistics(page, clinic_server)
-    source = page.locator("#stats-source")
+    source = page.locator("#statistics-source")
     expect(source.locator("[data-field=image-folder]")).to_have_text(str(folder))
     expect(source.locator("[data-field=backend]")).to_have_text("SQLite")
     page.get_by_role("button", name="Generate statistics").focus()
     page.keyboard.press("Enter")
-    report = page.locator("#stats-report")
+    report = page.locator("#statistics-report")
     expect(report.locator("h2")).to_have_text(f"Statistics for {CLINIC}", timeout=WAIT_MS)
 
     engine = make_engine(url)
@@ -95,7 +95,7 @@ def test_generated_numbers_are_the_counters_and_print_to_pdf(
         assert shown(f"{row} [data-field=bytes]") == count.live_bytes, kind
     assert shown("[data-field=media-total]") == 48
     expect(report.locator("[data-field=free-space]")).to_contain_text("free of")
-    expect(report.locator("rect.stats-bar")).to_have_count(24)
+    expect(report.locator("rect.statistics-bar")).to_have_count(24)
     page.screenshot(path=str(artifacts / "statistics-tab.png"), full_page=True, caret="initial")
 
     with page.expect_download() as download:
@@ -132,10 +132,10 @@ def test_the_image_folder_check_runs_live_and_saves_its_list(
 
     open_statistics(page, clinic_server)
     page.get_by_role("button", name="Check image folder").click()
-    job = page.locator("#stats-check section.job")
+    job = page.locator("#statistics-check section.job")
     expect(job.locator(".badge")).to_have_text("Done", timeout=WAIT_MS)
     expect(job.locator(".log")).to_contain_text(f"Missing on disk: {first}")
-    result = page.locator("#stats-check-result")
+    result = page.locator("#statistics-check-result")
     expect(result).to_contain_text("2 differences between database and image folder")
     expect(result.locator("[data-field=missing]")).to_have_text("1")
     expect(result.locator("[data-field=unknown]")).to_have_text("1")

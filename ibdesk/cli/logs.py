@@ -1,0 +1,107 @@
+"""``ibdesk logs``: the Logs tab's commands (every change to every patient, verify the chain)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ibdesk import auditwords, logs
+from ibdesk.cli import Runtime, emit, json_option, pass_runtime
+from ibdesk.cli.progress import drive
+from ibdesk.logs import auditchain
+
+
+@click.group("logs")
+def logs_group() -> None:
+    """Show and verify the patient log."""
+
+
+@logs_group.command("show")
+@click.option("--patient", "number", default="", help="Only this patient's events.")
+@click.option("--user", default="", help="Only this user's events.")
+@click.option("--action", default="", help="Only this action (e.g. patient.update).")
+@click.option("--since", default=None, help="From this day (YYYY-MM-DD).")
+@click.option("--until", default=None, help="To this day (YYYY-MM-DD).")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--csv", "as_csv", is_flag=True, help="Print every matching event as CSV.")
+@json_option()
+@pass_runtime
+def show_logs(
+    runtime: Runtime,
+    number: str,
+    user: str,
+    action: str,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_csv: bool,
+    as_json: bool,
+) -> None:
+    """Show the patient log, newest first."""
+    flt = logs.AuditFilter(
+        number, user, action, logs.parse_date(since, "start"), logs.parse_date(until, "end")
+    )
+    with runtime.session(read_only=True) as session:
+        if as_csv:
+            for chunk in logs.audit_csv(session, flt):
+                click.echo(chunk, nl=False)
+            return
+        page = logs.audit_page(session, flt, limit=limit)
+        rows = [
+            {
+                "id": e.id,
+                "seq": e.seq,
+                "at": e.at.isoformat(),
+                "user": e.user_name,
+                "machine": e.machine,
+                "personnummer": e.personnummer,
+                "action": e.action,
+                "entity": e.entity,
+                "entity_id": e.entity_id,
+                "changes": auditwords.describe_changes(e.changes),
+            }
+            for e in page.rows
+        ]
+    emit(
+        rows,
+        as_json,
+        lambda: (
+            "\n".join(
+                f"{r['at'][:19]}  {r['user']:<20} {r['machine']:<12} {r['personnummer'] or '':<12} "
+                f"{r['action']:<18} {r['changes']}"
+                for r in rows
+            )
+            or "No events match."
+        ),
+    )
+
+
+@logs_group.command("verify")
+@json_option()
+@pass_runtime
+def verify_logs(runtime: Runtime, as_json: bool) -> None:
+    """Seal new events, then check the whole chain for tampering (as [Verify log] does)."""
+    check = drive(auditchain.seal_and_verify(runtime.ready_engine()), "Checking", quiet=as_json)
+    sealed, report = check.sealed, check.report
+    emit(
+        {
+            "ok": report.ok,
+            "checked": report.checked,
+            "sealed_now": sealed,
+            "problem": report.problem,
+            "event_id": report.event_id,
+            "seq": report.seq,
+        },
+        as_json,
+        f"The audit log is intact: {report.checked} events checked."
+        if report.ok
+        else f"TAMPERING FOUND: {report.problem}",
+    )
+    if not report.ok:
+        sys.exit(1)
+
+
+def register(main: click.Group) -> None:
+    """Add the logs commands to the ibdesk command."""
+    main.add_command(logs_group)
