@@ -393,7 +393,7 @@ def test_the_sqlite_wizard_from_first_launch_to_the_main_tabs(
     assert f'<dd data-field="created">{created_on}</dd>' in page
 
     step4 = post(wizard, "/wizard/user", {"username": "anna.admin", "password": "kort"})
-    assert step4.status_code == 422 and "at least 10 characters" in html(step4)
+    assert step4.status_code == 422 and "at least 12 characters" in html(step4)
     named = post(wizard, "/wizard/user", {"username": "anna.admin", "password": "anna.admin-123"})
     assert named.status_code == 422 and "must not contain the user name" in html(named)
     empty = post(wizard, "/wizard/user", {"username": "", "password": ""})

@@ -19,8 +19,8 @@ from ibdesk.blueprints.connect import DEMO_JOB, collect, flow_state, need_databa
 from ibdesk.blueprints.jobs import registry
 from ibdesk.errors import UserError
 from ibdesk.forms.wizard import AdminUserForm, LicenseForm
-from ibdesk.passwords import PasswordRejected
 from ibdesk.settings import connection, dbadmin
+from ibdesk.users.passwords import PasswordRejected
 from ibdesk.wizard import Answer, chosen_session
 
 bp = Blueprint("wizard", __name__, url_prefix="/wizard")

@@ -23,8 +23,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 
 from ibdesk.errors import UserError
-from ibdesk.passwords import MIN_LENGTH
 from ibdesk.settings.connection import BACKEND_LABELS, ServerSpec, check_database_name
+from ibdesk.users.passwords import MIN_LENGTH
 
 BACKEND_CHOICES = [
     SelectChoice("sqlite", "SQLite (a file on this computer)"),

@@ -172,7 +172,7 @@ def test_a_newcomer_sets_up_sqlite_step_by_step(
     page.get_by_label("Full name (optional)").fill("Anna Åström")
     page.get_by_label("Password").fill("kort")
     page.get_by_role("button", name="Create user").click()
-    expect(panel.locator(".field-errors")).to_contain_text("at least 10 characters")
+    expect(panel.locator(".field-errors")).to_contain_text("at least 12 characters")
     expect(page.get_by_label("Password")).to_have_value("")  # never sent back
     page.get_by_label("Password").fill("sommar2026")
     page.get_by_role("button", name="Create user").click()
