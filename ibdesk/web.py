@@ -14,7 +14,8 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ibdesk import clinic_settings, config, display, schema
+from ibdesk import audit, clinic_settings, config, display, schema
+from ibdesk.audit import Actor
 from ibdesk.db import DatabaseError, explain, make_engine
 from ibdesk.errors import UserError
 from ibdesk.settings.connection import DatabaseLabel, describe_database
@@ -101,6 +102,18 @@ def database() -> Database:
     return found
 
 
+def actor() -> Actor:
+    """Return who acts in this request: the signed-in person at this machine.
+
+    Before anyone can sign in (the wizard creating the first administrator) it is the
+    operating-system account running the program, as ``audit.local_admin`` says.
+    """
+    found = g.get("ibdesk_signed_in")
+    if found is None:
+        return audit.local_admin()
+    return Actor(user=found.username, machine=audit.this_machine(), rights=found.rights)
+
+
 def db_session() -> Session:
     """Return this request's session on the database in force (schema checked once)."""
     session: Session | None = g.get("ibdesk_db_session")
@@ -108,6 +121,11 @@ def db_session() -> Session:
         session = Session(database().ready_engine(), expire_on_commit=False)
         g.ibdesk_db_session = session
     return session
+
+
+def drop_session() -> None:
+    """Close and forget this request's session (after it failed to connect)."""
+    _close_session(None)
 
 
 def _close_session(_error: BaseException | None) -> None:

@@ -17,7 +17,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from ibdesk import config, display, schema, web
-from ibdesk.audit import local_admin, system_event
+from ibdesk.audit import system_event
 from ibdesk.blueprints import connect, gate_open, go, is_htmx, page_or_partial
 from ibdesk.blueprints.connect import flow_state, status_bar
 from ibdesk.blueprints.home import SOURCES
@@ -198,7 +198,7 @@ def image_folder_submit() -> tuple[str, int]:
         return _render("image_folder", 422, image_folder_form=form)
     db = web.db_session()
     try:
-        check = imagefolder.set_image_folder(db, form.path.data or "", by=local_admin().user)
+        check = imagefolder.set_image_folder(db, form.path.data or "", by=web.actor().user)
     except UserError as error:
         db.rollback()
         return _render("image_folder", 422, image_folder_form=form, answer=_error(error))
@@ -241,7 +241,7 @@ def backup_submit() -> tuple[str, int]:
     except UserError as error:
         return _render("backup", 409, backup_form=form, answer=_error(error))
     with session_scope(engine) as db:
-        system_event(db, local_admin(), "db.backup", f"{result.path} ({result.verified})")
+        system_event(db, web.actor(), "db.backup", f"{result.path} ({result.verified})")
     answer = Answer(
         "success",
         f"Backup written to {result.path} ({result.bytes:,} bytes).",
@@ -310,7 +310,7 @@ def login_submit() -> tuple[str, int]:
     except UserError as error:
         return _render("login", 409, login_form=form, answer=_error(error))
     db = web.db_session()
-    system_event(db, local_admin(), "db.create_login", login)
+    system_event(db, web.actor(), "db.create_login", login)
     db.commit()
     answer = Answer(
         "success",

@@ -13,7 +13,6 @@ from werkzeug.exceptions import NotFound as NotFoundPage
 from werkzeug.wrappers import Response
 
 from ibdesk import config, licensing, users, web, wizard
-from ibdesk.audit import local_admin
 from ibdesk.blueprints import connect, flow_key, flows, go
 from ibdesk.blueprints.connect import DEMO_JOB, collect, flow_state, need_database, render, steps
 from ibdesk.blueprints.jobs import registry
@@ -60,7 +59,7 @@ def license_submit() -> tuple[str, int]:
     name = (upload.filename or "The file")[-120:]
     with chosen_session(state, web.database().engine) as chosen:
         try:
-            info = licensing.install_license(chosen, upload.read(), local_admin(), name=name)
+            info = licensing.install_license(chosen, upload.read(), web.actor(), name=name)
         except UserError as error:
             chosen.rollback()
             answer = Answer("error", str(error))
@@ -91,7 +90,7 @@ def user_submit() -> tuple[str, int]:
                 chosen,
                 form.username.data or "",
                 form.password.data or "",
-                actor=local_admin(),
+                actor=web.actor(),
                 display_name=form.display_name.data or "",
                 is_admin=True,
             )

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "wizard",
     "export",
     "licensing",
+    "users",
     "patients",
     "logs",
     "statistics",
