@@ -123,11 +123,6 @@ def db_session() -> Session:
     return session
 
 
-def drop_session() -> None:
-    """Close and forget this request's session (after it failed to connect)."""
-    _close_session(None)
-
-
 def _close_session(_error: BaseException | None) -> None:
     session: Session | None = g.pop("ibdesk_db_session", None)
     if session is not None:

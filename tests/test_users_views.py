@@ -222,3 +222,18 @@ def test_the_users_list_is_searched_and_paged(client: FlaskClient, session: Sess
 def test_the_tab_needs_a_sign_in(app: Flask, path: str) -> None:
     ensure_admin(app)
     assert 'id="signin-form"' in _token_only(app).get(path).get_data(as_text=True)
+
+
+def test_a_recovery_shows_on_the_overview_until_acknowledged(
+    client: FlaskClient, session: Session
+) -> None:
+    from ibdesk.audit import Actor
+    from ibdesk.users import recovery
+
+    make_user(session, username="borta", is_admin=True)
+    recovery.recover(session, Actor("root", "server"), "borta", "ett nytt och långt lösenord")
+    session.commit()
+    page = client.get("/").get_data(as_text=True)
+    assert 'data-field="recovery"' in page and "borta" in page
+    assert post(client, "/users/recovery/acknowledge", htmx=False).status_code == 303
+    assert 'data-field="recovery"' not in client.get("/").get_data(as_text=True)

@@ -108,6 +108,21 @@ def sign_in(test_client: FlaskClient, username: str, password: str) -> TestRespo
     return test_client.post("/signin/", data={**form, "password": password})
 
 
+def open_window(page: Any, url: str, username: str = ADMIN_NAME, password: str = "") -> None:
+    """Open the launch address in Playwright's page, and sign in when the sign-in page shows."""
+    page.goto(url)
+    if page.locator("#signin-form").count():
+        browser_sign_in(page, username, password or ADMIN_PASSWORD)
+
+
+def browser_sign_in(page: Any, username: str, password: str) -> None:
+    """Fill in and send the sign-in form shown in Playwright's page."""
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#signin-submit")
+    page.wait_for_load_state()
+
+
 def csrf_token(test_client: FlaskClient, path: str = "/") -> str:
     """Return the CSRF token a page of the app hands out."""
     page = test_client.get(path).get_data(as_text=True)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, send_from_directory, url_for
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from ibdesk import config, web
 from ibdesk.blueprints import page_or_partial
+from ibdesk.errors import UserError
+from ibdesk.models import SystemEvent
+from ibdesk.users import recovery
 
 bp = Blueprint("home", __name__)
 
@@ -22,7 +26,21 @@ SOURCES = {
 def index() -> str:
     """Show the database, its schema version and the image folder."""
     status = web.status(web.database())
-    return page_or_partial("home/index.html", "home/_overview.html", status=status, sources=SOURCES)
+    return page_or_partial(
+        "home/index.html",
+        "home/_overview.html",
+        status=status,
+        sources=SOURCES,
+        recoveries=_recoveries() if status.ok else [],
+    )
+
+
+def _recoveries() -> list[SystemEvent]:
+    # Shown until an administrator acknowledges them (Users & user groups).
+    try:
+        return recovery.unacknowledged(web.db_session())
+    except (UserError, SQLAlchemyError):
+        return []
 
 
 @bp.get("/status")

@@ -5,8 +5,8 @@ the sign-in proves who sits at it. Only an enabled account with the *administer*
 in. The session lives on the server (``ibdesk.users.sessions``); its random id travels in an
 HttpOnly, SameSite=Strict cookie, made anew at every sign-in.
 
-Before the first administrator exists (a fresh install, a database without accounts), the
-wizard, its jobs and the status bar stay open so that step 4 can create one.
+Before the first administrator exists (a fresh install, a demo database) nobody could sign
+in, so the window stays open as before, for the wizard's step 4 to create one.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from flask import (
 )
 from flask import session as cookie_session
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import audit, security, web
@@ -42,12 +43,18 @@ bp = Blueprint("signin", __name__, url_prefix="/signin")
 F = TypeVar("F", bound=Callable[..., Any])
 _STORE = "ibdesk.sessions"
 # Reachable signed out: the sign-in pages, the files they need, the language switch.
+# The wizard's [Finish] only forgets the flow and goes to the sign-in page: after step 4
+# made the first administrator, it must still work.
 _OPEN_ENDPOINTS = frozenset(
-    {"static", "home.favicon", "home.not_configured", "language.switch", "instance_focus"}
+    {
+        "static",
+        "home.favicon",
+        "home.not_configured",
+        "language.switch",
+        "instance_focus",
+        "wizard.finish_submit",
+    }
 )
-# Open signed out only while no enabled administrator exists (to create the first one).
-_SETUP_BLUEPRINTS = frozenset({"wizard", "jobs"})
-_SETUP_ENDPOINTS = frozenset({"home.status_bar"})
 
 
 def store() -> SessionStore:
@@ -76,12 +83,19 @@ def install(app: Flask) -> None:
     app.context_processor(lambda: {"signed_in": current()})
 
 
+def _admin_count() -> int:
+    # A short read-only session of its own: the request's session would hold SQLite's write
+    # lock for the whole request, and the wizard writes through a connection of its own.
+    engine = web.database().ready_engine().execution_options(ibdesk_read_only=True)
+    with Session(engine) as session:
+        return accounts.count_admins(session)
+
+
 def _no_administrator() -> bool:
-    database = web.database()
-    if not database.is_configured():
+    if not web.database().is_configured():
         return True
     try:
-        return accounts.count_admins(web.db_session()) == 0
+        return _admin_count() == 0
     except (DatabaseError, SQLAlchemyError):
         return False
 
@@ -91,9 +105,8 @@ def _unreachable() -> bool:
     # page can read or change clinic data either; pages then say what is wrong (and General
     # settings can repair the connection) behind the launch token alone.
     try:
-        accounts.count_admins(web.db_session())
+        _admin_count()
     except (DatabaseError, SQLAlchemyError):
-        web.drop_session()
         return True
     return False
 
@@ -111,9 +124,10 @@ def _gate() -> BaseResponse | None:
         or request.blueprint == "signin"
     ):
         return None
-    if (
-        request.blueprint in _SETUP_BLUEPRINTS or endpoint in _SETUP_ENDPOINTS
-    ) and _no_administrator():
+    if _no_administrator():
+        # Nobody could sign in yet (a fresh or demo database): the window stays open, so
+        # that the wizard's step 4 (or General settings) can make the first administrator.
+        # The last enabled administrator cannot be removed, so a clinic never falls back here.
         g.ibdesk_setup_open = True
         return None
     if not web.database().is_configured() or _unreachable():

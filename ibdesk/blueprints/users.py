@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template, request, url_for
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import web
-from ibdesk.blueprints import is_htmx, signin
+from ibdesk.blueprints import go, is_htmx, signin
 from ibdesk.errors import UserError
 from ibdesk.forms.users import EditUserForm, GroupForm, PasswordForm, RightsForm, UserForm
 from ibdesk.i18n import gettext as _
 from ibdesk.models import UserAccount, UserGroup
-from ibdesk.users import accounts, groups
+from ibdesk.users import accounts, groups, recovery
 from ibdesk.users.passwords import PasswordRejected
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -228,3 +229,13 @@ def group_rights_submit(group_id: int) -> tuple[str, int]:
     groups.set_rights(session, web.actor(), group.name, set(form.rights.data or ()))
     signin.store().end_all_but(signin.current())
     return _done(session, _("The rights of %(name)s were saved.", name=group.name))
+
+
+@bp.post("/recovery/acknowledge")
+@signin.fresh_required
+def acknowledge_submit() -> BaseResponse:
+    """Acknowledge the administrator recoveries the Overview shows."""
+    session = web.db_session()
+    recovery.acknowledge(session, web.actor())
+    session.commit()
+    return go(url_for("home.index"))

@@ -23,7 +23,7 @@ from ibdesk import clients, clinic_settings
 from ibdesk.audit import local_admin
 from ibdesk.db import make_engine
 from ibdesk.demo import content as demo_content
-from webfixtures import Served, ibdesk_env, start_serve
+from webfixtures import Served, ibdesk_env, open_window, start_serve
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 30_000
@@ -94,7 +94,7 @@ def test_a_patient_from_search_to_signature_to_the_log(
         ),
     )
     page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(served.url)
+    open_window(page, served.url)
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
 
     # Search from the keyboard, by the short form staff type.
