@@ -119,7 +119,8 @@ def browser_sign_in(page: Any, username: str, password: str) -> None:
     """Fill in and send the sign-in form shown in Playwright's page."""
     page.fill("#username", username)
     page.fill("#password", password)
-    page.click("#signin-submit")
+    with page.expect_response(lambda r: r.request.method == "POST" and "/signin/" in r.url):
+        page.click("#signin-submit")
     page.wait_for_load_state()
 
 

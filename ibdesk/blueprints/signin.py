@@ -142,7 +142,11 @@ def _gate() -> BaseResponse | None:
 
 def _sign_in_page(form: SignInForm, *, ended: bool = False) -> BaseResponse:
     html = render_template(
-        "signin/index.html", form=form, ended=ended, no_admin=_no_administrator()
+        "signin/index.html",
+        form=form,
+        ended=ended,
+        no_admin=_no_administrator(),
+        load_htmx=True,
     )
     return BaseResponse(html, status=200, mimetype="text/html")
 
@@ -171,7 +175,7 @@ def submit() -> tuple[str, int] | BaseResponse:
     """Check the user name and password; an administrator gets a new session."""
     form = SignInForm()
     if not form.validate_on_submit():
-        return render_template("signin/index.html", form=form, no_admin=False), 422
+        return render_template("signin/index.html", form=form, no_admin=False, load_htmx=True), 422
     session = web.db_session()
     outcome = accounts.authenticate(
         session,
@@ -183,7 +187,7 @@ def submit() -> tuple[str, int] | BaseResponse:
     session.commit()  # the attempt stays in the login log either way
     if outcome.user is None:
         form.password.errors = [outcome.message]
-        return render_template("signin/index.html", form=form, no_admin=False), 401
+        return render_template("signin/index.html", form=form, no_admin=False, load_htmx=True), 401
     user = outcome.user
     old = request.cookies.get(cookie_name())
     store().end(old)
@@ -239,7 +243,7 @@ def fresh_required(view: F) -> F:
 def confirm() -> str:
     """Ask the signed-in person for their password again."""
     form = ConfirmForm(next=request.args.get("next", ""))
-    return render_template("signin/confirm.html", form=form)
+    return render_template("signin/confirm.html", form=form, load_htmx=True)
 
 
 @bp.post("/confirm")
@@ -250,7 +254,7 @@ def confirm_submit() -> tuple[str, int] | BaseResponse:
     if found is None:
         return go(url_for("signin.index"))
     if not form.validate_on_submit():
-        return render_template("signin/confirm.html", form=form), 422
+        return render_template("signin/confirm.html", form=form, load_htmx=True), 422
     session = web.db_session()
     user = accounts.find_user(session, found.username)
     ok = user is not None and verify_password(user.password_hash, form.password.data or "")
@@ -264,6 +268,6 @@ def confirm_submit() -> tuple[str, int] | BaseResponse:
     session.commit()
     if not ok:
         form.password.errors = [accounts.wrong_message()]
-        return render_template("signin/confirm.html", form=form), 401
+        return render_template("signin/confirm.html", form=form, load_htmx=True), 401
     store().refresh(found.id)
     return go(_next_target(form.next.data))
