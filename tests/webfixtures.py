@@ -111,6 +111,9 @@ def sign_in(test_client: FlaskClient, username: str, password: str) -> TestRespo
 def open_window(page: Any, url: str, username: str = ADMIN_NAME, password: str = "") -> None:
     """Open the launch address in Playwright's page, and sign in when the sign-in page shows."""
     page.goto(url)
+    if "token=" in url:  # the opening page refreshes itself to the page without the token
+        page.wait_for_url(lambda address: "token=" not in address)
+        page.wait_for_load_state()
     if page.locator("#signin-form").count():
         browser_sign_in(page, username, password or ADMIN_PASSWORD)
 
