@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import clinic_settings, personnummer, statistics
+from ibdesk import clinic_settings, folders, personnummer, statistics
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.export.records import chunks, count_live_media
 from ibdesk.models import MediaKind, Patient
@@ -172,7 +172,10 @@ def check_target(to: Path, images: Path) -> Path:
     """Return the export folder resolved, refusing one that is missing, unwritable or inside
     the image folder."""
     folder = Path(to).expanduser()
-    resolved = folder.resolve()
+    try:
+        resolved = folders.refuse_dangerous(folder, "export folder")
+    except UserError as error:
+        raise Refused(str(error)) from error
     if resolved == images or images in resolved.parents:
         raise Refused(
             f"{folder} is inside the image folder {images}; export to a folder outside it."
