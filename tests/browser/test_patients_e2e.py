@@ -94,7 +94,7 @@ def test_a_patient_from_search_to_signature_to_the_log(
         ),
     )
     page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(served.url)
+    page.goto(served.fresh_url())
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
 
     # Search from the keyboard, by the short form staff type.
