@@ -31,6 +31,7 @@ from flask import Flask, Response, current_app, g, render_template, request, url
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import limits, security, tabs, web
@@ -51,6 +52,21 @@ _GATE_OPEN_BLUEPRINTS = frozenset({"jobs"})
 csrf = CSRFProtect()
 
 
+class RowId(IntegerConverter):
+    """An ``<int:...>`` path part that fits a database id; a larger number is a 404."""
+
+    def __init__(
+        self,
+        url_map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = limits.ROW_ID_MAX,
+        signed: bool = False,
+    ) -> None:
+        """Cap the number at the largest 64-bit id (SQLite's and PostgreSQL's bigint)."""
+        super().__init__(url_map, fixed_digits, min, max, signed)
+
+
 def create_app(
     *,
     db_option: str | None = None,
@@ -61,6 +77,8 @@ def create_app(
 ) -> Flask:
     """Build the app for one launch: its own secrets, the database option and the tabs."""
     app = Flask(__name__)
+    # An id in a path is a database row id: one larger than a 64-bit integer names no row.
+    app.url_map.converters["int"] = RowId
     app.config.update(
         SECRET_KEY=secrets.token_bytes(32),
         TESTING=testing,

@@ -60,6 +60,8 @@ def _within(path: PurePath, folder: str) -> bool:
 
 def resolve(path: Path | str) -> Path:
     """Return the folder with ``~`` expanded and every symbolic link resolved."""
+    if "\0" in str(path):
+        raise UserError(f"{str(path)!r} holds a NUL character, which no folder name can hold.")
     return Path(path).expanduser().resolve()
 
 
@@ -92,3 +94,19 @@ def is_inside(path: Path | str, folder: Path | str) -> bool:
     """Return whether ``path`` is ``folder`` or lies inside it, once links are resolved."""
     inner, outer = resolve(path), resolve(folder)
     return inner == outer or outer in inner.parents
+
+
+def is_folder(path: Path | str) -> bool:
+    """Return whether a typed path names a reachable folder (a name too long is not one)."""
+    try:
+        return Path(path).expanduser().is_dir()
+    except (OSError, ValueError):  # a name too long, a NUL: no folder can be named so
+        return False
+
+
+def exists(path: Path | str) -> bool:
+    """Return whether anything can be reached under a typed path (a name too long cannot)."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False

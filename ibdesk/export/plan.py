@@ -163,7 +163,7 @@ def image_folder(session: Session) -> Path:
     if not stored:
         raise UserError("The image folder is not set; set it before exporting patients.")
     folder = Path(stored).expanduser()
-    if not folder.is_dir():
+    if not folders.is_folder(folder):
         raise UserError(f"The image folder {folder} cannot be reached; is the share connected?")
     return folder.resolve()
 
@@ -184,9 +184,9 @@ def check_target(to: Path, images: Path) -> Path:
         raise Refused(
             f"{folder} contains the image folder {images}; export to a folder outside it."
         )
-    if not folder.exists():
+    if not folders.exists(folder):
         raise UserError(f"The export folder {folder} does not exist; create it first.")
-    if not folder.is_dir():
+    if not folders.is_folder(folder):
         raise UserError(f"{folder} is a file, not a folder; choose a folder to export to.")
     try:
         handle, probe = tempfile.mkstemp(prefix=".ibdesk-probe-", dir=resolved)

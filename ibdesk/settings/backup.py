@@ -42,7 +42,7 @@ def _stamp() -> str:
 
 def backup(engine: Engine, folder: Path) -> BackupResult:
     """Back the database up into a folder and verify the copy; nothing half-written stays."""
-    if not folder.is_dir():
+    if not folders.is_folder(folder):
         raise UserError(f"The backup folder {folder} does not exist; create it first.")
     if not os.access(folder, os.W_OK):
         raise UserError(f"The backup folder {folder} is not writable by this program.")
@@ -69,7 +69,7 @@ def _refuse_shared(engine: Engine, folder: Path) -> None:
             images = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
     except SQLAlchemyError:  # a database not yet migrated has no image folder yet
         images = None
-    if images and Path(images).expanduser().is_dir() and folders.is_inside(folder, images):
+    if images and folders.is_folder(images) and folders.is_inside(folder, images):
         raise UserError(
             f"The backup folder {folder} is inside the shared image folder {images}, where "
             "every workstation could read the whole database; choose a folder outside it."

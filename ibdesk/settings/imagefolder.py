@@ -51,7 +51,7 @@ def check_image_folder(path: str) -> FolderCheck:
             "Give the image folder as a full path (for example D:\\ImageBank or /srv/imagebank)."
         )
     folders.refuse_dangerous(folder, "image folder")
-    if not folder.is_dir():
+    if not folders.is_folder(folder):
         raise UserError(
             f"The folder {folder} does not exist or cannot be reached; create it "
             "or connect the share first."
