@@ -32,6 +32,7 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import display, i18n, limits, security, tabs, web
@@ -65,6 +66,21 @@ csrf = CSRFProtect()
 babel = Babel()
 
 
+class RowId(IntegerConverter):
+    """An ``<int:...>`` path part that fits a database id; a larger number is a 404."""
+
+    def __init__(
+        self,
+        url_map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = limits.ROW_ID_MAX,
+        signed: bool = False,
+    ) -> None:
+        """Cap the number at the largest 64-bit id (SQLite's and PostgreSQL's bigint)."""
+        super().__init__(url_map, fixed_digits, min, max, signed)
+
+
 def create_app(
     *,
     db_option: str | None = None,
@@ -75,6 +91,8 @@ def create_app(
 ) -> Flask:
     """Build the app for one launch: its own secrets, the database option and the tabs."""
     app = Flask(__name__)
+    # An id in a path is a database row id: one larger than a 64-bit integer names no row.
+    app.url_map.converters["int"] = RowId
     app.config.update(
         SECRET_KEY=secrets.token_bytes(32),
         TESTING=testing,
@@ -126,7 +144,9 @@ def _refuse_overlong_input() -> None:
     # Every typed value has a cap (the form's maxlength): a longer one is refused whole,
     # before any view parses it, with a sentence instead of a crash deep inside.
     values = [*request.args.items(multi=True), *request.form.items(multi=True)]
-    if limits.first_too_long(values) is not None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    own: frozenset[str] = getattr(view, "ibdesk_own_length", frozenset())
+    if limits.first_too_long((n, v) for n, v in values if n not in own) is not None:
         raise UserError(f"A value you sent is too long: type at most {limits.TEXT_MAX} characters.")
 
 

@@ -43,6 +43,20 @@ def gate_open(view: F) -> F:
     return view
 
 
+def checks_own_length(*names: str) -> Callable[[F], F]:
+    """Mark fields whose length the view checks itself, answering in its own partial.
+
+    The server's blanket cap would answer with a generic alert that replaces the view's
+    htmx target (a search's result list), and the next search would have nowhere to go.
+    """
+
+    def mark(view: F) -> F:
+        view.ibdesk_own_length = frozenset(names)  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
 def flows() -> FlowStore:
     """Return the app's store of wizard flows (made on first use)."""
     found = current_app.extensions.get(_FLOWS)

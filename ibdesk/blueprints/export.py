@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import csvsafe, display, patients, web
 from ibdesk.audit import local_admin
-from ibdesk.blueprints import is_htmx, page_or_partial
+from ibdesk.blueprints import checks_own_length, is_htmx, page_or_partial
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.export import ExportOptions, ExportSummary, Selection, export_patients
@@ -109,6 +109,7 @@ def index() -> tuple[str, int]:
 
 
 @bp.get("/patients")
+@checks_own_length("q")  # too long a search is said in the result list, which stays
 def search() -> tuple[str, int]:
     """List the patients (not deleted) whose personnummer begins as typed, for the left list."""
     typed = SearchForm(request.args)

@@ -19,7 +19,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ibdesk import config, private, schema
+from ibdesk import config, limits, private, schema
 from ibdesk.db import DatabaseError, explain, make_engine, session_scope
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext, lazy_gettext
@@ -78,6 +78,10 @@ class Runtime:
 
 
 pass_runtime = click.make_pass_decorator(Runtime)
+
+
+# A row id on the command line: a number larger than any id is said plainly, not sent on.
+ROW_ID = click.IntRange(1, limits.ROW_ID_MAX)
 
 
 def json_option(what: str = "result") -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -8,7 +8,7 @@ import click
 
 from ibdesk import licensing
 from ibdesk.audit import local_admin
-from ibdesk.cli import Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import ROW_ID, Runtime, emit, json_option, pass_runtime
 from ibdesk.errors import UserError
 from ibdesk.licensing import LicenseInfo, seats
 from ibdesk.licensing.licensefile import MAX_FILE_BYTES
@@ -144,7 +144,7 @@ def list_command(runtime: Runtime, as_json: bool) -> None:
 
 
 @seats_group.command("release")
-@click.argument("seat_id", metavar="ID", type=int)
+@click.argument("seat_id", metavar="ID", type=ROW_ID)
 @json_option()
 @pass_runtime
 def release(runtime: Runtime, seat_id: int, as_json: bool) -> None:

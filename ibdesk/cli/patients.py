@@ -9,7 +9,7 @@ import click
 
 from ibdesk import display, patients
 from ibdesk.audit import local_admin
-from ibdesk.cli import Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import ROW_ID, Runtime, emit, json_option, pass_runtime
 from ibdesk.errors import UserError
 from ibdesk.patients import signing
 
@@ -160,7 +160,7 @@ def sets_group() -> None:
 
 
 @sets_group.command("sign")
-@click.argument("set_id", type=int)
+@click.argument("set_id", type=ROW_ID)
 @pass_runtime
 def sign(runtime: Runtime, set_id: int) -> None:
     """Sign an image set: read-only for the workstations until unsigned."""
@@ -170,7 +170,7 @@ def sign(runtime: Runtime, set_id: int) -> None:
 
 
 @sets_group.command("unsign")
-@click.argument("set_id", type=int)
+@click.argument("set_id", type=ROW_ID)
 @click.option("--reason", required=True, help="Why the set must be changed (kept in the log).")
 @pass_runtime
 def unsign(runtime: Runtime, set_id: int, reason: str) -> None:
@@ -181,7 +181,7 @@ def unsign(runtime: Runtime, set_id: int, reason: str) -> None:
 
 
 @sets_group.command("verify")
-@click.argument("set_id", type=int)
+@click.argument("set_id", type=ROW_ID)
 @json_option()
 @pass_runtime
 def verify(runtime: Runtime, set_id: int, as_json: bool) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import os
+import queue
 import signal
 import threading
 import urllib.error
@@ -61,7 +62,7 @@ def launch(runtime: Runtime) -> None:
                 if has_display
                 else "serves to a web browser instead."
             )
-            _serve_until_stopped(server, intro, open_browser=has_display)
+            _serve_until_stopped(server, intro, open_browser=has_display, lock=lock)
         finally:
             server.stop()
     finally:
@@ -89,7 +90,7 @@ def serve(runtime: Runtime, port: int, no_browser: bool) -> None:
         try:
             lock.publish(port=server.port, token=app.config["IBDESK_TOKEN"], mode="serve")
             _serve_until_stopped(
-                server, "ImageBank SysAdmin is serving.", open_browser=not no_browser
+                server, "ImageBank SysAdmin is serving.", open_browser=not no_browser, lock=lock
             )
         finally:
             server.stop()
@@ -102,7 +103,19 @@ def register(main: click.Group) -> None:
     main.add_command(serve)
 
 
-def _serve_until_stopped(server: desktop.AppServer, intro: str, *, open_browser: bool) -> None:
+def _serve_until_stopped(
+    server: desktop.AppServer, intro: str, *, open_browser: bool, lock: desktop.InstanceLock
+) -> None:
+    # Each address opens the app once, within five minutes: once it is used (the browser
+    # keeps its cookie) or expires, a fresh one is made, published in the lock file (so a
+    # second `ibdesk serve` names it) and printed here for the next browser.
+    fresh: queue.Queue[str] = queue.Queue()
+
+    def renew(url: str) -> None:
+        lock.publish(port=server.port, token=server.app.config["IBDESK_TOKEN"], mode="serve")
+        fresh.put(url)
+
+    security.single_use(server.app, renew)
     # Catch Ctrl+C and SIGTERM before saying where to connect: whoever reads the address
     # may stop the program right away, and it must still stop cleanly.
     with _stop_signals() as stop:
@@ -115,11 +128,16 @@ def _serve_until_stopped(server: desktop.AppServer, intro: str, *, open_browser:
             page = open_in_browser(url)
             if page is None:
                 intro += " No web browser could be opened."
-        click.echo(f"{intro}\nOpen this address (it works until the program stops):\n  {url}")
+        click.echo(
+            f"{intro}\nOpen this address (it opens the program once, within five minutes; "
+            f"a new one is printed when it is used or expires):\n  {url}"
+        )
         click.echo("Press Ctrl+C to stop.")
         try:
             while not stop.wait(0.5):
-                pass
+                security.renew_if_expired(server.app)
+                while not fresh.empty():
+                    click.echo(f"A new one-time address for the next browser:\n  {fresh.get()}")
         finally:
             if page is not None:
                 page.unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""``ibdesk stats`` and ``ibdesk images check``: the Statistics tab's actions."""
+"""``ibdesk stats``, ``ibdesk images check`` and ``ibdesk images folder``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from pathlib import Path
 
 import click
 
-from ibdesk import display, statistics
+from ibdesk import clinic_settings, display, statistics
+from ibdesk.audit import local_admin
 from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
+from ibdesk.settings import imagefolder
 from ibdesk.statistics import imagecheck
 
 
@@ -134,6 +136,31 @@ def check(runtime: Runtime, no_hash: bool, save: Path | None, as_json: bool) -> 
     )
     if not report.ok:
         sys.exit(1)
+
+
+@images_group.command("folder")
+@click.argument("path", required=False)
+@json_option()
+@pass_runtime
+def folder(runtime: Runtime, path: str | None, as_json: bool) -> None:
+    """Show the shared image folder, or check and store PATH as it (as General settings do)."""
+    if path is None:
+        with runtime.session(read_only=True) as session:
+            current = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
+        emit(
+            {"image_folder": current},
+            as_json,
+            f"The image folder is {current}." if current else "The image folder is not set.",
+        )
+        return
+    with runtime.session() as session:
+        result = imagefolder.set_image_folder(session, path, by=local_admin().user)
+    emit(
+        {"image_folder": result.path, "saved": True, **asdict(result)},
+        as_json,
+        f"Saved: every workstation uses the image folder {result.path}."
+        + (f" {result.note}" if result.note else ""),
+    )
 
 
 def register(main: click.Group) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import clinic_settings, display, personnummer, statistics
+from ibdesk import clinic_settings, display, folders, personnummer, statistics
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.export.records import chunks, count_live_media
 from ibdesk.models import MediaKind, Patient
@@ -163,7 +163,7 @@ def image_folder(session: Session) -> Path:
     if not stored:
         raise UserError("The image folder is not set; set it before exporting patients.")
     folder = Path(stored).expanduser()
-    if not folder.is_dir():
+    if not folders.is_folder(folder):
         raise UserError(f"The image folder {folder} cannot be reached; is the share connected?")
     return folder.resolve()
 
@@ -172,7 +172,10 @@ def check_target(to: Path, images: Path) -> Path:
     """Return the export folder resolved, refusing one that is missing, unwritable or inside
     the image folder."""
     folder = Path(to).expanduser()
-    resolved = folder.resolve()
+    try:
+        resolved = folders.refuse_dangerous(folder, "export folder")
+    except UserError as error:
+        raise Refused(str(error)) from error
     if resolved == images or images in resolved.parents:
         raise Refused(
             f"{folder} is inside the image folder {images}; export to a folder outside it."
@@ -181,9 +184,9 @@ def check_target(to: Path, images: Path) -> Path:
         raise Refused(
             f"{folder} contains the image folder {images}; export to a folder outside it."
         )
-    if not folder.exists():
+    if not folders.exists(folder):
         raise UserError(f"The export folder {folder} does not exist; create it first.")
-    if not folder.is_dir():
+    if not folders.is_folder(folder):
         raise UserError(f"{folder} is a file, not a folder; choose a folder to export to.")
     try:
         handle, probe = tempfile.mkstemp(prefix=".ibdesk-probe-", dir=resolved)

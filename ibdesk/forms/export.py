@@ -40,7 +40,10 @@ class PatientIdsField(Field):
         """Keep each id once, in the order given; anything but digits is a damaged page."""
         ids: list[int] = []
         for value in valuelist:
-            if not str(value).isdigit():
+            if (
+                not (str(value).isascii() and str(value).isdigit())
+                or int(value) > limits.ROW_ID_MAX
+            ):
                 self.data = []
                 raise ValueError(
                     _l("The list of patients on this page is damaged; reload the page.")

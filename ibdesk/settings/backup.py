@@ -18,8 +18,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from ibdesk import private
+from ibdesk import clinic_settings, folders, private
 from ibdesk.db import DatabaseError, explain
 from ibdesk.errors import UserError
 from ibdesk.settings.connection import database_name
@@ -40,10 +42,11 @@ def _stamp() -> str:
 
 def backup(engine: Engine, folder: Path) -> BackupResult:
     """Back the database up into a folder and verify the copy; nothing half-written stays."""
-    if not folder.is_dir():
+    if not folders.is_folder(folder):
         raise UserError(f"The backup folder {folder} does not exist; create it first.")
     if not os.access(folder, os.W_OK):
         raise UserError(f"The backup folder {folder} is not writable by this program.")
+    _refuse_shared(engine, folder)
     backend = engine.dialect.name
     name = str(engine.url.database or "imagebank").rsplit("/", 1)[-1].split(".")[0]
     if backend == "sqlite":
@@ -55,6 +58,22 @@ def backup(engine: Engine, folder: Path) -> BackupResult:
         "backup file is written by the SQL Server service, on its own disk; use "
         "mssql_backup_statements() to see the exact commands."
     )
+
+
+def _refuse_shared(engine: Engine, folder: Path) -> None:
+    # A backup holds every patient: never in a system folder, never on the share that every
+    # workstation (and everyone who can reach the share) reads.
+    folders.refuse_dangerous(folder, "backup folder")
+    try:
+        with Session(engine) as session:
+            images = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
+    except SQLAlchemyError:  # a database not yet migrated has no image folder yet
+        images = None
+    if images and folders.is_folder(images) and folders.is_inside(folder, images):
+        raise UserError(
+            f"The backup folder {folder} is inside the shared image folder {images}, where "
+            "every workstation could read the whole database; choose a folder outside it."
+        )
 
 
 def _backup_sqlite(engine: Engine, target: Path) -> BackupResult:

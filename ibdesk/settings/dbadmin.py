@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL, make_url
 
-from ibdesk import private, schema
+from ibdesk import folders, private, schema
 from ibdesk.db import DatabaseError, explain, make_engine, probe_tcp
 from ibdesk.errors import UserError
 from ibdesk.progress import Job, LogLine
@@ -71,7 +71,7 @@ def test_server(spec: ServerSpec) -> str:
     spec = spec.check()
     if spec.backend == "sqlite":
         folder = Path(spec.folder)
-        if not folder.is_dir():
+        if not folders.is_folder(folder):
             raise UserError(f"The folder {folder} does not exist; create it or choose another.")
         if not os.access(folder, os.W_OK):
             raise UserError(f"The folder {folder} is not writable by this program.")
@@ -287,7 +287,11 @@ def prepare_sqlite_folder(spec: ServerSpec, own_folder: Path) -> None:
         return
     folder = Path(spec.folder.strip()).expanduser()
     # Only the program's own folder: a mistyped path must say "does not exist", not appear.
-    if folder.resolve() == own_folder.expanduser().resolve():
+    try:
+        own = folder.resolve() == own_folder.expanduser().resolve()
+    except (OSError, ValueError):  # a NUL or a name too long: test_server says it is missing
+        return
+    if own:
         private.make_folder(folder)
 
 

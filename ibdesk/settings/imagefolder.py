@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from ibdesk import clinic_settings
+from ibdesk import clinic_settings, folders
 from ibdesk.errors import UserError
 
 
@@ -50,7 +50,8 @@ def check_image_folder(path: str) -> FolderCheck:
         raise UserError(
             "Give the image folder as a full path (for example D:\\ImageBank or /srv/imagebank)."
         )
-    if not folder.is_dir():
+    folders.refuse_dangerous(folder, "image folder")
+    if not folders.is_folder(folder):
         raise UserError(
             f"The folder {folder} does not exist or cannot be reached; create it "
             "or connect the share first."

@@ -24,7 +24,7 @@ WAIT_MS = 30_000
 
 def open_app(page: Page, served: Served) -> None:
     """Open the launch address and wait for the overview, as the window does."""
-    page.goto(served.url)
+    page.goto(served.fresh_url())
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
     expect(page.locator("h1")).to_have_text("Overview")
 

@@ -117,7 +117,7 @@ def export_served(
 
 def open_export_tab(page: Page, served: Served) -> None:
     """Open the launch address, then the Export tab from the nav bar."""
-    page.goto(served.url)
+    page.goto(served.fresh_url())
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
     page.get_by_role("link", name="Export").click()
     expect(page.locator("h1")).to_have_text("Export")

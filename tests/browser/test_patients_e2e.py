@@ -94,7 +94,7 @@ def test_a_patient_from_search_to_signature_to_the_log(
         ),
     )
     page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(served.url)
+    page.goto(served.fresh_url())
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
 
     # Search from the keyboard, by the short form staff type.
@@ -180,7 +180,9 @@ def test_a_patient_from_search_to_signature_to_the_log(
     assert download.value.suggested_filename.startswith(f"patient-log-{number}-")
     assert "image_set.unsign" in exported and "Fel tand angiven på bild 2" in exported
     page.get_by_role("button", name="Verify log").click()
-    expect(page.locator("#verify-log")).to_contain_text("The patient log is intact:", timeout=WAIT_MS)
+    expect(page.locator("#verify-log")).to_contain_text(
+        "The patient log is intact:", timeout=WAIT_MS
+    )
     expect(page.locator("#verify-log")).to_contain_text("events checked")
     page.screenshot(path=str(artifacts / "logs-patient-log.png"), caret="initial")
     assert problems == []

@@ -50,7 +50,7 @@ def sqlite_clinic(tmp_path: Path) -> Iterator[tuple[Served, Path, str]]:
 
 def open_settings(page: Page, served: Served) -> None:
     """Open the launch address and go to General settings."""
-    page.goto(served.url)
+    page.goto(served.fresh_url())
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
     page.get_by_role("link", name="General settings").click()
     expect(page.locator("h1")).to_have_text("General settings")

@@ -53,7 +53,7 @@ def clinic_server(
 
 
 def open_statistics(page: Page, served: Served) -> None:
-    page.goto(served.url)
+    page.goto(served.fresh_url())
     page.get_by_role("link", name="Statistics").click()
     expect(page.locator("h1")).to_have_text("Statistics")
 

@@ -61,7 +61,7 @@ def saved(home: Path) -> str:
 
 def open_wizard(page: Page, served: Served) -> None:
     """Open the launch address: with no database yet, the wizard comes up."""
-    page.goto(served.url)
+    page.goto(served.fresh_url())
     page.wait_for_url(served.origin + "/wizard/", timeout=WAIT_MS)
     expect(page.locator("h1")).to_have_text("Quick-start wizard")
     # A marker that a full page load would wipe: steps must be htmx swaps only.

@@ -1,0 +1,112 @@
+"""Folders that must never hold the clinic's images, exports or backups.
+
+One check for every place a person types a folder (the image folder, an export target, a
+backup folder): the root of a disk and the operating system's own folders are refused with a
+sentence that says why. Symbolic links are resolved first, so a link to ``/etc`` is ``/etc``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePath
+
+from ibdesk.errors import UserError
+
+# The system's own folders: refused themselves and everything inside them.
+_POSIX_SYSTEM = (
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/proc",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/System",
+    "/private/etc",
+)
+# Folders that hold everybody's data side by side: refused themselves, fine further down.
+_POSIX_SHARED_ROOTS = ("/home", "/root", "/Users", "/var", "/var/lib", "/private/var")
+
+
+def _windows_system() -> tuple[str, ...]:
+    drive = os.environ.get("SYSTEMDRIVE", "C:")
+    return tuple(
+        os.environ.get(name, default)
+        for name, default in (
+            ("SYSTEMROOT", f"{drive}\\Windows"),
+            ("PROGRAMFILES", f"{drive}\\Program Files"),
+            ("PROGRAMFILES(X86)", f"{drive}\\Program Files (x86)"),
+            ("PROGRAMDATA", f"{drive}\\ProgramData"),
+        )
+    )
+
+
+def _key(path: PurePath) -> str:
+    text = str(path)
+    return text.casefold() if os.name == "nt" else text
+
+
+def _within(path: PurePath, folder: str) -> bool:
+    key, root = _key(path), _key(type(path)(folder))
+    separator = "\\" if os.name == "nt" else "/"
+    return key == root or key.startswith(root.rstrip(separator) + separator)
+
+
+def resolve(path: Path | str) -> Path:
+    """Return the folder with ``~`` expanded and every symbolic link resolved."""
+    if "\0" in str(path):
+        raise UserError(f"{str(path)!r} holds a NUL character, which no folder name can hold.")
+    return Path(path).expanduser().resolve()
+
+
+def danger(path: Path | str) -> str:
+    """Return why a folder must not be used for the clinic's files, or "" when it may."""
+    resolved = resolve(path)
+    if resolved.parent == resolved:
+        return f"{resolved} is the root of a disk"
+    system = _windows_system() if os.name == "nt" else _POSIX_SYSTEM
+    for folder in system:
+        if _within(resolved, folder):
+            return f"{resolved} is a folder of the operating system ({folder})"
+    if os.name != "nt" and str(resolved) in _POSIX_SHARED_ROOTS:
+        return f"{resolved} holds other people's or programs' folders side by side"
+    return ""
+
+
+def refuse_dangerous(path: Path | str, use: str) -> Path:
+    """Return the resolved folder, refusing the root of a disk or a system folder for ``use``."""
+    reason = danger(path)
+    if reason:
+        raise UserError(
+            f"{path} cannot be used as the {use}: {reason}; choose a folder of its own, "
+            "for example D:\\ImageBank or /srv/imagebank."
+        )
+    return resolve(path)
+
+
+def is_inside(path: Path | str, folder: Path | str) -> bool:
+    """Return whether ``path`` is ``folder`` or lies inside it, once links are resolved."""
+    inner, outer = resolve(path), resolve(folder)
+    return inner == outer or outer in inner.parents
+
+
+def is_folder(path: Path | str) -> bool:
+    """Return whether a typed path names a reachable folder (a name too long is not one)."""
+    try:
+        return Path(path).expanduser().is_dir()
+    except (OSError, ValueError):  # a name too long, a NUL: no folder can be named so
+        return False
+
+
+def exists(path: Path | str) -> bool:
+    """Return whether anything can be reached under a typed path (a name too long cannot)."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
