@@ -36,9 +36,9 @@ from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import display, i18n, limits, security, tabs, web
-from ibdesk.blueprints import go, is_htmx
-from ibdesk.db import DatabaseError, explain
-from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.blueprints import go, is_htmx, status_for
+from ibdesk.db import explain
+from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobRegistry
 
@@ -199,11 +199,9 @@ def _render_error(status: int, title: str, message: str) -> tuple[str, int]:
 
 
 def _user_error(error: UserError) -> tuple[str, int]:
-    if isinstance(error, NotFound):
-        return _render_error(404, _("Not found"), str(error))
-    if isinstance(error, Refused | DatabaseError):
-        return _render_error(409, _("Not possible now"), str(error))
-    return _render_error(400, _("Cannot do that"), str(error))
+    status = status_for(error)
+    titles = {404: _("Not found"), 409: _("Not possible now")}
+    return _render_error(status, titles.get(status, _("Cannot do that")), str(error))
 
 
 def _database_error(error: SQLAlchemyError) -> tuple[str, int]:

@@ -326,7 +326,8 @@ def probe_tcp(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> None:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return
-    except socket.gaierror as error:
+    except (socket.gaierror, UnicodeError) as error:
+        # UnicodeError: a name the resolver cannot even encode ("." or a label over 63 letters).
         raise DatabaseError(f"The host name {host} was not found; check the spelling.") from error
     except TimeoutError as error:
         raise DatabaseError(f"{host}:{port} did not answer within {timeout:g} seconds.") from error

@@ -381,10 +381,10 @@ def test_the_sqlite_wizard_from_first_launch_to_the_main_tabs(
     assert no_file.status_code == 422 and "Choose the license file the vendor sent." in html(
         no_file
     )
-    wrong = post(wizard, "/wizard/license", {"license_file": (_upload(b"\x89PNG not a license"))})
+    wrong = post(wizard, "/wizard/license", {"file": (_upload(b"\x89PNG not a license"))})
     assert wrong.status_code == 422 and "foto.png" in html(wrong)
     assert 'id="wizard-next" disabled' in html(wrong).replace('type="button" class="button" ', "")
-    installed = post(wizard, "/wizard/license", {"license_file": _upload(license_file(vendor_key))})
+    installed = post(wizard, "/wizard/license", {"file": _upload(license_file(vendor_key))})
     page = html(installed)
     assert installed.status_code == 200
     assert "Folktandvården Åkersberga AB (556012-5790)" in page

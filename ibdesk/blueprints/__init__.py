@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 from flask import current_app, redirect, render_template, request, session
 from werkzeug.wrappers import Response
 
+from ibdesk.db import DatabaseError
+from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.wizard import FlowStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,6 +30,15 @@ def is_htmx() -> bool:
 def page_or_partial(page: str, partial: str, **context: Any) -> str:
     """Render the partial for htmx requests and the full page (which includes it) otherwise."""
     return render_template(partial if is_htmx() else page, **context)
+
+
+def status_for(error: UserError) -> int:
+    """Return the one HTTP status of an administrator-facing error: 404, 409 or 400."""
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, Refused | DatabaseError):
+        return 409
+    return 400
 
 
 def go(location: str, code: int = 303) -> Response:

@@ -28,12 +28,12 @@ from ibdesk.blueprints import flow_key, flows, gate_open, go, is_htmx, page_or_p
 from ibdesk.blueprints.jobs import registry
 from ibdesk.db import odbc_drivers
 from ibdesk.errors import UserError
+from ibdesk.forms.licensing import InstallLicenseForm
 from ibdesk.forms.wizard import (
     PASSWORD_KEPT,
     AdminUserForm,
     ChooseDatabaseForm,
     CreateDatabaseForm,
-    LicenseForm,
     ServerForm,
 )
 from ibdesk.jobs import JobState, JobStatus
@@ -103,7 +103,7 @@ def render(flow: str, state: Flow, number: int, **context: Any) -> str:
             offer_update=None,
         )
     elif number == 3:
-        defaults["license_form"] = lambda: LicenseForm(formdata=None)
+        defaults["license_form"] = lambda: InstallLicenseForm(formdata=None)
     else:
         defaults["user_form"] = lambda: AdminUserForm(formdata=None)
     for name, value in defaults.items():

@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import csvsafe, display, patients, web
 from ibdesk.audit import local_admin
-from ibdesk.blueprints import checks_own_length, is_htmx, page_or_partial
+from ibdesk.blueprints import checks_own_length, is_htmx, page_or_partial, status_for
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.export import ExportOptions, ExportSummary, Selection, export_patients
@@ -41,12 +41,6 @@ EXPORT_JOB = "Export"
 VERIFY_JOB = "Verify export"
 FOUND_LIMIT = 50  # patients listed on the left; typing more of the number narrows the list
 LISTED_FAILURES = 200  # failed items shown on the page; the saved summary has them all
-
-
-def _status(error: UserError) -> int:
-    if isinstance(error, NotFound):
-        return 404
-    return 409 if isinstance(error, Refused) else 400
 
 
 def _chooser() -> FolderChooser | None:
@@ -194,7 +188,7 @@ def start() -> BaseResponse | tuple[str, int] | tuple[str, int, dict[str, str]]:
             lambda cancel: export_patients(engine, selection, options, actor, cancel=cancel),
         )
     except UserError as error:
-        return _form_answer(form, _status(error), problem=str(error))
+        return _form_answer(form, status_for(error), problem=str(error))
     if not is_htmx():
         return redirect(url_for("export.index", job=job_id), code=303)
     html, status = _form_answer(form, 200, started=_export_job(job_id))
@@ -232,7 +226,7 @@ def verify_start() -> tuple[str, int]:
     try:
         job_id = registry().start(VERIFY_JOB, lambda: verify_export(folder))
     except UserError as error:
-        return _verify_answer(form, None, _status(error), problem=str(error))
+        return _verify_answer(form, None, status_for(error), problem=str(error))
     return _verify_answer(form, registry().status(job_id, log_tail=LOG_TAIL), 200)
 
 

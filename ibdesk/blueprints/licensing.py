@@ -8,15 +8,12 @@ from flask import Blueprint, render_template
 
 from ibdesk import licensing, web
 from ibdesk.audit import local_admin
-from ibdesk.blueprints import is_htmx
+from ibdesk.blueprints import is_htmx, status_for
 from ibdesk.errors import NotFound, UserError
 from ibdesk.forms.licensing import InstallLicenseForm, RemoveSeatForm
 from ibdesk.licensing import seats
-from ibdesk.licensing.licensefile import MAX_FILE_BYTES
 
 bp = Blueprint("licensing", __name__, url_prefix="/licensing")
-
-NAME_CHARS = 80  # of an uploaded file's name, as repeated in messages
 
 
 def _render(status: int = 200, **extra: Any) -> tuple[str, int]:
@@ -42,15 +39,6 @@ def index() -> tuple[str, int]:
     return _render()
 
 
-def upload_name(filename: str | None) -> str:
-    """Return how messages name an uploaded file: its base name, shortened."""
-    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if not base:
-        return "The file"
-    short = base if len(base) <= NAME_CHARS else base[: NAME_CHARS - 1] + "…"
-    return f"The file {short}"
-
-
 @bp.post("/install")
 def install_submit() -> tuple[str, int]:
     """Install an uploaded license file; a file that fails changes nothing."""
@@ -58,12 +46,13 @@ def install_submit() -> tuple[str, int]:
     if not form.validate_on_submit():
         return _render(422, form=form)
     upload = form.file.data
-    # A license is well under 16 KB: read one byte more so the domain sees an oversize file.
-    data = upload.stream.read(MAX_FILE_BYTES + 1)
     session = web.db_session()
     try:
         info = licensing.install_license(
-            session, data, local_admin(), name=upload_name(upload.filename)
+            session,
+            licensing.read_upload(upload.stream),
+            local_admin(),
+            name=licensing.upload_name(upload.filename),
         )
         session.commit()
     except UserError as error:
@@ -105,9 +94,7 @@ def remove_seat_submit(seat_id: int) -> tuple[str, int]:
         session.commit()
     except UserError as error:
         session.rollback()
-        return _render(
-            404 if isinstance(error, NotFound) else 409, message=str(error), message_kind="error"
-        )
+        return _render(status_for(error), message=str(error), message_kind="error")
     return _render(
         message=f"Freed seat {seat.slot} of {seat.hostname} ({seat.mac}); the workstation "
         "can claim a seat again when it next starts, if one is free."

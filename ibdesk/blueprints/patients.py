@@ -27,11 +27,11 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import patients, web
 from ibdesk.audit import local_admin
-from ibdesk.blueprints import go, is_htmx, page_or_partial
+from ibdesk.blueprints import go, is_htmx, page_or_partial, status_for
 from ibdesk.blueprints.logs import reading
 from ibdesk.display import date_time
 from ibdesk.display import personnummer as pn_display
-from ibdesk.errors import Refused, UserError
+from ibdesk.errors import UserError
 from ibdesk.forms.patients import ConfirmNumberForm, SearchForm, UnsignForm
 from ibdesk.patients import signing, thumbnails
 
@@ -48,10 +48,6 @@ class Outcome:
     kind: str
     message: str
     problems: list[str] = field(default_factory=list)
-
-
-def _status(error: UserError) -> int:
-    return 409 if isinstance(error, Refused) else 400
 
 
 def _unsign_form(set_id: int, *, submitted: bool = False) -> UnsignForm:
@@ -153,7 +149,7 @@ def _set_action(
         status = 200
     except UserError as error:
         session.rollback()
-        outcome, status = Outcome("error", str(error)), _status(error)
+        outcome, status = Outcome("error", str(error)), status_for(error)
     return _set_answer(number, set_id, session, outcome, status)
 
 
@@ -239,7 +235,7 @@ def _typed_action(
         session.commit()
     except UserError as error:
         session.rollback()
-        return _manage_answer(number, Outcome("error", str(error)), _status(error), **forms)
+        return _manage_answer(number, Outcome("error", str(error)), status_for(error), **forms)
     return _manage_answer(number, outcome, 200)
 
 
@@ -267,7 +263,7 @@ def restore(number: str) -> tuple[str, int] | BaseResponse:
         session.commit()
     except UserError as error:
         session.rollback()
-        return _manage_answer(number, Outcome("error", str(error)), _status(error))
+        return _manage_answer(number, Outcome("error", str(error)), status_for(error))
     message = f"Patient {pn_display(patient.personnummer)} is restored."
     return _manage_answer(number, Outcome("success", message), 200)
 
@@ -286,7 +282,9 @@ def purge(number: str) -> tuple[str, int] | BaseResponse:
         )
     except UserError as error:
         session.rollback()
-        return _manage_answer(number, Outcome("error", str(error)), _status(error), purge_form=form)
+        return _manage_answer(
+            number, Outcome("error", str(error)), status_for(error), purge_form=form
+        )
     flash(
         f"Patient {pn_display(result.personnummer)} is purged: {result.image_sets} image "
         f"set(s) and {result.media} media removed, {result.files_removed} file(s) deleted. "

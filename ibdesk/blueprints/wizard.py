@@ -18,7 +18,8 @@ from ibdesk.blueprints import connect, flow_key, flows, go
 from ibdesk.blueprints.connect import DEMO_JOB, collect, flow_state, need_database, render, steps
 from ibdesk.blueprints.jobs import registry
 from ibdesk.errors import UserError
-from ibdesk.forms.wizard import AdminUserForm, LicenseForm
+from ibdesk.forms.licensing import InstallLicenseForm
+from ibdesk.forms.wizard import AdminUserForm
 from ibdesk.passwords import PasswordRejected
 from ibdesk.settings import connection, dbadmin
 from ibdesk.wizard import Answer, chosen_session
@@ -53,14 +54,14 @@ def license_submit() -> tuple[str, int]:
     state = flow_state("wizard")
     if (refused := need_database(state)) is not None:
         return refused
-    form = LicenseForm()
+    form = InstallLicenseForm()
     if not form.validate_on_submit():
         return render("wizard", state, 3, license_form=form), 422
-    upload = form.license_file.data
-    name = (upload.filename or "The file")[-120:]
+    upload = form.file.data
+    data, name = licensing.read_upload(upload.stream), licensing.upload_name(upload.filename)
     with chosen_session(state, web.database().engine) as chosen:
         try:
-            info = licensing.install_license(chosen, upload.read(), local_admin(), name=name)
+            info = licensing.install_license(chosen, data, local_admin(), name=name)
         except UserError as error:
             chosen.rollback()
             answer = Answer("error", str(error))

@@ -11,7 +11,6 @@ from ibdesk.audit import local_admin
 from ibdesk.cli import ROW_ID, Runtime, emit, json_option, pass_runtime
 from ibdesk.errors import UserError
 from ibdesk.licensing import LicenseInfo, seats
-from ibdesk.licensing.licensefile import MAX_FILE_BYTES
 from ibdesk.licensing.seats import SeatInfo
 
 
@@ -72,7 +71,7 @@ def install(runtime: Runtime, file: Path, as_json: bool) -> None:
     """Install a license file; the current one stays until the new one is validated."""
     try:
         with file.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+            data = licensing.read_upload(handle)
     except OSError as error:
         raise UserError(f"Cannot read {file}: {error.strerror or error}.") from error
     with runtime.session() as session:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     Field,
@@ -216,16 +215,6 @@ class ChooseDatabaseForm(FlaskForm):
             raise ValidationError("List the databases and choose one first.")
         if field.data not in self.names:
             raise ValidationError("That database is not in the list; list the databases again.")
-
-
-class LicenseForm(FlaskForm):
-    """Step 3: the license file from the vendor."""
-
-    license_file = FileField(
-        "License file",
-        validators=[FileRequired("Choose the license file the vendor sent.")],
-        description="The license file the vendor sent; nothing changes unless it is valid.",
-    )
 
 
 class AdminUserForm(FlaskForm):

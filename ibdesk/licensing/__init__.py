@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Executable, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -31,6 +31,7 @@ from ibdesk.audit import Actor
 from ibdesk.errors import Refused
 from ibdesk.licensing.licensefile import (
     DEMO_KEY_ID,
+    MAX_FILE_BYTES,
     LicenseDocument,
     LicenseError,
     Trust,
@@ -395,3 +396,20 @@ def _store(session: Session, verified: VerifiedLicense, actor: Actor) -> License
     )
     session.flush()
     return row
+
+
+UPLOAD_NAME_CHARS = 80  # of an uploaded file's name, as repeated in messages
+
+
+def upload_name(filename: str | None) -> str:
+    """Return how messages name an uploaded file: its base name, shortened."""
+    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not base:
+        return "The file"
+    short = base if len(base) <= UPLOAD_NAME_CHARS else base[: UPLOAD_NAME_CHARS - 1] + "…"
+    return f"The file {short}"
+
+
+def read_upload(stream: BinaryIO) -> bytes:
+    """Read an uploaded license file: one byte more than a license can be, never more."""
+    return stream.read(MAX_FILE_BYTES + 1)
