@@ -10,6 +10,8 @@ database whose schema is older or unreachable, so that [Update database] can be 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,13 @@ from ibdesk.audit import local_admin, system_event
 from ibdesk.blueprints import connect, gate_open, go, is_htmx, page_or_partial
 from ibdesk.blueprints.connect import flow_state, status_bar
 from ibdesk.blueprints.home import SOURCES
-from ibdesk.db import server_info, session_scope
+from ibdesk.blueprints.jobs import LOG_TAIL, registry
+from ibdesk.db import server_info
 from ibdesk.errors import UserError
 from ibdesk.forms.settings import AttachForm, BackupForm, ImageFolderForm, LoginForm, UpdateForm
 from ibdesk.i18n import gettext as _
+from ibdesk.jobs import JobState, JobStatus
+from ibdesk.progress import Job
 from ibdesk.settings import backup as backups
 from ibdesk.settings import connection, dbadmin, imagefolder
 from ibdesk.settings.connection import shown_url
@@ -32,6 +37,11 @@ from ibdesk.wizard import Answer
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 connect.register(bp, "settings", "/connect")
+
+BACKUP_JOB = "Database backup"
+UPDATE_JOB = "Database update"
+TOOL_JOBS = {"backup": BACKUP_JOB, "update": UPDATE_JOB}
+TOOL_WAIT_S = 20.0  # a small database is backed up or updated while the button waits
 
 SECTIONS = ("connection", "image_folder", "backup", "update", "attach", "login")
 
@@ -235,19 +245,8 @@ def backup_submit() -> tuple[str, int]:
             code=True,
         )
         return _render("backup", backup_form=form, answer=answer)
-    engine = web.database().engine()
-    try:
-        result = backups.backup(engine, Path(folder))
-    except UserError as error:
-        return _render("backup", 409, backup_form=form, answer=_error(error))
-    with session_scope(engine) as db:
-        system_event(db, local_admin(), "db.backup", f"{result.path} ({result.verified})")
-    answer = Answer(
-        "success",
-        f"Backup written to {result.path} ({result.bytes:,} bytes).",
-        (f"Verified: {result.verified}.",),
-    )
-    return _render("backup", backup_form=form, answer=answer)
+    factory = partial(backups.backup_job, web.database().engine(), Path(folder), local_admin())
+    return _tool_answer("backup", _run_tool(BACKUP_JOB, factory), backup_form=form)
 
 
 @bp.post("/update")
@@ -257,14 +256,53 @@ def update_submit() -> tuple[str, int]:
     if not form.validate_on_submit():
         return _render("update", 422, update_form=form)
     folder = (form.backup_folder.data or "").strip()
+    factory = partial(
+        dbadmin.update_job,
+        web.database().engine(),
+        Path(folder) if folder else None,
+        backed_up_on_server=bool(form.backed_up_on_server.data),
+    )
+    return _tool_answer("update", _run_tool(UPDATE_JOB, factory), update_form=form)
+
+
+@bp.get("/tools/<any(backup, update):tool>/<job_id>")
+def tool_result(tool: str, job_id: str) -> tuple[str, int]:
+    """Show a tool's result once its job has ended (its progress while it runs)."""
+    job = registry().status(job_id, TOOL_JOBS[tool], log_tail=LOG_TAIL)
+    return _tool_answer(tool, job)
+
+
+def _run_tool(name: str, factory: Callable[[], Job[Any]]) -> JobStatus:
+    """Start a tool's job and wait a little: a small database is done before the answer."""
     try:
-        outcome = dbadmin.update_database(
-            web.database().engine(),
-            Path(folder) if folder else None,
-            backed_up_on_server=bool(form.backed_up_on_server.data),
+        job_id = registry().start(name, factory)
+    except UserError as error:  # the same tool already running
+        return _failed(name, str(error))
+    return registry().wait(job_id, timeout=TOOL_WAIT_S)
+
+
+def _failed(name: str, message: str) -> JobStatus:
+    return JobStatus("", name, JobState.FAILED, 0, None, "", (), 0, 0, 1, 0.0, None, None, message)
+
+
+def _tool_answer(tool: str, job: JobStatus, **context: Any) -> tuple[str, int]:
+    """Render a tool's section: its job's progress, or the answer its result gives."""
+    forms = {"backup": ("backup_form", BackupForm), "update": ("update_form", UpdateForm)}
+    name, form_class = forms[tool]
+    context.setdefault(name, form_class(formdata=None))
+    if not job.finished:
+        return _render(tool, 202, job=job, **context)
+    if job.state is not JobState.SUCCEEDED:
+        return _render(tool, 409, answer=Answer("error", job.error or ""), **context)
+    if tool == "backup":
+        result: backups.BackupResult = job.result
+        answer = Answer(
+            "success",
+            f"Backup written to {result.path} ({result.bytes:,} bytes).",
+            (f"Verified: {result.verified}.",),
         )
-    except UserError as error:
-        return _render("update", 409, update_form=form, answer=_error(error))
+        return _render(tool, answer=answer, **context)
+    outcome: dbadmin.UpdateOutcome = job.result
     done = outcome.upgrade
     if done.changed:
         message = f"Updated the schema from {done.from_revision or 'empty'} to {done.to_revision}."
@@ -273,8 +311,7 @@ def update_submit() -> tuple[str, int]:
     details: tuple[str, ...] = ()
     if outcome.backup is not None:
         details = (f"Backup first: {outcome.backup.path} ({outcome.backup.verified}).",)
-    answer = Answer("success", message, details)
-    return _render("update", update_form=form, answer=answer, refreshed=True)
+    return _render(tool, answer=Answer("success", message, details), refreshed=True, **context)
 
 
 @bp.post("/attach")

@@ -10,7 +10,8 @@ import click
 from ibdesk import config, schema
 from ibdesk.audit import local_admin, system_event
 from ibdesk.cli import Runtime, emit, json_option, pass_runtime
-from ibdesk.db import display_url, odbc_drivers, server_info, session_scope
+from ibdesk.cli.progress import drive
+from ibdesk.db import display_url, odbc_drivers, server_info
 from ibdesk.errors import UserError
 from ibdesk.settings import backup as backups
 from ibdesk.settings import connection, dbadmin
@@ -67,11 +68,12 @@ def upgrade(
 
     The same update as General settings' [Update database]: a verified backup first.
     """
-    outcome = dbadmin.update_database(
+    job = dbadmin.update_job(
         runtime.engine(create=True),
         backup_to or backups.default_backup_folder(),
         backed_up_on_server=backed_up_on_server,
     )
+    outcome = drive(job, "Updating", quiet=True)
     if outcome.backup is not None:
         click.echo(
             f"Backup written to {outcome.backup.path} ({outcome.backup.verified}).", err=True
@@ -221,10 +223,8 @@ def attach(runtime: Runtime, path: str, name: str, ldf: str, **values: Any) -> N
 @pass_runtime
 def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
     """Back up the database and verify the copy."""
-    engine = runtime.ready_engine()
-    result = backups.backup(engine, folder)
-    with session_scope(engine) as session:
-        system_event(session, local_admin(), "db.backup", f"{result.path} ({result.verified})")
+    job = backups.backup_job(runtime.ready_engine(), folder, local_admin())
+    result = drive(job, "Backing up", quiet=as_json)
     emit(
         {"path": str(result.path), "bytes": result.bytes, "verified": result.verified},
         as_json,

@@ -22,8 +22,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ibdesk import clinic_settings, folders, private
-from ibdesk.db import DatabaseError, explain
+from ibdesk.audit import Actor, system_event
+from ibdesk.db import DatabaseError, explain, session_scope
 from ibdesk.errors import UserError
+from ibdesk.progress import Job, LogLine
 from ibdesk.settings.connection import database_name
 
 
@@ -42,11 +44,7 @@ def _stamp() -> str:
 
 def backup(engine: Engine, folder: Path) -> BackupResult:
     """Back the database up into a folder and verify the copy; nothing half-written stays."""
-    if not folders.is_folder(folder):
-        raise UserError(f"The backup folder {folder} does not exist; create it first.")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"The backup folder {folder} is not writable by this program.")
-    _refuse_shared(engine, folder)
+    check_backup_folder(engine, folder)
     backend = engine.dialect.name
     name = str(engine.url.database or "imagebank").rsplit("/", 1)[-1].split(".")[0]
     if backend == "sqlite":
@@ -58,6 +56,15 @@ def backup(engine: Engine, folder: Path) -> BackupResult:
         "backup file is written by the SQL Server service, on its own disk; use "
         "mssql_backup_statements() to see the exact commands."
     )
+
+
+def check_backup_folder(engine: Engine, folder: Path) -> None:
+    """Refuse a backup folder that is missing, read-only, a system folder or on the share."""
+    if not folders.is_folder(folder):
+        raise UserError(f"The backup folder {folder} does not exist; create it first.")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"The backup folder {folder} is not writable by this program.")
+    _refuse_shared(engine, folder)
 
 
 def _refuse_shared(engine: Engine, folder: Path) -> None:
@@ -182,3 +189,14 @@ def unused_path(path: Path) -> Path:
         number += 1
         candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
     return candidate
+
+
+def backup_job(engine: Engine, folder: Path, actor: Actor) -> Job[BackupResult]:
+    """Back the database up and verify the copy, as a long job; the system log records it."""
+    check_backup_folder(engine, folder)  # a wrong folder is refused before anything is said
+    yield LogLine(f"Backing the database up into {folder}…")
+    result = backup(engine, folder)
+    yield LogLine(f"Backup written to {result.path}; verified: {result.verified}.")
+    with session_scope(engine) as session:
+        system_event(session, actor, "db.backup", f"{result.path} ({result.verified})")
+    return result

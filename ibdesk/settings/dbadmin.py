@@ -344,6 +344,16 @@ def update_database(
     return UpdateOutcome(schema.upgrade(engine), saved)
 
 
+def update_job(
+    engine: Engine, backup_folder: Path | None, *, backed_up_on_server: bool = False
+) -> Job[UpdateOutcome]:
+    """Run ``update_database`` as a long job (the backup first can take minutes)."""
+    yield LogLine("Checking the database's schema, then backing it up before the update…")
+    outcome = update_database(engine, backup_folder, backed_up_on_server=backed_up_on_server)
+    yield LogLine(f"The schema is now {outcome.upgrade.to_revision}.")
+    return outcome
+
+
 DEMO_NAME = "imagebank-demo"
 
 
