@@ -23,9 +23,11 @@ htmx) with its sentence: 404 for ``NotFound``, 409 for ``Refused`` and database 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 
 from flask import Flask, Response, current_app, g, render_template, request, url_for
 from flask_babel import Babel
@@ -43,6 +45,7 @@ from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobRegistry
 
 NOT_CONFIGURED_ENDPOINT = "home.not_configured"
+STATIC = Path(__file__).with_name("static")
 FRAME_BLUEPRINTS = (
     "ibdesk.blueprints.home",
     "ibdesk.blueprints.jobs",
@@ -174,13 +177,21 @@ def _frame_context() -> dict[str, object]:
         return {"show_frame": False, **language}
     tab_list: tuple[tabs.Tab, ...] = current_app.config["IBDESK_TABS"]
     active = next((t.id for t in tab_list if t.endpoint.split(".")[0] == request.blueprint), None)
+    active = active or request.blueprint
     return {
         "show_frame": True,
         "nav_tabs": tab_list,
-        "active_tab": active or request.blueprint,
+        "active_tab": active,
+        # One word per tab: the tab x's own stylesheet is static/x.css, when it has one.
+        "tab_stylesheet": f"{active}.css" if f"{active}.css" in _stylesheets() else None,
         "db_label": web.database_label(web.database()),
         **language,
     }
+
+
+@functools.cache
+def _stylesheets() -> frozenset[str]:
+    return frozenset(p.name for p in STATIC.glob("*.css"))
 
 
 @security.token_header_auth
