@@ -10,6 +10,7 @@ command, and opens the window when started with no command.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--distpath", type=Path, default=ROOT / "dist")
     parser.add_argument("--workpath", type=Path, default=HERE / ".work")
     args = parser.parse_args(argv)
+    if importlib.util.find_spec("PyInstaller") is None:
+        print(
+            "PyInstaller is not installed in this Python; install the build extra: "
+            f"{sys.executable} -m pip install -e '{ROOT}[build]'",
+            file=sys.stderr,
+        )
+        return 1
     command = [
         sys.executable,
         "-m",
