@@ -57,10 +57,17 @@ def build(dist: Path) -> float:
 
 
 def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
-    """Start a private X server; return it and its display name."""
+    """Start a private X server for all the starts; return it and its display name.
+
+    ``-noreset``: by default Xvfb resets when its last client leaves, and a program that
+    connects during the reset cannot open its display.
+    """
     read_end, write_end = os.pipe()
     proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        [
+            *("Xvfb", "-displayfd", str(write_end), "-noreset"),
+            *("-screen", "0", "1280x800x24", "-nolisten", "tcp"),
+        ],
         pass_fds=(write_end,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -96,7 +103,13 @@ def start_to_window(command: list[str], display: str, home: Path) -> tuple[float
     try:
         deadline = started + WAIT_S
         try:
-            mapped = poll(lambda: find_window(display), "the window", deadline, 0.01)
+
+            def mapped_window() -> object:
+                if "instead." in log.read_text():  # no window: it fell back to a browser
+                    raise SystemExit("the program could not open its window")
+                return find_window(display)
+
+            mapped = poll(mapped_window, "the window", deadline, 0.01)
             drawn = poll(
                 lambda: shows_the_wizard(ImageGrab.grab(xdisplay=display).convert("RGB")),
                 "the wizard",
