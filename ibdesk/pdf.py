@@ -25,6 +25,8 @@ MARGIN_MM = 12.0
 # QWebEnginePage.setHtml refuses more than 2 MB; larger pages are loaded from a file.
 SET_HTML_LIMIT = 1_500_000
 EXIT_USAGE, EXIT_NO_QT, EXIT_FAILED = 2, 3, 4
+# A built program has no `python -m`: it runs itself with this set (see ibdesk/__main__.py).
+CHILD_ENV = "IBDESK_PDF_CHILD"
 NO_QT = (
     "Making a PDF needs PySide6 with Qt WebEngine (install ibdesk[desktop]), "
     "which this computer does not have."
@@ -69,14 +71,19 @@ def write_pdf(html: str, path: Path, *, timeout: float = TIMEOUT_S) -> None:
 
 
 def _run_child(args: list[str], stdin: bytes, timeout: float) -> None:
-    command = [sys.executable, "-m", "ibdesk.pdf", *args]
+    env = child_environment()
+    if getattr(sys, "frozen", False):
+        command = [sys.executable, *args]
+        env[CHILD_ENV] = "1"
+    else:
+        command = [sys.executable, "-m", "ibdesk.pdf", *args]
     try:
         proc = subprocess.run(
             command,
             input=stdin,
             capture_output=True,
             timeout=timeout,
-            env=child_environment(),
+            env=env,
             check=False,
         )
     except subprocess.TimeoutExpired as error:
