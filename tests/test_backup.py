@@ -1,0 +1,137 @@
+"""Backups with real restic: one point in time, verify with a restore drill, round trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from backupclinic import contents, image_hashes, make_clinic, make_repository
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from ibdesk import backup, config
+from ibdesk.backup import drill, restore, run, store
+from ibdesk.backup.staging import STAGING_NAME, Manifest
+from ibdesk.db import make_engine
+from ibdesk.errors import Refused, UserError
+from ibdesk.models import SystemEvent
+from ibdesk.progress import run_to_end
+
+
+@pytest.fixture
+def clinic(engine: Engine, tmp_path: Path, restic_template: Path) -> tuple[Engine, Path]:
+    """A demo clinic with files and a configured repository."""
+    folder = make_clinic(engine, tmp_path / "bilder")
+    make_repository(restic_template, tmp_path / "repo")
+    return engine, folder
+
+
+def test_init_creates_repository_and_private_password(tmp_path: Path) -> None:
+    result = backup.init(str(tmp_path / "disk" / "repo"))
+    assert result.created and (tmp_path / "disk" / "repo" / "config").is_file()
+    assert store.password_path().stat().st_mode & 0o777 == 0o600
+    assert store.password_path().read_text().strip() == result.password
+    assert config.load()["backup"]["repository"] == str(tmp_path / "disk" / "repo")
+    # a second init connects to the same repository with the same password
+    again = backup.init(str(tmp_path / "disk" / "repo"))
+    assert not again.created and again.password == result.password
+
+
+def test_init_refuses_relative_and_inside_image_folder(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="full path"):
+        backup.init("repo")
+    folder = tmp_path / "bilder"
+    folder.mkdir()
+    with pytest.raises(UserError, match="inside the image folder"):
+        backup.init(str(folder / "backups"), image_folder=folder)
+    assert not (folder / "backups").exists() and "backup" not in config.load()
+
+
+def test_round_trip_gives_equal_rows_and_images(
+    clinic: tuple[Engine, Path], empty_db_url: str, db_url: str, tmp_path: Path
+) -> None:
+    engine, folder = clinic
+    summary, _log = run_to_end(run.run_backup(engine))
+    assert summary.snapshot and summary.files >= 12
+    assert store.health().last_good is not None and not store.health().stale
+    listed = run.snapshots(store.engine_or_refuse())
+    assert [s.backup_id for s in listed] == [summary.backup_id]
+
+    report, _ = run_to_end(drill.verify(server=db_url, read_data="100%"))
+    assert report.ok and report.images_checked == 12 and report.rows > 0
+    assert store.last("verify") is not None
+
+    before_rows, before_media = contents(engine)
+    before_files = image_hashes(folder)
+    target_folder = tmp_path / "new-server" / "bilder"
+    done, _ = run_to_end(restore.restore(summary.backup_id, empty_db_url, target_folder))
+    restored = make_engine(empty_db_url)
+    try:
+        rows, media = contents(restored)
+        # live: the backup's rows + its "backup.run" line; restored: + its "backup.restore" line
+        assert rows == before_rows and media == before_media
+        with Session(restored) as session:
+            actions = list(session.scalars(select(SystemEvent.action)))
+        assert "backup.restore" in actions
+    finally:
+        restored.dispose()
+    assert image_hashes(target_folder) == before_files
+    assert done.rows == sum(before_rows.values()) - 1
+
+
+def test_manifest_records_the_point_in_time(clinic: tuple[Engine, Path], tmp_path: Path) -> None:
+    engine, _folder = clinic
+    summary, _ = run_to_end(run.run_backup(engine))
+    restic = store.engine_or_refuse()
+    snapshot = run.find_snapshot(restic, summary.backup_id)
+    dump, manifest = drill.fetch_database(restic, snapshot, tmp_path / "out")
+    assert manifest.backup_id == summary.backup_id
+    assert manifest.rows["media_item"] == 12 and manifest.rows["patient"] == 3
+    assert manifest.chain["seq"] > 0 and len(manifest.chain["hash"]) == 64
+    assert manifest.backend == engine.dialect.name and manifest.program
+    assert dump.parent.name == STAGING_NAME
+    assert Manifest.read(dump.parent) == manifest
+
+
+@pytest.mark.backends("sqlite")
+def test_second_unchanged_backup_reads_nothing_new(clinic: tuple[Engine, Path]) -> None:
+    engine, _ = clinic
+    first, _ = run_to_end(run.run_backup(engine))
+    second, _ = run_to_end(run.run_backup(engine))
+    # only the staging folder's dump and manifest are new; the 12 images are not re-read
+    assert first.unmodified == 0 and second.unmodified >= 12
+    assert len(run.snapshots(store.engine_or_refuse())) == 2
+
+
+@pytest.mark.backends("sqlite")
+def test_restore_refuses_live_data_without_replace(
+    clinic: tuple[Engine, Path], db_url: str, tmp_path: Path
+) -> None:
+    engine, folder = clinic
+    summary, _ = run_to_end(run.run_backup(engine))
+    before = image_hashes(folder)
+    with pytest.raises(Refused, match="already holds data"):
+        run_to_end(restore.restore(summary.backup_id, db_url, tmp_path / "elsewhere"))
+    other = tmp_path / "busy"
+    other.mkdir()
+    (other / "keep.txt").write_text("keep")
+    with pytest.raises(Refused, match="is not empty"):
+        run_to_end(restore.restore(summary.backup_id, f"sqlite:///{tmp_path / 'n.db'}", other))
+    assert not (tmp_path / "n.db").exists() and (other / "keep.txt").read_text() == "keep"
+    assert image_hashes(folder) == before
+
+
+@pytest.mark.backends("sqlite")
+def test_replace_backs_up_what_it_replaces(
+    clinic: tuple[Engine, Path], db_url: str, tmp_path: Path
+) -> None:
+    engine, folder = clinic
+    summary, _ = run_to_end(run.run_backup(engine))
+    (folder / "added-after.txt").write_text("new since the backup")
+    engine.dispose()
+    done, _ = run_to_end(restore.restore(summary.backup_id, db_url, folder, replace=True))
+    assert done.safety_backup
+    assert not (folder / "added-after.txt").exists()
+    snaps = run.snapshots(store.engine_or_refuse())
+    safety = [s for s in snaps if "before-restore" in s.tags]
+    assert len(safety) == 1 and safety[0].backup_id == done.safety_backup
