@@ -149,6 +149,7 @@ def _backup(
     started = time.monotonic()
     folder = check_image_folder(image_folder or image_folder_of(engine))
     refuse_inside(restic.repository, folder)
+    restic.run(["cat", "config"])  # the repository is there and opens, before any work
     backup_id = new_backup_id()
     yield LogLine(_("Backup %(id)s: sealing the audit log…", id=backup_id))
     auditchain.seal(engine)
