@@ -86,7 +86,7 @@ def list_command(as_json: bool) -> None:
     "--read-data",
     default="10%",
     show_default=True,
-    help=_l("How much of the repository's data to read back (100% reads all)."),
+    help=_l("How much of the repository's data to read back, as a percentage."),
 )
 @json_option()
 @pass_runtime
