@@ -149,15 +149,23 @@ def _backup(
     started = time.monotonic()
     folder = check_image_folder(image_folder or image_folder_of(engine))
     refuse_inside(restic.repository, folder)
-    restic.run(["cat", "config"])  # the repository is there and opens, before any work
-    backup_id = new_backup_id()
-    yield LogLine(_("Backup %(id)s: sealing the audit log…", id=backup_id))
-    auditchain.seal(engine)
-    yield LogLine(_("Dumping the database…"))
-    staging = staging_folder()
-    dumped = dump(engine, staging)
-    manifest = make_manifest(engine, backup_id, dumped, folder)
-    manifest.write(staging)
+    # Whether the repository is there and opens is asked while the database is dumped
+    # (opening a repository costs restic a deliberately slow key derivation).
+    probe = restic.start(["cat", "config"])
+    try:
+        backup_id = new_backup_id()
+        yield LogLine(_("Backup %(id)s: sealing the audit log…", id=backup_id))
+        auditchain.seal(engine)
+        yield LogLine(_("Dumping the database…"))
+        staging = staging_folder()
+        dumped = dump(engine, staging)
+        manifest = make_manifest(engine, backup_id, dumped, folder)
+        manifest.write(staging)
+    except BaseException:
+        probe.kill()
+        probe.communicate()
+        raise
+    restic.finish(probe)
     yield LogLine(
         _(
             "Database dumped: %(rows)s rows in %(tables)s tables.",
@@ -165,8 +173,8 @@ def _backup(
             tables=len(manifest.rows),
         )
     )
-    # Locks left by a killed run of this computer are stale: restic removes only those.
-    restic.run(["unlock"])
+    # A backup takes a shared lock: locks left by a killed run do not stop it (verify,
+    # which needs the repository alone, removes the stale ones first).
     yield LogLine(_("Copying the database and the image folder %(folder)s…", folder=str(folder)))
     tags = [TAG, ID_TAG + backup_id] + ([extra_tag] if extra_tag else [])
     args = ["backup", "--tag", ",".join(tags), str(staging), str(folder)]

@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, inspect, select, table, text
+from sqlalchemy import Connection, Engine, column, func, inspect, select, table, text
 
 import ibdesk
-from ibdesk import private, schema
+from ibdesk import private
 from ibdesk.db import DatabaseError, make_engine
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.models import AuditEvent, Base
+from ibdesk.schema import VERSION_TABLE
 from ibdesk.settings import backup as dbbackup
 from ibdesk.settings.connection import database_name
 
@@ -65,6 +66,7 @@ class Dumped:
     path: Path
     rows: dict[str, int]
     chain: dict[str, Any]
+    revision: str = ""
 
 
 def dump(engine: Engine, folder: Path) -> Dumped:
@@ -87,19 +89,26 @@ def dump(engine: Engine, folder: Path) -> Dumped:
         copy = make_engine(f"sqlite:///{target}")
         try:
             with copy.connect() as conn:
-                rows, chain = row_counts(conn), chain_head(conn)
+                rows, chain, revision = row_counts(conn), chain_head(conn), _revision(conn)
         finally:
             copy.dispose()
-        return Dumped(target, rows, chain)
+        return Dumped(target, rows, chain, revision)
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             # pg_dump reads the very snapshot the counts are taken in.
             snapshot = str(conn.scalar(text("SELECT pg_export_snapshot()")))
-            rows, chain = row_counts(conn), chain_head(conn)
+            rows, chain, revision = row_counts(conn), chain_head(conn), _revision(conn)
             _pg_dump(engine, target, snapshot)
     _globals(engine, folder)
-    return Dumped(target, rows, chain)
+    return Dumped(target, rows, chain, revision)
+
+
+def _revision(conn: Connection) -> str:
+    # Read from the dumped database itself (cheaper than loading Alembic's scripts).
+    if VERSION_TABLE not in inspect(conn).get_table_names():
+        return ""
+    return str(conn.scalar(select(column("version_num")).select_from(table(VERSION_TABLE))) or "")
 
 
 def _pg_dump(engine: Engine, target: Path, snapshot: str) -> None:
@@ -216,7 +225,7 @@ def make_manifest(engine: Engine, backup_id: str, dumped: Dumped, image_folder: 
         rows=dumped.rows,
         chain=dumped.chain,
         program=ibdesk.__version__,
-        schema=schema.check(engine).revision or "",
+        schema=dumped.revision,
         image_folder=str(image_folder),
         image_name=image_folder.name,
     )
