@@ -26,7 +26,13 @@ from sqlalchemy.orm import Session
 
 from ibdesk import audit, private, safefiles
 from ibdesk.backup import store
-from ibdesk.backup.restic import Restic, ResticError
+from ibdesk.backup.restic import (
+    MissingRepository,
+    RepositoryLocked,
+    Restic,
+    ResticError,
+    WrongPassword,
+)
 from ibdesk.backup.run import Snapshot, find_snapshot
 from ibdesk.backup.staging import STAGING_NAME, Manifest, row_counts, sha256_of
 from ibdesk.db import make_engine, session_scope
@@ -235,6 +241,7 @@ def verify(
     read_data: str = "10%",
     sample: int = SAMPLE,
     log_engine: Engine | None = None,
+    patience_s: float = 15.0,
 ) -> Job[DrillReport]:
     """Check the repository, then drill a restore of one backup (the newest by default)."""
     restic = restic or store.engine_or_refuse()
@@ -248,7 +255,10 @@ def verify(
         else ["check", f"--read-data-subset={read_data}"]
     )
     try:
-        restic.run(check_args)
+        _check(restic, check_args, patience_s)
+    except (RepositoryLocked, WrongPassword, MissingRepository) as error:
+        _log(log_engine, "backup.verify.failed", str(error))
+        raise
     except ResticError as error:
         problem = _(
             "The backup repository is damaged: restic check found errors (%(detail)s).",
@@ -298,6 +308,20 @@ def verify(
     )
     yield LogLine(str(report))
     return report
+
+
+def _check(restic: Restic, args: list[str], patience_s: float) -> None:
+    # A check needs the repository alone; a listing on the page holds a shared lock for a
+    # moment, so wait a little before calling the repository busy.
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            restic.run(args)
+            return
+        except RepositoryLocked:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
 
 
 def _log(engine: Engine | None, action: str, detail: str) -> None:
