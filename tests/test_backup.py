@@ -135,3 +135,43 @@ def test_replace_backs_up_what_it_replaces(
     snaps = run.snapshots(store.engine_or_refuse())
     safety = [s for s in snaps if "before-restore" in s.tags]
     assert len(safety) == 1 and safety[0].backup_id == done.safety_backup
+
+
+def test_sql_server_backup_is_copy_only_and_checked_as_text() -> None:
+    from ibdesk.backup.staging import dump, mssql_statements
+
+    backup_sql, verify_sql = mssql_statements("ImageBank", r"\\nas\backup\ImageBank.bak")
+    assert backup_sql.startswith("BACKUP DATABASE [ImageBank] TO DISK = N'\\\\nas\\backup")
+    assert "COPY_ONLY" in backup_sql and "CHECKSUM" in backup_sql
+    assert verify_sql.startswith("RESTORE VERIFYONLY") and "CHECKSUM" in verify_sql
+    engine = make_engine("mssql+pyodbc://u:p@sqlserver/ImageBank?driver=FreeTDS")
+    try:
+        with pytest.raises(UserError, match="COPY_ONLY"):
+            dump(engine, Path("/nonexistent"))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.backends("sqlite")
+def test_cancelled_backup_leaves_no_snapshot_and_no_restic(
+    clinic: tuple[Engine, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    from ibdesk.progress import Progress
+
+    engine, _ = clinic
+    slow = tmp_path / "slow-restic"
+    slow.write_text('#!/bin/sh\necho $$ > "$0.pid"\nexec restic --limit-upload 50 "$@"\n')
+    slow.chmod(0o755)
+    monkeypatch.setenv("IBDESK_RESTIC", str(slow))
+    job = run.run_backup(engine)
+    for event in job:
+        if isinstance(event, Progress) and event.message == "copying files":
+            break
+    job.close()  # what the registry does on [Cancel]
+    pid = int((tmp_path / "slow-restic.pid").read_text())
+    gone = subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0
+    assert gone, "restic still runs after the job was cancelled"
+    monkeypatch.delenv("IBDESK_RESTIC")
+    assert run.snapshots(store.engine_or_refuse()) == [] and store.last("backup") is None
