@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from backupclinic import make_clinic
+from backupclinic import image_hashes, make_clinic
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
@@ -99,3 +99,30 @@ def test_schedule_and_remove_through_the_tab(
 def test_run_without_repository_is_one_sentence(client: FlaskClient) -> None:
     answer = post(client, "/backup/run")
     assert answer.status_code == 400 and "ibdesk backup init" in answer.get_data(as_text=True)
+
+
+def test_restore_through_the_tab(
+    client: FlaskClient, app: Flask, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    folder = make_clinic(engine, tmp_path / "bilder")
+    post(client, "/backup/init", {"repository": str(tmp_path / "repo")})
+    made = jobs(app).wait(_job_id(post(client, "/backup/run").get_data(as_text=True)), 120)
+    backup_id = made.result.backup_id
+    missing = post(client, "/backup/restore", {"backup_id": backup_id, "database": ""})
+    assert missing.status_code == 422 and "database URL" in missing.get_data(as_text=True)
+    live = post(
+        client,
+        "/backup/restore",
+        {"backup_id": backup_id, "database": db_url, "folder": str(tmp_path / "x")},
+    )
+    refused = jobs(app).wait(_job_id(live.get_data(as_text=True)), 60)
+    assert refused.state == "failed" and "already holds data" in (refused.error or "")
+    target = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    started = post(
+        client,
+        "/backup/restore",
+        {"backup_id": backup_id, "database": target, "folder": str(tmp_path / "new")},
+    )
+    done = jobs(app).wait(_job_id(started.get_data(as_text=True)), 120)
+    assert done.state == "succeeded", done.error
+    assert image_hashes(tmp_path / "new") == image_hashes(folder)

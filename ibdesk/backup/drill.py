@@ -24,7 +24,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
-from ibdesk import audit, private, safefiles
+from ibdesk import audit, display, private, safefiles
 from ibdesk.backup import store
 from ibdesk.backup.restic import (
     MissingRepository,
@@ -71,9 +71,9 @@ class DrillReport:
             "Backup %(id)s verified: %(rows)s rows and %(images)s sample images match; the "
             "restore drill took %(seconds)s s.",
             id=self.backup_id,
-            rows=self.rows,
-            images=self.images_checked,
-            seconds=self.seconds,
+            rows=display.number(self.rows),
+            images=display.number(self.images_checked),
+            seconds=display.number(self.seconds, decimals=1),
         )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from ibdesk import audit, clinic_settings, private
+from ibdesk import audit, clinic_settings, display, private
 from ibdesk.backup import store
 from ibdesk.backup.drill import (
     compare_database,
@@ -54,7 +54,7 @@ class RestoreSummary:
             "Backup %(id)s restored: %(rows)s rows into the database and the images into "
             "%(folder)s.",
             id=self.backup_id,
-            rows=self.rows,
+            rows=display.number(self.rows),
             folder=self.folder,
         )
 

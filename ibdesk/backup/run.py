@@ -8,6 +8,7 @@ fails leaves the previous good backup as the last one, and restic has written no
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from ibdesk import audit, clinic_settings
+from ibdesk import audit, clinic_settings, display
 from ibdesk.backup import store
 from ibdesk.backup.restic import Restic, ResticError
 from ibdesk.backup.staging import STAGING_NAME, dump, make_manifest, staging_folder
@@ -62,7 +63,7 @@ class BackupSummary:
             "Backup %(id)s is complete: snapshot %(snapshot)s, %(files)s files.",
             id=self.backup_id,
             snapshot=self.snapshot,
-            files=self.files,
+            files=display.number(self.files),
         )
 
 
@@ -169,8 +170,8 @@ def _backup(
     yield LogLine(
         _(
             "Database dumped: %(rows)s rows in %(tables)s tables.",
-            rows=sum(manifest.rows.values()),
-            tables=len(manifest.rows),
+            rows=display.number(sum(manifest.rows.values())),
+            tables=display.number(len(manifest.rows)),
         )
     )
     # A backup takes a shared lock: locks left by a killed run do not stop it (verify,
@@ -178,6 +179,8 @@ def _backup(
     yield LogLine(_("Copying the database and the image folder %(folder)s…", folder=str(folder)))
     tags = [TAG, ID_TAG + backup_id] + ([extra_tag] if extra_tag else [])
     args = ["backup", "--tag", ",".join(tags), str(staging), str(folder)]
+    if os.name == "nt":
+        args.insert(1, "--use-fs-snapshot")  # VSS: files the workstations hold open
     summary: dict[str, object] | None = None
     for message in restic.stream(args):
         kind = message.get("message_type")

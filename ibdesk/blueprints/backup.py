@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, render_template
 
 from ibdesk import backup, web
-from ibdesk.backup import drill, run, schedule, store
+from ibdesk.backup import drill, restore, run, schedule, store
 from ibdesk.blueprints import is_htmx
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.errors import Refused, UserError
-from ibdesk.forms.backup import ActionForm, InitForm, ScheduleForm
+from ibdesk.forms.backup import ActionForm, InitForm, RestoreForm, ScheduleForm
 from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobStatus
 
@@ -19,12 +20,16 @@ bp = Blueprint("backup", __name__, url_prefix="/backup")
 
 BACKUP_JOB = "Backup"
 VERIFY_JOB = "Verify backup"
+RESTORE_JOB = "Restore backup"
+JOBS = (BACKUP_JOB, VERIFY_JOB, RESTORE_JOB)
 
 
 def _job() -> JobStatus | None:
-    return registry().running(BACKUP_JOB, log_tail=LOG_TAIL) or registry().running(
-        VERIFY_JOB, log_tail=LOG_TAIL
-    )
+    for name in JOBS:
+        found = registry().running(name, log_tail=LOG_TAIL)
+        if found is not None:
+            return found
+    return None
 
 
 def _image_folder() -> Any:
@@ -42,6 +47,7 @@ def _context(**extra: Any) -> dict[str, Any]:
         "init_form": InitForm(formdata=None),
         "action_form": ActionForm(formdata=None),
         "schedule_form": ScheduleForm(formdata=None),
+        "restore_form": RestoreForm(formdata=None),
         "entries": schedule.current(),
         "job": _job(),
         "sheet": None,
@@ -110,6 +116,20 @@ def verify_submit() -> tuple[str, int]:
         VERIFY_JOB,
         lambda: drill.verify(restic, server=engine.url, log_engine=engine),
     )
+
+
+@bp.post("/restore")
+def restore_submit() -> tuple[str, int]:
+    """Restore a backup into an empty database and folder (a job; live data is refused)."""
+    form = RestoreForm()
+    if not form.validate_on_submit():
+        return _render("backup/_content.html", 422, restore_form=form)
+    if _job() is not None:
+        return _render("backup/_content.html", 409, restore_form=form, message=_busy())
+    restic = store.engine_or_refuse()
+    wanted, url = (form.backup_id.data or "").strip(), (form.database.data or "").strip()
+    folder = Path((form.folder.data or "").strip())
+    return _start(RESTORE_JOB, lambda: restore.restore(wanted, url, folder, restic=restic))
 
 
 def _busy() -> str:

@@ -46,3 +46,36 @@ class ScheduleForm(FlaskForm):
         ],
         description=_l("A verify with a restore drill runs every Sunday an hour later."),
     )
+
+
+class RestoreForm(FlaskForm):
+    """Restore a backup into an empty database and an empty folder."""
+
+    backup_id = StringField(
+        _l("Backup"),
+        validators=[
+            DataRequired(_l("Type the backup to restore (its id from the list).")),
+            Length(max=100, message=_l("Type at most 100 characters.")),
+        ],
+    )
+    database = StringField(
+        _l("Into the database"),
+        validators=[
+            DataRequired(_l("Type the database URL to restore into.")),
+            Length(max=1000, message=_l("Type at most 1000 characters.")),
+        ],
+        description=_l(
+            "An empty database, such as sqlite:///D:/ImageBank/imagebank.sqlite3 or "
+            "postgresql+psycopg://user@server/imagebank."
+        ),
+        render_kw={"spellcheck": "false"},
+    )
+    folder = StringField(
+        _l("Images into the folder"),
+        validators=[
+            DataRequired(_l("Type the folder to restore the images into.")),
+            Length(max=1000, message=_l("Type at most 1000 characters.")),
+        ],
+        description=_l("An empty or new folder; the restore never writes over files."),
+        render_kw={"spellcheck": "false"},
+    )
