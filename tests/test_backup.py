@@ -175,3 +175,31 @@ def test_cancelled_backup_leaves_no_snapshot_and_no_restic(
     assert gone, "restic still runs after the job was cancelled"
     monkeypatch.delenv("IBDESK_RESTIC")
     assert run.snapshots(store.engine_or_refuse()) == [] and store.last("backup") is None
+
+
+@pytest.mark.backends("sqlite")
+def test_new_server_gets_the_audit_key_back(
+    clinic: tuple[Engine, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ibdesk.logs import auditchain
+
+    engine, _ = clinic
+    summary, _ = run_to_end(run.run_backup(engine))
+    key = auditchain.load_key()
+    password, repository = store.password_path().read_text(), store.repository()
+    # A new server: an empty configuration folder with only the recovery sheet's password.
+    monkeypatch.setenv("IBDESK_HOME", str(tmp_path / "new-home"))
+    store.password_path().parent.mkdir(parents=True)
+    store.password_path().write_text(password)
+    store.save_repository(str(repository))
+    target = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    _, log = run_to_end(restore.restore(summary.backup_id, target, tmp_path / "new-bilder"))
+    assert any("audit-chain.key" in line.text for line in log)
+    assert auditchain.load_key() == key
+    restored = make_engine(target)
+    try:
+        with Session(restored) as session:
+            report = auditchain.verify(session)
+        assert report.ok and report.checked > 0, report.problem
+    finally:
+        restored.dispose()

@@ -32,6 +32,7 @@ from ibdesk.backup.drill import (
 )
 from ibdesk.backup.restic import Restic
 from ibdesk.backup.run import Snapshot, find_snapshot, run_backup
+from ibdesk.backup.staging import bring_back_keys
 from ibdesk.db import make_engine, session_scope
 from ibdesk.errors import Refused, UserError
 from ibdesk.i18n import gettext as _
@@ -112,6 +113,8 @@ def restore(
         try:
             yield LogLine(_("Restoring the database of backup %(id)s…", id=snapshot.backup_id))
             dump, manifest = fetch_database(restic, snapshot, work)
+            for name in bring_back_keys(dump.parent):
+                yield LogLine(_("Restored %(file)s into the configuration folder.", file=name))
             target = _load(target, to_database, dump, manifest.backend)
             problems = compare_database(target, manifest)
             if problems:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from ibdesk import audit, clinic_settings, display
 from ibdesk.backup import store
 from ibdesk.backup.restic import Restic, ResticError
-from ibdesk.backup.staging import STAGING_NAME, dump, make_manifest, staging_folder
+from ibdesk.backup.staging import STAGING_NAME, dump, keep_keys, make_manifest, staging_folder
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
@@ -162,6 +162,7 @@ def _backup(
         dumped = dump(engine, staging)
         manifest = make_manifest(engine, backup_id, dumped, folder)
         manifest.write(staging)
+        keep_keys(staging)
     except BaseException:
         probe.kill()
         probe.communicate()

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, column, func, inspect, select, table, text
 
 import ibdesk
-from ibdesk import private
+from ibdesk import config, private
 from ibdesk.db import DatabaseError, make_engine
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
@@ -136,6 +136,42 @@ def _pg_dump(engine: Engine, target: Path, snapshot: str) -> None:
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
+
+
+KEYS_FOLDER = "config"
+
+
+def keep_keys(folder: Path) -> list[str]:
+    """Copy the audit chain's key and head into the staging folder (the repository is
+    encrypted): a server rebuilt from the backup can still check the audit log."""
+    from ibdesk.logs.auditchain import HEAD_FILE, KEY_FILE
+
+    kept = []
+    target = private.make_folder(folder / KEYS_FOLDER)
+    for name in (KEY_FILE, HEAD_FILE):
+        source = config.config_dir() / name
+        if source.is_file():
+            shutil.copyfile(source, target / name)
+            private.restrict(target / name)
+            kept.append(name)
+    return kept
+
+
+def bring_back_keys(folder: Path) -> list[str]:
+    """Put a restored backup's audit key and head into the configuration folder when absent."""
+    restored: list[str] = []
+    source = folder / KEYS_FOLDER
+    if not source.is_dir():
+        return restored
+    home = config.config_dir()
+    home.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir()):
+        target = home / path.name
+        if path.is_file() and not target.exists():
+            shutil.copyfile(path, target)
+            private.restrict(target)
+            restored.append(path.name)
+    return restored
 
 
 def _globals(engine: Engine, folder: Path) -> None:
