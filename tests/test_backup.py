@@ -203,3 +203,44 @@ def test_new_server_gets_the_audit_key_back(
         assert report.ok and report.checked > 0, report.problem
     finally:
         restored.dispose()
+
+
+@pytest.mark.backends("sqlite")
+def test_password_never_on_a_command_line(
+    clinic: tuple[Engine, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, _ = clinic
+    seen = tmp_path / "argv.txt"
+    spy = tmp_path / "spy-restic"
+    spy.write_text(
+        f'#!/bin/sh\necho "$@" >> {seen}\nenv | grep ^RESTIC_ >> {seen}\nexec restic "$@"\n'
+    )
+    spy.chmod(0o755)
+    monkeypatch.setenv("IBDESK_RESTIC", str(spy))
+    monkeypatch.setenv("RESTIC_PASSWORD", "leaked from the caller")
+    run_to_end(run.run_backup(engine))
+    run_to_end(drill.verify(read_data="1%"))
+    text = seen.read_text()
+    password = store.password_path().read_text().strip()
+    assert password not in text and "leaked" not in text
+    assert f"RESTIC_PASSWORD_FILE={store.password_path()}" in text
+
+
+def test_retention_prunes_once_a_week(tmp_path: Path, restic_template: Path) -> None:
+    import datetime as dt
+
+    from backupclinic import make_repository
+
+    restic = make_repository(restic_template, tmp_path / "repo")
+    monday = dt.datetime(2026, 11, 30, 2, 30, tzinfo=dt.UTC)
+    run_to_end(run.apply_retention(restic, monday))
+    first = store.last("prune")
+    assert first is not None and first.when == monday
+    run_to_end(run.apply_retention(restic, monday + dt.timedelta(days=3)))
+    assert store.last("prune") == first  # forget only, no prune within the week
+    later = monday + dt.timedelta(days=7)
+    run_to_end(run.apply_retention(restic, later))
+    assert store.last("prune") is not None and store.last("prune").when == later  # type: ignore[union-attr]
+    assert "--keep-daily" in run.KEEP and run.KEEP[run.KEEP.index("--keep-daily") + 1] == "14"
+    assert run.KEEP[run.KEEP.index("--keep-weekly") + 1] == "8"
+    assert run.KEEP[run.KEEP.index("--keep-monthly") + 1] == "24"
