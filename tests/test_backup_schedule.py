@@ -78,3 +78,14 @@ def test_cli_schedule_and_unschedule(cron_dir: Path) -> None:
     assert as_json == [str(cron_dir / "ibdesk-backup")]
     bad = runner.invoke(main, ["backup", "schedule", "--nightly", "25:00"])
     assert bad.exit_code != 0 and "HH:MM" in bad.stderr
+
+
+def test_percent_in_a_path_is_escaped_for_cron(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IBDESK_HOME", str(tmp_path / "100%-home"))
+    monkeypatch.setenv("IBDESK_CRON_DIR", str(tmp_path / "cron.d"))
+    (entry,) = schedule.schedule("02:00")
+    for line in entry.text.splitlines():
+        if line and line[0].isdigit():
+            assert "%" not in line.replace("\\%", "")

@@ -54,7 +54,7 @@ def program() -> list[str]:
 
 def _environment() -> str:
     home = config.home_dir()
-    return f"IBDESK_HOME={shlex.quote(str(home))} " if home else ""
+    return f"IBDESK_HOME={shlex.quote(str(home))} ".replace("%", "\\%") if home else ""
 
 
 def cron_text(hour: int, minute: int, *, system: bool, log: Path) -> str:
@@ -67,6 +67,8 @@ def cron_text(hour: int, minute: int, *, system: bool, log: Path) -> str:
         user = pwd.getpwuid(os.getuid()).pw_name + " "
     tail = f">> {shlex.quote(str(log))} 2>&1"
     verify_hour = (hour + 1) % 24
+    # cron turns an unescaped % into a newline
+    command, tail = command.replace("%", "\\%"), tail.replace("%", "\\%")
     return (
         "# ImageBank SysAdmin: nightly backup and weekly verify (ibdesk backup schedule).\n"
         "# Remove with: ibdesk backup unschedule\n"
