@@ -91,6 +91,9 @@ def test_manifest_records_the_point_in_time(clinic: tuple[Engine, Path], tmp_pat
     assert manifest.backend == engine.dialect.name and manifest.program
     assert dump.parent.name == STAGING_NAME
     assert Manifest.read(dump.parent) == manifest
+    assert (dump.parent / "config" / "audit-chain.key").is_file()
+    if engine.dialect.name == "postgresql":  # the roles too, for a server rebuilt from nothing
+        assert "CREATE ROLE" in (dump.parent / "globals.sql").read_text()
 
 
 @pytest.mark.backends("sqlite")
