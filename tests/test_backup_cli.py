@@ -165,17 +165,22 @@ def test_full_target_disk(
     small = tmp_path / "small-disk"
     small.mkdir()
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(small)], capture_output=True
     )
     if mounted.returncode != 0:
         pytest.skip("this machine cannot mount a tmpfs")
     try:
-        folder = make_clinic(engine, tmp_path / "bilder", patients=4, media=6)
-        (folder / "big.bin").write_bytes(os.urandom(4_000_000))
+        folder = make_clinic(engine, tmp_path / "bilder")
         make_repository(restic_template, small / "repo")
+        assert ibdesk("--db", db_url, "backup", "run").exit_code == 0
+        good = store.last("backup")
+        (folder / "big.bin").write_bytes(os.urandom(8_000_000))
         before = image_hashes(folder)
         one_sentence(ibdesk("--db", db_url, "backup", "run"), "is full", "nothing was lost")
-        assert store.last("backup") is None and image_hashes(folder) == before
+        assert store.last("backup") == good and image_hashes(folder) == before
+        # the backup made before the disk filled up is still listed, and only it
+        listed = json.loads(ibdesk("backup", "list", "--json").output)
+        assert [item["backup_id"] for item in listed] == [good.backup_id if good else ""]
     finally:
         subprocess.run(["umount", "-l", str(small)], check=False)
 
