@@ -36,6 +36,7 @@ TABS: tuple[Tab, ...] = (
     Tab("statistics", _l("Statistics"), "statistics.index", "ibdesk.blueprints.statistics"),
     Tab("logs", _l("Logs"), "logs.index", "ibdesk.blueprints.logs"),
     Tab("patients", _l("Patients"), "patients.index", "ibdesk.blueprints.patients"),
+    Tab("backup", _l("Backup"), "backup.index", "ibdesk.blueprints.backup"),
 )
 
 

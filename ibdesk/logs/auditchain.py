@@ -208,8 +208,12 @@ def verify(session: Session) -> ChainReport:
     return report
 
 
-def verify_steps(session: Session) -> Job[ChainReport]:
-    """Verify the chain as a job: progress after every batch, the report as its result."""
+def verify_steps(session: Session, *, expected_head: Head | None = None) -> Job[ChainReport]:
+    """Verify the chain as a job: progress after every batch, the report as its result.
+
+    ``expected_head`` replaces the head kept beside the key (a restored copy of the database
+    is checked against the head its backup recorded).
+    """
     key = load_key()
     total = int(session.scalar(select(func.max(AuditEvent.seq))) or 0)
     previous, expected_seq, checked, last_id = GENESIS, 1, 0, 0
@@ -240,7 +244,7 @@ def verify_steps(session: Session) -> Job[ChainReport]:
             )
         previous, expected_seq, last_id = event.chain_hash or "", seq + 1, event.id
         checked += 1
-    head = _read_head()
+    head = expected_head if expected_head is not None else _read_head()
     if head is not None and head.seq >= expected_seq:
         return ChainReport(
             checked,
