@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "patients",
     "logs",
     "statistics",
+    "conversion",
     "shell",
 )
 
