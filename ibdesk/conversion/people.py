@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from ibdesk import clinic_settings, users
+from ibdesk import clinic_settings, display, users
 from ibdesk.conversion import checks
 from ibdesk.conversion.batches import (
     CONVERTED,
@@ -229,7 +229,9 @@ def run(engine: Engine, source: Source, *, batch: int = 500) -> Job[dict[str, An
                 counts[name] = counts.get(name, 0) + value
             done += len(rows)
             yield Progress(
-                done, total, _("%(table)s: %(count)s rows", table=table.name, count=done)
+                done,
+                total,
+                _("%(table)s: %(count)s rows", table=table.name, count=display.number(done)),
             )
         result[table.name] = counts
         yield LogLine(
