@@ -133,6 +133,10 @@ def test_every_quirk_of_the_manifest_is_handled(target: Engine, legacy: Legacy) 
     assert folder["orphans"] == len(quirks["orphan_file"])
     assert folder["zero_byte"] == len(quirks["zero_byte_file"])
     assert folder["sha256_mismatch"] == 0
+    assert folder["balanced"]
+    assert (
+        folder["found"] == folder["placed"] + folder["named_by_rejected_rows"] + folder["orphans"]
+    )
     with Session(target) as session:
         image_root = Path(str(clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)))
         # The same person twice: one patient, both kept in the map, reported.

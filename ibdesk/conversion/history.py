@@ -29,7 +29,7 @@ from ibdesk.conversion.batches import (
     write_batch,
 )
 from ibdesk.conversion.people import CONVERTER
-from ibdesk.conversion.source import LOG, TABLES, Source
+from ibdesk.conversion.source import ITEMS, LOG, TABLES, Source
 from ibdesk.i18n import gettext as _
 from ibdesk.logs import auditchain
 from ibdesk.models import (
@@ -198,7 +198,20 @@ def reconcile(engine: Engine, source: Source) -> Job[dict[str, Any]]:
 def _folder(
     session: Session, source: Source, outcomes: dict[str, dict[str, int]]
 ) -> dict[str, Any]:
-    files = checks.walk_files(source.images)
+    disk = {name.lower() for name in checks.walk_files(source.images)}
+    outcome_of = dict(
+        session.execute(
+            select(ConversionMap.source_key, ConversionMap.outcome).where(
+                ConversionMap.source_table == "Bilder"
+            )
+        ).all()
+    )
+    named: dict[str, set[str]] = {CONVERTED: set(), REJECTED: set()}
+    for rows in source.rows(ITEMS, 5000):
+        for row in rows:
+            outcome = outcome_of.get(str(row["BildId"]), "")
+            name = str(row["Filnamn"]).replace("\\", "/").strip().lower()
+            named.setdefault(outcome, set()).add(name)
     how = dict(
         session.execute(
             select(ConversionMap.detail, func.count())
@@ -213,35 +226,33 @@ def _folder(
             .group_by(ConversionIssue.reason)
         ).all()
     )
-    placed = int(how.get("linked", 0)) + int(how.get("copied", 0))
-    orphans = int(reasons.get(checks.ORPHAN_FILE, 0))
-    missing = int(reasons.get(checks.FILE_MISSING, 0))
-    empty = int(reasons.get(checks.FILE_EMPTY, 0))
-    # Files named by a row that was rejected for another reason (its patient or status).
-    rejected_rows = sum(
-        int(reasons.get(r, 0))
-        for r in (
-            checks.ORPHAN_PATIENT,
-            checks.ORPHAN_STATUS,
-            checks.WRONG_TYPE,
-            checks.HASH_MISMATCH,
-            checks.FILE_UNREADABLE,
-            checks.WRITE_FAILED,
+    orphan_names = {
+        str(key).lower()
+        for key in session.scalars(
+            select(ConversionIssue.source_key).where(ConversionIssue.reason == checks.ORPHAN_FILE)
         )
+    }
+    placed_files = named[CONVERTED] & disk
+    rejected_files = (named[REJECTED] & disk) - placed_files
+    # Exact: every file found is placed, named only by rejected rows, or named by no row;
+    # every converted row's file was found; no orphan is named by a row.
+    balanced = (
+        disk == placed_files | rejected_files | orphan_names
+        and not orphan_names & (named[CONVERTED] | named[REJECTED])
+        and int(how.get("linked", 0)) + int(how.get("copied", 0))
+        == outcomes.get("Bilder", {}).get(CONVERTED, 0)
     )
-    found = len(files)
     return {
-        "found": found,
-        "placed": placed,
+        "found": len(disk),
+        "placed": int(how.get("linked", 0)) + int(how.get("copied", 0)),
         "linked": int(how.get("linked", 0)),
         "copied": int(how.get("copied", 0)),
-        "missing": missing,
-        "orphans": orphans,
-        "zero_byte": empty,
+        "missing": int(reasons.get(checks.FILE_MISSING, 0)),
+        "orphans": len(orphan_names),
+        "zero_byte": int(reasons.get(checks.FILE_EMPTY, 0)),
         "case_differs": int(reasons.get(checks.CASE_DIFFERS, 0)),
         "sha256_mismatch": int(reasons.get(checks.HASH_MISMATCH, 0)),
         "outside": int(reasons.get(checks.FILE_OUTSIDE, 0)),
-        "named_by_rejected_rows": rejected_rows,
-        # Every file found is placed, empty, an orphan or named by a rejected row (at most).
-        "balanced": placed + empty + orphans <= found <= placed + empty + orphans + rejected_rows,
+        "named_by_rejected_rows": len(rejected_files),
+        "balanced": balanced,
     }
