@@ -79,3 +79,9 @@ def test_four_steps_through_the_tab(client: FlaskClient, app: Flask, tmp_path: P
     assert rejects.headers["Content-Disposition"].startswith("attachment")
     assert rejects.get_data(as_text=True).startswith("table,source_key,column,reason")
     assert client.get("/conversion/report/4.exe").status_code == 404
+
+
+def test_general_settings_links_to_the_conversion(client: FlaskClient) -> None:
+    page = client.get("/settings/").get_data(as_text=True)
+    assert 'id="settings-conversion-link"' in page
+    assert 'href="/conversion/"' in page
