@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "logs",
     "statistics",
     "backup",
+    "conversion",
     "shell",
 )
 

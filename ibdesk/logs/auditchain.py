@@ -157,6 +157,8 @@ def seal(engine: Engine) -> int:
                     update(AuditEvent)
                     .where(AuditEvent.id == event.id)
                     .values(seq=seq, prev_hash=previous, chain_hash=chained)
+                    # Not matched against the loaded batch: that made sealing quadratic.
+                    .execution_options(synchronize_session=False)
                 )
                 previous = chained
             session.flush()
