@@ -127,7 +127,12 @@ def _refuse_overlong_input() -> None:
     # before any view parses it, with a sentence instead of a crash deep inside.
     values = [*request.args.items(multi=True), *request.form.items(multi=True)]
     if limits.first_too_long(values) is not None:
-        raise UserError(f"A value you sent is too long: type at most {limits.TEXT_MAX} characters.")
+        raise UserError(
+            _(
+                "A value you sent is too long: type at most %(count)s characters.",
+                count=limits.TEXT_MAX,
+            )
+        )
 
 
 def _setup_gate() -> BaseResponse | None:

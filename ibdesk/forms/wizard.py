@@ -149,9 +149,10 @@ class ServerForm(FlaskForm):
             )
         if field.data not in self.drivers:
             raise ValidationError(
-                "That ODBC driver is not installed here; choose one of: "
-                + ", ".join(self.drivers)
-                + "."
+                _(
+                    "That ODBC driver is not installed here; choose one of: %(drivers)s.",
+                    drivers=", ".join(self.drivers),
+                )
             )
 
     def spec(self, kept_password: str = "") -> ServerSpec:
