@@ -19,7 +19,7 @@ SWEDISH = {"LANG": "sv_SE.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""}
     ("env", "expected"),
     [
         (ENGLISH, "Error: Give either --all or one or more --patient PN."),
-        (SWEDISH, "Error: Ange antingen --all eller en eller flera --patient PN."),
+        (SWEDISH, "Fel: Ange antingen --all eller en eller flera --patient PN."),
     ],
 )
 def test_a_usage_error_is_worded_in_the_terminals_language(
@@ -84,3 +84,6 @@ def test_command_and_option_help_follow_lang() -> None:
     top = _help("sv_SE.UTF-8")
     assert "Sök, visa, ta bort, återställ och radera patienter." in top
     assert "Exportera patienter till XML och JPEG 2000" in top
+    # Click's own words come from the catalogue too.
+    assert top.startswith("Användning: ibdesk") and "Visa det här meddelandet och avsluta." in top
+    assert _help("C.UTF-8").startswith("Usage: ibdesk")

@@ -104,6 +104,13 @@ def emit(data: Any, as_json: bool, text: str | Callable[[], str]) -> None:
 class IbdeskGroup(click.Group):
     """A command group that turns administrator-facing errors into one line on stderr."""
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command line, with click's own words in the terminal's language too."""
+        from ibdesk.cli import clickwords
+
+        clickwords.use_catalogue()
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; print UserError messages plainly and exit non-zero."""
         try:
