@@ -23,7 +23,7 @@ from flask import Blueprint, flash, request, url_for
 from werkzeug.exceptions import NotFound as NotFoundPage
 from werkzeug.wrappers import Response
 
-from ibdesk import config, schema, web
+from ibdesk import config, display, schema, web
 from ibdesk.blueprints import flow_key, flows, gate_open, go, is_htmx, page_or_partial
 from ibdesk.blueprints.jobs import registry
 from ibdesk.db import odbc_drivers
@@ -320,7 +320,7 @@ def _use(flow: str, state: Flow, target: str, said: str) -> tuple[str, int] | Re
     state.url = target
     message = _(
         "%(database)s is now this program's database. %(said)s",
-        database=connection.shown_url(target),
+        database=display.database(target),
         said=said,
     )
     source = web.database().choice().source

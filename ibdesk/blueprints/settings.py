@@ -313,7 +313,10 @@ def attach_submit() -> tuple[str, int] | Response:
         return _render("attach", 409, attach_form=form, answer=_error(error))
     config.set_database_url(target.render_as_string(hide_password=False))
     flash(
-        _("Attached %(target)s; it is now this program's database.", target=shown_url(target)),
+        _(
+            "Attached %(target)s; it is now this program's database.",
+            target=display.database(target),
+        ),
         "success",
     )
     return go(url_for("settings.index"))

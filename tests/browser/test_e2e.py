@@ -88,7 +88,9 @@ def test_the_frame_works_from_the_keyboard(page: Page, served: Served) -> None:
     expect(page.locator(":focus")).to_have_attribute("id", "main")
     page.keyboard.press("Tab")
     expect(page.locator(":focus")).to_have_text("Check again")
-    page.keyboard.press("Shift+Tab")  # back out of the content: the nav bar's last tab
+    page.keyboard.press("Shift+Tab")  # back out of the content: the language switch
+    expect(page.locator(":focus")).to_have_attribute("id", "language-sv")
+    page.keyboard.press("Shift+Tab")  # then the nav bar's last tab
     last_tab = page.locator("nav.tabs a").last
     expect(page.locator(":focus")).to_have_text(last_tab.inner_text())
     with page.expect_navigation():

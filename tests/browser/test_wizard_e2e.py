@@ -270,7 +270,7 @@ def test_the_wizard_on_a_real_postgresql_server(
     page.get_by_role("button", name="Finish and run IBSysAdmin").click()
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
     bar = page.locator("#status-bar")
-    expect(bar.locator("[data-field=database]")).to_contain_text("PostgreSQL · 127.0.0.1:")
+    expect(bar.locator("[data-field=database]")).to_contain_text("PostgreSQL server 127.0.0.1:")
     expect(bar.locator("[data-field=schema]")).to_contain_text(
         "ImageBank 2.1, up to date", timeout=WAIT_MS
     )
