@@ -150,7 +150,12 @@ def _refuse_overlong_input() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     own: frozenset[str] = getattr(view, "ibdesk_own_length", frozenset())
     if limits.first_too_long((n, v) for n, v in values if n not in own) is not None:
-        raise UserError(f"A value you sent is too long: type at most {limits.TEXT_MAX} characters.")
+        raise UserError(
+            _(
+                "A value you sent is too long: type at most %(count)s characters.",
+                count=limits.TEXT_MAX,
+            )
+        )
 
 
 def _setup_gate() -> BaseResponse | None:

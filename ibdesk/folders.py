@@ -11,6 +11,7 @@ import os
 from pathlib import Path, PurePath
 
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
 
 # The system's own folders: refused themselves and everything inside them.
 _POSIX_SYSTEM = (
@@ -61,7 +62,9 @@ def _within(path: PurePath, folder: str) -> bool:
 def resolve(path: Path | str) -> Path:
     """Return the folder with ``~`` expanded and every symbolic link resolved."""
     if "\0" in str(path):
-        raise UserError(f"{str(path)!r} holds a NUL character, which no folder name can hold.")
+        raise UserError(
+            _("%(path)r holds a NUL character, which no folder name can hold.", path=str(path))
+        )
     return Path(path).expanduser().resolve()
 
 
@@ -69,13 +72,19 @@ def danger(path: Path | str) -> str:
     """Return why a folder must not be used for the clinic's files, or "" when it may."""
     resolved = resolve(path)
     if resolved.parent == resolved:
-        return f"{resolved} is the root of a disk"
+        return _("%(folder)s is the root of a disk", folder=resolved)
     system = _windows_system() if os.name == "nt" else _POSIX_SYSTEM
     for folder in system:
         if _within(resolved, folder):
-            return f"{resolved} is a folder of the operating system ({folder})"
+            return _(
+                "%(folder)s is a folder of the operating system (%(system)s)",
+                folder=resolved,
+                system=folder,
+            )
     if os.name != "nt" and str(resolved) in _POSIX_SHARED_ROOTS:
-        return f"{resolved} holds other people's or programs' folders side by side"
+        return _(
+            "%(folder)s holds other people's or programs' folders side by side", folder=resolved
+        )
     return ""
 
 
@@ -84,8 +93,13 @@ def refuse_dangerous(path: Path | str, use: str) -> Path:
     reason = danger(path)
     if reason:
         raise UserError(
-            f"{path} cannot be used as the {use}: {reason}; choose a folder of its own, "
-            "for example D:\\ImageBank or /srv/imagebank."
+            _(
+                "%(path)s cannot be used as the %(use)s: %(reason)s; choose a folder of its "
+                "own, for example D:\\ImageBank or /srv/imagebank.",
+                path=path,
+                use=use,
+                reason=reason,
+            )
         )
     return resolve(path)
 

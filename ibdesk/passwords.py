@@ -6,6 +6,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
 
 MIN_LENGTH = 10
 _hasher = PasswordHasher()
@@ -34,16 +35,19 @@ def check_rule(password: str, *, username: str = "") -> None:
     """Refuse a password that is too short, too common or the user name itself."""
     if len(password) < MIN_LENGTH:
         raise PasswordRejected(
-            f"The password must be at least {MIN_LENGTH} characters long; a short phrase "
-            "of a few words is easy to remember and hard to guess."
+            _(
+                "The password must be at least %(MIN_LENGTH)s characters long; a "
+                "short phrase of a few words is easy to remember and hard to guess.",
+                MIN_LENGTH=MIN_LENGTH,
+            )
         )
     if password.strip() != password:
-        raise PasswordRejected("The password must not begin or end with a space.")
+        raise PasswordRejected(_("The password must not begin or end with a space."))
     lowered = password.lower()
     if username and username.lower() in lowered:
-        raise PasswordRejected("The password must not contain the user name.")
+        raise PasswordRejected(_("The password must not contain the user name."))
     if lowered in _COMMON or len(set(password)) < 4:
-        raise PasswordRejected("That password is too easy to guess; choose another.")
+        raise PasswordRejected(_("That password is too easy to guess; choose another."))
 
 
 def hash_password(password: str) -> str:

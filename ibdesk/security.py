@@ -32,6 +32,7 @@ from flask import Flask, Response, abort, current_app, g, render_template, reque
 from markupsafe import Markup
 
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
 
 LOOPBACK = "127.0.0.1"
 TOKEN_PARAM = "token"
@@ -56,8 +57,12 @@ def require_loopback(host: str) -> None:
         address = None
     if address is None or str(address) != LOOPBACK:
         raise UserError(
-            f"ImageBank SysAdmin only listens on the loopback address {LOOPBACK}, "
-            f"so it refuses to serve on {host!r}."
+            _(
+                "ImageBank SysAdmin only listens on the loopback address "
+                "%(LOOPBACK)s, so it refuses to serve on %(host)s.",
+                LOOPBACK=LOOPBACK,
+                host=repr(host),
+            )
         )
 
 
@@ -115,13 +120,18 @@ def _guard() -> Response | None:
     g.ibdesk_authenticated = False
     port = current_app.config.get("IBDESK_PORT")
     if port is None:
-        _refuse("ImageBank SysAdmin is still starting; try again in a moment.")
+        _refuse(_("ImageBank SysAdmin is still starting; try again in a moment."))
     expected_host = f"{LOOPBACK}:{port}"
     if request.host != expected_host:
-        _refuse(f"ImageBank SysAdmin only answers at the address {expected_host}.")
+        _refuse(
+            _(
+                "ImageBank SysAdmin only answers at the address %(expected_host)s.",
+                expected_host=expected_host,
+            )
+        )
     sent_origin = request.headers.get("Origin")
     if sent_origin is not None and sent_origin != origin(port):
-        _refuse("Requests from other web pages are refused.")
+        _refuse(_("Requests from other web pages are refused."))
     if TOKEN_PARAM in request.args:
         return _exchange_token()
     view = current_app.view_functions.get(request.endpoint or "")
@@ -134,8 +144,10 @@ def _guard() -> Response | None:
         request.cookies.get(auth_cookie_name(current_app)), current_app.config["IBDESK_COOKIE_KEY"]
     ):
         _refuse(
-            "This page belongs to an ImageBank SysAdmin window; open it from that window, or "
-            "use the address `ibdesk serve` printed."
+            _(
+                "This page belongs to an ImageBank SysAdmin window; open it from that window, or "
+                "use the address `ibdesk serve` printed."
+            )
         )
     g.ibdesk_authenticated = True
     return None
@@ -144,12 +156,14 @@ def _guard() -> Response | None:
 def _exchange_token() -> Response:
     """Trade the launch token in the address for the session cookie, then drop it."""
     if request.method not in ("GET", "HEAD"):
-        _refuse("The access key is only accepted when opening a page.")
+        _refuse(_("The access key is only accepted when opening a page."))
     if not _same(request.args.get(TOKEN_PARAM), current_app.config["IBDESK_TOKEN"]):
         _refuse(
-            "This address's access key is not valid for the running ImageBank SysAdmin: "
-            "each address opens it once, within five minutes. Open the program again, or "
-            "use the newest address `ibdesk serve` printed (or `ibdesk serve` prints it again)."
+            _(
+                "This address's access key is not valid for the running ImageBank SysAdmin: "
+                "each address opens it once, within five minutes. Open the program again, or "
+                "use the newest address `ibdesk serve` printed (or `ibdesk serve` prints it again)."
+            )
         )
     _spend_token()
     rest = [(key, value) for key, value in request.args.items(multi=True) if key != TOKEN_PARAM]
@@ -219,8 +233,10 @@ def _spend_token() -> None:
         expired = time.monotonic() > config["IBDESK_TOKEN_EXPIRES"]
         if config.get("IBDESK_TOKEN_SPENT") or expired:
             _refuse(
-                "This address's access key has already been used or has expired; "
-                "open the program again to get a new address."
+                _(
+                    "This address's access key has already been used or has expired; "
+                    "open the program again to get a new address."
+                )
             )
         config["IBDESK_TOKEN_SPENT"] = True
         if renew is None:

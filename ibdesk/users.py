@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ibdesk import audit
 from ibdesk.audit import Actor
 from ibdesk.errors import Refused, UserError
+from ibdesk.i18n import gettext as _
 from ibdesk.models import AccountSource, UserAccount, utcnow
 from ibdesk.passwords import check_rule, hash_password, verify_password
 
@@ -21,7 +22,7 @@ def normalize_username(username: str) -> str:
     """Return the lower-cased, trimmed log-in name, or refuse one that cannot be used."""
     name = username.strip().lower()
     if not _USERNAME.fullmatch(name):
-        raise UserError("A user name is 2 to 64 letters, digits or . - _ @ with no spaces.")
+        raise UserError(_("A user name is 2 to 64 letters, digits or . - _ @ with no spaces."))
     return name
 
 
@@ -37,7 +38,7 @@ def create_user(
     """Create a local account after checking the name is free and the password rule."""
     name = normalize_username(username)
     if session.scalar(select(UserAccount.id).where(UserAccount.username == name)) is not None:
-        raise Refused(f"A user named {name} already exists.")
+        raise Refused(_("A user named %(name)s already exists.", name=name))
     check_rule(password, username=name)
     user = UserAccount(
         username=name,
@@ -98,9 +99,9 @@ def authenticate(session: Session, username: str, password: str, machine: str) -
     session.flush()
     if reason or user is None:
         message = (
-            "This account is disabled; ask the administrator."
+            _("This account is disabled; ask the administrator.")
             if reason == "account disabled"
-            else "Wrong user name or password."
+            else _("Wrong user name or password.")
         )
         return LoginOutcome(None, message)
     user.last_login_at = utcnow()

@@ -205,7 +205,7 @@ def test_attach_a_sqlite_file(configured: FlaskClient, tmp_path: Path, backend: 
     attached = post(configured, "/settings/attach", {"attach-path": str(clinic)})
     assert attached.status_code == 204 and attached.headers["HX-Redirect"] == "/settings/"
     assert make_url(saved_url() or "").database == str(clinic)
-    assert f"Attached sqlite+pysqlite:///{clinic};" in html(configured.get("/settings/"))
+    assert f"Attached SQLite file {clinic};" in html(configured.get("/settings/"))
 
 
 @pytest.mark.backends("postgresql")
@@ -303,7 +303,7 @@ def test_change_connection_inline_keeps_the_password_server_side(
     assert used.status_code == 204 and used.headers["HX-Redirect"] == "/settings/"
     assert (saved_url() or "").endswith(f"/{other}")
     page = html(configured.get("/settings/"))
-    assert f"/{other} is now this program&#39;s database" in page
+    assert f"database {other} is now this program&#39;s database" in page
     assert pg_server.password not in page
 
 

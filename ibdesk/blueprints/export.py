@@ -29,6 +29,7 @@ from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.export import ExportOptions, ExportSummary, Selection, export_patients
 from ibdesk.export.verify import VerifyReport, verify_export
 from ibdesk.forms.export import ExportForm, SearchForm, VerifyForm
+from ibdesk.i18n import N_
 from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobStatus, format_duration
 
@@ -37,8 +38,8 @@ if TYPE_CHECKING:
 
 bp = Blueprint("export", __name__, url_prefix="/export")
 
-EXPORT_JOB = "Export"
-VERIFY_JOB = "Verify export"
+EXPORT_JOB = N_("Export")
+VERIFY_JOB = N_("Verify export")
 FOUND_LIMIT = 50  # patients listed on the left; typing more of the number narrows the list
 LISTED_FAILURES = 200  # failed items shown on the page; the saved summary has them all
 

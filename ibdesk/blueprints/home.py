@@ -7,14 +7,16 @@ from werkzeug.wrappers import Response
 
 from ibdesk import config, web
 from ibdesk.blueprints import page_or_partial
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 
 bp = Blueprint("home", __name__)
 
 SOURCES = {
-    "option": "the --db option",
-    "environment": "the IBDESK_DB environment variable",
-    "config": "this computer's configuration file",
-    "default": "the built-in default (SQLite on this computer)",
+    "option": _l("the --db option"),
+    "environment": _l("the IBDESK_DB environment variable"),
+    "config": _l("this computer's configuration file"),
+    "default": _l("the built-in default (SQLite on this computer)"),
 }
 
 
@@ -39,7 +41,7 @@ def not_configured() -> str | Response:
         return redirect(url_for("home.index"))
     default_path = config.data_dir() / config.DEFAULT_SQLITE_NAME
     if database.choice().source == "default" and not default_path.exists():
-        reason = "The built-in SQLite database has not been created yet."
+        reason = _("The built-in SQLite database has not been created yet.")
     else:
         status = web.status(database)
         reason = status.problem or status.schema_message

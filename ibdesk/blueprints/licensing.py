@@ -11,6 +11,7 @@ from ibdesk.audit import local_admin
 from ibdesk.blueprints import is_htmx, status_for
 from ibdesk.errors import NotFound, UserError
 from ibdesk.forms.licensing import InstallLicenseForm, RemoveSeatForm
+from ibdesk.i18n import gettext as _
 from ibdesk.licensing import seats
 
 bp = Blueprint("licensing", __name__, url_prefix="/licensing")
@@ -69,7 +70,9 @@ def install_submit() -> tuple[str, int]:
 def _held_seat(seat_id: int) -> seats.SeatInfo:
     found = next((s for s in seats.list_seats(web.db_session()) if s.id == seat_id), None)
     if found is None:
-        raise NotFound(f"No workstation holds the seat with ID {seat_id} any more.")
+        raise NotFound(
+            _("No workstation holds the seat with ID %(seat_id)s any more.", seat_id=seat_id)
+        )
     return found
 
 
@@ -96,6 +99,11 @@ def remove_seat_submit(seat_id: int) -> tuple[str, int]:
         session.rollback()
         return _render(status_for(error), message=str(error), message_kind="error")
     return _render(
-        message=f"Freed seat {seat.slot} of {seat.hostname} ({seat.mac}); the workstation "
-        "can claim a seat again when it next starts, if one is free."
+        message=_(
+            "Freed seat %(slot)s of %(hostname)s (%(mac)s); the workstation "
+            "can claim a seat again when it next starts, if one is free.",
+            slot=seat.slot,
+            hostname=seat.hostname,
+            mac=seat.mac,
+        )
     )

@@ -23,13 +23,15 @@ from ibdesk.blueprints.jobs import registry
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
 from ibdesk.forms.logs import AuditFilterForm, LoginFilterForm
+from ibdesk.i18n import N_
+from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobStatus
 from ibdesk.logs import auditchain
 
 bp = Blueprint("logs", __name__, url_prefix="/logs")
 
 PAGE_SIZE = logs.PAGE_SIZE
-VERIFY_JOB = "Verify log"
+VERIFY_JOB = N_("Verify log")
 VERIFY_WAIT_S = 2.0  # a small log is checked while the button waits; a big one shows progress
 FILTER_KEYS = ("personnummer", "user", "action", "since", "until")
 
@@ -58,7 +60,7 @@ def _cursor() -> int | None:
     if not value.isdigit():
         return None
     if len(value) > limits.CURSOR_MAX_DIGITS:
-        raise UserError("That log page does not exist; open the log from its first page again.")
+        raise UserError(_("That log page does not exist; open the log from its first page again."))
     return int(value)
 
 
@@ -104,6 +106,7 @@ def index() -> tuple[str, int]:
             "logs/index.html",
             "logs/_audit.html",
             entries=entries,
+            lines=list(describe.grouped(entries.rows)) if entries else [],
             describe_event=describe,
             **context,
         )
@@ -173,6 +176,7 @@ def patient_extract(number: str) -> str:
     """Show everyone who has seen or changed one patient's record: printable, with CSV."""
     normalised = personnummer.normalize(number)
     with reading() as session:
+        describe = auditwords.Describer(session)
         found = patients.search(session, normalised, limit=1).rows
         return page_or_partial(
             "logs/extract.html",
@@ -180,8 +184,10 @@ def patient_extract(number: str) -> str:
             number=normalised,
             patient=found[0] if found else None,
             access=logs.patient_access(session, normalised),
-            events=logs.audit_rows(session, logs.AuditFilter(personnummer=normalised)),
-            describe_event=auditwords.Describer(session),
+            events=describe.grouped(
+                logs.audit_rows(session, logs.AuditFilter(personnummer=normalised))
+            ),
+            describe_event=describe,
             made_at=dt.datetime.now(dt.UTC),
             made_by=local_admin().user,
             csv_url=url_for("logs.export", personnummer=normalised),

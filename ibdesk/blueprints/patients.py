@@ -33,6 +33,7 @@ from ibdesk.display import date_time
 from ibdesk.display import personnummer as pn_display
 from ibdesk.errors import UserError
 from ibdesk.forms.patients import ConfirmNumberForm, SearchForm, UnsignForm
+from ibdesk.i18n import gettext as _
 from ibdesk.patients import signing, thumbnails
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
@@ -161,9 +162,12 @@ def sign(number: str, set_id: int) -> tuple[str, int] | BaseResponse:
         signed = signing.sign(session, local_admin(), set_id)
         return Outcome(
             "success",
-            f"Image set signed by {signed.signed_by} at "
-            f"{date_time(signed.signed_at, seconds=True)}; "
-            f"digest {signed.signature_digest}.",
+            _(
+                "Image set signed by %(signed_by)s at %(signed_at)s; digest %(signature_digest)s.",
+                signed_by=signed.signed_by,
+                signed_at=date_time(signed.signed_at, seconds=True),
+                signature_digest=signed.signature_digest,
+            ),
         )
 
     return _set_action(number, set_id, act)
@@ -175,15 +179,17 @@ def unsign(number: str, set_id: int) -> tuple[str, int] | BaseResponse:
     form = _unsign_form(set_id, submitted=True)
     session = web.db_session()
     if not form.validate_on_submit():
-        message = "; ".join(form.reason.errors) or "The form was not complete."
+        message = "; ".join(form.reason.errors) or _("The form was not complete.")
         return _set_answer(number, set_id, session, Outcome("error", message), 422, form)
 
     def act(session: Session) -> Outcome:
         signing.unsign(session, local_admin(), set_id, form.reason.data or "")
         return Outcome(
             "success",
-            "Signature removed: the workstations can change the set again. "
-            "The reason is kept in the patient's log.",
+            _(
+                "Signature removed: the workstations can change the set again. "
+                "The reason is kept in the patient's log."
+            ),
         )
 
     return _set_action(number, set_id, act)
@@ -197,10 +203,10 @@ def verify(number: str, set_id: int) -> tuple[str, int] | BaseResponse:
         result = signing.verify(session, set_id)
         if result.ok:
             return Outcome(
-                "success", "The set matches its signature: no field and no file has changed."
+                "success", _("The set matches its signature: no field and no file has changed.")
             )
         return Outcome(
-            "error", "The set does NOT match its signature. What changed:", result.problems
+            "error", _("The set does NOT match its signature. What changed:"), result.problems
         )
 
     return _set_action(number, set_id, act)
@@ -227,7 +233,7 @@ def _typed_action(
     form = ConfirmNumberForm(prefix=prefix)
     forms = {f"{prefix}_form": form}
     if not form.validate_on_submit():
-        message = "; ".join(form.confirm.errors) or "The form was not complete."
+        message = "; ".join(form.confirm.errors) or _("The form was not complete.")
         return _manage_answer(number, Outcome("error", message), 422, **forms)
     session = web.db_session()
     try:
@@ -247,8 +253,10 @@ def delete(number: str) -> tuple[str, int] | BaseResponse:
         patient = patients.delete_patient(session, local_admin(), number, confirm=typed)
         return Outcome(
             "success",
-            f"Patient {pn_display(patient.personnummer)} is deleted: hidden from the "
-            "workstations until restored.",
+            _(
+                "Patient %(personnummer)s is deleted: hidden from the workstations until restored.",
+                personnummer=pn_display(patient.personnummer),
+            ),
         )
 
     return _typed_action(number, "delete", act)
@@ -273,7 +281,7 @@ def purge(number: str) -> tuple[str, int] | BaseResponse:
     """Remove the patient's rows and files for good (refused while a set is signed)."""
     form = ConfirmNumberForm(prefix="purge")
     if not form.validate_on_submit():
-        message = "; ".join(form.confirm.errors) or "The form was not complete."
+        message = "; ".join(form.confirm.errors) or _("The form was not complete.")
         return _manage_answer(number, Outcome("error", message), 422, purge_form=form)
     session = web.db_session()
     try:
@@ -286,15 +294,23 @@ def purge(number: str) -> tuple[str, int] | BaseResponse:
             number, Outcome("error", str(error)), status_for(error), purge_form=form
         )
     flash(
-        f"Patient {pn_display(result.personnummer)} is purged: {result.image_sets} image "
-        f"set(s) and {result.media} media removed, {result.files_removed} file(s) deleted. "
-        "The patient's log stays.",
+        _(
+            "Patient %(personnummer)s is purged: %(image_sets)s image set(s) "
+            "and %(media)s media removed, %(files_removed)s file(s) deleted. "
+            "The patient's log stays.",
+            personnummer=pn_display(result.personnummer),
+            image_sets=result.image_sets,
+            media=result.media,
+            files_removed=result.files_removed,
+        ),
         "success",
     )
     if result.files_left:
         flash(
-            "These files could not be deleted from the image folder: "
-            + ", ".join(result.files_left),
+            _(
+                "These files could not be deleted from the image folder: %(files)s",
+                files=", ".join(result.files_left),
+            ),
             "warning",
         )
     return go(url_for("patients.index"))

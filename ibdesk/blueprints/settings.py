@@ -28,6 +28,7 @@ from ibdesk.db import server_info
 from ibdesk.errors import UserError
 from ibdesk.forms.settings import AttachForm, BackupForm, ImageFolderForm, LoginForm, UpdateForm
 from ibdesk.i18n import gettext as _
+from ibdesk.i18n import ngettext
 from ibdesk.jobs import JobState, JobStatus
 from ibdesk.progress import Job
 from ibdesk.settings import backup as backups
@@ -73,7 +74,7 @@ def _connection_context() -> dict[str, Any]:
     try:
         shown = shown_url(url)
     except Exception:  # a damaged URL in the config file must not break the page
-        shown = "(not a valid database URL)"
+        shown = _("(not a valid database URL)")
     return {
         "status": web.status(web.database()),
         "shown_url": shown,
@@ -159,9 +160,9 @@ def databases_submit() -> tuple[str, int]:
     lines = tuple(f"{name} (in use)" if name == current else name for name in names)
     count = len(names)
     message = (
-        f"{count} database{'s' if count != 1 else ''} on this server:"
+        ngettext("%(num)s database on this server:", "%(num)s databases on this server:", count)
         if count
-        else ("There are no databases on this server.")
+        else (_("There are no databases on this server."))
     )
     return _render("connection", answer=Answer("info", message, lines))
 
@@ -173,17 +174,21 @@ def _folder_answer(check: imagefolder.FolderCheck, saved: bool) -> Answer:
     details = [f"Path: {check.path}"]
     if check.exists:
         details.append("Exists: yes")
-        details.append(f"Writable by this program: {'yes' if check.writable else 'no'}")
+        details.append(
+            _("Writable by this program: yes")
+            if check.writable
+            else _("Writable by this program: no")
+        )
     if check.free_bytes is not None:
         details.append(_("Free space: %(size)s", size=display.byte_size(check.free_bytes)))
     if check.note:
         details.append(check.note)
     if saved:
-        message = "Saved: every workstation uses this image folder."
+        message = _("Saved: every workstation uses this image folder.")
     elif check.exists and not check.writable:
-        return Answer("error", "This program cannot write to the folder.", tuple(details))
+        return Answer("error", _("This program cannot write to the folder."), tuple(details))
     else:
-        message = "The folder can be used." if check.exists else "The path can be stored."
+        message = _("The folder can be used.") if check.exists else _("The path can be stored.")
     return Answer("success", message, tuple(details))
 
 
@@ -238,9 +243,11 @@ def backup_submit() -> tuple[str, int]:
             return _render("backup", 422, backup_form=form, answer=_error(error))
         answer = Answer(
             "info",
-            "SQL Server writes its backups itself, on the server's own disk: run these "
-            "statements on the server (SQL Server Management Studio or sqlcmd). The second "
-            "one verifies the copy.",
+            _(
+                "SQL Server writes its backups itself, on the server's own disk: run these "
+                "statements on the server (SQL Server Management Studio or sqlcmd). The second "
+                "one verifies the copy."
+            ),
             tuple(statements),
             code=True,
         )
@@ -298,16 +305,27 @@ def _tool_answer(tool: str, job: JobStatus, **context: Any) -> tuple[str, int]:
         result: backups.BackupResult = job.result
         answer = Answer(
             "success",
-            f"Backup written to {result.path} ({result.bytes:,} bytes).",
+            _(
+                "Backup written to %(path)s (%(bytes)s bytes).",
+                path=result.path,
+                bytes=display.number(result.bytes),
+            ),
             (f"Verified: {result.verified}.",),
         )
         return _render(tool, answer=answer, **context)
     outcome: dbadmin.UpdateOutcome = job.result
     done = outcome.upgrade
     if done.changed:
-        message = f"Updated the schema from {done.from_revision or 'empty'} to {done.to_revision}."
+        message = _(
+            "Updated the schema from %(value)s to %(to_revision)s.",
+            value=done.from_revision or _("empty"),
+            to_revision=done.to_revision,
+        )
     else:
-        message = f"The schema is already current ({done.to_revision}); nothing to do."
+        message = _(
+            "The schema is already current (%(to_revision)s); nothing to do.",
+            to_revision=done.to_revision,
+        )
     details: tuple[str, ...] = ()
     if outcome.backup is not None:
         details = (f"Backup first: {outcome.backup.path} ({outcome.backup.verified}).",)
@@ -331,7 +349,13 @@ def attach_submit() -> tuple[str, int] | Response:
     except UserError as error:
         return _render("attach", 409, attach_form=form, answer=_error(error))
     config.set_database_url(target.render_as_string(hide_password=False))
-    flash(f"Attached {shown_url(target)}; it is now this program's database.", "success")
+    flash(
+        _(
+            "Attached %(target)s; it is now this program's database.",
+            target=display.database(target),
+        ),
+        "success",
+    )
     return go(url_for("settings.index"))
 
 
@@ -351,8 +375,11 @@ def login_submit() -> tuple[str, int]:
     db.commit()
     answer = Answer(
         "success",
-        f"Login {login} created with workstation rights: it reads and writes the data but "
-        "cannot change tables.",
+        _(
+            "Login %(login)s created with workstation rights: it reads and "
+            "writes the data but cannot change tables.",
+            login=login,
+        ),
         tuple(statements),
         code=True,
     )

@@ -18,13 +18,15 @@ from ibdesk.blueprints import is_htmx
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.errors import NotFound, Refused
 from ibdesk.forms.statistics import CheckForm
+from ibdesk.i18n import N_
+from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobStatus
 from ibdesk.settings.connection import DatabaseLabel
 from ibdesk.statistics import imagecheck, printout
 
 bp = Blueprint("statistics", __name__, url_prefix="/statistics")
 
-CHECK_JOB = "Image folder check"
+CHECK_JOB = N_("Image folder check")
 
 
 def _running_check() -> JobStatus | None:
@@ -103,7 +105,7 @@ def check_submit() -> tuple[str, int]:
 def _check_job(job_id: str) -> JobStatus:
     job = registry().status(job_id, log_tail=0)
     if job.name != CHECK_JOB:
-        raise NotFound("That job is not an image folder check.")
+        raise NotFound(_("That job is not an image folder check."))
     return job
 
 
@@ -119,10 +121,17 @@ def check_list(job_id: str) -> Response:
     job = _check_job(job_id)
     report = job.result
     if not isinstance(report, imagecheck.CheckReport):
-        raise Refused("The image folder check has not finished, so there is no list yet.")
+        raise Refused(_("The image folder check has not finished, so there is no list yet."))
     lines = [
-        f"# ImageBank image folder check, {display.date_time(dt.datetime.now(dt.UTC))}",
-        f"# {report.checked_rows} media rows and {report.checked_files} files checked",
+        _(
+            "# ImageBank image folder check, %(UTC)s",
+            UTC=display.date_time(dt.datetime.now(dt.UTC)),
+        ),
+        _(
+            "# %(checked_rows)s media rows and %(checked_files)s files checked",
+            checked_rows=report.checked_rows,
+            checked_files=report.checked_files,
+        ),
         *report.lines(),
     ]
     name = f"image-folder-check-{dt.date.today().isoformat()}.txt"

@@ -20,6 +20,7 @@ from ibdesk.blueprints.jobs import registry
 from ibdesk.errors import UserError
 from ibdesk.forms.licensing import InstallLicenseForm
 from ibdesk.forms.wizard import AdminUserForm
+from ibdesk.i18n import gettext as _
 from ibdesk.passwords import PasswordRejected
 from ibdesk.settings import connection, dbadmin
 from ibdesk.wizard import Answer, chosen_session
@@ -81,7 +82,7 @@ def user_submit() -> tuple[str, int]:
     if (refused := need_database(state)) is not None:
         return refused
     if not steps(state).passed[2]:
-        answer = Answer("error", "Install the license first (step 3).")
+        answer = Answer("error", _("Install the license first (step 3)."))
         return render("wizard", state, 3, answer=answer), 409
     form = AdminUserForm()
     if not form.validate_on_submit():
@@ -103,7 +104,7 @@ def user_submit() -> tuple[str, int]:
             return render("wizard", state, 4, user_form=form), 422
         chosen.commit()
         name = user.username
-    answer = Answer("success", f"The administrator {name} was created.")
+    answer = Answer("success", _("The administrator %(name)s was created.", name=name))
     return render("wizard", state, 4, answer=answer), 200
 
 
@@ -113,7 +114,9 @@ def finish_submit() -> tuple[str, int] | Response:
     state = flow_state("wizard")
     found = steps(state)
     if not found.can_finish:
-        answer = Answer("error", f"Step {found.first_open} has not passed yet.")
+        answer = Answer(
+            "error", _("Step %(first_open)s has not passed yet.", first_open=found.first_open)
+        )
         return render("wizard", state, found.first_open, answer=answer), 409
     flows().drop(flow_key("wizard"))
     return go(url_for("home.index"))
@@ -144,10 +147,15 @@ def demo_status(job_id: str) -> str:
     if collect(state):
         clinic = state.demo
         assert clinic is not None
-        message = (
-            f"The demo clinic is ready: {clinic.patients} patients, {clinic.media} media with "
-            f"their files in {clinic.image_folder}, and a DEMO license ({clinic.licensee}). "
-            "Create your administrator account, or finish now and explore."
+        message = _(
+            "The demo clinic is ready: %(patients)s patients, %(media)s media "
+            "with their files in %(image_folder)s, and a DEMO license "
+            "(%(licensee)s). Create your administrator account, or finish now "
+            "and explore.",
+            patients=clinic.patients,
+            media=clinic.media,
+            image_folder=clinic.image_folder,
+            licensee=clinic.licensee,
         )
         answer = Answer("success", message)
         number = steps(state).first_open

@@ -19,6 +19,7 @@ from typing import IO
 
 from ibdesk.errors import Refused
 from ibdesk.export.files import sha256_file, temp_name
+from ibdesk.i18n import gettext as _
 
 MANIFEST = "manifest.sha256"
 LOCK_FILE = ".ibdesk-export.lock"
@@ -153,11 +154,20 @@ def lock(folder: Path, *, create: bool = True) -> Iterator[None]:
         if not create:
             yield
             return
-        raise Refused(f"{folder} cannot be locked for the export ({error.strerror}).") from error
+        raise Refused(
+            _(
+                "%(folder)s cannot be locked for the export (%(strerror)s).",
+                folder=folder,
+                strerror=error.strerror,
+            )
+        ) from error
     with handle:
         if not _try_lock(handle):
             raise Refused(
-                f"Another export is using {folder} right now; wait for it to finish first."
+                _(
+                    "Another export is using %(folder)s right now; wait for it to finish first.",
+                    folder=folder,
+                )
             )
         try:
             yield

@@ -10,8 +10,10 @@ from wtforms.validators import Optional, ValidationError
 
 from ibdesk import personnummer
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 
-_DATE = "Write the date as YYYY-MM-DD, for example 2026-03-04."
+_DATE = _l("Write the date as YYYY-MM-DD, for example 2026-03-04.")
 
 
 def _valid_personnummer(_form: Any, field: StringField) -> None:
@@ -29,19 +31,19 @@ class AuditFilterForm(FlaskForm):
         csrf = False
 
     personnummer = StringField(
-        "Patient",
+        _l("Patient"),
         validators=[_valid_personnummer],
-        description="The patient's personnummer, in any form.",
+        description=_l("The patient's personnummer, in any form."),
     )
-    user = StringField("User", description="The user name exactly, as in anna.tandlakare.")
-    action = StringField("Event", description="For example patient.view or image_set.sign.")
-    since = DateField("From", validators=[Optional()], invalid_value_message=_DATE)
-    until = DateField("To", validators=[Optional()], invalid_value_message=_DATE)
+    user = StringField(_l("User"), description=_l("The user name exactly, as in anna.tandlakare."))
+    action = StringField(_l("Event"), description=_l("For example patient.view or image_set.sign."))
+    since = DateField(_l("From"), validators=[Optional()], invalid_value_message=_DATE)
+    until = DateField(_l("To"), validators=[Optional()], invalid_value_message=_DATE)
 
     def validate_until(self, field: DateField) -> None:
         """Refuse a period that ends before it starts."""
         if field.data and self.since.data and field.data < self.since.data:
-            raise ValidationError("The end date is before the start date.")
+            raise ValidationError(_("The end date is before the start date."))
 
 
 class LoginFilterForm(FlaskForm):
@@ -50,5 +52,5 @@ class LoginFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    user = StringField("User", description="The user name exactly.")
-    failures = BooleanField("Only failed log-ins")
+    user = StringField(_l("User"), description=_l("The user name exactly."))
+    failures = BooleanField(_l("Only failed log-ins"))

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ibdesk import auditwords, csvsafe, personnummer
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
 from ibdesk.models import AuditEvent, LoginEvent, SystemEvent
 
 PAGE_SIZE = 100
@@ -46,7 +47,9 @@ def parse_date(text: str | None, what: str) -> dt.date | None:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
         raise UserError(
-            f"The {what} date '{text}' is not a date; write it as YYYY-MM-DD."
+            _("The start date '%(text)s' is not a date; write it as YYYY-MM-DD.", text=text)
+            if what == "start"
+            else _("The end date '%(text)s' is not a date; write it as YYYY-MM-DD.", text=text)
         ) from None
 
 
@@ -68,7 +71,7 @@ def _audit_query(flt: AuditFilter) -> Select[Any]:
     if flt.until:
         query = query.where(AuditEvent.at < _day_start(flt.until + dt.timedelta(days=1)))
     if flt.since and flt.until and flt.until < flt.since:
-        raise UserError("The end date is before the start date.")
+        raise UserError(_("The end date is before the start date."))
     return query
 
 
@@ -153,7 +156,9 @@ def audit_csv(session: Session, flt: AuditFilter) -> Iterator[str]:
     writer = csvsafe.Writer(buffer)
     writer.writerow(AUDIT_CSV_HEADER)
     describe = auditwords.Describer(session)
-    for n, event in enumerate(audit_rows(session, flt), 1):
+    # Consecutive images added to one status are one row, as on the page; the row carries
+    # the newest event's id and every event's changes.
+    for n, event in enumerate(describe.grouped(audit_rows(session, flt)), 1):
         writer.writerow(
             (
                 event.id,
@@ -165,7 +170,7 @@ def audit_csv(session: Session, flt: AuditFilter) -> Iterator[str]:
                 event.action,
                 event.entity,
                 event.entity_id or "",
-                auditwords.describe_changes(event.changes),
+                " | ".join(text for text in event.change_texts if text),
                 describe(event),
             )
         )

@@ -20,6 +20,7 @@ from ibdesk import audit, clinic_settings, display, limits, personnummer
 from ibdesk.audit import Actor
 from ibdesk.clients import find_patient
 from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.i18n import gettext as _
 from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient, utcnow
 
 PAGE_SIZE = 50
@@ -93,9 +94,9 @@ def search(
         low, high = _name_prefix(text)
         query = query.where(Patient.name_key >= low, Patient.name_key < high)
         if cursor:
-            key, _, last_id = cursor.rpartition("\x1f")
+            key, _sep, last_id = cursor.rpartition("\x1f")
             if not last_id.isdigit():
-                raise UserError("This page's address is damaged; search again.")
+                raise UserError(_("This page's address is damaged; search again."))
             # Spelled out: SQL Server has no row-value comparison.
             query = query.where(
                 or_(
@@ -217,8 +218,10 @@ def _confirm(patient: Patient, typed: str) -> None:
         same = False
     if not same:
         raise Refused(
-            "The number typed to confirm does not match this patient's personnummer; "
-            "nothing was changed."
+            _(
+                "The number typed to confirm does not match this patient's personnummer; "
+                "nothing was changed."
+            )
         )
 
 
@@ -242,7 +245,9 @@ def restore_patient(session: Session, actor: Actor, number: str) -> Patient:
     """Bring a deleted patient back to the workstations."""
     patient = find_patient(session, number, include_deleted=True)
     if patient.deleted_at is None:
-        raise Refused(f"Patient {number} is not deleted; there is nothing to restore.")
+        raise Refused(
+            _("Patient %(number)s is not deleted; there is nothing to restore.", number=number)
+        )
     patient.deleted_at, patient.deleted_by = None, None
     audit.record(
         session,
@@ -282,8 +287,13 @@ def purge_patient(session: Session, actor: Actor, number: str, *, confirm: str) 
     )
     if signed:
         raise Refused(
-            f"Patient {number} has {signed} signed image set(s); a patient with "
-            "signed records cannot be purged (delete hides the patient instead)."
+            _(
+                "Patient %(number)s has %(signed)s signed image set(s); a patient "
+                "with signed records cannot be purged (delete hides the patient "
+                "instead).",
+                number=number,
+                signed=signed,
+            )
         )
     paths = list(session.scalars(select(MediaItem.path).where(MediaItem.patient_id == patient.id)))
     sets = (
@@ -338,7 +348,7 @@ def image_set_view(session: Session, set_id: int) -> ImageSetView:
     """Return one image set with its media, as the details page shows it (nothing logged)."""
     image_set = session.get(ImageSet, set_id)
     if image_set is None:
-        raise NotFound(f"Image set {set_id} does not exist.")
+        raise NotFound(_("Image set %(set_id)s does not exist.", set_id=set_id))
     media = session.scalars(
         select(MediaItem).where(MediaItem.image_set_id == set_id).order_by(MediaItem.id)
     )

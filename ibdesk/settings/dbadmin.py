@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL, make_url
 from ibdesk import folders, private, schema
 from ibdesk.db import DatabaseError, explain, make_engine, probe_tcp
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
 from ibdesk.progress import Job, LogLine
 from ibdesk.settings.backup import BackupResult, backup
 from ibdesk.settings.connection import (
@@ -52,7 +53,7 @@ _LOGIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{1,62}$")
 def _admin_engine(spec: ServerSpec, database: str | None = None) -> Engine:
     spec = spec.check()
     if spec.backend == "sqlite":
-        raise UserError("SQLite has no server to connect to.")
+        raise UserError(_("SQLite has no server to connect to."))
     if spec.port or spec.backend == "postgresql":
         # Answer "not reachable" within seconds, before the driver's own retries.
         probe_tcp(spec.host, spec.port or 5432)
@@ -72,10 +73,17 @@ def test_server(spec: ServerSpec) -> str:
     if spec.backend == "sqlite":
         folder = Path(spec.folder)
         if not folders.is_folder(folder):
-            raise UserError(f"The folder {folder} does not exist; create it or choose another.")
+            raise UserError(
+                _(
+                    "The folder %(folder)s does not exist; create it or choose another.",
+                    folder=folder,
+                )
+            )
         if not os.access(folder, os.W_OK):
-            raise UserError(f"The folder {folder} is not writable by this program.")
-        return "Connection successful: the folder can hold the database."
+            raise UserError(
+                _("The folder %(folder)s is not writable by this program.", folder=folder)
+            )
+        return _("Connection successful: the folder can hold the database.")
     engine = _admin_engine(spec)
     try:
         with engine.connect() as conn:
@@ -128,11 +136,20 @@ def create_database(spec: ServerSpec, name: str) -> URL:
     if spec.backend == "sqlite":
         if Path(str(target.database)).exists():
             raise UserError(
-                f"{target.database} already exists; choose another name or attach it instead."
+                _(
+                    "%(database)s already exists; choose another name or attach it instead.",
+                    database=target.database,
+                )
             )
     else:
         if name in list_databases(spec):
-            raise UserError(f"A database named {name} already exists on {spec.label}.")
+            raise UserError(
+                _(
+                    "A database named %(name)s already exists on %(label)s.",
+                    name=name,
+                    label=spec.label,
+                )
+            )
         statement = (
             f'CREATE DATABASE "{name}"'
             if spec.backend == "postgresql"
@@ -202,13 +219,13 @@ def mssql_login_statements(login: str, password: str, database: str) -> list[str
 def create_login(target: URL | str, login: str, password: str) -> list[str]:
     """Create a database login for workstations (read/write of the data, no DDL)."""
     if not _LOGIN.fullmatch(login):
-        raise UserError("A login name is 2 to 63 letters, digits or _, starting with a letter.")
+        raise UserError(_("A login name is 2 to 63 letters, digits or _, starting with a letter."))
     if len(password) < 12:
-        raise UserError("The login's password must be at least 12 characters long.")
+        raise UserError(_("The login's password must be at least 12 characters long."))
     parsed = make_url(target) if isinstance(target, str) else target
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        raise UserError("SQLite has no logins: workstations use the file share's permissions.")
+        raise UserError(_("SQLite has no logins: workstations use the file share's permissions."))
     database = str(parsed.database or "")
     statements = (
         postgresql_login_statements(login, password, database)
@@ -226,7 +243,7 @@ def create_login(target: URL | str, login: str, password: str) -> list[str]:
     except Exception as error:
         message = explain(error, parsed)
         if "already exists" in str(error):
-            message = f"A login named {login} already exists on this server."
+            message = _("A login named %(login)s already exists on this server.", login=login)
         raise DatabaseError(message) from error
     finally:
         engine.dispose()
@@ -244,7 +261,7 @@ def mssql_attach_statement(database: str, mdf: str, ldf: str | None) -> str:
 def attach_sqlite(path: Path) -> URL:
     """Check that a SQLite file is an ImageBank 2.1 database; return its URL to use."""
     if not path.is_file():
-        raise UserError(f"{path} is not a file; choose the ImageBank database file.")
+        raise UserError(_("%(path)s is not a file; choose the ImageBank database file.", path=path))
     target = URL.create("sqlite+pysqlite", database=str(path.resolve()))
     status = test_database(target)
     if status.state in (
@@ -263,8 +280,10 @@ def attach(spec: ServerSpec, *, name: str = "", path: str = "", ldf: str = "") -
         return attach_sqlite(Path(path or spec.folder))
     if spec.backend == "postgresql":
         raise UserError(
-            "PostgreSQL has no attach: restore a backup with pg_restore into a new "
-            "database, then choose it from the list."
+            _(
+                "PostgreSQL has no attach: restore a backup with pg_restore into a new "
+                "database, then choose it from the list."
+            )
         )
     statement = mssql_attach_statement(name, path, ldf or None)
     engine = _admin_engine(spec)
@@ -334,11 +353,13 @@ def update_database(
         if engine.dialect.name == "mssql":
             if not backed_up_on_server:
                 raise UserError(
-                    "Back up the database on the SQL Server first (the statements are shown "
-                    "under Backup now), then confirm it was done."
+                    _(
+                        "Back up the database on the SQL Server first (the statements are shown "
+                        "under Backup now), then confirm it was done."
+                    )
                 )
         elif backup_folder is None:
-            raise UserError("Choose a folder for the backup taken before the update.")
+            raise UserError(_("Choose a folder for the backup taken before the update."))
         else:
             saved = backup(engine, backup_folder)
     return UpdateOutcome(schema.upgrade(engine), saved)
@@ -348,9 +369,9 @@ def update_job(
     engine: Engine, backup_folder: Path | None, *, backed_up_on_server: bool = False
 ) -> Job[UpdateOutcome]:
     """Run ``update_database`` as a long job (the backup first can take minutes)."""
-    yield LogLine("Checking the database's schema, then backing it up before the update…")
+    yield LogLine(_("Checking the database's schema, then backing it up before the update…"))
     outcome = update_database(engine, backup_folder, backed_up_on_server=backed_up_on_server)
-    yield LogLine(f"The schema is now {outcome.upgrade.to_revision}.")
+    yield LogLine(_("The schema is now %(revision)s.", revision=outcome.upgrade.to_revision))
     return outcome
 
 
@@ -407,7 +428,7 @@ def _demo_clinic(
     actor = Actor("ibdesk demo")
     images = Path(spec.folder) / "images"
     target = url(spec, name)
-    yield LogLine(f"Creating the demo database {target.database}.")
+    yield LogLine(_("Creating the demo database %(database)s.", database=target.database))
     target = create_database(spec, name)
     engine = make_engine(target)
     finished = False
@@ -415,12 +436,25 @@ def _demo_clinic(
         images.mkdir(exist_ok=True)
         with session_scope(engine) as session:
             clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(images), by=actor.user)
-        yield LogLine(f"Writing {patients} demo patients with real image files to {images}.")
+        yield LogLine(
+            _(
+                "Writing %(patients)s demo patients with real image files to %(images)s.",
+                patients=patients,
+                images=images,
+            )
+        )
         options = demo.DemoOptions(patients, media_per_patient, image_folder=images)
         summary = yield from demo.generate(engine, options)
         with session_scope(engine) as session:
             info = licensing.make_demo_license(session, actor)
-        yield LogLine(f"{info.title}: {info.registered_to}, {info.seats} seats.")
+        yield LogLine(
+            _(
+                "%(title)s: %(registered_to)s, %(seats)s seats.",
+                title=info.title,
+                registered_to=info.registered_to,
+                seats=info.seats,
+            )
+        )
         finished = True
     finally:
         engine.dispose()

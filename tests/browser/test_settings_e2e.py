@@ -143,7 +143,7 @@ def test_every_tool_on_a_sqlite_clinic(
     migrated(f"sqlite:///{second}")
     page.locator("#settings-attach").get_by_label("Database file").fill(str(second))
     page.get_by_role("button", name="Attach existing 2.1 database").click()
-    expect(page.locator(".alert-success")).to_contain_text(f"Attached sqlite+pysqlite:///{second}")
+    expect(page.locator(".alert-success")).to_contain_text(f"Attached SQLite file {second}")
     expect(connection.locator("[data-field=database]")).to_have_text(f"SQLite file {second}")
     assert make_url(saved(home)).database == str(second)
 
