@@ -99,10 +99,10 @@ class AttachForm(_SectionForm):
         super().__init__(*args, **kwargs)
         self.backend = backend
         if backend == "mssql":
-            self.path.label.text = "Data file (.mdf) on the server"
-            self.path.description = "The path as the SQL Server machine sees it."
+            self.path.label.text = _l("Data file (.mdf) on the server")
+            self.path.description = _l("The path as the SQL Server machine sees it.")
         else:
-            self.path.description = (
+            self.path.description = _l(
                 "The ImageBank 2.1 SQLite file, such as D:\\ImageBank\\ib.sqlite3."
             )
 
