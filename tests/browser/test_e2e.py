@@ -164,6 +164,8 @@ def test_a_job_shows_live_progress_and_can_be_cancelled(page: Page, job_server: 
     expect(job.locator("[data-field=done]")).to_have_text("3 of 10 (30 %)", timeout=WAIT_MS)
     expect(job.locator("progress")).to_have_attribute("value", "3")
     job.get_by_role("button", name="Cancel").click()  # an htmx POST: CSRF header and all
+    # The job may go on only once the cancel has arrived (else, on a slow machine, it wins).
+    expect(job.locator(".badge")).to_have_text("Cancelling", timeout=WAIT_MS)
     release.set()
     expect(job.locator(".badge")).to_have_text("Cancelled", timeout=WAIT_MS)
     expect(job.locator(".log")).to_contain_text("Cancelled by the administrator.")
