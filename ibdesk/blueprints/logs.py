@@ -90,6 +90,7 @@ def index() -> tuple[str, int]:
         "query": _query(),
         "cursor": _cursor(),
         "verify_job": _running_verify(),
+        "search_problem": personnummer.typed_problem(form.personnummer.data or ""),
     }
     if not form.validate():
         return page_or_partial("logs/index.html", "logs/_audit.html", entries=None, **context), 400

@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
@@ -155,14 +155,33 @@ def lock(folder: Path, *, create: bool = True) -> Iterator[None]:
             return
         raise Refused(f"{folder} cannot be locked for the export ({error.strerror}).") from error
     with handle:
-        if not _try_lock(handle):
+        if not _try_lock(handle) or (create and not _still_there(path, handle)):
             raise Refused(
                 f"Another export is using {folder} right now; wait for it to finish first."
             )
         try:
             yield
         finally:
+            if create and sys.platform != "win32":
+                # Removed while still held, so nothing is left behind; a rival that opened
+                # the old file meanwhile sees it gone (_still_there) and refuses.
+                path.unlink(missing_ok=True)
             _unlock(handle)
+    if create and sys.platform == "win32":
+        with suppress(OSError):  # Windows removes no open file; another export may hold it
+            path.unlink(missing_ok=True)
+
+
+def _still_there(path: Path, handle: IO[bytes]) -> bool:
+    """Tell whether the locked file is still the one at path (not removed by its last owner)."""
+    if sys.platform == "win32":
+        return True
+    try:
+        now = path.stat()
+    except OSError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _try_lock(handle: IO[bytes]) -> bool:

@@ -7,17 +7,26 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, StringField
 from wtforms.validators import Optional, ValidationError
+from wtforms.widgets import TextInput
 
-from ibdesk import personnummer
+from ibdesk import patients
 from ibdesk.errors import UserError
 
 _DATE = "Write the date as YYYY-MM-DD, for example 2026-03-04."
+_ISO_INPUT = {
+    "placeholder": "YYYY-MM-DD",
+    "pattern": r"\d{4}-\d{2}-\d{2}",
+    "inputmode": "numeric",
+    "maxlength": "10",
+    "autocomplete": "off",
+}
 
 
 def _valid_personnummer(_form: Any, field: StringField) -> None:
+    # The patient search's own reading, so the Logs tab refuses exactly what it refuses.
     if field.data and field.data.strip():
         try:
-            personnummer.normalize(field.data)
+            patients.terms(field.data)
         except UserError as error:
             raise ValidationError(str(error)) from None
 
@@ -31,12 +40,26 @@ class AuditFilterForm(FlaskForm):
     personnummer = StringField(
         "Patient",
         validators=[_valid_personnummer],
-        description="The patient's personnummer, in any form.",
+        description="The patient's personnummer in any form, its beginning, or a last name.",
     )
     user = StringField("User", description="The user name exactly, as in anna.tandlakare.")
     action = StringField("Event", description="For example patient.view or image_set.sign.")
-    since = DateField("From", validators=[Optional()], invalid_value_message=_DATE)
-    until = DateField("To", validators=[Optional()], invalid_value_message=_DATE)
+    # Typed as text, not <input type="date">: the browser would show its own locale's order
+    # (mm/dd/yyyy), while the clinic writes and reads ISO dates everywhere.
+    since = DateField(
+        "From",
+        validators=[Optional()],
+        invalid_value_message=_DATE,
+        widget=TextInput(),
+        render_kw=_ISO_INPUT,
+    )
+    until = DateField(
+        "To",
+        validators=[Optional()],
+        invalid_value_message=_DATE,
+        widget=TextInput(),
+        render_kw=_ISO_INPUT,
+    )
 
     def validate_until(self, field: DateField) -> None:
         """Refuse a period that ends before it starts."""

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from ibdesk import auditwords, csvsafe, personnummer
+from ibdesk import auditwords, csvsafe, patients, personnummer
 from ibdesk.errors import UserError
 from ibdesk.models import AuditEvent, LoginEvent, SystemEvent
 
@@ -34,8 +34,18 @@ class AuditFilter:
     until: dt.date | None = None
 
     def normalised_number(self) -> str | None:
-        """Return the filter's personnummer normalised, or None when not given."""
-        return personnummer.normalize(self.personnummer) if self.personnummer.strip() else None
+        """Return the one patient's 12 digits the filter names, or None (blank, a range, a name)."""
+        text = self.personnummer.strip()
+        if not text:
+            return None
+        try:
+            return personnummer.stored_form(text)
+        except personnummer.PersonnummerError:
+            return None
+
+    def patient_terms(self) -> patients.Terms:
+        """Read the patient box as the patient search does (number, beginning or name)."""
+        return patients.terms(self.personnummer)
 
 
 def parse_date(text: str | None, what: str) -> dt.date | None:
@@ -56,9 +66,13 @@ def _day_start(day: dt.date) -> dt.datetime:
 
 def _audit_query(flt: AuditFilter) -> Select[Any]:
     query = select(AuditEvent)
-    number = flt.normalised_number()
-    if number:
-        query = query.where(AuditEvent.personnummer == number)
+    found = flt.patient_terms()
+    if found.mode == "number":
+        query = query.where(
+            AuditEvent.personnummer >= found.low, AuditEvent.personnummer < found.high
+        )
+    elif found.mode == "name":
+        query = query.where(patients.name_condition(AuditEvent.personnummer, found))
     if flt.user.strip():
         query = query.where(AuditEvent.user_name == flt.user.strip())
     if flt.action.strip():
