@@ -22,7 +22,7 @@ from ibdesk.blueprints import page_or_partial
 from ibdesk.blueprints.jobs import registry
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
-from ibdesk.forms.logs import AuditFilterForm, LoginFilterForm
+from ibdesk.forms.logs import AuditFilterForm, LoginFilterForm, SystemFilterForm
 from ibdesk.jobs import JobStatus
 from ibdesk.logs import auditchain
 
@@ -32,6 +32,7 @@ PAGE_SIZE = logs.PAGE_SIZE
 VERIFY_JOB = "Verify log"
 VERIFY_WAIT_S = 2.0  # a small log is checked while the button waits; a big one shows progress
 FILTER_KEYS = ("personnummer", "user", "action", "since", "until")
+SYSTEM_FILTER_KEYS = ("level", "action", "since", "until")
 
 
 @bp.context_processor
@@ -137,13 +138,25 @@ def _csv_chunks(engine: Engine, flt: logs.AuditFilter) -> Iterator[str]:
 
 
 @bp.get("/system")
-def system() -> str:
-    """Show the system log, newest first."""
+def system() -> tuple[str, int]:
+    """Show the system log, newest first, filtered by level, event and dates."""
+    form = SystemFilterForm(request.args)
+    query = {k: request.args[k] for k in SYSTEM_FILTER_KEYS if request.args.get(k)}
+    context: dict[str, Any] = {"form": form, "query": query, "cursor": _cursor()}
+    if not form.validate():
+        html = page_or_partial("logs/system.html", "logs/_system.html", entries=None, **context)
+        return html, 400
+    flt = logs.SystemFilter(
+        level=form.level.data or "",
+        action=form.action.data or "",
+        since=form.since.data,
+        until=form.until.data,
+    )
     with reading() as session:
-        entries = logs.system_page(session, cursor=_cursor(), limit=PAGE_SIZE)
+        entries = logs.system_page(session, flt, cursor=_cursor(), limit=PAGE_SIZE)
         return page_or_partial(
-            "logs/system.html", "logs/_system.html", entries=entries, cursor=_cursor()
-        )
+            "logs/system.html", "logs/_system.html", entries=entries, **context
+        ), 200
 
 
 @bp.get("/logins")

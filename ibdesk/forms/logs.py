@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, StringField
+from wtforms import BooleanField, DateField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
 from wtforms.widgets import TextInput
 
-from ibdesk import patients
+from ibdesk import auditwords, patients
 from ibdesk.errors import UserError
+from ibdesk.i18n import lazy_gettext as _l
 
 _DATE = "Write the date as YYYY-MM-DD, for example 2026-03-04."
 _ISO_INPUT = {
@@ -75,3 +77,38 @@ class LoginFilterForm(FlaskForm):
 
     user = StringField("User", description="The user name exactly.")
     failures = BooleanField("Only failed log-ins")
+
+
+LEVELS = [
+    SelectChoice("", _l("Any level")),
+    *(SelectChoice(key, label) for key, label in auditwords.LEVEL_NAMES.items()),
+]
+
+
+class SystemFilterForm(FlaskForm):
+    """What the system log shows; empty fields do not filter."""
+
+    class Meta:
+        csrf = False
+
+    level = SelectField("Level", choices=LEVELS, default="", validate_choice=True)
+    action = StringField("Event", description="For example database.upgrade or backup.run.")
+    since = DateField(
+        "From",
+        validators=[Optional()],
+        invalid_value_message=_DATE,
+        widget=TextInput(),
+        render_kw=_ISO_INPUT,
+    )
+    until = DateField(
+        "To",
+        validators=[Optional()],
+        invalid_value_message=_DATE,
+        widget=TextInput(),
+        render_kw=_ISO_INPUT,
+    )
+
+    def validate_until(self, field: DateField) -> None:
+        """Refuse a period that ends before it starts."""
+        if field.data and self.since.data and field.data < self.since.data:
+            raise ValidationError("The end date is before the start date.")
