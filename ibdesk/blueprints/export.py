@@ -3,11 +3,11 @@
 The chosen patients live in the page, as hidden inputs of database ids, so nothing is kept
 on the server between requests; [Select >>] and [Remove selected patient] post the form and
 get the right-hand list back (and the left one, without the picked patients). [Folder…]
-is offered only in the desktop window, whose shell
-lends the app its folder dialog (``IBDESK_CHOOSE_FOLDER``, see ``ibdesk.desktop``); in a web
-browser the folder is typed. The export runs as a job (``ibdesk.export.export_patients``)
-that is handed its cancel event, so a cancelled export still ends with its summary, which
-can be saved as text or JSON.
+opens the desktop window's own folder dialog (``IBDESK_CHOOSE_FOLDER``, see
+``ibdesk.desktop``); in a web browser [Browse…] lists folders on the server's side
+(``ibdesk.folders.browse``, system folders refused), or the folder is typed. The export
+runs as a job (``ibdesk.export.export_patients``) that is handed its cancel event, so a
+cancelled export still ends with its summary, which can be saved as text or JSON.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from ibdesk import csvsafe, display, limits, patients, web
+from ibdesk import csvsafe, display, folders, limits, patients, web
 from ibdesk.audit import local_admin
 from ibdesk.blueprints import checks_own_length, is_htmx, page_or_partial, status_for
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
@@ -192,6 +192,28 @@ def choose_folder() -> tuple[str, int]:
     if is_htmx():
         return render_template("export/_folder.html", form=form, can_choose=True), 200
     return _page(form)
+
+
+@bp.get("/folders")
+def browse() -> tuple[str, int]:
+    """List a folder's subfolders, to choose the export folder in a web browser."""
+    start = request.args.get("at") or request.args.get("to") or ""
+    limits.check_length(start, limits.TEXT_MAX, "folder")
+    try:
+        listing = folders.browse(start.strip() or None)
+    except UserError as error:
+        return render_template("export/_browse.html", listing=None, problem=str(error)), 400
+    return render_template("export/_browse.html", listing=listing, problem=None), 200
+
+
+@bp.get("/folders/use")
+def use_folder() -> tuple[str, int]:
+    """Put the folder chosen in the browser into the export form's folder field."""
+    chosen = request.args.get("at") or ""
+    limits.check_length(chosen, limits.TEXT_MAX, "folder")
+    folders.refuse_dangerous(chosen, "export folder")  # the words plan.py uses too
+    form = ExportForm(formdata=None, to=chosen)
+    return render_template("export/_folder.html", form=form, can_choose=bool(_chooser())), 200
 
 
 @bp.post("/")

@@ -32,8 +32,8 @@ CHECK_SENTENCE = "The check digit is wrong: the last digit should be 7"
 @pytest.fixture(scope="module")
 def screens_served(
     tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
-) -> Iterator[Served]:
-    """Serve a clinic of 55 patients, Åsa stored (as 1.2 data may be) with a wrong digit."""
+) -> Iterator[tuple[Served, Path]]:
+    """Serve 55 patients and a folder to export to; Åsa stored with a wrong check digit."""
     root = tmp_path_factory.mktemp("skarmklinik")
     shutil.copyfile(sqlite_template, root / "imagebank.sqlite3")
     url = f"sqlite:///{root / 'imagebank.sqlite3'}"
@@ -52,7 +52,8 @@ def screens_served(
         session.commit()
     engine.dispose()
     server = start_serve(ibdesk_env(tmp_path_factory.mktemp("ibdesk-home"), url))
-    yield server
+    (root / "export" / "USB åäö").mkdir(parents=True)
+    yield server, root / "export"
     assert server.stop() == 0, "\n".join(server.output)
 
 
@@ -67,12 +68,13 @@ def snapshot(page: Page, artifacts: Path, name: str) -> None:
 
 
 def test_the_screens_as_an_administrator_walks_them(
-    page: Page, screens_served: Served, artifacts: Path
+    page: Page, screens_served: tuple[Served, Path], artifacts: Path
 ) -> None:
+    served, target = screens_served
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(screens_served.fresh_url())
-    page.wait_for_url(screens_served.origin + "/", timeout=WAIT_MS)
+    page.goto(served.fresh_url())
+    page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
 
     # The Overview: counts from the counters, and what needs doing, linked to its tab.
     expect(page.locator('[data-field="patients"]')).to_have_text("55", timeout=WAIT_MS)
@@ -103,6 +105,16 @@ def test_the_screens_as_an_administrator_walks_them(
     )
     expect(found).to_have_count(1)
     snapshot(page, artifacts, "screens-export.png")
+    # No desktop window here: [Browse…] lists the server's folders and fills the field.
+    page.locator("#export-folder [name=to]").fill(str(target))
+    page.locator("#export-browse-button").click()
+    page.locator('#export-browse [data-folder="USB åäö"]').click()
+    expect(page.locator(".export-browse-here")).to_contain_text("USB åäö", timeout=WAIT_MS)
+    snapshot(page, artifacts, "screens-export-browse.png")
+    page.locator("#export-browse-use").click()
+    expect(page.locator("#export-folder [name=to]")).to_have_value(
+        str(target / "USB åäö"), timeout=WAIT_MS
+    )
 
     # Patients: the same sentence, the same patient.
     page.get_by_role("link", name="Patients").click()
@@ -115,7 +127,7 @@ def test_the_screens_as_an_administrator_walks_them(
     snapshot(page, artifacts, "screens-patients-search.png")
 
     # Logs: the system log filtered by level, dates typed in ISO.
-    page.goto(screens_served.origin + "/logs/system")
+    page.goto(served.origin + "/logs/system")
     since = page.locator("#system-log input[name=since]")
     expect(since).to_have_attribute("placeholder", "YYYY-MM-DD")
     page.locator("#system-log select[name=level]").select_option("error")
