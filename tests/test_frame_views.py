@@ -144,8 +144,12 @@ def test_without_a_database_every_page_leads_to_the_not_configured_page(
     for advice in ("ibdesk db upgrade", "ibdesk --db URL db upgrade", "IBDESK_DB"):
         assert advice in page
     assert str(config.data_dir() / config.DEFAULT_SQLITE_NAME) in page
-    # The status bar keeps working on that page (gating it would reload the page forever).
-    assert test_client.get("/status", headers=HX).status_code == 200
+    # The status bar keeps working on that page (gating it would reload the page forever),
+    # and nothing is "unreachable" in red before a database was even chosen.
+    bar = test_client.get("/status", headers=HX)
+    assert bar.status_code == 200
+    assert "not set up yet" in bar.text and "unreachable" not in bar.text
+    assert "sb-bad" not in bar.text
 
 
 def test_an_empty_default_database_is_not_configured_either(make_client: MakeClient) -> None:

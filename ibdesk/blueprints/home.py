@@ -55,8 +55,17 @@ def _summary(status: web.Status) -> home.Overview | None:
 
 @bp.get("/status")
 def status_bar() -> str:
-    """Answer the status bar's content (loaded after the page, so a slow database waits alone)."""
-    return render_template("home/_statusbar.html", status=web.status(web.database()))
+    """Answer the status bar's content (loaded after the page, so a slow database waits alone).
+
+    Before any database was chosen (the built-in SQLite file not made yet) nothing is
+    unreachable: the bar says "not set up yet" instead of a red error.
+    """
+    database = web.database()
+    if not database.is_configured():
+        return render_template(
+            "home/_statusbar.html", status=None, db_label=web.database_label(database)
+        )
+    return render_template("home/_statusbar.html", status=web.status(database))
 
 
 @bp.get("/not-configured")
