@@ -41,3 +41,22 @@ def test_database_users_listed_given_a_password_and_removed(
     assert events(db_url, "db.drop_login") == [login]
     gone = post(configured, f"/settings/login/{login}/remove", {})
     assert gone.status_code == 404 and "no login named" in html(gone)
+
+
+def test_the_tools_are_listed_in_one_place_as_the_manual_lists_them(
+    configured: FlaskClient,
+) -> None:
+    page = entities.unescape(configured.get("/settings/").text)
+    tools = page[page.index('data-field="tool-list"') :].split("</ul>", 1)[0]
+    names = [
+        "Back up the database",
+        "Attach an existing 2.1 database",
+        "Update the database",
+        "Create a new 2.1 database",
+        "Start the quick-start guide",
+        "Database users",
+    ]
+    places = [tools.index(name) for name in names]
+    assert places == sorted(places)
+    assert "1.2 conversion" not in tools  # no conversion tab in this program yet
+    assert 'href="/wizard/step/1?fresh=1"' in tools

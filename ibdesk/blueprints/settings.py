@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from ibdesk import config, display, limits, schema, web
@@ -45,6 +45,10 @@ TOOL_JOBS = {"backup": BACKUP_JOB, "update": UPDATE_JOB}
 TOOL_WAIT_S = 20.0  # a small database is backed up or updated while the button waits
 
 SECTIONS = ("connection", "image_folder", "backup", "update", "attach", "login")
+
+
+def _tab_ids() -> set[str]:
+    return {tab.id for tab in current_app.config["IBDESK_TABS"]}
 
 
 def _url() -> str:
@@ -114,7 +118,7 @@ def _render(section: str, status_code: int = 200, **context: Any) -> tuple[str, 
             context["status_bar"] = status_bar()
         return render_template(f"settings/_{section}.html", **context), status_code
     context.pop("refreshed", None)  # the whole page shows the connection already
-    page = {**_forms(backend), **_connection_context(), "answers": {}}
+    page = {**_forms(backend), **_connection_context(), "answers": {}, "tab_ids": _tab_ids()}
     page["answers"][section] = context.pop("answer")
     page.update(context)
     return render_template("settings/index.html", **page), status_code
@@ -135,6 +139,7 @@ def index() -> str:
         answers={},
         answer=None,
         backend=backend,
+        tab_ids=_tab_ids(),
     )
 
 
