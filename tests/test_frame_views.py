@@ -346,6 +346,7 @@ def test_a_job_page_polls_while_running_and_stops_when_done(
     html = page.get_data(as_text=True)
     assert f'hx-get="/jobs/{job_id}" hx-trigger="every 1s"' in html
     assert "Exporterar Åsa Öberg" in html and "1 of 4 (25 %)" in html and "Cancel" in html
+    assert "so far" in html  # a running job counts its time up
     assert "HX-Trigger" not in page.headers
     release.set()
     with app.app_context():
@@ -354,6 +355,7 @@ def test_a_job_page_polls_while_running_and_stops_when_done(
     html = done.get_data(as_text=True)
     assert "hx-trigger" not in html and "Cancel" not in html
     assert "4 patients exported." in html and "Done" in html
+    assert "so far" not in html and "took " in html  # after Done, how long it took
     assert '"ibdeskJobEnded"' in done.headers["HX-Trigger"]
 
 
