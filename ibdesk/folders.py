@@ -8,6 +8,7 @@ sentence that says why. Symbolic links are resolved first, so a link to ``/etc``
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from ibdesk.errors import UserError
@@ -124,3 +125,70 @@ def exists(path: Path | str) -> bool:
         return Path(path).exists()
     except (OSError, ValueError):
         return False
+
+
+LISTED_MAX = 500  # subfolders one listing shows; a folder with more is narrowed by typing
+
+
+@dataclass(frozen=True)
+class Subfolder:
+    """One folder of a listing: whether it can be opened, and why it cannot be chosen."""
+
+    name: str
+    path: str
+    can_open: bool
+    refused: str  # "" when the folder may be chosen
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A folder, its parent (None at a disk's root) and its subfolders, for the browser."""
+
+    path: str
+    parent: str | None
+    refused: str
+    subfolders: list[Subfolder]
+    more: bool
+
+
+def _is_system(resolved: Path) -> bool:
+    system = _windows_system() if os.name == "nt" else _POSIX_SYSTEM
+    return any(_within(resolved, folder) for folder in system)
+
+
+def browse(path: Path | str | None) -> Listing:
+    """List a folder's subfolders for choosing one in a web browser (no desktop dialog).
+
+    The system's own folders are listed but can be neither opened nor chosen; hidden
+    folders are left out. A path that is not a folder starts from the home folder.
+    """
+    start = Path.home() if not path or not is_folder(path) else Path(path)
+    here = resolve(start)
+    if _is_system(here):
+        raise UserError(
+            _("%(folder)s is a folder of the operating system; choose another folder.", folder=here)
+        )
+    found: list[Subfolder] = []
+    more = False
+    try:
+        entries = sorted(os.scandir(here), key=lambda e: e.name.casefold())
+    except OSError as error:
+        raise UserError(
+            _("%(folder)s cannot be listed (%(reason)s).", folder=here, reason=error.strerror)
+        ) from error
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            if not entry.is_dir():
+                continue
+        except OSError:
+            continue
+        if len(found) == LISTED_MAX:
+            more = True
+            break
+        child = here / entry.name
+        system = _is_system(resolve(child))
+        found.append(Subfolder(entry.name, str(child), not system, danger(child)))
+    parent = str(here.parent) if here.parent != here else None
+    return Listing(str(here), parent, danger(here), found, more)

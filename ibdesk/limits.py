@@ -18,6 +18,9 @@ SEARCH_MAX = 200  # a personnummer, a name or its beginning: far below Python's 
 TEXT_MAX = 1000  # any other typed text, a path included
 CURSOR_MAX_DIGITS = 18  # a keyset cursor is a row id: below 2**63
 ROW_ID_MAX = 2**63 - 1  # the largest id a row can have (64-bit signed)
+# Picked patients a search leaves out (SQL Server takes at most 2100 parameters); any
+# beyond these may still be listed, which only costs a second look.
+EXCLUDED_MAX = 1000
 REQUEST_MAX_BYTES = 4 * 1024 * 1024  # a form with thousands of chosen patients fits
 # Endpoints that take an upload, and the most a request to them may hold: a license file
 # (at most 16 kB) with its form around it.

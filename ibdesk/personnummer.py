@@ -28,6 +28,8 @@ __all__ = [
     "normalize",
     "parse",
     "search_key",
+    "stored_form",
+    "typed_problem",
 ]
 
 _DIGITS = frozenset("0123456789")
@@ -161,6 +163,10 @@ def parse(text: str, *, today: dt.date | None = None) -> Identity:
         raise PersonnummerError(
             _("The birth date %(birth)s is in the future: check the year.", birth=_spoken(birth))
         )
+    if ten[6:9] == "000":
+        raise PersonnummerError(
+            _("The serial number 000 is never issued: check the last four digits.")
+        )
     check = luhn_digit(ten[:9])
     if int(ten[9]) != check:
         raise PersonnummerError(
@@ -220,6 +226,39 @@ def search_key(text: str, *, today: dt.date | None = None) -> tuple[str, str] | 
     if dated is None:
         dated = today.year - (today.year - int(digits[:2])) % 100 - (100 if plus else 0)
     return _prefix_range(f"{dated:04d}"[:2] + digits)
+
+
+def typed_problem(text: str, *, today: dt.date | None = None) -> str | None:
+    """Say why a complete-looking number (10 or 12 digits) is not valid, or None.
+
+    The search still finds a patient stored with exactly those digits (converted 1.2 data
+    keeps numbers as they were typed); this is the sentence every tab shows beside it.
+    """
+    compact = _compact(text)
+    digits = compact.replace("-", "").replace("+", "")
+    if len(digits) not in (10, 12) or not _DIGITS.issuperset(digits):
+        return None
+    try:
+        parse(text, today=today)
+    except PersonnummerError as error:
+        return str(error)
+    return None
+
+
+def stored_form(text: str, *, today: dt.date | None = None) -> str:
+    """Return the 12 digits a typed number is stored as, valid or not (a filter's key).
+
+    A valid number is normalised; a complete but invalid one (wrong check digit, serial
+    000) gets the century the search would give it, so it still names the patient stored
+    with exactly that number. Anything shorter raises the reason it is not a number.
+    """
+    try:
+        return normalize(text, today=today)
+    except PersonnummerError:
+        key = search_key(text, today=today) if typed_problem(text, today=today) else None
+        if key is None or len(key[0]) != 12:
+            raise
+        return key[0]
 
 
 def generate(

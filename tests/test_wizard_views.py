@@ -377,6 +377,9 @@ def test_the_sqlite_wizard_from_first_launch_to_the_main_tabs(
 
     step3 = html(wizard.get("/wizard/step/3", headers=HX))
     assert "No license is installed in this database yet." in step3
+    # Without a license file step 3 is no dead end, and says which database a demo uses.
+    assert 'id="wizard-skip-license"' in step3 and 'id="wizard-demo-license"' in step3
+    assert "stays as it is, unused by the demo" in step3 and "imagebank.sqlite3" in step3
     no_file = post(wizard, "/wizard/license")
     assert no_file.status_code == 422 and "Choose the license file the vendor sent." in html(
         no_file
@@ -419,7 +422,12 @@ def test_the_sqlite_wizard_from_first_launch_to_the_main_tabs(
     finished = post(wizard, "/wizard/finish")
     assert finished.status_code == 204 and finished.headers["HX-Redirect"] == "/"
     assert wizard.get("/").status_code == 200  # the main tabs open now
-    assert "Step 1 of 4" in html(wizard.get("/wizard/"))  # the wizard starts afresh
+    restarted = html(wizard.get("/wizard/"))
+    assert "Step 1 of 4" in restarted  # the wizard starts afresh
+    # ... but offers no demo any more: the database in force is a real clinic's now.
+    assert 'id="wizard-demo"' not in restarted
+    refused = post(wizard, "/wizard/demo")
+    assert refused.status_code == 409 and "demo is not offered any more" in html(refused)
 
 
 def _upload(data: bytes, name: str = "foto.png") -> tuple[Any, str]:

@@ -20,10 +20,12 @@ from dataclasses import replace
 from typing import Any, NamedTuple
 
 from flask import Blueprint, flash, request, url_for
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound as NotFoundPage
 from werkzeug.wrappers import Response
 
-from ibdesk import config, display, schema, web
+from ibdesk import config, display, licensing, schema, web
 from ibdesk.blueprints import flow_key, flows, gate_open, go, is_htmx, page_or_partial
 from ibdesk.blueprints.jobs import registry
 from ibdesk.db import odbc_drivers
@@ -96,14 +98,17 @@ def render(flow: str, state: Flow, number: int, **context: Any) -> str:
     """Render step ``number`` of a flow: the wizard partial, or the inline one for settings."""
     found = steps(state)
     defaults: dict[str, Any] = {"answer": None, "status_bar": None}
+    if flow == "wizard" and number in (1, 3):
+        # The demo is offered on step 1 and, as the way on without a license file, on step
+        # 3; never once the database in force is a real clinic's (it has held a license).
+        defaults.update(
+            demo_job=lambda: demo_status(state),
+            demo_folder=config.data_dir,
+            demo_size=(dbadmin.DEMO_PATIENTS, dbadmin.DEMO_MEDIA_PER_PATIENT),
+            offer_demo=lambda: not live_clinic(),
+        )
     if number == 1:
         defaults["server_form"] = lambda: _server_form(state)
-        if flow == "wizard":
-            defaults.update(
-                demo_job=lambda: demo_status(state),
-                demo_folder=config.data_dir,
-                demo_size=(dbadmin.DEMO_PATIENTS, dbadmin.DEMO_MEDIA_PER_PATIENT),
-            )
     elif number == 2:
         defaults.update(
             create_form=lambda: CreateDatabaseForm(formdata=None),
@@ -130,6 +135,18 @@ def render(flow: str, state: Flow, number: int, **context: Any) -> str:
     if flow == "wizard":
         return page_or_partial("wizard/index.html", "wizard/_wizard.html", **context)
     return page_or_partial("settings/manual.html", "settings/_connect.html", **context)
+
+
+def live_clinic() -> bool:
+    """Tell whether the database in force is a real clinic's (it has held a real license)."""
+    database = web.database()
+    if not database.is_configured():
+        return False
+    try:
+        with Session(database.ready_engine()) as session:
+            return licensing.has_held_real_license(session)
+    except (UserError, SQLAlchemyError):
+        return False  # a database that does not answer is no live clinic to protect here
 
 
 def _server_form(state: Flow) -> ServerForm:

@@ -2,11 +2,12 @@
 
 The chosen patients live in the page, as hidden inputs of database ids, so nothing is kept
 on the server between requests; [Select >>] and [Remove selected patient] post the form and
-get the right-hand list back. [Folder…] is offered only in the desktop window, whose shell
-lends the app its folder dialog (``IBDESK_CHOOSE_FOLDER``, see ``ibdesk.desktop``); in a web
-browser the folder is typed. The export runs as a job (``ibdesk.export.export_patients``)
-that is handed its cancel event, so a cancelled export still ends with its summary, which
-can be saved as text or JSON.
+get the right-hand list back (and the left one, without the picked patients). [Folder…]
+opens the desktop window's own folder dialog (``IBDESK_CHOOSE_FOLDER``, see
+``ibdesk.desktop``); in a web browser [Browse…] lists folders on the server's side
+(``ibdesk.folders.browse``, system folders refused), or the folder is typed. The export
+runs as a job (``ibdesk.export.export_patients``) that is handed its cancel event, so a
+cancelled export still ends with its summary, which can be saved as text or JSON.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from ibdesk import csvsafe, display, patients, web
+from ibdesk import csvsafe, display, folders, limits, patients, web
 from ibdesk.audit import local_admin
 from ibdesk.blueprints import checks_own_length, is_htmx, page_or_partial, status_for
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
@@ -40,7 +41,7 @@ bp = Blueprint("export", __name__, url_prefix="/export")
 
 EXPORT_JOB = N_("Export")
 VERIFY_JOB = N_("Verify export")
-FOUND_LIMIT = 50  # patients listed on the left; typing more of the number narrows the list
+FOUND_LIMIT = 50  # patients on one page of the left list; [Next patients] shows more
 LISTED_FAILURES = 200  # failed items shown on the page; the saved summary has them all
 
 
@@ -67,24 +68,41 @@ class Found:
     text: str = ""
     page: patients.SearchPage | None = None
     problem: str | None = None
+    cursor: str | None = None  # where this page starts (None: the first page)
 
 
-def find(search: SearchForm) -> Found:
-    """Search the patients that are not deleted by what was typed (nothing when blank)."""
+def find(search: SearchForm, cursor: str | None = None) -> Found:
+    """Search the patients that are not deleted, leaving out those already picked.
+
+    The one patient search (``ibdesk.patients.search``): blank lists everyone, a page at a
+    time, by personnummer in any form or by name.
+    """
     text = (search.q.data or "").strip()
-    if not text:
-        return Found()
+    if search.patient.process_errors:
+        return Found(text, None, str(search.patient.process_errors[0]))
     try:
-        page = patients.search(web.db_session(), text, limit=FOUND_LIMIT, include_deleted=False)
+        if cursor is not None and len(cursor) > limits.SEARCH_MAX + limits.CURSOR_MAX_DIGITS:
+            raise UserError(_("This page's address is damaged; search again."))
+        page = patients.search(
+            web.db_session(),
+            text,
+            cursor=cursor,
+            limit=FOUND_LIMIT,
+            include_deleted=False,
+            exclude=search.patient.data,
+        )
     except UserError as error:
         return Found(text, None, str(error))
-    return Found(text, page)
+    return Found(text, page, None, cursor)
 
 
 def _page(form: ExportForm, status: int = 200, **context: object) -> tuple[str, int]:
     """Render the tab (to htmx, without the frame): the form, and the export job if any."""
     context.setdefault("search", SearchForm(formdata=None))
-    context.setdefault("found", Found())
+    if "found" not in context:  # blank lists everyone, less those already picked
+        picked = SearchForm(formdata=None)
+        picked.patient.data = list(form.patient.data)
+        context["found"] = find(picked)
     context.setdefault("chosen", patients.live_rows_by_id(web.db_session(), form.patient.data))
     context.setdefault("job", _running())
     context.setdefault("verify_form", VerifyForm(formdata=None))
@@ -106,9 +124,9 @@ def index() -> tuple[str, int]:
 @bp.get("/patients")
 @checks_own_length("q")  # too long a search is said in the result list, which stays
 def search() -> tuple[str, int]:
-    """List the patients (not deleted) whose personnummer begins as typed, for the left list."""
+    """List the patients (not deleted, not picked) found by what was typed, for the left list."""
     typed = SearchForm(request.args)
-    found = find(typed)
+    found = find(typed, request.args.get("cursor") or None)
     status = 400 if found.problem else 200
     if is_htmx():
         return render_template("export/_found.html", found=found), status
@@ -127,9 +145,14 @@ def _chosen_answer(
     form: ExportForm, ids: Sequence[int], note: str | None = None
 ) -> tuple[str, int]:
     rows = patients.live_rows_by_id(web.db_session(), ids)
+    search = SearchForm(request.form)
+    search.patient.data = [row.id for row in rows]  # a picked patient leaves the left list
+    found = find(search)
     if is_htmx():
-        return render_template("export/_chosen.html", chosen=rows, note=note), 200
-    return _page(form, chosen=rows, note=note)
+        html = render_template("export/_chosen.html", chosen=rows, note=note)
+        html += render_template("export/_found.html", found=found, oob=True)
+        return html, 200
+    return _page(form, chosen=rows, note=note, search=search, found=found)
 
 
 @bp.post("/select")
@@ -170,6 +193,28 @@ def choose_folder() -> tuple[str, int]:
     if is_htmx():
         return render_template("export/_folder.html", form=form, can_choose=True), 200
     return _page(form)
+
+
+@bp.get("/folders")
+def browse() -> tuple[str, int]:
+    """List a folder's subfolders, to choose the export folder in a web browser."""
+    start = request.args.get("at") or request.args.get("to") or ""
+    limits.check_length(start, limits.TEXT_MAX, "folder")
+    try:
+        listing = folders.browse(start.strip() or None)
+    except UserError as error:
+        return render_template("export/_browse.html", listing=None, problem=str(error)), 400
+    return render_template("export/_browse.html", listing=listing, problem=None), 200
+
+
+@bp.get("/folders/use")
+def use_folder() -> tuple[str, int]:
+    """Put the folder chosen in the browser into the export form's folder field."""
+    chosen = request.args.get("at") or ""
+    limits.check_length(chosen, limits.TEXT_MAX, "folder")
+    folders.refuse_dangerous(chosen, "export folder")  # the words plan.py uses too
+    form = ExportForm(formdata=None, to=chosen)
+    return render_template("export/_folder.html", form=form, can_choose=bool(_chooser())), 200
 
 
 @bp.post("/")

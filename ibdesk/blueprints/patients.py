@@ -40,6 +40,7 @@ bp = Blueprint("patients", __name__, url_prefix="/patients")
 
 SEARCH_PAGE = patients.PAGE_SIZE
 THUMBNAIL_TIMEOUT_S = thumbnails.TIMEOUT_S
+FULL_SIZE = 2400  # the longest side of a clicked thumbnail's picture: a whole screen
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,58 @@ def _patients_context() -> dict[str, Any]:
     return {"unsign_form": _unsign_form}
 
 
+@dataclass(frozen=True)
+class Panes:
+    """The second and third panes: the chosen patient, and the image set chosen in it."""
+
+    info: patients.PatientDetails
+    chosen_set: patients.ImageSetView | None
+    text: str
+
+
+def _panes(text: str) -> Panes | None:
+    """Open the patient (and set) the address names, logging the viewing; None if none."""
+    number = (request.args.get("patient") or "").strip()
+    if not number:
+        return None
+    session = web.db_session()
+    info = patients.details(session, number, actor=local_admin())
+    session.commit()
+    wanted = request.args.get("set", type=int)
+    chosen = next((s for s in info.image_sets if s.id == wanted), None)
+    if chosen is None and info.image_sets and wanted is None:
+        chosen = info.image_sets[0]  # the newest set, so the third pane is never empty
+    return Panes(info, chosen, text)
+
+
+def _pane_context(panes: Panes | None) -> dict[str, Any]:
+    if panes is None:
+        return {"panes": None}
+    return {"panes": panes, **_forms(panes.info)}
+
+
+@bp.get("/panes")
+def panes() -> tuple[str, int] | BaseResponse:
+    """Answer the details and image-set panes for the patient and set the address names."""
+    text = (request.args.get("q") or "").strip()
+    if not is_htmx():
+        args: dict[str, Any] = request.args.to_dict()
+        return redirect(url_for("patients.index", **args), code=303)
+    context = _pane_context(_panes(text))
+    return render_template("patients/_panes.html", **context), 200
+
+
 @bp.get("/")
 def index() -> tuple[str, int]:
-    """Search by personnummer (any form, or its beginning) or name; blank lists everyone."""
+    """Search by personnummer (any form, or its beginning) or name; blank lists everyone.
+
+    With ``patient`` (and ``set``) in the address the page shows three panes: the search,
+    that patient's details, and their image sets, so the address can be shared as it is.
+    """
     form = SearchForm(request.args)
     text = (form.q.data or "").strip()
     cursor = request.args.get("cursor") or None
+    pane_context = {} if is_htmx() else _pane_context(_panes(text))
     with reading() as session:
         try:
             results = patients.search(session, text, cursor=cursor, limit=SEARCH_PAGE)
@@ -82,6 +129,8 @@ def index() -> tuple[str, int]:
             results=results,
             problem=problem,
             cursor=cursor,
+            chosen=request.args.get("patient") or "",
+            **pane_context,
         )
     return html, 400 if problem else 200
 
@@ -331,10 +380,20 @@ def _thumbnailer() -> thumbnails.Thumbnailer:
 @bp.get("/media/<int:media_id>/thumbnail")
 def thumbnail(media_id: int) -> Response:
     """Answer a media item's thumbnail, made from its file if needed; a placeholder otherwise."""
+    return _picture(media_id, thumbnails.SIZE)
+
+
+@bp.get("/media/<int:media_id>/image")
+def image(media_id: int) -> Response:
+    """Answer the media item large (a clicked thumbnail), 16-bit X-rays windowed to 8 bits."""
+    return _picture(media_id, FULL_SIZE)
+
+
+def _picture(media_id: int, size: int) -> Response:
     with reading() as session:
         source = thumbnails.media_source(session, media_id)
     # The session is closed before waiting: making a thumbnail must not hold the database.
-    thumb = _thumbnailer().thumbnail(source, timeout=THUMBNAIL_TIMEOUT_S)
+    thumb = _thumbnailer().thumbnail(source, size=size, timeout=THUMBNAIL_TIMEOUT_S)
     if thumb.path is not None:
         response = send_file(thumb.path, mimetype=thumb.mimetype)
     else:

@@ -11,16 +11,17 @@ database whose schema is older or unreachable, so that [Update database] can be 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from ibdesk import config, display, schema, web
+from ibdesk import config, display, limits, schema, web
 from ibdesk.audit import local_admin, system_event
-from ibdesk.blueprints import connect, gate_open, go, is_htmx, page_or_partial
+from ibdesk.blueprints import connect, gate_open, go, is_htmx, page_or_partial, status_for
 from ibdesk.blueprints.connect import flow_state, status_bar
 from ibdesk.blueprints.home import SOURCES
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
@@ -32,7 +33,7 @@ from ibdesk.i18n import ngettext
 from ibdesk.jobs import JobState, JobStatus
 from ibdesk.progress import Job
 from ibdesk.settings import backup as backups
-from ibdesk.settings import connection, dbadmin, imagefolder
+from ibdesk.settings import connection, dbadmin, dblogins, imagefolder
 from ibdesk.settings.connection import shown_url
 from ibdesk.wizard import Answer
 
@@ -45,6 +46,10 @@ TOOL_JOBS = {"backup": BACKUP_JOB, "update": UPDATE_JOB}
 TOOL_WAIT_S = 20.0  # a small database is backed up or updated while the button waits
 
 SECTIONS = ("connection", "image_folder", "backup", "update", "attach", "login")
+
+
+def _tab_ids() -> set[str]:
+    return {tab.id for tab in current_app.config["IBDESK_TABS"]}
 
 
 def _url() -> str:
@@ -66,7 +71,25 @@ def _forms(backend: str) -> dict[str, Any]:
         "update_form": UpdateForm(formdata=None, backup_folder=default_backups),
         "attach_form": AttachForm(formdata=None, backend=backend),
         "login_form": LoginForm(formdata=None),
+        "db_logins": _db_logins(backend),
     }
+
+
+@dataclass(frozen=True)
+class DbLogins:
+    """The database users the tool lists, or why they cannot be listed."""
+
+    logins: list[dblogins.Login]
+    problem: str | None = None
+
+
+def _db_logins(backend: str) -> DbLogins:
+    if backend not in ("postgresql", "mssql"):
+        return DbLogins([])
+    try:
+        return DbLogins(dblogins.list_logins(_url()))
+    except UserError as error:
+        return DbLogins([], str(error))
 
 
 def _connection_context() -> dict[str, Any]:
@@ -96,7 +119,7 @@ def _render(section: str, status_code: int = 200, **context: Any) -> tuple[str, 
             context["status_bar"] = status_bar()
         return render_template(f"settings/_{section}.html", **context), status_code
     context.pop("refreshed", None)  # the whole page shows the connection already
-    page = {**_forms(backend), **_connection_context(), "answers": {}}
+    page = {**_forms(backend), **_connection_context(), "answers": {}, "tab_ids": _tab_ids()}
     page["answers"][section] = context.pop("answer")
     page.update(context)
     return render_template("settings/index.html", **page), status_code
@@ -117,6 +140,7 @@ def index() -> str:
         answers={},
         answer=None,
         backend=backend,
+        tab_ids=_tab_ids(),
     )
 
 
@@ -363,13 +387,14 @@ def attach_submit() -> tuple[str, int] | Response:
 def login_submit() -> tuple[str, int]:
     """Create a database login for workstations: read and write the data, no table changes."""
     form = LoginForm()
+    listed = _db_logins(_backend())
     if not form.validate_on_submit():
-        return _render("login", 422, login_form=form)
+        return _render("login", 422, login_form=form, db_logins=listed)
     login = (form.login.data or "").strip()
     try:
         statements = dbadmin.create_login(_url(), login, form.password.data or "")
     except UserError as error:
-        return _render("login", 409, login_form=form, answer=_error(error))
+        return _render("login", 409, login_form=form, answer=_error(error), db_logins=listed)
     db = web.db_session()
     system_event(db, local_admin(), "db.create_login", login)
     db.commit()
@@ -383,4 +408,42 @@ def login_submit() -> tuple[str, int]:
         tuple(statements),
         code=True,
     )
-    return _render("login", login_form=form, answer=answer)
+    return _render("login", login_form=form, answer=answer, db_logins=_db_logins(_backend()))
+
+
+@bp.post("/login/<login>/password")
+def login_password_submit(login: str) -> tuple[str, int]:
+    """Give a workstation login a new password."""
+    form = LoginForm(formdata=None)
+    password = request.form.get("new_password", "")
+    limits.check_length(password, limits.TEXT_MAX, "password")
+    try:
+        dblogins.change_password(_url(), login, password)
+    except UserError as error:
+        return _render(
+            "login", status_for(error), login_form=form, answer=_error(error),
+            db_logins=_db_logins(_backend()),
+        )  # fmt: skip
+    db = web.db_session()
+    system_event(db, local_admin(), "db.login_password", login)
+    db.commit()
+    answer = Answer("success", _("Login %(login)s has a new password.", login=login))
+    return _render("login", login_form=form, answer=answer, db_logins=_db_logins(_backend()))
+
+
+@bp.post("/login/<login>/remove")
+def login_remove_submit(login: str) -> tuple[str, int]:
+    """Remove a workstation login (the workstations using it can no longer connect)."""
+    form = LoginForm(formdata=None)
+    try:
+        dblogins.drop_login(_url(), login)
+    except UserError as error:
+        return _render(
+            "login", status_for(error), login_form=form, answer=_error(error),
+            db_logins=_db_logins(_backend()),
+        )  # fmt: skip
+    db = web.db_session()
+    system_event(db, local_admin(), "db.drop_login", login)
+    db.commit()
+    answer = Answer("success", _("Login %(login)s removed.", login=login))
+    return _render("login", login_form=form, answer=answer, db_logins=_db_logins(_backend()))

@@ -12,8 +12,10 @@ import io
 from typing import Any
 
 from flask import Blueprint, Response, render_template, send_file
+from sqlalchemy.orm import Session
 
 from ibdesk import display, pdf, statistics, web
+from ibdesk.audit import local_admin
 from ibdesk.blueprints import is_htmx
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.errors import NotFound, Refused
@@ -22,7 +24,7 @@ from ibdesk.i18n import N_
 from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobStatus
 from ibdesk.settings.connection import DatabaseLabel
-from ibdesk.statistics import imagecheck, printout
+from ibdesk.statistics import imagecheck, lastreport, printout
 
 bp = Blueprint("statistics", __name__, url_prefix="/statistics")
 
@@ -46,14 +48,27 @@ def _render(partial: str, status: int = 200, **context: Any) -> tuple[str, int]:
 
 @bp.get("/")
 def index() -> tuple[str, int]:
-    """Show the database and image folder, the buttons, and a running folder check."""
-    return _render("statistics/_source.html", source=web.status(web.database()))
+    """Show the database and image folder, the buttons, a running folder check, and the
+    last generated report with its time."""
+    source = web.status(web.database())
+    if is_htmx():
+        return _render("statistics/_source.html", source=source)
+    last = None
+    if source.problem is None and source.ok:
+        with Session(web.database().ready_engine()) as session:
+            last = lastreport.load(session)
+    context = printout.report_context(last) if last else {}
+    return _render("statistics/_source.html", source=source, **context)
 
 
 @bp.post("/generate")
 def generate_submit() -> tuple[str, int]:
-    """Generate the statistics from the counters (instant at any size)."""
-    gathered = statistics.gather(web.db_session())
+    """Generate the statistics from the counters (instant at any size), and keep them."""
+    session = web.db_session()
+    gathered = statistics.gather(session)
+    if gathered.problem is None:
+        lastreport.save(session, gathered, by=local_admin().user)
+        session.commit()
     return _render("statistics/_report.html", **printout.report_context(gathered))
 
 

@@ -129,6 +129,15 @@ def finish_submit() -> tuple[str, int] | Response:
 def demo_submit() -> tuple[str, int]:
     """Start making a demo clinic on this computer (a job with live progress)."""
     state = flow_state("wizard")
+    if connect.live_clinic():
+        answer = Answer(
+            "error",
+            _(
+                "This program already administers a clinic's database (it has held a real "
+                "license), so the demo is not offered any more."
+            ),
+        )
+        return render("wizard", state, 1, answer=answer), 409
     folder = config.data_dir()
     dbadmin.prepare_sqlite_folder(connection.ServerSpec("sqlite", folder=str(folder)), folder)
     try:

@@ -16,7 +16,7 @@ from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.settings import backup as backups
-from ibdesk.settings import connection, dbadmin
+from ibdesk.settings import connection, dbadmin, dblogins
 from ibdesk.settings.connection import ServerSpec
 
 
@@ -315,6 +315,57 @@ def create_login(runtime: Runtime, login: str, login_password: str) -> None:
     click.echo(
         _("Login %(login)s created with workstation rights (no table changes).", login=login)
     )
+
+
+@db_group.command("logins")
+@json_option()
+@pass_runtime
+def logins(runtime: Runtime, as_json: bool) -> None:
+    """List the database logins that can use this database (workstations and owner)."""
+    found = dblogins.list_logins(runtime.choice().url)
+    lines = [f"{item.name}{' (owner)' if item.is_owner else ''}" for item in found]
+    emit(
+        [{"name": item.name, "owner": item.is_owner} for item in found],
+        as_json,
+        "\n".join(lines) or "No logins can use this database.",
+    )
+
+
+@db_group.command("login-password")
+@click.argument("login")
+@click.option(
+    "--login-password",
+    envvar="IBDESK_LOGIN_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help=_l("The login's new password (or set IBDESK_LOGIN_PASSWORD)."),
+)
+@pass_runtime
+def login_password(runtime: Runtime, login: str, login_password: str) -> None:
+    """Give a workstation login a new password."""
+    runtime.ready_engine()
+    dblogins.change_password(runtime.choice().url, login, login_password)
+    with runtime.session() as session:
+        system_event(session, local_admin(), "db.login_password", login)
+    click.echo(_("Login %(login)s has a new password.", login=login))
+
+
+@db_group.command("drop-login")
+@click.argument("login")
+@click.option("--yes", is_flag=True, help=_l("Do not ask for confirmation."))
+@pass_runtime
+def drop_login(runtime: Runtime, login: str, yes: bool) -> None:
+    """Remove a workstation login (the workstations using it can no longer connect)."""
+    runtime.ready_engine()
+    if not yes:
+        click.confirm(
+            f"Remove the login {login}? Workstations using it cannot connect.", abort=True
+        )
+    dblogins.drop_login(runtime.choice().url, login)
+    with runtime.session() as session:
+        system_event(session, local_admin(), "db.drop_login", login)
+    click.echo(_("Login %(login)s removed.", login=login))
 
 
 def register(main: click.Group) -> None:

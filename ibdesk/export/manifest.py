@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
@@ -162,7 +162,7 @@ def lock(folder: Path, *, create: bool = True) -> Iterator[None]:
             )
         ) from error
     with handle:
-        if not _try_lock(handle):
+        if not _try_lock(handle) or (create and not _still_there(path, handle)):
             raise Refused(
                 _(
                     "Another export is using %(folder)s right now; wait for it to finish first.",
@@ -172,7 +172,26 @@ def lock(folder: Path, *, create: bool = True) -> Iterator[None]:
         try:
             yield
         finally:
+            if create and sys.platform != "win32":
+                # Removed while still held, so nothing is left behind; a rival that opened
+                # the old file meanwhile sees it gone (_still_there) and refuses.
+                path.unlink(missing_ok=True)
             _unlock(handle)
+    if create and sys.platform == "win32":
+        with suppress(OSError):  # Windows removes no open file; another export may hold it
+            path.unlink(missing_ok=True)
+
+
+def _still_there(path: Path, handle: IO[bytes]) -> bool:
+    """Tell whether the locked file is still the one at path (not removed by its last owner)."""
+    if sys.platform == "win32":
+        return True
+    try:
+        now = path.stat()
+    except OSError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _try_lock(handle: IO[bytes]) -> bool:

@@ -65,8 +65,12 @@ class SearchForm(FlaskForm):
     q = StringField(
         _l("Personnummer"),
         validators=[Length(max=limits.SEARCH_MAX, message=limits.SEARCH_TOO_LONG)],
-        description=_l("Any form, or its beginning: 121212-1212, 19121212, 1985."),
+        description=_l(
+            "Any form of personnummer, or its beginning (121212-1212, 19121212, 1985), or "
+            "a last name; blank lists everyone."
+        ),
     )
+    patient = PatientIdsField()  # the patients already picked: left out of the list
 
 
 def _typed_folder(text: str | None) -> str:

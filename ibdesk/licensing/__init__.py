@@ -184,6 +184,11 @@ def _has_held_real_license(session: Session) -> bool:
     return session.execute(query).first() is not None
 
 
+def has_held_real_license(session: Session) -> bool:
+    """Tell whether this database has ever held a clinic's real (not DEMO) license."""
+    return _has_held_real_license(session)
+
+
 def _current_row(session: Session) -> License | None:
     query = select(License).where(License.is_current.is_(True)).order_by(License.id.desc())
     return session.scalars(query.limit(1)).first()

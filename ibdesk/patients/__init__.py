@@ -50,11 +50,45 @@ class SearchPage:
     rows: list[PatientRow]
     next_cursor: str | None
     mode: str  # "number", "name" or "all"
+    # Why a complete-looking number is not valid (wrong check digit, serial 000): shown
+    # beside the rows, which still hold a patient stored with exactly those digits.
+    hint: str | None = None
 
 
 def _name_prefix(text: str) -> tuple[str, str]:
     key = " ".join(text.lower().split())
     return key, key + "\uffff"
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What a search text means: mode "all", "number" (a personnummer range) or "name"."""
+
+    mode: str
+    low: str = ""
+    high: str = ""
+
+
+def terms(text: str) -> Terms:
+    """Read search-box text the one way every tab does, or raise why it cannot be searched."""
+    text = limits.check_search(text.strip())
+    if not text:
+        return Terms("all")
+    number_range = personnummer.search_key(text)
+    if number_range is not None:
+        return Terms("number", *number_range)
+    if any(ch.isdigit() for ch in text):
+        # Digits mixed with other characters: say what is wrong with the number.
+        personnummer.parse(text)
+    return Terms("name", *_name_prefix(text))
+
+
+def name_condition(column: Any, found: Terms) -> Any:
+    """Return the SQL condition "column holds the number of a patient the name finds"."""
+    names = select(Patient.personnummer).where(
+        Patient.name_key >= found.low, Patient.name_key < found.high
+    )
+    return column.in_(names)
 
 
 def search(
@@ -64,9 +98,16 @@ def search(
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
     include_deleted: bool = True,
+    exclude: Sequence[int] = (),
 ) -> SearchPage:
-    """Find patients by personnummer (any form or prefix) or by name; blank lists all."""
-    text = limits.check_search(text.strip())
+    """Find patients by personnummer (any form or prefix) or by name; blank lists all.
+
+    This one search serves every tab (Patients, Export, Logs) and the CLI, so each says
+    the same; ``exclude`` leaves out patients already picked (Export's right-hand list).
+    """
+    text = text.strip()
+    found = terms(text)
+    mode = found.mode
     query = select(
         Patient.id,
         Patient.personnummer,
@@ -77,22 +118,18 @@ def search(
     )
     if not include_deleted:
         query = query.where(Patient.deleted_at.is_(None))
-    number_range = personnummer.search_key(text) if text else None
-    if number_range is not None or not text:
-        mode = "number" if text else "all"
-        if number_range is not None:
-            low, high = number_range
-            query = query.where(Patient.personnummer >= low, Patient.personnummer < high)
+    if exclude:
+        query = query.where(Patient.id.not_in(list(exclude)[: limits.EXCLUDED_MAX]))
+    if mode != "name":
+        if mode == "number":
+            query = query.where(
+                Patient.personnummer >= found.low, Patient.personnummer < found.high
+            )
         if cursor:
             query = query.where(Patient.personnummer > cursor)
         query = query.order_by(Patient.personnummer)
     else:
-        mode = "name"
-        if any(ch.isdigit() for ch in text):
-            # Digits mixed with other characters: say what is wrong with the number.
-            personnummer.parse(text)
-        low, high = _name_prefix(text)
-        query = query.where(Patient.name_key >= low, Patient.name_key < high)
+        query = query.where(Patient.name_key >= found.low, Patient.name_key < found.high)
         if cursor:
             key, _sep, last_id = cursor.rpartition("\x1f")
             if not last_id.isdigit():
@@ -111,7 +148,8 @@ def search(
     if len(result) > limit:
         last = result[limit - 1]
         next_cursor = f"{last[6]}\x1f{last[0]}" if mode == "name" else last[1]
-    return SearchPage(rows, next_cursor, mode)
+    hint = personnummer.typed_problem(text) if mode == "number" else None
+    return SearchPage(rows, next_cursor, mode, hint)
 
 
 @dataclass(frozen=True)
