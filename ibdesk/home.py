@@ -2,8 +2,9 @@
 warnings that need doing, each naming the tab that fixes it.
 
 Everything is read cheaply: counts from the kept counters (``ibdesk.statistics``), the last
-backup from the system log's ``db.backup`` events (written by General settings' [Backup
-now]), free space with the statistics' own timeout so a lost share cannot hang the page.
+backup from the system log's ``db.backup`` and ``backup.run`` events (General settings'
+[Backup now] and the Backup tab), free space with the statistics' own timeout so a lost
+share cannot hang the page.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from ibdesk.schema import SchemaState
 LICENSE_WARN_DAYS = 30
 BACKUP_WARN_HOURS = 36
 FREE_WARN_FRACTION = 0.10
+# General settings' database copy and the Backup tab's snapshot of database and images.
 BACKUP_ACTION = "db.backup"
+BACKUP_ACTIONS = (BACKUP_ACTION, "backup.run")
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ def last_backup(session: Session) -> LastBackup | None:
     """Return the newest backup the system log records, or None."""
     event = session.scalars(
         select(SystemEvent)
-        .where(SystemEvent.action == BACKUP_ACTION)
+        .where(SystemEvent.action.in_(BACKUP_ACTIONS))
         .order_by(SystemEvent.at.desc(), SystemEvent.id.desc())
         .limit(1)
     ).first()
