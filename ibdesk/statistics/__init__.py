@@ -212,24 +212,16 @@ def disk_space(folder: str | None, timeout: float = 3.0) -> tuple[DiskSpace | No
     """Return the image folder's disk space, or why it could not be had (never hangs)."""
     if not folder:
         return None, _("The image folder is not set.")
-    result: list[DiskSpace | str] = []
+    result: list[DiskSpace | OSError] = []
 
     def probe() -> None:
+        # Only the call happens on the thread; the sentence is worded on the caller's, in the
+        # caller's language (the thread has no request).
         try:
             usage = shutil.disk_usage(folder)
             result.append(DiskSpace(usage.total, usage.used, usage.free))
-        except FileNotFoundError:
-            result.append(
-                _("The image folder %(folder)s does not exist or cannot be reached.", folder=folder)
-            )
         except OSError as error:
-            result.append(
-                _(
-                    "The image folder %(folder)s cannot be read: %(strerror)s.",
-                    folder=folder,
-                    strerror=error.strerror,
-                )
-            )
+            result.append(error)
 
     # A daemon thread: a dead network share may block the call forever, but not ibdesk.
     thread = threading.Thread(target=probe, name="disk-space", daemon=True)
@@ -242,7 +234,17 @@ def disk_space(folder: str | None, timeout: float = 3.0) -> tuple[DiskSpace | No
             timeout=format(timeout, "g"),
         )
     value = result[0]
-    return (value, "") if isinstance(value, DiskSpace) else (None, value)
+    if isinstance(value, DiskSpace):
+        return value, ""
+    if isinstance(value, FileNotFoundError):
+        return None, _(
+            "The image folder %(folder)s does not exist or cannot be reached.", folder=folder
+        )
+    return None, _(
+        "The image folder %(folder)s cannot be read: %(strerror)s.",
+        folder=folder,
+        strerror=value.strerror,
+    )
 
 
 MEDIA_SUBJECTS = ("intraoral", "panoramic", "photo", "video", "audio", "document")

@@ -39,7 +39,7 @@ def clinic_server(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[Serve
 def test_init_run_verify(page: Page, clinic_server: tuple[Served, Path]) -> None:
     served, target = clinic_server
     page.goto(served.url)
-    page.get_by_role("link", name="Backup").click()
+    page.get_by_role("link", name="Backup", exact=True).click()
     expect(page.locator("h1")).to_have_text("Backup")
     expect(page.get_by_text("No backup is set up")).to_be_visible()
 
