@@ -34,6 +34,24 @@ def _valid_personnummer(_form: Any, field: StringField) -> None:
             raise ValidationError(str(error)) from None
 
 
+def _iso_date(label: object) -> DateField:
+    # Typed as text, not <input type="date">: the browser would show its own locale's order
+    # (mm/dd/yyyy), while the clinic writes and reads ISO dates everywhere.
+    return DateField(
+        label,
+        validators=[Optional()],
+        invalid_value_message=_DATE,
+        widget=TextInput(),
+        render_kw=_ISO_INPUT,
+    )
+
+
+def _check_period(form: Any, field: DateField) -> None:
+    """Refuse a period that ends before it starts."""
+    if field.data and form.since.data and field.data < form.since.data:
+        raise ValidationError(_("The end date is before the start date."))
+
+
 class AuditFilterForm(FlaskForm):
     """What the patient log shows; empty fields do not filter."""
 
@@ -47,27 +65,10 @@ class AuditFilterForm(FlaskForm):
     )
     user = StringField(_l("User"), description=_l("The user name exactly, as in anna.tandlakare."))
     action = StringField(_l("Event"), description=_l("For example patient.view or image_set.sign."))
-    # Typed as text, not <input type="date">: the browser would show its own locale's order
-    # (mm/dd/yyyy), while the clinic writes and reads ISO dates everywhere.
-    since = DateField(
-        _l("From"),
-        validators=[Optional()],
-        invalid_value_message=_DATE,
-        widget=TextInput(),
-        render_kw=_ISO_INPUT,
-    )
-    until = DateField(
-        _l("To"),
-        validators=[Optional()],
-        invalid_value_message=_DATE,
-        widget=TextInput(),
-        render_kw=_ISO_INPUT,
-    )
+    since = _iso_date(_l("From"))
+    until = _iso_date(_l("To"))
 
-    def validate_until(self, field: DateField) -> None:
-        """Refuse a period that ends before it starts."""
-        if field.data and self.since.data and field.data < self.since.data:
-            raise ValidationError(_("The end date is before the start date."))
+    validate_until = _check_period
 
 
 class LoginFilterForm(FlaskForm):
@@ -94,22 +95,7 @@ class SystemFilterForm(FlaskForm):
 
     level = SelectField(_l("Level"), choices=LEVELS, default="", validate_choice=True)
     action = StringField(_l("Event"), description=_l("For example database.upgrade or backup.run."))
-    since = DateField(
-        _l("From"),
-        validators=[Optional()],
-        invalid_value_message=_DATE,
-        widget=TextInput(),
-        render_kw=_ISO_INPUT,
-    )
-    until = DateField(
-        _l("To"),
-        validators=[Optional()],
-        invalid_value_message=_DATE,
-        widget=TextInput(),
-        render_kw=_ISO_INPUT,
-    )
+    since = _iso_date(_l("From"))
+    until = _iso_date(_l("To"))
 
-    def validate_until(self, field: DateField) -> None:
-        """Refuse a period that ends before it starts."""
-        if field.data and self.since.data and field.data < self.since.data:
-            raise ValidationError(_("The end date is before the start date."))
+    validate_until = _check_period
