@@ -38,7 +38,7 @@ from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import display, i18n, limits, security, tabs, web
-from ibdesk.blueprints import go, is_htmx, status_for
+from ibdesk.blueprints import go, is_htmx, signin, status_for
 from ibdesk.db import explain
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
@@ -50,6 +50,7 @@ FRAME_BLUEPRINTS = (
     "ibdesk.blueprints.home",
     "ibdesk.blueprints.jobs",
     "ibdesk.blueprints.language",
+    "ibdesk.blueprints.signin",
 )
 # Reachable before a database is configured, besides the gate's own blueprint.
 # The status bar polls on every page, the gate's own page included: gating it would loop.
@@ -121,6 +122,7 @@ def create_app(
         app.register_blueprint(importlib.import_module(module).bp)
     app.before_request(_refuse_overlong_input)
     app.before_request(_setup_gate)
+    signin.install(app)  # after the setup gate: no sign-in before there is a database
     app.jinja_env.globals["field_max"] = limits.field_max
     app.context_processor(_frame_context)
     _register_errors(app)
@@ -178,7 +180,11 @@ def _setup_gate() -> BaseResponse | None:
 
 def _frame_context() -> dict[str, object]:
     language = {"language": i18n.current_language(), "languages": i18n.LANGUAGES}
-    if getattr(g, "ibdesk_refused", False) or not getattr(g, "ibdesk_authenticated", False):
+    if (
+        getattr(g, "ibdesk_refused", False)
+        or not getattr(g, "ibdesk_authenticated", False)
+        or not signin.shows_frame()
+    ):
         return {"show_frame": False, **language}
     tab_list: tuple[tabs.Tab, ...] = current_app.config["IBDESK_TABS"]
     active = next((t.id for t in tab_list if t.endpoint.split(".")[0] == request.blueprint), None)

@@ -20,10 +20,16 @@ def this_machine() -> str:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who does something, and from which machine (for every log entry)."""
+    """Who does something, and from which machine (for every log entry).
+
+    ``rights`` is what a signed-in ImageBank user may do (the union of their groups' rights);
+    None means this program's own trusted work at this machine (the demo generator, the
+    tests, a cron-run command), which ``ibdesk.clients`` does not restrict.
+    """
 
     user: str
     machine: str = field(default_factory=this_machine)
+    rights: frozenset[str] | None = None
 
 
 def _jsonable(value: Any) -> Any:

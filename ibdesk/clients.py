@@ -28,9 +28,11 @@ from ibdesk.i18n import lazy_gettext as _l
 
 # Seats are part of the contract: a workstation claims one at start and beats a heartbeat.
 from ibdesk.licensing.seats import claim_seat, heartbeat
-from ibdesk.models import ImageSet, MediaItem, MediaKind, Patient, utcnow
+from ibdesk.models import ImageSet, MediaItem, MediaKind, Patient, Right, utcnow
+from ibdesk.users import require
 
 __all__ = [
+    "actor_for",
     "add_media",
     "claim_seat",
     "create_image_set",
@@ -40,7 +42,9 @@ __all__ = [
     "get_patient",
     "heartbeat",
     "login",
+    "sign",
     "undelete_media",
+    "unsign",
     "update_media",
     "update_patient",
 ]
@@ -72,13 +76,36 @@ VALID_TEETH = frozenset(f"{q}{t}" for q in (1, 2, 3, 4) for t in range(1, 9)) | 
 
 
 def login(session: Session, username: str, password: str, machine: str) -> users.UserAccount:
-    """Log a user in at a workstation; the attempt is recorded and committed either way."""
-    outcome = users.authenticate(session, username, password, machine)
+    """Log a user in at a workstation; the attempt is recorded and committed either way.
+
+    Pass ``actor_for(user, machine)`` to every later call: it carries the union of the
+    rights of the user's groups, and each call checks the right it needs.
+    """
+    outcome = users.authenticate(session, username, password, machine, need=Right.VIEW_PATIENTS)
     # A failed attempt must stay in the login log although the log-in fails.
     session.commit()
     if outcome.user is None:
         raise Refused(outcome.message)
     return outcome.user
+
+
+actor_for = users.actor_for
+
+
+def sign(session: Session, actor: Actor, set_id: int) -> ImageSet:
+    """Sign an image set (needs the sign right)."""
+    from ibdesk.patients import signing
+
+    require(actor, Right.SIGN)
+    return signing.sign(session, actor, set_id)
+
+
+def unsign(session: Session, actor: Actor, set_id: int, reason: str) -> ImageSet:
+    """Unsign an image set, giving a reason (needs the sign right)."""
+    from ibdesk.patients import signing
+
+    require(actor, Right.SIGN)
+    return signing.unsign(session, actor, set_id, reason)
 
 
 def _name_key(last: str, first: str) -> str:
@@ -110,8 +137,15 @@ def _patient_values(patient: Patient) -> dict[str, Any]:
     return {key: getattr(patient, key) for key in PATIENT_FIELDS}
 
 
-def find_patient(session: Session, number: str, *, include_deleted: bool = False) -> Patient:
-    """Return the patient with this personnummer (any typed form), or say none exists."""
+def find_patient(
+    session: Session, number: str, *, include_deleted: bool = False, actor: Actor | None = None
+) -> Patient:
+    """Return the patient with this personnummer (any typed form), or say none exists.
+
+    A workstation passes its ``actor``: looking patients up needs the view-patients right.
+    """
+    if actor is not None:
+        require(actor, Right.VIEW_PATIENTS)
     normalised = personnummer.normalize(number)
     patient = session.scalar(select(Patient).where(Patient.personnummer == normalised))
     if patient is None or (patient.deleted_at is not None and not include_deleted):
@@ -136,6 +170,7 @@ def get_patient(session: Session, patient_id: int, *, for_update: bool = False) 
 
 def create_patient(session: Session, actor: Actor, number: str, **fields: Any) -> Patient:
     """Register a new patient under a personnummer, samordningsnummer or reserve number."""
+    require(actor, Right.EDIT_IDENTITY)
     identity = personnummer.parse(number)
     values = _clean_fields(fields)
     existing = session.scalar(select(Patient.id).where(Patient.personnummer == identity.number))
@@ -167,6 +202,7 @@ def create_patient(session: Session, actor: Actor, number: str, **fields: Any) -
 
 def update_patient(session: Session, actor: Actor, patient_id: int, **fields: Any) -> Patient:
     """Change a patient's names, contact details or note."""
+    require(actor, Right.EDIT_IDENTITY)
     patient = get_patient(session, patient_id, for_update=True)
     values = _clean_fields(fields)
     before = _patient_values(patient)
@@ -187,6 +223,7 @@ def create_image_set(
     session: Session, actor: Actor, patient_id: int, taken_on: dt.date, description: str = ""
 ) -> ImageSet:
     """Open a new image set ("status") for a patient."""
+    require(actor, Right.ADD_IMAGES)
     patient = get_patient(session, patient_id)
     description = " ".join(description.split())
     if len(description) > 200:
@@ -296,6 +333,7 @@ def add_media(
     comment: str = "",
 ) -> MediaItem:
     """Add a media file (already stored in the image folder) to an unsigned image set."""
+    require(actor, Right.ADD_IMAGES)
     image_set, patient = _writable_set(session, image_set_id)
     kind = _check_kind(kind)
     if byte_size < 0:
@@ -352,6 +390,7 @@ def _media_for_change(session: Session, media_id: int) -> tuple[MediaItem, Patie
 
 def update_media(session: Session, actor: Actor, media_id: int, **fields: Any) -> MediaItem:
     """Change a media item's kind, teeth, time taken, comment or image properties."""
+    require(actor, Right.ADD_IMAGES)
     item, patient = _media_for_change(session, media_id)
     if item.deleted_at is not None:
         raise Refused(
@@ -389,6 +428,7 @@ def update_media(session: Session, actor: Actor, media_id: int, **fields: Any) -
 
 def delete_media(session: Session, actor: Actor, media_id: int) -> MediaItem:
     """Hide a media item from the workstations (an administrator can undelete it)."""
+    require(actor, Right.DELETE_MEDIA)
     item, patient = _media_for_change(session, media_id)
     if item.deleted_at is not None:
         return item
@@ -407,6 +447,7 @@ def delete_media(session: Session, actor: Actor, media_id: int) -> MediaItem:
 
 def undelete_media(session: Session, actor: Actor, media_id: int) -> MediaItem:
     """Bring a deleted media item back."""
+    require(actor, Right.DELETE_MEDIA)
     item, patient = _media_for_change(session, media_id)
     if item.deleted_at is None:
         return item

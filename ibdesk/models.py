@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     ForeignKey,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     TypeDecorator,
     Unicode,
     UnicodeText,
@@ -322,8 +324,29 @@ class LoginEvent(Base):
     reason: Mapped[str] = mapped_column(Unicode(200), default="")
 
 
+class Right(enum.StrEnum):
+    """One thing a user group lets its members do (the fixed catalogue)."""
+
+    VIEW_PATIENTS = "view_patients"
+    EDIT_IDENTITY = "edit_identity"
+    ADD_IMAGES = "add_images"
+    DELETE_MEDIA = "delete_media"
+    SIGN = "sign"
+    EXPORT = "export"
+    ADMINISTER = "administer"
+
+
+user_group_member = Table(
+    "user_group_member",
+    Base.metadata,
+    Column("user_id", BigId, ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", BigId, ForeignKey("user_group.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_user_group_member_group_id", "group_id"),
+)
+
+
 class UserGroup(Base):
-    """A group of users sharing restrictions, optionally mirrored from Active Directory."""
+    """A group of users sharing rights, optionally mapped from Active Directory groups."""
 
     __tablename__ = "user_group"
 
@@ -332,43 +355,74 @@ class UserGroup(Base):
     description: Mapped[str] = mapped_column(Unicode(400), default="")
     ad_dn: Mapped[str | None] = mapped_column(Unicode(400), nullable=True)
 
-    restrictions: Mapped[list[GroupRestriction]] = relationship(
+    rights: Mapped[list[GroupRight]] = relationship(
         back_populates="group", cascade="all, delete-orphan", passive_deletes=True
     )
+    members: Mapped[list[UserAccount]] = relationship(
+        secondary=user_group_member, back_populates="groups"
+    )
+
+    @property
+    def right_names(self) -> frozenset[str]:
+        """Return the names of the rights this group gives."""
+        return frozenset(r.right_name for r in self.rights)
 
 
-class GroupRestriction(Base):
-    """One thing members of a group may not do (for example ``delete_media``)."""
+class GroupRight(Base):
+    """One right a group gives its members (a value of ``Right``)."""
 
-    __tablename__ = "group_restriction"
-    __table_args__ = (UniqueConstraint("group_id", "restriction"),)
+    __tablename__ = "group_right"
+    __table_args__ = (
+        UniqueConstraint("group_id", "right_name"),
+        _kind_check("right_name", Right),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("user_group.id", ondelete="CASCADE"))
-    restriction: Mapped[str] = mapped_column(String(40))
+    right_name: Mapped[str] = mapped_column(String(20))
 
-    group: Mapped[UserGroup] = relationship(back_populates="restrictions")
+    group: Mapped[UserGroup] = relationship(back_populates="rights")
 
 
 class UserAccount(Base):
     """Someone who logs in to a workstation or to ibdesk."""
 
     __tablename__ = "user_account"
-    __table_args__ = (_kind_check("source", AccountSource),)
+    __table_args__ = (
+        _kind_check("source", AccountSource),
+        # Stored lower-cased, so the unique constraint ignores case on every backend.
+        CheckConstraint("username = LOWER(username)", name="username_lower"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    # Lower-cased: log-in names are case-insensitive on every backend.
     username: Mapped[str] = mapped_column(Unicode(100), unique=True)
     display_name: Mapped[str] = mapped_column(Unicode(200), default="")
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     source: Mapped[str] = mapped_column(String(8), default="local")
-    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    group_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user_group.id", ondelete="SET NULL"), nullable=True
-    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Lockout: failures since first_failed_at (a 15-minute window), locked until locked_until.
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Active Directory accounts are pinned by objectGUID, not by their (reusable) name.
+    # (Unique in code: SQL Server's unique constraints allow one NULL only.)
+    ad_guid: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+
+    groups: Mapped[list[UserGroup]] = relationship(
+        secondary=user_group_member, back_populates="members"
+    )
+
+    @property
+    def rights(self) -> frozenset[str]:
+        """Return the union of the rights of the user's groups."""
+        return frozenset().union(*(g.right_names for g in self.groups))
+
+    @property
+    def is_admin(self) -> bool:
+        """Return whether one of the user's groups gives the administer right."""
+        return Right.ADMINISTER.value in self.rights
 
 
 class Setting(Base):

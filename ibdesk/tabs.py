@@ -32,6 +32,7 @@ TABS: tuple[Tab, ...] = (
     Tab("wizard", _l("Wizard"), "wizard.index", "ibdesk.blueprints.wizard"),
     Tab("settings", _l("General settings"), "settings.index", "ibdesk.blueprints.settings"),
     Tab("licensing", _l("Licensing"), "licensing.index", "ibdesk.blueprints.licensing"),
+    Tab("users", _l("Users & user groups"), "users.index", "ibdesk.blueprints.users"),
     Tab("export", _l("Export"), "export.index", "ibdesk.blueprints.export"),
     Tab("statistics", _l("Statistics"), "statistics.index", "ibdesk.blueprints.statistics"),
     Tab("logs", _l("Logs"), "logs.index", "ibdesk.blueprints.logs"),

@@ -14,7 +14,8 @@ from flask import Flask, current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ibdesk import clinic_settings, config, display, schema
+from ibdesk import audit, clinic_settings, config, display, schema
+from ibdesk.audit import Actor
 from ibdesk.backup import store
 from ibdesk.db import DatabaseError, explain, make_engine
 from ibdesk.errors import UserError
@@ -100,6 +101,18 @@ def database() -> Database:
     """Return the current app's database."""
     found: Database = current_app.extensions[_EXTENSION]
     return found
+
+
+def actor() -> Actor:
+    """Return who acts in this request: the signed-in person at this machine.
+
+    Before anyone can sign in (the wizard creating the first administrator) it is the
+    operating-system account running the program, as ``audit.local_admin`` says.
+    """
+    found = g.get("ibdesk_signed_in")
+    if found is None:
+        return audit.local_admin()
+    return Actor(user=found.username, machine=audit.this_machine(), rights=found.rights)
 
 
 def db_session() -> Session:

@@ -79,14 +79,15 @@ def make_media(session: Session, image_set: ImageSet | None = None, **overrides:
     return item
 
 
-_CREATE_USER = ("username", "password", "actor", "display_name", "is_admin")
+_CREATE_USER = ("username", "password", "actor", "display_name", "is_admin", "groups")
 
 
 def make_user(session: Session, **overrides: Any) -> UserAccount:
     """Create and commit a local account with a unique name and the password USER_PASSWORD.
 
-    ``username``, ``password``, ``actor``, ``display_name`` and ``is_admin`` go to
-    ``users.create_user``; any other override (``active=False``...) is set on the account.
+    ``username``, ``password``, ``actor``, ``display_name``, ``is_admin`` and ``groups``
+    (default: the seeded Clinicians) go to ``users.create_user``; any other override
+    (``active=False``...) is set on the account.
     """
     unknown = [
         name for name in overrides if name not in _CREATE_USER and not hasattr(UserAccount, name)
@@ -103,6 +104,7 @@ def make_user(session: Session, **overrides: Any) -> UserAccount:
         actor=overrides.pop("actor", ACTOR),
         display_name=overrides.pop("display_name", f"Tandläkare {n}"),
         is_admin=overrides.pop("is_admin", False),
+        groups=overrides.pop("groups", ("Clinicians",)),
     )
     for name, value in overrides.items():
         setattr(user, name, value)

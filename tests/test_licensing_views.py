@@ -21,11 +21,11 @@ from werkzeug.test import encode_multipart
 
 from factories import make_license
 from ibdesk import licensing
-from ibdesk.audit import Actor, local_admin
+from ibdesk.audit import Actor
 from ibdesk.errors import UserError
 from ibdesk.licensing import seats
 from ibdesk.models import License, SeatActivation, SystemEvent
-from webfixtures import HX, app, client, csrf_token
+from webfixtures import ADMIN_NAME, HX, app, client, csrf_token
 
 __all__ = ["app", "client"]  # fixtures, imported for pytest to find
 
@@ -115,7 +115,7 @@ def test_a_license_installed_through_the_form_shows_everywhere_with_its_test_mar
     event = session.scalars(
         select(SystemEvent).where(SystemEvent.action == "license.install")
     ).one()
-    assert event.user_name == local_admin().user
+    assert event.user_name == ADMIN_NAME
     session.rollback()
 
     page = upload(client, make_license(vendor_key, seats=5, license_id="lic-2026-002"))
@@ -237,7 +237,7 @@ def test_a_seat_is_freed_after_a_confirmation_and_logged(
     assert f'id="seat-{gone.id}"' not in after and f'id="seat-{stays.id}"' in after
     assert 'data-field="active-seats">1<' in after
     event = session.scalars(select(SystemEvent).where(SystemEvent.action == "seat.release")).one()
-    assert event.user_name == local_admin().user and "Röntgen-RUM-1" in event.detail
+    assert event.user_name == ADMIN_NAME and "Röntgen-RUM-1" in event.detail
     assert [s.id for s in seats.list_seats(session)] == [stays.id]
     session.rollback()
 

@@ -24,13 +24,12 @@ from werkzeug.test import TestResponse
 from factories import ACTOR, make_image_set, make_patient
 from ibdesk import clients, clinic_settings, tabs
 from ibdesk.app import create_app
-from ibdesk.audit import local_admin
 from ibdesk.blueprints import patients as patients_view
 from ibdesk.db import session_scope
 from ibdesk.demo import content as demo_content
 from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient
 from ibdesk.patients import thumbnails
-from webfixtures import HX, TEST_PORT
+from webfixtures import ADMIN_NAME, HX, TEST_PORT
 from webfixtures import post as post_from
 
 TABS = tuple(t for t in tabs.TABS if t.id in ("logs", "patients"))
@@ -166,9 +165,7 @@ def test_details_show_the_patient_log_the_view_and_never_wait_for_files(
     assert len(re.findall(r'<img src="/patients/media/\d+/thumbnail" loading="lazy"', page)) == 200
     assert not thumbnails.cache_dir().exists()  # the page itself never touches a file
     views = session.scalars(select(AuditEvent).where(AuditEvent.action == "patient.view")).all()
-    assert [(v.personnummer, v.user_name) for v in views] == [
-        (patient.personnummer, local_admin().user)
-    ]
+    assert [(v.personnummer, v.user_name) for v in views] == [(patient.personnummer, ADMIN_NAME)]
     assert f'href="/logs/patient/{patient.personnummer}"' in page  # the log extract, one click
     missing = client.get("/patients/191212121213")
     assert missing.status_code == 400 and "check digit" in text(missing)
@@ -183,9 +180,9 @@ def test_sign_verify_and_unsign_with_a_reason(
     signed_by = select(ImageSet.signed_by).where(ImageSet.id == image_set.id)
     signed = post(client, set_url(number, image_set.id, "sign"))
     assert signed.status_code == 200 and "<html" not in text(signed)
-    assert "Image set signed by " + local_admin().user in text(signed)
+    assert "Image set signed by " + ADMIN_NAME in text(signed)
     assert ">Verify</button>" in text(signed) and "Reason for unsigning" in text(signed)
-    assert check(signed_by) == local_admin().user
+    assert check(signed_by) == ADMIN_NAME
     ok = post(client, set_url(number, image_set.id, "verify"))
     assert "matches its signature" in text(ok)
 
@@ -197,7 +194,7 @@ def test_sign_verify_and_unsign_with_a_reason(
     reason = f"set{image_set.id}-reason"
     no_reason = post(client, set_url(number, image_set.id, "unsign"), {reason: "  "})
     assert no_reason.status_code == 422 and "Give a reason for unsigning" in text(no_reason)
-    assert check(signed_by) == local_admin().user
+    assert check(signed_by) == ADMIN_NAME
     unsigned = post(client, set_url(number, image_set.id, "unsign"), {reason: "Fel tand angiven"})
     assert unsigned.status_code == 200 and "Signature removed" in text(unsigned)
     assert "Sign image set" in text(unsigned)

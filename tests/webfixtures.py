@@ -22,9 +22,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from ibdesk import users
 from ibdesk.app import create_app
+from ibdesk.audit import Actor
+from ibdesk.db import DatabaseError
 
 TEST_PORT = 5123
 ORIGIN = f"http://127.0.0.1:{TEST_PORT}"
@@ -55,10 +59,72 @@ def client(app: Flask) -> FlaskClient:
     return test_client
 
 
+ADMIN_NAME = "test.admin"
+ADMIN_PASSWORD = "en administratör i testerna"
+
+
 def login(test_client: FlaskClient, app: Flask) -> None:
-    """Open the launch address with the token, as the window does."""
+    """Open the launch address with the token, then sign in an administrator, as a person does.
+
+    On a database that is set up, the administrator ``test.admin`` is made first when it does
+    not exist; before any database is set up there is nobody to sign in (the wizard is open).
+    """
     response = test_client.get(f"/?token={app.config['IBDESK_TOKEN']}")
     assert response.status_code == 200, response.status_code
+    if ensure_admin(app):
+        sign_in(test_client, ADMIN_NAME, ADMIN_PASSWORD)
+
+
+def ensure_admin(app: Flask) -> bool:
+    """Make the test administrator in the app's database; False when it has none set up."""
+    database = app.extensions["ibdesk.database"]
+    with app.app_context():
+        try:
+            if not database.is_configured():
+                return False
+            engine = database.ready_engine()
+        except DatabaseError:
+            return False  # nobody can sign in to a database that cannot be reached
+        with Session(engine) as session:
+            if users.find_user(session, ADMIN_NAME) is None:
+                users.create_user(
+                    session,
+                    ADMIN_NAME,
+                    ADMIN_PASSWORD,
+                    actor=Actor("test", "test"),
+                    display_name="Test Admin",
+                    is_admin=True,
+                )
+                session.commit()
+    return True
+
+
+def sign_in(test_client: FlaskClient, username: str, password: str) -> TestResponse:
+    """Sign in at the window's sign-in page; return its answer."""
+    page = test_client.get("/signin/").get_data(as_text=True)
+    found = _CSRF.search(page)
+    assert found, "no CSRF token on the sign-in page"
+    form = {"csrf_token": found.group(1) or found.group(2), "username": username}
+    return test_client.post("/signin/", data={**form, "password": password})
+
+
+def open_window(page: Any, url: str, username: str = ADMIN_NAME, password: str = "") -> None:
+    """Open the launch address in Playwright's page, and sign in when the sign-in page shows."""
+    page.goto(url)
+    if "token=" in url:  # the opening page refreshes itself to the page without the token
+        page.wait_for_url(lambda address: "token=" not in address)
+        page.wait_for_load_state()
+    if page.locator("#signin-form").count():
+        browser_sign_in(page, username, password or ADMIN_PASSWORD)
+
+
+def browser_sign_in(page: Any, username: str, password: str) -> None:
+    """Fill in and send the sign-in form shown in Playwright's page."""
+    page.fill("#username", username)
+    page.fill("#password", password)
+    with page.expect_response(lambda r: r.request.method == "POST" and "/signin/" in r.url):
+        page.click("#signin-submit")
+    page.wait_for_load_state()
 
 
 def csrf_token(test_client: FlaskClient, path: str = "/") -> str:

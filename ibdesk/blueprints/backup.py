@@ -102,7 +102,8 @@ def run_submit() -> tuple[str, int]:
         return _render("backup/_content.html", 409, message=_busy())
     engine = web.database().ready_engine()
     restic = store.engine_or_refuse()
-    return _start(BACKUP_JOB, lambda: run.run_backup(engine, restic=restic))
+    actor = web.actor()
+    return _start(BACKUP_JOB, lambda: run.run_backup(engine, restic=restic, actor=actor))
 
 
 @bp.post("/verify")

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, render_template
 from sqlalchemy import Engine
 
 from ibdesk import conversion, web
-from ibdesk.blueprints import is_htmx
+from ibdesk.blueprints import is_htmx, signin
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.conversion import report as reports
 from ibdesk.conversion.source import TABLES
@@ -122,6 +122,7 @@ def _job(engine: Engine, url: str, images: str, step: int) -> Job[dict[str, Any]
 
 
 @bp.post("/step/<int:step>")
+@signin.fresh_required
 def step_submit(step: int) -> tuple[str, int]:
     """Start one step as a job with live progress and a log."""
     if step not in conversion.STEPS:

@@ -23,7 +23,6 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import csvsafe, display, folders, limits, patients, web
-from ibdesk.audit import local_admin
 from ibdesk.blueprints import checks_own_length, is_htmx, page_or_partial, status_for
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.errors import NotFound, Refused, UserError
@@ -227,7 +226,7 @@ def start() -> BaseResponse | tuple[str, int] | tuple[str, int, dict[str, str]]:
     options = ExportOptions(
         to=Path(form.to.data or ""), jobs=form.jobs.data or 1, lossy_photos=form.lossy_photos.data
     )
-    engine, actor = web.database().ready_engine(), local_admin()
+    engine, actor = web.database().ready_engine(), web.actor()
     try:
         job_id = registry().start_winding_down(
             EXPORT_JOB,

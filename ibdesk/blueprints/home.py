@@ -9,9 +9,12 @@ from werkzeug.wrappers import Response
 
 from ibdesk import config, home, web
 from ibdesk.blueprints import page_or_partial
+from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
+from ibdesk.models import SystemEvent
 from ibdesk.schema import SchemaState
+from ibdesk.users import recovery
 
 bp = Blueprint("home", __name__)
 
@@ -34,7 +37,16 @@ def index() -> str:
         sources=SOURCES,
         summary=_summary(status),
         tab_urls={tab.id: url_for(tab.endpoint) for tab in current_app.config["IBDESK_TABS"]},
+        recoveries=_recoveries() if status.ok else [],
     )
+
+
+def _recoveries() -> list[SystemEvent]:
+    # Shown until an administrator acknowledges them (Users & user groups).
+    try:
+        return recovery.unacknowledged(web.db_session())
+    except (UserError, SQLAlchemyError):
+        return []
 
 
 def _summary(status: web.Status) -> home.Overview | None:

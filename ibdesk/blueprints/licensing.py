@@ -7,7 +7,6 @@ from typing import Any
 from flask import Blueprint, render_template
 
 from ibdesk import licensing, web
-from ibdesk.audit import local_admin
 from ibdesk.blueprints import is_htmx, status_for
 from ibdesk.errors import NotFound, UserError
 from ibdesk.forms.licensing import InstallLicenseForm, RemoveSeatForm
@@ -52,7 +51,7 @@ def install_submit() -> tuple[str, int]:
         info = licensing.install_license(
             session,
             licensing.read_upload(upload.stream),
-            local_admin(),
+            web.actor(),
             name=licensing.upload_name(upload.filename),
         )
         session.commit()
@@ -93,7 +92,7 @@ def remove_seat_submit(seat_id: int) -> tuple[str, int]:
         return _render(422, confirm_seat=seat_id)
     session = web.db_session()
     try:
-        seat = seats.release_seat(session, seat_id, local_admin())
+        seat = seats.release_seat(session, seat_id, web.actor())
         session.commit()
     except UserError as error:
         session.rollback()

@@ -17,7 +17,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ibdesk import auditwords, limits, logs, patients, personnummer, web
-from ibdesk.audit import local_admin
 from ibdesk.blueprints import page_or_partial
 from ibdesk.blueprints.jobs import registry
 from ibdesk.db import session_scope
@@ -203,7 +202,7 @@ def patient_extract(number: str) -> str:
             ),
             describe_event=describe,
             made_at=dt.datetime.now(dt.UTC),
-            made_by=local_admin().user,
+            made_by=web.actor().user,
             csv_url=url_for("logs.export", personnummer=normalised),
         )
 

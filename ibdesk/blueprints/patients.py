@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import patients, web
-from ibdesk.audit import local_admin
 from ibdesk.blueprints import go, is_htmx, page_or_partial, status_for
 from ibdesk.blueprints.logs import reading
 from ibdesk.display import date_time
@@ -78,7 +77,7 @@ def _panes(text: str) -> Panes | None:
     if not number:
         return None
     session = web.db_session()
-    info = patients.details(session, number, actor=local_admin())
+    info = patients.details(session, number, actor=web.actor())
     session.commit()
     wanted = request.args.get("set", type=int)
     chosen = next((s for s in info.image_sets if s.id == wanted), None)
@@ -150,7 +149,7 @@ def more() -> tuple[str, int]:
 def details(number: str) -> str:
     """Show a patient's identity, contact, note, image sets and media (the viewing is logged)."""
     session = web.db_session()
-    info = patients.details(session, number, actor=local_admin())
+    info = patients.details(session, number, actor=web.actor())
     session.commit()
     return page_or_partial("patients/details.html", "patients/_details.html", **_forms(info))
 
@@ -208,7 +207,7 @@ def sign(number: str, set_id: int) -> tuple[str, int] | BaseResponse:
     """Sign the image set: read-only for the workstations until an administrator unsigns it."""
 
     def act(session: Session) -> Outcome:
-        signed = signing.sign(session, local_admin(), set_id)
+        signed = signing.sign(session, web.actor(), set_id)
         return Outcome(
             "success",
             _(
@@ -232,7 +231,7 @@ def unsign(number: str, set_id: int) -> tuple[str, int] | BaseResponse:
         return _set_answer(number, set_id, session, Outcome("error", message), 422, form)
 
     def act(session: Session) -> Outcome:
-        signing.unsign(session, local_admin(), set_id, form.reason.data or "")
+        signing.unsign(session, web.actor(), set_id, form.reason.data or "")
         return Outcome(
             "success",
             _(
@@ -299,7 +298,7 @@ def delete(number: str) -> tuple[str, int] | BaseResponse:
     """Hide the patient from the workstations (undoable with Restore)."""
 
     def act(session: Session, typed: str) -> Outcome:
-        patient = patients.delete_patient(session, local_admin(), number, confirm=typed)
+        patient = patients.delete_patient(session, web.actor(), number, confirm=typed)
         return Outcome(
             "success",
             _(
@@ -316,7 +315,7 @@ def restore(number: str) -> tuple[str, int] | BaseResponse:
     """Bring a deleted patient back to the workstations."""
     session = web.db_session()
     try:
-        patient = patients.restore_patient(session, local_admin(), number)
+        patient = patients.restore_patient(session, web.actor(), number)
         session.commit()
     except UserError as error:
         session.rollback()
@@ -335,7 +334,7 @@ def purge(number: str) -> tuple[str, int] | BaseResponse:
     session = web.db_session()
     try:
         result = patients.purge_patient(
-            session, local_admin(), number, confirm=form.confirm.data or ""
+            session, web.actor(), number, confirm=form.confirm.data or ""
         )
     except UserError as error:
         session.rollback()

@@ -20,7 +20,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.wrappers import Response
 
 from ibdesk import config, display, limits, schema, web
-from ibdesk.audit import local_admin, system_event
+from ibdesk.audit import system_event
 from ibdesk.blueprints import connect, gate_open, go, is_htmx, page_or_partial, status_for
 from ibdesk.blueprints.connect import flow_state, status_bar
 from ibdesk.blueprints.home import SOURCES
@@ -237,7 +237,7 @@ def image_folder_submit() -> tuple[str, int]:
         return _render("image_folder", 422, image_folder_form=form)
     db = web.db_session()
     try:
-        check = imagefolder.set_image_folder(db, form.path.data or "", by=local_admin().user)
+        check = imagefolder.set_image_folder(db, form.path.data or "", by=web.actor().user)
     except UserError as error:
         db.rollback()
         return _render("image_folder", 422, image_folder_form=form, answer=_error(error))
@@ -276,7 +276,7 @@ def backup_submit() -> tuple[str, int]:
             code=True,
         )
         return _render("backup", backup_form=form, answer=answer)
-    factory = partial(backups.backup_job, web.database().engine(), Path(folder), local_admin())
+    factory = partial(backups.backup_job, web.database().engine(), Path(folder), web.actor())
     return _tool_answer("backup", _run_tool(BACKUP_JOB, factory), backup_form=form)
 
 
@@ -396,7 +396,7 @@ def login_submit() -> tuple[str, int]:
     except UserError as error:
         return _render("login", 409, login_form=form, answer=_error(error), db_logins=listed)
     db = web.db_session()
-    system_event(db, local_admin(), "db.create_login", login)
+    system_event(db, web.actor(), "db.create_login", login)
     db.commit()
     answer = Answer(
         "success",
@@ -425,7 +425,7 @@ def login_password_submit(login: str) -> tuple[str, int]:
             db_logins=_db_logins(_backend()),
         )  # fmt: skip
     db = web.db_session()
-    system_event(db, local_admin(), "db.login_password", login)
+    system_event(db, web.actor(), "db.login_password", login)
     db.commit()
     answer = Answer("success", _("Login %(login)s has a new password.", login=login))
     return _render("login", login_form=form, answer=answer, db_logins=_db_logins(_backend()))
@@ -443,7 +443,7 @@ def login_remove_submit(login: str) -> tuple[str, int]:
             db_logins=_db_logins(_backend()),
         )  # fmt: skip
     db = web.db_session()
-    system_event(db, local_admin(), "db.drop_login", login)
+    system_event(db, web.actor(), "db.drop_login", login)
     db.commit()
     answer = Answer("success", _("Login %(login)s removed.", login=login))
     return _render("login", login_form=form, answer=answer, db_logins=_db_logins(_backend()))

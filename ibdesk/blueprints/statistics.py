@@ -15,7 +15,6 @@ from flask import Blueprint, Response, render_template, send_file
 from sqlalchemy.orm import Session
 
 from ibdesk import display, pdf, statistics, web
-from ibdesk.audit import local_admin
 from ibdesk.blueprints import is_htmx
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.errors import NotFound, Refused
@@ -67,7 +66,7 @@ def generate_submit() -> tuple[str, int]:
     session = web.db_session()
     gathered = statistics.gather(session)
     if gathered.problem is None:
-        lastreport.save(session, gathered, by=local_admin().user)
+        lastreport.save(session, gathered, by=web.actor().user)
         session.commit()
     return _render("statistics/_report.html", **printout.report_context(gathered))
 

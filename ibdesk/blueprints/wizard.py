@@ -13,7 +13,6 @@ from werkzeug.exceptions import NotFound as NotFoundPage
 from werkzeug.wrappers import Response
 
 from ibdesk import config, licensing, users, web, wizard
-from ibdesk.audit import local_admin
 from ibdesk.blueprints import connect, flow_key, flows, go
 from ibdesk.blueprints.connect import DEMO_JOB, collect, flow_state, need_database, render, steps
 from ibdesk.blueprints.jobs import registry
@@ -21,8 +20,8 @@ from ibdesk.errors import UserError
 from ibdesk.forms.licensing import InstallLicenseForm
 from ibdesk.forms.wizard import AdminUserForm
 from ibdesk.i18n import gettext as _
-from ibdesk.passwords import PasswordRejected
 from ibdesk.settings import connection, dbadmin
+from ibdesk.users.passwords import PasswordRejected
 from ibdesk.wizard import Answer, chosen_session
 
 bp = Blueprint("wizard", __name__, url_prefix="/wizard")
@@ -62,7 +61,7 @@ def license_submit() -> tuple[str, int]:
     data, name = licensing.read_upload(upload.stream), licensing.upload_name(upload.filename)
     with chosen_session(state, web.database().engine) as chosen:
         try:
-            info = licensing.install_license(chosen, data, local_admin(), name=name)
+            info = licensing.install_license(chosen, data, web.actor(), name=name)
         except UserError as error:
             chosen.rollback()
             answer = Answer("error", str(error))
@@ -93,7 +92,7 @@ def user_submit() -> tuple[str, int]:
                 chosen,
                 form.username.data or "",
                 form.password.data or "",
-                actor=local_admin(),
+                actor=web.actor(),
                 display_name=form.display_name.data or "",
                 is_admin=True,
             )

@@ -308,10 +308,11 @@ def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
 @pass_runtime
 def create_login(runtime: Runtime, login: str, login_password: str) -> None:
     """Create a database login for workstations: read/write of the data, no DDL."""
-    runtime.ready_engine()
+    dblogins.check_server(runtime.choice().url)
+    actor = runtime.signed_in()
     dbadmin.create_login(runtime.choice().url, login, login_password)
     with runtime.session() as session:
-        system_event(session, local_admin(), "db.create_login", login)
+        system_event(session, actor, "db.create_login", login)
     click.echo(
         _("Login %(login)s created with workstation rights (no table changes).", login=login)
     )
@@ -323,11 +324,13 @@ def create_login(runtime: Runtime, login: str, login_password: str) -> None:
 def logins(runtime: Runtime, as_json: bool) -> None:
     """List the database logins that can use this database (workstations and owner)."""
     found = dblogins.list_logins(runtime.choice().url)
-    lines = [f"{item.name}{' (owner)' if item.is_owner else ''}" for item in found]
+    lines = [
+        _("%(name)s (owner)", name=item.name) if item.is_owner else item.name for item in found
+    ]
     emit(
         [{"name": item.name, "owner": item.is_owner} for item in found],
         as_json,
-        "\n".join(lines) or "No logins can use this database.",
+        "\n".join(lines) or _("No logins can use this database."),
     )
 
 
@@ -344,10 +347,11 @@ def logins(runtime: Runtime, as_json: bool) -> None:
 @pass_runtime
 def login_password(runtime: Runtime, login: str, login_password: str) -> None:
     """Give a workstation login a new password."""
-    runtime.ready_engine()
+    dblogins.check_server(runtime.choice().url)
+    actor = runtime.signed_in()
     dblogins.change_password(runtime.choice().url, login, login_password)
     with runtime.session() as session:
-        system_event(session, local_admin(), "db.login_password", login)
+        system_event(session, actor, "db.login_password", login)
     click.echo(_("Login %(login)s has a new password.", login=login))
 
 
@@ -357,14 +361,16 @@ def login_password(runtime: Runtime, login: str, login_password: str) -> None:
 @pass_runtime
 def drop_login(runtime: Runtime, login: str, yes: bool) -> None:
     """Remove a workstation login (the workstations using it can no longer connect)."""
-    runtime.ready_engine()
+    dblogins.check_server(runtime.choice().url)
+    actor = runtime.signed_in()
     if not yes:
         click.confirm(
-            f"Remove the login {login}? Workstations using it cannot connect.", abort=True
+            _("Remove the login %(login)s? Workstations using it cannot connect.", login=login),
+            abort=True,
         )
     dblogins.drop_login(runtime.choice().url, login)
     with runtime.session() as session:
-        system_event(session, local_admin(), "db.drop_login", login)
+        system_event(session, actor, "db.drop_login", login)
     click.echo(_("Login %(login)s removed.", login=login))
 
 

@@ -29,8 +29,10 @@ from ibdesk.conversion.batches import (
 from ibdesk.conversion.source import PATIENTS, SETTINGS, USERS, Source
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
-from ibdesk.models import AuditEvent, Patient, Setting, UserAccount, utcnow
+from ibdesk.models import AuditEvent, Patient, Setting, UserAccount, UserGroup, utcnow
 from ibdesk.progress import Job, LogLine, Progress
+from ibdesk.users import accounts
+from ibdesk.users.accounts import CLINICIANS
 
 CONVERTER = "ImageBank 1.2"  # the machine of converted history and of the conversion's rows
 SETTING_KEYS = {
@@ -102,10 +104,10 @@ class UserConverter(Converter):
             display_name=str(row["Namn"]),
             password_hash=None,  # must set a new password: an MD5 hash is never usable
             source="local",
-            is_admin=bool(row["Admin"]),
             active=True,
             created_at=utcnow(),
         )
+        account.groups = _groups_for(session, admin=bool(row["Admin"]))
         session.add(account)
         issues = (
             [Issue(checks.MD5_PASSWORD, "LosenordMD5", "(MD5 hash, not shown)")]
@@ -113,6 +115,14 @@ class UserConverter(Converter):
             else []
         )
         return Outcome(CONVERTED, account, issues=issues)
+
+
+def _groups_for(session: Session, *, admin: bool) -> list[UserGroup]:
+    """Return a 1.2 account's groups: administrators stay so, the others are clinicians."""
+    if admin:
+        return [accounts.administrators_group(session)]
+    clinicians = session.scalar(select(UserGroup).where(UserGroup.name == CLINICIANS))
+    return [clinicians] if clinicians is not None else []
 
 
 class PatientConverter(Converter):

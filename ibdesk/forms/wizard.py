@@ -24,8 +24,8 @@ from wtforms.validators import DataRequired
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
-from ibdesk.passwords import MIN_LENGTH
 from ibdesk.settings.connection import BACKEND_LABELS, ServerSpec, check_database_name
+from ibdesk.users.passwords import MIN_LENGTH
 
 BACKEND_CHOICES = [
     SelectChoice("sqlite", _l("SQLite (a file on this computer)")),

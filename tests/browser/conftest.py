@@ -14,9 +14,10 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy.orm import Session
 
-from ibdesk import clinic_settings
+from ibdesk import clinic_settings, users
+from ibdesk.audit import Actor
 from ibdesk.db import make_engine
-from webfixtures import Served, ibdesk_env, start_serve
+from webfixtures import ADMIN_NAME, ADMIN_PASSWORD, Served, ibdesk_env, start_serve
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = [
@@ -49,6 +50,26 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="sv-SE")
     yield context.new_page()
     context.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return the migrated SQLite template with the test administrator in it."""
+    path = tmp_path_factory.mktemp("browser-template") / "template.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    with Session(engine) as session:
+        users.create_user(
+            session,
+            ADMIN_NAME,
+            ADMIN_PASSWORD,
+            actor=Actor("test", "test"),
+            display_name="Test Admin",
+            is_admin=True,
+        )
+        session.commit()
+    engine.dispose()
+    return path
 
 
 @pytest.fixture(scope="module")

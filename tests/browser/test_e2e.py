@@ -15,7 +15,7 @@ from ibdesk.app import create_app
 from ibdesk.blueprints.jobs import registry
 from ibdesk.desktop import AppServer
 from ibdesk.progress import Event, LogLine, Progress
-from webfixtures import Served
+from webfixtures import Served, open_window
 
 pytestmark = pytest.mark.browser
 IMAGE_FOLDER = "/srv/bilder/Röntgen åäö ÅÄÖ"
@@ -24,7 +24,7 @@ WAIT_MS = 30_000
 
 def open_app(page: Page, served: Served) -> None:
     """Open the launch address and wait for the overview, as the window does."""
-    page.goto(served.fresh_url())
+    open_window(page, served.fresh_url())
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
     expect(page.locator("h1")).to_have_text("Overview")
 
@@ -157,7 +157,7 @@ def job_server(clinic_db: str) -> Iterator[AppServer]:
 def test_a_job_shows_live_progress_and_can_be_cancelled(page: Page, job_server: AppServer) -> None:
     polls: list[str] = []
     page.on("request", lambda r: polls.append(r.url) if "/jobs/" in r.url else None)
-    page.goto(job_server.launch_url)
+    open_window(page, job_server.launch_url)
     page.get_by_role("link", name="Export").click()
     job = page.locator("section.job")
     expect(job.locator(".log")).to_contain_text("Exporterar Åsa Öberg", timeout=WAIT_MS)
@@ -179,7 +179,7 @@ def test_a_job_shows_live_progress_and_can_be_cancelled(page: Page, job_server: 
 def test_a_job_that_ends_says_so_and_stops_polling(page: Page, job_server: AppServer) -> None:
     statuses: list[int] = []
     page.on("response", lambda r: statuses.append(r.status) if "/jobs/" in r.url else None)
-    page.goto(job_server.launch_url)
+    open_window(page, job_server.launch_url)
     page.get_by_role("link", name="Export").click()
     job = page.locator("section.job")
     expect(job.locator("[data-field=done]")).to_have_text("3 of 10 (30 %)", timeout=WAIT_MS)

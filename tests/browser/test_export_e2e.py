@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from exportclinic import Clinic, OpenHold, jpeg, photo, png, wav, xray8, xray16
 from ibdesk import clinic_settings
 from ibdesk.db import make_engine
-from webfixtures import IBDESK, WAIT_S, Served, ibdesk_env, start_serve
+from webfixtures import IBDESK, WAIT_S, Served, ibdesk_env, open_window, start_serve
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 60_000
@@ -90,7 +90,7 @@ def export_served(
 
 def open_export_tab(page: Page, served: Served) -> None:
     """Open the launch address, then the Export tab from the nav bar."""
-    page.goto(served.fresh_url())
+    open_window(page, served.fresh_url())
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
     page.get_by_role("link", name="Export").click()
     expect(page.locator("h1")).to_have_text("Export")

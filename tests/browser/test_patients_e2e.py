@@ -20,10 +20,9 @@ from sqlalchemy.orm import Session
 
 from factories import ACTOR, make_image_set, make_patient
 from ibdesk import clients, clinic_settings
-from ibdesk.audit import local_admin
 from ibdesk.db import make_engine
 from ibdesk.demo import content as demo_content
-from webfixtures import Served, ibdesk_env, start_serve
+from webfixtures import ADMIN_NAME, Served, ibdesk_env, open_window, start_serve
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 30_000
@@ -83,7 +82,7 @@ def test_a_patient_from_search_to_signature_to_the_log(
 ) -> None:
     served, number = journey
     display = f"{number[:8]}-{number[8:]}"
-    admin = local_admin().user
+    admin = ADMIN_NAME  # the signed-in administrator
     problems: list[str] = []
     page.on(
         "console",
@@ -94,7 +93,7 @@ def test_a_patient_from_search_to_signature_to_the_log(
         ),
     )
     page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(served.fresh_url())
+    open_window(page, served.fresh_url())
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
 
     # Search from the keyboard, by the short form staff type.

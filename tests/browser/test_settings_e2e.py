@@ -23,7 +23,7 @@ import pgserver
 from ibdesk import clinic_settings, schema
 from ibdesk.db import make_engine
 from ibdesk.models import SystemEvent
-from webfixtures import Served, ibdesk_env, start_serve
+from webfixtures import Served, ibdesk_env, open_window, start_serve
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 30_000
@@ -50,7 +50,7 @@ def sqlite_clinic(tmp_path: Path) -> Iterator[tuple[Served, Path, str]]:
 
 def open_settings(page: Page, served: Served) -> None:
     """Open the launch address and go to General settings."""
-    page.goto(served.fresh_url())
+    open_window(page, served.fresh_url())
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
     page.get_by_role("link", name="General settings").click()
     expect(page.locator("h1")).to_have_text("General settings")

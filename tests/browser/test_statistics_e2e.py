@@ -16,7 +16,7 @@ from ibdesk import clinic_settings, demo, statistics
 from ibdesk.db import make_engine, session_scope
 from ibdesk.models import MediaItem
 from ibdesk.progress import run_to_end
-from webfixtures import Served, ibdesk_env, start_serve
+from webfixtures import Served, ibdesk_env, open_window, start_serve
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 30_000
@@ -53,7 +53,7 @@ def clinic_server(
 
 
 def open_statistics(page: Page, served: Served) -> None:
-    page.goto(served.fresh_url())
+    open_window(page, served.fresh_url())
     page.get_by_role("link", name="Statistics").click()
     expect(page.locator("h1")).to_have_text("Statistics")
 

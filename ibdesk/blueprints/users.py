@@ -1,0 +1,241 @@
+"""The Users & user groups tab: groups and their rights on the left, accounts on the right.
+
+Every change needs a fresh sign-in (the password typed again within five minutes) and is
+written to the system log with its before and after.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template, request, url_for
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
+
+from ibdesk import web
+from ibdesk.blueprints import go, is_htmx, signin
+from ibdesk.errors import UserError
+from ibdesk.forms.users import EditUserForm, GroupForm, PasswordForm, RightsForm, UserForm
+from ibdesk.i18n import gettext as _
+from ibdesk.models import UserAccount, UserGroup
+from ibdesk.users import accounts, groups, recovery
+from ibdesk.users.passwords import PasswordRejected
+
+bp = Blueprint("users", __name__, url_prefix="/users")
+
+
+def _group_choices(session: Session) -> list[tuple[str, str]]:
+    return [(g.name, g.name) for g in groups.list_groups(session)]
+
+
+def _render(session: Session, status: int = 200, **extra: Any) -> tuple[str, int]:
+    search = request.values.get("q", "")[:100]
+    try:
+        page = int(request.values.get("page", "1"))
+    except ValueError:
+        page = 1
+    choices = _group_choices(session)
+    user_form = extra.pop("user_form", None) or UserForm(formdata=None)
+    user_form.groups.choices = choices
+    context = {
+        "groups": groups.list_groups(session),
+        "listing": accounts.list_users(session, search, page),
+        "search": search,
+        "user_form": user_form,
+        "group_form": extra.pop("group_form", None) or GroupForm(formdata=None),
+        "labels": groups.RIGHT_LABELS,
+        **extra,
+    }
+    template = "users/_tab.html" if is_htmx() else "users/index.html"
+    return render_template(template, **context), status
+
+
+def _user(session: Session, user_id: int) -> UserAccount:
+    user = session.get(UserAccount, user_id)
+    if user is None:
+        raise accounts.NotFound(_("That account no longer exists."))
+    return user
+
+
+def _end_sessions_of(user: UserAccount) -> None:
+    me = signin.current()
+    if me is None or me.user_id != user.id:
+        signin.store().end_user(user.id)
+
+
+def _done(session: Session, message: str) -> tuple[str, int]:
+    session.commit()
+    return _render(session, answer=("success", message))
+
+
+@bp.get("/")
+@signin.fresh_required
+def index() -> tuple[str, int]:
+    """Show the groups and one page of the accounts."""
+    return _render(web.db_session())
+
+
+@bp.get("/list")
+@signin.fresh_required
+def listing() -> str:
+    """Answer one page of accounts matching the search (the list partial)."""
+    session = web.db_session()
+    search = request.args.get("q", "")[:100]
+    try:
+        page = int(request.args.get("page", "1"))
+    except ValueError:
+        page = 1
+    return render_template(
+        "users/_users.html", listing=accounts.list_users(session, search, page), search=search
+    )
+
+
+@bp.post("/add")
+@signin.fresh_required
+def add_submit() -> tuple[str, int]:
+    """Create a local account."""
+    session = web.db_session()
+    form = UserForm()
+    form.groups.choices = _group_choices(session)
+    if not form.validate_on_submit():
+        return _render(session, 422, user_form=form)
+    try:
+        user = accounts.create_user(
+            session,
+            form.username.data or "",
+            form.password.data or "",
+            actor=web.actor(),
+            display_name=form.display_name.data or "",
+            groups=list(form.groups.data or []),
+        )
+    except UserError as error:
+        session.rollback()
+        wrong = form.password if isinstance(error, PasswordRejected) else form.username
+        wrong.errors = [*wrong.errors, str(error)]
+        return _render(session, 422, user_form=form)
+    return _done(session, _("The account %(name)s was created.", name=user.username))
+
+
+@bp.get("/<int:user_id>/edit")
+@signin.fresh_required
+def edit(user_id: int) -> str:
+    """Show an account's edit form (full name, groups, password, lock)."""
+    session = web.db_session()
+    user = _user(session, user_id)
+    form = EditUserForm(formdata=None, display_name=user.display_name)
+    form.groups.choices = _group_choices(session)
+    form.groups.data = [g.name for g in user.groups]
+    return render_template(
+        "users/_edit.html",
+        user=user,
+        form=form,
+        password_form=PasswordForm(formdata=None),
+        logins=accounts.recent_logins(session, user.username),
+        locked=accounts.is_locked(user),
+    )
+
+
+@bp.post("/<int:user_id>/edit")
+@signin.fresh_required
+def edit_submit(user_id: int) -> tuple[str, int]:
+    """Save an account's full name and groups."""
+    session = web.db_session()
+    user = _user(session, user_id)
+    form = EditUserForm()
+    form.groups.choices = _group_choices(session)
+    if not form.validate_on_submit():
+        message = "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        raise UserError(message or _("Check the form and try again."))
+    accounts.edit_user(
+        session,
+        web.actor(),
+        user.username,
+        display_name=form.display_name.data or "",
+        groups=list(form.groups.data or []),
+    )
+    _end_sessions_of(user)  # their rights may have changed: they sign in again
+    return _done(session, _("The account %(name)s was saved.", name=user.username))
+
+
+@bp.post("/<int:user_id>/password")
+@signin.fresh_required
+def password_submit(user_id: int) -> tuple[str, int]:
+    """Give an account a new password (which also unlocks it)."""
+    session = web.db_session()
+    user = _user(session, user_id)
+    form = PasswordForm()
+    if not form.validate_on_submit():
+        raise UserError(_("Type a password."))
+    accounts.set_password(session, web.actor(), user.username, form.password.data or "")
+    _end_sessions_of(user)
+    return _done(session, _("%(name)s has a new password.", name=user.username))
+
+
+@bp.post("/<int:user_id>/<any(disable, enable, delete, unlock):action>")
+@signin.fresh_required
+def action_submit(user_id: int, action: str) -> tuple[str, int]:
+    """Disable, enable, delete (or disable, when it has history) or unlock an account."""
+    session = web.db_session()
+    user = _user(session, user_id)
+    name, actor = user.username, web.actor()
+    if action == "unlock":
+        accounts.unlock(session, actor, name)
+        return _done(session, _("%(name)s is unlocked.", name=name))
+    if action == "enable":
+        accounts.set_active(session, actor, name, True)
+        return _done(session, _("%(name)s is enabled.", name=name))
+    _end_sessions_of(user)
+    if action == "disable":
+        accounts.set_active(session, actor, name, False)
+        return _done(session, _("%(name)s is disabled.", name=name))
+    done = accounts.delete_user(session, actor, name)
+    if done == "disabled":
+        message = _(
+            "%(name)s has history in the logs, so the account was disabled, not erased.", name=name
+        )
+        return _done(session, message)
+    return _done(session, _("%(name)s was deleted.", name=name))
+
+
+@bp.post("/groups/add")
+@signin.fresh_required
+def group_add_submit() -> tuple[str, int]:
+    """Create a user group with its rights."""
+    session = web.db_session()
+    form = GroupForm()
+    if not form.validate_on_submit():
+        return _render(session, 422, group_form=form)
+    group = groups.create_group(
+        session,
+        web.actor(),
+        form.name.data or "",
+        form.description.data or "",
+        tuple(form.rights.data or ()),
+    )
+    return _done(session, _("The user group %(name)s was created.", name=group.name))
+
+
+@bp.post("/groups/<int:group_id>/rights")
+@signin.fresh_required
+def group_rights_submit(group_id: int) -> tuple[str, int]:
+    """Give a group exactly the rights ticked."""
+    session = web.db_session()
+    group = session.get(UserGroup, group_id)
+    if group is None:
+        raise accounts.NotFound(_("That user group no longer exists."))
+    form = RightsForm()
+    if not form.validate_on_submit():
+        raise UserError(_("Choose rights from the list."))
+    groups.set_rights(session, web.actor(), group.name, set(form.rights.data or ()))
+    signin.store().end_all_but(signin.current())
+    return _done(session, _("The rights of %(name)s were saved.", name=group.name))
+
+
+@bp.post("/recovery/acknowledge")
+@signin.fresh_required
+def acknowledge_submit() -> BaseResponse:
+    """Acknowledge the administrator recoveries the Overview shows."""
+    session = web.db_session()
+    recovery.acknowledge(session, web.actor())
+    session.commit()
+    return go(url_for("home.index"))

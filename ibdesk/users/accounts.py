@@ -1,0 +1,419 @@
+"""User accounts: creating and changing local accounts, signing in, lockout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from ibdesk import audit
+from ibdesk.audit import Actor
+from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.models import (
+    AccountSource,
+    AuditEvent,
+    GroupRight,
+    ImageSet,
+    LoginEvent,
+    Right,
+    UserAccount,
+    UserGroup,
+    user_group_member,
+    utcnow,
+)
+from ibdesk.users.passwords import check_rule, dummy_verify, hash_password, verify_password
+
+_USERNAME = re.compile(r"^[\w.\-@]{2,64}$")
+MAX_FAILURES = 5
+FAILURE_WINDOW = dt.timedelta(minutes=15)
+LOCK_TIME = dt.timedelta(minutes=15)
+ADMINISTRATORS = "Administrators"
+CLINICIANS = "Clinicians"  # seeded by the migration: what a 1.2 user without Admin becomes
+PAGE_SIZE = 50
+
+
+def normalize_username(username: str) -> str:
+    """Return the lower-cased, trimmed log-in name, or refuse one that cannot be used."""
+    name = username.strip().lower()
+    if not _USERNAME.fullmatch(name):
+        raise UserError(_("A user name is 2 to 64 letters, digits or . - _ @ with no spaces."))
+    return name
+
+
+def find_user(session: Session, username: str) -> UserAccount | None:
+    """Return the account with this name in any case, or None."""
+    name = username.strip().lower()
+    return session.scalar(select(UserAccount).where(UserAccount.username == name))
+
+
+def get_user(session: Session, username: str) -> UserAccount:
+    """Return the account with this name, or say there is none."""
+    user = find_user(session, username)
+    if user is None:
+        raise NotFound(_("There is no user named %(name)s.", name=username.strip()[:64]))
+    return user
+
+
+def _groups_named(session: Session, names: list[str] | tuple[str, ...]) -> list[UserGroup]:
+    found: list[UserGroup] = []
+    for name in names:
+        group = session.scalar(
+            select(UserGroup).where(func.lower(UserGroup.name) == name.strip().lower())
+        )
+        if group is None:
+            raise NotFound(_("There is no user group named %(name)s.", name=name.strip()[:100]))
+        found.append(group)
+    return found
+
+
+def administrators_group(session: Session) -> UserGroup:
+    """Return the seeded Administrators group (made again if someone removed it)."""
+    group = session.scalar(
+        select(UserGroup).where(func.lower(UserGroup.name) == ADMINISTRATORS.lower())
+    )
+    if group is None:
+        group = UserGroup(name=ADMINISTRATORS, description="")
+        group.rights = [GroupRight(right_name=r.value) for r in Right]
+        session.add(group)
+        session.flush()
+    return group
+
+
+def values(user: UserAccount) -> dict[str, Any]:
+    """Return an account's fields as the system log's before/after shows them."""
+    return {
+        "display_name": user.display_name,
+        "active": user.active,
+        "groups": ", ".join(sorted(g.name for g in user.groups)),
+        "locked": user.locked_until is not None,
+    }
+
+
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    actor: Actor,
+    display_name: str = "",
+    is_admin: bool = False,
+    groups: list[str] | tuple[str, ...] = (),
+) -> UserAccount:
+    """Create a local account after checking the name is free and the password rule."""
+    name = normalize_username(username)
+    if find_user(session, name) is not None:
+        raise Refused(_("A user named %(name)s already exists.", name=name))
+    display = " ".join(display_name.split())
+    if len(display) > 200:
+        raise UserError(_("A display name may be at most 200 characters."))
+    check_rule(password, username=name)
+    chosen = _groups_named(session, groups)
+    if is_admin:
+        admins = administrators_group(session)
+        if admins not in chosen:
+            chosen.append(admins)
+    user = UserAccount(
+        username=name,
+        display_name=display,
+        password_hash=hash_password(password),
+        source=AccountSource.LOCAL.value,
+        active=True,
+        created_at=utcnow(),
+        failed_count=0,
+    )
+    user.groups = chosen
+    session.add(user)
+    session.flush()
+    changes = audit.diff({}, values(user))
+    audit.system_event(session, actor, "user.create", f"{name}: {_changes_text(changes)}")
+    return user
+
+
+def _changes_text(changes: dict[str, list[Any]]) -> str:
+    return "; ".join(f"{key} {before!r} → {after!r}" for key, (before, after) in changes.items())
+
+
+def _admin_ids(session: Session) -> set[int]:
+    query = (
+        select(UserAccount.id)
+        .join(user_group_member, user_group_member.c.user_id == UserAccount.id)
+        .join(GroupRight, GroupRight.group_id == user_group_member.c.group_id)
+        .where(GroupRight.right_name == Right.ADMINISTER.value, UserAccount.active.is_(True))
+    )
+    return set(session.scalars(query))
+
+
+def count_admins(session: Session) -> int:
+    """Return how many enabled accounts have the administer right."""
+    return len(_admin_ids(session))
+
+
+def admins_before(session: Session) -> bool:
+    """Return whether an enabled administrator exists (before a change that may remove one)."""
+    session.flush()
+    return bool(_admin_ids(session))
+
+
+def protect_last_admin(session: Session, had_admins: bool) -> None:
+    """Refuse (before commit) a change that removed the last enabled administrator."""
+    session.flush()
+    if had_admins and not _admin_ids(session):
+        raise Refused(
+            _(
+                "That would leave no enabled administrator, and nobody could sign in to "
+                "ImageBank SysAdmin; make another administrator first."
+            )
+        )
+
+
+def edit_user(
+    session: Session,
+    actor: Actor,
+    username: str,
+    *,
+    display_name: str | None = None,
+    groups: list[str] | None = None,
+) -> UserAccount:
+    """Change an account's display name or groups (the last administrator stays one)."""
+    user = get_user(session, username)
+    had_admins = admins_before(session)
+    before = values(user)
+    if display_name is not None:
+        display = " ".join(display_name.split())
+        if len(display) > 200:
+            raise UserError(_("A display name may be at most 200 characters."))
+        user.display_name = display
+    if groups is not None:
+        user.groups = _groups_named(session, groups)
+    protect_last_admin(session, had_admins)
+    changes = audit.diff(before, values(user))
+    if changes:
+        audit.system_event(
+            session, actor, "user.edit", f"{user.username}: {_changes_text(changes)}"
+        )
+    return user
+
+
+def set_active(session: Session, actor: Actor, username: str, active: bool) -> UserAccount:
+    """Enable or disable an account (the last enabled administrator cannot be disabled)."""
+    user = get_user(session, username)
+    had_admins = admins_before(session)
+    if user.active == active:
+        return user
+    user.active = active
+    protect_last_admin(session, had_admins)
+    audit.system_event(
+        session,
+        actor,
+        "user.enable" if active else "user.disable",
+        f"{user.username}: active {not active!r} → {active!r}",
+    )
+    return user
+
+
+def has_history(session: Session, user: UserAccount) -> bool:
+    """Return whether the account appears in the audit trail or signed an image set."""
+    name = user.username
+    for query in (
+        select(AuditEvent.id).where(AuditEvent.user_name == name).limit(1),
+        select(ImageSet.id)
+        .where(or_(ImageSet.created_by == name, ImageSet.signed_by == name))
+        .limit(1),
+    ):
+        if session.scalar(query) is not None:
+            return True
+    return False
+
+
+def delete_user(session: Session, actor: Actor, username: str) -> str:
+    """Delete an account, or disable it when it has history; return which was done."""
+    user = get_user(session, username)
+    had_admins = admins_before(session)
+    if has_history(session, user):
+        set_active(session, actor, username, False)
+        return "disabled"
+    name = user.username
+    before = values(user)
+    session.delete(user)
+    protect_last_admin(session, had_admins)
+    audit.system_event(
+        session, actor, "user.delete", f"{name}: {_changes_text(audit.diff(before, {}))}"
+    )
+    return "deleted"
+
+
+def set_password(session: Session, actor: Actor, username: str, password: str) -> UserAccount:
+    """Give a local account a new password (it also unlocks it)."""
+    user = get_user(session, username)
+    if user.source != AccountSource.LOCAL.value:
+        raise Refused(_("%(name)s is managed in Active Directory.", name=user.username))
+    check_rule(password, username=user.username)
+    user.password_hash = hash_password(password)
+    _clear_failures(user)
+    audit.system_event(session, actor, "user.password", f"{user.username}: password changed")
+    return user
+
+
+def unlock(session: Session, actor: Actor, username: str) -> UserAccount:
+    """Lift an account's lockout (recorded in the login log and the system log)."""
+    user = get_user(session, username)
+    was_locked = user.locked_until is not None
+    _clear_failures(user)
+    if was_locked:
+        audit.login_event(
+            session, user.username, actor.machine, success=False, reason=f"unlocked by {actor.user}"
+        )
+        audit.system_event(session, actor, "user.unlock", f"{user.username}: locked True → False")
+    return user
+
+
+def _clear_failures(user: UserAccount) -> None:
+    user.failed_count = 0
+    user.first_failed_at = None
+    user.locked_until = None
+
+
+def is_locked(user: UserAccount, now: dt.datetime | None = None) -> bool:
+    """Return whether the account is locked out now."""
+    now = now or utcnow()
+    return user.locked_until is not None and user.locked_until > now
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """The result of a log-in attempt: the account, or the sentence to show."""
+
+    user: UserAccount | None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Return whether the log-in succeeded."""
+        return self.user is not None
+
+
+def wrong_message() -> str:
+    """Return the one sentence for an unknown user and a wrong password alike."""
+    return _("Wrong user name or password.")
+
+
+def locked_message() -> str:
+    """Return the sentence for a locked account."""
+    return _(
+        "This account is locked for 15 minutes after too many failed attempts; "
+        "an administrator can unlock it."
+    )
+
+
+def _record_failure(session: Session, user: UserAccount, machine: str, now: dt.datetime) -> None:
+    if user.first_failed_at is None or now - user.first_failed_at > FAILURE_WINDOW:
+        user.failed_count, user.first_failed_at = 0, now
+    user.failed_count += 1
+    if user.failed_count >= MAX_FAILURES:
+        user.locked_until = now + LOCK_TIME
+        audit.login_event(
+            session,
+            user.username,
+            machine,
+            success=False,
+            reason=f"locked after {MAX_FAILURES} failed attempts",
+        )
+
+
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    machine: str,
+    *,
+    need: Right | None = None,
+    now: dt.datetime | None = None,
+) -> LoginOutcome:
+    """Check a local log-in and add it, successful or not, to the login log."""
+    now = now or utcnow()
+    name = username.strip().lower()[:100]
+    user = find_user(session, name)
+    reason = ""
+    message = wrong_message()
+    if user is None:
+        dummy_verify()
+        reason = "unknown user"
+    elif user.source != AccountSource.LOCAL.value:
+        reason = "account is managed in Active Directory"
+    elif is_locked(user, now):
+        reason, message = "account locked", locked_message()
+    else:
+        if user.locked_until is not None:  # a lock that ran out
+            _clear_failures(user)
+        if not verify_password(user.password_hash, password):
+            reason = "wrong password"
+            _record_failure(session, user, machine, now)
+            if is_locked(user, now):
+                message = locked_message()
+        elif not user.active:
+            reason, message = (
+                "account disabled",
+                _("This account is disabled; ask an administrator."),
+            )
+        elif need is not None and need.value not in user.rights:
+            reason = f"no {need.value} right"
+            message = _("This account may not sign in here; ask an administrator.")
+    audit.login_event(session, name, machine, success=not reason, reason=reason)
+    session.flush()
+    if reason or user is None:
+        return LoginOutcome(None, message)
+    _clear_failures(user)
+    user.last_login_at = now
+    return LoginOutcome(user)
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """One page of the users list."""
+
+    rows: list[UserAccount]
+    total: int
+    page: int
+    pages: int
+
+
+def list_users(session: Session, search: str = "", page: int = 1) -> UserPage:
+    """Return one page of accounts, by name, whose name or display name holds ``search``."""
+    query = select(UserAccount)
+    counted = select(func.count()).select_from(UserAccount)
+    text = search.strip().lower()[:100]
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        condition = or_(
+            UserAccount.username.like(pattern, escape="\\"),
+            func.lower(UserAccount.display_name).like(pattern, escape="\\"),
+        )
+        query, counted = query.where(condition), counted.where(condition)
+    total = session.scalar(counted) or 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    rows = list(
+        session.scalars(
+            query.options(selectinload(UserAccount.groups).selectinload(UserGroup.rights))
+            .order_by(UserAccount.username)
+            .limit(PAGE_SIZE)
+            .offset((page - 1) * PAGE_SIZE)
+        )
+    )
+    return UserPage(rows, total, page, pages)
+
+
+def recent_logins(session: Session, username: str, limit: int = 10) -> list[LoginEvent]:
+    """Return an account's latest sign-in attempts, newest first."""
+    query = (
+        select(LoginEvent)
+        .where(LoginEvent.user_name == username.lower())
+        .order_by(LoginEvent.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
