@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pwd
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -49,10 +50,12 @@ def test_signing_on_the_cli_records_the_signed_in_person_not_the_environment(
 
 @pytest.mark.usefixtures("spoofed")
 def test_patient_commands_refuse_without_a_sign_in_and_change_nothing(
-    db_url: str, session: Session
+    db_url: str, session: Session, tmp_path: Path
 ) -> None:
     item = make_media(session)
     set_id, number = item.image_set_id, item.image_set.patient.personnummer
+    out = tmp_path / "out"
+    out.mkdir()
     session.close()
     for args in (
         ["sets", "sign", str(set_id)],
@@ -60,6 +63,7 @@ def test_patient_commands_refuse_without_a_sign_in_and_change_nothing(
         ["patients", "show", number],
         ["patients", "delete", number, "--confirm", number],
         ["logs", "show"],
+        ["export", "--all", "--to", str(out)],
     ):
         result = CliRunner().invoke(main, ["--db", db_url, *args])
         assert result.exit_code != 0, args
@@ -67,3 +71,4 @@ def test_patient_commands_refuse_without_a_sign_in_and_change_nothing(
     signed = session.get(ImageSet, set_id)
     assert signed is not None and signed.signed_by is None
     assert signed.patient.deleted_at is None
+    assert list(out.iterdir()) == []  # nothing was exported
