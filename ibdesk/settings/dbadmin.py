@@ -281,8 +281,8 @@ def attach(spec: ServerSpec, *, name: str = "", path: str = "", ldf: str = "") -
     if spec.backend == "postgresql":
         raise UserError(
             _(
-                "PostgreSQL has no attach: restore a backup with pg_restore into a new "
-                "database, then choose it from the list."
+                "PostgreSQL has no attach of database files: attach it from a dump made by "
+                "pg_dump -Fc, restored into a new database."
             )
         )
     statement = mssql_attach_statement(name, path, ldf or None)

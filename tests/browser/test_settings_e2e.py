@@ -205,7 +205,7 @@ def test_every_tool_on_a_postgresql_clinic(
         content = page.content()
         assert pg_server.password not in content
         expect(page.locator("[data-field=url]")).to_contain_text("postgres:***@127.0.0.1")
-        expect(page.locator("[data-field=no-attach]")).to_contain_text("PostgreSQL has no attach")
+        expect(page.locator("[data-field=from-dump]")).to_contain_text("from a dump")
 
         page.get_by_role("button", name="Test connection").click()
         expect(answer(page, "connection")).to_contain_text("Connection successful (PostgreSQL")
