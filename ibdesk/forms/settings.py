@@ -144,3 +144,21 @@ class LoginForm(_SectionForm):
         ),
         render_kw={"autocomplete": "new-password"},
     )
+
+    def validate_login(self, field: Field) -> None:
+        """Refuse a login name the server would refuse, beside the password's own error."""
+        from ibdesk.settings.dbadmin import check_login_name
+
+        try:
+            check_login_name((field.data or "").strip())
+        except UserError as error:
+            raise ValidationError(str(error)) from error
+
+    def validate_password(self, field: Field) -> None:
+        """Refuse a password too short for a workstation login."""
+        from ibdesk.settings.dbadmin import check_login_password
+
+        try:
+            check_login_password(field.data or "")
+        except UserError as error:
+            raise ValidationError(str(error)) from error

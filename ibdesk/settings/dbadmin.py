@@ -216,12 +216,24 @@ def mssql_login_statements(login: str, password: str, database: str) -> list[str
     return statements
 
 
-def create_login(target: URL | str, login: str, password: str) -> list[str]:
-    """Create a database login for workstations (read/write of the data, no DDL)."""
+def check_login_name(login: str) -> str:
+    """Return a workstation login's name, or say what is wrong with it."""
     if not _LOGIN.fullmatch(login):
         raise UserError(_("A login name is 2 to 63 letters, digits or _, starting with a letter."))
+    return login
+
+
+def check_login_password(password: str) -> str:
+    """Return a workstation login's password, or say why it is too weak."""
     if len(password) < 12:
         raise UserError(_("The login's password must be at least 12 characters long."))
+    return password
+
+
+def create_login(target: URL | str, login: str, password: str) -> list[str]:
+    """Create a database login for workstations (read/write of the data, no DDL)."""
+    check_login_name(login)
+    check_login_password(password)
     parsed = make_url(target) if isinstance(target, str) else target
     backend = parsed.get_backend_name()
     if backend == "sqlite":
