@@ -111,8 +111,20 @@ def _patient_values(patient: Patient) -> dict[str, Any]:
 
 
 def find_patient(session: Session, number: str, *, include_deleted: bool = False) -> Patient:
-    """Return the patient with this personnummer (any typed form), or say none exists."""
-    normalised = personnummer.normalize(number)
+    """Return the patient with this personnummer (any typed form), or say none exists.
+
+    A complete number that is not valid (a wrong check digit, serial 000) still names the
+    patient stored with exactly those digits, as converted 1.2 data keeps them; when there
+    is none, the answer says what is wrong with the number.
+    """
+    try:
+        normalised = personnummer.normalize(number)
+    except personnummer.PersonnummerError:
+        stored = personnummer.stored_form(number)  # raises when it is not a whole number
+        patient = session.scalar(select(Patient).where(Patient.personnummer == stored))
+        if patient is None or (patient.deleted_at is not None and not include_deleted):
+            raise
+        return patient
     patient = session.scalar(select(Patient).where(Patient.personnummer == normalised))
     if patient is None or (patient.deleted_at is not None and not include_deleted):
         raise NotFound(
