@@ -199,3 +199,26 @@ def test_conversion_shows_every_wrong_field(client: FlaskClient, backend: str) -
             "images": "Type the 1.2 image folder.",
         },
     )
+
+
+@pytest.mark.backends("sqlite")
+def test_a_conversion_step_shows_the_source_fields_wrong_under_them(
+    client: FlaskClient, backend: str
+) -> None:
+    answer = post(
+        client,
+        "/conversion/step/1",
+        {"backend": "mssql", "database": "", "images": ""},
+        page="/conversion/",
+    )
+    assert_all_shown(
+        answer,
+        {
+            "database": "Type the 1.2 database's name or file.",
+            "images": "Type the 1.2 image folder.",
+        },
+    )
+    page = html(answer)
+    swapped = 'aria-labelledby="conversion-source-title" hx-swap-oob="true"'
+    assert swapped in page
+    assert "each field&#39;s problem is shown under it" in page
