@@ -24,7 +24,7 @@ from ibdesk import config, schema
 from ibdesk.cli import main
 from ibdesk.db import make_engine
 from ibdesk.errors import UserError
-from ibdesk.models import Patient
+from ibdesk.models import Patient, SystemEvent
 from ibdesk.progress import run_to_end
 from ibdesk.settings import attach, dbadmin
 from ibdesk.settings import backup as backups
@@ -184,6 +184,11 @@ def test_the_command_attaches_from_a_dump(
     assert "Attached postgresql+psycopg://postgres:***@" in done.stdout
     assert "/fran_cli from " in done.stdout and "current schema" in done.stdout
     assert make_url(config.load()["database_url"]).database == "fran_cli"
+    engine = make_engine(config.load()["database_url"])
+    with Session(engine) as session:
+        logged = session.scalars(select(SystemEvent).where(SystemEvent.action == "db.attach"))
+        assert [str(clinic_dump) in e.detail for e in logged] == [True]
+    engine.dispose()
     assert pg_server.password not in done.output
     again = runner.invoke(
         main, ["db", "attach", "--from-dump", str(clinic_dump), "--name", "fran_cli"]

@@ -279,7 +279,7 @@ def attach(
     if dump is not None:
         if not name:
             raise UserError(_("Name the new database with --name."))
-        job = attaching.attach_dump_job(spec, dump, name)
+        job = attaching.attach_dump_job(spec, dump, name, actor=local_admin())
         done = drive(job, "Restoring")
         click.echo(
             _(

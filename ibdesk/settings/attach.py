@@ -19,7 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from ibdesk import config, schema
-from ibdesk.db import DatabaseError, explain, make_engine
+from ibdesk.audit import Actor, system_event
+from ibdesk.db import DatabaseError, explain, make_engine, session_scope
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.progress import Job, LogLine
@@ -69,12 +70,13 @@ def check_dump(dump: Path) -> int:
 
 
 def attach_dump_job(
-    spec: ServerSpec, dump: Path, name: str, *, use: bool = True
+    spec: ServerSpec, dump: Path, name: str, *, actor: Actor | None = None, use: bool = True
 ) -> Job[AttachedDump]:
     """Check the dump and the name, then return the job restoring it into a new database.
 
-    Refused before anything is made: a file that is not an ImageBank dump, a name that is
-    not safe or already taken on the server, a missing ``pg_restore``.
+    With ``actor``, the new database's system log records where it came from. Refused
+    before anything is made: a file that is not an ImageBank dump, a name that is not safe
+    or already taken on the server, a missing ``pg_restore``.
     """
     name = check_database_name(name)
     spec = spec.check()
@@ -91,11 +93,11 @@ def attach_dump_job(
                 label=spec.label,
             )
         )
-    return _attach_dump(spec, dump, name, entries, use)
+    return _attach_dump(spec, dump, name, entries, actor, use)
 
 
 def _attach_dump(
-    spec: ServerSpec, dump: Path, name: str, entries: int, use: bool
+    spec: ServerSpec, dump: Path, name: str, entries: int, actor: Actor | None, use: bool
 ) -> Job[AttachedDump]:
     from ibdesk.settings.dbadmin import _admin_engine
 
@@ -123,6 +125,8 @@ def _attach_dump(
             schema.SchemaState.NEWER,
         ):
             raise UserError(status.message)
+        if actor is not None and status.state is schema.SchemaState.CURRENT:
+            _record(target, actor, f"{dump} ({entries} entries)")
         if use:
             config.set_database_url(target.render_as_string(hide_password=False))
         finished = True
@@ -136,6 +140,16 @@ def _attach_dump(
     admin.dispose()
     yield LogLine(_("Restored %(count)s entries; %(state)s", count=entries, state=status.message))
     return AttachedDump(target, status, entries)
+
+
+def _record(target: URL, actor: Actor, detail: str) -> None:
+    """Note the attach in the new database's own system log."""
+    engine = make_engine(target)
+    try:
+        with session_scope(engine) as session:
+            system_event(session, actor, "db.attach", detail)
+    finally:
+        engine.dispose()
 
 
 def _pg_restore(dump: Path, target: URL) -> None:
