@@ -45,7 +45,8 @@ def check_dump(dump: Path) -> int:
     if not dump.is_file():
         raise UserError(_("%(path)s is not a file; choose a dump made by pg_dump -Fc.", path=dump))
     listing = subprocess.run(
-        [dbbackup._pg_tool("pg_restore"), "--list", str(dump)],
+        # The whole path: a file named like "-x" must not reach pg_restore as an option.
+        [dbbackup._pg_tool("pg_restore"), "--list", str(dump.resolve())],
         capture_output=True,
         text=True,
         check=False,
@@ -163,7 +164,7 @@ def _pg_restore(dump: Path, target: URL) -> None:
             "--single-transaction",
             "-d",
             target.database or "",
-            str(dump),
+            str(dump.resolve()),
         ],
         env=dbbackup._pg_env(target),
         capture_output=True,
