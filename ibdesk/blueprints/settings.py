@@ -397,7 +397,9 @@ def attach_submit() -> tuple[str, int] | Response:
         factory = partial(attaching.attach_dump_job, spec, Path(path), name, actor=local_admin())
         return _tool_answer("attach", _run_tool(ATTACH_JOB, factory), attach_form=form)
     try:
-        target = dbadmin.attach(spec, name=form.name.data or "", path=path, ldf=form.ldf.data or "")
+        target = dbadmin.attach(
+            spec, name=form.name.data or "", path=path, ldf=(form.ldf.data or "").strip()
+        )
     except UserError as error:
         return _render("attach", 409, attach_form=form, answer=_error(error))
     config.set_database_url(target.render_as_string(hide_password=False))
