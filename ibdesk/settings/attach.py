@@ -26,6 +26,7 @@ from ibdesk.i18n import gettext as _
 from ibdesk.progress import Job, LogLine
 from ibdesk.settings import backup as dbbackup
 from ibdesk.settings.connection import ServerSpec, check_database_name, url
+from ibdesk.settings.dbadmin import _admin_engine, list_databases
 
 # The lines of ``pg_restore --list`` that only an ImageBank 2.x database's dump has.
 IMAGEBANK_ENTRIES = (f"TABLE public {schema.VERSION_TABLE} ", "TABLE public patient ")
@@ -83,8 +84,6 @@ def attach_dump_job(
     spec = spec.check()
     if spec.backend != "postgresql":
         raise UserError(_("A dump can be attached on PostgreSQL only."))
-    from ibdesk.settings.dbadmin import list_databases
-
     entries = check_dump(dump)
     if name in list_databases(spec):
         raise UserError(
@@ -100,8 +99,6 @@ def attach_dump_job(
 def _attach_dump(
     spec: ServerSpec, dump: Path, name: str, entries: int, actor: Actor | None, use: bool
 ) -> Job[AttachedDump]:
-    from ibdesk.settings.dbadmin import _admin_engine
-
     target = url(spec, name)
     yield LogLine(_("Creating the database %(name)s on %(label)s.", name=name, label=spec.label))
     admin = _admin_engine(spec)
