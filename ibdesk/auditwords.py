@@ -44,6 +44,7 @@ EVENT_NAMES = {
     "demo.generate": _l("Demo data made"),
     "db.backup": _l("Database backed up"),
     "db.create_login": _l("Database user created"),
+    "db.attach": _l("Database attached from a dump"),
 }
 FIELD_NAMES = {
     "first_name": _l("First name"),

@@ -143,10 +143,20 @@ def find_patient(
     """Return the patient with this personnummer (any typed form), or say none exists.
 
     A workstation passes its ``actor``: looking patients up needs the view-patients right.
+    A complete number that is not valid (a wrong check digit, serial 000) still names the
+    patient stored with exactly those digits, as converted 1.2 data keeps them; when there
+    is none, the answer says what is wrong with the number.
     """
     if actor is not None:
         require(actor, Right.VIEW_PATIENTS)
-    normalised = personnummer.normalize(number)
+    try:
+        normalised = personnummer.normalize(number)
+    except personnummer.PersonnummerError:
+        stored = personnummer.stored_form(number)  # raises when it is not a whole number
+        patient = session.scalar(select(Patient).where(Patient.personnummer == stored))
+        if patient is None or (patient.deleted_at is not None and not include_deleted):
+            raise
+        return patient
     patient = session.scalar(select(Patient).where(Patient.personnummer == normalised))
     if patient is None or (patient.deleted_at is not None and not include_deleted):
         raise NotFound(

@@ -129,8 +129,10 @@ def step_submit(step: int) -> tuple[str, int]:
         raise NotFound(_("There is no step %(step)s.", step=step))
     form = SourceForm()
     if not form.validate_on_submit():
-        errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
-        return _render("conversion/_steps.html", 422, step_message=errors)
+        message = _("Correct the 1.2 source first: each field's problem is shown under it.")
+        return _render(
+            "conversion/_steps.html", 422, step_message=message, form=form, source_oob=is_htmx()
+        )
     engine = web.database().ready_engine()
     try:
         url = source_url(form)

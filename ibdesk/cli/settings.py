@@ -15,6 +15,7 @@ from ibdesk.db import display_url, odbc_drivers, server_info
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
+from ibdesk.settings import attach as attaching
 from ibdesk.settings import backup as backups
 from ibdesk.settings import connection, dbadmin, dblogins
 from ibdesk.settings.connection import ServerSpec
@@ -251,16 +252,44 @@ def use(url: str) -> None:
 
 @db_group.command(
     "attach",
-    help=_l("Attach an existing 2.1 database (a SQLite file, or SQL Server .mdf/.ldf) and use it."),
+    help=_l(
+        "Attach an existing 2.1 database (a SQLite file, SQL Server .mdf/.ldf, or on "
+        "PostgreSQL a pg_dump -Fc file restored into a new database) and use it."
+    ),
 )
 @click.argument("path", required=False, default="")
-@click.option("--name", default="", help=_l("SQL Server: name for the attached database."))
+@click.option(
+    "--name", default="", help=_l("SQL Server, PostgreSQL: name for the attached database.")
+)
 @click.option("--ldf", default="", help=_l("SQL Server: the log file (.ldf)."))
+@click.option(
+    "--from-dump",
+    "dump",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=_l("PostgreSQL: a dump made by pg_dump -Fc, restored into the new database --name."),
+)
 @_server_options
 @pass_runtime
-def attach(runtime: Runtime, path: str, name: str, ldf: str, **values: Any) -> None:
-    """Attach an existing 2.1 database (a SQLite file, or SQL Server .mdf/.ldf) and use it."""
+def attach(
+    runtime: Runtime, path: str, name: str, ldf: str, dump: Path | None, **values: Any
+) -> None:
+    """Attach an existing 2.1 database (a SQLite file, SQL Server .mdf/.ldf, or a dump)."""
     spec = _spec(runtime, values)
+    if dump is not None:
+        if not name:
+            raise UserError(_("Name the new database with --name."))
+        job = attaching.attach_dump_job(spec, dump, name, actor=local_admin())
+        done = drive(job, "Restoring")
+        click.echo(
+            _(
+                "Attached %(target)s from %(dump)s; it is now the database in use. %(detail)s",
+                target=display_url(done.url),
+                dump=dump,
+                detail=done.status.command_message,
+            )
+        )
+        return
     target = dbadmin.attach(spec, name=name, path=path, ldf=ldf)
     config.set_database_url(target.render_as_string(hide_password=False))
     click.echo(_("Attached %(target)s; it is now the database in use.", target=display_url(target)))
