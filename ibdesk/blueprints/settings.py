@@ -394,7 +394,7 @@ def attach_submit() -> tuple[str, int] | Response:
     spec = connection.spec_from_url(_url())
     if backend == "postgresql":
         name = form.name.data or ""
-        factory = partial(attaching.attach_dump_job, spec, Path(path), name, actor=local_admin())
+        factory = partial(attaching.attach_dump_job, spec, Path(path), name, actor=web.actor())
         return _tool_answer("attach", _run_tool(ATTACH_JOB, factory), attach_form=form)
     try:
         target = dbadmin.attach(
