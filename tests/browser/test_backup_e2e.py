@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from ibdesk import clinic_settings, demo
 from ibdesk.db import make_engine, session_scope
 from ibdesk.progress import run_to_end
-from webfixtures import Served, ibdesk_env, start_serve
+from webfixtures import Served, ibdesk_env, open_window, start_serve
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 60_000
@@ -38,7 +38,7 @@ def clinic_server(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[Serve
 
 def test_init_run_verify(page: Page, clinic_server: tuple[Served, Path]) -> None:
     served, target = clinic_server
-    page.goto(served.url)
+    open_window(page, served.fresh_url())
     page.get_by_role("link", name="Backup", exact=True).click()
     expect(page.locator("h1")).to_have_text("Backup")
     expect(page.get_by_text("No backup is set up")).to_be_visible()

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from ibdesk import clinic_settings
 from ibdesk.db import make_engine, session_scope
-from webfixtures import Served, ibdesk_env, start_serve
+from webfixtures import Served, ibdesk_env, open_window, start_serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import legacy12
@@ -50,7 +50,7 @@ def server(
 
 def test_four_steps_in_turn(page: Page, server: Served, installation: tuple[str, Path]) -> None:
     out = installation[1]
-    page.goto(server.url)
+    open_window(page, server.fresh_url())
     page.get_by_role("link", name="Conversion from 1.2").click()
     expect(page.locator("h1")).to_have_text("Conversion from ImageBank 1.2")
     page.get_by_label("Database", exact=True).select_option("sqlite")

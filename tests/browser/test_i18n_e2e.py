@@ -17,7 +17,7 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from ibdesk import tabs
-from webfixtures import Served
+from webfixtures import Served, open_window
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 30_000
@@ -71,7 +71,7 @@ def test_the_english_check_finds_english_and_passes_swedish() -> None:
 
 def open_app(page: Page, served: Served) -> None:
     """Open the launch address and wait for the overview, as the window does."""
-    page.goto(served.url)
+    open_window(page, served.fresh_url())
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
 
 
