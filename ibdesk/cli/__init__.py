@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "export",
     "licensing",
     "users",
+    "ad",
     "patients",
     "logs",
     "statistics",
