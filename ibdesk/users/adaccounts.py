@@ -177,3 +177,32 @@ def set_mapping(
         raise NotFound(_("There is no user group named %(name)s.", name=group.strip()[:100]))
     mapping = directory.Mapping(dn[:400], target.name)
     return directory.save_settings(session, actor, replace(settings, mappings=(*kept, mapping)))
+
+
+def parse_mappings(
+    session: Session, settings: directory.ADSettings, text: str, password: str | None = None
+) -> tuple[directory.Mapping, ...]:
+    """Read "AD group = ImageBank group" lines (a name without "=" is looked up in AD)."""
+    found: list[directory.Mapping] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        ad_group, sep, group = line.rpartition("=")
+        if not sep or not ad_group.strip() or not group.strip():
+            raise UserError(
+                _("Line %(number)s is not “AD group = ImageBank group”.", number=number)
+            )
+        target = _group(session, group.strip())
+        if target is None:
+            raise NotFound(_("There is no user group named %(name)s.", name=group.strip()[:100]))
+        dn = ad_group.strip()
+        if "=" not in dn:
+            dn = directory.resolve_group(settings, dn, password)
+        found.append(directory.Mapping(dn[:400], target.name))
+    return tuple(found)
+
+
+def mapping_text(settings: directory.ADSettings) -> str:
+    """Return the mappings as the settings form shows them, one line each."""
+    return "\n".join(f"{m.ad_group} = {m.group}" for m in settings.mappings)

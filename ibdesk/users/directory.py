@@ -344,11 +344,11 @@ def sign_in(settings: ADSettings, typed: str, password: str) -> ADUser:
         close(conn)
 
 
-def lookup_connection(settings: ADSettings) -> ldap3.Connection:
-    """Bind as the lookup account with the password kept on this computer."""
+def lookup_connection(settings: ADSettings, password: str | None = None) -> ldap3.Connection:
+    """Bind as the lookup account (with the password kept on this computer unless given)."""
     if not settings.bind_user:
         raise DirectoryError(_("Set a lookup (bind) account in the Active Directory settings."))
-    password = load_password()
+    password = password or load_password()
     if not password:
         raise DirectoryError(
             _(
@@ -391,12 +391,12 @@ class ADGroup:
     name: str
 
 
-def find_groups(settings: ADSettings, text: str = "") -> list[ADGroup]:
+def find_groups(settings: ADSettings, text: str = "", password: str | None = None) -> list[ADGroup]:
     """Return the AD groups whose name holds ``text`` (the lookup account)."""
     value = escape_filter_chars(text.strip()[:100])
     match = f"(|(sAMAccountName=*{value}*)(cn=*{value}*))" if value else ""
     query = f"(&(objectClass=group){match})"
-    conn = lookup_connection(settings)
+    conn = lookup_connection(settings, password)
     try:
         found = [
             ADGroup(str(e["dn"]), str(_first(e["attributes"].get("sAMAccountName")) or ""))
@@ -409,12 +409,12 @@ def find_groups(settings: ADSettings, text: str = "") -> list[ADGroup]:
     return sorted(found, key=lambda g: g.name.lower())[:MAX_RESULTS]
 
 
-def resolve_group(settings: ADSettings, name: str) -> str:
+def resolve_group(settings: ADSettings, name: str, password: str | None = None) -> str:
     """Return the DN of the AD group named ``name`` (or ``name`` itself when it is a DN)."""
     text = name.strip()[:400]
     if "=" in text:
         return text
-    exact = [g for g in find_groups(settings, text) if g.name.lower() == text.lower()]
+    exact = [g for g in find_groups(settings, text, password) if g.name.lower() == text.lower()]
     if not exact:
         raise DirectoryError(_("Active Directory has no group named %(name)s.", name=text[:100]))
     return exact[0].dn
@@ -436,11 +436,14 @@ def _peer_names(peer: dict[str, Any]) -> str:
     return ", ".join(names) or "-"
 
 
-def test_connection(settings: ADSettings, groups: set[str], user: str = "") -> list[Stage]:
+def test_connection(
+    settings: ADSettings, groups: set[str], user: str = "", password: str | None = None
+) -> list[Stage]:
     """Try each stage in turn (TCP, TLS, bind, user search, group resolution); stop at a failure.
 
     ``groups`` are the ImageBank group names that exist, to check the mapping against;
-    ``user`` an AD account name to look up (else any user is searched for).
+    ``user`` an AD account name to look up (else any user is searched for); ``password``
+    the lookup account's, when not the one kept on this computer (settings not yet saved).
     """
     stages: list[Stage] = []
     if not settings.servers:
@@ -504,7 +507,7 @@ def test_connection(settings: ADSettings, groups: set[str], user: str = "") -> l
             )
         )
     try:
-        conn = lookup_connection(one)
+        conn = lookup_connection(one, password)
     except DirectoryError as error:
         stages.append(Stage(_("Bind"), False, str(error)))
         return stages
