@@ -573,7 +573,7 @@ def _group_stage(
         name,
         True,
         _(
-            "%(name)s is in %(count)s groups (nested included); mapped to: %(groups)s.",
+            "Groups of %(name)s, nested ones included: %(count)s; mapped to: %(groups)s.",
             name=person.username,
             count=len(dns),
             groups=", ".join(mapped) or "-",
