@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ibdesk import config, schema
-from ibdesk.audit import local_admin, system_event
+from ibdesk.audit import local_admin, system_event, unattended
 from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.db import display_url, odbc_drivers, server_info, session_scope
 from ibdesk.errors import UserError
@@ -224,7 +224,7 @@ def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
     engine = runtime.ready_engine()
     result = backups.backup(engine, folder)
     with session_scope(engine) as session:
-        system_event(session, local_admin(), "db.backup", f"{result.path} ({result.verified})")
+        system_event(session, unattended(), "db.backup", f"{result.path} ({result.verified})")
     emit(
         {"path": str(result.path), "bytes": result.bytes, "verified": result.verified},
         as_json,
