@@ -310,3 +310,15 @@ def test_an_ad_user_confirms_their_password_against_ad(
     assert not accounts.check_password(session, user, "wrong")
     with pytest.raises(Refused, match="managed in Active Directory"):
         accounts.set_password(session, local_admin(), "adadmin", "a brand new long password")
+
+
+def test_without_samba_ci_fails_and_a_developer_skips(monkeypatch: pytest.MonkeyPatch) -> None:
+    import adfixtures
+
+    monkeypatch.setattr(adserver, "installed", lambda: False)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="not installed"):
+        adfixtures.require_samba()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        adfixtures.require_samba()

@@ -315,17 +315,23 @@ def sign_in(settings: ADSettings, typed: str, password: str) -> ADUser:
     upn, account = split_login(typed, settings)
     conn = connect(settings, upn, password)
     try:
-        found = None
-        for attribute, value in (("userPrincipalName", upn), ("sAMAccountName", account)):
-            query = (
-                f"(&(objectCategory=person)(objectClass=user)"
-                f"({attribute}={escape_filter_chars(value)}))"
+        # The bind accepted the UPN or AD's implicit one (account@domain): whichever it was,
+        # exactly one account may answer to either, or the person is not known for sure.
+        query = (
+            f"(&(objectCategory=person)(objectClass=user)"
+            f"(|(userPrincipalName={escape_filter_chars(upn)})"
+            f"(sAMAccountName={escape_filter_chars(account)})))"
+        )
+        entries = list(_entries(conn, settings.base_dn, query, _USER_ATTRIBUTES))
+        if len(entries) > 1:
+            raise DirectoryError(
+                _(
+                    "Several Active Directory accounts answer to %(name)s; sign in with your "
+                    "full user name (name@domain).",
+                    name=upn,
+                )
             )
-            entries = list(_entries(conn, settings.base_dn, query, _USER_ATTRIBUTES))
-            if len(entries) == 1:
-                found = _user(entries[0])
-                break
-        if found is None:
+        if not entries:
             raise DirectoryError(
                 _(
                     "Active Directory accepted the password but this account cannot be found "
@@ -333,6 +339,7 @@ def sign_in(settings: ADSettings, typed: str, password: str) -> ADUser:
                     base=settings.base_dn,
                 )
             )
+        found = _user(entries[0])
         if found.disabled:
             raise BindRefused(_refused_message("533"), "533")
         if found.locked:
