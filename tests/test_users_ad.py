@@ -209,8 +209,14 @@ def test_renamed_and_recreated_accounts_are_not_the_old_user(
     again = sign_in(session, "recreated")
     assert not again.ok and "re-created" in again.message
     assert last_login(session).reason == "AD: objectGUID differs"
+    # Once an administrator disables the old row, the new account gets a row of its own.
+    accounts.set_active(session, local_admin(), "recreated", False)
+    session.commit()
+    third = sign_in(session, "recreated").user
+    assert third is not None and third.id not in (old_id, newcomer.id)
     rows = session.scalars(select(UserAccount).where(UserAccount.source == "ad")).all()
-    assert {u.username for u in rows} == {"renamed", "recreated"}
+    replaced = f"recreated.replaced-{(newcomer.ad_guid or '')[:8]}"
+    assert {u.username for u in rows} == {"renamed", "recreated", replaced}
 
 
 @pytest.mark.backends("sqlite")

@@ -69,14 +69,22 @@ def _account_row(session: Session, person: directory.ADUser, machine: str) -> Us
             user.username = person.username
         return user
     same_name = find_user(session, person.username)
-    if same_name is not None:
-        if same_name.source == AccountSource.AD.value:
+    if same_name is not None and same_name.source == AccountSource.AD.value:
+        if same_name.active:
             return _(
                 "The Active Directory account %(name)s is not the one that signed in here "
-                "before under that name (it was re-created); an administrator must rename or "
+                "before under that name (it was re-created); an administrator must disable or "
                 "delete the old ImageBank account first.",
                 name=person.username,
             )
+        # The old person's row was disabled by an administrator: it keeps its history under
+        # a name of its own, and the name is free for the new account.
+        old_name = same_name.username
+        same_name.username = f"{old_name}.replaced-{(same_name.ad_guid or '')[:8]}"[:100]
+        audit.system_event(session, actor, "user.ad_replaced", f"{old_name} → {same_name.username}")
+        session.flush()
+        same_name = None
+    if same_name is not None:
         return _(
             "A local ImageBank account is also named %(name)s; sign in with its password, or "
             "an administrator renames one of them.",
