@@ -328,3 +328,18 @@ def test_without_samba_ci_fails_and_a_developer_skips(monkeypatch: pytest.Monkey
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="not installed"):
         adfixtures.require_samba()
+
+
+@pytest.mark.backends("sqlite")
+def test_a_trusted_certificate_that_does_not_name_the_server_is_refused(
+    session: Session, ad_settings: directory.ADSettings
+) -> None:
+    # 2130706434 is 127.0.0.2 written as one number: the same DC, under a name its
+    # certificate (dc1.ib.test, 127.0.0.2) does not carry.
+    other_name = dataclasses.replace(ad_settings, servers=("2130706434",))
+    stages = directory.test_connection(other_name, set())
+    assert [(s.name, s.ok) for s in stages] == [("TCP", True), ("TLS", False)]
+    assert "Hostname mismatch" in stages[1].message
+    use(session, other_name)
+    outcome = sign_in(session, "junior")
+    assert not outcome.ok and "is not trusted" in outcome.message
