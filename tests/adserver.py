@@ -58,12 +58,18 @@ class SambaMissing(RuntimeError):
     """Samba's AD DC is not installed on this machine."""
 
 
+def binary(name: str) -> str | None:
+    """Return the path of a Samba program (also in /usr/sbin when PATH lacks it), or None."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
+
+
 def installed() -> bool:
     """Return whether samba and samba-tool are installed."""
-    return bool(shutil.which("samba") and shutil.which("samba-tool"))
+    return bool(binary("samba") and binary("samba-tool"))
 
 
 def _run(*args: str) -> str:
+    args = (binary(args[0]) or args[0], *args[1:])
     done = subprocess.run(args, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args[:3])} failed: {done.stdout}\n{done.stderr}")
@@ -272,9 +278,11 @@ class SambaDC:
 
     def start(self, timeout: float = 90.0) -> None:
         """Start samba in the foreground of a child process; wait until LDAP answers."""
+        command = [binary("samba") or "samba", "-s", str(self.conf), "-F"]
+        command += ["--no-process-group", "--debug-stdout"]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                ["samba", "-s", str(self.conf), "-F", "--no-process-group", "--debug-stdout"],
+                command,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

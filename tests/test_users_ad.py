@@ -343,3 +343,23 @@ def test_a_trusted_certificate_that_does_not_name_the_server_is_refused(
     use(session, other_name)
     outcome = sign_in(session, "junior")
     assert not outcome.ok and "is not trusted" in outcome.message
+
+
+@pytest.mark.backends("sqlite")
+def test_an_account_locked_in_ad_is_refused(
+    session: Session, ad_settings: directory.ADSettings, dc: adserver.SambaDC
+) -> None:
+    use(session, ad_settings)
+    dc.tool("user", "create", "locky", PASSWORD)
+    dc.tool("domain", "passwordsettings", "set", "--account-lockout-threshold=3")
+    try:
+        for _ in range(3):
+            assert sign_in(session, "locky", "not the password").message == (
+                accounts.wrong_message()
+            )
+        locked = sign_in(session, "locky")  # the right password, but AD has locked it
+        assert not locked.ok
+        assert locked.message == "This account is locked in Active Directory; ask an administrator."
+        assert last_login(session).reason == "AD: account locked"
+    finally:
+        dc.tool("domain", "passwordsettings", "set", "--account-lockout-threshold=0")
