@@ -15,6 +15,7 @@ from ibdesk.users import directory
 from webfixtures import (
     ADMIN_NAME,
     ADMIN_PASSWORD,
+    HX,
     anon_client,
     app,
     client,
@@ -56,6 +57,9 @@ def test_an_ad_administrator_signs_in_through_the_page(
     listing = test_client.get("/users/?q=adadmin").get_data(as_text=True)
     row = listing.split('data-user="adadmin"', 1)[1].split("</tr>", 1)[0]
     assert "· Active Directory" in row
+    user_id = listing.split('data-user="adadmin"', 1)[0].rsplit('id="user-', 1)[1].split('"')[0]
+    edit = test_client.get(f"/users/{user_id}/edit", headers=HX).get_data(as_text=True)
+    assert 'id="user-edit-ad"' in edit and 'id="user-password-form"' not in edit
     # The DC goes away: AD users get the clear sentence, the local administrator still gets in.
     other = _token_only(app)
     dc.stop()
