@@ -23,25 +23,29 @@ htmx) with its sentence: 404 for ``NotFound``, 409 for ``Refused`` and database 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 
 from flask import Flask, Response, current_app, g, render_template, request, url_for
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import display, i18n, limits, security, tabs, web
-from ibdesk.blueprints import go, is_htmx, signin
-from ibdesk.db import DatabaseError, explain
-from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.blueprints import go, is_htmx, signin, status_for
+from ibdesk.db import explain
+from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobRegistry
 
 NOT_CONFIGURED_ENDPOINT = "home.not_configured"
+STATIC = Path(__file__).with_name("static")
 FRAME_BLUEPRINTS = (
     "ibdesk.blueprints.home",
     "ibdesk.blueprints.jobs",
@@ -66,6 +70,21 @@ csrf = CSRFProtect()
 babel = Babel()
 
 
+class RowId(IntegerConverter):
+    """An ``<int:...>`` path part that fits a database id; a larger number is a 404."""
+
+    def __init__(
+        self,
+        url_map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = limits.ROW_ID_MAX,
+        signed: bool = False,
+    ) -> None:
+        """Cap the number at the largest 64-bit id (SQLite's and PostgreSQL's bigint)."""
+        super().__init__(url_map, fixed_digits, min, max, signed)
+
+
 def create_app(
     *,
     db_option: str | None = None,
@@ -76,6 +95,8 @@ def create_app(
 ) -> Flask:
     """Build the app for one launch: its own secrets, the database option and the tabs."""
     app = Flask(__name__)
+    # An id in a path is a database row id: one larger than a 64-bit integer names no row.
+    app.url_map.converters["int"] = RowId
     app.config.update(
         SECRET_KEY=secrets.token_bytes(32),
         TESTING=testing,
@@ -128,8 +149,15 @@ def _refuse_overlong_input() -> None:
     # Every typed value has a cap (the form's maxlength): a longer one is refused whole,
     # before any view parses it, with a sentence instead of a crash deep inside.
     values = [*request.args.items(multi=True), *request.form.items(multi=True)]
-    if limits.first_too_long(values) is not None:
-        raise UserError(f"A value you sent is too long: type at most {limits.TEXT_MAX} characters.")
+    view = current_app.view_functions.get(request.endpoint or "")
+    own: frozenset[str] = getattr(view, "ibdesk_own_length", frozenset())
+    if limits.first_too_long((n, v) for n, v in values if n not in own) is not None:
+        raise UserError(
+            _(
+                "A value you sent is too long: type at most %(count)s characters.",
+                count=limits.TEXT_MAX,
+            )
+        )
 
 
 def _setup_gate() -> BaseResponse | None:
@@ -160,13 +188,21 @@ def _frame_context() -> dict[str, object]:
         return {"show_frame": False, **language}
     tab_list: tuple[tabs.Tab, ...] = current_app.config["IBDESK_TABS"]
     active = next((t.id for t in tab_list if t.endpoint.split(".")[0] == request.blueprint), None)
+    active = active or request.blueprint
     return {
         "show_frame": True,
         "nav_tabs": tab_list,
-        "active_tab": active or request.blueprint,
+        "active_tab": active,
+        # One word per tab: the tab x's own stylesheet is static/x.css, when it has one.
+        "tab_stylesheet": f"{active}.css" if f"{active}.css" in _stylesheets() else None,
         "db_label": web.database_label(web.database()),
         **language,
     }
+
+
+@functools.cache
+def _stylesheets() -> frozenset[str]:
+    return frozenset(p.name for p in STATIC.glob("*.css"))
 
 
 @security.token_header_auth
@@ -185,11 +221,9 @@ def _render_error(status: int, title: str, message: str) -> tuple[str, int]:
 
 
 def _user_error(error: UserError) -> tuple[str, int]:
-    if isinstance(error, NotFound):
-        return _render_error(404, _("Not found"), str(error))
-    if isinstance(error, Refused | DatabaseError):
-        return _render_error(409, _("Not possible now"), str(error))
-    return _render_error(400, _("Cannot do that"), str(error))
+    status = status_for(error)
+    titles = {404: _("Not found"), 409: _("Not possible now")}
+    return _render_error(status, titles.get(status, _("Cannot do that")), str(error))
 
 
 def _database_error(error: SQLAlchemyError) -> tuple[str, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ibdesk import display
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
+from ibdesk.i18n import ngettext
 from ibdesk.models import ImageSet, MediaItem
 
 EVENT_NAMES = {
@@ -207,17 +208,106 @@ def describe_event(event: Any, dates: dict[tuple[str, int], dt.date] | None = No
     return event_name(event.action)
 
 
+class EventGroup:
+    """Consecutive events said as one sentence ("Added 3 images to the status of 2025-09-12").
+
+    It reads like its first (newest) event; a group of one is just that event.
+    """
+
+    def __init__(self, first: Any) -> None:
+        """Start a group with its newest event."""
+        self.events = [first]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.events[0], name)
+
+    @property
+    def changes(self) -> str | None:
+        """Return the event's changes; a group of several says them in its sentence."""
+        return self.events[0].changes if len(self.events) == 1 else None
+
+    @property
+    def change_texts(self) -> list[str]:
+        """Return what each event of the group changed, in words."""
+        return [describe_changes(e.changes) for e in self.events]
+
+
+# Events said together: the same person adding images to one status within one minute.
+GROUPED_ACTIONS = frozenset({"media.add"})
+
+
 class Describer:
     """Say events as sentences for one page, looking each status date up once."""
 
     def __init__(self, session: Session, events: Iterable[Any] = ()) -> None:
         """Start with the dates of these events (one query); others are looked up as met."""
         self.session = session
-        self.dates = status_dates(session, list(events))
+        events = list(events)
+        self.dates = status_dates(session, events)
+        self.sets: dict[int, int] = {}
+        self._look_up_sets(events)
 
-    def __call__(self, event: Any) -> str:
-        """Describe one event."""
+    def _look_up_sets(self, events: Iterable[Any]) -> None:
+        wanted = {
+            e.entity_id
+            for e in events
+            if e.entity == "media" and e.entity_id and e.entity_id not in self.sets
+        }
+        if wanted:
+            rows = self.session.execute(
+                select(MediaItem.id, MediaItem.image_set_id).where(MediaItem.id.in_(wanted))
+            )
+            self.sets.update((media_id, set_id) for media_id, set_id in rows)
+
+    def _date(self, event: Any) -> dt.date | None:
         key = (event.entity, event.entity_id or 0)
         if key not in self.dates and event.entity in ("image_set", "media") and event.entity_id:
             self.dates.update(status_dates(self.session, [event]))
+        return self.dates.get(key)
+
+    def __call__(self, event: Any) -> str:
+        """Describe one event, or a group of events in one sentence."""
+        if isinstance(event, EventGroup):
+            if len(event.events) > 1:
+                return self._group_sentence(event)
+            event = event.events[0]
+        self._date(event)
         return describe_event(event, self.dates)
+
+    def _group_sentence(self, group: EventGroup) -> str:
+        count = len(group.events)
+        day = self._date(group.events[0])
+        if day is None:
+            return ngettext("Added %(num)s image", "Added %(num)s images", count)
+        return ngettext(
+            "Added %(num)s image to the status of %(date)s",
+            "Added %(num)s images to the status of %(date)s",
+            count,
+            date=display.date(day),
+        )
+
+    def _group_key(self, event: Any) -> tuple[Any, ...] | None:
+        if event.action not in GROUPED_ACTIONS or event.entity != "media" or not event.entity_id:
+            return None
+        if event.entity_id not in self.sets:
+            self._look_up_sets([event])
+        image_set = self.sets.get(event.entity_id)
+        if image_set is None or event.at is None:
+            return None
+        minute = event.at.replace(second=0, microsecond=0)
+        return (event.action, event.user_name, event.machine, image_set, minute)
+
+    def grouped(self, events: Iterable[Any]) -> Iterator[EventGroup]:
+        """Yield the events in their order, consecutive ones of one group together."""
+        current: EventGroup | None = None
+        current_key: tuple[Any, ...] | None = None
+        for event in events:
+            key = self._group_key(event)
+            if current is not None and key is not None and key == current_key:
+                current.events.append(event)
+                continue
+            if current is not None:
+                yield current
+            current, current_key = EventGroup(event), key
+        if current is not None:
+            yield current

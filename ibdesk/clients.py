@@ -24,6 +24,7 @@ from ibdesk import audit, display, personnummer, users
 from ibdesk.audit import Actor
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 
 # Seats are part of the contract: a workstation claims one at start and beats a heartbeat.
 from ibdesk.licensing.seats import claim_seat, heartbeat
@@ -51,6 +52,15 @@ __all__ = [
 PATIENT_FIELDS = ("first_name", "last_name", "address", "postal_code", "city", "phone", "note")
 MEDIA_FIELDS = ("kind", "teeth", "taken_at", "comment", "width", "height", "bit_depth")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# The fields as a sentence names them ("The first name may be at most 100 characters.").
+_FIELD_NAMES = {
+    "first_name": _l("first name"),
+    "last_name": _l("last name"),
+    "address": _l("address"),
+    "postal_code": _l("postal code"),
+    "city": _l("city"),
+    "phone": _l("phone"),
+}
 _FIELD_LIMITS = {
     "first_name": 100,
     "last_name": 100,
@@ -106,13 +116,19 @@ def _clean_fields(values: dict[str, Any]) -> dict[str, str]:
     clean: dict[str, str] = {}
     for key, value in values.items():
         if key not in PATIENT_FIELDS:
-            raise UserError(f"'{key}' is not a patient field that can be changed.")
+            raise UserError(_("'%(key)s' is not a patient field that can be changed.", key=key))
         text = "" if value is None else str(value)
         if key != "note":
             text = " ".join(text.split())
         limit = _FIELD_LIMITS.get(key)
         if limit and len(text) > limit:
-            raise UserError(f"The {key.replace('_', ' ')} may be at most {limit} characters.")
+            raise UserError(
+                _(
+                    "The %(field)s may be at most %(limit)s characters.",
+                    field=_FIELD_NAMES[key],
+                    limit=limit,
+                )
+            )
         clean[key] = text
     return clean
 
@@ -146,7 +162,9 @@ def get_patient(session: Session, patient_id: int, *, for_update: bool = False) 
         query = query.with_for_update()
     patient = session.scalar(query)
     if patient is None or patient.deleted_at is not None:
-        raise NotFound(f"Patient {patient_id} does not exist or has been deleted.")
+        raise NotFound(
+            _("Patient %(patient_id)s does not exist or has been deleted.", patient_id=patient_id)
+        )
     return patient
 
 
@@ -157,7 +175,9 @@ def create_patient(session: Session, actor: Actor, number: str, **fields: Any) -
     values = _clean_fields(fields)
     existing = session.scalar(select(Patient.id).where(Patient.personnummer == identity.number))
     if existing is not None:
-        raise Refused(f"A patient with number {identity.display} already exists.")
+        raise Refused(
+            _("A patient with number %(display)s already exists.", display=identity.display)
+        )
     now = utcnow()
     patient = Patient(
         personnummer=identity.number,
@@ -207,7 +227,7 @@ def create_image_set(
     patient = get_patient(session, patient_id)
     description = " ".join(description.split())
     if len(description) > 200:
-        raise UserError("An image set's description may be at most 200 characters.")
+        raise UserError(_("An image set's description may be at most 200 characters."))
     image_set = ImageSet(
         patient_id=patient.id,
         taken_on=taken_on,
@@ -235,11 +255,14 @@ def _writable_set(session: Session, image_set_id: int) -> tuple[ImageSet, Patien
         select(ImageSet).where(ImageSet.id == image_set_id).with_for_update()
     )
     if image_set is None:
-        raise NotFound(f"Image set {image_set_id} does not exist.")
+        raise NotFound(_("Image set %(image_set_id)s does not exist.", image_set_id=image_set_id))
     if image_set.signed_at is not None:
         raise Refused(
-            f"Image set {image_set_id} is signed and read-only; an administrator must unsign "
-            "it before it can be changed."
+            _(
+                "Image set %(image_set_id)s is signed and read-only; an "
+                "administrator must unsign it before it can be changed.",
+                image_set_id=image_set_id,
+            )
         )
     patient = get_patient(session, image_set.patient_id)
     return image_set, patient
@@ -251,7 +274,10 @@ def _check_teeth(teeth: str | list[str] | tuple[str, ...]) -> str:
     wrong = [t for t in cleaned if t not in VALID_TEETH]
     if wrong:
         raise UserError(
-            f"{', '.join(wrong)} is not a tooth in FDI notation (11-48, primary teeth 51-85)."
+            _(
+                "%(wrong)s is not a tooth in FDI notation (11-48, primary teeth 51-85).",
+                wrong=", ".join(wrong),
+            )
         )
     return ",".join(sorted(set(cleaned), key=int))
 
@@ -261,7 +287,9 @@ def _check_kind(kind: str) -> str:
         return MediaKind(kind).value
     except ValueError:
         names = ", ".join(k.value for k in MediaKind)
-        raise UserError(f"'{kind}' is not a media kind; use one of {names}.") from None
+        raise UserError(
+            _("'%(kind)s' is not a media kind; use one of %(names)s.", kind=kind, names=names)
+        ) from None
 
 
 def check_relative_path(path: str) -> str:
@@ -277,10 +305,14 @@ def check_relative_path(path: str) -> str:
         or re.match(r"^[A-Za-z]:", normal)
     ):
         raise UserError(
-            f"'{path}' is not a path inside the image folder; give it relative to that folder."
+            _(
+                "'%(path)s' is not a path inside the image folder; give it "
+                "relative to that folder.",
+                path=path,
+            )
         )
     if len(normal) > 400:
-        raise UserError("A media path may be at most 400 characters.")
+        raise UserError(_("A media path may be at most 400 characters."))
     return normal
 
 
@@ -305,12 +337,12 @@ def add_media(
     image_set, patient = _writable_set(session, image_set_id)
     kind = _check_kind(kind)
     if byte_size < 0:
-        raise UserError("A file size cannot be negative.")
+        raise UserError(_("A file size cannot be negative."))
     digest = sha256.strip().lower()
     if not _SHA256.fullmatch(digest):
-        raise UserError("The SHA-256 must be 64 hexadecimal characters.")
+        raise UserError(_("The SHA-256 must be 64 hexadecimal characters."))
     if MediaKind(kind).is_image and not (width and height and bit_depth):
-        raise UserError("An image needs its width, height and bit depth.")
+        raise UserError(_("An image needs its width, height and bit depth."))
     now = utcnow()
     item = MediaItem(
         image_set_id=image_set.id,
@@ -350,8 +382,8 @@ def _media_values(item: MediaItem) -> dict[str, Any]:
 def _media_for_change(session: Session, media_id: int) -> tuple[MediaItem, Patient]:
     item = session.get(MediaItem, media_id)
     if item is None:
-        raise NotFound(f"Media item {media_id} does not exist.")
-    _, patient = _writable_set(session, item.image_set_id)
+        raise NotFound(_("Media item %(media_id)s does not exist.", media_id=media_id))
+    _set, patient = _writable_set(session, item.image_set_id)
     session.refresh(item)
     return item, patient
 
@@ -361,10 +393,17 @@ def update_media(session: Session, actor: Actor, media_id: int, **fields: Any) -
     require(actor, Right.ADD_IMAGES)
     item, patient = _media_for_change(session, media_id)
     if item.deleted_at is not None:
-        raise Refused(f"Media item {media_id} is deleted; undelete it before changing it.")
+        raise Refused(
+            _(
+                "Media item %(media_id)s is deleted; undelete it before changing it.",
+                media_id=media_id,
+            )
+        )
     unknown = set(fields) - set(MEDIA_FIELDS)
     if unknown:
-        raise UserError(f"'{sorted(unknown)[0]}' is not a media field that can be changed.")
+        raise UserError(
+            _("'%(value)s' is not a media field that can be changed.", value=sorted(unknown)[0])
+        )
     if "kind" in fields:
         fields["kind"] = _check_kind(fields["kind"])
     if "teeth" in fields:

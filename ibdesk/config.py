@@ -18,6 +18,7 @@ from typing import Any
 import platformdirs
 
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
 
 APP_NAME = "ibdesk"
 CONFIG_NAME = "config.json"
@@ -66,16 +67,28 @@ def load() -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ConfigError(f"Cannot read the configuration file {path}: {exc.strerror}.") from exc
+        raise ConfigError(
+            _(
+                "Cannot read the configuration file %(path)s: %(strerror)s.",
+                path=path,
+                strerror=exc.strerror,
+            )
+        ) from exc
     try:
         data = json.loads(text)
     except ValueError as exc:
         raise ConfigError(
-            f"The configuration file {path} is damaged ({exc}); fix it or delete it and "
-            "run the wizard again."
+            _(
+                "The configuration file %(path)s is damaged (%(exc)s); fix it or "
+                "delete it and run the wizard again.",
+                path=path,
+                exc=exc,
+            )
         ) from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"The configuration file {path} does not hold a settings object.")
+        raise ConfigError(
+            _("The configuration file %(path)s does not hold a settings object.", path=path)
+        )
     return data
 
 

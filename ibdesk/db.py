@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from flask_babel import LazyString
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 
 CONNECT_TIMEOUT_S = 5
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -40,13 +43,20 @@ def normalize_url(url: str) -> URL:
         parsed = make_url(url)
     except ValueError as error:  # a port that is not a number
         raise DatabaseError(
-            f"The port in '{url}' is not a number; write the URL as "
-            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE with PORT in digits."
+            _(
+                "The port in '%(url)s' is not a number; write the URL as "
+                "postgresql://USER:PASSWORD@HOST:PORT/DATABASE with PORT in digits.",
+                url=url,
+            )
         ) from error
     except exc.ArgumentError as error:
         raise DatabaseError(
-            f"'{url}' is not a database URL; use sqlite:///PATH, "
-            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE or mssql+pyodbc://..."
+            _(
+                "'%(url)s' is not a database URL; use sqlite:///PATH, "
+                "postgresql://USER:PASSWORD@HOST:PORT/DATABASE or "
+                "mssql+pyodbc://...",
+                url=url,
+            )
         ) from error
     backend = parsed.get_backend_name()
     driver = parsed.get_driver_name()
@@ -55,19 +65,29 @@ def normalize_url(url: str) -> URL:
     if backend == "postgresql":
         if driver not in ("psycopg", "postgresql", "psycopg2"):
             raise DatabaseError(
-                f"PostgreSQL driver '{driver}' is not supported; use postgresql://... "
-                "(ibdesk connects with psycopg 3)."
+                _(
+                    "PostgreSQL driver '%(driver)s' is not supported; use "
+                    "postgresql://... (ibdesk connects with psycopg 3).",
+                    driver=driver,
+                )
             )
         return parsed.set(drivername="postgresql+psycopg")
     if backend == "mssql":
         if driver != "pyodbc":
             raise DatabaseError(
-                f"SQL Server driver '{driver}' is not supported; use mssql+pyodbc://..."
+                _(
+                    "SQL Server driver '%(driver)s' is not supported; use mssql+pyodbc://...",
+                    driver=driver,
+                )
             )
         return parsed
     raise DatabaseError(
-        f"Unsupported database type '{parsed.drivername}': ImageBank runs on SQLite, "
-        "PostgreSQL (postgresql://) or Microsoft SQL Server (mssql+pyodbc://)."
+        _(
+            "Unsupported database type '%(drivername)s': ImageBank runs on "
+            "SQLite, PostgreSQL (postgresql://) or Microsoft SQL Server "
+            "(mssql+pyodbc://).",
+            drivername=parsed.drivername,
+        )
     )
 
 
@@ -127,16 +147,24 @@ def make_engine(url: str | URL, *, create: bool = False, **kwargs: Any) -> Engin
             path = Path(database).expanduser().resolve()
             if not path.parent.is_dir():
                 raise DatabaseError(
-                    f"The folder {path.parent} for the SQLite database does not exist; "
-                    "create it or choose another."
+                    _(
+                        "The folder %(parent)s for the SQLite database does not exist; "
+                        "create it or choose another.",
+                        parent=path.parent,
+                    )
                 )
             if not create and not path.exists():
                 raise DatabaseError(
-                    f"The SQLite database {path} does not exist; create it with "
-                    "`ibdesk db upgrade` or the wizard."
+                    _(
+                        "The SQLite database %(path)s does not exist; create it with the "
+                        "setup wizard.",
+                        path=path,
+                    )
                 )
             if path.is_dir():
-                raise DatabaseError(f"{path} is a folder, not a SQLite database file.")
+                raise DatabaseError(
+                    _("%(path)s is a folder, not a SQLite database file.", path=path)
+                )
         options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     elif backend == "postgresql":
         options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
@@ -218,64 +246,75 @@ def server_info(url: str | URL) -> ServerInfo:
     if parsed.port:
         server = f"{server}:{parsed.port}"
     if backend == "mssql" and "odbc_connect" in parsed.query:
-        server = "ODBC connection string"
+        server = _("ODBC connection string")
     return ServerInfo(backend, server, parsed.database or "")
 
 
-_PG_PATTERNS: list[tuple[str, str]] = [
+_PG_PATTERNS: list[tuple[str, LazyString]] = [
     (
         r"could not translate host name|Name or service not known|nodename nor servname",
-        "The database server's host name {host} was not found; check the spelling.",
+        _l("The database server's host name %(host)s was not found; check the spelling."),
     ),
     (
         r"Connection refused",
-        "The database server at {host} refused the connection; is it running and "
-        "listening on port {port}?",
+        _l(
+            "The database server at %(host)s refused the connection; is it running and "
+            "listening on port %(port)s?"
+        ),
     ),
     (
         r"password authentication failed|no password supplied",
-        "The database server refused the user name or password.",
+        _l("The database server refused the user name or password."),
     ),
-    (r"database \"[^\"]+\" does not exist", "The database {database} does not exist on {host}."),
+    (
+        r"database \"[^\"]+\" does not exist",
+        _l("The database %(database)s does not exist on %(host)s."),
+    ),
     (
         r"timeout expired|timed out",
-        "The database server {host} did not answer within " + str(CONNECT_TIMEOUT_S) + " seconds.",
+        _l("The database server %(host)s did not answer within %(timeout)s seconds."),
     ),
     (
         r"permission denied",
-        "The database user has no permission for that; use an account with more rights.",
+        _l("The database user has no permission for that; use an account with more rights."),
     ),
 ]
-_SQLITE_PATTERNS: list[tuple[str, str]] = [
+_SQLITE_PATTERNS: list[tuple[str, LazyString]] = [
     (
         r"attempt to write a readonly database|readonly database",
-        "The SQLite file {database} is read-only; give this program write access to it and "
-        "its folder.",
+        _l(
+            "The SQLite file %(database)s is read-only; give this program write access to it and "
+            "its folder."
+        ),
     ),
     (
         r"unable to open database file",
-        "The SQLite file {database} cannot be opened; check that the folder exists and is "
-        "writable.",
+        _l(
+            "The SQLite file %(database)s cannot be opened; check that the folder exists and is "
+            "writable."
+        ),
     ),
-    (r"file is not a database|file is encrypted", "{database} is not a SQLite database."),
+    (r"file is not a database|file is encrypted", _l("%(database)s is not a SQLite database.")),
     (
         r"database is locked",
-        "The SQLite file {database} is locked by another program; try again shortly.",
+        _l("The SQLite file %(database)s is locked by another program; try again shortly."),
     ),
-    (r"disk I/O error", "A disk error occurred while using {database}."),
+    (r"disk I/O error", _l("A disk error occurred while using %(database)s.")),
 ]
-_MSSQL_PATTERNS: list[tuple[str, str]] = [
+_MSSQL_PATTERNS: list[tuple[str, LazyString]] = [
     (
         r"Can't open lib|Data source name not found|IM002",
-        "The ODBC driver named in the connection is not installed; choose one of: {drivers}.",
+        _l("The ODBC driver named in the connection is not installed; choose one of: %(drivers)s."),
     ),
-    (r"Login failed", "SQL Server refused the login name or password."),
+    (r"Login failed", _l("SQL Server refused the login name or password.")),
     (
         r"Login timeout expired|Unable to connect|TCP Provider|08001",
-        "SQL Server at {host} could not be reached; check the server name, instance and "
-        "that TCP/IP is enabled.",
+        _l(
+            "SQL Server at %(host)s could not be reached; check the server name, instance and "
+            "that TCP/IP is enabled."
+        ),
     ),
-    (r"Cannot open database", "SQL Server has no database {database} this login may open."),
+    (r"Cannot open database", _l("SQL Server has no database %(database)s this login may open.")),
 ]
 
 
@@ -292,9 +331,10 @@ def explain(error: BaseException, url: str | URL | None = None) -> str:
             parsed = None
     values = {
         "host": (parsed.host if parsed else None) or "localhost",
-        "port": (parsed.port if parsed else None) or "the default port",
-        "database": (parsed.database if parsed else None) or "the database",
-        "drivers": ", ".join(odbc_drivers()) or "none installed",
+        "port": (parsed.port if parsed else None) or _("the default port"),
+        "database": (parsed.database if parsed else None) or _("the database"),
+        "drivers": ", ".join(odbc_drivers()) or _("none installed"),
+        "timeout": CONNECT_TIMEOUT_S,
     }
     backend = parsed.get_backend_name() if parsed else ""
     patterns = {
@@ -304,9 +344,9 @@ def explain(error: BaseException, url: str | URL | None = None) -> str:
     }.get(backend, _PG_PATTERNS + _SQLITE_PATTERNS + _MSSQL_PATTERNS)
     for pattern, message in patterns:
         if re.search(pattern, text, re.IGNORECASE):
-            return message.format(**values)
+            return str(message) % values
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return f"The database reported an error: {first}"
+    return _("The database reported an error: %(first)s", first=first)
 
 
 def odbc_drivers() -> list[str]:
@@ -326,13 +366,27 @@ def probe_tcp(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> None:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return
-    except socket.gaierror as error:
-        raise DatabaseError(f"The host name {host} was not found; check the spelling.") from error
+    except (socket.gaierror, UnicodeError) as error:
+        # UnicodeError: a name the resolver cannot even encode ("." or a label over 63 letters).
+        raise DatabaseError(
+            _("The host name %(host)s was not found; check the spelling.", host=host)
+        ) from error
     except TimeoutError as error:
-        raise DatabaseError(f"{host}:{port} did not answer within {timeout:g} seconds.") from error
+        raise DatabaseError(
+            _(
+                "%(host)s:%(port)s did not answer within %(timeout)s seconds.",
+                host=host,
+                port=port,
+                timeout=format(timeout, "g"),
+            )
+        ) from error
     except OSError as error:
         raise DatabaseError(
-            f"{host}:{port} refused the connection; is the database server running?"
+            _(
+                "%(host)s:%(port)s refused the connection; is the database server running?",
+                host=host,
+                port=port,
+            )
         ) from error
 
 

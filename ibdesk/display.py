@@ -20,6 +20,7 @@ import datetime as dt
 from typing import Any
 
 from babel.numbers import format_decimal
+from markupsafe import Markup, escape
 
 from ibdesk.i18n import current_language, gettext, lazy_gettext, ngettext
 
@@ -138,6 +139,22 @@ def media_count(kind: str, count: int) -> str:
     return forms.get(kind, f"{shown} {kind}")
 
 
+_PATH_BREAKS = frozenset("/\\:.-_@?&")
+
+
+def breakable_path(text: str | None) -> Markup:
+    """Return a path or address with line-break chances after its separators only.
+
+    Long paths then wrap at ``/`` or ``\\`` rather than in the middle of a folder's name.
+    """
+    parts = []
+    for ch in text or "":
+        parts.append(escape(ch))
+        if ch in _PATH_BREAKS:
+            parts.append(Markup("<wbr>"))
+    return Markup("").join(parts)
+
+
 def filters() -> dict[str, Any]:
     """Return the display functions by their Jinja filter names."""
     return {
@@ -150,6 +167,7 @@ def filters() -> dict[str, Any]:
         "when": when,
         "media_kind": media_kind,
         "media_kind_plural": media_kind_plural,
+        "path": breakable_path,
     }
 
 

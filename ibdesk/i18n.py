@@ -23,8 +23,7 @@ from typing import Any
 from babel.support import NullTranslations, Translations
 from flask import current_app, has_app_context
 from flask_babel import LazyString
-
-from ibdesk import config
+from markupsafe import escape
 
 ENGLISH = "en"
 SWEDISH = "sv"
@@ -62,6 +61,8 @@ def system_language() -> str:
 
 def stored_language() -> str | None:
     """Return the language this OS user chose in the window, if any (and readable)."""
+    from ibdesk import config  # config words its errors with this module's gettext
+
     try:
         value = config.load().get(_PREFERENCE_KEY)
     except config.ConfigError:
@@ -73,6 +74,8 @@ def remember_language(language: str) -> None:
     """Store the window's language for this OS user."""
     if language not in LANGUAGES:
         raise ValueError(language)
+    from ibdesk import config
+
     data = config.load()
     data[_PREFERENCE_KEY] = language
     config.save(data)
@@ -136,19 +139,40 @@ def pgettext(context: str, message: str, **variables: Any) -> str:
     return text % variables if variables else text
 
 
+class LazyText(LazyString):
+    """A message translated when shown, escaped in templates like any other text.
+
+    Flask-Babel's LazyString passes itself off as markup (``__html__``), so a page would
+    print a translation's ``'`` or ``<`` unescaped; messages are text, never markup.
+    """
+
+    def __html__(self) -> str:
+        """Return the translation escaped, as a page prints any text."""
+        return str(escape(str(self)))
+
+
 def lazy_gettext(message: str, **variables: Any) -> LazyString:
     """Return a message translated each time it is shown (for class attributes)."""
-    return LazyString(gettext, message, **variables)
+    return LazyText(gettext, message, **variables)
 
 
 def lazy_ngettext(singular: str, plural: str, num: int, **variables: Any) -> LazyString:
     """Return a count-dependent message translated each time it is shown."""
-    return LazyString(ngettext, singular, plural, num, **variables)
+    return LazyText(ngettext, singular, plural, num, **variables)
 
 
 def lazy_pgettext(context: str, message: str, **variables: Any) -> LazyString:
     """Return a context-dependent message translated each time it is shown."""
-    return LazyString(pgettext, context, message, **variables)
+    return LazyText(pgettext, context, message, **variables)
+
+
+def N_(message: str) -> str:
+    """Mark a message for the catalogue and return it unchanged; it is translated when shown.
+
+    For names that must stay the same whatever the language (a job's name is its key in
+    the registry); the page shows them through ``_()``.
+    """
+    return message
 
 
 _ = gettext

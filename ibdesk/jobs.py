@@ -25,11 +25,13 @@ from typing import Any, TypeVar
 
 from ibdesk import i18n
 from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.progress import Job, LogLine, Progress
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
-_UNKNOWN_JOB = (
+_UNKNOWN_JOB = _l(
     "That job is not known; it may have ended more than an hour ago or the program was restarted."
 )
 
@@ -269,7 +271,9 @@ class JobRegistry:
     def _refuse_duplicate(self, name: str, exclusive: bool) -> None:
         self._prune()
         if exclusive and any(r.name == name and not r.state.finished for r in self._jobs.values()):
-            raise Refused(f"{name} is already running; wait for it to end or cancel it.")
+            raise Refused(
+                _("%(name)s is already running; wait for it to end or cancel it.", name=name)
+            )
 
     def _get(self, job_id: str) -> _Record:
         record = self._jobs.get(job_id)
@@ -336,7 +340,7 @@ class JobRegistry:
             record.state, record.result, record.error = state, result, error
             record.finished_at = self._clock()
             if state is JobState.CANCELLED:
-                self._add_line(record, LogLine("Cancelled by the administrator.", "warning"))
+                self._add_line(record, LogLine(_("Cancelled by the administrator."), "warning"))
             elif error:
                 self._add_line(record, LogLine(error, "error"))
         record.ended.set()
@@ -363,5 +367,9 @@ class JobRegistry:
             self._finish(
                 record,
                 JobState.FAILED,
-                error=f"The job stopped on an unexpected error ({type(error).__name__}: {error}).",
+                error=_(
+                    "The job stopped on an unexpected error (%(name)s: %(error)s).",
+                    name=type(error).__name__,
+                    error=error,
+                ),
             )

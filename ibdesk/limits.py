@@ -11,10 +11,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 
 SEARCH_MAX = 200  # a personnummer, a name or its beginning: far below Python's int limit
 TEXT_MAX = 1000  # any other typed text, a path included
 CURSOR_MAX_DIGITS = 18  # a keyset cursor is a row id: below 2**63
+ROW_ID_MAX = 2**63 - 1  # the largest id a row can have (64-bit signed)
+# Picked patients a search leaves out (SQL Server takes at most 2100 parameters); any
+# beyond these may still be listed, which only costs a second look.
+EXCLUDED_MAX = 1000
 REQUEST_MAX_BYTES = 4 * 1024 * 1024  # a form with thousands of chosen patients fits
 # Endpoints that take an upload, and the most a request to them may hold: a license file
 # (at most 16 kB) with its form around it.
@@ -25,7 +31,9 @@ UPLOAD_MAX_BYTES = {
     "users.ad_submit": 96 * 1024,
     "users.ad_test_submit": 96 * 1024,
 }
-SEARCH_TOO_LONG = f"The search is too long: type at most {SEARCH_MAX} characters."
+SEARCH_TOO_LONG = _l(
+    "The search is too long: type at most %(SEARCH_MAX)s characters.", SEARCH_MAX=SEARCH_MAX
+)
 
 
 def check_search(text: str) -> str:
@@ -38,7 +46,13 @@ def check_search(text: str) -> str:
 def check_length(text: str, maximum: int, what: str) -> str:
     """Return the text, or say that it is longer than the cap."""
     if len(text) > maximum:
-        raise UserError(f"The {what} is too long: type at most {maximum} characters.")
+        raise UserError(
+            _(
+                "The %(what)s is too long: type at most %(maximum)s characters.",
+                what=what,
+                maximum=maximum,
+            )
+        )
     return text
 
 

@@ -19,13 +19,17 @@ from collections.abc import MutableMapping
 from pathlib import Path
 
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 
 TIMEOUT_S = 60.0
 MARGIN_MM = 12.0
 # QWebEnginePage.setHtml refuses more than 2 MB; larger pages are loaded from a file.
 SET_HTML_LIMIT = 1_500_000
 EXIT_USAGE, EXIT_NO_QT, EXIT_FAILED = 2, 3, 4
-NO_QT = (
+# A built program has no `python -m`: it runs itself with this set (see ibdesk/__main__.py).
+CHILD_ENV = "IBDESK_PDF_CHILD"
+NO_QT = _l(
     "Making a PDF needs PySide6 with Qt WebEngine (install ibdesk[desktop]), "
     "which this computer does not have."
 )
@@ -53,7 +57,7 @@ def html_to_pdf(html: str, *, timeout: float = TIMEOUT_S) -> bytes:
         _run_child(["-", str(out)], html.encode("utf-8"), timeout)
         data = out.read_bytes() if out.is_file() else b""
     if not data.startswith(b"%PDF"):
-        raise PdfError("Qt WebEngine ended without writing a PDF.")
+        raise PdfError(_("Qt WebEngine ended without writing a PDF."))
     return data
 
 
@@ -65,23 +69,33 @@ def write_pdf(html: str, path: Path, *, timeout: float = TIMEOUT_S) -> None:
         partial.write_bytes(data)
         partial.replace(path)
     except OSError as error:
-        raise PdfError(f"Cannot write {path}: {error.strerror or error}.") from error
+        raise PdfError(
+            _("Cannot write %(path)s: %(value)s.", path=path, value=error.strerror or error)
+        ) from error
 
 
 def _run_child(args: list[str], stdin: bytes, timeout: float) -> None:
-    command = [sys.executable, "-m", "ibdesk.pdf", *args]
+    env = child_environment()
+    if getattr(sys, "frozen", False):
+        command = [sys.executable, *args]
+        env[CHILD_ENV] = "1"
+    else:
+        command = [sys.executable, "-m", "ibdesk.pdf", *args]
     try:
         proc = subprocess.run(
             command,
             input=stdin,
             capture_output=True,
             timeout=timeout,
-            env=child_environment(),
+            env=env,
             check=False,
         )
     except subprocess.TimeoutExpired as error:
         raise PdfError(
-            f"Qt WebEngine did not finish printing the PDF within {timeout:g} seconds."
+            _(
+                "Qt WebEngine did not finish printing the PDF within %(timeout)s seconds.",
+                timeout=format(timeout, "g"),
+            )
         ) from error
     if proc.returncode == 0:
         return
@@ -90,11 +104,24 @@ def _run_child(args: list[str], stdin: bytes, timeout: float) -> None:
     said = _last_line(proc.stderr)
     if proc.returncode == EXIT_FAILED and said:
         raise PdfError(said)
-    how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+    how = (
+        _("signal %(number)s", number=-proc.returncode)
+        if proc.returncode < 0
+        else _("exit code %(number)s", number=proc.returncode)
+    )
     raise PdfError(
-        f"Qt WebEngine could not run to print the PDF ({how}"
-        + (f": {said}" if said else "")
-        + "); check that its libraries are installed."
+        _(
+            "Qt WebEngine could not run to print the PDF (%(how)s: %(said)s); check that its "
+            "libraries are installed.",
+            how=how,
+            said=said,
+        )
+        if said
+        else _(
+            "Qt WebEngine could not run to print the PDF (%(how)s); check that its libraries "
+            "are installed.",
+            how=how,
+        )
     )
 
 
@@ -138,7 +165,7 @@ def _print(source: Path | str, out: Path) -> None:
 
     def loaded(ok: bool) -> None:
         if not ok:
-            outcome.append("Qt WebEngine could not load the page to print.")
+            outcome.append(_("Qt WebEngine could not load the page to print."))
             app.quit()
             return
         layout = QPageLayout(
@@ -151,11 +178,11 @@ def _print(source: Path | str, out: Path) -> None:
 
     def printed(_path: str, ok: bool) -> None:
         if not ok:
-            outcome.append(f"Qt WebEngine could not write the PDF {out}.")
+            outcome.append(_("Qt WebEngine could not write the PDF %(out)s.", out=out))
         app.quit()
 
     def too_slow() -> None:
-        outcome.append("Qt WebEngine did not finish printing the PDF in time.")
+        outcome.append(_("Qt WebEngine did not finish printing the PDF in time."))
         app.quit()
 
     page.loadFinished.connect(loaded)

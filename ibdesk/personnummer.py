@@ -16,6 +16,8 @@ import random
 from dataclasses import dataclass
 
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.models import PatientKind
 
 __all__ = [
@@ -26,6 +28,8 @@ __all__ = [
     "normalize",
     "parse",
     "search_key",
+    "stored_form",
+    "typed_problem",
 ]
 
 _DIGITS = frozenset("0123456789")
@@ -34,20 +38,20 @@ _DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2212", "-
 _CENTURIES = ("18", "19", "20")
 _RESERVE_PREFIX = "99"
 _MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
+    _l("January"),
+    _l("February"),
+    _l("March"),
+    _l("April"),
+    _l("May"),
+    _l("June"),
+    _l("July"),
+    _l("August"),
+    _l("September"),
+    _l("October"),
+    _l("November"),
+    _l("December"),
 )
-_SHAPE = "type only digits, with '-' or '+' before the last four, as in 121212-1212"
+_SHAPE = _l("type only digits, with '-' or '+' before the last four, as in 121212-1212")
 
 
 class PersonnummerError(UserError, ValueError):
@@ -72,7 +76,7 @@ class Identity:
 def luhn_digit(nine_digits: str) -> int:
     """Return the Luhn check digit for the nine digits ``YYMMDDNNN``."""
     if len(nine_digits) != 9 or not _DIGITS.issuperset(nine_digits):
-        raise PersonnummerError("The check digit can only be computed from exactly nine digits.")
+        raise PersonnummerError(_("The check digit can only be computed from exactly nine digits."))
     total = 0
     for i, ch in enumerate(nine_digits):
         value = int(ch) * (2 if i % 2 == 0 else 1)
@@ -85,38 +89,52 @@ def parse(text: str, *, today: dt.date | None = None) -> Identity:
     compact = _compact(text)
     if not compact:
         raise PersonnummerError(
-            "The number is empty: type a personnummer such as 121212-1212 or 19121212-1212."
+            _("The number is empty: type a personnummer such as 121212-1212 or 19121212-1212.")
         )
     for ch in compact:
         if ch.isalpha():
-            raise PersonnummerError(f"Letters are not allowed: {_SHAPE}.")
+            raise PersonnummerError(_("Letters are not allowed: %(SHAPE)s.", SHAPE=_SHAPE))
         if ch not in _DIGITS and ch not in "-+":
-            raise PersonnummerError(f"The character {ch!r} is not allowed: {_SHAPE}.")
+            raise PersonnummerError(
+                _("The character %(ch)s is not allowed: %(SHAPE)s.", ch=repr(ch), SHAPE=_SHAPE)
+            )
     separators = [ch for ch in compact if ch in "-+"]
     if len(separators) > 1:
         raise PersonnummerError(
-            "There is more than one '-' or '+': "
-            "type at most one, right before the last four digits."
+            _(
+                "There is more than one '-' or '+': "
+                "type at most one, right before the last four digits."
+            )
         )
     digits = compact.replace("-", "").replace("+", "")
     if len(digits) < 10:
         raise PersonnummerError(
-            f"Too few digits ({len(digits)}): a personnummer has 10 or 12 digits."
+            _(
+                "Too few digits (%(digits)s): a personnummer has 10 or 12 digits.",
+                digits=len(digits),
+            )
         )
     if len(digits) == 11:
-        raise PersonnummerError("There are 11 digits: a personnummer has 10 or 12 digits.")
+        raise PersonnummerError(_("There are 11 digits: a personnummer has 10 or 12 digits."))
     if len(digits) > 12:
         raise PersonnummerError(
-            f"Too many digits ({len(digits)}): a personnummer has 10 or 12 digits."
+            _(
+                "Too many digits (%(digits)s): a personnummer has 10 or 12 digits.",
+                digits=len(digits),
+            )
         )
     sep = separators[0] if separators else ""
     if sep and compact.index(sep) != len(compact) - 5:
         raise PersonnummerError(
-            f"The '{sep}' must come right before the last four digits, as in 121212{sep}1212."
+            _(
+                "The '%(sep)s' must come right before the last four digits, as in "
+                "121212%(sep)s1212.",
+                sep=sep,
+            )
         )
     if sep == "+" and len(digits) == 12:
         raise PersonnummerError(
-            "A '+' cannot be used with 12 digits: type '-' or nothing before the last four."
+            _("A '+' cannot be used with 12 digits: type '-' or nothing before the last four.")
         )
     if len(digits) == 12 and digits.startswith(_RESERVE_PREFIX):
         # Reserve numbers are the clinic's own: no date or check digit to verify.
@@ -129,8 +147,10 @@ def parse(text: str, *, today: dt.date | None = None) -> Identity:
     if len(digits) == 12:
         if digits[:2] not in _CENTURIES:
             raise PersonnummerError(
-                "A 12-digit number must start with the century 18, 19 or 20 "
-                "(or 99 for a reserve number)."
+                _(
+                    "A 12-digit number must start with the century 18, 19 or 20 "
+                    "(or 99 for a reserve number)."
+                )
             )
         year = int(digits[:4])
     else:
@@ -141,13 +161,20 @@ def parse(text: str, *, today: dt.date | None = None) -> Identity:
     birth = dt.date(year, month, day)
     if birth > today:
         raise PersonnummerError(
-            f"The birth date {_spoken(birth)} is in the future: check the year."
+            _("The birth date %(birth)s is in the future: check the year.", birth=_spoken(birth))
+        )
+    if ten[6:9] == "000":
+        raise PersonnummerError(
+            _("The serial number 000 is never issued: check the last four digits.")
         )
     check = luhn_digit(ten[:9])
     if int(ten[9]) != check:
         raise PersonnummerError(
-            f"The check digit is wrong: the last digit should be {check} "
-            "if the other digits are right."
+            _(
+                "The check digit is wrong: the last digit should be %(check)s if "
+                "the other digits are right.",
+                check=check,
+            )
         )
     kind = PatientKind.SAMORDNINGSNUMMER if raw_day > 60 else PatientKind.PERSONNUMMER
     return Identity(f"{year:04d}{ten[2:]}", kind, birth, "M" if int(ten[8]) % 2 else "F")
@@ -201,12 +228,45 @@ def search_key(text: str, *, today: dt.date | None = None) -> tuple[str, str] | 
     return _prefix_range(f"{dated:04d}"[:2] + digits)
 
 
+def typed_problem(text: str, *, today: dt.date | None = None) -> str | None:
+    """Say why a complete-looking number (10 or 12 digits) is not valid, or None.
+
+    The search still finds a patient stored with exactly those digits (converted 1.2 data
+    keeps numbers as they were typed); this is the sentence every tab shows beside it.
+    """
+    compact = _compact(text)
+    digits = compact.replace("-", "").replace("+", "")
+    if len(digits) not in (10, 12) or not _DIGITS.issuperset(digits):
+        return None
+    try:
+        parse(text, today=today)
+    except PersonnummerError as error:
+        return str(error)
+    return None
+
+
+def stored_form(text: str, *, today: dt.date | None = None) -> str:
+    """Return the 12 digits a typed number is stored as, valid or not (a filter's key).
+
+    A valid number is normalised; a complete but invalid one (wrong check digit, serial
+    000) gets the century the search would give it, so it still names the patient stored
+    with exactly that number. Anything shorter raises the reason it is not a number.
+    """
+    try:
+        return normalize(text, today=today)
+    except PersonnummerError:
+        key = search_key(text, today=today) if typed_problem(text, today=today) else None
+        if key is None or len(key[0]) != 12:
+            raise
+        return key[0]
+
+
 def generate(
     rng: random.Random, *, birth_date: dt.date, female: bool, coordination: bool = False
 ) -> str:
     """Return a random valid normalised number for demo data."""
     if f"{birth_date.year:04d}"[:2] not in _CENTURIES:
-        raise PersonnummerError("Only people born from 1800 to 2099 can have a personnummer.")
+        raise PersonnummerError(_("Only people born from 1800 to 2099 can have a personnummer."))
     # Serial 000 is never issued; the last serial digit is even for women, odd for men.
     serial = rng.randrange(1, 500) * 2 if female else rng.randrange(500) * 2 + 1
     day = birth_date.day + (60 if coordination else 0)
@@ -240,9 +300,10 @@ def _short_form_year(digits: str, today: dt.date, plus: bool) -> int | None:
 def _date_problem(year: int, month: int, raw_day: int) -> str | None:
     """Return a sentence saying why the date does not exist, or None if it does."""
     if not 1 <= month <= 12:
-        return (
-            f"There is no month {month:02d}: "
-            "the two digits after the year must be a month from 01 to 12."
+        return _(
+            "There is no month %(month)s: the two digits after the year must "
+            "be a month from 01 to 12.",
+            month=format(month, "02d"),
         )
     coordination = raw_day > 60
     day = raw_day - 60 if coordination else raw_day
@@ -250,9 +311,22 @@ def _date_problem(year: int, month: int, raw_day: int) -> str | None:
     last = (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
     if 1 <= day <= last:
         return None
-    where = f" (day {raw_day} in a samordningsnummer)" if coordination else ""
-    shown = f"day {day:02d} in" if day == 0 else str(day)
-    return f"There is no {shown} {_MONTHS[month - 1]} {year}{where}: check the date of birth."
+    shown = _("day 00 in") if day == 0 else str(day)
+    if coordination:
+        return _(
+            "There is no %(day)s %(month)s %(year)s (day %(raw_day)s in a samordningsnummer): "
+            "check the date of birth.",
+            day=shown,
+            month=_MONTHS[month - 1],
+            year=year,
+            raw_day=raw_day,
+        )
+    return _(
+        "There is no %(day)s %(month)s %(year)s: check the date of birth.",
+        day=shown,
+        month=_MONTHS[month - 1],
+        year=year,
+    )
 
 
 def _spoken(day: dt.date) -> str:

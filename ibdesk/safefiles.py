@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from ibdesk.i18n import gettext as _
+
 CHUNK = 1 << 20
 # Kinds of FileProblem, so callers can sort them (the image check lists them apart).
 MISSING, OUTSIDE, LINK, NOT_REGULAR, UNREADABLE, SIZE, HASH = (
@@ -60,7 +62,10 @@ def parts(relative: str) -> list[str]:
     ):
         raise FileProblem(
             OUTSIDE,
-            f"the path {relative!r} does not name a file inside the image folder",
+            _(
+                "the path %(relative)s does not name a file inside the image folder",
+                relative=repr(relative),
+            ),
         )
     return names
 
@@ -68,14 +73,25 @@ def parts(relative: str) -> list[str]:
 def read_problem(error: OSError, relative: str) -> FileProblem:
     """Say why a file a row names cannot be opened or read."""
     if error.errno in (errno.ELOOP, errno.EMLINK):
-        return FileProblem(LINK, f"{relative} is a symbolic link, and links are never followed")
+        return FileProblem(
+            LINK,
+            _("%(relative)s is a symbolic link, and links are never followed", relative=relative),
+        )
     if isinstance(error, FileNotFoundError | NotADirectoryError):
-        return FileProblem(MISSING, f"{relative} is missing from the image folder")
+        return FileProblem(
+            MISSING, _("%(relative)s is missing from the image folder", relative=relative)
+        )
     if isinstance(error, PermissionError):
-        return FileProblem(UNREADABLE, f"{relative} cannot be read (permission denied)")
+        return FileProblem(
+            UNREADABLE, _("%(relative)s cannot be read (permission denied)", relative=relative)
+        )
     return FileProblem(
         UNREADABLE,
-        f"{relative} cannot be read ({error.strerror or error})",
+        _(
+            "%(relative)s cannot be read (%(value)s)",
+            relative=relative,
+            value=error.strerror or error,
+        ),
     )
 
 
@@ -89,7 +105,7 @@ def _open_posix(root: Path, names: list[str]) -> int:
             except NotADirectoryError:
                 # Linux says "not a folder" for a link to one: name it a link.
                 if stat.S_ISLNK(os.lstat(name, dir_fd=folder).st_mode):
-                    raise OSError(errno.ELOOP, "a symbolic link", name) from None
+                    raise OSError(errno.ELOOP, _("a symbolic link"), name) from None
                 raise
             os.close(folder)
             folder = inner
@@ -109,9 +125,9 @@ def _open_checked_path(root: Path, names: list[str]) -> int:
         info = os.lstat(current)
         attributes = getattr(info, "st_file_attributes", 0)
         if stat.S_ISLNK(info.st_mode) or attributes & _REPARSE_POINT:
-            raise OSError(errno.ELOOP, "a symbolic link", str(current))
+            raise OSError(errno.ELOOP, _("a symbolic link"), str(current))
     if not current.resolve().is_relative_to(root):
-        raise OSError(errno.ELOOP, "outside the folder", str(current))
+        raise OSError(errno.ELOOP, _("outside the folder"), str(current))
     return os.open(current, os.O_RDONLY | getattr(os, "O_BINARY", 0))
 
 
@@ -122,7 +138,9 @@ def open_file(root: Path | str, relative: str) -> Iterator[BinaryIO]:
     try:
         base = Path(root).resolve(strict=True)
     except OSError as error:
-        raise FileProblem(UNREADABLE, f"the image folder {root} cannot be reached") from error
+        raise FileProblem(
+            UNREADABLE, _("the image folder %(root)s cannot be reached", root=root)
+        ) from error
     try:
         fd = _open_posix(base, names) if _DIR_FD else _open_checked_path(base, names)
     except OSError as error:
@@ -130,11 +148,17 @@ def open_file(root: Path | str, relative: str) -> Iterator[BinaryIO]:
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
-            raise FileProblem(NOT_REGULAR, f"{relative} is a folder, not a file")
+            raise FileProblem(
+                NOT_REGULAR, _("%(relative)s is a folder, not a file", relative=relative)
+            )
         if not stat.S_ISREG(mode):
             raise FileProblem(
                 NOT_REGULAR,
-                f"{relative} is not a regular file (a device, pipe or folder), so it is not read",
+                _(
+                    "%(relative)s is not a regular file (a device, pipe or folder), so "
+                    "it is not read",
+                    relative=relative,
+                ),
             )
         handle = os.fdopen(fd, "rb")
     except BaseException:
@@ -150,7 +174,12 @@ def check_size(handle: BinaryIO, relative: str, expected: int | None) -> int:
     if expected is not None and size != expected:
         raise FileProblem(
             SIZE,
-            f"{relative} has {size} bytes but its record says {expected}",
+            _(
+                "%(relative)s has %(size)s bytes but its record says %(expected)s",
+                relative=relative,
+                size=size,
+                expected=expected,
+            ),
         )
     return size
 
@@ -160,7 +189,7 @@ def check_hash(actual: str, relative: str, expected: str | None) -> None:
     if expected is not None and actual != expected.lower():
         raise FileProblem(
             HASH,
-            f"{relative} does not match its record (its SHA-256 differs)",
+            _("%(relative)s does not match its record (its SHA-256 differs)", relative=relative),
         )
 
 
@@ -175,7 +204,7 @@ def read_verified(
         except OSError as error:
             raise read_problem(error, relative) from error
     if size is not None and len(data) != size:
-        raise FileProblem(SIZE, f"{relative} changed while it was read")
+        raise FileProblem(SIZE, _("%(relative)s changed while it was read", relative=relative))
     check_hash(hashlib.sha256(data).hexdigest(), relative, sha256)
     return data
 
@@ -195,6 +224,6 @@ def hash_verified(
         except OSError as error:
             raise read_problem(error, relative) from error
     if size is not None and read != size:
-        raise FileProblem(SIZE, f"{relative} changed while it was read")
+        raise FileProblem(SIZE, _("%(relative)s changed while it was read", relative=relative))
     check_hash(digest.hexdigest(), relative, sha256)
     return digest.hexdigest(), read

@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
 from ibdesk.db import DatabaseError, explain
+from ibdesk.i18n import gettext as _
 
 VERSION_TABLE = "ibdesk_schema_version"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -38,29 +39,50 @@ class SchemaStatus:
 
     @property
     def message(self) -> str:
-        """Say in one sentence what the state means and what to do."""
+        """Say in one sentence what the state means and what to do, in the window's words."""
         match self.state:
-            case SchemaState.CURRENT:
-                return (
-                    "The database is an ImageBank 2.1 database with the current schema "
-                    f"({self.head})."
-                )
             case SchemaState.OLDER:
-                return (
-                    f"The database schema ({self.revision}) is older than this program's "
-                    f"({self.head}); run `ibdesk db upgrade` to update it."
-                )
-            case SchemaState.NEWER:
-                return (
-                    f"The database schema ({self.revision}) is newer than this program knows; "
-                    "install the newer ibdesk before using this database."
+                return _(
+                    "The database schema (%(revision)s) is older than this program's "
+                    "(%(head)s); press [Update database] in General settings to update it.",
+                    revision=self.revision,
+                    head=self.head,
                 )
             case SchemaState.EMPTY:
-                return (
+                return _(
+                    "The database is empty; press [Update database] in General settings to "
+                    "create the ImageBank tables."
+                )
+        return self.command_message
+
+    @property
+    def command_message(self) -> str:
+        """Say the same for the command line, whose answer is a command."""
+        match self.state:
+            case SchemaState.CURRENT:
+                return _(
+                    "The database is an ImageBank 2.1 database with the current schema (%(head)s).",
+                    head=self.head,
+                )
+            case SchemaState.OLDER:
+                return _(
+                    "The database schema (%(revision)s) is older than this program's "
+                    "(%(head)s); run `ibdesk db upgrade` to update it.",
+                    revision=self.revision,
+                    head=self.head,
+                )
+            case SchemaState.NEWER:
+                return _(
+                    "The database schema (%(revision)s) is newer than this program "
+                    "knows; install the newer ibdesk before using this database.",
+                    revision=self.revision,
+                )
+            case SchemaState.EMPTY:
+                return _(
                     "The database is empty; run `ibdesk db upgrade` to create the ImageBank tables."
                 )
             case SchemaState.FOREIGN:
-                return (
+                return _(
                     "The database holds tables but is not an ImageBank 2.1 database; choose "
                     "another database or create a new one."
                 )

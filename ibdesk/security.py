@@ -6,8 +6,9 @@ also use, next to a web browser that visits arbitrary sites. So, on every reques
 1. The Host header must be ``127.0.0.1:<port>`` (a DNS-rebinding page has its own name).
 2. An ``Origin`` header, when sent, must be this app's origin (``null`` is refused).
 3. A per-launch secret (the token) is needed. The window, or the address ``ibdesk serve``
-   prints, carries it once as ``?token=``; it is exchanged for an HttpOnly, SameSite=Strict
-   cookie holding a *different* random key, and the token leaves the address bar.
+   prints, carries it once (within five minutes) as ``?token=``; it is exchanged for an
+   HttpOnly, SameSite=Strict cookie holding a *different* random key, and the token leaves
+   the address bar. ``ibdesk serve`` then prints a fresh address for the next browser.
    Other local users cannot read the token (it never appears on a command line) and web
    pages cannot send the cookie (SameSite=Strict), so both get 403.
 4. State-changing requests also need Flask-WTF's CSRF token (htmx sends it as a header).
@@ -31,6 +32,7 @@ from flask import Flask, Response, abort, current_app, g, render_template, reque
 from markupsafe import Markup
 
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
 
 LOOPBACK = "127.0.0.1"
 TOKEN_PARAM = "token"
@@ -55,8 +57,12 @@ def require_loopback(host: str) -> None:
         address = None
     if address is None or str(address) != LOOPBACK:
         raise UserError(
-            f"ImageBank SysAdmin only listens on the loopback address {LOOPBACK}, "
-            f"so it refuses to serve on {host!r}."
+            _(
+                "ImageBank SysAdmin only listens on the loopback address "
+                "%(LOOPBACK)s, so it refuses to serve on %(host)s.",
+                LOOPBACK=LOOPBACK,
+                host=repr(host),
+            )
         )
 
 
@@ -114,13 +120,18 @@ def _guard() -> Response | None:
     g.ibdesk_authenticated = False
     port = current_app.config.get("IBDESK_PORT")
     if port is None:
-        _refuse("ImageBank SysAdmin is still starting; try again in a moment.")
+        _refuse(_("ImageBank SysAdmin is still starting; try again in a moment."))
     expected_host = f"{LOOPBACK}:{port}"
     if request.host != expected_host:
-        _refuse(f"ImageBank SysAdmin only answers at the address {expected_host}.")
+        _refuse(
+            _(
+                "ImageBank SysAdmin only answers at the address %(expected_host)s.",
+                expected_host=expected_host,
+            )
+        )
     sent_origin = request.headers.get("Origin")
     if sent_origin is not None and sent_origin != origin(port):
-        _refuse("Requests from other web pages are refused.")
+        _refuse(_("Requests from other web pages are refused."))
     if TOKEN_PARAM in request.args:
         return _exchange_token()
     view = current_app.view_functions.get(request.endpoint or "")
@@ -133,8 +144,10 @@ def _guard() -> Response | None:
         request.cookies.get(auth_cookie_name(current_app)), current_app.config["IBDESK_COOKIE_KEY"]
     ):
         _refuse(
-            "This page belongs to an ImageBank SysAdmin window; open it from that window, or "
-            "use the address `ibdesk serve` printed."
+            _(
+                "This page belongs to an ImageBank SysAdmin window; open it from that window, or "
+                "use the address `ibdesk serve` printed."
+            )
         )
     g.ibdesk_authenticated = True
     return None
@@ -143,11 +156,14 @@ def _guard() -> Response | None:
 def _exchange_token() -> Response:
     """Trade the launch token in the address for the session cookie, then drop it."""
     if request.method not in ("GET", "HEAD"):
-        _refuse("The access key is only accepted when opening a page.")
+        _refuse(_("The access key is only accepted when opening a page."))
     if not _same(request.args.get(TOKEN_PARAM), current_app.config["IBDESK_TOKEN"]):
         _refuse(
-            "This address's access key is not valid for the running ImageBank SysAdmin; "
-            "open the program again to get a new address."
+            _(
+                "This address's access key is not valid for the running ImageBank SysAdmin: "
+                "each address opens it once, within five minutes. Open the program again, or "
+                "use the newest address `ibdesk serve` printed (or `ibdesk serve` prints it again)."
+            )
         )
     _spend_token()
     rest = [(key, value) for key, value in request.args.items(multi=True) if key != TOKEN_PARAM]
@@ -177,9 +193,33 @@ def local_target(path: str) -> str:
     return "/" + quote(path.lstrip("/\\"), safe="/-._~!$&'()*+,;=:@%")
 
 
-def single_use(app: Flask) -> None:
-    """Let the launch token open the app once only (the window opens it exactly once)."""
+def single_use(app: Flask, renew: Callable[[str], None] | None = None) -> None:
+    """Let each launch token open the app once only, within five minutes.
+
+    The window opens it exactly once. ``ibdesk serve`` passes ``renew``: once a token is
+    spent (or expired unused), a fresh one is made and ``renew`` gets its address, so the
+    next browser gets a new one-time address while the first goes on with its cookie.
+    """
     app.config["IBDESK_TOKEN_SINGLE_USE"] = True
+    app.config["IBDESK_TOKEN_RENEW"] = renew
+
+
+def renew_if_expired(app: Flask) -> None:
+    """Replace an unused launch token that has expired, and announce the new address."""
+    config = app.config
+    with _TOKEN_LOCK:
+        expired = time.monotonic() > config["IBDESK_TOKEN_EXPIRES"]
+        if not (expired and config.get("IBDESK_TOKEN_RENEW")):
+            return
+        _mint(config)
+        url = launch_url(app)
+    config["IBDESK_TOKEN_RENEW"](url)
+
+
+def _mint(config: dict[str, Any]) -> None:
+    config["IBDESK_TOKEN"] = new_secret()
+    config["IBDESK_TOKEN_EXPIRES"] = time.monotonic() + TOKEN_TTL_S
+    config["IBDESK_TOKEN_SPENT"] = False
 
 
 def _spend_token() -> None:
@@ -188,14 +228,22 @@ def _spend_token() -> None:
     config = current_app.config
     if not config.get("IBDESK_TOKEN_SINGLE_USE"):
         return
+    renew = config.get("IBDESK_TOKEN_RENEW")
     with _TOKEN_LOCK:
         expired = time.monotonic() > config["IBDESK_TOKEN_EXPIRES"]
         if config.get("IBDESK_TOKEN_SPENT") or expired:
             _refuse(
-                "This address's access key has already been used or has expired; "
-                "open the program again to get a new address."
+                _(
+                    "This address's access key has already been used or has expired; "
+                    "open the program again to get a new address."
+                )
             )
         config["IBDESK_TOKEN_SPENT"] = True
+        if renew is None:
+            return
+        _mint(config)
+        url = launch_url(current_app)
+    renew(url)
 
 
 def _inline_stylesheet() -> Markup:

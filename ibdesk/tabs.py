@@ -37,6 +37,13 @@ TABS: tuple[Tab, ...] = (
     Tab("statistics", _l("Statistics"), "statistics.index", "ibdesk.blueprints.statistics"),
     Tab("logs", _l("Logs"), "logs.index", "ibdesk.blueprints.logs"),
     Tab("patients", _l("Patients"), "patients.index", "ibdesk.blueprints.patients"),
+    Tab("backup", _l("Backup"), "backup.index", "ibdesk.blueprints.backup"),
+    Tab(
+        "conversion",
+        _l("Conversion from 1.2"),
+        "conversion.index",
+        "ibdesk.blueprints.conversion",
+    ),
 )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ibdesk import audit, clinic_settings, config, display, schema
 from ibdesk.audit import Actor
+from ibdesk.backup import store
 from ibdesk.db import DatabaseError, explain, make_engine
 from ibdesk.errors import UserError
 from ibdesk.settings.connection import DatabaseLabel, describe_database
@@ -139,6 +140,7 @@ class Status:
     schema_message: str
     image_folder: str | None
     problem: str | None
+    backup: store.Health | None = None  # the last good backup, read from the config folder
 
     @property
     def ok(self) -> bool:
@@ -173,8 +175,8 @@ def status(database: Database) -> Status:
             with Session(reader) as session:
                 folder = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
     except UserError as error:
-        return Status(label, None, None, str(error), None, str(error))
+        return Status(label, None, None, str(error), None, str(error), store.health())
     except Exception as error:  # the status bar must never break the page
         message = explain(error, None)
-        return Status(label, None, None, message, None, message)
-    return Status(label, state.state, state.revision, state.message, folder, None)
+        return Status(label, None, None, message, None, message, store.health())
+    return Status(label, state.state, state.revision, state.message, folder, None, store.health())

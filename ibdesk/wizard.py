@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from ibdesk import config, licensing, users
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
 from ibdesk.progress import Job, LogLine
 from ibdesk.settings import connection, dbadmin
 
@@ -149,5 +150,7 @@ def demo_then_use(folder: Path) -> Job[dbadmin.DemoClinic]:
     """Make a demo clinic in ``folder`` and make it this program's database (a long job)."""
     clinic = yield from dbadmin.demo_clinic(folder)
     config.set_database_url(clinic.url.render_as_string(hide_password=False))
-    yield LogLine(f"{connection.shown_url(clinic.url)} is now this program's database.")
+    yield LogLine(
+        _("%(url)s is now this program's database.", url=connection.shown_url(clinic.url))
+    )
     return clinic

@@ -4,7 +4,7 @@
 source "$(dirname "$0")/setup-lib.sh"
 need_root
 install_debian test
-make_venv desktop,test
+make_venv desktop,test,build
 cd "$REPO"
 echo "== ruff"
 "$VENV/bin/ruff" check ibdesk tests benchmarks

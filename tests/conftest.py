@@ -215,3 +215,21 @@ def silent_server() -> Iterator[int]:
     for conn in held:
         conn.close()
     server.close()
+
+
+@pytest.fixture(scope="session")
+def restic_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Create one empty restic repository that backup tests copy (init is slow on purpose)."""
+    import os
+    import subprocess
+
+    from backupclinic import PASSWORD
+
+    folder = tmp_path_factory.mktemp("restic-template")
+    secret = folder / "password"
+    secret.write_text(PASSWORD + "\n", encoding="utf-8")
+    env = {**os.environ, "RESTIC_PASSWORD_FILE": str(secret), "RESTIC_CACHE_DIR": str(folder / "c")}
+    subprocess.run(
+        ["restic", "-r", str(folder / "repo"), "init"], env=env, check=True, capture_output=True
+    )
+    return folder / "repo"

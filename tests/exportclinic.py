@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import hashlib
 import io
+import os
+import select
+import struct
+import threading
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import glymur
@@ -144,3 +150,112 @@ def standard_patient(c: Clinic, **fields: Any) -> tuple[Patient, dict[str, Media
         "document": c.add(second, "document", b"%PDF-1.4\n%minimal\n", "e.pdf"),
     }
     return patient, items
+
+
+# Hold the next open of one regular file until the test lets it go (Linux fanotify).
+#
+# A ``FAN_OPEN_PERM`` mark on the file's inode makes the kernel ask this listener before any
+# process opens it; the opener waits inside ``open()`` (``O_NONBLOCK`` or not) until the
+# listener answers. The file stays what it is, a regular file in its folder, so code that
+# refuses pipes and links reads it as it reads any other. The first open is held and its
+# process id noted; later opens are allowed at once. Needs CAP_SYS_ADMIN (the tests run as
+# root).
+_FAN_CLOEXEC = 0x1
+_FAN_NONBLOCK = 0x2
+_FAN_CLASS_CONTENT = 0x4
+_FAN_MARK_ADD = 0x1
+_FAN_OPEN_PERM = 0x10000
+_FAN_ALLOW = 0x1
+_AT_FDCWD = -100
+_METADATA_VERSION = 3
+_EVENT = struct.Struct("IBBHQii")  # event_len, vers, reserved, metadata_len, mask, fd, pid
+_RESPONSE = struct.Struct("iI")  # fd, response
+
+
+class OpenHold:
+    """``with OpenHold(path) as hold:`` the first process to open ``path`` waits in open()."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.opener: int | None = None
+        self._opened = threading.Event()
+        self._released = threading.Event()
+        self._fd = -1
+        self._wake_r, self._wake_w = -1, -1
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> OpenHold:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.fanotify_init.argtypes = [ctypes.c_uint, ctypes.c_uint]
+        libc.fanotify_mark.argtypes = [
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint64,
+            ctypes.c_int,
+            ctypes.c_char_p,
+        ]
+        fd = libc.fanotify_init(
+            _FAN_CLASS_CONTENT | _FAN_CLOEXEC | _FAN_NONBLOCK, os.O_RDONLY | os.O_CLOEXEC
+        )
+        if fd < 0:
+            code = ctypes.get_errno()
+            problem = os.strerror(code)
+            raise OSError(code, f"fanotify cannot hold {self.path} (needs root): {problem}")
+        self._fd = fd
+        if libc.fanotify_mark(fd, _FAN_MARK_ADD, _FAN_OPEN_PERM, _AT_FDCWD, bytes(self.path)) < 0:
+            code = ctypes.get_errno()
+            os.close(fd)
+            raise OSError(code, f"fanotify cannot mark {self.path}: {os.strerror(code)}")
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._listen, name="open-hold", daemon=True)
+        self._thread.start()
+        return self
+
+    def wait_opened(self, timeout: float) -> int:
+        """Wait until a process is held in open(); return its process id."""
+        assert self._opened.wait(timeout), f"no process opened {self.path}"
+        assert self.opener is not None
+        return self.opener
+
+    def release(self) -> None:
+        """Let the held open (and every later one) go on."""
+        self._released.set()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()
+        os.write(self._wake_w, b"x")
+        if self._thread is not None:
+            self._thread.join()
+        # Closing the group answers any open still waiting with "allow".
+        for fd in (self._fd, self._wake_r, self._wake_w):
+            os.close(fd)
+
+    def _listen(self) -> None:
+        while True:
+            ready, _, _ = select.select([self._fd, self._wake_r], [], [])
+            if self._wake_r in ready:
+                return
+            try:
+                buffer = os.read(self._fd, 4096)
+            except BlockingIOError:
+                continue
+            offset = 0
+            while offset + _EVENT.size <= len(buffer):
+                length, version, _, _, mask, event_fd, pid = _EVENT.unpack_from(buffer, offset)
+                assert version == _METADATA_VERSION, version
+                offset += length
+                if event_fd < 0:
+                    continue
+                if mask & _FAN_OPEN_PERM and not self._opened.is_set():
+                    self.opener = pid
+                    self._opened.set()
+                    self._released.wait()
+                try:
+                    os.write(self._fd, _RESPONSE.pack(event_fd, _FAN_ALLOW))
+                finally:
+                    os.close(event_fd)

@@ -65,3 +65,9 @@ def test_databases_and_schemas_are_named_in_plain_words(language: str) -> None:
     text, details = display.schema("current", "0002_monthly_media_counters")
     assert text == ("ImageBank 2.1, aktuell" if sv else "ImageBank 2.1, up to date")
     assert details.endswith("0002_monthly_media_counters")
+
+
+def test_paths_break_after_separators_only_and_stay_escaped() -> None:
+    shown = str(display.breakable_path("/srv/Röntgen<bilder>/db.sqlite"))
+    assert shown == "/<wbr>srv/<wbr>Röntgen&lt;bilder&gt;/<wbr>db.<wbr>sqlite"
+    assert str(display.breakable_path(None)) == ""

@@ -41,7 +41,7 @@ from ibdesk.export import (
     records,
     verify_export,
 )
-from ibdesk.export.manifest import MANIFEST, lock, read
+from ibdesk.export.manifest import LOCK_FILE, MANIFEST, _still_there, lock, read
 from ibdesk.export.patient_xml import NAMESPACE, SCHEMA_FILE, SCHEMA_PATH, schema
 from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient, SystemEvent
 from ibdesk.progress import LogLine, Progress, run_to_end
@@ -406,6 +406,28 @@ def test_a_second_export_into_the_same_folder_waits_its_turn(
     with lock(out), pytest.raises(Refused, match="Another export"):
         export(engine, out)
     assert export(engine, out)[0].ok
+
+
+@pytest.mark.backends("sqlite")
+def test_the_lock_file_does_not_stay_behind(engine: Engine, c: Clinic, out: Path) -> None:
+    c.patient()
+    assert export(engine, out)[0].ok
+    assert not (out / LOCK_FILE).exists()
+    with lock(out):
+        assert (out / LOCK_FILE).exists()
+    assert not (out / LOCK_FILE).exists()
+
+
+def test_a_rival_that_opened_the_removed_lock_file_does_not_take_the_folder(
+    tmp_path: Path,
+) -> None:
+    # The rival opened the file before the owner removed it: what it would lock is gone.
+    with lock(tmp_path), (tmp_path / LOCK_FILE).open("a+b") as rival:
+        pass_before = _still_there(tmp_path / LOCK_FILE, rival)
+        rival_handle = (tmp_path / LOCK_FILE).open("a+b")
+    with rival_handle:
+        assert pass_before
+        assert not _still_there(tmp_path / LOCK_FILE, rival_handle)
 
 
 @pytest.mark.backends("sqlite")

@@ -141,11 +141,17 @@ def test_without_a_database_every_page_leads_to_the_not_configured_page(
     assert htmx.headers["HX-Redirect"].endswith("/not-configured")
     page = test_client.get("/not-configured").get_data(as_text=True)
     assert "has not been created yet" in page
-    for advice in ("ibdesk db upgrade", "ibdesk --db URL db upgrade", "IBDESK_DB"):
-        assert advice in page
+    # The window never tells its user to run a command.
+    for command in ("ibdesk db upgrade", "ibdesk --db URL", "IBDESK_DB", "<code>"):
+        assert command not in page
+    assert "Check again" in page
     assert str(config.data_dir() / config.DEFAULT_SQLITE_NAME) in page
-    # The status bar keeps working on that page (gating it would reload the page forever).
-    assert test_client.get("/status", headers=HX).status_code == 200
+    # The status bar keeps working on that page (gating it would reload the page forever),
+    # and nothing is "unreachable" in red before a database was even chosen.
+    bar = test_client.get("/status", headers=HX)
+    assert bar.status_code == 200
+    assert "not set up yet" in bar.text and "unreachable" not in bar.text
+    assert "sb-bad" not in bar.text
 
 
 def test_an_empty_default_database_is_not_configured_either(make_client: MakeClient) -> None:
@@ -342,6 +348,7 @@ def test_a_job_page_polls_while_running_and_stops_when_done(
     html = page.get_data(as_text=True)
     assert f'hx-get="/jobs/{job_id}" hx-trigger="every 1s"' in html
     assert "Exporterar Åsa Öberg" in html and "1 of 4 (25 %)" in html and "Cancel" in html
+    assert "so far" in html  # a running job counts its time up
     assert "HX-Trigger" not in page.headers
     release.set()
     with app.app_context():
@@ -350,6 +357,7 @@ def test_a_job_page_polls_while_running_and_stops_when_done(
     html = done.get_data(as_text=True)
     assert "hx-trigger" not in html and "Cancel" not in html
     assert "4 patients exported." in html and "Done" in html
+    assert "so far" not in html and "took " in html  # after Done, how long it took
     assert '"ibdeskJobEnded"' in done.headers["HX-Trigger"]
 
 

@@ -178,3 +178,11 @@ def test_fuzzed_cli_arguments_never_give_a_traceback(
     )
     assert "Traceback" not in result.output
     assert _state(session) == before
+
+
+@pytest.mark.parametrize("host", [".", "a" * 64 + ".example", "..x"])
+def test_a_host_name_the_resolver_cannot_encode_is_a_sentence(host: str) -> None:
+    from ibdesk.db import DatabaseError, probe_tcp
+
+    with pytest.raises(DatabaseError, match="was not found; check the spelling"):
+        probe_tcp(host, 5432, timeout=1)

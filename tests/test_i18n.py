@@ -15,6 +15,14 @@ TEMPLATES = i18ncheck.REPO / "ibdesk" / "templates"
 # Text between tags, outside {{ }}, {% %} and {# #}: visible words a template forgot to wrap.
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 _TEXT = re.compile(r">([^<>]*[A-Za-z]{2,}[^<>]*)<")
+# Attributes people read (hover text, empty-field hints, screen readers, image text).
+_SHOWN_ATTRIBUTE = re.compile(
+    r"""\b(title|placeholder|aria-label|alt)\s*=\s*("([^"]*)"|'([^']*)')""", re.I
+)
+# Literal text handed to a macro (title=, label=, ...) inside {{ }} or {% %} without _().
+_MACRO_LITERAL = re.compile(
+    r"""\b(title|label|placeholder|alt|text|caption|hint|empty)\s*=\s*("[^"]*[A-Za-z]{2,}[^"]*"|'[^']*[A-Za-z]{2,}[^']*')"""
+)
 _ALLOWED = {"ImageBank SysAdmin", "ImageBank", "DEMO", "TEST", "Svenska", "English", "ms"}
 
 
@@ -46,6 +54,46 @@ def test_templates_have_no_visible_text_outside_gettext() -> None:
             words = " ".join(match.group(1).replace("·", " ").split())
             if words and words not in _ALLOWED:
                 found.append(f"{path.relative_to(TEMPLATES)}: {words}")
+    assert not found, "wrap these in _():\n" + "\n".join(found)
+
+
+def shown_attribute_literals(template: str) -> list[str]:
+    """List attribute values people read that hold words outside {{ _() }}."""
+    found = []
+    blocks = [m.span() for m in re.finditer(r"\{\{.*?\}\}|\{%.*?%\}", template, flags=re.S)]
+    for match in _SHOWN_ATTRIBUTE.finditer(template):
+        if any(start <= match.start() < end for start, end in blocks):
+            continue  # a macro's argument: the check below looks at those
+        value = match.group(3) if match.group(3) is not None else match.group(4)
+        words = _JINJA.sub("", value)
+        if re.search(r"[A-Za-z]{2,}", words) and words.strip() not in _ALLOWED:
+            found.append(f"{match.group(1)}={value!r}")
+    for block in re.findall(r"\{\{.*?\}\}|\{%.*?%\}", template, flags=re.S):
+        found += [f"{m.group(1)}={m.group(2)}" for m in _MACRO_LITERAL.finditer(block)]
+    return found
+
+
+def test_the_attribute_check_catches_bare_words() -> None:
+    bad = (
+        "<img alt=\"Patient photo\"><input placeholder='Search'>"
+        '<button title="Cancel {{ name }}" aria-label="{{ _(\'Close\') }}">'
+        '{{ alert(message, title="Stopped") }}'
+    )
+    assert shown_attribute_literals(bad) == [
+        "alt='Patient photo'",
+        "placeholder='Search'",
+        "title='Cancel {{ name }}'",
+        'title="Stopped"',
+    ]
+    good = '<img alt="{{ _(\'Patient photo\') }}"><span title="{{ item.path }}">'
+    assert shown_attribute_literals(good) == []
+
+
+def test_templates_have_no_attribute_text_outside_gettext() -> None:
+    found = []
+    for path in sorted(TEMPLATES.rglob("*.html")):
+        text = path.read_text(encoding="utf-8")
+        found += [f"{path.relative_to(TEMPLATES)}: {f}" for f in shown_attribute_literals(text)]
     assert not found, "wrap these in _():\n" + "\n".join(found)
 
 

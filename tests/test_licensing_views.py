@@ -22,7 +22,6 @@ from werkzeug.test import encode_multipart
 from factories import make_license
 from ibdesk import licensing
 from ibdesk.audit import Actor
-from ibdesk.blueprints.licensing import upload_name
 from ibdesk.errors import UserError
 from ibdesk.licensing import seats
 from ibdesk.models import License, SeatActivation, SystemEvent
@@ -175,7 +174,7 @@ def test_a_bad_file_shows_the_domains_sentence_and_changes_nothing(
     claim(session, 2)
     data, name = bad_file(kind, vendor_key), "Röntgen åäö.ibdesk-license"
     with pytest.raises(UserError) as caught:
-        licensing.install_license(session, data, ADMIN, name=upload_name(name))
+        licensing.install_license(session, data, ADMIN, name=licensing.upload_name(name))
     expected = str(caught.value)
     before = snapshot(session)
     response = upload(client, data, name, headers=HX)

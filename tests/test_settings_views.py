@@ -7,6 +7,9 @@ SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import re
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -202,7 +205,7 @@ def test_attach_a_sqlite_file(configured: FlaskClient, tmp_path: Path, backend: 
     attached = post(configured, "/settings/attach", {"attach-path": str(clinic)})
     assert attached.status_code == 204 and attached.headers["HX-Redirect"] == "/settings/"
     assert make_url(saved_url() or "").database == str(clinic)
-    assert f"Attached sqlite+pysqlite:///{clinic};" in html(configured.get("/settings/"))
+    assert f"Attached SQLite file {clinic};" in html(configured.get("/settings/"))
 
 
 @pytest.mark.backends("postgresql")
@@ -300,7 +303,7 @@ def test_change_connection_inline_keeps_the_password_server_side(
     assert used.status_code == 204 and used.headers["HX-Redirect"] == "/settings/"
     assert (saved_url() or "").endswith(f"/{other}")
     page = html(configured.get("/settings/"))
-    assert f"/{other} is now this program&#39;s database" in page
+    assert f"database {other} is now this program&#39;s database" in page
     assert pg_server.password not in page
 
 
@@ -319,3 +322,39 @@ def test_create_new_database_inline_on_the_current_server(
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(SystemEvent)).scalar() == 0
     engine.dispose()
+
+
+def test_a_backup_longer_than_the_buttons_wait_is_followed_as_a_job_to_its_answer(
+    configured: FlaskClient, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ibdesk.blueprints import settings as settings_view
+    from ibdesk.settings import backup as backups
+
+    gate = threading.Event()
+    real_job = backups.backup_job
+
+    def held_job(*args: object, **kwargs: object) -> object:
+        gate.wait(30)  # the backup starts only once the page has shown the running job
+        return (yield from real_job(*args, **kwargs))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(settings_view, "TOOL_WAIT_S", 0.05)
+    monkeypatch.setattr(backups, "backup_job", held_job)
+    folder = tmp_path / "kopior"
+    folder.mkdir()
+    running = post(configured, "/settings/backup", {"backup-folder": str(folder)})
+    page = html(running)
+    assert running.status_code == 202 and 'data-job-state="running"' in page
+    [poll] = re.findall(r'hx-get="(/settings/tools/backup/[0-9a-f]+)"', page)
+    assert list(folder.iterdir()) == []  # nothing written while the job is held
+    gate.set()
+    for _ in range(300):
+        answer = configured.get(poll, headers=HX)
+        if answer.status_code != 202:
+            break
+        time.sleep(0.1)
+    copies = list(folder.iterdir())
+    assert answer.status_code == 200 and len(copies) == 1
+    assert f"Backup written to {copies[0]}" in html(answer)
+    assert len(events(db_url, "db.backup")) == 1
+    # Another tab's job id is not this tool's: the tool shows only its own jobs.
+    assert configured.get(poll.replace("/backup/", "/update/"), headers=HX).status_code == 404

@@ -48,13 +48,14 @@ def test_serve_prints_the_address_serves_it_and_stops_cleanly(
     served = start_serve(ibdesk_env(ibdesk_home, sqlite_url))
     try:
         assert fetch(served.origin + "/")[0] == 403
-        status, page = fetch(served.url)
+        status, page = fetch(served.fresh_url())
         assert status == 200 and "Opening ImageBank SysAdmin" in page
+        newest = served.fresh_url()  # printed once the first address was used
         lock = ibdesk_home / "ibdesk.lock"
         assert stat.S_IMODE(lock.stat().st_mode) == 0o600
         data = lock_data(ibdesk_home)
         assert data["pid"] == served.proc.pid and data["mode"] == "serve"
-        assert served.url.endswith(f":{data['port']}/?token={data['token']}")
+        assert newest.endswith(f":{data['port']}/?token={data['token']}")
     finally:
         code = served.stop()
     assert code == 0, "\n".join(served.output)
@@ -73,8 +74,9 @@ def test_serve_moves_off_a_taken_port_and_says_so(ibdesk_home: Path, sqlite_url:
         served = start_serve(ibdesk_env(ibdesk_home, sqlite_url), "--port", str(port))
         try:
             assert any(f"Port {port} is in use" in line for line in served.output)
-            assert f":{port}/" not in served.url
-            assert fetch(served.url)[0] == 200
+            url = served.fresh_url()
+            assert f":{port}/" not in url
+            assert fetch(url)[0] == 200
         finally:
             assert served.stop() == 0
 
@@ -93,7 +95,8 @@ def test_a_second_instance_says_so_and_changes_nothing(ibdesk_home: Path, sqlite
             check=False,
         )
         assert second.returncode == 1
-        assert f"already running (process {served.proc.pid}) at {served.url}" in second.stderr
+        url = served.fresh_url()
+        assert f"already running (process {served.proc.pid}) at {url}" in second.stderr
         assert "Traceback" not in second.stderr
         # Without a display, a second window start cannot take the user there either.
         window = subprocess.run(
@@ -102,7 +105,7 @@ def test_a_second_instance_says_so_and_changes_nothing(ibdesk_home: Path, sqlite
         assert window.returncode == 1
         assert "already running" in window.stderr and "open that address" in window.stderr
         assert (ibdesk_home / "ibdesk.lock").read_bytes() == before
-        assert fetch(served.url)[0] == 200  # the first one goes on serving
+        assert fetch(url)[0] == 200  # the first one goes on serving
     finally:
         assert served.stop() == 0
 

@@ -82,11 +82,13 @@ def test_generate_shows_the_counters_on_the_right_with_a_chart(
     session.commit()
     small_clinic(session)
     page = client.get("/statistics/").get_data(as_text=True)
+    assert "/<wbr>Röntgen åäö ÅÄÖ" in page  # wraps at a separator, not inside a name
+    page = page.replace("<wbr>", "")
     assert str(folder) in page
     assert ("SQLite" if backend == "sqlite" else "PostgreSQL") in page
     assert re.search(r'aria-current="page">Statistics<', page)
     assert 'id="statistics-generate"' in page and "Check image folder" in page
-    source = client.get("/statistics/", headers=HX).get_data(as_text=True)
+    source = client.get("/statistics/", headers=HX).get_data(as_text=True).replace("<wbr>", "")
     assert "<html" not in source and 'id="statistics-source"' in source and str(folder) in source
 
     assert client.post("/statistics/generate", headers=HX).status_code == 400  # no CSRF token

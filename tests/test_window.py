@@ -329,7 +329,8 @@ view.setUrl(QUrl(home + "start"))
 ticks = [0]
 def check():
     ticks[0] += 1
-    if view.url().toString() == home or ticks[0] > 600:
+    # the view names its new URL before loading it: wait for the home page's request itself
+    if "/" in hits["app"] or ticks[0] > 600:
         qapp.quit()
 timer = QTimer()
 timer.timeout.connect(check)

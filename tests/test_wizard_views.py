@@ -377,14 +377,17 @@ def test_the_sqlite_wizard_from_first_launch_to_the_main_tabs(
 
     step3 = html(wizard.get("/wizard/step/3", headers=HX))
     assert "No license is installed in this database yet." in step3
+    # Without a license file step 3 is no dead end, and says which database a demo uses.
+    assert 'id="wizard-skip-license"' in step3 and 'id="wizard-demo-license"' in step3
+    assert "stays as it is, unused by the demo" in step3 and "imagebank.sqlite3" in step3
     no_file = post(wizard, "/wizard/license")
     assert no_file.status_code == 422 and "Choose the license file the vendor sent." in html(
         no_file
     )
-    wrong = post(wizard, "/wizard/license", {"license_file": (_upload(b"\x89PNG not a license"))})
+    wrong = post(wizard, "/wizard/license", {"file": (_upload(b"\x89PNG not a license"))})
     assert wrong.status_code == 422 and "foto.png" in html(wrong)
     assert 'id="wizard-next" disabled' in html(wrong).replace('type="button" class="button" ', "")
-    installed = post(wizard, "/wizard/license", {"license_file": _upload(license_file(vendor_key))})
+    installed = post(wizard, "/wizard/license", {"file": _upload(license_file(vendor_key))})
     page = html(installed)
     assert installed.status_code == 200
     assert "Folktandvården Åkersberga AB (556012-5790)" in page
@@ -422,7 +425,12 @@ def test_the_sqlite_wizard_from_first_launch_to_the_main_tabs(
     # ...after signing in as the administrator step 4 made.
     assert 'id="signin-form"' in html(wizard.get("/wizard/"))
     assert sign_in(wizard, "anna.admin", GOOD_PASSWORD).status_code == 303
-    assert "Step 1 of 4" in html(wizard.get("/wizard/"))  # the wizard starts afresh
+    restarted = html(wizard.get("/wizard/"))
+    assert "Step 1 of 4" in restarted  # the wizard starts afresh
+    # ... but offers no demo any more: the database in force is a real clinic's now.
+    assert 'id="wizard-demo"' not in restarted
+    refused = post(wizard, "/wizard/demo")
+    assert refused.status_code == 409 and "demo is not offered any more" in html(refused)
 
 
 def _upload(data: bytes, name: str = "foto.png") -> tuple[Any, str]:
@@ -486,7 +494,8 @@ def test_postgresql_step_2_tests_what_it_finds_and_refuses_what_is_not_usable(
     assert f"Updated from 0001_initial to {schema.head_revision()}" in page
     assert "Backup first:" in page and "pg_restore --list" in page
     assert (saved_url() or "").endswith(f"/{older}")
-    assert pg_server.password not in page and "***" in page  # display_url masks it
+    # The database is named in words (server and name), never with its password.
+    assert pg_server.password not in page and f"database {older} is now" in page
 
 
 # --- the demo clinic ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +167,22 @@ class Served:
     url: str
     output: list[str]
     reader: threading.Thread
+    handed: list[str] = field(default_factory=list)
+
+    def fresh_url(self) -> str:
+        """Return a one-time address not handed out before, waiting until ibdesk prints it.
+
+        Each address opens the app once: ``ibdesk serve`` prints a new one when it is used.
+        """
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            for line in list(self.output):
+                for found in URL_RE.findall(line):
+                    if found not in self.handed:
+                        self.handed.append(found)
+                        return found
+            time.sleep(0.05)
+        raise AssertionError("ibdesk printed no new address:\n" + "\n".join(self.output))
 
     @property
     def origin(self) -> str:

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 from flask import current_app, redirect, render_template, request, session
 from werkzeug.wrappers import Response
 
+from ibdesk.db import DatabaseError
+from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.wizard import FlowStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,6 +32,15 @@ def page_or_partial(page: str, partial: str, **context: Any) -> str:
     return render_template(partial if is_htmx() else page, **context)
 
 
+def status_for(error: UserError) -> int:
+    """Return the one HTTP status of an administrator-facing error: 404, 409 or 400."""
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, Refused | DatabaseError):
+        return 409
+    return 400
+
+
 def go(location: str, code: int = 303) -> Response:
     """Send the browser to another page: HX-Redirect for htmx, a redirect otherwise."""
     if is_htmx():
@@ -41,6 +52,20 @@ def gate_open(view: F) -> F:
     """Mark a view as reachable before any database is configured (the setup gate lets it by)."""
     view.ibdesk_gate_open = True  # type: ignore[attr-defined]
     return view
+
+
+def checks_own_length(*names: str) -> Callable[[F], F]:
+    """Mark fields whose length the view checks itself, answering in its own partial.
+
+    The server's blanket cap would answer with a generic alert that replaces the view's
+    htmx target (a search's result list), and the next search would have nowhere to go.
+    """
+
+    def mark(view: F) -> F:
+        view.ibdesk_own_length = frozenset(names)  # type: ignore[attr-defined]
+        return view
+
+    return mark
 
 
 def flows() -> FlowStore:

@@ -20,29 +20,39 @@ from dataclasses import replace
 from typing import Any, NamedTuple
 
 from flask import Blueprint, flash, request, url_for
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound as NotFoundPage
 from werkzeug.wrappers import Response
 
-from ibdesk import config, schema, web
+from ibdesk import config, display, licensing, schema, web
 from ibdesk.blueprints import flow_key, flows, gate_open, go, is_htmx, page_or_partial
 from ibdesk.blueprints.jobs import registry
 from ibdesk.db import odbc_drivers
 from ibdesk.errors import UserError
+from ibdesk.forms.licensing import InstallLicenseForm
 from ibdesk.forms.wizard import (
     PASSWORD_KEPT,
     AdminUserForm,
     ChooseDatabaseForm,
     CreateDatabaseForm,
-    LicenseForm,
     ServerForm,
 )
+from ibdesk.i18n import N_, ngettext
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.jobs import JobState, JobStatus
 from ibdesk.settings import backup as backups
 from ibdesk.settings import connection, dbadmin
 from ibdesk.wizard import Answer, Flow, Steps, identity, start_from, steps_of
 
-STEPS = ("Connect to server", "Connect or create the database", "Install license", "Create user")
-DEMO_JOB = "Demo clinic"
+STEPS = (
+    _l("Connect to server"),
+    _l("Connect or create the database"),
+    _l("Install license"),
+    _l("Create user"),
+)
+DEMO_JOB = N_("Demo clinic")
 
 
 def flow_state(flow: str) -> Flow:
@@ -88,14 +98,17 @@ def render(flow: str, state: Flow, number: int, **context: Any) -> str:
     """Render step ``number`` of a flow: the wizard partial, or the inline one for settings."""
     found = steps(state)
     defaults: dict[str, Any] = {"answer": None, "status_bar": None}
+    if flow == "wizard" and number in (1, 3):
+        # The demo is offered on step 1 and, as the way on without a license file, on step
+        # 3; never once the database in force is a real clinic's (it has held a license).
+        defaults.update(
+            demo_job=lambda: demo_status(state),
+            demo_folder=config.data_dir,
+            demo_size=(dbadmin.DEMO_PATIENTS, dbadmin.DEMO_MEDIA_PER_PATIENT),
+            offer_demo=lambda: not live_clinic(),
+        )
     if number == 1:
         defaults["server_form"] = lambda: _server_form(state)
-        if flow == "wizard":
-            defaults.update(
-                demo_job=lambda: demo_status(state),
-                demo_folder=config.data_dir,
-                demo_size=(dbadmin.DEMO_PATIENTS, dbadmin.DEMO_MEDIA_PER_PATIENT),
-            )
     elif number == 2:
         defaults.update(
             create_form=lambda: CreateDatabaseForm(formdata=None),
@@ -103,7 +116,7 @@ def render(flow: str, state: Flow, number: int, **context: Any) -> str:
             offer_update=None,
         )
     elif number == 3:
-        defaults["license_form"] = lambda: LicenseForm(formdata=None)
+        defaults["license_form"] = lambda: InstallLicenseForm(formdata=None)
     else:
         defaults["user_form"] = lambda: AdminUserForm(formdata=None)
     for name, value in defaults.items():
@@ -122,6 +135,18 @@ def render(flow: str, state: Flow, number: int, **context: Any) -> str:
     if flow == "wizard":
         return page_or_partial("wizard/index.html", "wizard/_wizard.html", **context)
     return page_or_partial("settings/manual.html", "settings/_connect.html", **context)
+
+
+def live_clinic() -> bool:
+    """Tell whether the database in force is a real clinic's (it has held a real license)."""
+    database = web.database()
+    if not database.is_configured():
+        return False
+    try:
+        with Session(database.ready_engine()) as session:
+            return licensing.has_held_real_license(session)
+    except (UserError, SQLAlchemyError):
+        return False  # a database that does not answer is no live clinic to protect here
 
 
 def _server_form(state: Flow) -> ServerForm:
@@ -182,7 +207,7 @@ def server_submit(flow: str) -> tuple[str, int]:
 
 def _need_server(flow: str, state: Flow) -> tuple[str, int] | None:
     if state.spec is None:
-        answer = Answer("error", "Test the connection to the server first (step 1).")
+        answer = Answer("error", _("Test the connection to the server first (step 1)."))
         return render(flow, state, 1, answer=answer), 409
     return None
 
@@ -199,10 +224,16 @@ def databases_submit(flow: str) -> tuple[str, int]:
         return render(flow, state, 2, answer=Answer("error", str(error))), 409
     count = len(state.databases)
     message = (
-        f"{count} database{'s' if count != 1 else ''} on {_server_label(state.spec)}; choose one "
-        "and test it."
+        ngettext(
+            "%(num)s database on %(server)s; choose one and test it.",
+            "%(num)s databases on %(server)s; choose one and test it.",
+            count,
+            server=_server_label(state.spec),
+        )
         if count
-        else f"There are no databases on {_server_label(state.spec)} yet; create one."
+        else _(
+            "There are no databases on %(spec)s yet; create one.", spec=_server_label(state.spec)
+        )
     )
     return render(flow, state, 2, answer=Answer("info", message)), 200
 
@@ -267,11 +298,13 @@ def _chosen_database(flow: str) -> _Choice | tuple[str, int] | Response:
 
 def _offer_text(status: schema.SchemaStatus) -> str:
     if status.state is schema.SchemaState.EMPTY:
-        return "The database is empty: create the ImageBank tables in it to use it."
-    return (
-        f"The database is an ImageBank database with an older schema ({status.revision}); "
-        f"update it to this program's ({status.head}) to use it. A verified backup is "
-        "taken first."
+        return _("The database is empty: create the ImageBank tables in it to use it.")
+    return _(
+        "The database is an ImageBank database with an older schema "
+        "(%(revision)s); update it to this program's (%(head)s) to use it. "
+        "A verified backup is taken first.",
+        revision=status.revision,
+        head=status.head,
     )
 
 
@@ -302,13 +335,21 @@ def _use(flow: str, state: Flow, target: str, said: str) -> tuple[str, int] | Re
     """Make the database this program's (saved in the 0600 configuration file)."""
     config.set_database_url(target)
     state.url = target
-    message = f"{connection.shown_url(target)} is now this program's database. {said}"
+    message = _(
+        "%(database)s is now this program's database. %(said)s",
+        database=display.database(target),
+        said=said,
+    )
     source = web.database().choice().source
-    if source in ("option", "environment"):
-        message += (
-            " This window was started with "
-            + ("the --db option" if source == "option" else "IBDESK_DB")
-            + ", which wins over the saved choice until the program is started without it."
+    if source == "option":
+        message += " " + _(
+            "This window was started with the --db option, which wins over the saved choice "
+            "until the program is started without it."
+        )
+    elif source == "environment":
+        message += " " + _(
+            "This window was started with IBDESK_DB, which wins over the saved choice until "
+            "the program is started without it."
         )
     if flow == "settings":
         flash(message, "success")
@@ -322,7 +363,7 @@ def need_database(state: Flow) -> tuple[str, int] | None:
     found = steps(state)
     if found.passed[1]:
         return None
-    answer = Answer("error", "Choose or create the database first (step 2).")
+    answer = Answer("error", _("Choose or create the database first (step 2)."))
     return render("wizard", state, found.first_open, answer=answer), 409
 
 

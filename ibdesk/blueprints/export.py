@@ -2,11 +2,12 @@
 
 The chosen patients live in the page, as hidden inputs of database ids, so nothing is kept
 on the server between requests; [Select >>] and [Remove selected patient] post the form and
-get the right-hand list back. [Folder…] is offered only in the desktop window, whose shell
-lends the app its folder dialog (``IBDESK_CHOOSE_FOLDER``, see ``ibdesk.desktop``); in a web
-browser the folder is typed. The export runs as a job (``ibdesk.export.export_patients``)
-that is handed its cancel event, so a cancelled export still ends with its summary, which
-can be saved as text or JSON.
+get the right-hand list back (and the left one, without the picked patients). [Folder…]
+opens the desktop window's own folder dialog (``IBDESK_CHOOSE_FOLDER``, see
+``ibdesk.desktop``); in a web browser [Browse…] lists folders on the server's side
+(``ibdesk.folders.browse``, system folders refused), or the folder is typed. The export
+runs as a job (``ibdesk.export.export_patients``) that is handed its cancel event, so a
+cancelled export still ends with its summary, which can be saved as text or JSON.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from ibdesk import csvsafe, display, patients, web
-from ibdesk.blueprints import is_htmx, page_or_partial
+from ibdesk import csvsafe, display, folders, limits, patients, web
+from ibdesk.blueprints import checks_own_length, is_htmx, page_or_partial, status_for
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.export import ExportOptions, ExportSummary, Selection, export_patients
 from ibdesk.export.verify import VerifyReport, verify_export
 from ibdesk.forms.export import ExportForm, SearchForm, VerifyForm
+from ibdesk.i18n import N_
 from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobStatus, format_duration
 
@@ -36,16 +38,10 @@ if TYPE_CHECKING:
 
 bp = Blueprint("export", __name__, url_prefix="/export")
 
-EXPORT_JOB = "Export"
-VERIFY_JOB = "Verify export"
-FOUND_LIMIT = 50  # patients listed on the left; typing more of the number narrows the list
+EXPORT_JOB = N_("Export")
+VERIFY_JOB = N_("Verify export")
+FOUND_LIMIT = 50  # patients on one page of the left list; [Next patients] shows more
 LISTED_FAILURES = 200  # failed items shown on the page; the saved summary has them all
-
-
-def _status(error: UserError) -> int:
-    if isinstance(error, NotFound):
-        return 404
-    return 409 if isinstance(error, Refused) else 400
 
 
 def _chooser() -> FolderChooser | None:
@@ -71,24 +67,41 @@ class Found:
     text: str = ""
     page: patients.SearchPage | None = None
     problem: str | None = None
+    cursor: str | None = None  # where this page starts (None: the first page)
 
 
-def find(search: SearchForm) -> Found:
-    """Search the patients that are not deleted by what was typed (nothing when blank)."""
+def find(search: SearchForm, cursor: str | None = None) -> Found:
+    """Search the patients that are not deleted, leaving out those already picked.
+
+    The one patient search (``ibdesk.patients.search``): blank lists everyone, a page at a
+    time, by personnummer in any form or by name.
+    """
     text = (search.q.data or "").strip()
-    if not text:
-        return Found()
+    if search.patient.process_errors:
+        return Found(text, None, str(search.patient.process_errors[0]))
     try:
-        page = patients.search(web.db_session(), text, limit=FOUND_LIMIT, include_deleted=False)
+        if cursor is not None and len(cursor) > limits.SEARCH_MAX + limits.CURSOR_MAX_DIGITS:
+            raise UserError(_("This page's address is damaged; search again."))
+        page = patients.search(
+            web.db_session(),
+            text,
+            cursor=cursor,
+            limit=FOUND_LIMIT,
+            include_deleted=False,
+            exclude=search.patient.data,
+        )
     except UserError as error:
         return Found(text, None, str(error))
-    return Found(text, page)
+    return Found(text, page, None, cursor)
 
 
 def _page(form: ExportForm, status: int = 200, **context: object) -> tuple[str, int]:
     """Render the tab (to htmx, without the frame): the form, and the export job if any."""
     context.setdefault("search", SearchForm(formdata=None))
-    context.setdefault("found", Found())
+    if "found" not in context:  # blank lists everyone, less those already picked
+        picked = SearchForm(formdata=None)
+        picked.patient.data = list(form.patient.data)
+        context["found"] = find(picked)
     context.setdefault("chosen", patients.live_rows_by_id(web.db_session(), form.patient.data))
     context.setdefault("job", _running())
     context.setdefault("verify_form", VerifyForm(formdata=None))
@@ -108,10 +121,11 @@ def index() -> tuple[str, int]:
 
 
 @bp.get("/patients")
+@checks_own_length("q")  # too long a search is said in the result list, which stays
 def search() -> tuple[str, int]:
-    """List the patients (not deleted) whose personnummer begins as typed, for the left list."""
+    """List the patients (not deleted, not picked) found by what was typed, for the left list."""
     typed = SearchForm(request.args)
-    found = find(typed)
+    found = find(typed, request.args.get("cursor") or None)
     status = 400 if found.problem else 200
     if is_htmx():
         return render_template("export/_found.html", found=found), status
@@ -130,9 +144,14 @@ def _chosen_answer(
     form: ExportForm, ids: Sequence[int], note: str | None = None
 ) -> tuple[str, int]:
     rows = patients.live_rows_by_id(web.db_session(), ids)
+    search = SearchForm(request.form)
+    search.patient.data = [row.id for row in rows]  # a picked patient leaves the left list
+    found = find(search)
     if is_htmx():
-        return render_template("export/_chosen.html", chosen=rows, note=note), 200
-    return _page(form, chosen=rows, note=note)
+        html = render_template("export/_chosen.html", chosen=rows, note=note)
+        html += render_template("export/_found.html", found=found, oob=True)
+        return html, 200
+    return _page(form, chosen=rows, note=note, search=search, found=found)
 
 
 @bp.post("/select")
@@ -175,6 +194,28 @@ def choose_folder() -> tuple[str, int]:
     return _page(form)
 
 
+@bp.get("/folders")
+def browse() -> tuple[str, int]:
+    """List a folder's subfolders, to choose the export folder in a web browser."""
+    start = request.args.get("at") or request.args.get("to") or ""
+    limits.check_length(start, limits.TEXT_MAX, "folder")
+    try:
+        listing = folders.browse(start.strip() or None)
+    except UserError as error:
+        return render_template("export/_browse.html", listing=None, problem=str(error)), 400
+    return render_template("export/_browse.html", listing=listing, problem=None), 200
+
+
+@bp.get("/folders/use")
+def use_folder() -> tuple[str, int]:
+    """Put the folder chosen in the browser into the export form's folder field."""
+    chosen = request.args.get("at") or ""
+    limits.check_length(chosen, limits.TEXT_MAX, "folder")
+    folders.refuse_dangerous(chosen, "export folder")  # the words plan.py uses too
+    form = ExportForm(formdata=None, to=chosen)
+    return render_template("export/_folder.html", form=form, can_choose=bool(_chooser())), 200
+
+
 @bp.post("/")
 def start() -> BaseResponse | tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Check the choices with the domain and start the export job."""
@@ -192,7 +233,7 @@ def start() -> BaseResponse | tuple[str, int] | tuple[str, int, dict[str, str]]:
             lambda cancel: export_patients(engine, selection, options, actor, cancel=cancel),
         )
     except UserError as error:
-        return _form_answer(form, _status(error), problem=str(error))
+        return _form_answer(form, status_for(error), problem=str(error))
     if not is_htmx():
         return redirect(url_for("export.index", job=job_id), code=303)
     html, status = _form_answer(form, 200, started=_export_job(job_id))
@@ -230,7 +271,7 @@ def verify_start() -> tuple[str, int]:
     try:
         job_id = registry().start(VERIFY_JOB, lambda: verify_export(folder))
     except UserError as error:
-        return _verify_answer(form, None, _status(error), problem=str(error))
+        return _verify_answer(form, None, status_for(error), problem=str(error))
     return _verify_answer(form, registry().status(job_id, log_tail=LOG_TAIL), 200)
 
 

@@ -4,33 +4,39 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, send_from_directory, url_for
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from ibdesk import config, web
+from ibdesk import config, home, web
 from ibdesk.blueprints import page_or_partial
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.models import SystemEvent
+from ibdesk.schema import SchemaState
 from ibdesk.users import recovery
 
 bp = Blueprint("home", __name__)
 
 SOURCES = {
-    "option": "the --db option",
-    "environment": "the IBDESK_DB environment variable",
-    "config": "this computer's configuration file",
-    "default": "the built-in default (SQLite on this computer)",
+    "option": _l("the --db option"),
+    "environment": _l("the IBDESK_DB environment variable"),
+    "config": _l("this computer's configuration file"),
+    "default": _l("the built-in default (SQLite on this computer)"),
 }
 
 
 @bp.get("/")
 def index() -> str:
-    """Show the database, its schema version and the image folder."""
+    """Show the database, license, counts, last backup, free space and what needs doing."""
     status = web.status(web.database())
     return page_or_partial(
         "home/index.html",
         "home/_overview.html",
         status=status,
         sources=SOURCES,
+        summary=_summary(status),
+        tab_urls={tab.id: url_for(tab.endpoint) for tab in current_app.config["IBDESK_TABS"]},
         recoveries=_recoveries() if status.ok else [],
     )
 
@@ -43,10 +49,37 @@ def _recoveries() -> list[SystemEvent]:
         return []
 
 
+def _summary(status: web.Status) -> home.Overview | None:
+    """Gather the Overview from a database that answers (None when it cannot be read)."""
+    if status.problem is not None or status.schema_state not in (
+        SchemaState.CURRENT,
+        SchemaState.OLDER,
+    ):
+        return None
+    database = web.database()
+    reader = database.engine(database.choice().url).execution_options(ibdesk_read_only=True)
+    try:
+        with Session(reader) as session:
+            return home.overview(
+                session, schema_state=status.schema_state, image_folder=status.image_folder
+            )
+    except SQLAlchemyError:  # an older schema may lack a table: the database part still shows
+        return None
+
+
 @bp.get("/status")
 def status_bar() -> str:
-    """Answer the status bar's content (loaded after the page, so a slow database waits alone)."""
-    return render_template("home/_statusbar.html", status=web.status(web.database()))
+    """Answer the status bar's content (loaded after the page, so a slow database waits alone).
+
+    Before any database was chosen (the built-in SQLite file not made yet) nothing is
+    unreachable: the bar says "not set up yet" instead of a red error.
+    """
+    database = web.database()
+    if not database.is_configured():
+        return render_template(
+            "home/_statusbar.html", status=None, db_label=web.database_label(database)
+        )
+    return render_template("home/_statusbar.html", status=web.status(database))
 
 
 @bp.get("/not-configured")
@@ -57,7 +90,7 @@ def not_configured() -> str | Response:
         return redirect(url_for("home.index"))
     default_path = config.data_dir() / config.DEFAULT_SQLITE_NAME
     if database.choice().source == "default" and not default_path.exists():
-        reason = "The built-in SQLite database has not been created yet."
+        reason = _("The built-in SQLite database has not been created yet.")
     else:
         status = web.status(database)
         reason = status.problem or status.schema_message

@@ -12,17 +12,18 @@ from flask import Blueprint, Response, current_app, make_response, redirect, url
 from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk.blueprints import is_htmx, page_or_partial
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.jobs import JobRegistry, JobState, JobStatus, format_duration
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
 LOG_TAIL = 200  # lines shown on the page; the registry keeps more
 STATE_LABELS = {
-    JobState.RUNNING: "Running",
-    JobState.CANCELLING: "Cancelling",
-    JobState.SUCCEEDED: "Done",
-    JobState.FAILED: "Failed",
-    JobState.CANCELLED: "Cancelled",
+    JobState.RUNNING: _l("Running"),
+    JobState.CANCELLING: _l("Cancelling"),
+    JobState.SUCCEEDED: _l("Done"),
+    JobState.FAILED: _l("Failed"),
+    JobState.CANCELLED: _l("Cancelled"),
 }
 
 

@@ -7,15 +7,13 @@ from typing import Any
 from flask import Blueprint, render_template
 
 from ibdesk import licensing, web
-from ibdesk.blueprints import is_htmx
+from ibdesk.blueprints import is_htmx, status_for
 from ibdesk.errors import NotFound, UserError
 from ibdesk.forms.licensing import InstallLicenseForm, RemoveSeatForm
+from ibdesk.i18n import gettext as _
 from ibdesk.licensing import seats
-from ibdesk.licensing.licensefile import MAX_FILE_BYTES
 
 bp = Blueprint("licensing", __name__, url_prefix="/licensing")
-
-NAME_CHARS = 80  # of an uploaded file's name, as repeated in messages
 
 
 def _render(status: int = 200, **extra: Any) -> tuple[str, int]:
@@ -41,15 +39,6 @@ def index() -> tuple[str, int]:
     return _render()
 
 
-def upload_name(filename: str | None) -> str:
-    """Return how messages name an uploaded file: its base name, shortened."""
-    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if not base:
-        return "The file"
-    short = base if len(base) <= NAME_CHARS else base[: NAME_CHARS - 1] + "…"
-    return f"The file {short}"
-
-
 @bp.post("/install")
 def install_submit() -> tuple[str, int]:
     """Install an uploaded license file; a file that fails changes nothing."""
@@ -57,12 +46,13 @@ def install_submit() -> tuple[str, int]:
     if not form.validate_on_submit():
         return _render(422, form=form)
     upload = form.file.data
-    # A license is well under 16 KB: read one byte more so the domain sees an oversize file.
-    data = upload.stream.read(MAX_FILE_BYTES + 1)
     session = web.db_session()
     try:
         info = licensing.install_license(
-            session, data, web.actor(), name=upload_name(upload.filename)
+            session,
+            licensing.read_upload(upload.stream),
+            web.actor(),
+            name=licensing.upload_name(upload.filename),
         )
         session.commit()
     except UserError as error:
@@ -79,7 +69,9 @@ def install_submit() -> tuple[str, int]:
 def _held_seat(seat_id: int) -> seats.SeatInfo:
     found = next((s for s in seats.list_seats(web.db_session()) if s.id == seat_id), None)
     if found is None:
-        raise NotFound(f"No workstation holds the seat with ID {seat_id} any more.")
+        raise NotFound(
+            _("No workstation holds the seat with ID %(seat_id)s any more.", seat_id=seat_id)
+        )
     return found
 
 
@@ -104,10 +96,13 @@ def remove_seat_submit(seat_id: int) -> tuple[str, int]:
         session.commit()
     except UserError as error:
         session.rollback()
-        return _render(
-            404 if isinstance(error, NotFound) else 409, message=str(error), message_kind="error"
-        )
+        return _render(status_for(error), message=str(error), message_kind="error")
     return _render(
-        message=f"Freed seat {seat.slot} of {seat.hostname} ({seat.mac}); the workstation "
-        "can claim a seat again when it next starts, if one is free."
+        message=_(
+            "Freed seat %(slot)s of %(hostname)s (%(mac)s); the workstation "
+            "can claim a seat again when it next starts, if one is free.",
+            slot=seat.slot,
+            hostname=seat.hostname,
+            mac=seat.mac,
+        )
     )

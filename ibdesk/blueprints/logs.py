@@ -21,16 +21,19 @@ from ibdesk.blueprints import page_or_partial
 from ibdesk.blueprints.jobs import registry
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
-from ibdesk.forms.logs import AuditFilterForm, LoginFilterForm
+from ibdesk.forms.logs import AuditFilterForm, LoginFilterForm, SystemFilterForm
+from ibdesk.i18n import N_
+from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobStatus
 from ibdesk.logs import auditchain
 
 bp = Blueprint("logs", __name__, url_prefix="/logs")
 
 PAGE_SIZE = logs.PAGE_SIZE
-VERIFY_JOB = "Verify log"
+VERIFY_JOB = N_("Verify log")
 VERIFY_WAIT_S = 2.0  # a small log is checked while the button waits; a big one shows progress
 FILTER_KEYS = ("personnummer", "user", "action", "since", "until")
+SYSTEM_FILTER_KEYS = ("level", "action", "since", "until")
 
 
 @bp.context_processor
@@ -57,7 +60,7 @@ def _cursor() -> int | None:
     if not value.isdigit():
         return None
     if len(value) > limits.CURSOR_MAX_DIGITS:
-        raise UserError("That log page does not exist; open the log from its first page again.")
+        raise UserError(_("That log page does not exist; open the log from its first page again."))
     return int(value)
 
 
@@ -89,6 +92,7 @@ def index() -> tuple[str, int]:
         "query": _query(),
         "cursor": _cursor(),
         "verify_job": _running_verify(),
+        "search_problem": personnummer.typed_problem(form.personnummer.data or ""),
     }
     if not form.validate():
         return page_or_partial("logs/index.html", "logs/_audit.html", entries=None, **context), 400
@@ -103,6 +107,7 @@ def index() -> tuple[str, int]:
             "logs/index.html",
             "logs/_audit.html",
             entries=entries,
+            lines=list(describe.grouped(entries.rows)) if entries else [],
             describe_event=describe,
             **context,
         )
@@ -135,13 +140,25 @@ def _csv_chunks(engine: Engine, flt: logs.AuditFilter) -> Iterator[str]:
 
 
 @bp.get("/system")
-def system() -> str:
-    """Show the system log, newest first."""
+def system() -> tuple[str, int]:
+    """Show the system log, newest first, filtered by level, event and dates."""
+    form = SystemFilterForm(request.args)
+    query = {k: request.args[k] for k in SYSTEM_FILTER_KEYS if request.args.get(k)}
+    context: dict[str, Any] = {"form": form, "query": query, "cursor": _cursor()}
+    if not form.validate():
+        html = page_or_partial("logs/system.html", "logs/_system.html", entries=None, **context)
+        return html, 400
+    flt = logs.SystemFilter(
+        level=form.level.data or "",
+        action=form.action.data or "",
+        since=form.since.data,
+        until=form.until.data,
+    )
     with reading() as session:
-        entries = logs.system_page(session, cursor=_cursor(), limit=PAGE_SIZE)
+        entries = logs.system_page(session, flt, cursor=_cursor(), limit=PAGE_SIZE)
         return page_or_partial(
-            "logs/system.html", "logs/_system.html", entries=entries, cursor=_cursor()
-        )
+            "logs/system.html", "logs/_system.html", entries=entries, **context
+        ), 200
 
 
 @bp.get("/logins")
@@ -172,6 +189,7 @@ def patient_extract(number: str) -> str:
     """Show everyone who has seen or changed one patient's record: printable, with CSV."""
     normalised = personnummer.normalize(number)
     with reading() as session:
+        describe = auditwords.Describer(session)
         found = patients.search(session, normalised, limit=1).rows
         return page_or_partial(
             "logs/extract.html",
@@ -179,8 +197,10 @@ def patient_extract(number: str) -> str:
             number=normalised,
             patient=found[0] if found else None,
             access=logs.patient_access(session, normalised),
-            events=logs.audit_rows(session, logs.AuditFilter(personnummer=normalised)),
-            describe_event=auditwords.Describer(session),
+            events=describe.grouped(
+                logs.audit_rows(session, logs.AuditFilter(personnummer=normalised))
+            ),
+            describe_event=describe,
             made_at=dt.datetime.now(dt.UTC),
             made_by=web.actor().user,
             csv_url=url_for("logs.export", personnummer=normalised),

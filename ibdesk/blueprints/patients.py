@@ -26,18 +26,20 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import patients, web
-from ibdesk.blueprints import go, is_htmx, page_or_partial
+from ibdesk.blueprints import go, is_htmx, page_or_partial, status_for
 from ibdesk.blueprints.logs import reading
 from ibdesk.display import date_time
 from ibdesk.display import personnummer as pn_display
-from ibdesk.errors import Refused, UserError
+from ibdesk.errors import UserError
 from ibdesk.forms.patients import ConfirmNumberForm, SearchForm, UnsignForm
+from ibdesk.i18n import gettext as _
 from ibdesk.patients import signing, thumbnails
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 
 SEARCH_PAGE = patients.PAGE_SIZE
 THUMBNAIL_TIMEOUT_S = thumbnails.TIMEOUT_S
+FULL_SIZE = 2400  # the longest side of a clicked thumbnail's picture: a whole screen
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,6 @@ class Outcome:
     kind: str
     message: str
     problems: list[str] = field(default_factory=list)
-
-
-def _status(error: UserError) -> int:
-    return 409 if isinstance(error, Refused) else 400
 
 
 def _unsign_form(set_id: int, *, submitted: bool = False) -> UnsignForm:
@@ -64,12 +62,58 @@ def _patients_context() -> dict[str, Any]:
     return {"unsign_form": _unsign_form}
 
 
+@dataclass(frozen=True)
+class Panes:
+    """The second and third panes: the chosen patient, and the image set chosen in it."""
+
+    info: patients.PatientDetails
+    chosen_set: patients.ImageSetView | None
+    text: str
+
+
+def _panes(text: str) -> Panes | None:
+    """Open the patient (and set) the address names, logging the viewing; None if none."""
+    number = (request.args.get("patient") or "").strip()
+    if not number:
+        return None
+    session = web.db_session()
+    info = patients.details(session, number, actor=web.actor())
+    session.commit()
+    wanted = request.args.get("set", type=int)
+    chosen = next((s for s in info.image_sets if s.id == wanted), None)
+    if chosen is None and info.image_sets and wanted is None:
+        chosen = info.image_sets[0]  # the newest set, so the third pane is never empty
+    return Panes(info, chosen, text)
+
+
+def _pane_context(panes: Panes | None) -> dict[str, Any]:
+    if panes is None:
+        return {"panes": None}
+    return {"panes": panes, **_forms(panes.info)}
+
+
+@bp.get("/panes")
+def panes() -> tuple[str, int] | BaseResponse:
+    """Answer the details and image-set panes for the patient and set the address names."""
+    text = (request.args.get("q") or "").strip()
+    if not is_htmx():
+        args: dict[str, Any] = request.args.to_dict()
+        return redirect(url_for("patients.index", **args), code=303)
+    context = _pane_context(_panes(text))
+    return render_template("patients/_panes.html", **context), 200
+
+
 @bp.get("/")
 def index() -> tuple[str, int]:
-    """Search by personnummer (any form, or its beginning) or name; blank lists everyone."""
+    """Search by personnummer (any form, or its beginning) or name; blank lists everyone.
+
+    With ``patient`` (and ``set``) in the address the page shows three panes: the search,
+    that patient's details, and their image sets, so the address can be shared as it is.
+    """
     form = SearchForm(request.args)
     text = (form.q.data or "").strip()
     cursor = request.args.get("cursor") or None
+    pane_context = {} if is_htmx() else _pane_context(_panes(text))
     with reading() as session:
         try:
             results = patients.search(session, text, cursor=cursor, limit=SEARCH_PAGE)
@@ -84,6 +128,8 @@ def index() -> tuple[str, int]:
             results=results,
             problem=problem,
             cursor=cursor,
+            chosen=request.args.get("patient") or "",
+            **pane_context,
         )
     return html, 400 if problem else 200
 
@@ -152,7 +198,7 @@ def _set_action(
         status = 200
     except UserError as error:
         session.rollback()
-        outcome, status = Outcome("error", str(error)), _status(error)
+        outcome, status = Outcome("error", str(error)), status_for(error)
     return _set_answer(number, set_id, session, outcome, status)
 
 
@@ -164,9 +210,12 @@ def sign(number: str, set_id: int) -> tuple[str, int] | BaseResponse:
         signed = signing.sign(session, web.actor(), set_id)
         return Outcome(
             "success",
-            f"Image set signed by {signed.signed_by} at "
-            f"{date_time(signed.signed_at, seconds=True)}; "
-            f"digest {signed.signature_digest}.",
+            _(
+                "Image set signed by %(signed_by)s at %(signed_at)s; digest %(signature_digest)s.",
+                signed_by=signed.signed_by,
+                signed_at=date_time(signed.signed_at, seconds=True),
+                signature_digest=signed.signature_digest,
+            ),
         )
 
     return _set_action(number, set_id, act)
@@ -178,15 +227,17 @@ def unsign(number: str, set_id: int) -> tuple[str, int] | BaseResponse:
     form = _unsign_form(set_id, submitted=True)
     session = web.db_session()
     if not form.validate_on_submit():
-        message = "; ".join(form.reason.errors) or "The form was not complete."
+        message = "; ".join(form.reason.errors) or _("The form was not complete.")
         return _set_answer(number, set_id, session, Outcome("error", message), 422, form)
 
     def act(session: Session) -> Outcome:
         signing.unsign(session, web.actor(), set_id, form.reason.data or "")
         return Outcome(
             "success",
-            "Signature removed: the workstations can change the set again. "
-            "The reason is kept in the patient's log.",
+            _(
+                "Signature removed: the workstations can change the set again. "
+                "The reason is kept in the patient's log."
+            ),
         )
 
     return _set_action(number, set_id, act)
@@ -200,10 +251,10 @@ def verify(number: str, set_id: int) -> tuple[str, int] | BaseResponse:
         result = signing.verify(session, set_id)
         if result.ok:
             return Outcome(
-                "success", "The set matches its signature: no field and no file has changed."
+                "success", _("The set matches its signature: no field and no file has changed.")
             )
         return Outcome(
-            "error", "The set does NOT match its signature. What changed:", result.problems
+            "error", _("The set does NOT match its signature. What changed:"), result.problems
         )
 
     return _set_action(number, set_id, act)
@@ -230,7 +281,7 @@ def _typed_action(
     form = ConfirmNumberForm(prefix=prefix)
     forms = {f"{prefix}_form": form}
     if not form.validate_on_submit():
-        message = "; ".join(form.confirm.errors) or "The form was not complete."
+        message = "; ".join(form.confirm.errors) or _("The form was not complete.")
         return _manage_answer(number, Outcome("error", message), 422, **forms)
     session = web.db_session()
     try:
@@ -238,7 +289,7 @@ def _typed_action(
         session.commit()
     except UserError as error:
         session.rollback()
-        return _manage_answer(number, Outcome("error", str(error)), _status(error), **forms)
+        return _manage_answer(number, Outcome("error", str(error)), status_for(error), **forms)
     return _manage_answer(number, outcome, 200)
 
 
@@ -250,8 +301,10 @@ def delete(number: str) -> tuple[str, int] | BaseResponse:
         patient = patients.delete_patient(session, web.actor(), number, confirm=typed)
         return Outcome(
             "success",
-            f"Patient {pn_display(patient.personnummer)} is deleted: hidden from the "
-            "workstations until restored.",
+            _(
+                "Patient %(personnummer)s is deleted: hidden from the workstations until restored.",
+                personnummer=pn_display(patient.personnummer),
+            ),
         )
 
     return _typed_action(number, "delete", act)
@@ -266,7 +319,7 @@ def restore(number: str) -> tuple[str, int] | BaseResponse:
         session.commit()
     except UserError as error:
         session.rollback()
-        return _manage_answer(number, Outcome("error", str(error)), _status(error))
+        return _manage_answer(number, Outcome("error", str(error)), status_for(error))
     message = f"Patient {pn_display(patient.personnummer)} is restored."
     return _manage_answer(number, Outcome("success", message), 200)
 
@@ -276,7 +329,7 @@ def purge(number: str) -> tuple[str, int] | BaseResponse:
     """Remove the patient's rows and files for good (refused while a set is signed)."""
     form = ConfirmNumberForm(prefix="purge")
     if not form.validate_on_submit():
-        message = "; ".join(form.confirm.errors) or "The form was not complete."
+        message = "; ".join(form.confirm.errors) or _("The form was not complete.")
         return _manage_answer(number, Outcome("error", message), 422, purge_form=form)
     session = web.db_session()
     try:
@@ -285,17 +338,27 @@ def purge(number: str) -> tuple[str, int] | BaseResponse:
         )
     except UserError as error:
         session.rollback()
-        return _manage_answer(number, Outcome("error", str(error)), _status(error), purge_form=form)
+        return _manage_answer(
+            number, Outcome("error", str(error)), status_for(error), purge_form=form
+        )
     flash(
-        f"Patient {pn_display(result.personnummer)} is purged: {result.image_sets} image "
-        f"set(s) and {result.media} media removed, {result.files_removed} file(s) deleted. "
-        "The patient's log stays.",
+        _(
+            "Patient %(personnummer)s is purged: %(image_sets)s image set(s) "
+            "and %(media)s media removed, %(files_removed)s file(s) deleted. "
+            "The patient's log stays.",
+            personnummer=pn_display(result.personnummer),
+            image_sets=result.image_sets,
+            media=result.media,
+            files_removed=result.files_removed,
+        ),
         "success",
     )
     if result.files_left:
         flash(
-            "These files could not be deleted from the image folder: "
-            + ", ".join(result.files_left),
+            _(
+                "These files could not be deleted from the image folder: %(files)s",
+                files=", ".join(result.files_left),
+            ),
             "warning",
         )
     return go(url_for("patients.index"))
@@ -316,10 +379,20 @@ def _thumbnailer() -> thumbnails.Thumbnailer:
 @bp.get("/media/<int:media_id>/thumbnail")
 def thumbnail(media_id: int) -> Response:
     """Answer a media item's thumbnail, made from its file if needed; a placeholder otherwise."""
+    return _picture(media_id, thumbnails.SIZE)
+
+
+@bp.get("/media/<int:media_id>/image")
+def image(media_id: int) -> Response:
+    """Answer the media item large (a clicked thumbnail), 16-bit X-rays windowed to 8 bits."""
+    return _picture(media_id, FULL_SIZE)
+
+
+def _picture(media_id: int, size: int) -> Response:
     with reading() as session:
         source = thumbnails.media_source(session, media_id)
     # The session is closed before waiting: making a thumbnail must not hold the database.
-    thumb = _thumbnailer().thumbnail(source, timeout=THUMBNAIL_TIMEOUT_S)
+    thumb = _thumbnailer().thumbnail(source, size=size, timeout=THUMBNAIL_TIMEOUT_S)
     if thumb.path is not None:
         response = send_file(thumb.path, mimetype=thumb.mimetype)
     else:

@@ -10,30 +10,46 @@ database whose schema is older or unreachable, so that [Update database] can be 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from ibdesk import config, display, schema, web
+from ibdesk import config, display, limits, schema, web
 from ibdesk.audit import system_event
-from ibdesk.blueprints import connect, gate_open, go, is_htmx, page_or_partial
+from ibdesk.blueprints import connect, gate_open, go, is_htmx, page_or_partial, status_for
 from ibdesk.blueprints.connect import flow_state, status_bar
 from ibdesk.blueprints.home import SOURCES
-from ibdesk.db import server_info, session_scope
+from ibdesk.blueprints.jobs import LOG_TAIL, registry
+from ibdesk.db import server_info
 from ibdesk.errors import UserError
 from ibdesk.forms.settings import AttachForm, BackupForm, ImageFolderForm, LoginForm, UpdateForm
 from ibdesk.i18n import gettext as _
+from ibdesk.i18n import ngettext
+from ibdesk.jobs import JobState, JobStatus
+from ibdesk.progress import Job
 from ibdesk.settings import backup as backups
-from ibdesk.settings import connection, dbadmin, imagefolder
+from ibdesk.settings import connection, dbadmin, dblogins, imagefolder
 from ibdesk.settings.connection import shown_url
 from ibdesk.wizard import Answer
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 connect.register(bp, "settings", "/connect")
 
+BACKUP_JOB = "Database backup"
+UPDATE_JOB = "Database update"
+TOOL_JOBS = {"backup": BACKUP_JOB, "update": UPDATE_JOB}
+TOOL_WAIT_S = 20.0  # a small database is backed up or updated while the button waits
+
 SECTIONS = ("connection", "image_folder", "backup", "update", "attach", "login")
+
+
+def _tab_ids() -> set[str]:
+    return {tab.id for tab in current_app.config["IBDESK_TABS"]}
 
 
 def _url() -> str:
@@ -55,7 +71,25 @@ def _forms(backend: str) -> dict[str, Any]:
         "update_form": UpdateForm(formdata=None, backup_folder=default_backups),
         "attach_form": AttachForm(formdata=None, backend=backend),
         "login_form": LoginForm(formdata=None),
+        "db_logins": _db_logins(backend),
     }
+
+
+@dataclass(frozen=True)
+class DbLogins:
+    """The database users the tool lists, or why they cannot be listed."""
+
+    logins: list[dblogins.Login]
+    problem: str | None = None
+
+
+def _db_logins(backend: str) -> DbLogins:
+    if backend not in ("postgresql", "mssql"):
+        return DbLogins([])
+    try:
+        return DbLogins(dblogins.list_logins(_url()))
+    except UserError as error:
+        return DbLogins([], str(error))
 
 
 def _connection_context() -> dict[str, Any]:
@@ -63,7 +97,7 @@ def _connection_context() -> dict[str, Any]:
     try:
         shown = shown_url(url)
     except Exception:  # a damaged URL in the config file must not break the page
-        shown = "(not a valid database URL)"
+        shown = _("(not a valid database URL)")
     return {
         "status": web.status(web.database()),
         "shown_url": shown,
@@ -85,7 +119,7 @@ def _render(section: str, status_code: int = 200, **context: Any) -> tuple[str, 
             context["status_bar"] = status_bar()
         return render_template(f"settings/_{section}.html", **context), status_code
     context.pop("refreshed", None)  # the whole page shows the connection already
-    page = {**_forms(backend), **_connection_context(), "answers": {}}
+    page = {**_forms(backend), **_connection_context(), "answers": {}, "tab_ids": _tab_ids()}
     page["answers"][section] = context.pop("answer")
     page.update(context)
     return render_template("settings/index.html", **page), status_code
@@ -106,6 +140,7 @@ def index() -> str:
         answers={},
         answer=None,
         backend=backend,
+        tab_ids=_tab_ids(),
     )
 
 
@@ -149,9 +184,9 @@ def databases_submit() -> tuple[str, int]:
     lines = tuple(f"{name} (in use)" if name == current else name for name in names)
     count = len(names)
     message = (
-        f"{count} database{'s' if count != 1 else ''} on this server:"
+        ngettext("%(num)s database on this server:", "%(num)s databases on this server:", count)
         if count
-        else ("There are no databases on this server.")
+        else (_("There are no databases on this server."))
     )
     return _render("connection", answer=Answer("info", message, lines))
 
@@ -163,17 +198,21 @@ def _folder_answer(check: imagefolder.FolderCheck, saved: bool) -> Answer:
     details = [f"Path: {check.path}"]
     if check.exists:
         details.append("Exists: yes")
-        details.append(f"Writable by this program: {'yes' if check.writable else 'no'}")
+        details.append(
+            _("Writable by this program: yes")
+            if check.writable
+            else _("Writable by this program: no")
+        )
     if check.free_bytes is not None:
         details.append(_("Free space: %(size)s", size=display.byte_size(check.free_bytes)))
     if check.note:
         details.append(check.note)
     if saved:
-        message = "Saved: every workstation uses this image folder."
+        message = _("Saved: every workstation uses this image folder.")
     elif check.exists and not check.writable:
-        return Answer("error", "This program cannot write to the folder.", tuple(details))
+        return Answer("error", _("This program cannot write to the folder."), tuple(details))
     else:
-        message = "The folder can be used." if check.exists else "The path can be stored."
+        message = _("The folder can be used.") if check.exists else _("The path can be stored.")
     return Answer("success", message, tuple(details))
 
 
@@ -228,26 +267,17 @@ def backup_submit() -> tuple[str, int]:
             return _render("backup", 422, backup_form=form, answer=_error(error))
         answer = Answer(
             "info",
-            "SQL Server writes its backups itself, on the server's own disk: run these "
-            "statements on the server (SQL Server Management Studio or sqlcmd). The second "
-            "one verifies the copy.",
+            _(
+                "SQL Server writes its backups itself, on the server's own disk: run these "
+                "statements on the server (SQL Server Management Studio or sqlcmd). The second "
+                "one verifies the copy."
+            ),
             tuple(statements),
             code=True,
         )
         return _render("backup", backup_form=form, answer=answer)
-    engine = web.database().engine()
-    try:
-        result = backups.backup(engine, Path(folder))
-    except UserError as error:
-        return _render("backup", 409, backup_form=form, answer=_error(error))
-    with session_scope(engine) as db:
-        system_event(db, web.actor(), "db.backup", f"{result.path} ({result.verified})")
-    answer = Answer(
-        "success",
-        f"Backup written to {result.path} ({result.bytes:,} bytes).",
-        (f"Verified: {result.verified}.",),
-    )
-    return _render("backup", backup_form=form, answer=answer)
+    factory = partial(backups.backup_job, web.database().engine(), Path(folder), web.actor())
+    return _tool_answer("backup", _run_tool(BACKUP_JOB, factory), backup_form=form)
 
 
 @bp.post("/update")
@@ -257,24 +287,73 @@ def update_submit() -> tuple[str, int]:
     if not form.validate_on_submit():
         return _render("update", 422, update_form=form)
     folder = (form.backup_folder.data or "").strip()
+    factory = partial(
+        dbadmin.update_job,
+        web.database().engine(),
+        Path(folder) if folder else None,
+        backed_up_on_server=bool(form.backed_up_on_server.data),
+    )
+    return _tool_answer("update", _run_tool(UPDATE_JOB, factory), update_form=form)
+
+
+@bp.get("/tools/<any(backup, update):tool>/<job_id>")
+def tool_result(tool: str, job_id: str) -> tuple[str, int]:
+    """Show a tool's result once its job has ended (its progress while it runs)."""
+    job = registry().status(job_id, TOOL_JOBS[tool], log_tail=LOG_TAIL)
+    return _tool_answer(tool, job)
+
+
+def _run_tool(name: str, factory: Callable[[], Job[Any]]) -> JobStatus:
+    """Start a tool's job and wait a little: a small database is done before the answer."""
     try:
-        outcome = dbadmin.update_database(
-            web.database().engine(),
-            Path(folder) if folder else None,
-            backed_up_on_server=bool(form.backed_up_on_server.data),
+        job_id = registry().start(name, factory)
+    except UserError as error:  # the same tool already running
+        return _failed(name, str(error))
+    return registry().wait(job_id, timeout=TOOL_WAIT_S)
+
+
+def _failed(name: str, message: str) -> JobStatus:
+    return JobStatus("", name, JobState.FAILED, 0, None, "", (), 0, 0, 1, 0.0, None, None, message)
+
+
+def _tool_answer(tool: str, job: JobStatus, **context: Any) -> tuple[str, int]:
+    """Render a tool's section: its job's progress, or the answer its result gives."""
+    forms = {"backup": ("backup_form", BackupForm), "update": ("update_form", UpdateForm)}
+    name, form_class = forms[tool]
+    context.setdefault(name, form_class(formdata=None))
+    if not job.finished:
+        return _render(tool, 202, job=job, **context)
+    if job.state is not JobState.SUCCEEDED:
+        return _render(tool, 409, answer=Answer("error", job.error or ""), **context)
+    if tool == "backup":
+        result: backups.BackupResult = job.result
+        answer = Answer(
+            "success",
+            _(
+                "Backup written to %(path)s (%(bytes)s bytes).",
+                path=result.path,
+                bytes=display.number(result.bytes),
+            ),
+            (f"Verified: {result.verified}.",),
         )
-    except UserError as error:
-        return _render("update", 409, update_form=form, answer=_error(error))
+        return _render(tool, answer=answer, **context)
+    outcome: dbadmin.UpdateOutcome = job.result
     done = outcome.upgrade
     if done.changed:
-        message = f"Updated the schema from {done.from_revision or 'empty'} to {done.to_revision}."
+        message = _(
+            "Updated the schema from %(value)s to %(to_revision)s.",
+            value=done.from_revision or _("empty"),
+            to_revision=done.to_revision,
+        )
     else:
-        message = f"The schema is already current ({done.to_revision}); nothing to do."
+        message = _(
+            "The schema is already current (%(to_revision)s); nothing to do.",
+            to_revision=done.to_revision,
+        )
     details: tuple[str, ...] = ()
     if outcome.backup is not None:
         details = (f"Backup first: {outcome.backup.path} ({outcome.backup.verified}).",)
-    answer = Answer("success", message, details)
-    return _render("update", update_form=form, answer=answer, refreshed=True)
+    return _render(tool, answer=Answer("success", message, details), refreshed=True, **context)
 
 
 @bp.post("/attach")
@@ -294,7 +373,13 @@ def attach_submit() -> tuple[str, int] | Response:
     except UserError as error:
         return _render("attach", 409, attach_form=form, answer=_error(error))
     config.set_database_url(target.render_as_string(hide_password=False))
-    flash(f"Attached {shown_url(target)}; it is now this program's database.", "success")
+    flash(
+        _(
+            "Attached %(target)s; it is now this program's database.",
+            target=display.database(target),
+        ),
+        "success",
+    )
     return go(url_for("settings.index"))
 
 
@@ -302,21 +387,63 @@ def attach_submit() -> tuple[str, int] | Response:
 def login_submit() -> tuple[str, int]:
     """Create a database login for workstations: read and write the data, no table changes."""
     form = LoginForm()
+    listed = _db_logins(_backend())
     if not form.validate_on_submit():
-        return _render("login", 422, login_form=form)
+        return _render("login", 422, login_form=form, db_logins=listed)
     login = (form.login.data or "").strip()
     try:
         statements = dbadmin.create_login(_url(), login, form.password.data or "")
     except UserError as error:
-        return _render("login", 409, login_form=form, answer=_error(error))
+        return _render("login", 409, login_form=form, answer=_error(error), db_logins=listed)
     db = web.db_session()
     system_event(db, web.actor(), "db.create_login", login)
     db.commit()
     answer = Answer(
         "success",
-        f"Login {login} created with workstation rights: it reads and writes the data but "
-        "cannot change tables.",
+        _(
+            "Login %(login)s created with workstation rights: it reads and "
+            "writes the data but cannot change tables.",
+            login=login,
+        ),
         tuple(statements),
         code=True,
     )
-    return _render("login", login_form=form, answer=answer)
+    return _render("login", login_form=form, answer=answer, db_logins=_db_logins(_backend()))
+
+
+@bp.post("/login/<login>/password")
+def login_password_submit(login: str) -> tuple[str, int]:
+    """Give a workstation login a new password."""
+    form = LoginForm(formdata=None)
+    password = request.form.get("new_password", "")
+    limits.check_length(password, limits.TEXT_MAX, "password")
+    try:
+        dblogins.change_password(_url(), login, password)
+    except UserError as error:
+        return _render(
+            "login", status_for(error), login_form=form, answer=_error(error),
+            db_logins=_db_logins(_backend()),
+        )  # fmt: skip
+    db = web.db_session()
+    system_event(db, web.actor(), "db.login_password", login)
+    db.commit()
+    answer = Answer("success", _("Login %(login)s has a new password.", login=login))
+    return _render("login", login_form=form, answer=answer, db_logins=_db_logins(_backend()))
+
+
+@bp.post("/login/<login>/remove")
+def login_remove_submit(login: str) -> tuple[str, int]:
+    """Remove a workstation login (the workstations using it can no longer connect)."""
+    form = LoginForm(formdata=None)
+    try:
+        dblogins.drop_login(_url(), login)
+    except UserError as error:
+        return _render(
+            "login", status_for(error), login_form=form, answer=_error(error),
+            db_logins=_db_logins(_backend()),
+        )  # fmt: skip
+    db = web.db_session()
+    system_event(db, web.actor(), "db.drop_login", login)
+    db.commit()
+    answer = Answer("success", _("Login %(login)s removed.", login=login))
+    return _render("login", login_form=form, answer=answer, db_logins=_db_logins(_backend()))

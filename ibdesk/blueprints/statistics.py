@@ -12,19 +12,22 @@ import io
 from typing import Any
 
 from flask import Blueprint, Response, render_template, send_file
+from sqlalchemy.orm import Session
 
 from ibdesk import display, pdf, statistics, web
 from ibdesk.blueprints import is_htmx
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.errors import NotFound, Refused
 from ibdesk.forms.statistics import CheckForm
+from ibdesk.i18n import N_
+from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobStatus
 from ibdesk.settings.connection import DatabaseLabel
-from ibdesk.statistics import imagecheck, printout
+from ibdesk.statistics import imagecheck, lastreport, printout
 
 bp = Blueprint("statistics", __name__, url_prefix="/statistics")
 
-CHECK_JOB = "Image folder check"
+CHECK_JOB = N_("Image folder check")
 
 
 def _running_check() -> JobStatus | None:
@@ -44,14 +47,27 @@ def _render(partial: str, status: int = 200, **context: Any) -> tuple[str, int]:
 
 @bp.get("/")
 def index() -> tuple[str, int]:
-    """Show the database and image folder, the buttons, and a running folder check."""
-    return _render("statistics/_source.html", source=web.status(web.database()))
+    """Show the database and image folder, the buttons, a running folder check, and the
+    last generated report with its time."""
+    source = web.status(web.database())
+    if is_htmx():
+        return _render("statistics/_source.html", source=source)
+    last = None
+    if source.problem is None and source.ok:
+        with Session(web.database().ready_engine()) as session:
+            last = lastreport.load(session)
+    context = printout.report_context(last) if last else {}
+    return _render("statistics/_source.html", source=source, **context)
 
 
 @bp.post("/generate")
 def generate_submit() -> tuple[str, int]:
-    """Generate the statistics from the counters (instant at any size)."""
-    gathered = statistics.gather(web.db_session())
+    """Generate the statistics from the counters (instant at any size), and keep them."""
+    session = web.db_session()
+    gathered = statistics.gather(session)
+    if gathered.problem is None:
+        lastreport.save(session, gathered, by=web.actor().user)
+        session.commit()
     return _render("statistics/_report.html", **printout.report_context(gathered))
 
 
@@ -103,7 +119,7 @@ def check_submit() -> tuple[str, int]:
 def _check_job(job_id: str) -> JobStatus:
     job = registry().status(job_id, log_tail=0)
     if job.name != CHECK_JOB:
-        raise NotFound("That job is not an image folder check.")
+        raise NotFound(_("That job is not an image folder check."))
     return job
 
 
@@ -119,10 +135,17 @@ def check_list(job_id: str) -> Response:
     job = _check_job(job_id)
     report = job.result
     if not isinstance(report, imagecheck.CheckReport):
-        raise Refused("The image folder check has not finished, so there is no list yet.")
+        raise Refused(_("The image folder check has not finished, so there is no list yet."))
     lines = [
-        f"# ImageBank image folder check, {display.date_time(dt.datetime.now(dt.UTC))}",
-        f"# {report.checked_rows} media rows and {report.checked_files} files checked",
+        _(
+            "# ImageBank image folder check, %(UTC)s",
+            UTC=display.date_time(dt.datetime.now(dt.UTC)),
+        ),
+        _(
+            "# %(checked_rows)s media rows and %(checked_files)s files checked",
+            checked_rows=report.checked_rows,
+            checked_files=report.checked_files,
+        ),
         *report.lines(),
     ]
     name = f"image-folder-check-{dt.date.today().isoformat()}.txt"

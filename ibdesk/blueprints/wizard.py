@@ -17,7 +17,9 @@ from ibdesk.blueprints import connect, flow_key, flows, go
 from ibdesk.blueprints.connect import DEMO_JOB, collect, flow_state, need_database, render, steps
 from ibdesk.blueprints.jobs import registry
 from ibdesk.errors import UserError
-from ibdesk.forms.wizard import AdminUserForm, LicenseForm
+from ibdesk.forms.licensing import InstallLicenseForm
+from ibdesk.forms.wizard import AdminUserForm
+from ibdesk.i18n import gettext as _
 from ibdesk.settings import connection, dbadmin
 from ibdesk.users.passwords import PasswordRejected
 from ibdesk.wizard import Answer, chosen_session
@@ -52,14 +54,14 @@ def license_submit() -> tuple[str, int]:
     state = flow_state("wizard")
     if (refused := need_database(state)) is not None:
         return refused
-    form = LicenseForm()
+    form = InstallLicenseForm()
     if not form.validate_on_submit():
         return render("wizard", state, 3, license_form=form), 422
-    upload = form.license_file.data
-    name = (upload.filename or "The file")[-120:]
+    upload = form.file.data
+    data, name = licensing.read_upload(upload.stream), licensing.upload_name(upload.filename)
     with chosen_session(state, web.database().engine) as chosen:
         try:
-            info = licensing.install_license(chosen, upload.read(), web.actor(), name=name)
+            info = licensing.install_license(chosen, data, web.actor(), name=name)
         except UserError as error:
             chosen.rollback()
             answer = Answer("error", str(error))
@@ -79,7 +81,7 @@ def user_submit() -> tuple[str, int]:
     if (refused := need_database(state)) is not None:
         return refused
     if not steps(state).passed[2]:
-        answer = Answer("error", "Install the license first (step 3).")
+        answer = Answer("error", _("Install the license first (step 3)."))
         return render("wizard", state, 3, answer=answer), 409
     form = AdminUserForm()
     if not form.validate_on_submit():
@@ -101,7 +103,7 @@ def user_submit() -> tuple[str, int]:
             return render("wizard", state, 4, user_form=form), 422
         chosen.commit()
         name = user.username
-    answer = Answer("success", f"The administrator {name} was created.")
+    answer = Answer("success", _("The administrator %(name)s was created.", name=name))
     return render("wizard", state, 4, answer=answer), 200
 
 
@@ -111,7 +113,9 @@ def finish_submit() -> tuple[str, int] | Response:
     state = flow_state("wizard")
     found = steps(state)
     if not found.can_finish:
-        answer = Answer("error", f"Step {found.first_open} has not passed yet.")
+        answer = Answer(
+            "error", _("Step %(first_open)s has not passed yet.", first_open=found.first_open)
+        )
         return render("wizard", state, found.first_open, answer=answer), 409
     flows().drop(flow_key("wizard"))
     return go(url_for("home.index"))
@@ -124,6 +128,15 @@ def finish_submit() -> tuple[str, int] | Response:
 def demo_submit() -> tuple[str, int]:
     """Start making a demo clinic on this computer (a job with live progress)."""
     state = flow_state("wizard")
+    if connect.live_clinic():
+        answer = Answer(
+            "error",
+            _(
+                "This program already administers a clinic's database (it has held a real "
+                "license), so the demo is not offered any more."
+            ),
+        )
+        return render("wizard", state, 1, answer=answer), 409
     folder = config.data_dir()
     dbadmin.prepare_sqlite_folder(connection.ServerSpec("sqlite", folder=str(folder)), folder)
     try:
@@ -142,10 +155,15 @@ def demo_status(job_id: str) -> str:
     if collect(state):
         clinic = state.demo
         assert clinic is not None
-        message = (
-            f"The demo clinic is ready: {clinic.patients} patients, {clinic.media} media with "
-            f"their files in {clinic.image_folder}, and a DEMO license ({clinic.licensee}). "
-            "Create your administrator account, or finish now and explore."
+        message = _(
+            "The demo clinic is ready: %(patients)s patients, %(media)s media "
+            "with their files in %(image_folder)s, and a DEMO license "
+            "(%(licensee)s). Create your administrator account, or finish now "
+            "and explore.",
+            patients=clinic.patients,
+            media=clinic.media,
+            image_folder=clinic.image_folder,
+            licensee=clinic.licensee,
         )
         answer = Answer("success", message)
         number = steps(state).first_open

@@ -19,10 +19,12 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ibdesk import config, private, schema
+from ibdesk import config, limits, private, schema
 from ibdesk.db import DatabaseError, explain, make_engine, session_scope
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext, lazy_gettext
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 
 # Each module registers its commands on `main` with register(main).
 COMMAND_MODULES = (
@@ -35,6 +37,8 @@ COMMAND_MODULES = (
     "patients",
     "logs",
     "statistics",
+    "backup",
+    "conversion",
     "shell",
 )
 
@@ -64,7 +68,7 @@ class Runtime:
         engine = self.engine()
         status = schema.check(engine)
         if not status.usable:
-            raise DatabaseError(status.message)
+            raise DatabaseError(status.command_message)
         return engine
 
     @contextmanager
@@ -82,9 +86,19 @@ class Runtime:
 pass_runtime = click.make_pass_decorator(Runtime)
 
 
+# A row id on the command line: a number larger than any id is said plainly, not sent on.
+ROW_ID = click.IntRange(1, limits.ROW_ID_MAX)
+
+
 def json_option(what: str = "result") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Return the one ``--json`` option (``as_json``): print the result as JSON for scripts."""
-    return click.option("--json", "as_json", is_flag=True, help=f"Print the {what} as JSON.")
+    helps = {
+        "result": _("Print the result as JSON."),
+        "report": _("Print the report as JSON."),
+        "statistics": _("Print the statistics as JSON."),
+        "summary": _("Print the summary as JSON."),
+    }
+    return click.option("--json", "as_json", is_flag=True, help=helps[what])
 
 
 def emit(data: Any, as_json: bool, text: str | Callable[[], str]) -> None:
@@ -98,15 +112,22 @@ def emit(data: Any, as_json: bool, text: str | Callable[[], str]) -> None:
 class IbdeskGroup(click.Group):
     """A command group that turns administrator-facing errors into one line on stderr."""
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command line, with click's own words in the terminal's language too."""
+        from ibdesk.cli import clickwords
+
+        clickwords.use_catalogue()
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; print UserError messages plainly and exit non-zero."""
         try:
             return super().invoke(ctx)
         except UserError as error:
-            click.echo(f"ibdesk: {error}", err=True)
+            click.echo(_("ibdesk: %(error)s", error=error), err=True)
             ctx.exit(error.exit_code)
         except KeyboardInterrupt:
-            click.echo("ibdesk: " + gettext("interrupted."), err=True)
+            click.echo(gettext("ibdesk: %(error)s", error=gettext("interrupted.")), err=True)
             ctx.exit(130)
         except Exception as error:
             # A database driver error that escaped the domain layer still gets one sentence.
@@ -115,7 +136,7 @@ class IbdeskGroup(click.Group):
             if isinstance(error, SQLAlchemyError):
                 runtime = ctx.find_object(Runtime)
                 url = runtime.choice().url if runtime else None
-                click.echo(f"ibdesk: {explain(error, url)}", err=True)
+                click.echo(_("ibdesk: %(error)s", error=explain(error, url)), err=True)
                 ctx.exit(1)
             raise
         finally:
@@ -124,7 +145,11 @@ class IbdeskGroup(click.Group):
                 runtime.close()
 
 
-@click.group(cls=IbdeskGroup, invoke_without_command=True)
+@click.group(
+    cls=IbdeskGroup,
+    invoke_without_command=True,
+    help=_l("ImageBank SysAdmin: run alone to open the window, or give a command."),
+)
 @click.option(
     "--db",
     "db_url",

@@ -10,45 +10,56 @@ from ibdesk.audit import local_admin
 from ibdesk.cli import Runtime, emit, json_option
 from ibdesk.cli.progress import drive
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
+from ibdesk.i18n import ngettext
 
 
 class ExportFailed(UserError):
     """The export ran, but not everything selected was exported (already reported)."""
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 @click.group(
     "export",
     invoke_without_command=True,
-    short_help="Export patients to XML and JPEG 2000 (or check an export).",
+    short_help=_l("Export patients to XML and JPEG 2000 (or check an export)."),
+    help=_l(
+        "Export patients: one folder each with patient.xml, X-rays and photos as JPEG 2000,\n"
+        "other media unchanged, and a manifest of every file with its SHA-256.\n"
+        "\n"
+        "Run it again into the same folder to continue an interrupted export: files already\n"
+        "there and matching the manifest are skipped.\n"
+        "\n"
+        "\b\n"
+        "  ibdesk export --patient 19121212-1212 --to /media/usb/export\n"
+        "  ibdesk export --all --to /srv/export --jobs 4\n"
+        "  ibdesk export verify /srv/export"
+    ),
 )
-@click.option("--all", "everyone", is_flag=True, help="Export every patient (not deleted).")
+@click.option("--all", "everyone", is_flag=True, help=_l("Export every patient (not deleted)."))
 @click.option(
     "--patient",
     "numbers",
     multiple=True,
     metavar="PN",
-    help="Export the patient with this personnummer (repeat for more).",
+    help=_l("Export the patient with this personnummer (repeat for more)."),
 )
 @click.option(
     "--to",
     "folder",
     type=click.Path(path_type=Path),
-    help="Existing folder to export to (outside the image folder).",
+    help=_l("Existing folder to export to (outside the image folder)."),
 )
 @click.option(
     "--jobs",
     type=click.IntRange(0, 256),
     default=None,
-    help="Worker processes encoding images [default: one per core; 0: in this process].",
+    help=_l("Worker processes encoding images [default: one per core; 0: in this process]."),
 )
 @click.option(
     "--lossy-photos",
     is_flag=True,
-    help="Store photos visually lossless (smaller) instead of lossless; X-rays stay lossless.",
+    help=_l("Store photos visually lossless (smaller) instead of lossless; X-rays stay lossless."),
 )
 @json_option("summary")
 @click.pass_context
@@ -74,12 +85,17 @@ def export_group(
     """
     if ctx.invoked_subcommand is not None:
         if everyone or numbers or folder or jobs is not None or lossy_photos or as_json:
-            raise click.UsageError(f"Give options after '{ctx.invoked_subcommand}', not before.")
+            raise click.UsageError(
+                _(
+                    "Give options after '%(invoked_subcommand)s', not before.",
+                    invoked_subcommand=ctx.invoked_subcommand,
+                )
+            )
         return
     if everyone == bool(numbers):
-        raise click.UsageError("Give either --all or one or more --patient PN.")
+        raise click.UsageError(_("Give either --all or one or more --patient PN."))
     if folder is None:
-        raise click.UsageError("Give the folder to export to with --to DIR.")
+        raise click.UsageError(_("Give the folder to export to with --to DIR."))
     from ibdesk.export import ExportOptions, Selection, default_jobs, export_patients
 
     runtime = ctx.find_object(Runtime)
@@ -92,54 +108,84 @@ def export_group(
         lossy_photos=lossy_photos,
     )
     job = export_patients(engine, selection, options, local_admin())
-    summary = drive(job, "Exporting", quiet=as_json)
+    summary = drive(job, _("Exporting"), quiet=as_json)
 
     def text() -> str:
         lines = [
-            f"Exported {summary.patients} patients to {summary.folder}: "
-            f"{summary.files_encoded} files encoded, {summary.files_copied} copied, "
-            f"{summary.files_skipped} already there, {summary.bytes_written / 1e6:.1f} MB "
-            f"written in {summary.seconds:.1f} s."
+            _(
+                "Exported %(patients)s patients to %(folder)s: %(files_encoded)s "
+                "files encoded, %(files_copied)s copied, %(files_skipped)s already "
+                "there, %(value)s MB written in %(seconds)s s.",
+                patients=summary.patients,
+                folder=summary.folder,
+                files_encoded=summary.files_encoded,
+                files_copied=summary.files_copied,
+                files_skipped=summary.files_skipped,
+                value=format(summary.bytes_written / 1e6, ".1f"),
+                seconds=format(summary.seconds, ".1f"),
+            )
         ]
         if summary.failures:
-            lines.append(f"{_count(summary.failures, 'problem')}:")
+            lines.append(ngettext("%(num)s problem:", "%(num)s problems:", summary.failures))
             lines += [
                 f"  {item.personnummer or '-'} "
                 f"{'media ' + str(item.media_id) if item.media_id else 'patient'}: {item.problem}"
                 for item in summary.failed
             ]
             if summary.failures > len(summary.failed):
-                lines.append(f"  ... and {summary.failures - len(summary.failed)} more.")
+                lines.append(
+                    "  "
+                    + _("... and %(count)s more.", count=summary.failures - len(summary.failed))
+                )
         return "\n".join(lines)
 
     emit(summary.as_dict(), as_json, text)
     if not summary.ok:
         raise ExportFailed(
-            f"{_count(summary.failures, 'item')} could not be exported; fix them and run the same "
-            "export again to complete it."
+            ngettext(
+                "%(num)s item could not be exported; fix it and run the same export again to "
+                "complete it.",
+                "%(num)s items could not be exported; fix them and run the same export again "
+                "to complete it.",
+                summary.failures,
+            )
             if summary.failures
-            else "The export was interrupted; run it again to complete it."
+            else _("The export was interrupted; run it again to complete it.")
         )
 
 
-@export_group.command("verify")
+@export_group.command(
+    "verify",
+    help=_l("Check an export folder: every file in the manifest present and intact, nothing else."),
+)
 @click.argument("folder", type=click.Path(path_type=Path))
 @json_option("report")
 def verify_command(folder: Path, as_json: bool) -> None:
     """Check an export folder: every file in the manifest present and intact, nothing else."""
     from ibdesk.export import verify_export
 
-    report = drive(verify_export(folder), "Checking", quiet=as_json)
+    report = drive(verify_export(folder), _("Checking"), quiet=as_json)
 
     def text() -> str:
-        head = f"{report.folder}: {report.files} files of {report.patients} patients checked, " + (
-            "all intact." if report.ok else f"{_count(report.problem_count, 'problem')}:"
+        counts = {"folder": report.folder, "files": report.files, "patients": report.patients}
+        head = (
+            _(
+                "%(folder)s: %(files)s files of %(patients)s patients checked, all intact.",
+                **counts,
+            )
+            if report.ok
+            else ngettext(
+                "%(folder)s: %(files)s files of %(patients)s patients checked, %(num)s problem:",
+                "%(folder)s: %(files)s files of %(patients)s patients checked, %(num)s problems:",
+                report.problem_count,
+                **counts,
+            )
         )
         return "\n".join([head, *(f"  {p}" for p in report.problems)])
 
     emit(report.as_dict(), as_json, text)
     if not report.ok:
-        raise UserError(f"{report.folder} does not match its manifest.")
+        raise UserError(_("%(folder)s does not match its manifest.", folder=report.folder))
 
 
 def register(main: click.Group) -> None:

@@ -8,10 +8,11 @@ import click
 
 from ibdesk import licensing
 from ibdesk.audit import local_admin
-from ibdesk.cli import Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import ROW_ID, Runtime, emit, json_option, pass_runtime
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.licensing import LicenseInfo, seats
-from ibdesk.licensing.licensefile import MAX_FILE_BYTES
 from ibdesk.licensing.seats import SeatInfo
 
 
@@ -59,12 +60,18 @@ def _seat_table(rows: list[SeatInfo]) -> str:
     )
 
 
-@click.group("license")
+@click.group(
+    "license",
+    help=_l("The clinic's license: install a file from the vendor, show the current one."),
+)
 def license_group() -> None:
     """The clinic's license: install a file from the vendor, show the current one."""
 
 
-@license_group.command("install")
+@license_group.command(
+    "install",
+    help=_l("Install a license file; the current one stays until the new one is validated."),
+)
 @click.argument("file", type=click.Path(path_type=Path))
 @json_option()
 @pass_runtime
@@ -72,15 +79,19 @@ def install(runtime: Runtime, file: Path, as_json: bool) -> None:
     """Install a license file; the current one stays until the new one is validated."""
     try:
         with file.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+            data = licensing.read_upload(handle)
     except OSError as error:
-        raise UserError(f"Cannot read {file}: {error.strerror or error}.") from error
+        raise UserError(
+            _("Cannot read %(file)s: %(value)s.", file=file, value=error.strerror or error)
+        ) from error
     with runtime.session() as session:
         info = licensing.install_license(session, data, local_admin(), name=str(file))
-    emit(info.as_dict(), as_json, lambda: "Installed.\n" + describe(info))
+    emit(info.as_dict(), as_json, lambda: _("Installed.") + "\n" + describe(info))
 
 
-@license_group.command("show")
+@license_group.command(
+    "show", help=_l("Show the current license, verified again, with its active seats.")
+)
 @json_option()
 @pass_runtime
 def show(runtime: Runtime, as_json: bool) -> None:
@@ -91,13 +102,15 @@ def show(runtime: Runtime, as_json: bool) -> None:
         emit(
             None,
             as_json,
-            "No license is installed; install one with `ibdesk license install FILE`.",
+            _("No license is installed; install one with `ibdesk license install FILE`."),
         )
         return
     emit(info.as_dict(), as_json, lambda: describe(info))
 
 
-@license_group.command("history")
+@license_group.command(
+    "history", help=_l("List every license installed in this database, newest first.")
+)
 @json_option()
 @pass_runtime
 def history(runtime: Runtime, as_json: bool) -> None:
@@ -108,18 +121,30 @@ def history(runtime: Runtime, as_json: bool) -> None:
         [r.as_dict() for r in rows],
         as_json,
         lambda: (
-            "\n\n".join(("CURRENT " if r.is_current else "") + describe(r) for r in rows)
-            or "No license has been installed."
+            "\n\n".join((_("CURRENT") + " " if r.is_current else "") + describe(r) for r in rows)
+            or _("No license has been installed.")
         ),
     )
 
 
-@click.group("seats")
+@click.group(
+    "seats", help=_l("Workstation seats: list, free, and claim one as a workstation does.")
+)
 def seats_group() -> None:
     """Workstation seats: list, free, and claim one as a workstation does."""
 
 
-@seats_group.command("list")
+def _in_use(used: int, total: int | None) -> str:
+    if not used:
+        if total is None:
+            return _("No seats are in use (0).")
+        return _("No seats are in use (0 of %(total)s).", total=total)
+    if total is None:
+        return _("%(used)s seats in use.", used=used)
+    return _("%(used)s of %(total)s seats in use.", used=used, total=total)
+
+
+@seats_group.command("list", help=_l("List the seats held by workstations."))
 @json_option()
 @pass_runtime
 def list_command(runtime: Runtime, as_json: bool) -> None:
@@ -127,24 +152,20 @@ def list_command(runtime: Runtime, as_json: bool) -> None:
     with runtime.session(read_only=True) as session:
         rows = seats.list_seats(session)
         info = licensing.current_license(session)
-    total = f" of {info.seats}" if info is not None else ""
+    total = info.seats if info is not None else None
     notice = f"*** {info.notice} ***\n" if info is not None and info.notice else ""
     emit(
         [s.as_dict() for s in rows],
         as_json,
         lambda: (
             notice
-            + (
-                _seat_table(rows) + f"\n{len(rows)}{total} seats in use."
-                if rows
-                else f"No seats are in use (0{total})."
-            )
+            + (_seat_table(rows) + "\n" + _in_use(len(rows), total) if rows else _in_use(0, total))
         ),
     )
 
 
-@seats_group.command("release")
-@click.argument("seat_id", metavar="ID", type=int)
+@seats_group.command("release", help=_l("Free the seat with this ID (of a computer that is gone)."))
+@click.argument("seat_id", metavar="ID", type=ROW_ID)
 @json_option()
 @pass_runtime
 def release(runtime: Runtime, seat_id: int, as_json: bool) -> None:
@@ -154,10 +175,12 @@ def release(runtime: Runtime, seat_id: int, as_json: bool) -> None:
     emit(seat.as_dict(), as_json, f"Freed seat ID {seat.id} of {seat.hostname} ({seat.mac}).")
 
 
-@seats_group.command("claim")
-@click.option("--mac", required=True, help="The workstation's MAC address.")
-@click.option("--machine-id", required=True, help="The workstation's machine ID.")
-@click.option("--hostname", required=True, help="The workstation's host name.")
+@seats_group.command(
+    "claim", help=_l("Claim a seat as a workstation does (its own again if it has one).")
+)
+@click.option("--mac", required=True, help=_l("The workstation's MAC address."))
+@click.option("--machine-id", required=True, help=_l("The workstation's machine ID."))
+@click.option("--hostname", required=True, help=_l("The workstation's host name."))
 @json_option()
 @pass_runtime
 def claim(runtime: Runtime, mac: str, machine_id: str, hostname: str, as_json: bool) -> None:
@@ -176,9 +199,11 @@ def claim(runtime: Runtime, mac: str, machine_id: str, hostname: str, as_json: b
     )
 
 
-@seats_group.command("heartbeat")
-@click.option("--mac", required=True, help="The workstation's MAC address.")
-@click.option("--machine-id", required=True, help="The workstation's machine ID.")
+@seats_group.command(
+    "heartbeat", help=_l("Record that a workstation holding a seat is still running.")
+)
+@click.option("--mac", required=True, help=_l("The workstation's MAC address."))
+@click.option("--machine-id", required=True, help=_l("The workstation's machine ID."))
 @json_option()
 @pass_runtime
 def heartbeat(runtime: Runtime, mac: str, machine_id: str, as_json: bool) -> None:

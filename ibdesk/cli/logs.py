@@ -9,22 +9,24 @@ import click
 from ibdesk import auditwords, logs
 from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.logs import auditchain
 
 
-@click.group("logs")
+@click.group("logs", help=_l("Show and verify the patient log."))
 def logs_group() -> None:
     """Show and verify the patient log."""
 
 
-@logs_group.command("show")
-@click.option("--patient", "number", default="", help="Only this patient's events.")
-@click.option("--user", default="", help="Only this user's events.")
-@click.option("--action", default="", help="Only this action (e.g. patient.update).")
-@click.option("--since", default=None, help="From this day (YYYY-MM-DD).")
-@click.option("--until", default=None, help="To this day (YYYY-MM-DD).")
+@logs_group.command("show", help=_l("Show the patient log, newest first."))
+@click.option("--patient", "number", default="", help=_l("Only this patient's events."))
+@click.option("--user", default="", help=_l("Only this user's events."))
+@click.option("--action", default="", help=_l("Only this action (e.g. patient.update)."))
+@click.option("--since", default=None, help=_l("From this day (YYYY-MM-DD)."))
+@click.option("--until", default=None, help=_l("To this day (YYYY-MM-DD)."))
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
-@click.option("--csv", "as_csv", is_flag=True, help="Print every matching event as CSV.")
+@click.option("--csv", "as_csv", is_flag=True, help=_l("Print every matching event as CSV."))
 @json_option()
 @pass_runtime
 def show_logs(
@@ -72,17 +74,20 @@ def show_logs(
                 f"{r['action']:<18} {r['changes']}"
                 for r in rows
             )
-            or "No events match."
+            or _("No events match.")
         ),
     )
 
 
-@logs_group.command("verify")
+@logs_group.command(
+    "verify",
+    help=_l("Seal new events, then check the whole chain for tampering (as [Verify log] does)."),
+)
 @json_option()
 @pass_runtime
 def verify_logs(runtime: Runtime, as_json: bool) -> None:
     """Seal new events, then check the whole chain for tampering (as [Verify log] does)."""
-    check = drive(auditchain.seal_and_verify(runtime.ready_engine()), "Checking", quiet=as_json)
+    check = drive(auditchain.seal_and_verify(runtime.ready_engine()), _("Checking"), quiet=as_json)
     sealed, report = check.sealed, check.report
     emit(
         {
@@ -94,9 +99,9 @@ def verify_logs(runtime: Runtime, as_json: bool) -> None:
             "seq": report.seq,
         },
         as_json,
-        f"The audit log is intact: {report.checked} events checked."
+        _("The audit log is intact: %(checked)s events checked.", checked=report.checked)
         if report.ok
-        else f"TAMPERING FOUND: {report.problem}",
+        else _("TAMPERING FOUND: %(problem)s", problem=report.problem),
     )
     if not report.ok:
         sys.exit(1)

@@ -9,17 +9,22 @@ import click
 
 from ibdesk import display, patients
 from ibdesk.audit import local_admin
-from ibdesk.cli import Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import ROW_ID, Runtime, emit, json_option, pass_runtime
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.patients import signing
 
 
-@click.group("patients")
+@click.group("patients", help=_l("Find, show, delete, restore and purge patients."))
 def patients_group() -> None:
     """Find, show, delete, restore and purge patients."""
 
 
-@patients_group.command("find")
+@patients_group.command(
+    "find",
+    help=_l("Search by personnummer (any form or its beginning) or by name; blank lists all."),
+)
 @click.argument("text", default="")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @json_option()
@@ -39,7 +44,7 @@ def find(runtime: Runtime, text: str, limit: int, as_json: bool) -> None:
         for r in page.rows
     ]
     if not data and not as_json:
-        raise UserError(f"No patient matches '{text}'.")
+        raise UserError(_("No patient matches '%(text)s'.", text=text))
     emit(
         data,
         as_json,
@@ -50,7 +55,9 @@ def find(runtime: Runtime, text: str, limit: int, as_json: bool) -> None:
     )
 
 
-@patients_group.command("show")
+@patients_group.command(
+    "show", help=_l("Show a patient's details, image sets and media (the viewing is logged).")
+)
 @click.argument("number")
 @json_option()
 @pass_runtime
@@ -98,14 +105,16 @@ def show(runtime: Runtime, number: str, as_json: bool) -> None:
     emit(data, as_json, "\n".join(lines))
 
 
-@patients_group.command("delete")
+@patients_group.command(
+    "delete", help=_l("Hide a patient from the workstations (an administrator can restore it).")
+)
 @click.argument("number")
 @click.option(
     "--confirm",
     "confirm",
     required=True,
     metavar="PN",
-    help="Type the personnummer again to confirm.",
+    help=_l("Type the personnummer again to confirm."),
 )
 @pass_runtime
 def delete(runtime: Runtime, number: str, confirm: str) -> None:
@@ -113,29 +122,35 @@ def delete(runtime: Runtime, number: str, confirm: str) -> None:
     with runtime.session() as session:
         patient = patients.delete_patient(session, local_admin(), number, confirm=confirm)
         click.echo(
-            f"Patient {patient.personnummer} deleted (restore with "
-            f"`ibdesk patients restore {patient.personnummer}`)."
+            _(
+                "Patient %(personnummer)s deleted (restore with `ibdesk patients "
+                "restore %(personnummer)s`).",
+                personnummer=patient.personnummer,
+            )
         )
 
 
-@patients_group.command("restore")
+@patients_group.command("restore", help=_l("Bring a deleted patient back."))
 @click.argument("number")
 @pass_runtime
 def restore(runtime: Runtime, number: str) -> None:
     """Bring a deleted patient back."""
     with runtime.session() as session:
         patient = patients.restore_patient(session, local_admin(), number)
-        click.echo(f"Patient {patient.personnummer} restored.")
+        click.echo(_("Patient %(personnummer)s restored.", personnummer=patient.personnummer))
 
 
-@patients_group.command("purge")
+@patients_group.command(
+    "purge",
+    help=_l("Remove a patient's rows and files for good (not allowed with signed image sets)."),
+)
 @click.argument("number")
 @click.option(
     "--confirm",
     "confirm",
     required=True,
     metavar="PN",
-    help="Type the personnummer again to confirm.",
+    help=_l("Type the personnummer again to confirm."),
 )
 @json_option()
 @pass_runtime
@@ -146,42 +161,62 @@ def purge(runtime: Runtime, number: str, confirm: str, as_json: bool) -> None:
     emit(
         result.__dict__,
         as_json,
-        f"Purged {result.personnummer}: {result.image_sets} image sets, {result.media} media, "
-        f"{result.files_removed} files removed."
-        + (f" Could not remove: {', '.join(result.files_left)}." if result.files_left else ""),
+        _(
+            "Purged %(personnummer)s: %(image_sets)s image sets, %(media)s media, "
+            "%(files_removed)s files removed.",
+            personnummer=result.personnummer,
+            image_sets=result.image_sets,
+            media=result.media,
+            files_removed=result.files_removed,
+        )
+        + (
+            " " + _("Could not remove: %(files)s.", files=", ".join(result.files_left))
+            if result.files_left
+            else ""
+        ),
     )
     if result.files_left:
         sys.exit(1)
 
 
-@click.group("sets")
+@click.group("sets", help=_l("Sign, unsign and verify image sets."))
 def sets_group() -> None:
     """Sign, unsign and verify image sets."""
 
 
-@sets_group.command("sign")
-@click.argument("set_id", type=int)
+@sets_group.command(
+    "sign", help=_l("Sign an image set: read-only for the workstations until unsigned.")
+)
+@click.argument("set_id", type=ROW_ID)
 @pass_runtime
 def sign(runtime: Runtime, set_id: int) -> None:
     """Sign an image set: read-only for the workstations until unsigned."""
     with runtime.session() as session:
         image_set = signing.sign(session, local_admin(), set_id)
-        click.echo(f"Image set {set_id} signed; digest {image_set.signature_digest}.")
+        click.echo(
+            _(
+                "Image set %(set_id)s signed; digest %(signature_digest)s.",
+                set_id=set_id,
+                signature_digest=image_set.signature_digest,
+            )
+        )
 
 
-@sets_group.command("unsign")
-@click.argument("set_id", type=int)
-@click.option("--reason", required=True, help="Why the set must be changed (kept in the log).")
+@sets_group.command("unsign", help=_l("Remove a set's signature so it can be changed again."))
+@click.argument("set_id", type=ROW_ID)
+@click.option("--reason", required=True, help=_l("Why the set must be changed (kept in the log)."))
 @pass_runtime
 def unsign(runtime: Runtime, set_id: int, reason: str) -> None:
     """Remove a set's signature so it can be changed again."""
     with runtime.session() as session:
         signing.unsign(session, local_admin(), set_id, reason)
-        click.echo(f"Image set {set_id} unsigned.")
+        click.echo(_("Image set %(set_id)s unsigned.", set_id=set_id))
 
 
-@sets_group.command("verify")
-@click.argument("set_id", type=int)
+@sets_group.command(
+    "verify", help=_l("Check that a signed set still matches what was signed, files included.")
+)
+@click.argument("set_id", type=ROW_ID)
 @json_option()
 @pass_runtime
 def verify(runtime: Runtime, set_id: int, as_json: bool) -> None:
@@ -191,9 +226,14 @@ def verify(runtime: Runtime, set_id: int, as_json: bool) -> None:
     emit(
         {"set": set_id, "ok": result.ok, "problems": result.problems},
         as_json,
-        f"Image set {set_id} matches its signature."
+        _("Image set %(set_id)s matches its signature.", set_id=set_id)
         if result.ok
-        else "\n".join([f"Image set {set_id} does NOT match its signature:", *result.problems]),
+        else "\n".join(
+            [
+                _("Image set %(set_id)s does NOT match its signature:", set_id=set_id),
+                *result.problems,
+            ]
+        ),
     )
     if not result.ok:
         sys.exit(1)

@@ -10,19 +10,27 @@ import click
 from ibdesk import config, schema
 from ibdesk.audit import local_admin, system_event, unattended
 from ibdesk.cli import Runtime, emit, json_option, pass_runtime
-from ibdesk.db import display_url, odbc_drivers, server_info, session_scope
+from ibdesk.cli.progress import drive
+from ibdesk.db import display_url, odbc_drivers, server_info
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.settings import backup as backups
-from ibdesk.settings import connection, dbadmin
+from ibdesk.settings import connection, dbadmin, dblogins
 from ibdesk.settings.connection import ServerSpec
 
 
-@click.group("db")
+@click.group(
+    "db", help=_l("Database tools: check, upgrade, create, list, attach, back up; logins; drivers.")
+)
 def db_group() -> None:
     """Database tools: check, upgrade, create, list, attach, back up; logins; drivers."""
 
 
-@db_group.command("check")
+@db_group.command(
+    "check",
+    help=_l("Say whether the schema is current, older (upgrade offered) or newer (refused)."),
+)
 @json_option()
 @pass_runtime
 def check(runtime: Runtime, as_json: bool) -> None:
@@ -34,29 +42,38 @@ def check(runtime: Runtime, as_json: bool) -> None:
         "state": status.state.value,
         "revision": status.revision,
         "program_revision": status.head,
-        "message": status.message,
+        "message": status.command_message,
         "database": display_url(choice.url),
         "backend": info.backend,
         "source": choice.source,
     }
-    emit(data, as_json, f"{info.label}: {status.message}")
+    emit(data, as_json, f"{info.label}: {status.command_message}")
     if status.state in (schema.SchemaState.NEWER, schema.SchemaState.FOREIGN):
         raise SystemExit(2)
     if status.state is not schema.SchemaState.CURRENT:
         raise SystemExit(1)
 
 
-@db_group.command("upgrade")
+@db_group.command(
+    "upgrade",
+    help=_l(
+        "Create the ImageBank tables, or migrate an older schema to this program's.\n"
+        "\n"
+        "The same update as General settings' [Update database]: a verified backup first."
+    ),
+)
 @click.option(
     "--backup-to",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the verified backup taken first when there is data to migrate "
-    "(default: the backups folder of this program's data folder).",
+    help=_l(
+        "Folder for the verified backup taken first when there is data to migrate "
+        "(default: the backups folder of this program's data folder)."
+    ),
 )
 @click.option(
     "--backed-up-on-server",
     is_flag=True,
-    help="SQL Server: confirm the database was backed up on the server first.",
+    help=_l("SQL Server: confirm the database was backed up on the server first."),
 )
 @json_option()
 @pass_runtime
@@ -67,20 +84,33 @@ def upgrade(
 
     The same update as General settings' [Update database]: a verified backup first.
     """
-    outcome = dbadmin.update_database(
+    job = dbadmin.update_job(
         runtime.engine(create=True),
         backup_to or backups.default_backup_folder(),
         backed_up_on_server=backed_up_on_server,
     )
+    outcome = drive(job, "Updating", quiet=True)
     if outcome.backup is not None:
         click.echo(
-            f"Backup written to {outcome.backup.path} ({outcome.backup.verified}).", err=True
+            _(
+                "Backup written to %(path)s (%(verified)s).",
+                path=outcome.backup.path,
+                verified=outcome.backup.verified,
+            ),
+            err=True,
         )
     result = outcome.upgrade
     if result.changed:
-        text = f"Schema upgraded from {result.from_revision or 'empty'} to {result.to_revision}."
+        text = _(
+            "Schema upgraded from %(value)s to %(to_revision)s.",
+            value=result.from_revision or "empty",
+            to_revision=result.to_revision,
+        )
     else:
-        text = f"Schema already current ({result.to_revision}); nothing to do."
+        text = _(
+            "Schema already current (%(to_revision)s); nothing to do.",
+            to_revision=result.to_revision,
+        )
     emit(
         {"from": result.from_revision, "to": result.to_revision, "changed": result.changed},
         as_json,
@@ -88,15 +118,20 @@ def upgrade(
     )
 
 
-@db_group.command("drivers")
+@db_group.command(
+    "drivers",
+    help=_l("List the ODBC drivers installed on this machine (for SQL Server connections)."),
+)
 @json_option()
 def drivers(as_json: bool) -> None:
     """List the ODBC drivers installed on this machine (for SQL Server connections)."""
     names = odbc_drivers()
     if not names and not as_json:
         raise UserError(
-            "No ODBC drivers are installed; install unixodbc and tdsodbc (or Microsoft's "
-            "ODBC Driver for SQL Server)."
+            _(
+                "No ODBC drivers are installed; install unixodbc and tdsodbc (or Microsoft's "
+                "ODBC Driver for SQL Server)."
+            )
         )
     emit(names, as_json, "\n".join(names))
 
@@ -106,27 +141,27 @@ def _server_options(fn: Any) -> Any:
         click.option(
             "--backend",
             type=click.Choice(["sqlite", "postgresql", "mssql"]),
-            help="Server type (default: that of the current database).",
+            help=_("Server type (default: that of the current database)."),
         ),
-        click.option("--host", default="", help="Server name or address."),
-        click.option("--port", type=int, default=None, help="TCP port."),
-        click.option("--instance", default="", help="SQL Server instance name."),
-        click.option("--user", default="", help="Login name."),
+        click.option("--host", default="", help=_("Server name or address.")),
+        click.option("--port", type=int, default=None, help=_("TCP port.")),
+        click.option("--instance", default="", help=_("SQL Server instance name.")),
+        click.option("--user", default="", help=_("Login name.")),
         click.option(
             "--password",
             default="",
             envvar="IBDESK_DB_PASSWORD",
-            help="Password (or set IBDESK_DB_PASSWORD; never logged).",
+            help=_("Password (or set IBDESK_DB_PASSWORD; never logged)."),
         ),
-        click.option("--trusted", is_flag=True, help="SQL Server: Windows authentication."),
-        click.option("--driver", default="", help="SQL Server: ODBC driver name."),
-        click.option("--no-encrypt", is_flag=True, help="SQL Server: do not encrypt."),
+        click.option("--trusted", is_flag=True, help=_("SQL Server: Windows authentication.")),
+        click.option("--driver", default="", help=_("SQL Server: ODBC driver name.")),
+        click.option("--no-encrypt", is_flag=True, help=_("SQL Server: do not encrypt.")),
         click.option(
             "--trust-server-certificate",
             is_flag=True,
-            help="SQL Server: accept the server's certificate unchecked.",
+            help=_("SQL Server: accept the server's certificate unchecked."),
         ),
-        click.option("--folder", default="", help="SQLite: the folder of the database files."),
+        click.option("--folder", default="", help=_("SQLite: the folder of the database files.")),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -151,7 +186,10 @@ def _spec(runtime: Runtime, values: dict[str, Any]) -> ServerSpec:
     )
 
 
-@db_group.command("test-connection")
+@db_group.command(
+    "test-connection",
+    help=_l("Connect to the database server (default: the current database's server)."),
+)
 @_server_options
 @pass_runtime
 def test_connection(runtime: Runtime, **values: Any) -> None:
@@ -159,7 +197,9 @@ def test_connection(runtime: Runtime, **values: Any) -> None:
     click.echo(dbadmin.test_server(_spec(runtime, values)))
 
 
-@db_group.command("list")
+@db_group.command(
+    "list", help=_l("List the databases on the server (SQLite: the database files in the folder).")
+)
 @_server_options
 @json_option()
 @pass_runtime
@@ -169,10 +209,12 @@ def list_databases(runtime: Runtime, as_json: bool, **values: Any) -> None:
     emit(names, as_json, "\n".join(names) or "No databases.")
 
 
-@db_group.command("create")
+@db_group.command(
+    "create", help=_l("Create a new ImageBank database on the server, with the current schema.")
+)
 @click.argument("name")
 @_server_options
-@click.option("--use", is_flag=True, help="Make it this program's database afterwards.")
+@click.option("--use", is_flag=True, help=_l("Make it this program's database afterwards."))
 @pass_runtime
 def create(runtime: Runtime, name: str, use: bool, **values: Any) -> None:
     """Create a new ImageBank database on the server, with the current schema."""
@@ -180,25 +222,40 @@ def create(runtime: Runtime, name: str, use: bool, **values: Any) -> None:
     if use:
         config.set_database_url(target.render_as_string(hide_password=False))
     click.echo(
-        f"Created {display_url(target)}" + (" and made it the database in use." if use else ".")
+        _("Created %(target)s and made it the database in use.", target=display_url(target))
+        if use
+        else _("Created %(target)s.", target=display_url(target))
     )
 
 
-@db_group.command("use")
+@db_group.command(
+    "use",
+    help=_l("Make an existing ImageBank database this program's database (saved locally, 0600)."),
+)
 @click.argument("url")
 def use(url: str) -> None:
     """Make an existing ImageBank database this program's database (saved locally, 0600)."""
     status = dbadmin.test_database(url)
     if status.state in (schema.SchemaState.FOREIGN, schema.SchemaState.NEWER):
-        raise UserError(status.message)
+        raise UserError(status.command_message)
     path = config.set_database_url(url)
-    click.echo(f"Using {display_url(url)} (saved in {path}). {status.message}")
+    click.echo(
+        _(
+            "Using %(url)s (saved in %(path)s). %(detail)s",
+            url=display_url(url),
+            path=path,
+            detail=status.command_message,
+        )
+    )
 
 
-@db_group.command("attach")
+@db_group.command(
+    "attach",
+    help=_l("Attach an existing 2.1 database (a SQLite file, or SQL Server .mdf/.ldf) and use it."),
+)
 @click.argument("path", required=False, default="")
-@click.option("--name", default="", help="SQL Server: name for the attached database.")
-@click.option("--ldf", default="", help="SQL Server: the log file (.ldf).")
+@click.option("--name", default="", help=_l("SQL Server: name for the attached database."))
+@click.option("--ldf", default="", help=_l("SQL Server: the log file (.ldf)."))
 @_server_options
 @pass_runtime
 def attach(runtime: Runtime, path: str, name: str, ldf: str, **values: Any) -> None:
@@ -206,33 +263,40 @@ def attach(runtime: Runtime, path: str, name: str, ldf: str, **values: Any) -> N
     spec = _spec(runtime, values)
     target = dbadmin.attach(spec, name=name, path=path, ldf=ldf)
     config.set_database_url(target.render_as_string(hide_password=False))
-    click.echo(f"Attached {display_url(target)}; it is now the database in use.")
+    click.echo(_("Attached %(target)s; it is now the database in use.", target=display_url(target)))
 
 
-@db_group.command("backup")
+@db_group.command("backup", help=_l("Back up the database and verify the copy."))
 @click.option(
     "--to",
     "folder",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the backup.",
+    help=_l("Folder for the backup."),
 )
 @json_option()
 @pass_runtime
 def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
     """Back up the database and verify the copy."""
-    engine = runtime.ready_engine()
-    result = backups.backup(engine, folder)
-    with session_scope(engine) as session:
-        system_event(session, unattended(), "db.backup", f"{result.path} ({result.verified})")
+    # Made for cron: recorded as this machine's operating-system account, marked as such.
+    job = backups.backup_job(runtime.ready_engine(), folder, unattended())
+    result = drive(job, "Backing up", quiet=as_json)
     emit(
         {"path": str(result.path), "bytes": result.bytes, "verified": result.verified},
         as_json,
-        f"Backup written to {result.path} ({result.bytes:,} bytes); verified: {result.verified}.",
+        _(
+            "Backup written to %(path)s (%(bytes)s bytes); verified: %(verified)s.",
+            path=result.path,
+            bytes=format(result.bytes, ","),
+            verified=result.verified,
+        ),
     )
 
 
-@db_group.command("create-login")
+@db_group.command(
+    "create-login",
+    help=_l("Create a database login for workstations: read/write of the data, no DDL."),
+)
 @click.argument("login")
 @click.option(
     "--login-password",
@@ -240,7 +304,7 @@ def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
     prompt=True,
     hide_input=True,
     confirmation_prompt=True,
-    help="The new login's password (or set IBDESK_LOGIN_PASSWORD).",
+    help=_l("The new login's password (or set IBDESK_LOGIN_PASSWORD)."),
 )
 @pass_runtime
 def create_login(runtime: Runtime, login: str, login_password: str) -> None:
@@ -249,7 +313,60 @@ def create_login(runtime: Runtime, login: str, login_password: str) -> None:
     dbadmin.create_login(runtime.choice().url, login, login_password)
     with runtime.session() as session:
         system_event(session, local_admin(), "db.create_login", login)
-    click.echo(f"Login {login} created with workstation rights (no table changes).")
+    click.echo(
+        _("Login %(login)s created with workstation rights (no table changes).", login=login)
+    )
+
+
+@db_group.command("logins")
+@json_option()
+@pass_runtime
+def logins(runtime: Runtime, as_json: bool) -> None:
+    """List the database logins that can use this database (workstations and owner)."""
+    found = dblogins.list_logins(runtime.choice().url)
+    lines = [f"{item.name}{' (owner)' if item.is_owner else ''}" for item in found]
+    emit(
+        [{"name": item.name, "owner": item.is_owner} for item in found],
+        as_json,
+        "\n".join(lines) or "No logins can use this database.",
+    )
+
+
+@db_group.command("login-password")
+@click.argument("login")
+@click.option(
+    "--login-password",
+    envvar="IBDESK_LOGIN_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help=_l("The login's new password (or set IBDESK_LOGIN_PASSWORD)."),
+)
+@pass_runtime
+def login_password(runtime: Runtime, login: str, login_password: str) -> None:
+    """Give a workstation login a new password."""
+    runtime.ready_engine()
+    dblogins.change_password(runtime.choice().url, login, login_password)
+    with runtime.session() as session:
+        system_event(session, local_admin(), "db.login_password", login)
+    click.echo(_("Login %(login)s has a new password.", login=login))
+
+
+@db_group.command("drop-login")
+@click.argument("login")
+@click.option("--yes", is_flag=True, help=_l("Do not ask for confirmation."))
+@pass_runtime
+def drop_login(runtime: Runtime, login: str, yes: bool) -> None:
+    """Remove a workstation login (the workstations using it can no longer connect)."""
+    runtime.ready_engine()
+    if not yes:
+        click.confirm(
+            f"Remove the login {login}? Workstations using it cannot connect.", abort=True
+        )
+    dblogins.drop_login(runtime.choice().url, login)
+    with runtime.session() as session:
+        system_event(session, local_admin(), "db.drop_login", login)
+    click.echo(_("Login %(login)s removed.", login=login))
 
 
 def register(main: click.Group) -> None:

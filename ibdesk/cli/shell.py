@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import os
+import queue
 import signal
 import threading
 import urllib.error
@@ -25,6 +26,8 @@ from ibdesk import config, desktop, security
 from ibdesk.app import create_app
 from ibdesk.cli import Runtime, pass_runtime
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 
 FOCUS_TIMEOUT_S = 5.0
 
@@ -56,27 +59,36 @@ def launch(runtime: Runtime) -> None:
                 return
             lock.publish(port=server.port, token=token, mode="serve")
             has_display = reason != desktop.NO_DISPLAY
-            intro = f"{reason[0].upper()}{reason[1:]}, so ImageBank SysAdmin " + (
-                "opens in your web browser instead."
+            reason = reason[0].upper() + reason[1:]
+            intro = (
+                _(
+                    "%(reason)s, so ImageBank SysAdmin opens in your web browser instead.",
+                    reason=reason,
+                )
                 if has_display
-                else "serves to a web browser instead."
+                else _(
+                    "%(reason)s, so ImageBank SysAdmin serves to a web browser instead.",
+                    reason=reason,
+                )
             )
-            _serve_until_stopped(server, intro, open_browser=has_display)
+            _serve_until_stopped(server, intro, open_browser=has_display, lock=lock)
         finally:
             server.stop()
     finally:
         lock.release()
 
 
-@click.command("serve")
+@click.command(
+    "serve", help=_l("Serve the admin app on 127.0.0.1 for a web browser and print its address.")
+)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
     default=0,
-    show_default="any free port",
-    help="Port on 127.0.0.1 to serve on (another free one is used when it is taken).",
+    show_default=_("any free port"),
+    help=_l("Port on 127.0.0.1 to serve on (another free one is used when it is taken)."),
 )
-@click.option("--no-browser", is_flag=True, help="Only print the address; open no browser.")
+@click.option("--no-browser", is_flag=True, help=_l("Only print the address; open no browser."))
 @pass_runtime
 def serve(runtime: Runtime, port: int, no_browser: bool) -> None:
     """Serve the admin app on 127.0.0.1 for a web browser and print its address."""
@@ -89,7 +101,7 @@ def serve(runtime: Runtime, port: int, no_browser: bool) -> None:
         try:
             lock.publish(port=server.port, token=app.config["IBDESK_TOKEN"], mode="serve")
             _serve_until_stopped(
-                server, "ImageBank SysAdmin is serving.", open_browser=not no_browser
+                server, _("ImageBank SysAdmin is serving."), open_browser=not no_browser, lock=lock
             )
         finally:
             server.stop()
@@ -102,7 +114,19 @@ def register(main: click.Group) -> None:
     main.add_command(serve)
 
 
-def _serve_until_stopped(server: desktop.AppServer, intro: str, *, open_browser: bool) -> None:
+def _serve_until_stopped(
+    server: desktop.AppServer, intro: str, *, open_browser: bool, lock: desktop.InstanceLock
+) -> None:
+    # Each address opens the app once, within five minutes: once it is used (the browser
+    # keeps its cookie) or expires, a fresh one is made, published in the lock file (so a
+    # second `ibdesk serve` names it) and printed here for the next browser.
+    fresh: queue.Queue[str] = queue.Queue()
+
+    def renew(url: str) -> None:
+        lock.publish(port=server.port, token=server.app.config["IBDESK_TOKEN"], mode="serve")
+        fresh.put(url)
+
+    security.single_use(server.app, renew)
     # Catch Ctrl+C and SIGTERM before saying where to connect: whoever reads the address
     # may stop the program right away, and it must still stop cleanly.
     with _stop_signals() as stop:
@@ -114,16 +138,30 @@ def _serve_until_stopped(server: desktop.AppServer, intro: str, *, open_browser:
         if open_browser and desktop.may_have_display():
             page = open_in_browser(url)
             if page is None:
-                intro += " No web browser could be opened."
-        click.echo(f"{intro}\nOpen this address (it works until the program stops):\n  {url}")
-        click.echo("Press Ctrl+C to stop.")
+                intro += " " + _("No web browser could be opened.")
+        click.echo(
+            _(
+                "%(intro)s\nOpen this address (it opens the program once, within five minutes; "
+                "a new one is printed when it is used or expires):\n  %(url)s",
+                intro=intro,
+                url=url,
+            )
+        )
+        click.echo(_("Press Ctrl+C to stop."))
         try:
             while not stop.wait(0.5):
-                pass
+                security.renew_if_expired(server.app)
+                while not fresh.empty():
+                    click.echo(
+                        _(
+                            "A new one-time address for the next browser:\n  %(url)s",
+                            url=fresh.get(),
+                        )
+                    )
         finally:
             if page is not None:
                 page.unlink(missing_ok=True)
-    click.echo("ImageBank SysAdmin stopped.")
+    click.echo(_("ImageBank SysAdmin stopped."))
 
 
 @contextmanager
@@ -152,25 +190,45 @@ def _acquire(mode: str) -> desktop.InstanceLock | None:
 
 
 def _join_running(other: desktop.RunningInstance, mode: str) -> None:
-    who = f"ImageBank SysAdmin is already running (process {other.pid})"
+    who = _("ImageBank SysAdmin is already running (process %(pid)s)", pid=other.pid)
     if other.port is None or other.token is None:
-        raise UserError(f"{who} and still starting; wait for it, or end it, then try again.")
+        raise UserError(
+            _("%(who)s and still starting; wait for it, or end it, then try again.", who=who)
+        )
     url = f"{security.origin(other.port)}/?{security.TOKEN_PARAM}={other.token}"
     if mode == "serve":
         if other.mode == "window":
-            raise UserError(f"{who} in a window; close it before starting `ibdesk serve`.")
-        raise UserError(f"{who} at {url}; use that address, or stop it before starting another.")
+            raise UserError(
+                _("%(who)s in a window; close it before starting `ibdesk serve`.", who=who)
+            )
+        raise UserError(
+            _(
+                "%(who)s at %(url)s; use that address, or stop it before starting another.",
+                who=who,
+                url=url,
+            )
+        )
     answer = _ask_to_focus(other.port, other.token)
     if answer == 204:
-        click.echo(f"{who}; its window has been brought to the front.")
+        click.echo(_("%(who)s; its window has been brought to the front.", who=who))
         return
     if answer == 409:  # it serves to a browser: take the user there
         if desktop.DisplayProbe().reason() is None and open_in_browser(url):
-            click.echo(f"{who}; it has been opened in your web browser.")
+            click.echo(_("%(who)s; it has been opened in your web browser.", who=who))
             return
-        raise UserError(f"{who} at {url}; open that address, or stop it before starting another.")
+        raise UserError(
+            _(
+                "%(who)s at %(url)s; open that address, or stop it before starting another.",
+                who=who,
+                url=url,
+            )
+        )
     raise UserError(
-        f"{who} but does not answer; close it, or end process {other.pid}, then start it again."
+        _(
+            "%(who)s but does not answer; close it, or end process %(pid)s, then start it again.",
+            who=who,
+            pid=other.pid,
+        )
     )
 
 

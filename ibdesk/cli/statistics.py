@@ -1,4 +1,4 @@
-"""``ibdesk stats`` and ``ibdesk images check``: the Statistics tab's actions."""
+"""``ibdesk stats``, ``ibdesk images check`` and ``ibdesk images folder``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from pathlib import Path
 
 import click
 
-from ibdesk import audit, display, statistics
+from ibdesk import audit, clinic_settings, display, statistics
+from ibdesk.audit import local_admin
 from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
+from ibdesk.settings import imagefolder
 from ibdesk.statistics import imagecheck
 
 
@@ -57,7 +59,10 @@ def report_text(report: statistics.StatsReport) -> str:
     return "\n".join(lines)
 
 
-@click.command("stats")
+@click.command(
+    "stats",
+    help=_l("Count patients, image sets and media by kind (from the kept counters: instant)."),
+)
 @json_option("statistics")
 @click.option(
     "--pdf",
@@ -101,17 +106,19 @@ def _write_pdf(runtime: Runtime, path: Path, as_json: bool) -> None:
     )
 
 
-@click.group("images")
+@click.group("images", help=_l("The shared image folder."))
 def images_group() -> None:
     """The shared image folder."""
 
 
-@images_group.command("check")
-@click.option("--no-hash", is_flag=True, help="Compare sizes only (faster; skips SHA-256).")
+@images_group.command(
+    "check", help=_l("Compare database and image folder; exit non-zero when they disagree.")
+)
+@click.option("--no-hash", is_flag=True, help=_l("Compare sizes only (faster; skips SHA-256)."))
 @click.option(
     "--save",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the list of differences to this file.",
+    help=_l("Write the list of differences to this file."),
 )
 @json_option()
 @pass_runtime
@@ -119,7 +126,7 @@ def check(runtime: Runtime, no_hash: bool, save: Path | None, as_json: bool) -> 
     """Compare database and image folder; exit non-zero when they disagree."""
     engine = runtime.ready_engine()
     report = drive(
-        imagecheck.check(engine, hashes=not no_hash), "Checking image folder", quiet=as_json
+        imagecheck.check(engine, hashes=not no_hash), _("Checking image folder"), quiet=as_json
     )
     with session_scope(engine) as session:
         summary = f"{report.checked_rows} rows, {report.checked_files} files, ok {report.ok}"
@@ -129,17 +136,52 @@ def check(runtime: Runtime, no_hash: bool, save: Path | None, as_json: bool) -> 
     emit(
         {**asdict(report), "ok": report.ok},
         as_json,
-        f"Checked {report.checked_rows} media rows and {report.checked_files} files: "
-        + (
-            "database and image folder agree."
-            if report.ok
-            else f"{len(report.missing)} missing, {len(report.unknown)} unknown, "
-            f"{len(report.size_differs)} size and {len(report.hash_differs)} SHA-256 "
-            f"differences, {len(report.unreadable)} unreadable."
+        _(
+            "Checked %(rows)s media rows and %(files)s files: database and image folder agree.",
+            rows=report.checked_rows,
+            files=report.checked_files,
+        )
+        if report.ok
+        else _(
+            "Checked %(rows)s media rows and %(files)s files: %(missing)s missing, "
+            "%(unknown)s unknown, %(size)s size and %(hash)s SHA-256 differences, "
+            "%(unreadable)s unreadable.",
+            rows=report.checked_rows,
+            files=report.checked_files,
+            missing=len(report.missing),
+            unknown=len(report.unknown),
+            size=len(report.size_differs),
+            hash=len(report.hash_differs),
+            unreadable=len(report.unreadable),
         ),
     )
     if not report.ok:
         sys.exit(1)
+
+
+@images_group.command("folder")
+@click.argument("path", required=False)
+@json_option()
+@pass_runtime
+def folder(runtime: Runtime, path: str | None, as_json: bool) -> None:
+    """Show the shared image folder, or check and store PATH as it (as General settings do)."""
+    if path is None:
+        with runtime.session(read_only=True) as session:
+            current = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
+        emit(
+            {"image_folder": current},
+            as_json,
+            f"The image folder is {current}." if current else "The image folder is not set.",
+        )
+        return
+    with runtime.session() as session:
+        result = imagefolder.set_image_folder(session, path, by=local_admin().user)
+    emit(
+        {"image_folder": result.path, "saved": True, **asdict(result)},
+        as_json,
+        f"Saved: every workstation uses the image folder {result.path}."
+        + (f" {result.note}" if result.note else ""),
+    )
 
 
 def register(main: click.Group) -> None:

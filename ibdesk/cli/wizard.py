@@ -11,41 +11,47 @@ from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 
 
-@click.command("demo")
+@click.command(
+    "demo", help=_l("Make a demo clinic: patients, image sets, media, audit history and log-ins.")
+)
 @click.option(
     "--patients",
     type=click.IntRange(1, 5_000_000),
     default=50,
     show_default=True,
-    help="How many patients to make.",
+    help=_l("How many patients to make."),
 )
 @click.option(
     "--media-per-patient",
     type=click.IntRange(0, 500),
     default=20,
     show_default=True,
-    help="Media items per patient (in image sets of 1 to 8).",
+    help=_l("Media items per patient (in image sets of 1 to 8)."),
 )
 @click.option(
     "--with-files",
     is_flag=True,
-    help="Also write real media files (X-rays, photos, WAV, PDF) to the image folder.",
+    help=_l("Also write real media files (X-rays, photos, WAV, PDF) to the image folder."),
 )
 @click.option(
     "--images",
     "images",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Image folder for --with-files (default: the image-folder setting; "
-    "stored as that setting when it is not set yet).",
+    help=_l(
+        "Image folder for --with-files (default: the image-folder setting; "
+        "stored as that setting when it is not set yet)."
+    ),
 )
 @click.option(
     "--seed",
     type=int,
     default=2026,
     show_default=True,
-    help="Random seed: the same seed makes the same clinic.",
+    help=_l("Random seed: the same seed makes the same clinic."),
 )
 @json_option("summary")
 @pass_runtime
@@ -66,8 +72,10 @@ def demo_command(
             stored = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
             if images is None and not stored:
                 raise UserError(
-                    "--with-files needs an image folder: give --images DIR or set the "
-                    "image-folder setting first."
+                    _(
+                        "--with-files needs an image folder: give --images DIR or set the "
+                        "image-folder setting first."
+                    )
                 )
             folder = (images or Path(stored or "")).expanduser().resolve()
             if images is not None:
@@ -79,7 +87,7 @@ def demo_command(
     options = demo.DemoOptions(
         patients=patients, media_per_patient=media_per_patient, image_folder=folder, seed=seed
     )
-    summary = drive(demo.generate(engine, options), "Making demo clinic", quiet=as_json)
+    summary = drive(demo.generate(engine, options), _("Making demo clinic"), quiet=as_json)
     emit(
         {
             "patients": summary.patients,
@@ -94,9 +102,18 @@ def demo_command(
             "rows_per_second": round(summary.rows / summary.seconds) if summary.seconds else None,
         },
         as_json,
-        f"Made {summary.patients} patients, {summary.image_sets} image sets, {summary.media} "
-        f"media ({summary.files} files), {summary.audit_events} audit events and "
-        f"{summary.logins} log-ins in {summary.seconds:.1f} s.",
+        _(
+            "Made %(patients)s patients, %(image_sets)s image sets, %(media)s "
+            "media (%(files)s files), %(audit_events)s audit events and "
+            "%(logins)s log-ins in %(seconds)s s.",
+            patients=summary.patients,
+            image_sets=summary.image_sets,
+            media=summary.media,
+            files=summary.files,
+            audit_events=summary.audit_events,
+            logins=summary.logins,
+            seconds=format(summary.seconds, ".1f"),
+        ),
     )
 
 

@@ -19,6 +19,7 @@ from ibdesk import audit, statistics
 from ibdesk.db import session_scope
 from ibdesk.demo.options import DemoOptions, DemoSummary
 from ibdesk.demo.writer import ChunkWriter
+from ibdesk.i18n import gettext as _
 from ibdesk.models import UTCDateTime
 from ibdesk.progress import Job, LogLine, Progress
 
@@ -60,9 +61,16 @@ def generate(engine: Engine, options: DemoOptions) -> Job[DemoSummary]:
         )
     total.seconds = time.perf_counter() - started
     yield LogLine(
-        f"Made {total.patients} patients, {total.image_sets} image sets, "
-        f"{total.media} media ({total.files} files), {total.audit_events} audit "
-        f"events in {total.seconds:.1f} s."
+        _(
+            "Made %(patients)s patients, %(image_sets)s image sets, %(media)s media "
+            "(%(files)s files), %(audit_events)s audit events in %(seconds)s s.",
+            patients=total.patients,
+            image_sets=total.image_sets,
+            media=total.media,
+            files=total.files,
+            audit_events=total.audit_events,
+            seconds=round(total.seconds, 1),
+        )
     )
     return total
 

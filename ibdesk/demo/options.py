@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
 
 
 @dataclass
@@ -58,12 +59,16 @@ class DemoOptions:
     def check(self) -> None:
         """Refuse sizes that make no sense."""
         if self.patients < 1 or self.patients > 5_000_000:
-            raise UserError("The number of patients must be between 1 and 5 000 000.")
+            raise UserError(_("The number of patients must be between 1 and 5 000 000."))
         if self.media_per_patient < 0 or self.media_per_patient > 500:
-            raise UserError("The media per patient must be between 0 and 500.")
+            raise UserError(_("The media per patient must be between 0 and 500."))
         if self.image_folder is not None:
             folder = self.image_folder
             if not folder.is_dir():
-                raise UserError(f"The image folder {folder} does not exist; create it first.")
+                raise UserError(
+                    _("The image folder %(folder)s does not exist; create it first.", folder=folder)
+                )
             if not os.access(folder, os.W_OK):
-                raise UserError(f"The image folder {folder} is not writable by this program.")
+                raise UserError(
+                    _("The image folder %(folder)s is not writable by this program.", folder=folder)
+                )

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ibdesk import safefiles
+from ibdesk.i18n import gettext as _
 from ibdesk.safefiles import FileProblem
 
 TEMP_PREFIX = ".part-"
@@ -49,7 +50,7 @@ def sync(path: Path) -> None:
 
 
 def _original(problem: FileProblem) -> ItemProblem:
-    return ItemProblem(f"the original {problem}")
+    return ItemProblem(_("the original %(problem)s", problem=problem))
 
 
 def read_source(root: str, relative: str, size: int | None, sha256: str | None) -> bytes:
@@ -102,13 +103,17 @@ def copy_verified(
                 writer.flush()
                 os.fsync(writer.fileno())
         if record[0] is not None and read != record[0]:
-            raise ItemProblem(f"the original {relative} changed while it was being copied")
+            raise ItemProblem(
+                _("the original %(relative)s changed while it was being copied", relative=relative)
+            )
         safefiles.check_hash(source_hash.hexdigest(), relative, record[1])
         if check is not None:
             check(temp)
         digest, size = sha256_file(temp), temp.stat().st_size
         if digest != source_hash.hexdigest():
-            raise ItemProblem(f"the copy of {Path(relative).name} does not match the original")
+            raise ItemProblem(
+                _("the copy of %(name)s does not match the original", name=Path(relative).name)
+            )
         os.replace(temp, target)
     except FileProblem as problem:
         temp.unlink(missing_ok=True)
@@ -146,10 +151,21 @@ def write_problem(error: OSError, target: Path) -> str:
     """Say why an exported file cannot be written."""
     folder, name = target.parent, target.name
     if error.errno == errno.ENOSPC or _disk_full(folder):
-        return f"{name} could not be written: the disk of {folder} is full"
+        return _(
+            "%(name)s could not be written: the disk of %(folder)s is full",
+            name=name,
+            folder=folder,
+        )
     if isinstance(error, PermissionError) or error.errno == errno.EROFS:
-        return f"{name} could not be written: {folder} is not writable"
-    return f"{name} could not be written to {folder} ({error.strerror or error})"
+        return _(
+            "%(name)s could not be written: %(folder)s is not writable", name=name, folder=folder
+        )
+    return _(
+        "%(name)s could not be written to %(folder)s (%(value)s)",
+        name=name,
+        folder=folder,
+        value=error.strerror or error,
+    )
 
 
 def _disk_full(folder: Path) -> bool:

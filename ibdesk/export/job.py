@@ -36,6 +36,7 @@ from ibdesk.export.media import FileResult, FileTask
 from ibdesk.export.plan import ExportOptions, ExportSummary, FailedItem, Plan, Selection, plan
 from ibdesk.export.records import MediaRecord, PatientRecord
 from ibdesk.export.workers import WorkerPool
+from ibdesk.i18n import gettext as _
 from ibdesk.models import Patient, utcnow
 from ibdesk.progress import Event, Job, LogLine, Progress
 
@@ -116,7 +117,13 @@ class _Export:
                 )
             closed = False
             try:
-                yield LogLine(f"Exporting {self.plan.patients} patients to {target}.")
+                yield LogLine(
+                    _(
+                        "Exporting %(patients)s patients to %(target)s.",
+                        patients=self.plan.patients,
+                        target=target,
+                    )
+                )
                 yield Progress(0, self.total, "")
                 yield from self._patients()
                 yield from self._drain()
@@ -195,7 +202,7 @@ class _Export:
         folder = self.plan.target / number
         try:
             if not manifest.PATIENT_FOLDER.fullmatch(number):
-                raise UserError(f"its number {number!r} is not 12 digits")
+                raise UserError(_("its number %(number)s is not 12 digits", number=repr(number)))
             folder.mkdir(exist_ok=True)
             for leftover in folder.glob(f"{TEMP_PREFIX}*"):
                 leftover.unlink()
@@ -203,8 +210,10 @@ class _Export:
             manifest.end_line(journal)
             known = manifest.read(journal)
         except (OSError, UserError) as error:
-            yield from self._patient_failed(patient, f"cannot be exported: {_reason(error)}")
-            self._step(1 + sum(1 for _ in patient.media), display(number))
+            yield from self._patient_failed(
+                patient, _("cannot be exported: %(error)s", error=_reason(error))
+            )
+            self._step(1 + sum(1 for _media in patient.media), display(number))
             yield self._progress()
             return None
         work = _PatientWork(patient, folder, known)
@@ -241,7 +250,9 @@ class _Export:
         return work
 
     def _collect(self) -> Iterator[Event]:
-        done, _ = wait(list(self.in_flight), timeout=HEARTBEAT_S, return_when=FIRST_COMPLETED)
+        done, _pending = wait(
+            list(self.in_flight), timeout=HEARTBEAT_S, return_when=FIRST_COMPLETED
+        )
         if not done:
             yield self._progress()
             return
@@ -252,7 +263,7 @@ class _Export:
             except BrokenProcessPool:
                 # The pool is gone with its worker; the next file starts a new one.
                 self.pool.shutdown()
-                result = FileResult(media_id, "failed", problem="its worker process stopped")
+                result = FileResult(media_id, "failed", problem=_("its worker process stopped"))
             except Exception as error:
                 result = FileResult(media_id, "failed", problem=f"{type(error).__name__}: {error}")
             work.pending -= 1
@@ -276,7 +287,16 @@ class _Export:
             summary.add_failure(
                 FailedItem(work.record.personnummer, media_id, path, result.problem)
             )
-            yield LogLine(f"{work.number}: media {media_id} ({path}): {result.problem}.", "error")
+            yield LogLine(
+                _(
+                    "%(number)s: media %(media_id)s (%(path)s): %(problem)s.",
+                    number=work.number,
+                    media_id=media_id,
+                    path=path,
+                    problem=result.problem,
+                ),
+                "error",
+            )
         else:
             if result.outcome == "encoded":
                 summary.files_encoded += 1
@@ -295,7 +315,15 @@ class _Export:
                 f"({verb.get(result.outcome, result.outcome)})."
             )
             for note in result.warnings:
-                yield LogLine(f"{work.number}: media {media_id}: {note}.", "warning")
+                yield LogLine(
+                    _(
+                        "%(number)s: media %(media_id)s: %(note)s.",
+                        number=work.number,
+                        media_id=media_id,
+                        note=note,
+                    ),
+                    "warning",
+                )
         self._step(1, work.number)
         yield self._progress()
 
@@ -321,7 +349,7 @@ class _Export:
             with session_scope(self.engine) as session:
                 patient = session.get(Patient, record.id)
                 if patient is None:
-                    raise UserError("the patient was removed from the database meanwhile")
+                    raise UserError(_("the patient was removed from the database meanwhile"))
                 audit.record(
                     session,
                     self.actor,
@@ -345,12 +373,23 @@ class _Export:
         problems = sum(1 for r in work.results.values() if not r.ok)
         files = len(work.results)
         skipped = sum(1 for r in work.results.values() if r.outcome == "skipped")
-        text = f"{work.number}: exported, {files} files"
-        if skipped:
-            text += f" ({skipped} already there)"
-        if problems:
-            text += f", {problems} could not be exported"
-        yield LogLine(text + ".", "warning" if problems else "info")
+        counts = {"number": work.number, "files": files, "skipped": skipped, "problems": problems}
+        if skipped and problems:
+            text = _(
+                "%(number)s: exported, %(files)s files (%(skipped)s already there), "
+                "%(problems)s could not be exported.",
+                **counts,
+            )
+        elif skipped:
+            text = _("%(number)s: exported, %(files)s files (%(skipped)s already there).", **counts)
+        elif problems:
+            text = _(
+                "%(number)s: exported, %(files)s files, %(problems)s could not be exported.",
+                **counts,
+            )
+        else:
+            text = _("%(number)s: exported, %(files)s files.", **counts)
+        yield LogLine(text, "warning" if problems else "info")
         self._step(1, work.number)
         yield self._progress()
 
@@ -377,14 +416,18 @@ class _Export:
                 manifest.write_atomic(path, data)
         except OSError as error:
             raise UserError(
-                f"The export folder {self.plan.target} cannot be written ({_reason(error)})."
+                _(
+                    "The export folder %(target)s cannot be written (%(error)s).",
+                    target=self.plan.target,
+                    error=_reason(error),
+                )
             ) from error
 
     def _rebuild_root(self) -> str:
         try:
             manifest.rebuild_root(self.plan.target, [patient_xml.SCHEMA_FILE])
         except OSError as error:
-            return f"The folder's manifest could not be written: {_reason(error)}."
+            return _("The folder's manifest could not be written: %(error)s.", error=_reason(error))
         return ""
 
 

@@ -13,12 +13,13 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
 from ibdesk.errors import Refused
 from ibdesk.export.files import sha256_file, temp_name
+from ibdesk.i18n import gettext as _
 
 MANIFEST = "manifest.sha256"
 LOCK_FILE = ".ibdesk-export.lock"
@@ -153,16 +154,44 @@ def lock(folder: Path, *, create: bool = True) -> Iterator[None]:
         if not create:
             yield
             return
-        raise Refused(f"{folder} cannot be locked for the export ({error.strerror}).") from error
+        raise Refused(
+            _(
+                "%(folder)s cannot be locked for the export (%(strerror)s).",
+                folder=folder,
+                strerror=error.strerror,
+            )
+        ) from error
     with handle:
-        if not _try_lock(handle):
+        if not _try_lock(handle) or (create and not _still_there(path, handle)):
             raise Refused(
-                f"Another export is using {folder} right now; wait for it to finish first."
+                _(
+                    "Another export is using %(folder)s right now; wait for it to finish first.",
+                    folder=folder,
+                )
             )
         try:
             yield
         finally:
+            if create and sys.platform != "win32":
+                # Removed while still held, so nothing is left behind; a rival that opened
+                # the old file meanwhile sees it gone (_still_there) and refuses.
+                path.unlink(missing_ok=True)
             _unlock(handle)
+    if create and sys.platform == "win32":
+        with suppress(OSError):  # Windows removes no open file; another export may hold it
+            path.unlink(missing_ok=True)
+
+
+def _still_there(path: Path, handle: IO[bytes]) -> bool:
+    """Tell whether the locked file is still the one at path (not removed by its last owner)."""
+    if sys.platform == "win32":
+        return True
+    try:
+        now = path.stat()
+    except OSError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _try_lock(handle: IO[bytes]) -> bool:

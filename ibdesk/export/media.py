@@ -29,6 +29,7 @@ from ibdesk.export.files import (
     sha256_file,
     write_with,
 )
+from ibdesk.i18n import gettext as _
 from ibdesk.safefiles import FileProblem
 
 IMAGE_KINDS = frozenset({"intraoral", "panoramic", "photo"})
@@ -206,7 +207,7 @@ def _image(task: FileTask) -> FileResult:
     image = pixels.decode(data, task.kind, source)
     if image is None:
         return _copy_unconverted(
-            task, source, "an image whose pixels JPEG 2000 cannot keep exactly, copied unchanged"
+            task, source, _("an image whose pixels JPEG 2000 cannot keep exactly, copied unchanged")
         )
     lossy = task.lossy and task.kind == "photo"
     name = f"{task.stem}-lossy.jp2" if lossy else f"{task.stem}.jp2"
@@ -227,13 +228,19 @@ def _copy_jpeg2000(
     def check(temp: Path) -> None:
         problem = pixels.jpeg2000_problem(temp)
         if problem:
-            raise ItemProblem(f"{source.name} is a damaged JPEG 2000 file ({problem})")
+            raise ItemProblem(
+                _(
+                    "%(name)s is a damaged JPEG 2000 file (%(problem)s)",
+                    name=source.name,
+                    problem=problem,
+                )
+            )
 
-    digest, size, copied_digest, _ = copy_verified(
+    digest, size, copied_digest, _copied_size = copy_verified(
         _origin(task), target, record=_record(task), check=check
     )
     if copied_digest != original[0]:
-        raise ItemProblem(f"{source.name} changed while it was being copied")
+        raise ItemProblem(_("%(name)s changed while it was being copied", name=source.name))
     geometry = pixels.jp2_geometry(target)
     return _result(task, "copied", target.name, (digest, size), "unchanged", original, geometry)
 

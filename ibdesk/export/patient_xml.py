@@ -24,6 +24,7 @@ from lxml import etree
 from ibdesk import personnummer
 from ibdesk.export.media import FileResult
 from ibdesk.export.records import AuditRecord, MediaRecord, PatientRecord
+from ibdesk.i18n import gettext as _
 
 NAMESPACE = "urn:ibdesk:export:1.0"
 SCHEMA_VERSION = "1.0"
@@ -287,5 +288,7 @@ def serialize(root: etree._Element) -> bytes:
     """Validate the tree against the schema and return it as UTF-8 XML."""
     xsd = schema()
     if not xsd.validate(root):
-        raise InvalidExport(f"patient.xml does not validate: {xsd.error_log.last_error}")
+        raise InvalidExport(
+            _("patient.xml does not validate: %(last_error)s", last_error=xsd.error_log.last_error)
+        )
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ibdesk.export.files import ItemProblem
+from ibdesk.i18n import gettext as _
 
 JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 J2K_SIGNATURE = b"\xff\x4f\xff\x51"
@@ -62,7 +63,12 @@ def decode(data: bytes, kind: str, source: Path) -> np.ndarray | None:
             return _pixels(image)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ItemProblem(
-            f"{source.name} is filed as {what} but is not an image that can be read ({error})"
+            _(
+                "%(name)s is filed as %(what)s but is not an image that can be read (%(error)s)",
+                name=source.name,
+                what=what,
+                error=error,
+            )
         ) from error
 
 
@@ -109,7 +115,9 @@ def encode_jp2(path: Path, pixels: np.ndarray, *, lossy: bool) -> None:
         raise
     except Exception as error:
         # OpenJPEG reports a failed write (a full disk, a vanished share) as a library error.
-        raise OSError(errno.EIO, f"OpenJPEG could not write the file ({error})") from error
+        raise OSError(
+            errno.EIO, _("OpenJPEG could not write the file (%(error)s)", error=error)
+        ) from error
 
 
 def jpeg2000_problem(path: Path) -> str:

@@ -17,9 +17,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import clinic_settings, display, personnummer, statistics
+from ibdesk import clinic_settings, display, folders, personnummer, statistics
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.export.records import chunks, count_live_media
+from ibdesk.i18n import gettext as _
 from ibdesk.models import MediaKind, Patient
 
 # The summary lists this many failed items; ``failures`` counts all of them.
@@ -111,17 +112,40 @@ class ExportSummary:
 
     def describe(self) -> str:
         """Return the summary as one sentence for the log."""
-        verb = "Cancelled after exporting" if self.cancelled else "Exported"
-        text = (
-            f"{verb} {self.patients} patients ({self.files_encoded} files encoded, "
-            f"{self.files_copied} copied, {self.files_skipped} already there) in "
-            f"{self.seconds:.1f} s"
-        )
-        if self.failures:
-            text += f"; {self.failures} problems (see above)"
+        counts = {
+            "patients": self.patients,
+            "encoded": self.files_encoded,
+            "copied": self.files_copied,
+            "skipped": self.files_skipped,
+            "seconds": f"{self.seconds:.1f}",
+            "failures": self.failures,
+        }
+        if self.cancelled and self.failures:
+            return _(
+                "Cancelled after exporting %(patients)s patients (%(encoded)s files encoded, "
+                "%(copied)s copied, %(skipped)s already there) in %(seconds)s s; "
+                "%(failures)s problems (see above); run the same export again to continue.",
+                **counts,
+            )
         if self.cancelled:
-            text += "; run the same export again to continue"
-        return text + "."
+            return _(
+                "Cancelled after exporting %(patients)s patients (%(encoded)s files encoded, "
+                "%(copied)s copied, %(skipped)s already there) in %(seconds)s s; "
+                "run the same export again to continue.",
+                **counts,
+            )
+        if self.failures:
+            return _(
+                "Exported %(patients)s patients (%(encoded)s files encoded, %(copied)s "
+                "copied, %(skipped)s already there) in %(seconds)s s; %(failures)s problems "
+                "(see above).",
+                **counts,
+            )
+        return _(
+            "Exported %(patients)s patients (%(encoded)s files encoded, %(copied)s copied, "
+            "%(skipped)s already there) in %(seconds)s s.",
+            **counts,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """Return the summary as plain data (for JSON)."""
@@ -145,7 +169,7 @@ class Plan:
 def plan(session: Session, selection: Selection, options: ExportOptions) -> Plan:
     """Check the selection and both folders; return what the export will do."""
     if options.jobs < 0:
-        raise UserError("The number of worker processes cannot be negative.")
+        raise UserError(_("The number of worker processes cannot be negative."))
     images = image_folder(session)
     target = check_target(options.to, images)
     if selection.everyone:
@@ -161,10 +185,15 @@ def image_folder(session: Session) -> Path:
     """Return the image folder, or say why media files cannot be read from it."""
     stored = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
     if not stored:
-        raise UserError("The image folder is not set; set it before exporting patients.")
+        raise UserError(_("The image folder is not set; set it before exporting patients."))
     folder = Path(stored).expanduser()
-    if not folder.is_dir():
-        raise UserError(f"The image folder {folder} cannot be reached; is the share connected?")
+    if not folders.is_folder(folder):
+        raise UserError(
+            _(
+                "The image folder %(folder)s cannot be reached; is the share connected?",
+                folder=folder,
+            )
+        )
     return folder.resolve()
 
 
@@ -172,26 +201,45 @@ def check_target(to: Path, images: Path) -> Path:
     """Return the export folder resolved, refusing one that is missing, unwritable or inside
     the image folder."""
     folder = Path(to).expanduser()
-    resolved = folder.resolve()
+    try:
+        resolved = folders.refuse_dangerous(folder, _("export folder"))
+    except UserError as error:
+        raise Refused(str(error)) from error
     if resolved == images or images in resolved.parents:
         raise Refused(
-            f"{folder} is inside the image folder {images}; export to a folder outside it."
+            _(
+                "%(folder)s is inside the image folder %(images)s; export to a folder outside it.",
+                folder=folder,
+                images=images,
+            )
         )
     if resolved in images.parents:
         raise Refused(
-            f"{folder} contains the image folder {images}; export to a folder outside it."
+            _(
+                "%(folder)s contains the image folder %(images)s; export to a folder outside it.",
+                folder=folder,
+                images=images,
+            )
         )
-    if not folder.exists():
-        raise UserError(f"The export folder {folder} does not exist; create it first.")
-    if not folder.is_dir():
-        raise UserError(f"{folder} is a file, not a folder; choose a folder to export to.")
+    if not folders.exists(folder):
+        raise UserError(
+            _("The export folder %(folder)s does not exist; create it first.", folder=folder)
+        )
+    if not folders.is_folder(folder):
+        raise UserError(
+            _("%(folder)s is a file, not a folder; choose a folder to export to.", folder=folder)
+        )
     try:
         handle, probe = tempfile.mkstemp(prefix=".ibdesk-probe-", dir=resolved)
         os.close(handle)
         os.unlink(probe)
     except OSError as error:
         raise UserError(
-            f"The export folder {folder} is not writable ({error.strerror or error})."
+            _(
+                "The export folder %(folder)s is not writable (%(value)s).",
+                folder=folder,
+                value=error.strerror or error,
+            )
         ) from error
     return resolved
 
@@ -213,7 +261,13 @@ def _resolve(session: Session, selection: Selection) -> tuple[int, ...]:
         if missing:
             shown = ", ".join(display.personnummer(n) for n in missing[:5])
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-            raise NotFound(f"No patient (that is not deleted) has personnummer {shown}{more}.")
+            raise NotFound(
+                _(
+                    "No patient (that is not deleted) has personnummer %(shown)s%(more)s.",
+                    shown=shown,
+                    more=more,
+                )
+            )
         ids = set(found.values())
     else:
         ids = set()
@@ -229,10 +283,15 @@ def _resolve(session: Session, selection: Selection) -> tuple[int, ...]:
         gone = [i for i in wanted_ids if i not in live]
         if gone:
             raise NotFound(
-                f"Patient {gone[0]} does not exist or has been deleted"
-                + (f" (and {len(gone) - 1} more)." if len(gone) > 1 else ".")
+                _(
+                    "Patient %(gone)s does not exist or has been deleted (and %(count)s more).",
+                    gone=gone[0],
+                    count=len(gone) - 1,
+                )
+                if len(gone) > 1
+                else _("Patient %(gone)s does not exist or has been deleted.", gone=gone[0])
             )
         ids |= live
     if not ids:
-        raise UserError("Choose the patients to export, or export all patients.")
+        raise UserError(_("Choose the patients to export, or export all patients."))
     return tuple(sorted(ids))

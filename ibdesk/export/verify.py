@@ -21,6 +21,7 @@ from ibdesk.errors import UserError
 from ibdesk.export import manifest, patient_xml
 from ibdesk.export.files import TEMP_PREFIX, sha256_file
 from ibdesk.i18n import gettext
+from ibdesk.i18n import gettext as _
 from ibdesk.progress import Job, LogLine, Progress
 
 MAX_LISTED_PROBLEMS = 1000
@@ -59,8 +60,13 @@ def verify_export(folder: Path) -> Job[VerifyReport]:
         raise UserError(gettext("%(folder)s is not a folder.", folder=folder))
     if not (folder / manifest.MANIFEST).is_file():
         raise UserError(
-            f"{folder} has no {manifest.MANIFEST}; it is not an ibdesk export folder, or the "
-            "export did not get far enough to write one (run it again)."
+            _(
+                "%(folder)s has no %(MANIFEST)s; it is not an ibdesk export "
+                "folder, or the export did not get far enough to write one (run it "
+                "again).",
+                folder=folder,
+                MANIFEST=manifest.MANIFEST,
+            )
         )
     return _Check(folder.resolve()).run()
 
@@ -81,17 +87,23 @@ class _Check:
     def run(self) -> Job[VerifyReport]:
         started = time.perf_counter()
         with manifest.lock(self.folder, create=False):
-            total = sum(1 for _ in manifest.iter_root(self.folder))
+            total = sum(1 for _entry in manifest.iter_root(self.folder))
             yield Progress(0, total, "")
             current: str | None = None
             entries: dict[str, str] = {}
             for number, line in manifest.iter_root(self.folder):
                 parsed = manifest.parse_line(line) if line.endswith("\n") else None
                 if parsed is None:
-                    yield self.problem(f"{manifest.MANIFEST} line {number} is not a manifest line.")
+                    yield self.problem(
+                        _(
+                            "%(MANIFEST)s line %(number)s is not a manifest line.",
+                            MANIFEST=manifest.MANIFEST,
+                            number=number,
+                        )
+                    )
                     continue
                 digest, path = parsed
-                patient, _, name = path.rpartition("/")
+                patient, _slash, name = path.rpartition("/")
                 if not self._safe(patient, name):
                     yield self.problem(f"{manifest.MANIFEST} line {number}: bad path {path}.")
                     continue
@@ -99,7 +111,13 @@ class _Check:
                     if current is not None:
                         yield from self._close_folder(current, entries)
                     if patient and patient in self.seen_folders:
-                        yield self.problem(f"{manifest.MANIFEST} lists {patient} in two places.")
+                        yield self.problem(
+                            _(
+                                "%(MANIFEST)s lists %(patient)s in two places.",
+                                MANIFEST=manifest.MANIFEST,
+                                patient=patient,
+                            )
+                        )
                     elif patient:
                         self.seen_folders.add(patient)
                     current, entries = patient, {}
@@ -148,12 +166,16 @@ class _Check:
             yield self.problem(f"{path} is missing.")
             return
         except OSError as error:
-            yield self.problem(f"{path} cannot be read ({error.strerror}).")
+            yield self.problem(
+                _("%(path)s cannot be read (%(strerror)s).", path=path, strerror=error.strerror)
+            )
             return
         self.report.files += 1
         self.report.bytes += size
         if actual != digest:
-            yield self.problem(f"{path} has changed: its SHA-256 does not match the manifest.")
+            yield self.problem(
+                _("%(path)s has changed: its SHA-256 does not match the manifest.", path=path)
+            )
 
     def _close_folder(self, patient: str, entries: dict[str, str]) -> Iterator[LogLine]:
         """Check a patient folder as a whole once all of its manifest lines were read."""
@@ -165,17 +187,35 @@ class _Check:
         try:
             present = {e.name for e in os.scandir(folder) if e.is_file()}
         except OSError as error:
-            yield self.problem(f"{patient} cannot be listed ({error.strerror}).")
+            yield self.problem(
+                _(
+                    "%(patient)s cannot be listed (%(strerror)s).",
+                    patient=patient,
+                    strerror=error.strerror,
+                )
+            )
             return
         for name in sorted(present - set(entries) - _IGNORED):
             if name.startswith(TEMP_PREFIX):
-                yield self.problem(f"{patient}/{name} is a file left half-written by an export.")
+                yield self.problem(
+                    _(
+                        "%(patient)s/%(name)s is a file left half-written by an export.",
+                        patient=patient,
+                        name=name,
+                    )
+                )
             else:
-                yield self.problem(f"{patient}/{name} is not in the manifest.")
+                yield self.problem(
+                    _("%(patient)s/%(name)s is not in the manifest.", patient=patient, name=name)
+                )
         if patient_xml.XML_NAME not in entries:
             yield self.problem(
-                f"{patient} has no {patient_xml.XML_NAME} in the manifest: its export did not "
-                "finish; run the export again."
+                _(
+                    "%(patient)s has no %(XML_NAME)s in the manifest: its export did "
+                    "not finish; run the export again.",
+                    patient=patient,
+                    XML_NAME=patient_xml.XML_NAME,
+                )
             )
             return
         yield from self._check_xml(patient, entries)
@@ -185,37 +225,66 @@ class _Check:
         try:
             document = etree.parse(str(path), etree.XMLParser(resolve_entities=False))
         except (OSError, etree.XMLSyntaxError) as error:
-            yield self.problem(f"{patient}/{patient_xml.XML_NAME} cannot be read ({error}).")
+            yield self.problem(
+                _(
+                    "%(patient)s/%(XML_NAME)s cannot be read (%(error)s).",
+                    patient=patient,
+                    XML_NAME=patient_xml.XML_NAME,
+                    error=error,
+                )
+            )
             return
         xsd = patient_xml.schema()
         if not xsd.validate(document):
             yield self.problem(
-                f"{patient}/{patient_xml.XML_NAME} is not valid: {xsd.error_log.last_error}."
+                _(
+                    "%(patient)s/%(XML_NAME)s is not valid: %(last_error)s.",
+                    patient=patient,
+                    XML_NAME=patient_xml.XML_NAME,
+                    last_error=xsd.error_log.last_error,
+                )
             )
             return
         ns = f"{{{patient_xml.NAMESPACE}}}"
         number = document.findtext(f"{ns}identity/{ns}number")
         if number != patient:
-            yield self.problem(f"{patient}/{patient_xml.XML_NAME} is about another patient.")
+            yield self.problem(
+                _(
+                    "%(patient)s/%(XML_NAME)s is about another patient.",
+                    patient=patient,
+                    XML_NAME=patient_xml.XML_NAME,
+                )
+            )
         for element in document.iter(f"{ns}file"):
             name, digest = element.get("name", ""), element.get("sha256", "")
             if entries.get(name) != digest:
                 yield self.problem(
-                    f"{patient}/{patient_xml.XML_NAME} names {name}, which the manifest does "
-                    "not list with the same SHA-256."
+                    _(
+                        "%(patient)s/%(XML_NAME)s names %(name)s, which the manifest does "
+                        "not list with the same SHA-256.",
+                        patient=patient,
+                        XML_NAME=patient_xml.XML_NAME,
+                        name=name,
+                    )
                 )
 
     def _check_root(self) -> Iterator[LogLine]:
         if patient_xml.SCHEMA_FILE not in self.root_names:
-            yield self.problem(f"{patient_xml.SCHEMA_FILE} is not in the manifest.")
+            yield self.problem(
+                _("%(SCHEMA_FILE)s is not in the manifest.", SCHEMA_FILE=patient_xml.SCHEMA_FILE)
+            )
         with os.scandir(self.folder) as found:
             for entry in sorted(found, key=lambda e: e.name):
                 name = entry.name
                 if name in _IGNORED or name in self.root_names or name in self.seen_folders:
                     continue
                 if entry.is_dir() and manifest.PATIENT_FOLDER.fullmatch(name):
-                    yield self.problem(f"{name} is a patient folder the manifest does not list.")
+                    yield self.problem(
+                        _("%(name)s is a patient folder the manifest does not list.", name=name)
+                    )
                 elif name.startswith(TEMP_PREFIX):
-                    yield self.problem(f"{name} is a file left half-written by an export.")
+                    yield self.problem(
+                        _("%(name)s is a file left half-written by an export.", name=name)
+                    )
                 else:
-                    yield self.problem(f"{name} is not in the manifest.")
+                    yield self.problem(_("%(name)s is not in the manifest.", name=name))

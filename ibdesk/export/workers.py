@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from ibdesk.errors import UserError
 from ibdesk.export import media, pixels
 from ibdesk.export.media import FileResult, FileTask
+from ibdesk.i18n import gettext as _
 
 T = TypeVar("T")
 # Only third-party modules: the fork server imports them before it has our sys.path.
@@ -65,7 +66,7 @@ class WorkerPool:
             except BrokenProcessPool:
                 # A worker died (killed, out of memory): start a fresh pool and go on.
                 self.shutdown()
-        raise UserError("The export's worker processes cannot be started.")
+        raise UserError(_("The export's worker processes cannot be started."))
 
     def shutdown(self) -> None:
         """Cancel the files not started, wait for those being encoded, stop the workers."""

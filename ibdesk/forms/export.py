@@ -40,7 +40,10 @@ class PatientIdsField(Field):
         """Keep each id once, in the order given; anything but digits is a damaged page."""
         ids: list[int] = []
         for value in valuelist:
-            if not str(value).isdigit():
+            if (
+                not (str(value).isascii() and str(value).isdigit())
+                or int(value) > limits.ROW_ID_MAX
+            ):
                 self.data = []
                 raise ValueError(
                     _l("The list of patients on this page is damaged; reload the page.")
@@ -62,8 +65,12 @@ class SearchForm(FlaskForm):
     q = StringField(
         _l("Personnummer"),
         validators=[Length(max=limits.SEARCH_MAX, message=limits.SEARCH_TOO_LONG)],
-        description=_l("Any form, or its beginning: 121212-1212, 19121212, 1985."),
+        description=_l(
+            "Any form of personnummer, or its beginning (121212-1212, 19121212, 1985), or "
+            "a last name; blank lists everyone."
+        ),
     )
+    patient = PatientIdsField()  # the patients already picked: left out of the list
 
 
 def _typed_folder(text: str | None) -> str:

@@ -5,16 +5,20 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 
+from ibdesk.i18n import lazy_gettext as _l
+
 
 class InstallLicenseForm(FlaskForm):
     """Upload the license file the vendor sent."""
 
     file = FileField(
-        "License file",
+        _l("License file"),
         validators=[FileRequired("Choose the license file the vendor sent.")],
         description=(
-            "The .ibdesk-license file from the vendor. It replaces the current license only "
-            "once it has been checked; a file that fails changes nothing."
+            _l(
+                "The .ibdesk-license file from the vendor. It replaces the current license only "
+                "once it has been checked; a file that fails changes nothing."
+            )
         ),
     )
 

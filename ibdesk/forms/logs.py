@@ -5,21 +5,51 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, StringField
+from wtforms import BooleanField, DateField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
+from wtforms.widgets import TextInput
 
-from ibdesk import personnummer
+from ibdesk import auditwords, patients
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 
-_DATE = "Write the date as YYYY-MM-DD, for example 2026-03-04."
+_DATE = _l("Write the date as YYYY-MM-DD, for example 2026-03-04.")
+_ISO_INPUT = {
+    "placeholder": "YYYY-MM-DD",
+    "pattern": r"\d{4}-\d{2}-\d{2}",
+    "inputmode": "numeric",
+    "maxlength": "10",
+    "autocomplete": "off",
+}
 
 
 def _valid_personnummer(_form: Any, field: StringField) -> None:
+    # The patient search's own reading, so the Logs tab refuses exactly what it refuses.
     if field.data and field.data.strip():
         try:
-            personnummer.normalize(field.data)
+            patients.terms(field.data)
         except UserError as error:
             raise ValidationError(str(error)) from None
+
+
+def _iso_date(label: object) -> DateField:
+    # Typed as text, not <input type="date">: the browser would show its own locale's order
+    # (mm/dd/yyyy), while the clinic writes and reads ISO dates everywhere.
+    return DateField(
+        label,
+        validators=[Optional()],
+        invalid_value_message=_DATE,
+        widget=TextInput(),
+        render_kw=_ISO_INPUT,
+    )
+
+
+def _check_period(form: Any, field: DateField) -> None:
+    """Refuse a period that ends before it starts."""
+    if field.data and form.since.data and field.data < form.since.data:
+        raise ValidationError(_("The end date is before the start date."))
 
 
 class AuditFilterForm(FlaskForm):
@@ -29,19 +59,16 @@ class AuditFilterForm(FlaskForm):
         csrf = False
 
     personnummer = StringField(
-        "Patient",
+        _l("Patient"),
         validators=[_valid_personnummer],
-        description="The patient's personnummer, in any form.",
+        description=_l("The patient's personnummer in any form, its beginning, or a last name."),
     )
-    user = StringField("User", description="The user name exactly, as in anna.tandlakare.")
-    action = StringField("Event", description="For example patient.view or image_set.sign.")
-    since = DateField("From", validators=[Optional()], invalid_value_message=_DATE)
-    until = DateField("To", validators=[Optional()], invalid_value_message=_DATE)
+    user = StringField(_l("User"), description=_l("The user name exactly, as in anna.tandlakare."))
+    action = StringField(_l("Event"), description=_l("For example patient.view or image_set.sign."))
+    since = _iso_date(_l("From"))
+    until = _iso_date(_l("To"))
 
-    def validate_until(self, field: DateField) -> None:
-        """Refuse a period that ends before it starts."""
-        if field.data and self.since.data and field.data < self.since.data:
-            raise ValidationError("The end date is before the start date.")
+    validate_until = _check_period
 
 
 class LoginFilterForm(FlaskForm):
@@ -50,5 +77,25 @@ class LoginFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    user = StringField("User", description="The user name exactly.")
-    failures = BooleanField("Only failed log-ins")
+    user = StringField(_l("User"), description=_l("The user name exactly."))
+    failures = BooleanField(_l("Only failed log-ins"))
+
+
+LEVELS = [
+    SelectChoice("", _l("Any level")),
+    *(SelectChoice(key, label) for key, label in auditwords.LEVEL_NAMES.items()),
+]
+
+
+class SystemFilterForm(FlaskForm):
+    """What the system log shows; empty fields do not filter."""
+
+    class Meta:
+        csrf = False
+
+    level = SelectField(_l("Level"), choices=LEVELS, default="", validate_choice=True)
+    action = StringField(_l("Event"), description=_l("For example database.upgrade or backup.run."))
+    since = _iso_date(_l("From"))
+    until = _iso_date(_l("To"))
+
+    validate_until = _check_period

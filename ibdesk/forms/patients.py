@@ -7,6 +7,7 @@ from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from ibdesk import limits
+from ibdesk.i18n import lazy_gettext as _l
 
 
 class SearchForm(FlaskForm):
@@ -16,12 +17,14 @@ class SearchForm(FlaskForm):
         csrf = False
 
     q = StringField(
-        "Personnummer or name",
+        _l("Personnummer or name"),
         validators=[Length(max=limits.SEARCH_MAX, message=limits.SEARCH_TOO_LONG)],
         description=(
-            "Any form staff write, or its beginning: 19121212-1212, 121212-1212, 1212121212, "
-            "19121212 or 1985. Or the beginning of a last name, as in Öberg or öb. "
-            "Leave empty to list every patient."
+            _l(
+                "Any form staff write, or its beginning: 19121212-1212, 121212-1212, 1212121212, "
+                "19121212 or 1985. Or the beginning of a last name, as in Öberg or öb. "
+                "Leave empty to list every patient."
+            )
         ),
     )
 
@@ -30,9 +33,9 @@ class ConfirmNumberForm(FlaskForm):
     """Type the patient's personnummer again before deleting or purging (use a prefix)."""
 
     confirm = StringField(
-        "Type the patient's personnummer to confirm",
+        _l("Type the patient's personnummer to confirm"),
         validators=[DataRequired("Type the patient's personnummer to confirm.")],
-        description="Any form of the number is accepted, for example 121212-1212.",
+        description=_l("Any form of the number is accepted, for example 121212-1212."),
     )
 
 
@@ -40,10 +43,10 @@ class UnsignForm(FlaskForm):
     """Give the reason for removing a signature (kept in the patient's log)."""
 
     reason = TextAreaField(
-        "Reason for unsigning",
+        _l("Reason for unsigning"),
         validators=[
             DataRequired("Give a reason for unsigning (it is kept in the patient's log)."),
-            Length(min=3, max=400, message="Write the reason in 3 to 400 characters."),
+            Length(min=3, max=400, message=_l("Write the reason in 3 to 400 characters.")),
         ],
-        description="Why the set must be changed; it is kept in the patient's log.",
+        description=_l("Why the set must be changed; it is kept in the patient's log."),
     )

@@ -12,6 +12,7 @@ from wtforms import BooleanField, Field, PasswordField, StringField, ValidationE
 from wtforms.validators import DataRequired
 
 from ibdesk.errors import UserError
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.settings.connection import check_database_name
 
 
@@ -41,11 +42,13 @@ class ImageFolderForm(_SectionForm):
     PREFIX = "image"
 
     path = StringField(
-        "Shared image folder",
+        _l("Shared image folder"),
         validators=[DataRequired("Type the path of the shared image folder.")],
-        description="The folder all workstations keep the images in, such as D:\\ImageBank "
-        "or /srv/imagebank. A Windows network path (\\\\server\\share\\folder) is stored as "
-        "typed.",
+        description=_l(
+            "The folder all workstations keep the images in, such as D:\\ImageBank "
+            "or /srv/imagebank. A Windows network path (\\\\server\\share\\folder) is stored as "
+            "typed."
+        ),
         render_kw={"spellcheck": "false"},
     )
 
@@ -56,9 +59,9 @@ class BackupForm(_SectionForm):
     PREFIX = "backup"
 
     folder = StringField(
-        "Backup folder",
+        _l("Backup folder"),
         validators=[DataRequired("Type the folder for the backup.")],
-        description="A folder on this computer; for SQL Server, a folder on the server itself.",
+        description=_l("A folder on this computer; for SQL Server, a folder on the server itself."),
         render_kw={"spellcheck": "false"},
     )
 
@@ -69,12 +72,12 @@ class UpdateForm(_SectionForm):
     PREFIX = "update"
 
     backup_folder = StringField(
-        "Backup folder",
-        description="A verified backup is written here before the schema changes.",
+        _l("Backup folder"),
+        description=_l("A verified backup is written here before the schema changes."),
         render_kw={"spellcheck": "false"},
     )
     backed_up_on_server = BooleanField(
-        "The database was backed up on the SQL Server (see Backup now)"
+        _l("The database was backed up on the SQL Server (see Backup now)")
     )
 
 
@@ -84,22 +87,22 @@ class AttachForm(_SectionForm):
     PREFIX = "attach"
 
     path = StringField(
-        "Database file",
+        _l("Database file"),
         validators=[DataRequired("Type the path of the database file.")],
         render_kw={"spellcheck": "false"},
     )
-    ldf = StringField("Log file (.ldf)", render_kw={"spellcheck": "false"})
-    name = StringField("Name for the attached database", render_kw={"spellcheck": "false"})
+    ldf = StringField(_l("Log file (.ldf)"), render_kw={"spellcheck": "false"})
+    name = StringField(_l("Name for the attached database"), render_kw={"spellcheck": "false"})
 
     def __init__(self, *args: Any, backend: str, **kwargs: Any):
         """Ask for what the current database's type needs."""
         super().__init__(*args, **kwargs)
         self.backend = backend
         if backend == "mssql":
-            self.path.label.text = "Data file (.mdf) on the server"
-            self.path.description = "The path as the SQL Server machine sees it."
+            self.path.label.text = _l("Data file (.mdf) on the server")
+            self.path.description = _l("The path as the SQL Server machine sees it.")
         else:
-            self.path.description = (
+            self.path.description = _l(
                 "The ImageBank 2.1 SQLite file, such as D:\\ImageBank\\ib.sqlite3."
             )
 
@@ -119,15 +122,17 @@ class LoginForm(_SectionForm):
     PREFIX = "login"
 
     login = StringField(
-        "Login name",
+        _l("Login name"),
         validators=[DataRequired("Type the new login's name.")],
-        description="2 to 63 letters, digits or _, starting with a letter; such as rum_1.",
+        description=_l("2 to 63 letters, digits or _, starting with a letter; such as rum_1."),
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     password = PasswordField(
-        "Password",
+        _l("Password"),
         validators=[DataRequired("Type the new login's password.")],
-        description="At least 12 characters. Workstations sign in with it: keep it in the "
-        "clinic's password safe.",
+        description=_l(
+            "At least 12 characters. Workstations sign in with it: keep it in the "
+            "clinic's password safe."
+        ),
         render_kw={"autocomplete": "new-password"},
     )

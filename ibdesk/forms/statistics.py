@@ -5,12 +5,14 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
 
+from ibdesk.i18n import lazy_gettext as _l
+
 
 class CheckForm(FlaskForm):
     """Start comparing the image folder with the database."""
 
     hashes = BooleanField(
-        "Compare SHA-256 checksums too",
+        _l("Compare SHA-256 checksums too"),
         default=True,
-        description="Reads every file, so it takes longer; without it only sizes are compared.",
+        description=_l("Reads every file, so it takes longer; without it only sizes are compared."),
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     Field,
@@ -23,19 +22,21 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.settings.connection import BACKEND_LABELS, ServerSpec, check_database_name
 from ibdesk.users.passwords import MIN_LENGTH
 
 BACKEND_CHOICES = [
-    SelectChoice("sqlite", "SQLite (a file on this computer)"),
+    SelectChoice("sqlite", _l("SQLite (a file on this computer)")),
     SelectChoice("postgresql", BACKEND_LABELS["postgresql"]),
     SelectChoice("mssql", BACKEND_LABELS["mssql"]),
 ]
 AUTH_CHOICES = [
-    SelectChoice("sql", "SQL Server login"),
-    SelectChoice("windows", "Windows authentication"),
+    SelectChoice("sql", _l("SQL Server login")),
+    SelectChoice("windows", _l("Windows authentication")),
 ]
-PASSWORD_KEPT = "Leave empty to keep the password given before (it is never shown)."
+PASSWORD_KEPT = _l("Leave empty to keep the password given before (it is never shown).")
 
 
 def preferred_driver(drivers: list[str]) -> str:
@@ -48,36 +49,36 @@ def preferred_driver(drivers: list[str]) -> str:
 class ServerForm(FlaskForm):
     """Step 1: which kind of database server, where it is and how to sign in."""
 
-    backend = RadioField("Database type", choices=BACKEND_CHOICES, default="sqlite")
+    backend = RadioField(_l("Database type"), choices=BACKEND_CHOICES, default="sqlite")
     folder = StringField(
-        "Folder for the database file",
-        description="The SQLite database is one file in this folder on this computer.",
+        _l("Folder for the database file"),
+        description=_l("The SQLite database is one file in this folder on this computer."),
     )
     host = StringField(
-        "Server",
-        description="The server's name or address; for SQL Server also SERVER\\INSTANCE.",
+        _l("Server"),
+        description=_l("The server's name or address; for SQL Server also SERVER\\INSTANCE."),
     )
     port = StringField(
-        "Port",
-        description="Empty: the usual one.",
+        _l("Port"),
+        description=_l("Empty: the usual one."),
         render_kw={"inputmode": "numeric", "autocomplete": "off"},
     )
     instance = StringField(
-        "Instance", description="A named SQL Server instance, such as SQLEXPRESS; or empty."
+        _l("Instance"), description=_l("A named SQL Server instance, such as SQLEXPRESS; or empty.")
     )
-    auth = RadioField("Sign in with", choices=AUTH_CHOICES, default="sql")
-    user = StringField("User name", render_kw={"autocomplete": "off", "spellcheck": "false"})
-    password = PasswordField("Password", render_kw={"autocomplete": "off"})
+    auth = RadioField(_l("Sign in with"), choices=AUTH_CHOICES, default="sql")
+    user = StringField(_l("User name"), render_kw={"autocomplete": "off", "spellcheck": "false"})
+    password = PasswordField(_l("Password"), render_kw={"autocomplete": "off"})
     driver = SelectField(
-        "ODBC driver",
+        _l("ODBC driver"),
         choices=[],
         validate_choice=False,
-        description="The drivers installed on this computer.",
+        description=_l("The drivers installed on this computer."),
     )
-    encrypt = BooleanField("Encrypt the connection", default=True)
+    encrypt = BooleanField(_l("Encrypt the connection"), default=True)
     trust_server_certificate = BooleanField(
-        "Trust the server's certificate without checking it",
-        description="Only for a server with a self-made certificate, inside the clinic.",
+        _l("Trust the server's certificate without checking it"),
+        description=_l("Only for a server with a self-made certificate, inside the clinic."),
     )
 
     def __init__(self, *args: Any, drivers: list[str], password_kept: bool = False, **kwargs: Any):
@@ -115,24 +116,24 @@ class ServerForm(FlaskForm):
     def validate_folder(self, field: Field) -> None:
         """Require the folder for SQLite."""
         if self.backend.data == "sqlite" and not (field.data or "").strip():
-            raise ValidationError("Choose the folder for the SQLite database.")
+            raise ValidationError(_("Choose the folder for the SQLite database."))
 
     def validate_host(self, field: Field) -> None:
         """Require the server's name for PostgreSQL and SQL Server."""
         if self._server() and not (field.data or "").strip():
-            raise ValidationError("Type the database server's name or address.")
+            raise ValidationError(_("Type the database server's name or address."))
 
     def validate_port(self, field: Field) -> None:
         """Accept an empty port or a number from 1 to 65535."""
         value = (field.data or "").strip()
         if self._server() and value and not (value.isdigit() and 0 < int(value) < 65536):
-            raise ValidationError("The port must be a number from 1 to 65535.")
+            raise ValidationError(_("The port must be a number from 1 to 65535."))
 
     def validate_user(self, field: Field) -> None:
         """Require a user name, except for Windows authentication."""
         windows = self.backend.data == "mssql" and self.auth.data == "windows"
         if self._server() and not windows and not (field.data or "").strip():
-            raise ValidationError("Type the user name to sign in with.")
+            raise ValidationError(_("Type the user name to sign in with."))
 
     def validate_driver(self, field: Field) -> None:
         """Require one of the ODBC drivers installed on this computer, for SQL Server."""
@@ -140,14 +141,17 @@ class ServerForm(FlaskForm):
             return
         if not self.drivers:
             raise ValidationError(
-                "No ODBC driver is installed on this computer; install Microsoft's ODBC "
-                "Driver for SQL Server (or FreeTDS) first."
+                _(
+                    "No ODBC driver is installed on this computer; install Microsoft's ODBC "
+                    "Driver for SQL Server (or FreeTDS) first."
+                )
             )
         if field.data not in self.drivers:
             raise ValidationError(
-                "That ODBC driver is not installed here; choose one of: "
-                + ", ".join(self.drivers)
-                + "."
+                _(
+                    "That ODBC driver is not installed here; choose one of: %(drivers)s.",
+                    drivers=", ".join(self.drivers),
+                )
             )
 
     def spec(self, kept_password: str = "") -> ServerSpec:
@@ -184,10 +188,10 @@ class CreateDatabaseForm(FlaskForm):
     """Step 2, first way: a new, empty ImageBank database."""
 
     name = StringField(
-        "Name of the new database",
+        _l("Name of the new database"),
         default="imagebank",
         validators=[DataRequired("Type a name for the new database.")],
-        description="Letters, digits, _ or -, starting with a letter; for example imagebank.",
+        description=_l("Letters, digits, _ or -, starting with a letter; for example imagebank."),
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
 
@@ -202,7 +206,7 @@ class CreateDatabaseForm(FlaskForm):
 class ChooseDatabaseForm(FlaskForm):
     """Step 2, second way: one of the databases listed on the server."""
 
-    database = RadioField("Databases on the server", choices=[], validate_choice=False)
+    database = RadioField(_l("Databases on the server"), choices=[], validate_choice=False)
 
     def __init__(self, *args: Any, names: list[str], **kwargs: Any):
         """Offer the names that [List databases] found."""
@@ -213,35 +217,28 @@ class ChooseDatabaseForm(FlaskForm):
     def validate_database(self, field: Field) -> None:
         """Accept only a database from the list."""
         if not field.data:
-            raise ValidationError("List the databases and choose one first.")
+            raise ValidationError(_("List the databases and choose one first."))
         if field.data not in self.names:
-            raise ValidationError("That database is not in the list; list the databases again.")
-
-
-class LicenseForm(FlaskForm):
-    """Step 3: the license file from the vendor."""
-
-    license_file = FileField(
-        "License file",
-        validators=[FileRequired("Choose the license file the vendor sent.")],
-        description="The license file the vendor sent; nothing changes unless it is valid.",
-    )
+            raise ValidationError(_("That database is not in the list; list the databases again."))
 
 
 class AdminUserForm(FlaskForm):
     """Step 4: the first administrator account."""
 
     username = StringField(
-        "User name",
+        _l("User name"),
         validators=[DataRequired("Type a user name.")],
-        description="2 to 64 letters, digits or . - _ @, no spaces; for example anna.admin.",
+        description=_l("2 to 64 letters, digits or . - _ @, no spaces; for example anna.admin."),
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
-    display_name = StringField("Full name (optional)")
+    display_name = StringField(_l("Full name (optional)"))
     password = PasswordField(
-        "Password",
+        _l("Password"),
         validators=[DataRequired("Type a password.")],
-        description=f"At least {MIN_LENGTH} characters, not containing the user name; a "
-        "short phrase of a few words is easy to remember and hard to guess.",
+        description=_l(
+            "At least %(count)s characters, not containing the user name; a short phrase of "
+            "a few words is easy to remember and hard to guess.",
+            count=MIN_LENGTH,
+        ),
         render_kw={"autocomplete": "new-password"},
     )

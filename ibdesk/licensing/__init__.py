@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Executable, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -29,8 +29,12 @@ from sqlalchemy.orm import Session
 from ibdesk import audit, clinic_settings
 from ibdesk.audit import Actor
 from ibdesk.errors import Refused
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
+from ibdesk.i18n import ngettext
 from ibdesk.licensing.licensefile import (
     DEMO_KEY_ID,
+    MAX_FILE_BYTES,
     LicenseDocument,
     LicenseError,
     Trust,
@@ -44,7 +48,7 @@ DEMO_DATABASE_ID = "demo_database_id"
 DEMO_SEATS = 3
 DEMO_PREFIX = "DEMO"
 DEMO_ORG_NUMBER = "000000-0000"
-_STORED = "The installed license"
+_STORED = _l("The installed license")
 
 
 @dataclass(frozen=True)
@@ -104,14 +108,15 @@ class LicenseInfo:
     def notice(self) -> str | None:
         """Return the warning every screen must show for a demo or test license."""
         if self.is_demo:
-            return (
+            return _(
                 "DEMO license: for trying ImageBank with the demo database only, "
                 "not for clinical use."
             )
         if self.trust is Trust.TEST_KEY:
-            return (
-                f"TEST license: verified by a key trusted only through IBDESK_TRUST_KEY "
-                f"({self.key_name}), not by the vendor's key."
+            return _(
+                "TEST license: verified by a key trusted only through "
+                "IBDESK_TRUST_KEY (%(key_name)s), not by the vendor's key.",
+                key_name=self.key_name,
             )
         return None
 
@@ -141,31 +146,47 @@ def _trust(session: Session, document: LicenseDocument) -> VerifiedLicense:
 def _check_expiry(document: LicenseDocument, today: dt.date | None) -> None:
     if document.expires_on is not None and document.expires_on < (today or dt.date.today()):
         raise LicenseError(
-            f"The license expired on {document.expires_on.isoformat()}; ask the vendor for "
-            "a renewed license."
+            _(
+                "The license expired on %(isoformat)s; ask the vendor for a renewed license.",
+                isoformat=document.expires_on.isoformat(),
+            )
         )
 
 
 def _check_demo(session: Session, document: LicenseDocument) -> None:
     if document.seats > DEMO_SEATS or not document.licensee.startswith(DEMO_PREFIX):
         raise LicenseError(
-            f"The demo license is not valid: a demo license has at most {DEMO_SEATS} seats "
-            f"and its licensee starts with {DEMO_PREFIX}."
+            _(
+                "The demo license is not valid: a demo license has at most "
+                "%(DEMO_SEATS)s seats and its licensee starts with %(DEMO_PREFIX)s.",
+                DEMO_SEATS=DEMO_SEATS,
+                DEMO_PREFIX=DEMO_PREFIX,
+            )
         )
     if clinic_settings.get(session, DEMO_DATABASE_ID) != document.database_id:
         raise LicenseError(
-            "The demo license belongs to another database; a demo license works only in "
-            "the demo database it was made for."
+            _(
+                "The demo license belongs to another database; a demo license works only in "
+                "the demo database it was made for."
+            )
         )
     if _has_held_real_license(session):
         raise LicenseError(
-            "A demo license stops working once a real license has been installed in this database."
+            _(
+                "A demo license stops working once a real license has been installed in "
+                "this database."
+            )
         )
 
 
 def _has_held_real_license(session: Session) -> bool:
     query = select(License.id).where(License.key_id != DEMO_KEY_ID).limit(1)
     return session.execute(query).first() is not None
+
+
+def has_held_real_license(session: Session) -> bool:
+    """Tell whether this database has ever held a clinic's real (not DEMO) license."""
+    return _has_held_real_license(session)
 
 
 def _current_row(session: Session) -> License | None:
@@ -178,8 +199,10 @@ def seat_license(session: Session, *, today: dt.date | None = None) -> VerifiedL
     row = _current_row(session)
     if row is None:
         raise Refused(
-            "No license is installed; ask the administrator to install the clinic's "
-            "license in ImageBank SysAdmin."
+            _(
+                "No license is installed; ask the administrator to install the clinic's "
+                "license in ImageBank SysAdmin."
+            )
         )
     try:
         document = parse(row.document.encode("utf-8"), name=_STORED)
@@ -187,7 +210,10 @@ def seat_license(session: Session, *, today: dt.date | None = None) -> VerifiedL
     except LicenseError as error:
         reason = str(error)
         raise Refused(
-            f"The clinic's license cannot grant seats: {reason[:1].lower()}{reason[1:]}"
+            _(
+                "The clinic's license cannot grant seats: %(reason)s",
+                reason=reason[:1].lower() + reason[1:],
+            )
         ) from error
 
 
@@ -247,14 +273,20 @@ def install_license(
     document = parse(data, name=name)
     if document.demo:
         raise LicenseError(
-            f"{name} is a demo license; demo licenses are made by `ibdesk demo` for the demo "
-            "database and cannot be installed."
+            _(
+                "%(name)s is a demo license; demo licenses come with the demo database "
+                "and cannot be installed.",
+                name=name,
+            )
         )
     verified = check_document(session, document, today=today)
     if document.created_on > (today or dt.date.today()):
         raise LicenseError(
-            f"The license is dated {document.created_on.isoformat()}, which is in the "
-            "future; check this computer's date, or ask the vendor."
+            _(
+                "The license is dated %(isoformat)s, which is in the future; check "
+                "this computer's date, or ask the vendor.",
+                isoformat=document.created_on.isoformat(),
+            )
         )
     _lock_seats(session)
     fit_slots(session, document.seats)
@@ -274,8 +306,10 @@ def make_demo_license(
     """Give a demo database its DEMO license (three seats); refuse a real clinic's database."""
     if _has_held_real_license(session):
         raise Refused(
-            "This database has held a real license, so it cannot get a demo license; "
-            "demo licenses are only for demo databases."
+            _(
+                "This database has held a real license, so it cannot get a demo license; "
+                "demo licenses are only for demo databases."
+            )
         )
     current = current_license(session, today=today)
     if current is not None and current.is_demo and current.valid:
@@ -300,7 +334,7 @@ def make_demo_license(
         }
     )
     session.flush()  # the demo check below reads the setting just written
-    document = parse((body + "signature: none\n").encode("utf-8"), name="The demo license")
+    document = parse((body + "signature: none\n").encode("utf-8"), name=_("The demo license"))
     verified = check_document(session, document, today=today)
     _lock_seats(session)
     fit_slots(session, DEMO_SEATS)
@@ -346,10 +380,33 @@ def fit_slots(session: Session, seats: int) -> None:
         oldest = sorted(held, key=lambda r: (r.last_seen or never, r.slot))[:excess]
         names = ", ".join(f"{r.hostname} (seat ID {r.id})" for r in oldest)
         raise Refused(
-            f"The new license has {seats} seat{'s' if seats != 1 else ''} but "
-            f"{len(held)} workstations hold one, so free {excess} first, for example "
-            f"{names}, which {'were' if excess > 1 else 'was'} seen longest ago; nothing "
-            "was changed."
+            ngettext(
+                "The new license has %(seats)s seat but %(held)s workstations hold one, so "
+                "free %(excess)s first, for example %(names)s, which was seen longest ago; "
+                "nothing was changed.",
+                "The new license has %(seats)s seats but %(held)s workstations hold one, so "
+                "free %(excess)s first, for example %(names)s, which was seen longest ago; "
+                "nothing was changed.",
+                seats,
+                seats=seats,
+                held=len(held),
+                excess=excess,
+                names=names,
+            )
+            if excess == 1
+            else ngettext(
+                "The new license has %(seats)s seat but %(held)s workstations hold one, so "
+                "free %(excess)s first, for example %(names)s, which were seen longest ago; "
+                "nothing was changed.",
+                "The new license has %(seats)s seats but %(held)s workstations hold one, so "
+                "free %(excess)s first, for example %(names)s, which were seen longest ago; "
+                "nothing was changed.",
+                seats,
+                seats=seats,
+                held=len(held),
+                excess=excess,
+                names=names,
+            )
         )
     present = {r.slot for r in rows}
     missing = [slot for slot in range(1, seats + 1) if slot not in present]
@@ -363,7 +420,7 @@ def fit_slots(session: Session, seats: int) -> None:
     conn.execute(delete(S).where(S.slot > seats, S.mac.is_(None)))
     left = conn.execute(select(func.count()).select_from(S).where(S.slot > seats)).scalar_one()
     if left:
-        raise Refused("The seats changed while the license was being installed; try again.")
+        raise Refused(_("The seats changed while the license was being installed; try again."))
 
 
 def _store(session: Session, verified: VerifiedLicense, actor: Actor) -> License:
@@ -395,3 +452,20 @@ def _store(session: Session, verified: VerifiedLicense, actor: Actor) -> License
     )
     session.flush()
     return row
+
+
+UPLOAD_NAME_CHARS = 80  # of an uploaded file's name, as repeated in messages
+
+
+def upload_name(filename: str | None) -> str:
+    """Return how messages name an uploaded file: its base name, shortened."""
+    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not base:
+        return "The file"
+    short = base if len(base) <= UPLOAD_NAME_CHARS else base[: UPLOAD_NAME_CHARS - 1] + "…"
+    return f"The file {short}"
+
+
+def read_upload(stream: BinaryIO) -> bytes:
+    """Read an uploaded license file: one byte more than a license can be, never more."""
+    return stream.read(MAX_FILE_BYTES + 1)

@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
 
 MAGIC = "ibdesk-license"
 FORMAT_VERSION = "1"
@@ -130,9 +131,11 @@ def load_public_key(data: bytes, source: str) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError) as error:
-        raise LicenseError(f"{source} is not a PEM public key file.") from error
+        raise LicenseError(_("%(source)s is not a PEM public key file.", source=source)) from error
     if not isinstance(key, Ed25519PublicKey):
-        raise LicenseError(f"{source} holds a public key, but not an Ed25519 one.")
+        raise LicenseError(
+            _("%(source)s holds a public key, but not an Ed25519 one.", source=source)
+        )
     return key
 
 
@@ -145,14 +148,14 @@ def render_body(fields: dict[str, str]) -> str:
     """Return the text of a license before its signature line, fields in canonical order."""
     unknown = set(fields) - set(FIELDS)
     if unknown:
-        raise ValueError(f"unknown license fields: {sorted(unknown)}")
+        raise ValueError(_("unknown license fields: %(unknown)s", unknown=sorted(unknown)))
     lines = [f"{MAGIC}: {FORMAT_VERSION}"]
     for name in FIELDS:
         value = fields.get(name)
         if value is None:
             continue
         if "\n" in value or "\r" in value or value != value.strip():
-            raise ValueError(f"license field {name} must be one trimmed line")
+            raise ValueError(_("license field %(name)s must be one trimmed line", name=name))
         lines.append(f"{name}: {value}")
     return "\n".join(lines) + "\n"
 
@@ -163,7 +166,9 @@ def parse(data: bytes, *, name: str = "The file") -> LicenseDocument:
     The signature is not checked here, but its presence and shape are, so a file cut short
     is reported as incomplete.
     """
-    not_license = f"{name} is not an ImageBank license file; choose the file the vendor sent."
+    not_license = _(
+        "%(name)s is not an ImageBank license file; choose the file the vendor sent.", name=name
+    )
     if len(data) > MAX_FILE_BYTES:
         raise LicenseError(not_license)
     try:
@@ -184,8 +189,12 @@ def parse(data: bytes, *, name: str = "The file") -> LicenseDocument:
     version = first.partition(":")[2].strip()
     if version != FORMAT_VERSION:
         raise LicenseError(
-            f"{name} is a license of a format this program does not know (version "
-            f"{version[:10] or 'missing'}); update ImageBank SysAdmin first."
+            _(
+                "%(name)s is a license of a format this program does not know "
+                "(version %(value)s); update ImageBank SysAdmin first.",
+                name=name,
+                value=version[:10] or _("missing"),
+            )
         )
     damaged = f"{name} is damaged"
     fields: dict[str, str] = {}
@@ -194,30 +203,46 @@ def parse(data: bytes, *, name: str = "The file") -> LicenseDocument:
     for number, line in enumerate(lines[1:], start=2):
         if signature_line is not None:
             if line.strip():
-                raise LicenseError(f"{damaged}: there is text after its signature.")
+                raise LicenseError(
+                    _("%(damaged)s: there is text after its signature.", damaged=damaged)
+                )
             continue
         key, sep, value = line.partition(":")
         if not sep or _CONTROL.search(line):
             raise LicenseError(
                 incomplete
                 if number == len(lines)
-                else f"{damaged}: line {number} is not a 'field: value' line."
+                else _(
+                    "%(damaged)s: line %(number)s is not a 'field: value' line.",
+                    damaged=damaged,
+                    number=number,
+                )
             )
         key, value = key.strip(), value.strip()
         if key == "signature":
             signature_line = value
             continue
         if key not in FIELDS:
-            raise LicenseError(f"{damaged}: it has an unknown field '{key[:40]}'.")
+            raise LicenseError(
+                _("%(damaged)s: it has an unknown field '%(key)s'.", damaged=damaged, key=key[:40])
+            )
         if key in fields:
-            raise LicenseError(f"{damaged}: the field '{key}' appears twice.")
+            raise LicenseError(
+                _("%(damaged)s: the field '%(key)s' appears twice.", damaged=damaged, key=key)
+            )
         fields[key] = value
         body_lines.append(line)
     if signature_line is None:
         raise LicenseError(incomplete)
     missing = [f for f in REQUIRED if not fields.get(f)]
     if missing:
-        raise LicenseError(f"{damaged}: the field '{missing[0]}' is missing.")
+        raise LicenseError(
+            _(
+                "%(damaged)s: the field '%(missing)s' is missing.",
+                damaged=damaged,
+                missing=missing[0],
+            )
+        )
     demo = fields.get("demo") == "true"
     signature = _parse_signature(signature_line, demo=demo, name=name, incomplete=incomplete)
     body = ("\n".join(body_lines) + "\n").encode("utf-8")
@@ -232,24 +257,31 @@ def parse(data: bytes, *, name: str = "The file") -> LicenseDocument:
 
 
 def _incomplete(name: str) -> str:
-    return (
-        f"{name} is incomplete (it was cut short before the end of its signature); "
-        "save the whole file from the vendor again."
+    return _(
+        "%(name)s is incomplete (it was cut short before the end of its "
+        "signature); save the whole file from the vendor again.",
+        name=name,
     )
 
 
 def _parse_signature(value: str, *, demo: bool, name: str, incomplete: str) -> bytes | None:
     if demo:
         if value != "none":
-            raise LicenseError(f"{name} is damaged: a demo license carries no signature.")
+            raise LicenseError(
+                _("%(name)s is damaged: a demo license carries no signature.", name=name)
+            )
         return None
     algorithm, sep, encoded = value.partition(":")
     if value == "none":
-        raise LicenseError(f"{name} is not signed, so it cannot be a license from the vendor.")
+        raise LicenseError(
+            _("%(name)s is not signed, so it cannot be a license from the vendor.", name=name)
+        )
     if "ed25519:".startswith(value):
         raise LicenseError(incomplete)
     if not sep or algorithm != "ed25519":
-        raise LicenseError(f"{name} is damaged: its signature is not an Ed25519 signature.")
+        raise LicenseError(
+            _("%(name)s is damaged: its signature is not an Ed25519 signature.", name=name)
+        )
     try:
         raw = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as error:
@@ -258,7 +290,9 @@ def _parse_signature(value: str, *, demo: bool, name: str, incomplete: str) -> b
         raise LicenseError(incomplete)
     if base64.b64encode(raw).decode("ascii") != encoded:
         # Spare bits set in the last character: same bytes, but not what the vendor wrote.
-        raise LicenseError(f"{name} is damaged: its signature is not written as issued.")
+        raise LicenseError(
+            _("%(name)s is damaged: its signature is not written as issued.", name=name)
+        )
     return raw
 
 
@@ -275,31 +309,47 @@ def _document(
     damaged = f"{name} is damaged"
     key_id = fields["key-id"]
     if demo != (key_id == DEMO_KEY_ID) or (not demo and not _KEY_ID.match(key_id)):
-        raise LicenseError(f"{damaged}: its key id '{key_id[:40]}' is not valid.")
+        raise LicenseError(
+            _(
+                "%(damaged)s: its key id '%(key_id)s' is not valid.",
+                damaged=damaged,
+                key_id=key_id[:40],
+            )
+        )
     if "demo" in fields and fields["demo"] != "true":
-        raise LicenseError(f"{damaged}: the field 'demo' may only say 'true'.")
+        raise LicenseError(_("%(damaged)s: the field 'demo' may only say 'true'.", damaged=damaged))
     database_id = fields.get("database-id")
     if demo != (database_id is not None):
-        raise LicenseError(f"{damaged}: only a demo license names a database.")
+        raise LicenseError(_("%(damaged)s: only a demo license names a database.", damaged=damaged))
     license_id = fields["license-id"]
     if not _LICENSE_ID.match(license_id):
-        raise LicenseError(f"{damaged}: its license id is not valid.")
+        raise LicenseError(_("%(damaged)s: its license id is not valid.", damaged=damaged))
     licensee = fields["licensee"]
     if len(licensee) > 200:
-        raise LicenseError(f"{damaged}: the licensee's name is longer than 200 characters.")
+        raise LicenseError(
+            _("%(damaged)s: the licensee's name is longer than 200 characters.", damaged=damaged)
+        )
     org_number = fields["org-number"]
     if not _ORG_NUMBER.match(org_number):
-        raise LicenseError(f"{damaged}: the organisation number is not NNNNNN-NNNN.")
+        raise LicenseError(
+            _("%(damaged)s: the organisation number is not NNNNNN-NNNN.", damaged=damaged)
+        )
     seats_text = fields["seats"]
     if not seats_text.isascii() or not seats_text.isdigit():
-        raise LicenseError(f"{damaged}: the seat count is not a whole number.")
+        raise LicenseError(_("%(damaged)s: the seat count is not a whole number.", damaged=damaged))
     seats = int(seats_text)
     if not 1 <= seats <= MAX_SEATS:
-        raise LicenseError(f"{damaged}: the seat count must be between 1 and {MAX_SEATS}.")
+        raise LicenseError(
+            _(
+                "%(damaged)s: the seat count must be between 1 and %(MAX_SEATS)s.",
+                damaged=damaged,
+                MAX_SEATS=MAX_SEATS,
+            )
+        )
     created_on = _date(fields["created"], "created", damaged)
     expires_on = _date(fields["expires"], "expires", damaged) if "expires" in fields else None
     if expires_on is not None and expires_on < created_on:
-        raise LicenseError(f"{damaged}: it expires before it was created.")
+        raise LicenseError(_("%(damaged)s: it expires before it was created.", damaged=damaged))
     return LicenseDocument(
         license_id=license_id,
         key_id=key_id,
@@ -322,26 +372,39 @@ def _date(value: str, field: str, damaged: str) -> dt.date:
             return dt.date.fromisoformat(value)
         except ValueError:
             pass
-    raise LicenseError(f"{damaged}: the {field} date '{value[:20]}' is not YYYY-MM-DD.")
+    raise LicenseError(
+        _(
+            "%(damaged)s: the %(field)s date '%(value)s' is not YYYY-MM-DD.",
+            damaged=damaged,
+            field=field,
+            value=value[:20],
+        )
+    )
 
 
 def verify(document: LicenseDocument, keys: dict[str, TrustedKey] | None = None) -> TrustedKey:
     """Check a signed license against the trusted keys and return the key that signed it."""
     if document.demo or document.signature is None:
-        raise LicenseError("A demo license is not signed by the vendor.")
+        raise LicenseError(_("A demo license is not signed by the vendor."))
     trusted = trusted_keys() if keys is None else keys
     key = trusted.get(document.key_id)
     if key is None:
         raise LicenseError(
-            f"The license is signed with key {document.key_id}, which this program does not "
-            "trust; ask the vendor for a license signed with a current key."
+            _(
+                "The license is signed with key %(key_id)s, which this program "
+                "does not trust; ask the vendor for a license signed with a "
+                "current key.",
+                key_id=document.key_id,
+            )
         )
     try:
         key.public_key.verify(document.signature, signed_message(document.body))
     except InvalidSignature as error:
         raise LicenseError(
-            "The license has been changed since the vendor signed it; ask the vendor for "
-            "a fresh copy."
+            _(
+                "The license has been changed since the vendor signed it; ask the vendor for "
+                "a fresh copy."
+            )
         ) from error
     return key
 
@@ -354,7 +417,9 @@ def shipped_keys() -> dict[str, TrustedKey]:
     # install's namespace package; pyproject ships keys/* as package data.
     for entry in sorted(SHIPPED_KEYS_DIR.glob("*.pub")):
         if entry.is_file():
-            public_key = load_public_key(entry.read_bytes(), f"The shipped key {entry.name}")
+            public_key = load_public_key(
+                entry.read_bytes(), _("The shipped key %(name)s", name=entry.name)
+            )
             key_id = key_id_of(public_key)
             keys[key_id] = TrustedKey(
                 key_id, entry.name.removesuffix(".pub"), public_key, Trust.VENDOR
@@ -373,7 +438,12 @@ def environment_keys() -> dict[str, TrustedKey]:
             data = path.read_bytes()
         except OSError as error:
             raise LicenseError(
-                f"{TRUST_ENV} names {path}, which cannot be read ({error.strerror})."
+                _(
+                    "%(TRUST_ENV)s names %(path)s, which cannot be read (%(strerror)s).",
+                    TRUST_ENV=TRUST_ENV,
+                    path=path,
+                    strerror=error.strerror,
+                )
             ) from error
         public_key = load_public_key(data, f"{path} (named by {TRUST_ENV})")
         key_id = key_id_of(public_key)

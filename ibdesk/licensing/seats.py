@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from ibdesk import audit
 from ibdesk.audit import Actor
 from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.i18n import gettext as _
 from ibdesk.licensing import seat_license, seat_lock_statement
 from ibdesk.models import SeatActivation, utcnow
 
@@ -76,14 +77,20 @@ def normalize_mac(value: str) -> str:
         digits = text
     else:
         raise SeatError(
-            f"'{text[:40]}' is not a MAC address; write it as AA:BB:CC:DD:EE:FF, "
-            "AA-BB-CC-DD-EE-FF or aabb.ccdd.eeff."
+            _(
+                "'%(text)s' is not a MAC address; write it as AA:BB:CC:DD:EE:FF, "
+                "AA-BB-CC-DD-EE-FF or aabb.ccdd.eeff.",
+                text=text[:40],
+            )
         )
     digits = digits.upper()
     if digits in ("000000000000", "FFFFFFFFFFFF"):
         raise SeatError(
-            f"{':'.join(digits[i : i + 2] for i in range(0, 12, 2))} is not the address of a "
-            "network card; use the workstation's own MAC address."
+            _(
+                "%(join)s is not the address of a network card; use the "
+                "workstation's own MAC address.",
+                join=":".join(digits[i : i + 2] for i in range(0, 12, 2)),
+            )
         )
     return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
@@ -93,8 +100,10 @@ def normalize_machine_id(value: str) -> str:
     text = value.strip().lower()
     if not _MACHINE_ID.match(text):
         raise SeatError(
-            "The machine ID must be 1 to 64 printable characters without spaces (for "
-            "example /etc/machine-id or the Windows MachineGuid)."
+            _(
+                "The machine ID must be 1 to 64 printable characters without spaces (for "
+                "example /etc/machine-id or the Windows MachineGuid)."
+            )
         )
     return text
 
@@ -102,7 +111,7 @@ def normalize_machine_id(value: str) -> str:
 def _normalize_hostname(value: str) -> str:
     text = value.strip()
     if not text or len(text) > 100 or _CONTROL.search(text):
-        raise SeatError("The host name must be 1 to 100 characters on one line.")
+        raise SeatError(_("The host name must be 1 to 100 characters on one line."))
     return text
 
 
@@ -172,7 +181,7 @@ def claim_seat(
                 f"{machine_id}).",
             )
             return seat
-    raise Refused("The seats are busy with other workstations; try again in a moment.")
+    raise Refused(_("The seats are busy with other workstations; try again in a moment."))
 
 
 def _take_free_slot(conn: Connection, seats: int, values: dict[str, Any]) -> int | None:
@@ -182,10 +191,17 @@ def _take_free_slot(conn: Connection, seats: int, values: dict[str, Any]) -> int
         # Every free slot may be locked by claimants still in flight: wait for them.
         candidate = conn.execute(free_slot_query(seats, skip_locked=False)).scalar()
         if candidate is None:
-            which = f"All {seats} seats" if seats > 1 else "The one seat"
             raise Refused(
-                f"{which} of the clinic's license {'are' if seats > 1 else 'is'} in use; ask "
-                "the administrator to free the seat of a computer that is no longer used."
+                _(
+                    "All %(seats)s seats of the clinic's license are in use; ask the "
+                    "administrator to free the seat of a computer that is no longer used.",
+                    seats=seats,
+                )
+                if seats > 1
+                else _(
+                    "The one seat of the clinic's license is in use; ask the administrator "
+                    "to free the seat of a computer that is no longer used."
+                )
             )
     now = utcnow()
     taken = conn.execute(
@@ -205,7 +221,7 @@ def heartbeat(
     conn = session.connection()
     held = _held(conn, mac, machine_id)
     if held is None or held.slot > seats or not _touch(conn, held.id, mac, machine_id):
-        raise Refused("This workstation holds no seat any more; claim one again.")
+        raise Refused(_("This workstation holds no seat any more; claim one again."))
     return _seat(conn, held.id)
 
 
@@ -220,9 +236,11 @@ def release_seat(session: Session, seat_id: int, actor: Actor) -> SeatInfo:
     conn = session.connection()
     row = conn.execute(select(*_COLUMNS).where(_S.id == seat_id)).first()
     if row is None:
-        raise NotFound(f"There is no seat with ID {seat_id}; see `ibdesk seats list`.")
+        raise NotFound(
+            _("There is no seat with ID %(seat_id)s; see `ibdesk seats list`.", seat_id=seat_id)
+        )
     if row.mac is None:
-        raise Refused(f"Seat ID {seat_id} is already free.")
+        raise Refused(_("Seat ID %(seat_id)s is already free.", seat_id=seat_id))
     seat = _from_row(row)
     freed = conn.execute(
         update(_S)
@@ -230,7 +248,9 @@ def release_seat(session: Session, seat_id: int, actor: Actor) -> SeatInfo:
         .values(mac=None, machine_id=None, hostname=None, first_seen=None, last_seen=None)
     ).rowcount
     if freed != 1:
-        raise Refused(f"Seat ID {seat_id} changed meanwhile; look at the list again.")
+        raise Refused(
+            _("Seat ID %(seat_id)s changed meanwhile; look at the list again.", seat_id=seat_id)
+        )
     audit.system_event(
         session,
         actor,

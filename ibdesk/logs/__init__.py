@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from ibdesk import auditwords, csvsafe, personnummer
+from ibdesk import auditwords, csvsafe, patients, personnummer
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
 from ibdesk.models import AuditEvent, LoginEvent, SystemEvent
 
 PAGE_SIZE = 100
@@ -34,8 +35,18 @@ class AuditFilter:
     until: dt.date | None = None
 
     def normalised_number(self) -> str | None:
-        """Return the filter's personnummer normalised, or None when not given."""
-        return personnummer.normalize(self.personnummer) if self.personnummer.strip() else None
+        """Return the one patient's 12 digits the filter names, or None (blank, a range, a name)."""
+        text = self.personnummer.strip()
+        if not text:
+            return None
+        try:
+            return personnummer.stored_form(text)
+        except personnummer.PersonnummerError:
+            return None
+
+    def patient_terms(self) -> patients.Terms:
+        """Read the patient box as the patient search does (number, beginning or name)."""
+        return patients.terms(self.personnummer)
 
 
 def parse_date(text: str | None, what: str) -> dt.date | None:
@@ -46,7 +57,9 @@ def parse_date(text: str | None, what: str) -> dt.date | None:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
         raise UserError(
-            f"The {what} date '{text}' is not a date; write it as YYYY-MM-DD."
+            _("The start date '%(text)s' is not a date; write it as YYYY-MM-DD.", text=text)
+            if what == "start"
+            else _("The end date '%(text)s' is not a date; write it as YYYY-MM-DD.", text=text)
         ) from None
 
 
@@ -56,9 +69,13 @@ def _day_start(day: dt.date) -> dt.datetime:
 
 def _audit_query(flt: AuditFilter) -> Select[Any]:
     query = select(AuditEvent)
-    number = flt.normalised_number()
-    if number:
-        query = query.where(AuditEvent.personnummer == number)
+    found = flt.patient_terms()
+    if found.mode == "number":
+        query = query.where(
+            AuditEvent.personnummer >= found.low, AuditEvent.personnummer < found.high
+        )
+    elif found.mode == "name":
+        query = query.where(patients.name_condition(AuditEvent.personnummer, found))
     if flt.user.strip():
         query = query.where(AuditEvent.user_name == flt.user.strip())
     if flt.action.strip():
@@ -68,7 +85,7 @@ def _audit_query(flt: AuditFilter) -> Select[Any]:
     if flt.until:
         query = query.where(AuditEvent.at < _day_start(flt.until + dt.timedelta(days=1)))
     if flt.since and flt.until and flt.until < flt.since:
-        raise UserError("The end date is before the start date.")
+        raise UserError(_("The end date is before the start date."))
     return query
 
 
@@ -98,9 +115,59 @@ def audit_page(
     return _page(session, _audit_query(flt), AuditEvent.id, cursor, limit)
 
 
-def system_page(session: Session, *, cursor: int | None = None, limit: int = PAGE_SIZE) -> Page:
-    """Return a page of the system log."""
-    return _page(session, select(SystemEvent), SystemEvent.id, cursor, limit)
+def _timed_page(
+    session: Session, query: Select[Any], model: Any, cursor: int | None, limit: int
+) -> Page:
+    """Return a page newest first by the event's own time (then id), the cursor a row id.
+
+    Workstations report log-ins (and 1.2 conversion brings old ones) out of time order, so
+    the id alone does not say which is newest; the (at, id) index keeps this a range scan.
+    """
+    if cursor is not None:
+        last_at = session.scalar(select(model.at).where(model.id == cursor))
+        if last_at is None:
+            raise UserError(
+                _("That log page does not exist; open the log from its first page again.")
+            )
+        # Spelled out: SQL Server has no row-value comparison.
+        query = query.where(or_(model.at < last_at, and_(model.at == last_at, model.id < cursor)))
+    rows = list(session.scalars(query.order_by(model.at.desc(), model.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, rows[-1].id if more and rows else None)
+
+
+@dataclass(frozen=True)
+class SystemFilter:
+    """What the system log shows; empty fields do not filter."""
+
+    level: str = ""
+    action: str = ""
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+
+def system_page(
+    session: Session,
+    flt: SystemFilter | None = None,
+    *,
+    cursor: int | None = None,
+    limit: int = PAGE_SIZE,
+) -> Page:
+    """Return a page of the system log, newest first, filtered by level, event and dates."""
+    flt = flt or SystemFilter()
+    query = select(SystemEvent)
+    if flt.level.strip():
+        query = query.where(SystemEvent.level == flt.level.strip())
+    if flt.action.strip():
+        query = query.where(SystemEvent.action == flt.action.strip())
+    if flt.since and flt.until and flt.until < flt.since:
+        raise UserError(_("The end date is before the start date."))
+    if flt.since:
+        query = query.where(SystemEvent.at >= _day_start(flt.since))
+    if flt.until:
+        query = query.where(SystemEvent.at < _day_start(flt.until + dt.timedelta(days=1)))
+    return _timed_page(session, query, SystemEvent, cursor, limit)
 
 
 def login_page(
@@ -117,7 +184,7 @@ def login_page(
         query = query.where(LoginEvent.user_name == user.strip())
     if failures_only:
         query = query.where(LoginEvent.success.is_(False))
-    return _page(session, query, LoginEvent.id, cursor, limit)
+    return _timed_page(session, query, LoginEvent, cursor, limit)
 
 
 AUDIT_CSV_HEADER = (
@@ -153,7 +220,9 @@ def audit_csv(session: Session, flt: AuditFilter) -> Iterator[str]:
     writer = csvsafe.Writer(buffer)
     writer.writerow(AUDIT_CSV_HEADER)
     describe = auditwords.Describer(session)
-    for n, event in enumerate(audit_rows(session, flt), 1):
+    # Consecutive images added to one status are one row, as on the page; the row carries
+    # the newest event's id and every event's changes.
+    for n, event in enumerate(describe.grouped(audit_rows(session, flt)), 1):
         writer.writerow(
             (
                 event.id,
@@ -165,7 +234,7 @@ def audit_csv(session: Session, flt: AuditFilter) -> Iterator[str]:
                 event.action,
                 event.entity,
                 event.entity_id or "",
-                auditwords.describe_changes(event.changes),
+                " | ".join(text for text in event.change_texts if text),
                 describe(event),
             )
         )

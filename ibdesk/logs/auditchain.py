@@ -29,6 +29,8 @@ from sqlalchemy.orm import Session
 from ibdesk import config
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import ngettext
 from ibdesk.models import AuditEvent
 from ibdesk.progress import Job, LogLine, Progress, run_to_end
 
@@ -54,12 +56,15 @@ def load_key(*, create: bool = False) -> bytes:
     except FileNotFoundError:
         if not create:
             raise MissingKey(
-                f"The audit log key {path} is missing, so the log cannot be checked on this "
-                "machine; run ibdesk where the database was set up, or restore the key from "
-                "its backup."
+                _(
+                    "The audit log key %(path)s is missing, so the log cannot be "
+                    "checked on this machine; run ibdesk where the database was set "
+                    "up, or restore the key from its backup.",
+                    path=path,
+                )
             ) from None
     except ValueError as error:
-        raise MissingKey(f"The audit log key {path} is damaged.") from error
+        raise MissingKey(_("The audit log key %(path)s is damaged.", path=path)) from error
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -157,6 +162,8 @@ def seal(engine: Engine) -> int:
                     update(AuditEvent)
                     .where(AuditEvent.id == event.id)
                     .values(seq=seq, prev_hash=previous, chain_hash=chained)
+                    # Not matched against the loaded batch: that made sealing quadratic.
+                    .execution_options(synchronize_session=False)
                 )
                 previous = chained
             session.flush()
@@ -204,26 +211,34 @@ def _sealed_events(session: Session) -> Iterator[AuditEvent]:
 
 def verify(session: Session) -> ChainReport:
     """Recompute the chain and report the first event altered, deleted or inserted."""
-    report, _ = run_to_end(verify_steps(session))
+    report, _result = run_to_end(verify_steps(session))
     return report
 
 
-def verify_steps(session: Session) -> Job[ChainReport]:
-    """Verify the chain as a job: progress after every batch, the report as its result."""
+def verify_steps(session: Session, *, expected_head: Head | None = None) -> Job[ChainReport]:
+    """Verify the chain as a job: progress after every batch, the report as its result.
+
+    ``expected_head`` replaces the head kept beside the key (a restored copy of the database
+    is checked against the head its backup recorded).
+    """
     key = load_key()
     total = int(session.scalar(select(func.max(AuditEvent.seq))) or 0)
     previous, expected_seq, checked, last_id = GENESIS, 1, 0, 0
-    yield Progress(0, total, "audit events checked")
+    yield Progress(0, total, _("audit events checked"))
     for event in _sealed_events(session):
         if checked and checked % BATCH == 0:
-            yield Progress(checked, max(total, checked), "audit events checked")
+            yield Progress(checked, max(total, checked), _("audit events checked"))
         seq = int(event.seq or 0)
         if seq != expected_seq:
             return ChainReport(
                 checked,
                 0,
-                f"Audit events {expected_seq} to {seq - 1} were "
-                "deleted behind the program's back (the sequence jumps).",
+                _(
+                    "Audit events %(expected_seq)s to %(value)s were deleted behind "
+                    "the program's back (the sequence jumps).",
+                    expected_seq=expected_seq,
+                    value=seq - 1,
+                ),
                 event.id,
                 expected_seq,
             )
@@ -233,20 +248,28 @@ def verify_steps(session: Session) -> Job[ChainReport]:
             return ChainReport(
                 checked,
                 0,
-                f"Audit event {seq} (id {event.id}) was altered or "
-                "inserted behind the program's back: its hash does not match.",
+                _(
+                    "Audit event %(seq)s (id %(id)s) was altered or inserted behind "
+                    "the program's back: its hash does not match.",
+                    seq=seq,
+                    id=event.id,
+                ),
                 event.id,
                 seq,
             )
         previous, expected_seq, last_id = event.chain_hash or "", seq + 1, event.id
         checked += 1
-    head = _read_head()
+    head = expected_head if expected_head is not None else _read_head()
     if head is not None and head.seq >= expected_seq:
         return ChainReport(
             checked,
             0,
-            f"The newest audit events ({expected_seq} to {head.seq})"
-            " were deleted behind the program's back.",
+            _(
+                "The newest audit events (%(expected_seq)s to %(seq)s) were "
+                "deleted behind the program's back.",
+                expected_seq=expected_seq,
+                seq=head.seq,
+            ),
             None,
             expected_seq,
         )
@@ -254,7 +277,7 @@ def verify_steps(session: Session) -> Job[ChainReport]:
         return ChainReport(
             checked,
             0,
-            "The newest audit event differs from the one sealed last; the log was rewritten.",
+            _("The newest audit event differs from the one sealed last; the log was rewritten."),
             last_id or None,
             head.seq,
         )
@@ -269,7 +292,11 @@ def verify_steps(session: Session) -> Job[ChainReport]:
         return ChainReport(
             checked,
             unsealed,
-            f"Audit event id {slipped} was inserted behind the program's back among sealed events.",
+            _(
+                "Audit event id %(slipped)s was inserted behind the program's back "
+                "among sealed events.",
+                slipped=slipped,
+            ),
             slipped,
             None,
         )
@@ -286,14 +313,18 @@ class LogCheck:
 
 def seal_and_verify(engine: Engine) -> Job[LogCheck]:
     """Seal the new events, then verify the whole chain (a job: it reads every event)."""
-    yield LogLine("Sealing new audit events…")
+    yield LogLine(_("Sealing new audit events…"))
     sealed = seal(engine)
-    yield LogLine(f"Sealed {sealed} new audit event{'' if sealed == 1 else 's'}.")
+    yield LogLine(
+        ngettext("Sealed %(num)s new audit event.", "Sealed %(num)s new audit events.", sealed)
+    )
     with session_scope(engine, read_only=True) as session:
         report = yield from verify_steps(session)
-    yield Progress(report.checked, report.checked, "audit events checked")
+    yield Progress(report.checked, report.checked, _("audit events checked"))
     if report.ok:
-        yield LogLine(f"The audit log is intact: {report.checked} events checked.")
+        yield LogLine(
+            _("The audit log is intact: %(checked)s events checked.", checked=report.checked)
+        )
     else:
         yield LogLine(report.problem, "error")
     return LogCheck(sealed, report)

@@ -20,6 +20,7 @@ from ibdesk import audit, clinic_settings, display, limits, personnummer
 from ibdesk.audit import Actor
 from ibdesk.clients import find_patient
 from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.i18n import gettext as _
 from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient, utcnow
 
 PAGE_SIZE = 50
@@ -49,11 +50,45 @@ class SearchPage:
     rows: list[PatientRow]
     next_cursor: str | None
     mode: str  # "number", "name" or "all"
+    # Why a complete-looking number is not valid (wrong check digit, serial 000): shown
+    # beside the rows, which still hold a patient stored with exactly those digits.
+    hint: str | None = None
 
 
 def _name_prefix(text: str) -> tuple[str, str]:
     key = " ".join(text.lower().split())
     return key, key + "\uffff"
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What a search text means: mode "all", "number" (a personnummer range) or "name"."""
+
+    mode: str
+    low: str = ""
+    high: str = ""
+
+
+def terms(text: str) -> Terms:
+    """Read search-box text the one way every tab does, or raise why it cannot be searched."""
+    text = limits.check_search(text.strip())
+    if not text:
+        return Terms("all")
+    number_range = personnummer.search_key(text)
+    if number_range is not None:
+        return Terms("number", *number_range)
+    if any(ch.isdigit() for ch in text):
+        # Digits mixed with other characters: say what is wrong with the number.
+        personnummer.parse(text)
+    return Terms("name", *_name_prefix(text))
+
+
+def name_condition(column: Any, found: Terms) -> Any:
+    """Return the SQL condition "column holds the number of a patient the name finds"."""
+    names = select(Patient.personnummer).where(
+        Patient.name_key >= found.low, Patient.name_key < found.high
+    )
+    return column.in_(names)
 
 
 def search(
@@ -63,9 +98,16 @@ def search(
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
     include_deleted: bool = True,
+    exclude: Sequence[int] = (),
 ) -> SearchPage:
-    """Find patients by personnummer (any form or prefix) or by name; blank lists all."""
-    text = limits.check_search(text.strip())
+    """Find patients by personnummer (any form or prefix) or by name; blank lists all.
+
+    This one search serves every tab (Patients, Export, Logs) and the CLI, so each says
+    the same; ``exclude`` leaves out patients already picked (Export's right-hand list).
+    """
+    text = text.strip()
+    found = terms(text)
+    mode = found.mode
     query = select(
         Patient.id,
         Patient.personnummer,
@@ -76,26 +118,22 @@ def search(
     )
     if not include_deleted:
         query = query.where(Patient.deleted_at.is_(None))
-    number_range = personnummer.search_key(text) if text else None
-    if number_range is not None or not text:
-        mode = "number" if text else "all"
-        if number_range is not None:
-            low, high = number_range
-            query = query.where(Patient.personnummer >= low, Patient.personnummer < high)
+    if exclude:
+        query = query.where(Patient.id.not_in(list(exclude)[: limits.EXCLUDED_MAX]))
+    if mode != "name":
+        if mode == "number":
+            query = query.where(
+                Patient.personnummer >= found.low, Patient.personnummer < found.high
+            )
         if cursor:
             query = query.where(Patient.personnummer > cursor)
         query = query.order_by(Patient.personnummer)
     else:
-        mode = "name"
-        if any(ch.isdigit() for ch in text):
-            # Digits mixed with other characters: say what is wrong with the number.
-            personnummer.parse(text)
-        low, high = _name_prefix(text)
-        query = query.where(Patient.name_key >= low, Patient.name_key < high)
+        query = query.where(Patient.name_key >= found.low, Patient.name_key < found.high)
         if cursor:
-            key, _, last_id = cursor.rpartition("\x1f")
+            key, _sep, last_id = cursor.rpartition("\x1f")
             if not last_id.isdigit():
-                raise UserError("This page's address is damaged; search again.")
+                raise UserError(_("This page's address is damaged; search again."))
             # Spelled out: SQL Server has no row-value comparison.
             query = query.where(
                 or_(
@@ -110,7 +148,8 @@ def search(
     if len(result) > limit:
         last = result[limit - 1]
         next_cursor = f"{last[6]}\x1f{last[0]}" if mode == "name" else last[1]
-    return SearchPage(rows, next_cursor, mode)
+    hint = personnummer.typed_problem(text) if mode == "number" else None
+    return SearchPage(rows, next_cursor, mode, hint)
 
 
 @dataclass(frozen=True)
@@ -217,8 +256,10 @@ def _confirm(patient: Patient, typed: str) -> None:
         same = False
     if not same:
         raise Refused(
-            "The number typed to confirm does not match this patient's personnummer; "
-            "nothing was changed."
+            _(
+                "The number typed to confirm does not match this patient's personnummer; "
+                "nothing was changed."
+            )
         )
 
 
@@ -242,7 +283,9 @@ def restore_patient(session: Session, actor: Actor, number: str) -> Patient:
     """Bring a deleted patient back to the workstations."""
     patient = find_patient(session, number, include_deleted=True)
     if patient.deleted_at is None:
-        raise Refused(f"Patient {number} is not deleted; there is nothing to restore.")
+        raise Refused(
+            _("Patient %(number)s is not deleted; there is nothing to restore.", number=number)
+        )
     patient.deleted_at, patient.deleted_by = None, None
     audit.record(
         session,
@@ -282,8 +325,13 @@ def purge_patient(session: Session, actor: Actor, number: str, *, confirm: str) 
     )
     if signed:
         raise Refused(
-            f"Patient {number} has {signed} signed image set(s); a patient with "
-            "signed records cannot be purged (delete hides the patient instead)."
+            _(
+                "Patient %(number)s has %(signed)s signed image set(s); a patient "
+                "with signed records cannot be purged (delete hides the patient "
+                "instead).",
+                number=number,
+                signed=signed,
+            )
         )
     paths = list(session.scalars(select(MediaItem.path).where(MediaItem.patient_id == patient.id)))
     sets = (
@@ -338,7 +386,7 @@ def image_set_view(session: Session, set_id: int) -> ImageSetView:
     """Return one image set with its media, as the details page shows it (nothing logged)."""
     image_set = session.get(ImageSet, set_id)
     if image_set is None:
-        raise NotFound(f"Image set {set_id} does not exist.")
+        raise NotFound(_("Image set %(set_id)s does not exist.", set_id=set_id))
     media = session.scalars(
         select(MediaItem).where(MediaItem.image_set_id == set_id).order_by(MediaItem.id)
     )

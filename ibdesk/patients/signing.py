@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ibdesk import audit, clinic_settings, safefiles
 from ibdesk.audit import Actor
 from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.i18n import gettext as _
 from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient, utcnow
 
 MEDIA_KEYS = (
@@ -69,7 +70,7 @@ def digest(content: dict[str, Any]) -> str:
 def _locked_set(session: Session, set_id: int) -> ImageSet:
     image_set = session.scalar(select(ImageSet).where(ImageSet.id == set_id).with_for_update())
     if image_set is None:
-        raise NotFound(f"Image set {set_id} does not exist.")
+        raise NotFound(_("Image set %(set_id)s does not exist.", set_id=set_id))
     return image_set
 
 
@@ -77,10 +78,18 @@ def sign(session: Session, actor: Actor, set_id: int) -> ImageSet:
     """Sign an image set: record who and when and the digest of its content."""
     image_set = _locked_set(session, set_id)
     if image_set.signed_at is not None:
-        raise Refused(f"Image set {set_id} is already signed by {image_set.signed_by}.")
+        raise Refused(
+            _(
+                "Image set %(set_id)s is already signed by %(signed_by)s.",
+                set_id=set_id,
+                signed_by=image_set.signed_by,
+            )
+        )
     content = manifest(session, image_set)
     if not content["media"]:
-        raise Refused(f"Image set {set_id} holds no media; there is nothing to sign.")
+        raise Refused(
+            _("Image set %(set_id)s holds no media; there is nothing to sign.", set_id=set_id)
+        )
     image_set.signed_at, image_set.signed_by = utcnow(), actor.user
     image_set.signature_digest = digest(content)
     patient = session.get(Patient, image_set.patient_id)
@@ -100,10 +109,10 @@ def unsign(session: Session, actor: Actor, set_id: int, reason: str) -> ImageSet
     """Remove a signature so the set can be changed again; a reason is required."""
     reason = " ".join(reason.split())
     if len(reason) < 3:
-        raise UserError("Give a reason for unsigning (it is kept in the patient's log).")
+        raise UserError(_("Give a reason for unsigning (it is kept in the patient's log)."))
     image_set = _locked_set(session, set_id)
     if image_set.signed_at is None:
-        raise Refused(f"Image set {set_id} is not signed.")
+        raise Refused(_("Image set %(set_id)s is not signed.", set_id=set_id))
     before = {"signed_by": image_set.signed_by, "digest": image_set.signature_digest}
     image_set.signed_at = image_set.signed_by = image_set.signature_digest = None
     patient = session.get(Patient, image_set.patient_id)
@@ -180,34 +189,38 @@ def _compare(signed: dict[str, Any], now: dict[str, Any]) -> list[str]:
 
 def _file_problem(path: str, problem: safefiles.FileProblem) -> str:
     if problem.kind == safefiles.MISSING:
-        return f"File {path} is missing from the image folder."
+        return _("File %(path)s is missing from the image folder.", path=path)
     if problem.kind == safefiles.HASH:
-        return f"File {path} was changed on disk (its SHA-256 differs)."
-    return f"File {path} cannot be checked: {problem}."
+        return _("File %(path)s was changed on disk (its SHA-256 differs).", path=path)
+    return _("File %(path)s cannot be checked: %(problem)s.", path=path, problem=problem)
 
 
 def verify(session: Session, set_id: int, *, check_files: bool = True) -> Verification:
     """Recompute a signed set's digest and its files' hashes; name whatever changed."""
     image_set = session.get(ImageSet, set_id)
     if image_set is None:
-        raise NotFound(f"Image set {set_id} does not exist.")
+        raise NotFound(_("Image set %(set_id)s does not exist.", set_id=set_id))
     if image_set.signed_at is None:
-        raise Refused(f"Image set {set_id} is not signed; there is no signature to verify.")
+        raise Refused(
+            _("Image set %(set_id)s is not signed; there is no signature to verify.", set_id=set_id)
+        )
     now = manifest(session, image_set)
     problems: list[str] = []
     signed = _signed_manifest(session, image_set)
     if signed is None or digest(signed) != image_set.signature_digest:
         problems.append(
-            "The signature record itself was changed: the signed content no longer "
-            "matches the stored digest."
+            _(
+                "The signature record itself was changed: the signed content no longer "
+                "matches the stored digest."
+            )
         )
     elif digest(now) != image_set.signature_digest:
-        problems += _compare(signed, now) or ["The set's content differs from what was signed."]
+        problems += _compare(signed, now) or [_("The set's content differs from what was signed.")]
     if check_files:
         folder = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
         for item in now["media"]:
             if not folder:
-                problems.append("The image folder is not set, so the files cannot be checked.")
+                problems.append(_("The image folder is not set, so the files cannot be checked."))
                 break
             try:
                 # The hash covers the size: one kind of "changed" is enough to name.

@@ -33,6 +33,8 @@ from sqlalchemy.orm import Session
 
 from ibdesk import clinic_settings, config, display, private, safefiles
 from ibdesk.errors import NotFound
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.models import MediaItem, MediaKind
 
 logger = logging.getLogger(__name__)
@@ -80,7 +82,7 @@ def media_source(session: Session, media_id: int) -> MediaSource:
         )
     ).first()
     if row is None:
-        raise NotFound(f"Media item {media_id} does not exist.")
+        raise NotFound(_("Media item %(media_id)s does not exist.", media_id=media_id))
     folder = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
     return MediaSource(media_id, row[0], row[1], row[2], folder)
 
@@ -168,9 +170,9 @@ _ICONS = {
     MediaKind.DOCUMENT.value: (display.MEDIA_KINDS["document"], "document"),
 }
 _STATES = {
-    "pending": ("Preparing…", "pending", "#5b6b73"),
-    "missing": ("File missing", "problem", "#a11d1d"),
-    "unreadable": ("Cannot be shown", "problem", "#a11d1d"),
+    "pending": (_l("Preparing…"), "pending", "#5b6b73"),
+    "missing": (_l("File missing"), "problem", "#a11d1d"),
+    "unreadable": (_l("Cannot be shown"), "problem", "#a11d1d"),
 }
 
 

@@ -18,10 +18,15 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from ibdesk import private
-from ibdesk.db import DatabaseError, explain
+from ibdesk import clinic_settings, folders, private
+from ibdesk.audit import Actor, system_event
+from ibdesk.db import DatabaseError, explain, session_scope
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.progress import Job, LogLine
 from ibdesk.settings.connection import database_name
 
 
@@ -40,10 +45,7 @@ def _stamp() -> str:
 
 def backup(engine: Engine, folder: Path) -> BackupResult:
     """Back the database up into a folder and verify the copy; nothing half-written stays."""
-    if not folder.is_dir():
-        raise UserError(f"The backup folder {folder} does not exist; create it first.")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"The backup folder {folder} is not writable by this program.")
+    check_backup_folder(engine, folder)
     backend = engine.dialect.name
     name = str(engine.url.database or "imagebank").rsplit("/", 1)[-1].split(".")[0]
     if backend == "sqlite":
@@ -51,10 +53,46 @@ def backup(engine: Engine, folder: Path) -> BackupResult:
     if backend == "postgresql":
         return _backup_postgresql(engine, unused_path(folder / f"{name}-{_stamp()}.dump"))
     raise UserError(
-        "Back up SQL Server with `BACKUP DATABASE` on the server itself: the "
-        "backup file is written by the SQL Server service, on its own disk; use "
-        "mssql_backup_statements() to see the exact commands."
+        _(
+            "Back up SQL Server with `BACKUP DATABASE` on the server itself: the "
+            "backup file is written by the SQL Server service, on its own disk; use "
+            "mssql_backup_statements() to see the exact commands."
+        )
     )
+
+
+def check_backup_folder(engine: Engine, folder: Path) -> None:
+    """Refuse a backup folder that is missing, read-only, a system folder or on the share."""
+    if not folders.is_folder(folder):
+        raise UserError(
+            _("The backup folder %(folder)s does not exist; create it first.", folder=folder)
+        )
+    if not os.access(folder, os.W_OK):
+        raise UserError(
+            _("The backup folder %(folder)s is not writable by this program.", folder=folder)
+        )
+    _refuse_shared(engine, folder)
+
+
+def _refuse_shared(engine: Engine, folder: Path) -> None:
+    # A backup holds every patient: never in a system folder, never on the share that every
+    # workstation (and everyone who can reach the share) reads.
+    folders.refuse_dangerous(folder, _("backup folder"))
+    try:
+        with Session(engine) as session:
+            images = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
+    except SQLAlchemyError:  # a database not yet migrated has no image folder yet
+        images = None
+    if images and folders.is_folder(images) and folders.is_inside(folder, images):
+        raise UserError(
+            _(
+                "The backup folder %(folder)s is inside the shared image folder %(images)s, "
+                "where every workstation could read the whole database; choose a folder "
+                "outside it.",
+                folder=folder,
+                images=images,
+            )
+        )
 
 
 def _backup_sqlite(engine: Engine, target: Path) -> BackupResult:
@@ -69,7 +107,9 @@ def _backup_sqlite(engine: Engine, target: Path) -> BackupResult:
         with closing(sqlite3.connect(partial)) as check:
             verdict = check.execute("PRAGMA integrity_check").fetchone()[0]
         if verdict != "ok":
-            raise DatabaseError(f"The backup copy failed its integrity check: {verdict}.")
+            raise DatabaseError(
+                _("The backup copy failed its integrity check: %(verdict)s.", verdict=verdict)
+            )
         os.replace(partial, target)
     except sqlite3.Error as error:
         raise DatabaseError(explain(error, engine.url)) from error
@@ -97,7 +137,9 @@ def _pg_tool(name: str) -> str:
     if found is None:
         candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
         if not candidates:
-            raise UserError(f"{name} is not installed; install the postgresql-client package.")
+            raise UserError(
+                _("%(name)s is not installed; install the postgresql-client package.", name=name)
+            )
         found = str(candidates[-1])
     return found
 
@@ -115,7 +157,10 @@ def _backup_postgresql(engine: Engine, target: Path) -> BackupResult:
         )
         if dump.returncode != 0:
             raise DatabaseError(
-                "pg_dump failed: " + (dump.stderr.strip().splitlines() or ["no message"])[-1]
+                _(
+                    "pg_dump failed: %(error)s",
+                    error=(dump.stderr.strip().splitlines() or [_("no message")])[-1],
+                )
             )
         listing = subprocess.run(
             [_pg_tool("pg_restore"), "--list", str(partial)],
@@ -124,7 +169,7 @@ def _backup_postgresql(engine: Engine, target: Path) -> BackupResult:
             check=False,
         )
         if listing.returncode != 0 or "TABLE DATA public patient" not in listing.stdout:
-            raise DatabaseError("The backup could not be read back by pg_restore --list.")
+            raise DatabaseError(_("The backup could not be read back by pg_restore --list."))
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
@@ -152,7 +197,7 @@ def mssql_backup_plan(target: URL | str, server_folder: str) -> list[str]:
     name = database_name(target)
     folder = server_folder.strip().rstrip("\\/")
     if not folder:
-        raise UserError("Type the folder on the SQL Server machine for the backup file.")
+        raise UserError(_("Type the folder on the SQL Server machine for the backup file."))
     return mssql_backup_statements(name, f"{folder}\\{name}-{_stamp()}.bak")
 
 
@@ -163,3 +208,20 @@ def unused_path(path: Path) -> Path:
         number += 1
         candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
     return candidate
+
+
+def backup_job(engine: Engine, folder: Path, actor: Actor) -> Job[BackupResult]:
+    """Back the database up and verify the copy, as a long job; the system log records it."""
+    check_backup_folder(engine, folder)  # a wrong folder is refused before anything is said
+    yield LogLine(_("Backing the database up into %(folder)s…", folder=folder))
+    result = backup(engine, folder)
+    yield LogLine(
+        _(
+            "Backup written to %(path)s; verified: %(verified)s.",
+            path=result.path,
+            verified=result.verified,
+        )
+    )
+    with session_scope(engine) as session:
+        system_event(session, actor, "db.backup", f"{result.path} ({result.verified})")
+    return result

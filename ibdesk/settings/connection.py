@@ -48,28 +48,33 @@ class ServerSpec:
     def check(self) -> ServerSpec:
         """Return the spec tidied, or say which field is wrong."""
         if self.backend not in BACKEND_LABELS:
-            raise UserError(f"Choose SQLite, PostgreSQL or SQL Server, not '{self.backend}'.")
+            raise UserError(
+                _(
+                    "Choose SQLite, PostgreSQL or SQL Server, not '%(backend)s'.",
+                    backend=self.backend,
+                )
+            )
         if self.backend == "sqlite":
             if not self.folder.strip():
-                raise UserError("Choose the folder for the SQLite database.")
+                raise UserError(_("Choose the folder for the SQLite database."))
             return replace(self, folder=str(Path(self.folder.strip()).expanduser()))
         host = self.host.strip()
         instance = self.instance.strip()
         if "\\" in host and not instance:
             host, instance = host.split("\\", 1)
         if not host:
-            raise UserError("Type the database server's name or address.")
+            raise UserError(_("Type the database server's name or address."))
         if not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", host):
-            raise UserError(f"'{host}' is not a server name or address.")
+            raise UserError(_("'%(host)s' is not a server name or address.", host=host))
         if self.port is not None and not 0 < self.port < 65536:
-            raise UserError("The port must be a number from 1 to 65535.")
+            raise UserError(_("The port must be a number from 1 to 65535."))
         if self.backend == "mssql":
             if not self.driver:
-                raise UserError("Choose the ODBC driver to connect to SQL Server with.")
+                raise UserError(_("Choose the ODBC driver to connect to SQL Server with."))
             if not self.trusted and not self.user.strip():
-                raise UserError("Type the SQL login name, or choose Windows authentication.")
+                raise UserError(_("Type the SQL login name, or choose Windows authentication."))
         elif not self.user.strip():
-            raise UserError("Type the PostgreSQL user name.")
+            raise UserError(_("Type the PostgreSQL user name."))
         return replace(self, host=host, instance=instance, user=self.user.strip())
 
     @property
@@ -86,8 +91,10 @@ def check_database_name(name: str) -> str:
     name = name.strip()
     if not _DB_NAME.fullmatch(name):
         raise UserError(
-            "A database name is 1 to 63 letters, digits, _ or -, starting with a "
-            "letter (for example ImageBank)."
+            _(
+                "A database name is 1 to 63 letters, digits, _ or -, starting with a "
+                "letter (for example ImageBank)."
+            )
         )
     return name
 
@@ -191,8 +198,8 @@ def spec_from_url(target: URL | str) -> ServerSpec:
         )
     fields = odbc_fields(parsed)
     server = fields.get("SERVER", parsed.host or "")
-    host, _, port = server.partition(",")
-    host, _, instance = host.partition("\\")
+    host, _comma, port = server.partition(",")
+    host, _backslash, instance = host.partition("\\")
     return ServerSpec(
         "mssql",
         host=host,

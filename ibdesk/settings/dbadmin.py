@@ -15,9 +15,10 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL, make_url
 
-from ibdesk import private, schema
+from ibdesk import folders, private, schema
 from ibdesk.db import DatabaseError, explain, make_engine, probe_tcp
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
 from ibdesk.progress import Job, LogLine
 from ibdesk.settings.backup import BackupResult, backup
 from ibdesk.settings.connection import (
@@ -53,7 +54,7 @@ _LOGIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{1,62}$")
 def _admin_engine(spec: ServerSpec, database: str | None = None) -> Engine:
     spec = spec.check()
     if spec.backend == "sqlite":
-        raise UserError("SQLite has no server to connect to.")
+        raise UserError(_("SQLite has no server to connect to."))
     if spec.port or spec.backend == "postgresql":
         # Answer "not reachable" within seconds, before the driver's own retries.
         probe_tcp(spec.host, spec.port or 5432)
@@ -72,11 +73,18 @@ def test_server(spec: ServerSpec) -> str:
     spec = spec.check()
     if spec.backend == "sqlite":
         folder = Path(spec.folder)
-        if not folder.is_dir():
-            raise UserError(f"The folder {folder} does not exist; create it or choose another.")
+        if not folders.is_folder(folder):
+            raise UserError(
+                _(
+                    "The folder %(folder)s does not exist; create it or choose another.",
+                    folder=folder,
+                )
+            )
         if not os.access(folder, os.W_OK):
-            raise UserError(f"The folder {folder} is not writable by this program.")
-        return "Connection successful: the folder can hold the database."
+            raise UserError(
+                _("The folder %(folder)s is not writable by this program.", folder=folder)
+            )
+        return _("Connection successful: the folder can hold the database.")
     engine = _admin_engine(spec)
     try:
         with engine.connect() as conn:
@@ -129,11 +137,20 @@ def create_database(spec: ServerSpec, name: str) -> URL:
     if spec.backend == "sqlite":
         if Path(str(target.database)).exists():
             raise UserError(
-                f"{target.database} already exists; choose another name or attach it instead."
+                _(
+                    "%(database)s already exists; choose another name or attach it instead.",
+                    database=target.database,
+                )
             )
     else:
         if name in list_databases(spec):
-            raise UserError(f"A database named {name} already exists on {spec.label}.")
+            raise UserError(
+                _(
+                    "A database named %(name)s already exists on %(label)s.",
+                    name=name,
+                    label=spec.label,
+                )
+            )
         statement = (
             f'CREATE DATABASE "{name}"'
             if spec.backend == "postgresql"
@@ -203,13 +220,13 @@ def mssql_login_statements(login: str, password: str, database: str) -> list[str
 def create_login(target: URL | str, login: str, password: str) -> list[str]:
     """Create a database login for workstations (read/write of the data, no DDL)."""
     if not _LOGIN.fullmatch(login):
-        raise UserError("A login name is 2 to 63 letters, digits or _, starting with a letter.")
+        raise UserError(_("A login name is 2 to 63 letters, digits or _, starting with a letter."))
     if len(password) < 12:
-        raise UserError("The login's password must be at least 12 characters long.")
+        raise UserError(_("The login's password must be at least 12 characters long."))
     parsed = make_url(target) if isinstance(target, str) else target
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        raise UserError("SQLite has no logins: workstations use the file share's permissions.")
+        raise UserError(_("SQLite has no logins: workstations use the file share's permissions."))
     database = str(parsed.database or "")
     statements = (
         postgresql_login_statements(login, password, database)
@@ -227,7 +244,7 @@ def create_login(target: URL | str, login: str, password: str) -> list[str]:
     except Exception as error:
         message = explain(error, parsed)
         if "already exists" in str(error):
-            message = f"A login named {login} already exists on this server."
+            message = _("A login named %(login)s already exists on this server.", login=login)
         raise DatabaseError(message) from error
     finally:
         engine.dispose()
@@ -245,7 +262,7 @@ def mssql_attach_statement(database: str, mdf: str, ldf: str | None) -> str:
 def attach_sqlite(path: Path) -> URL:
     """Check that a SQLite file is an ImageBank 2.1 database; return its URL to use."""
     if not path.is_file():
-        raise UserError(f"{path} is not a file; choose the ImageBank database file.")
+        raise UserError(_("%(path)s is not a file; choose the ImageBank database file.", path=path))
     target = URL.create("sqlite+pysqlite", database=str(path.resolve()))
     status = test_database(target)
     if status.state in (
@@ -264,8 +281,10 @@ def attach(spec: ServerSpec, *, name: str = "", path: str = "", ldf: str = "") -
         return attach_sqlite(Path(path or spec.folder))
     if spec.backend == "postgresql":
         raise UserError(
-            "PostgreSQL has no attach: restore a backup with pg_restore into a new "
-            "database, then choose it from the list."
+            _(
+                "PostgreSQL has no attach: restore a backup with pg_restore into a new "
+                "database, then choose it from the list."
+            )
         )
     statement = mssql_attach_statement(name, path, ldf or None)
     engine = _admin_engine(spec)
@@ -288,7 +307,11 @@ def prepare_sqlite_folder(spec: ServerSpec, own_folder: Path) -> None:
         return
     folder = Path(spec.folder.strip()).expanduser()
     # Only the program's own folder: a mistyped path must say "does not exist", not appear.
-    if folder.resolve() == own_folder.expanduser().resolve():
+    try:
+        own = folder.resolve() == own_folder.expanduser().resolve()
+    except (OSError, ValueError):  # a NUL or a name too long: test_server says it is missing
+        return
+    if own:
         private.make_folder(folder)
 
 
@@ -331,14 +354,26 @@ def update_database(
         if engine.dialect.name == "mssql":
             if not backed_up_on_server:
                 raise UserError(
-                    "Back up the database on the SQL Server first (the statements are shown "
-                    "under Backup now), then confirm it was done."
+                    _(
+                        "Back up the database on the SQL Server first (the statements are shown "
+                        "under Backup now), then confirm it was done."
+                    )
                 )
         elif backup_folder is None:
-            raise UserError("Choose a folder for the backup taken before the update.")
+            raise UserError(_("Choose a folder for the backup taken before the update."))
         else:
             saved = backup(engine, backup_folder)
     return UpdateOutcome(schema.upgrade(engine), saved)
+
+
+def update_job(
+    engine: Engine, backup_folder: Path | None, *, backed_up_on_server: bool = False
+) -> Job[UpdateOutcome]:
+    """Run ``update_database`` as a long job (the backup first can take minutes)."""
+    yield LogLine(_("Checking the database's schema, then backing it up before the update…"))
+    outcome = update_database(engine, backup_folder, backed_up_on_server=backed_up_on_server)
+    yield LogLine(_("The schema is now %(revision)s.", revision=outcome.upgrade.to_revision))
+    return outcome
 
 
 DEMO_NAME = "imagebank-demo"
@@ -394,7 +429,7 @@ def _demo_clinic(
     actor = Actor("ibdesk demo")
     images = Path(spec.folder) / "images"
     target = url(spec, name)
-    yield LogLine(f"Creating the demo database {target.database}.")
+    yield LogLine(_("Creating the demo database %(database)s.", database=target.database))
     target = create_database(spec, name)
     engine = make_engine(target)
     finished = False
@@ -402,12 +437,25 @@ def _demo_clinic(
         images.mkdir(exist_ok=True)
         with session_scope(engine) as session:
             clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(images), by=actor.user)
-        yield LogLine(f"Writing {patients} demo patients with real image files to {images}.")
+        yield LogLine(
+            _(
+                "Writing %(patients)s demo patients with real image files to %(images)s.",
+                patients=patients,
+                images=images,
+            )
+        )
         options = demo.DemoOptions(patients, media_per_patient, image_folder=images)
         summary = yield from demo.generate(engine, options)
         with session_scope(engine) as session:
             info = licensing.make_demo_license(session, actor)
-        yield LogLine(f"{info.title}: {info.registered_to}, {info.seats} seats.")
+        yield LogLine(
+            _(
+                "%(title)s: %(registered_to)s, %(seats)s seats.",
+                title=info.title,
+                registered_to=info.registered_to,
+                seats=info.seats,
+            )
+        )
         finished = True
     finally:
         engine.dispose()

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from ibdesk import clinic_settings
+from ibdesk import clinic_settings, folders
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def check_image_folder(path: str) -> FolderCheck:
     """Validate an image-folder path: it exists, this program can write, free space."""
     path = path.strip()
     if not path:
-        raise UserError("Type the path of the shared image folder.")
+        raise UserError(_("Type the path of the shared image folder."))
     if is_unc(path) and os.name != "nt":
         # Workstations on Windows use the UNC path; this machine cannot open it itself.
         return FolderCheck(
@@ -42,22 +43,28 @@ def check_image_folder(path: str) -> FolderCheck:
             False,
             False,
             None,
-            "A Windows network path: it is stored for the workstations, but "
-            "this machine cannot check it.",
+            _(
+                "A Windows network path: it is stored for the workstations, but "
+                "this machine cannot check it."
+            ),
         )
     folder = Path(path).expanduser()
     if not folder.is_absolute():
         raise UserError(
-            "Give the image folder as a full path (for example D:\\ImageBank or /srv/imagebank)."
+            _("Give the image folder as a full path (for example D:\\ImageBank or /srv/imagebank).")
         )
-    if not folder.is_dir():
+    folders.refuse_dangerous(folder, _("image folder"))
+    if not folders.is_folder(folder):
         raise UserError(
-            f"The folder {folder} does not exist or cannot be reached; create it "
-            "or connect the share first."
+            _(
+                "The folder %(folder)s does not exist or cannot be reached; create "
+                "it or connect the share first.",
+                folder=folder,
+            )
         )
     writable = _can_write(folder)
     free = shutil.disk_usage(folder).free
-    note = "" if writable else "This program cannot write to the folder."
+    note = "" if writable else _("This program cannot write to the folder.")
     return FolderCheck(str(folder), True, writable, free, note)
 
 
@@ -74,6 +81,11 @@ def set_image_folder(session: Session, path: str, *, by: str) -> FolderCheck:
     """Check and store the image folder every workstation uses."""
     result = check_image_folder(path)
     if result.exists and not result.writable:
-        raise UserError(f"This program cannot write to {result.path}; give it write access first.")
+        raise UserError(
+            _(
+                "This program cannot write to %(path)s; give it write access first.",
+                path=result.path,
+            )
+        )
     clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, result.path, by=by)
     return result

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from ibdesk import clinic_settings, licensing
 from ibdesk.db import DatabaseError, explain
+from ibdesk.i18n import gettext as _
 from ibdesk.models import ImageSet, MediaItem, Patient, StatCounter, StatDelta
 
 # Fold when this many deltas are pending: reading stays a sum over a small table.
@@ -210,26 +211,40 @@ class DiskSpace:
 def disk_space(folder: str | None, timeout: float = 3.0) -> tuple[DiskSpace | None, str]:
     """Return the image folder's disk space, or why it could not be had (never hangs)."""
     if not folder:
-        return None, "The image folder is not set."
-    result: list[DiskSpace | str] = []
+        return None, _("The image folder is not set.")
+    result: list[DiskSpace | OSError] = []
 
     def probe() -> None:
+        # Only the call happens on the thread; the sentence is worded on the caller's, in the
+        # caller's language (the thread has no request).
         try:
             usage = shutil.disk_usage(folder)
             result.append(DiskSpace(usage.total, usage.used, usage.free))
-        except FileNotFoundError:
-            result.append(f"The image folder {folder} does not exist or cannot be reached.")
         except OSError as error:
-            result.append(f"The image folder {folder} cannot be read: {error.strerror}.")
+            result.append(error)
 
     # A daemon thread: a dead network share may block the call forever, but not ibdesk.
     thread = threading.Thread(target=probe, name="disk-space", daemon=True)
     thread.start()
     thread.join(timeout)
     if not result:
-        return None, f"The image folder {folder} did not answer within {timeout:g} seconds."
+        return None, _(
+            "The image folder %(folder)s did not answer within %(timeout)s seconds.",
+            folder=folder,
+            timeout=format(timeout, "g"),
+        )
     value = result[0]
-    return (value, "") if isinstance(value, DiskSpace) else (None, value)
+    if isinstance(value, DiskSpace):
+        return value, ""
+    if isinstance(value, FileNotFoundError):
+        return None, _(
+            "The image folder %(folder)s does not exist or cannot be reached.", folder=folder
+        )
+    return None, _(
+        "The image folder %(folder)s cannot be read: %(strerror)s.",
+        folder=folder,
+        strerror=value.strerror,
+    )
 
 
 MEDIA_SUBJECTS = ("intraoral", "panoramic", "photo", "video", "audio", "document")
@@ -273,7 +288,7 @@ def last_months(today: dt.date, count: int = 24) -> list[str]:
     """Return the labels "YYYY-MM" of the last `count` months, oldest first."""
     year, month = today.year, today.month
     labels = []
-    for _ in range(count):
+    for _month in range(count):
         labels.append(f"{year:04d}-{month:02d}")
         year, month = (year - 1, 12) if month == 1 else (year, month - 1)
     return labels[::-1]
@@ -359,9 +374,9 @@ def gather(session: Session, *, today: dt.date | None = None) -> Gathered:
         # Measured after the commit: a share that hangs holds no database lock.
         disk, disk_message = disk_space(folder)
     elif report is not None:
-        disk, disk_message = None, "The image folder is not set."
+        disk, disk_message = None, _("The image folder is not set.")
     else:
-        disk, disk_message = None, "The image folder is not known: the database did not say."
+        disk, disk_message = None, _("The image folder is not known: the database did not say.")
     if report is not None:
         report = dataclasses.replace(report, disk=disk, disk_message=disk_message)
     return Gathered(clinic, folder, report, disk, disk_message, problem)

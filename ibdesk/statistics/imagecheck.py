@@ -17,15 +17,17 @@ from sqlalchemy import Engine, func, select
 from ibdesk import clinic_settings, csvsafe, safefiles
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.models import MediaItem
 from ibdesk.progress import Job, LogLine, Progress
 
 PAGE = 1000
 # Which list of the report each kind of file problem goes into, and its title.
 _SORTED = {
-    safefiles.MISSING: ("missing", "Missing on disk"),
-    safefiles.SIZE: ("size_differs", "Size differs"),
-    safefiles.HASH: ("hash_differs", "SHA-256 differs"),
+    safefiles.MISSING: ("missing", _l("Missing on disk")),
+    safefiles.SIZE: ("size_differs", _l("Size differs")),
+    safefiles.HASH: ("hash_differs", _l("SHA-256 differs")),
 }
 # Files the workstations or the system leave that are not media.
 IGNORED = {"Thumbs.db", ".DS_Store", "desktop.ini"}
@@ -57,11 +59,11 @@ class CheckReport:
     def lines(self) -> Iterator[str]:
         """Yield the report as text lines (for saving)."""
         for title, items in (
-            ("Missing on disk", self.missing),
-            ("On disk but in no row", self.unknown),
-            ("Size differs", self.size_differs),
-            ("SHA-256 differs", self.hash_differs),
-            ("Cannot be read", self.unreadable),
+            (_("Missing on disk"), self.missing),
+            (_("On disk but in no row"), self.unknown),
+            (_("Size differs"), self.size_differs),
+            (_("SHA-256 differs"), self.hash_differs),
+            (_("Cannot be read"), self.unreadable),
         ):
             for item in items:
                 yield csvsafe.tsv_line(title, item)
@@ -72,10 +74,15 @@ def image_folder(engine: Engine) -> Path:
     with session_scope(engine, read_only=True) as session:
         value = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
     if not value:
-        raise UserError("The image folder is not set; set it under General settings first.")
+        raise UserError(_("The image folder is not set; set it under General settings first."))
     folder = Path(value)
     if not folder.is_dir():
-        raise UserError(f"The image folder {folder} cannot be reached; is the share connected?")
+        raise UserError(
+            _(
+                "The image folder %(folder)s cannot be reached; is the share connected?",
+                folder=folder,
+            )
+        )
     return folder
 
 
@@ -100,8 +107,8 @@ def check(engine: Engine, *, hashes: bool = True) -> Job[CheckReport]:
             yield from _check_row(folder, path, size, digest, report, hashes)
             after = media_id
             report.checked_rows += 1
-        yield Progress(report.checked_rows, total, "media rows checked")
-    yield LogLine("Looking for files that no media row names…")
+        yield Progress(report.checked_rows, total, _("media rows checked"))
+    yield LogLine(_("Looking for files that no media row names…"))
     batch: list[str] = []
     for relative in _walk(folder):
         report.checked_files += 1
@@ -112,11 +119,11 @@ def check(engine: Engine, *, hashes: bool = True) -> Job[CheckReport]:
     if batch:
         report.unknown += _unknown(engine, batch)
     for path in report.unknown:
-        yield LogLine(f"On disk but in no row: {path}", "warning")
+        yield LogLine(_("On disk but in no row: %(path)s", path=path), "warning")
     yield LogLine(
-        "Database and image folder agree."
+        _("Database and image folder agree.")
         if report.ok
-        else "Database and image folder disagree: see the list.",
+        else _("Database and image folder disagree: see the list."),
         "info" if report.ok else "error",
     )
     return report
@@ -132,7 +139,7 @@ def _check_row(
             with safefiles.open_file(folder, relative) as handle:
                 safefiles.check_size(handle, relative, size)
     except safefiles.FileProblem as problem:
-        listed, title = _SORTED.get(problem.kind, ("unreadable", "Cannot be read"))
+        listed, title = _SORTED.get(problem.kind, ("unreadable", _("Cannot be read")))
         getattr(report, listed).append(relative)
         yield LogLine(f"{title}: {problem}", "error")
 

@@ -33,6 +33,7 @@ MAX_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(minutes=15)
 LOCK_TIME = dt.timedelta(minutes=15)
 ADMINISTRATORS = "Administrators"
+CLINICIANS = "Clinicians"  # seeded by the migration: what a 1.2 user without Admin becomes
 PAGE_SIZE = 50
 
 

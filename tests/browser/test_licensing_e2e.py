@@ -66,7 +66,7 @@ def test_install_a_license_file_then_free_a_seat_from_the_keyboard(
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     expected_422 = ("status of 422", "Error Code 422 from /licensing/install")
     page.on("pageerror", lambda e: problems.append(str(e)))
-    open_window(page, licensed_server.url)
+    open_window(page, licensed_server.fresh_url())
     page.get_by_role("link", name="Licensing").click()
     expect(page.locator("h1")).to_have_text("Licensing")
     expect(page.locator("#license-current")).to_contain_text("No license is installed")

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 from sqlalchemy.orm import Session
 
 from factories import ACTOR, make_image_set, make_patient
@@ -93,7 +93,7 @@ def test_a_patient_from_search_to_signature_to_the_log(
         ),
     )
     page.on("pageerror", lambda e: problems.append(str(e)))
-    open_window(page, served.url)
+    open_window(page, served.fresh_url())
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
 
     # Search from the keyboard, by the short form staff type.
@@ -111,9 +111,14 @@ def test_a_patient_from_search_to_signature_to_the_log(
     expect(page.locator(":focus")).to_have_text(display)
     page.keyboard.press("Enter")
 
-    # Details, with thumbnails made from the files.
+    # Details in the second pane, the sets in the third, without leaving the page; the
+    # address names the patient (and then the set), so it can be shared.
     expect(page.locator("#patient-name")).to_contain_text("Öberg, Åsa", timeout=WAIT_MS)
+    expect(page.locator("#results")).to_be_visible()  # the search stays in the first pane
+    page.wait_for_url(f"**/patients/?*patient={number}*", timeout=WAIT_MS)
     expect(page.locator("[data-field=note]")).to_have_text("Tandvårdsrädd")
+    page.locator(".set-list a", has_text="Årskontroll").click()
+    page.wait_for_url("**set=*", timeout=WAIT_MS)
     image_set = page.locator("article.image-set").filter(has_text="Årskontroll")
     expect(image_set.locator("[data-field=kinds]")).to_contain_text(
         "6 media: 2 intraoral X-rays, 1 panoramic X-ray, 1 photo, 1 document, 1 sound recording"
@@ -127,12 +132,24 @@ def test_a_patient_from_search_to_signature_to_the_log(
     # would then copy with setAttribute, a (harmless) style-src violation of the test's own.
     page.screenshot(path=str(artifacts / "patients-details.png"), caret="initial")
 
-    # Sign, verify, unsign with a reason.
-    image_set.get_by_role("button", name="Sign image set").click()
+    # The thumbnail opens the picture large, windowed like the thumbnail.
+    big = page.request.get(served.origin + (xray.locator("xpath=..").get_attribute("href") or ""))
+    assert big.ok and big.headers["content-type"] == "image/jpeg"
+
+    # Sign (after a confirmation saying what becomes read-only), verify, unsign with a reason.
+    asked: list[str] = []
+
+    def accept(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    image_set.get_by_role("button", name="Sign selected image set").click()
     expect(image_set.locator("[data-field=outcome]")).to_contain_text(
         f"Image set signed by {admin}"
     )
     expect(image_set.locator("[data-field=signed]")).to_have_text("Signed")
+    assert asked and "read-only" in asked[0]
     image_set.get_by_role("button", name="Verify").click()
     expect(image_set.locator("[data-field=outcome]")).to_contain_text("matches its signature")
     page.screenshot(
@@ -156,9 +173,11 @@ def test_a_patient_from_search_to_signature_to_the_log(
     # One click to the log extract: who has seen and changed this record.
     page.get_by_role("link", name="Log extract").click()
     access = page.locator("[data-table=access]")
-    expect(access).to_contain_text("patient.view", timeout=WAIT_MS)
-    for action in ("image_set.sign", "image_set.unsign", "patient.delete", "patient.restore"):
-        expect(access).to_contain_text(action)
+    # Events in words, not codes.
+    expect(access).to_contain_text("Record opened", timeout=WAIT_MS)
+    for name in ("Status signed", "Signature removed", "Patient deleted", "Patient restored"):
+        expect(access).to_contain_text(name)
+    expect(access).not_to_contain_text("patient.view")
     page.screenshot(path=str(artifacts / "logs-extract.png"), full_page=True, caret="initial")
 
     # The Logs tab: filter by the patient, export, verify.
@@ -178,7 +197,9 @@ def test_a_patient_from_search_to_signature_to_the_log(
     assert download.value.suggested_filename.startswith(f"patient-log-{number}-")
     assert "image_set.unsign" in exported and "Fel tand angiven på bild 2" in exported
     page.get_by_role("button", name="Verify log").click()
-    expect(page.locator("#verify-log")).to_contain_text("The audit log is intact:", timeout=WAIT_MS)
+    expect(page.locator("#verify-log")).to_contain_text(
+        "The patient log is intact:", timeout=WAIT_MS
+    )
     expect(page.locator("#verify-log")).to_contain_text("events checked")
     page.screenshot(path=str(artifacts / "logs-patient-log.png"), caret="initial")
     assert problems == []

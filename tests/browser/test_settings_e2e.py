@@ -50,7 +50,7 @@ def sqlite_clinic(tmp_path: Path) -> Iterator[tuple[Served, Path, str]]:
 
 def open_settings(page: Page, served: Served) -> None:
     """Open the launch address and go to General settings."""
-    open_window(page, served.url)
+    open_window(page, served.fresh_url())
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
     page.get_by_role("link", name="General settings").click()
     expect(page.locator("h1")).to_have_text("General settings")
@@ -143,8 +143,8 @@ def test_every_tool_on_a_sqlite_clinic(
     migrated(f"sqlite:///{second}")
     page.locator("#settings-attach").get_by_label("Database file").fill(str(second))
     page.get_by_role("button", name="Attach existing 2.1 database").click()
-    expect(page.locator(".alert-success")).to_contain_text(f"Attached sqlite+pysqlite:///{second}")
-    expect(connection.locator("[data-field=database]")).to_have_text(str(second))
+    expect(page.locator(".alert-success")).to_contain_text(f"Attached SQLite file {second}")
+    expect(connection.locator("[data-field=database]")).to_have_text(f"SQLite file {second}")
     assert make_url(saved(home)).database == str(second)
 
     # Create new database: the wizard's step 2, inline, on the current folder.
@@ -256,7 +256,9 @@ def test_every_tool_on_a_postgresql_clinic(
         inline.get_by_label("Name of the new database").fill("e2e_andra")
         inline.get_by_role("button", name="Create new ImageBank database").click()
         expect(page.locator(".alert-success")).to_contain_text("e2e_andra is now this program")
-        expect(page.locator("#settings-connection [data-field=database]")).to_have_text("e2e_andra")
+        expect(page.locator("#settings-connection [data-field=database]")).to_have_text(
+            f"PostgreSQL server 127.0.0.1:{pg_server.port}, database e2e_andra"
+        )
         assert pg_server.password not in page.content()
     finally:
         assert served.stop() == 0, "\n".join(served.output)

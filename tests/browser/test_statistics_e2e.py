@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from ibdesk import clinic_settings, demo, statistics
 from ibdesk.db import make_engine, session_scope
@@ -52,7 +53,7 @@ def clinic_server(
 
 
 def open_statistics(page: Page, served: Served) -> None:
-    open_window(page, served.url)
+    open_window(page, served.fresh_url())
     page.get_by_role("link", name="Statistics").click()
     expect(page.locator("h1")).to_have_text("Statistics")
 
@@ -69,7 +70,8 @@ def test_generated_numbers_are_the_counters_and_print_to_pdf(
     open_statistics(page, clinic_server)
     source = page.locator("#statistics-source")
     expect(source.locator("[data-field=image-folder]")).to_have_text(str(folder))
-    expect(source.locator("[data-field=backend]")).to_have_text("SQLite")
+    database_file = make_url(url).database
+    expect(source.locator("[data-field=database]")).to_have_text(f"SQLite file {database_file}")
     page.get_by_role("button", name="Generate statistics").focus()
     page.keyboard.press("Enter")
     report = page.locator("#statistics-report")

@@ -61,7 +61,7 @@ def saved(home: Path) -> str:
 
 def open_wizard(page: Page, served: Served) -> None:
     """Open the launch address: with no database yet, the wizard comes up."""
-    open_window(page, served.url)
+    open_window(page, served.fresh_url())
     page.wait_for_url(served.origin + "/wizard/", timeout=WAIT_MS)
     expect(page.locator("h1")).to_have_text("Quick-start wizard")
     # A marker that a full page load would wipe: steps must be htmx swaps only.
@@ -272,7 +272,7 @@ def test_the_wizard_on_a_real_postgresql_server(
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
     browser_sign_in(page, "erik", PASSWORD)
     bar = page.locator("#status-bar")
-    expect(bar.locator("[data-field=database]")).to_contain_text("PostgreSQL · 127.0.0.1:")
+    expect(bar.locator("[data-field=database]")).to_contain_text("PostgreSQL server 127.0.0.1:")
     expect(bar.locator("[data-field=schema]")).to_contain_text(
         "ImageBank 2.1, up to date", timeout=WAIT_MS
     )

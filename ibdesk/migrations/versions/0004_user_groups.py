@@ -7,8 +7,8 @@ member of the seeded "Administrators" group. A group of ImageBank 2.1 keeps ever
 *administer* except those its restrictions named. Seeded groups: Administrators (every
 right), Clinicians, Reception.
 
-Revision ID: 0003_user_groups
-Revises: 0002_monthly_media_counters
+Revision ID: 0004_user_groups
+Revises: 0003_conversion
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_user_groups"
-down_revision = "0002_monthly_media_counters"
+revision = "0004_user_groups"
+down_revision = "0003_conversion"
 branch_labels = None
 depends_on = None
 

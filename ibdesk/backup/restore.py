@@ -1,0 +1,224 @@
+"""Restore a backup into an empty database and an empty folder.
+
+Live data is never overwritten by accident: a database with tables or a folder with files is
+refused unless ``replace`` is given, and then what is replaced is backed up first (tagged
+``before-restore``). The images are restored beside the target folder and moved in by one
+rename, so the folder is never half old, half new; the database is checked against the
+manifest before the restore counts as done.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from ibdesk import audit, clinic_settings, display, private
+from ibdesk.backup import store
+from ibdesk.backup.drill import (
+    compare_database,
+    compare_images,
+    fetch_database,
+    inside,
+    load_postgresql,
+    sample_media,
+    snapshot_paths,
+    work_folder,
+)
+from ibdesk.backup.restic import Restic
+from ibdesk.backup.run import Snapshot, find_snapshot, run_backup
+from ibdesk.backup.staging import bring_back_keys
+from ibdesk.db import make_engine, session_scope
+from ibdesk.errors import Refused, UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.progress import Job, LogLine, Progress
+
+
+@dataclass(frozen=True)
+class RestoreSummary:
+    """A finished restore."""
+
+    backup_id: str
+    snapshot: str
+    database: str
+    folder: str
+    rows: int
+    safety_backup: str
+
+    def __str__(self) -> str:
+        return _(
+            "Backup %(id)s restored: %(rows)s rows into the database and the images into "
+            "%(folder)s.",
+            id=self.backup_id,
+            rows=display.number(self.rows),
+            folder=self.folder,
+        )
+
+
+def database_is_empty(engine: Engine) -> bool:
+    """Return whether a database has no tables at all."""
+    return not inspect(engine).get_table_names()
+
+
+def folder_is_empty(folder: Path) -> bool:
+    """Return whether a folder is missing or holds nothing."""
+    return not folder.exists() or not any(folder.iterdir())
+
+
+def restore(
+    wanted: str,
+    to_database: str,
+    to_folder: Path,
+    *,
+    replace: bool = False,
+    restic: Restic | None = None,
+) -> Job[RestoreSummary]:
+    """Restore one backup into a database URL and a folder (a job)."""
+    restic = restic or store.engine_or_refuse()
+    folder = to_folder.expanduser()
+    if not folder.is_absolute():
+        raise UserError(_("Give the folder to restore the images into as a full path."))
+    folder = folder.resolve()
+    url = make_url(to_database)
+    new_file = url.get_backend_name() == "sqlite" and not Path(str(url.database)).exists()
+    target = make_engine(to_database, create=True)
+    try:
+        snapshot = find_snapshot(restic, wanted)
+        empty_db, empty_folder = database_is_empty(target), folder_is_empty(folder)
+        if not replace and not empty_db:
+            raise Refused(
+                _(
+                    "The target database already holds data; restore into an empty "
+                    "database, or add --replace to back it up first and replace it."
+                )
+            )
+        if not replace and not empty_folder:
+            raise Refused(
+                _(
+                    "The folder %(folder)s is not empty; restore into an empty folder, or add "
+                    "--replace to back it up first and replace it.",
+                    folder=str(folder),
+                )
+            )
+        safety = ""
+        if not (empty_db and empty_folder):
+            yield LogLine(_("Backing up what the restore replaces…"))
+            safety = yield from _safety_backup(target, folder, restic, empty_db, empty_folder)
+        work = work_folder("restore")
+        try:
+            yield LogLine(_("Restoring the database of backup %(id)s…", id=snapshot.backup_id))
+            dump, manifest = fetch_database(restic, snapshot, work)
+            for name in bring_back_keys(dump.parent):
+                yield LogLine(_("Restored %(file)s into the configuration folder.", file=name))
+            target = _load(target, to_database, dump, manifest.backend)
+            problems = compare_database(target, manifest)
+            if problems:
+                raise UserError(problems[0])
+            yield Progress(1, 3, _("database restored"))
+            yield LogLine(_("Restoring the images into %(folder)s…", folder=str(folder)))
+            _restore_images(restic, snapshot, folder)
+            yield Progress(2, 3, _("images restored"))
+            sample = sample_media(target, 50)
+            problems = compare_images(folder, sample)
+            if problems:
+                raise UserError(problems[0])
+            with session_scope(target) as session:
+                clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(folder), by="ibdesk")
+                audit.system_event(
+                    session,
+                    audit.local_admin(),
+                    "backup.restore",
+                    _(
+                        "Backup %(id)s restored into %(folder)s.",
+                        id=snapshot.backup_id,
+                        folder=str(folder),
+                    ),
+                )
+            yield Progress(3, 3, _("images compared"))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        summary = RestoreSummary(
+            snapshot.backup_id,
+            snapshot.snapshot,
+            make_url(to_database).render_as_string(hide_password=True),
+            str(folder),
+            sum(manifest.rows.values()),
+            safety,
+        )
+        yield LogLine(str(summary))
+        return summary
+    except Refused:
+        if new_file:  # nothing is left behind by a refusal
+            target.dispose()
+            Path(str(url.database)).unlink(missing_ok=True)
+        raise
+    finally:
+        target.dispose()
+
+
+def _safety_backup(
+    target: Engine, folder: Path, restic: Restic, empty_db: bool, empty_folder: bool
+) -> Job[str]:
+    if not empty_db:
+        # The whole replaced clinic, as one ordinary backup of its own.
+        spare = folder if not empty_folder else private.make_folder(private.data_dir() / "empty")
+        summary = yield from run_backup(
+            target, restic=restic, image_folder=spare, extra_tag="before-restore", retention=False
+        )
+        return summary.backup_id
+    restic.run(["backup", "--tag", "ibdesk-before-restore", str(folder)])
+    return "before-restore"
+
+
+def _load(target: Engine, url: str, dump: Path, backend: str) -> Engine:
+    if target.dialect.name != backend:
+        raise UserError(
+            _(
+                "This backup is of a %(backup)s database; restore it into %(backup)s.",
+                backup=backend,
+            )
+        )
+    if backend == "sqlite":
+        path = Path(str(target.url.database))
+        target.dispose()
+        partial = path.with_name(path.name + ".restoring")
+        shutil.copyfile(dump, partial)
+        private.restrict(partial)
+        for suffix in ("-wal", "-shm", "-journal"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        os.replace(partial, path)
+        return make_engine(url)
+    with target.begin() as conn:
+        # --replace: the old contents were backed up first; start from an empty schema.
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    load_postgresql(dump, target.url)
+    return target
+
+
+def _restore_images(restic: Restic, snapshot: Snapshot, folder: Path) -> None:
+    _staging, images = snapshot_paths(snapshot)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Beside the target (same disk), so the last step is one rename.
+    landing = Path(tempfile.mkdtemp(prefix=".ibdesk-restore-", dir=folder.parent))
+    try:
+        restic.run(["restore", snapshot.snapshot, "--target", str(landing), "--include", images])
+        restored = inside(landing, images)
+        if not restored.is_dir():
+            restored.mkdir()
+        old = None
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.replaced")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(folder, old)
+        os.replace(restored, folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(landing, ignore_errors=True)

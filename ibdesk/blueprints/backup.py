@@ -1,0 +1,167 @@
+"""The Backup tab: the repository, [Back up now], [Verify], the backups made, the schedule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, render_template
+
+from ibdesk import backup, web
+from ibdesk.backup import drill, restore, run, schedule, store
+from ibdesk.blueprints import is_htmx
+from ibdesk.blueprints.jobs import LOG_TAIL, registry
+from ibdesk.errors import Refused, UserError
+from ibdesk.forms.backup import ActionForm, InitForm, RestoreForm, ScheduleForm
+from ibdesk.i18n import gettext as _
+from ibdesk.jobs import JobStatus
+
+bp = Blueprint("backup", __name__, url_prefix="/backup")
+
+BACKUP_JOB = "Backup"
+VERIFY_JOB = "Verify backup"
+RESTORE_JOB = "Restore backup"
+JOBS = (BACKUP_JOB, VERIFY_JOB, RESTORE_JOB)
+
+
+def _job() -> JobStatus | None:
+    for name in JOBS:
+        found = registry().running(name, log_tail=LOG_TAIL)
+        if found is not None:
+            return found
+    return None
+
+
+def _image_folder() -> Any:
+    try:
+        return run.image_folder_of(web.database().ready_engine())
+    except UserError:
+        return None
+
+
+def _context(**extra: Any) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "health": store.health(),
+        "repository": store.repository(),
+        "last_verify": store.last("verify"),
+        "init_form": InitForm(formdata=None),
+        "action_form": ActionForm(formdata=None),
+        "schedule_form": ScheduleForm(formdata=None),
+        "restore_form": RestoreForm(formdata=None),
+        "entries": schedule.current(),
+        "job": _job(),
+        "sheet": None,
+        "message": None,
+    }
+    context.update(extra)
+    return context
+
+
+def _render(partial: str, status: int = 200, **extra: Any) -> tuple[str, int]:
+    """Answer htmx with the partial, anyone else with the whole tab around it."""
+    context = _context(**extra)
+    if is_htmx():
+        return render_template(partial, **context), status
+    return render_template("backup/index.html", **context), status
+
+
+@bp.get("/")
+def index() -> tuple[str, int]:
+    """Show the repository, the last good backup, the buttons and the schedule."""
+    return _render("backup/_content.html")
+
+
+@bp.post("/init")
+def init_submit() -> tuple[str, int]:
+    """Create the repository and show the recovery sheet once."""
+    form = InitForm()
+    if not form.validate_on_submit():
+        return _render("backup/_content.html", 422, init_form=form)
+    try:
+        result = backup.init(form.repository.data or "", _image_folder())
+    except UserError as error:
+        return _render("backup/_content.html", 400, init_form=form, message=str(error))
+    return _render("backup/_content.html", sheet=result)
+
+
+def _start(name: str, factory: Any) -> tuple[str, int]:
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return _render("backup/_content.html", 422)
+    try:
+        job_id = registry().start(name, factory)
+    except Refused as error:
+        return _render("backup/_content.html", 409, message=str(error))
+    return _render("backup/_content.html", job=registry().status(job_id, log_tail=LOG_TAIL))
+
+
+@bp.post("/run")
+def run_submit() -> tuple[str, int]:
+    """Start a backup now (a job with a live log)."""
+    if _job() is not None:
+        return _render("backup/_content.html", 409, message=_busy())
+    engine = web.database().ready_engine()
+    restic = store.engine_or_refuse()
+    actor = web.actor()
+    return _start(BACKUP_JOB, lambda: run.run_backup(engine, restic=restic, actor=actor))
+
+
+@bp.post("/verify")
+def verify_submit() -> tuple[str, int]:
+    """Start a verify: the repository check and the restore drill."""
+    if _job() is not None:
+        return _render("backup/_content.html", 409, message=_busy())
+    engine = web.database().ready_engine()
+    restic = store.engine_or_refuse()
+    return _start(
+        VERIFY_JOB,
+        lambda: drill.verify(restic, server=engine.url, log_engine=engine),
+    )
+
+
+@bp.post("/restore")
+def restore_submit() -> tuple[str, int]:
+    """Restore a backup into an empty database and folder (a job; live data is refused)."""
+    form = RestoreForm()
+    if not form.validate_on_submit():
+        return _render("backup/_content.html", 422, restore_form=form)
+    if _job() is not None:
+        return _render("backup/_content.html", 409, restore_form=form, message=_busy())
+    restic = store.engine_or_refuse()
+    wanted, url = (form.backup_id.data or "").strip(), (form.database.data or "").strip()
+    folder = Path((form.folder.data or "").strip())
+    return _start(RESTORE_JOB, lambda: restore.restore(wanted, url, folder, restic=restic))
+
+
+def _busy() -> str:
+    return _("A backup or verify is running; wait for it to end or cancel it.")
+
+
+@bp.get("/list")
+def list_partial() -> tuple[str, int]:
+    """List the finished backups (asked after the page, as restic takes a moment)."""
+    try:
+        items = run.snapshots(store.engine_or_refuse())
+    except UserError as error:
+        return render_template("backup/_list.html", items=[], problem=str(error)), 200
+    return render_template("backup/_list.html", items=items, problem=None), 200
+
+
+@bp.post("/schedule")
+def schedule_submit() -> tuple[str, int]:
+    """Write the nightly backup and weekly verify entries and show them."""
+    form = ScheduleForm()
+    if not form.validate_on_submit():
+        return _render("backup/_schedule.html", 422, schedule_form=form)
+    schedule.schedule(form.nightly.data or "")
+    return _render("backup/_schedule.html", schedule_form=form)
+
+
+@bp.post("/unschedule")
+def unschedule_submit() -> tuple[str, int]:
+    """Remove the schedule entries this program wrote."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return _render("backup/_schedule.html", 422)
+    schedule.unschedule()
+    return _render("backup/_schedule.html")

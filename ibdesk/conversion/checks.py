@@ -1,0 +1,183 @@
+"""What the conversion decides about one 1.2 value: shared by the analysis and the steps.
+
+Every function here is pure (no database): a personnummer is read as 2.1 reads it, text is
+repaired only when ftfy is certain it is UTF-8 that was read as Windows-1252, and a date
+typed by the old client becomes an aware UTC time (1.2 stored Swedish local time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import ftfy
+
+from ibdesk import personnummer, safefiles
+from ibdesk.models import MediaKind, PatientKind
+
+LOCAL = ZoneInfo("Europe/Stockholm")
+KINDS = {
+    1: MediaKind.INTRAORAL,
+    2: MediaKind.PANORAMIC,
+    3: MediaKind.PHOTO,
+    4: MediaKind.VIDEO,
+    5: MediaKind.AUDIO,
+    6: MediaKind.DOCUMENT,
+}
+# Reason codes: stable words for the reject file and the report (explained in report.py).
+PN_INVALID, PN_EMPTY, DUPLICATE = "personnummer_invalid", "personnummer_empty", "duplicate_person"
+TEXT_REPAIRED, TEXT_DOUBTFUL = "text_repaired", "text_doubtful"
+DATE_MISSING, DATE_INVALID = "date_missing", "date_invalid"
+ORPHAN_PATIENT, ORPHAN_STATUS = "orphan_patient", "orphan_status"
+FILE_MISSING, FILE_EMPTY, FILE_OUTSIDE = "file_missing", "file_empty", "file_outside"
+FILE_UNREADABLE, CASE_DIFFERS, HASH_MISMATCH = "file_unreadable", "case_differs", "hash_mismatch"
+ORPHAN_FILE, MD5_PASSWORD, BAD_USERNAME = "orphan_file", "md5_password", "username_invalid"
+WRONG_TYPE, TEETH_INVALID, WRITE_FAILED = "type_invalid", "teeth_invalid", "write_failed"
+DELETED, SIGNER_MISSING, USER_EXISTS = "deleted", "signer_missing", "user_exists"
+# ftfy's steps that mean "UTF-8 bytes were decoded as Windows-1252 (or Latin-1)".
+_CERTAIN = {
+    (("encode", "sloppy-windows-1252"), ("decode", "utf-8")),
+    (("encode", "windows-1252"), ("decode", "utf-8")),
+    (("encode", "latin-1"), ("decode", "utf-8")),
+}
+_SUSPECT = ("Ã", "Â", "â€", "\ufffd", "Ã¥")
+VALID_TEETH = frozenset(f"{q}{t}" for q in (1, 2, 3, 4) for t in range(1, 9)) | frozenset(
+    f"{q}{t}" for q in (5, 6, 7, 8) for t in range(1, 6)
+)
+
+
+@dataclass(frozen=True)
+class Number:
+    """A 1.2 personnummer read as 2.1 reads it: the normalised number, or why not."""
+
+    number: str | None
+    kind: PatientKind | None
+    problem: str | None  # PN_INVALID, PN_EMPTY or None
+    message: str = ""
+
+
+def read_personnummer(typed: str | None, *, today: dt.date | None = None) -> Number:
+    """Read a typed personnummer; an invalid one is never guessed at."""
+    if typed is None or not typed.strip():
+        return Number(None, None, PN_EMPTY)
+    try:
+        identity = personnummer.parse(typed, today=today)
+    except personnummer.PersonnummerError as error:
+        return Number(None, None, PN_INVALID, str(error))
+    return Number(identity.number, identity.kind, None)
+
+
+def reserve_number(patient_id: int) -> str:
+    """Return the reserve number a patient without a usable personnummer is filed under."""
+    return f"99{patient_id:010d}"
+
+
+@dataclass(frozen=True)
+class Text:
+    """A 1.2 text value and what became of it."""
+
+    value: str
+    problem: str | None  # TEXT_REPAIRED, TEXT_DOUBTFUL or None
+
+
+def repair_text(raw: str | None) -> Text:
+    """Repair mojibake only when ftfy is certain; flag text that still looks wrong."""
+    if not raw:
+        return Text("", None)
+    if raw.isascii():
+        return Text(raw, None)
+    fixed = ftfy.fix_encoding_and_explain(raw)
+    steps = tuple(tuple(step) for step in (fixed.explanation or ()))
+    if fixed.text != raw and steps in _CERTAIN and not any(s in fixed.text for s in _SUSPECT):
+        return Text(fixed.text, TEXT_REPAIRED)
+    if any(s in raw for s in _SUSPECT):
+        return Text(raw, TEXT_DOUBTFUL)
+    return Text(raw, None)
+
+
+def read_time(raw: str | None) -> tuple[dt.datetime | None, str | None]:
+    """Read a 1.2 local date or time as aware UTC; say DATE_MISSING or DATE_INVALID if not."""
+    text = (raw or "").strip()
+    if not text:
+        return None, DATE_MISSING
+    for shape in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+        try:
+            local = dt.datetime.strptime(text, shape)
+        except ValueError:
+            continue
+        return local.replace(tzinfo=LOCAL).astimezone(dt.UTC), None
+    return None, DATE_INVALID
+
+
+def read_teeth(raw: str | None) -> tuple[str, bool]:
+    """Return the FDI teeth as 2.1 stores them, and whether anything had to be left out."""
+    names = [t.strip() for t in (raw or "").replace(";", ",").split(",") if t.strip()]
+    good = sorted({t for t in names if t in VALID_TEETH}, key=int)
+    return ",".join(good), len(good) != len(set(names))
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where a 1.2 file row's file is: its real relative path, or the problem."""
+
+    relative: str | None  # with the real case, "/" separated
+    problem: str | None  # FILE_MISSING, FILE_OUTSIDE, FILE_UNREADABLE or None
+    case_differs: bool = False
+    message: str = ""
+
+
+class FolderIndex:
+    """Case-insensitive lookup of names in the 1.2 image folder, one listing per folder."""
+
+    def __init__(self, root: Path) -> None:
+        """Index folders of ``root`` lazily, never following a link."""
+        self.root = root
+        self._listings: dict[str, dict[str, str]] = {}
+
+    def _listing(self, relative_dir: str) -> dict[str, str]:
+        if relative_dir not in self._listings:
+            if len(self._listings) > 4096:  # keep memory flat over a big folder
+                self._listings.clear()
+            names: dict[str, str] = {}
+            try:
+                with os.scandir(self.root / relative_dir if relative_dir else self.root) as it:
+                    for entry in it:
+                        names.setdefault(entry.name.lower(), entry.name)
+            except OSError:
+                pass
+            self._listings[relative_dir] = names
+        return self._listings[relative_dir]
+
+    def find(self, filnamn: str) -> Found:
+        """Find the file a row names, exactly or differing only in case."""
+        try:
+            names = safefiles.parts(filnamn)
+        except safefiles.FileProblem as problem:
+            return Found(None, FILE_OUTSIDE, message=str(problem))
+        real: list[str] = []
+        for name in names:
+            actual = self._listing("/".join(real)).get(name.lower())
+            if actual is None:
+                return Found(None, FILE_MISSING)
+            real.append(actual)
+            info = os.lstat(self.root.joinpath(*real))
+            if stat.S_ISLNK(info.st_mode):
+                return Found(None, FILE_OUTSIDE, message="a symbolic link")
+        return Found("/".join(real), None, case_differs=real != names)
+
+
+def walk_files(root: Path) -> list[str]:
+    """Return every regular file under ``root`` relative to it (links are not followed)."""
+    found: list[str] = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        base = Path(folder).relative_to(root)
+        for name in files:
+            path = Path(folder) / name
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                found.append((base / name).as_posix())
+        dirs.sort()
+    return found

@@ -1,0 +1,258 @@
+"""Step 4: the 1.2 log becomes the 2.1 patients' history, then everything is reconciled.
+
+A 1.2 log row about a patient becomes an ``AuditEvent`` of the 2.1 patient it went to
+(action ``legacy.<event>``, who and when as 1.2 knew, marked converted); a log-in row without
+a patient becomes a ``LoginEvent``. Then the audit chain is sealed and verified, the
+statistics counters are folded and compared with a fresh count, every signed set is
+verified, and every source row and file is accounted for.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from ibdesk import display, statistics
+from ibdesk.conversion import checks
+from ibdesk.conversion.batches import (
+    CONVERTED,
+    MERGED,
+    REJECTED,
+    Converter,
+    Issue,
+    Outcome,
+    lookup,
+    rejected,
+    write_batch,
+)
+from ibdesk.conversion.people import CONVERTER
+from ibdesk.conversion.source import ITEMS, LOG, TABLES, Source
+from ibdesk.i18n import gettext as _
+from ibdesk.logs import auditchain
+from ibdesk.models import (
+    AuditEvent,
+    ConversionIssue,
+    ConversionMap,
+    ImageSet,
+    LoginEvent,
+    Patient,
+    utcnow,
+)
+from ibdesk.patients import signing
+from ibdesk.progress import Job, LogLine, Progress
+
+LOGINS = ("INLOGGNING",)
+
+
+class LogConverter(Converter):
+    """The 1.2 log, as the history of the 2.1 patients (and log-ins)."""
+
+    def __init__(self) -> None:
+        """Start with no patients looked up."""
+        self.patients: dict[str, Patient] = {}
+
+    def prepare(self, session: Session, rows: list[dict[str, Any]]) -> None:
+        """Look up the batch's patients."""
+        keys = [str(r["PatientId"]) for r in rows if r["PatientId"] is not None]
+        self.patients = lookup(session, "Patienter", keys, Patient)
+
+    def convert(self, session: Session, row: dict[str, Any]) -> Outcome:
+        """Carry one 1.2 log row over as patient history (or as a log-in)."""
+        issues: list[Issue] = []
+        when, problem = checks.read_time(row["Tid"])
+        if problem:
+            issues.append(Issue(problem, "Tid", row["Tid"]))
+        user = (row["Anvandare"] or "").strip()[:100]
+        event = str(row["Handelse"] or "").strip()
+        if row["PatientId"] is None:
+            if event not in LOGINS:
+                return rejected(checks.ORPHAN_PATIENT, "PatientId", None)
+            login = LoginEvent(
+                at=when or utcnow(),
+                user_name=user,
+                machine=CONVERTER,
+                success=True,
+                reason="converted from 1.2",
+            )
+            session.add(login)
+            return Outcome(CONVERTED, login, "login", issues)
+        patient = self.patients.get(str(row["PatientId"]))
+        if patient is None:
+            return rejected(checks.ORPHAN_PATIENT, "PatientId", row["PatientId"])
+        changes = {
+            "converted": [None, "1.2"],
+            "event": [None, event],
+            "details": [None, row["Detaljer"]],
+            "source_time": [None, row["Tid"]],
+            "source_patient": [None, row["PatientId"]],
+        }
+        audit_event = AuditEvent(
+            at=when or utcnow(),
+            user_name=user or CONVERTER,
+            machine=CONVERTER,
+            patient_id=patient.id,
+            personnummer=patient.personnummer,
+            action=f"legacy.{event.lower()}"[:32],
+            entity="legacy12",
+            entity_id=int(row["LoggId"]),
+            changes=json.dumps(changes, ensure_ascii=False, sort_keys=True, default=str),
+        )
+        session.add(audit_event)
+        return Outcome(CONVERTED, audit_event, issues=issues)
+
+
+def run(engine: Engine, source: Source, *, batch: int = 1000) -> Job[dict[str, Any]]:
+    """Convert the 1.2 log; yield progress; return its counts."""
+    total = source.count(LOG)
+    counts: dict[str, int] = {}
+    done = 0
+    converter = LogConverter()
+    for rows in source.rows(LOG, batch):
+        more = write_batch(engine, 4, "Logg", lambda r: str(r["LoggId"]), rows, converter)
+        for name, value in more.items():
+            counts[name] = counts.get(name, 0) + value
+        done += len(rows)
+        yield Progress(done, total, _("Logg: %(count)s rows", count=display.number(done)))
+    return {"Logg": counts}
+
+
+def _outcomes(session: Session) -> dict[str, dict[str, int]]:
+    rows = session.execute(
+        select(ConversionMap.source_table, ConversionMap.outcome, func.count()).group_by(
+            ConversionMap.source_table, ConversionMap.outcome
+        )
+    )
+    result: dict[str, dict[str, int]] = {}
+    for table, outcome, count in rows:
+        result.setdefault(table, {})[outcome] = int(count)
+    return result
+
+
+def reconcile(engine: Engine, source: Source) -> Job[dict[str, Any]]:
+    """Account for every source row and file; check counters, chain and signatures."""
+    yield Progress(0, None, _("sealing the audit log"))
+    auditchain.seal(engine)
+    with Session(engine) as session:
+        outcomes = _outcomes(session)
+        tables: dict[str, Any] = {}
+        balanced = True
+        for table in TABLES:
+            read = source.count(table)
+            got = outcomes.get(table.name, {})
+            entry = {
+                "read": read,
+                CONVERTED: got.get(CONVERTED, 0),
+                MERGED: got.get(MERGED, 0),
+                REJECTED: got.get(REJECTED, 0),
+            }
+            entry["balanced"] = read == entry[CONVERTED] + entry[MERGED] + entry[REJECTED]
+            balanced = balanced and bool(entry["balanced"])
+            tables[table.name] = entry
+        folder = _folder(session, source, outcomes)
+        reasons = {
+            reason: int(n)
+            for reason, n in session.execute(
+                select(ConversionIssue.reason, func.count()).group_by(ConversionIssue.reason)
+            )
+        }
+        yield Progress(0, None, _("checking the statistics counters"))
+        statistics.fold(session)
+        session.commit()
+        counters = statistics.counters(session)
+        fresh = statistics.recount(session)
+        counters_ok = all(counters.get(k) == v for k, v in fresh.items())
+        chain = auditchain.verify(session)
+        yield Progress(0, None, _("verifying the signed sets"))
+        bad_sets = []
+        signed_sets = 0
+        for set_id in session.scalars(
+            select(ImageSet.id).where(ImageSet.signed_at.is_not(None)).order_by(ImageSet.id)
+        ):
+            signed_sets += 1
+            if not signing.verify(session, set_id, check_files=False).ok:
+                bad_sets.append(set_id)
+            session.expunge_all()
+    accounted = balanced and folder["balanced"]
+    report = {
+        "tables": tables,
+        "folder": folder,
+        "issues": dict(sorted(reasons.items())),
+        "counters_match": counters_ok,
+        "audit_chain": {"ok": chain.ok, "checked": chain.checked, "problem": chain.problem},
+        "signed_sets": {"count": signed_sets, "failed": bad_sets},
+        "accounted": accounted,
+        "passed": accounted and counters_ok and chain.ok and not bad_sets,
+    }
+    yield LogLine(
+        _("Every row and file is accounted for.")
+        if accounted
+        else _("Some rows or files are not accounted for."),
+        "info" if accounted else "error",
+    )
+    return report
+
+
+def _folder(
+    session: Session, source: Source, outcomes: dict[str, dict[str, int]]
+) -> dict[str, Any]:
+    disk = {name.lower() for name in checks.walk_files(source.images)}
+    outcome_of = dict(
+        session.execute(
+            select(ConversionMap.source_key, ConversionMap.outcome).where(
+                ConversionMap.source_table == "Bilder"
+            )
+        ).all()
+    )
+    named: dict[str, set[str]] = {CONVERTED: set(), REJECTED: set()}
+    for rows in source.rows(ITEMS, 5000):
+        for row in rows:
+            outcome = outcome_of.get(str(row["BildId"]), "")
+            name = str(row["Filnamn"]).replace("\\", "/").strip().lower()
+            named.setdefault(outcome, set()).add(name)
+    how = dict(
+        session.execute(
+            select(ConversionMap.detail, func.count())
+            .where(ConversionMap.source_table == "Bilder", ConversionMap.outcome == CONVERTED)
+            .group_by(ConversionMap.detail)
+        ).all()
+    )
+    reasons = dict(
+        session.execute(
+            select(ConversionIssue.reason, func.count())
+            .where(ConversionIssue.source_table.in_(("Bilder", "file")))
+            .group_by(ConversionIssue.reason)
+        ).all()
+    )
+    orphan_names = {
+        str(key).lower()
+        for key in session.scalars(
+            select(ConversionIssue.source_key).where(ConversionIssue.reason == checks.ORPHAN_FILE)
+        )
+    }
+    placed_files = named[CONVERTED] & disk
+    rejected_files = (named[REJECTED] & disk) - placed_files
+    # Exact: every file found is placed, named only by rejected rows, or named by no row;
+    # every converted row's file was found; no orphan is named by a row.
+    balanced = (
+        disk == placed_files | rejected_files | orphan_names
+        and not orphan_names & (named[CONVERTED] | named[REJECTED])
+        and int(how.get("linked", 0)) + int(how.get("copied", 0))
+        == outcomes.get("Bilder", {}).get(CONVERTED, 0)
+    )
+    return {
+        "found": len(disk),
+        "placed": int(how.get("linked", 0)) + int(how.get("copied", 0)),
+        "linked": int(how.get("linked", 0)),
+        "copied": int(how.get("copied", 0)),
+        "missing": int(reasons.get(checks.FILE_MISSING, 0)),
+        "orphans": len(orphan_names),
+        "zero_byte": int(reasons.get(checks.FILE_EMPTY, 0)),
+        "case_differs": int(reasons.get(checks.CASE_DIFFERS, 0)),
+        "sha256_mismatch": int(reasons.get(checks.HASH_MISMATCH, 0)),
+        "outside": int(reasons.get(checks.FILE_OUTSIDE, 0)),
+        "named_by_rejected_rows": len(rejected_files),
+        "balanced": balanced,
+    }

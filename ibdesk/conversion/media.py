@@ -1,0 +1,360 @@
+"""Step 3: 1.2 statuses become image sets and 1.2 items become media with their files placed.
+
+A status whose patient was not carried over is rejected, and so is an item whose patient or
+status was not; an item whose file is missing, empty, outside the 1.2 folder (``..``, an
+absolute path, a link) or does not hash the same once placed is rejected with that reason.
+Signed statuses are signed again once their media are in, by who signed them in 1.2, with
+the same manifest and digest as ``ibdesk.patients.signing`` so [Verify] passes. Last, the
+1.2 folder is walked for files that no row names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.orm import Session
+
+from ibdesk import audit, display, safefiles
+from ibdesk.conversion import checks
+from ibdesk.conversion.batches import (
+    CONVERTED,
+    Converter,
+    Issue,
+    Outcome,
+    lookup,
+    rejected,
+    targets,
+    write_batch,
+)
+from ibdesk.conversion.people import CONVERTER
+from ibdesk.conversion.placing import Empty, Mismatch, Placer
+from ibdesk.conversion.source import ITEMS, STATUSES, Source
+from ibdesk.i18n import gettext as _
+from ibdesk.models import AuditEvent, ConversionIssue, ImageSet, MediaItem, Patient, utcnow
+from ibdesk.patients import signing
+from ibdesk.progress import Job, LogLine, Progress
+
+_BITS = {"1": 1, "L": 8, "P": 8, "RGB": 8, "RGBA": 8, "I;16": 16, "I;16B": 16, "I": 32}
+LOOSE = "loose:"  # the map key of a patient's set of loose 1.2 items
+LOOSE_TABLE = "Status+loose"
+
+
+def _set_event(patient: Patient, image_set: ImageSet, changes: dict[str, Any]) -> AuditEvent:
+    return AuditEvent(
+        at=utcnow(),
+        user_name=CONVERTER,
+        machine=CONVERTER,
+        patient_id=patient.id,
+        personnummer=patient.personnummer,
+        action="image_set.convert",
+        entity="image_set",
+        entity_id=image_set.id,
+        changes=json.dumps(changes, ensure_ascii=False, sort_keys=True, default=str),
+    )
+
+
+class StatusConverter(Converter):
+    """The 1.2 statuses, as unsigned image sets (signed again once their media are in)."""
+
+    def __init__(self) -> None:
+        """Start with no patients looked up."""
+        self.patients: dict[str, Patient] = {}
+
+    def prepare(self, session: Session, rows: list[dict[str, Any]]) -> None:
+        """Look up the batch's patients."""
+        self.patients = lookup(session, "Patienter", [str(r["PatientId"]) for r in rows], Patient)
+
+    def convert(self, session: Session, row: dict[str, Any]) -> Outcome:
+        """Carry one 1.2 status over as an (unsigned, for now) image set."""
+        patient = self.patients.get(str(row["PatientId"]))
+        if patient is None:
+            return rejected(checks.ORPHAN_PATIENT, "PatientId", row["PatientId"])
+        issues: list[Issue] = []
+        when, problem = checks.read_time(row["Datum"])
+        if problem:
+            issues.append(Issue(problem, "Datum", row["Datum"]))
+        taken = when.astimezone(checks.LOCAL).date() if when else patient.created_at.date()
+        text = checks.repair_text(row["Beskrivning"])
+        if text.problem:
+            issues.append(Issue(text.problem, "Beskrivning", row["Beskrivning"], text.value))
+        image_set = ImageSet(
+            patient_id=patient.id,
+            taken_on=taken,
+            description=" ".join(text.value.split())[:200],
+            created_at=when or utcnow(),
+            created_by=CONVERTER,
+        )
+        session.add(image_set)
+        source_id = row["StatusId"]
+
+        def after(session: Session) -> None:
+            session.add(
+                _set_event(
+                    patient, image_set, {"converted_from": [None, f"1.2 StatusId {source_id}"]}
+                )
+            )
+
+        return Outcome(CONVERTED, image_set, issues=issues, after=after)
+
+
+class ItemConverter(Converter):
+    """Converts 1.2 item rows, placing each one's file."""
+
+    def __init__(self, source: Source, target_root: Path, *, link: bool = True) -> None:
+        """Read files from the source's folder and place them under ``target_root``."""
+        self.index = checks.FolderIndex(source.images)
+        self.placer = Placer(source.images, target_root, link=link)
+        self.patients: dict[str, Patient] = {}
+        self.sets: dict[str, ImageSet] = {}
+        self.owners: dict[int, Patient] = {}
+
+    def prepare(self, session: Session, rows: list[dict[str, Any]]) -> None:
+        """Look up the batch's patients and image sets, and the sets' patients."""
+        self.patients = lookup(session, "Patienter", [str(r["PatientId"]) for r in rows], Patient)
+        keys = [str(r["StatusId"]) for r in rows if r["StatusId"] is not None]
+        self.sets = lookup(session, "Status", keys, ImageSet)
+        owners = sorted({s.patient_id for s in self.sets.values()})
+        found: Any = (
+            session.scalars(select(Patient).where(Patient.id.in_(owners))) if owners else []
+        )
+        self.owners = {p.id: p for p in found}
+
+    def _image_set(
+        self, session: Session, row: dict[str, Any], patient: Patient
+    ) -> ImageSet | None:
+        if row["StatusId"] is None:
+            return self._loose_set(session, row, patient)
+        return self.sets.get(str(row["StatusId"]))
+
+    def _loose_set(self, session: Session, row: dict[str, Any], patient: Patient) -> ImageSet:
+        # 1.2 items outside any status go into one set per patient.
+        from ibdesk.models import ConversionMap
+
+        key = f"{LOOSE}{row['PatientId']}"
+        target = targets(session, LOOSE_TABLE, [key]).get(key)
+        if target is not None:
+            found = session.get(ImageSet, target)
+            assert found is not None
+            return found
+        image_set = ImageSet(
+            patient_id=patient.id,
+            taken_on=patient.created_at.date(),
+            description="1.2",
+            created_at=utcnow(),
+            created_by=CONVERTER,
+        )
+        session.add(image_set)
+        session.flush()
+        session.add(
+            ConversionMap(
+                source_table=LOOSE_TABLE,
+                source_key=key,
+                target_id=image_set.id,
+                outcome=CONVERTED,
+                detail="loose items",
+            )
+        )
+        return image_set
+
+    def convert(self, session: Session, row: dict[str, Any]) -> Outcome:
+        """Carry one 1.2 item over with its file, or reject it with the reason."""
+        patient = self.patients.get(str(row["PatientId"]))
+        if patient is None:
+            return rejected(checks.ORPHAN_PATIENT, "PatientId", row["PatientId"])
+        image_set = self._image_set(session, row, patient)
+        if image_set is None:
+            return rejected(checks.ORPHAN_STATUS, "StatusId", row["StatusId"])
+        kind = checks.KINDS.get(int(row["Typ"]))
+        if kind is None:
+            return rejected(checks.WRONG_TYPE, "Typ", row["Typ"])
+        found = self.index.find(str(row["Filnamn"]))
+        if found.relative is None:
+            return rejected(found.problem or checks.FILE_MISSING, "Filnamn", row["Filnamn"])
+        issues: list[Issue] = []
+        if found.case_differs:
+            issues.append(Issue(checks.CASE_DIFFERS, "Filnamn", row["Filnamn"], found.relative))
+        ext = found.relative.rsplit(".", 1)[-1].lower() if "." in found.relative else "bin"
+        owner = self.owners.get(image_set.patient_id, patient)
+        path = f"{owner.personnummer}/{image_set.id}/{int(row['BildId']):06d}_{kind.value}.{ext}"
+        try:
+            placed = self.placer.place(found.relative, path)
+        except safefiles.FileProblem as problem:
+            reason = (
+                checks.FILE_OUTSIDE
+                if problem.kind in (safefiles.OUTSIDE, safefiles.LINK)
+                else checks.FILE_UNREADABLE
+            )
+            return rejected(reason, "Filnamn", row["Filnamn"])
+        except Empty:
+            return rejected(checks.FILE_EMPTY, "Filnamn", row["Filnamn"])
+        except Mismatch:
+            return rejected(checks.HASH_MISMATCH, "Filnamn", row["Filnamn"])
+        width = height = bits = None
+        if kind.is_image:
+            try:
+                with Image.open(self.placer.target_root / path) as img:
+                    width, height = img.size
+                    bits = _BITS.get(img.mode, 8)
+            except (UnidentifiedImageError, OSError):
+                issues.append(Issue(checks.FILE_UNREADABLE, "Filnamn", row["Filnamn"]))
+        teeth, dropped = checks.read_teeth(row["Tander"])
+        if dropped:
+            issues.append(Issue(checks.TEETH_INVALID, "Tander", row["Tander"], teeth))
+        taken, late = checks.read_time(row["Tagen"])
+        if late and row["Tagen"]:
+            issues.append(Issue(late, "Tagen", row["Tagen"]))
+        comment = checks.repair_text(row["Kommentar"])
+        if comment.problem:
+            issues.append(Issue(comment.problem, "Kommentar", row["Kommentar"], comment.value))
+        deleted = bool(row["Raderad"])
+        if deleted:
+            issues.append(Issue(checks.DELETED, "Raderad", row["Raderad"]))
+        now = utcnow()
+        item = MediaItem(
+            image_set_id=image_set.id,
+            patient_id=image_set.patient_id,
+            kind=kind.value,
+            path=path,
+            byte_size=placed.size,
+            sha256=placed.sha256,
+            width=width,
+            height=height,
+            bit_depth=bits,
+            teeth=teeth,
+            taken_at=taken,
+            comment=comment.value,
+            created_at=taken or now,
+            created_by=CONVERTER,
+            modified_at=now,
+            deleted_at=now if deleted else None,
+            deleted_by=CONVERTER if deleted else None,
+        )
+        session.add(item)
+        return Outcome(CONVERTED, item, placed.how, issues)
+
+
+def sign_converted(engine: Engine, source: Source) -> Job[int]:
+    """Sign again every converted set that 1.2 had signed, by who signed it there."""
+    signed = 0
+    for rows in source.rows(STATUSES, 500):
+        wanted = [r for r in rows if r["Signerad"]]
+        if not wanted:
+            continue
+        with Session(engine, expire_on_commit=False) as session:
+            ids = targets(session, "Status", [str(r["StatusId"]) for r in wanted])
+            for row in wanted:
+                target = ids.get(str(row["StatusId"]))
+                image_set = session.get(ImageSet, target) if target is not None else None
+                if image_set is None or image_set.signed_at is not None:
+                    continue
+                signer = (row["SigneradAv"] or "").strip() or CONVERTER
+                if signer == CONVERTER:
+                    session.add(
+                        ConversionIssue(
+                            step=3,
+                            source_table="Status",
+                            source_key=str(row["StatusId"]),
+                            column_name="SigneradAv",
+                            reason=checks.SIGNER_MISSING,
+                            rejected=False,
+                            raw_value=row["SigneradAv"],
+                        )
+                    )
+                when, _problem = checks.read_time(row["Datum"])
+                content = signing.manifest(session, image_set)
+                image_set.signed_at, image_set.signed_by = when or utcnow(), signer
+                image_set.signature_digest = signing.digest(content)
+                patient = session.get(Patient, image_set.patient_id)
+                audit.record(
+                    session,
+                    audit.Actor(signer, CONVERTER),
+                    "image_set.sign",
+                    patient=patient,
+                    entity="image_set",
+                    entity_id=image_set.id,
+                    changes={
+                        "digest": [None, image_set.signature_digest],
+                        "manifest": [None, content],
+                        "converted_from": [None, f"1.2 StatusId {row['StatusId']}"],
+                    },
+                )
+                signed += 1
+            session.commit()
+        yield Progress(signed, None, _("signing the sets 1.2 had signed"))
+    return signed
+
+
+def find_orphans(engine: Engine, source: Source) -> Job[int]:
+    """Record every file in the 1.2 folder that no row names (replacing an earlier scan)."""
+    named: set[str] = set()
+    for rows in source.rows(ITEMS, 5000):
+        for row in rows:
+            named.add(str(row["Filnamn"]).replace("\\", "/").strip().lower())
+    yield Progress(0, None, _("looking for files no row names"))
+    orphans = [f for f in checks.walk_files(source.images) if f.lower() not in named]
+    with Session(engine) as session:
+        session.execute(delete(ConversionIssue).where(ConversionIssue.reason == checks.ORPHAN_FILE))
+        for relative in orphans:
+            session.add(
+                ConversionIssue(
+                    step=3,
+                    source_table="file",
+                    source_key=relative,
+                    column_name="",
+                    reason=checks.ORPHAN_FILE,
+                    rejected=True,
+                    raw_value=relative,
+                )
+            )
+        session.commit()
+    return len(orphans)
+
+
+def _key_of(column: str) -> Callable[[dict[str, Any]], str]:
+    return lambda row: str(row[column])
+
+
+def run(
+    engine: Engine, source: Source, target_root: Path, *, batch: int = 500, link: bool = True
+) -> Job[dict[str, Any]]:
+    """Convert statuses and items with their files; sign; find orphan files."""
+    total = source.count(STATUSES) + source.count(ITEMS)
+    done = 0
+    result: dict[str, Any] = {}
+    items = ItemConverter(source, target_root, link=link)
+    steps: tuple[tuple[Any, str, Converter], ...] = (
+        (STATUSES, "StatusId", StatusConverter()),
+        (ITEMS, "BildId", items),
+    )
+    for table, key, convert in steps:
+        counts: dict[str, int] = {}
+        for rows in source.rows(table, batch):
+            more = write_batch(engine, 3, table.name, _key_of(key), rows, convert)
+            for name, value in more.items():
+                counts[name] = counts.get(name, 0) + value
+            done += len(rows)
+            yield Progress(
+                done,
+                total,
+                _("%(table)s: %(count)s rows", table=table.name, count=display.number(done)),
+            )
+        result[table.name] = counts
+    signed = yield from sign_converted(engine, source)
+    yield LogLine(
+        _(
+            "%(count)s signed sets signed again by who signed them in 1.2.",
+            count=display.number(signed),
+        )
+    )
+    orphans = yield from find_orphans(engine, source)
+    yield LogLine(
+        _("%(count)s files in the 1.2 folder that no row names.", count=display.number(orphans))
+    )
+    result["signed"] = signed
+    result["orphan_files"] = orphans
+    return result

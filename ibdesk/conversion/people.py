@@ -1,0 +1,256 @@
+"""Step 2: the 1.2 settings, users and patients into an empty 2.1 database.
+
+A personnummer that 2.1 cannot read is never guessed at: the patient is filed under a
+reserve number made from the 1.2 PatientId and the number as typed is kept in the report and
+in the patient's history. The same person entered twice becomes one patient (both
+histories follow the map to it). MD5 passwords are never carried over: those users set a new
+password. Soft-deleted patients stay deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from ibdesk import clinic_settings, display, users
+from ibdesk.conversion import checks
+from ibdesk.conversion.batches import (
+    CONVERTED,
+    MERGED,
+    Converter,
+    Issue,
+    Outcome,
+    rejected,
+    write_batch,
+)
+from ibdesk.conversion.source import PATIENTS, SETTINGS, USERS, Source
+from ibdesk.errors import UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.models import AuditEvent, Patient, Setting, UserAccount, UserGroup, utcnow
+from ibdesk.progress import Job, LogLine, Progress
+from ibdesk.users import accounts
+from ibdesk.users.accounts import CLINICIANS
+
+CONVERTER = "ImageBank 1.2"  # the machine of converted history and of the conversion's rows
+SETTING_KEYS = {
+    "Klinik": clinic_settings.CLINIC_NAME,
+    "Version": "legacy12.version",
+    "Bildmapp": "legacy12.image_folder",
+}
+_FIELDS = (
+    ("Fornamn", "first_name", 100),
+    ("Efternamn", "last_name", 100),
+    ("Adress", "address", 200),
+    ("Postnr", "postal_code", 10),
+    ("Ort", "city", 100),
+    ("Telefon", "phone", 40),
+    ("Anteckning", "note", 100_000),
+)
+
+
+def _audit(patient: Patient, action: str, entity_id: int, changes: dict[str, Any]) -> AuditEvent:
+    return AuditEvent(
+        at=utcnow(),
+        user_name=CONVERTER,
+        machine=CONVERTER,
+        patient_id=patient.id,
+        personnummer=patient.personnummer,
+        action=action,
+        entity="patient",
+        entity_id=entity_id,
+        changes=json.dumps(changes, ensure_ascii=False, sort_keys=True, default=str),
+    )
+
+
+class SettingConverter(Converter):
+    """The 1.2 settings: the clinic name, and the version and old folder for reference."""
+
+    def convert(self, session: Session, row: dict[str, Any]) -> Outcome:
+        """Carry one 1.2 setting over (the clinic name; the rest kept for reference)."""
+        key = SETTING_KEYS.get(row["Nyckel"])
+        if key is None:
+            key = f"legacy12.{str(row['Nyckel'])[:50]}"
+        value = checks.repair_text(row["Varde"])
+        issues = [Issue(value.problem, "Varde", row["Varde"], value.value)] if value.problem else []
+        existing = session.get(Setting, key)
+        if existing is not None and existing.value:
+            return Outcome(MERGED, detail="kept the 2.1 value", issues=issues)
+        clinic_settings.put(session, key, value.value, by=CONVERTER)
+        return Outcome(CONVERTED, issues=issues)
+
+
+class UserConverter(Converter):
+    """The 1.2 accounts, without their MD5 passwords."""
+
+    def convert(self, session: Session, row: dict[str, Any]) -> Outcome:
+        """Carry one 1.2 account over, with no usable password (MD5 is never kept)."""
+        try:
+            name = users.normalize_username(str(row["Namn"] or ""))
+        except UserError:
+            return rejected(checks.BAD_USERNAME, "Namn", row["Namn"])
+        existing = session.scalar(select(UserAccount).where(UserAccount.username == name))
+        if existing is not None:
+            return Outcome(
+                MERGED,
+                existing.id,
+                "existing 2.1 account",
+                [Issue(checks.USER_EXISTS, "Namn", row["Namn"])],
+            )
+        account = UserAccount(
+            username=name,
+            display_name=str(row["Namn"]),
+            password_hash=None,  # must set a new password: an MD5 hash is never usable
+            source="local",
+            active=True,
+            created_at=utcnow(),
+        )
+        account.groups = _groups_for(session, admin=bool(row["Admin"]))
+        session.add(account)
+        issues = (
+            [Issue(checks.MD5_PASSWORD, "LosenordMD5", "(MD5 hash, not shown)")]
+            if row["LosenordMD5"]
+            else []
+        )
+        return Outcome(CONVERTED, account, issues=issues)
+
+
+def _groups_for(session: Session, *, admin: bool) -> list[UserGroup]:
+    """Return a 1.2 account's groups: administrators stay so, the others are clinicians."""
+    if admin:
+        return [accounts.administrators_group(session)]
+    clinicians = session.scalar(select(UserGroup).where(UserGroup.name == CLINICIANS))
+    return [clinicians] if clinicians is not None else []
+
+
+class PatientConverter(Converter):
+    """The 1.2 patients, the same person twice merged into one."""
+
+    def __init__(self) -> None:
+        """Start with no numbers looked up."""
+        self.by_number: dict[str, Patient] = {}
+
+    def prepare(self, session: Session, rows: list[dict[str, Any]]) -> None:
+        """Look up the patients already filed under the batch's numbers."""
+        numbers = {checks.read_personnummer(r["PersonNr"]).number for r in rows} - {None}
+        found: Any = (
+            session.scalars(select(Patient).where(Patient.personnummer.in_(sorted(numbers))))
+            if numbers
+            else []
+        )
+        self.by_number = {p.personnummer: p for p in found}
+
+    def convert(self, session: Session, row: dict[str, Any]) -> Outcome:
+        """Carry one 1.2 patient over, or merge it into the same person already carried over."""
+        source_id = int(row["PatientId"])
+        issues: list[Issue] = []
+        read = checks.read_personnummer(row["PersonNr"])
+        values: dict[str, str] = {}
+        for column, field, limit in _FIELDS:
+            text = checks.repair_text(row[column])
+            value = text.value[:limit]
+            if text.problem:
+                issues.append(Issue(text.problem, column, row[column], value))
+            values[field] = value
+        created, date_problem = checks.read_time(row["Skapad"])
+        if date_problem:
+            issues.append(Issue(date_problem, "Skapad", row["Skapad"]))
+        deleted = bool(row["Raderad"])
+        if deleted:
+            issues.append(Issue(checks.DELETED, "Raderad", row["Raderad"]))
+        if read.number is not None:
+            survivor = self.by_number.get(read.number)
+            if survivor is not None:
+                return _merge(survivor, row, deleted, issues)
+            number, kind = read.number, read.kind
+        else:
+            number, kind = checks.reserve_number(source_id), checks.PatientKind.RESERVE
+            issues.append(
+                Issue(read.problem or checks.PN_INVALID, "PersonNr", row["PersonNr"], number)
+            )
+        now = utcnow()
+        when = created or now
+        patient = Patient(
+            personnummer=number,
+            kind=kind.value if kind else "reserve",
+            name_key=" ".join(f"{values['last_name']} {values['first_name']}".lower().split()),
+            created_at=when,
+            created_by=CONVERTER,
+            modified_at=now,
+            modified_by=CONVERTER,
+            deleted_at=now if deleted else None,
+            deleted_by=CONVERTER if deleted else None,
+            **values,
+        )
+        session.add(patient)
+        if read.number is not None:
+            self.by_number[read.number] = patient
+        typed = row["PersonNr"]
+
+        def after(session: Session) -> None:
+            changes: dict[str, Any] = {
+                "converted_from": [None, f"1.2 PatientId {source_id}"],
+                "personnummer": [None, patient.personnummer],
+            }
+            if read.problem:
+                changes["personnummer_as_typed"] = [None, typed]
+            repaired = (checks.TEXT_REPAIRED, checks.TEXT_DOUBTFUL)
+            changes.update({i.column: [i.raw, i.new] for i in issues if i.reason in repaired})
+            session.add(_audit(patient, "patient.convert", patient.id, changes))
+
+        return Outcome(CONVERTED, patient, issues=issues, after=after)
+
+
+def _merge(survivor: Patient, row: dict[str, Any], deleted: bool, issues: list[Issue]) -> Outcome:
+    # The same person twice: one patient, both histories; live if either record was.
+    if survivor.deleted_at is not None and not deleted:
+        survivor.deleted_at = survivor.deleted_by = None
+    source_id = int(row["PatientId"])
+    issues.append(Issue(checks.DUPLICATE, "PersonNr", row["PersonNr"], survivor.personnummer))
+
+    def after(session: Session) -> None:
+        changes = {"merged_from": [None, f"1.2 PatientId {source_id}"]}
+        session.add(_audit(survivor, "patient.convert_merge", survivor.id, changes))
+
+    return Outcome(MERGED, survivor, f"into 2.1 patient {survivor.id}", issues, after)
+
+
+def _key(column: str) -> Any:
+    return lambda row: str(row[column])
+
+
+def run(engine: Engine, source: Source, *, batch: int = 500) -> Job[dict[str, Any]]:
+    """Convert settings, users and patients; yield progress; return the counts by table."""
+    tables: tuple[tuple[Any, str, Converter], ...] = (
+        (SETTINGS, "Nyckel", SettingConverter()),
+        (USERS, "AnvandarId", UserConverter()),
+        (PATIENTS, "PatientId", PatientConverter()),
+    )
+    total = sum(source.count(t) for t, _k, _c in tables)
+    done = 0
+    result: dict[str, Any] = {}
+    for table, key, convert in tables:
+        counts: dict[str, int] = {}
+        for rows in source.rows(table, batch):
+            more = write_batch(engine, 2, table.name, _key(key), rows, convert)
+            for name, value in more.items():
+                counts[name] = counts.get(name, 0) + value
+            done += len(rows)
+            yield Progress(
+                done,
+                total,
+                _("%(table)s: %(count)s rows", table=table.name, count=display.number(done)),
+            )
+        result[table.name] = counts
+        yield LogLine(
+            _(
+                "%(table)s: %(converted)s converted, %(merged)s merged, %(rejected)s rejected.",
+                table=table.name,
+                converted=counts.get(CONVERTED, 0),
+                merged=counts.get(MERGED, 0),
+                rejected=counts.get("rejected", 0),
+            )
+        )
+    return result

@@ -1,0 +1,111 @@
+"""Placing one 1.2 file into the 2.1 image folder: a hard link or a verified copy.
+
+The source file is opened through ``safefiles`` (no link followed, a regular file inside the
+1.2 folder) and hashed from that open handle. Where both folders share a file system the 2.1
+name becomes a hard link to the same inode (checked to be the one that was hashed); otherwise
+the bytes are copied to a temporary name, fsynced, renamed into place and read back, and the
+copy's SHA-256 must equal the source's.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ibdesk import safefiles
+
+LINKED, COPIED = "linked", "copied"
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A file in the 2.1 folder: how it got there, its size and its SHA-256."""
+
+    how: str
+    size: int
+    sha256: str
+
+
+class Empty(Exception):
+    """The source file holds no bytes: nothing to carry over."""
+
+
+class Mismatch(Exception):
+    """The placed file's SHA-256 differs from the source's."""
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Placer:
+    """Places files from one 1.2 folder into one 2.1 folder, linking while it can."""
+
+    def __init__(self, source_root: Path, target_root: Path, *, link: bool = True) -> None:
+        """Remember both folders; ``link=False`` always copies."""
+        self.source_root = source_root
+        self.target_root = target_root
+        self.link = link
+
+    def place(self, relative: str, target_relative: str) -> Placed:
+        """Place the source file at the target path; raise FileProblem or Mismatch."""
+        target = self.target_root / target_relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.part")
+        with safefiles.open_file(self.source_root, relative) as handle:
+            info = os.fstat(handle.fileno())
+            if info.st_size == 0:
+                raise Empty(relative)
+            if self.link and self._try_link(relative, tmp, info):
+                digest = hashlib.sha256()
+                while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
+                os.replace(tmp, target)
+                return Placed(LINKED, info.st_size, digest.hexdigest())
+            digest = hashlib.sha256()
+            size = 0
+            with open(tmp, "wb") as out:
+                while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+        expected = digest.hexdigest()
+        if _hash_file(target) != expected:
+            target.unlink(missing_ok=True)
+            raise Mismatch(relative)
+        return Placed(COPIED, size, expected)
+
+    def _try_link(self, relative: str, tmp: Path, info: os.stat_result) -> bool:
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(self.source_root / relative, tmp, follow_symlinks=False)
+        except OSError as error:
+            if error.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                self.link = False  # another file system (or no links there): copy from now on
+                return False
+            raise
+        linked = os.lstat(tmp)
+        if (linked.st_ino, linked.st_dev) != (info.st_ino, info.st_dev):
+            tmp.unlink()  # the name was swapped since it was opened: copy what was opened
+            return False
+        return True

@@ -1,0 +1,81 @@
+"""The Backup tab's forms: where the repository is, and the nightly time."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length, Regexp
+
+from ibdesk.i18n import lazy_gettext as _l
+
+
+class InitForm(FlaskForm):
+    """Create the backup repository."""
+
+    repository = StringField(
+        _l("Where the backups go"),
+        validators=[
+            DataRequired(_l("Type where the backups go: a folder, a disk, sftp: or s3:.")),
+            Length(max=1000, message=_l("Type at most 1000 characters.")),
+        ],
+        description=_l(
+            "A folder on another disk (such as /mnt/backup/imagebank or E:\\ImageBank), an "
+            "SFTP server (sftp:user@host:/backups) or S3-compatible storage. Never inside "
+            "the image folder."
+        ),
+        render_kw={"spellcheck": "false"},
+    )
+
+
+class ActionForm(FlaskForm):
+    """A button that starts a job (only the CSRF token)."""
+
+
+class ScheduleForm(FlaskForm):
+    """The time of the nightly backup (a weekly verify follows an hour later on Sundays)."""
+
+    nightly = StringField(
+        _l("Nightly backup at"),
+        default="02:30",
+        validators=[
+            DataRequired(_l("Give the time as HH:MM, for example 02:30.")),
+            Regexp(
+                r"^([01]?\d|2[0-3]):[0-5]\d$",
+                message=_l("Give the time as HH:MM, for example 02:30."),
+            ),
+        ],
+        description=_l("A verify with a restore drill runs every Sunday an hour later."),
+    )
+
+
+class RestoreForm(FlaskForm):
+    """Restore a backup into an empty database and an empty folder."""
+
+    backup_id = StringField(
+        _l("Backup"),
+        validators=[
+            DataRequired(_l("Type the backup to restore (its id from the list).")),
+            Length(max=100, message=_l("Type at most 100 characters.")),
+        ],
+    )
+    database = StringField(
+        _l("Into the database"),
+        validators=[
+            DataRequired(_l("Type the database URL to restore into.")),
+            Length(max=1000, message=_l("Type at most 1000 characters.")),
+        ],
+        description=_l(
+            "An empty database, such as sqlite:///D:/ImageBank/imagebank.sqlite3 or "
+            "postgresql+psycopg://user@server/imagebank."
+        ),
+        render_kw={"spellcheck": "false"},
+    )
+    folder = StringField(
+        _l("Images into the folder"),
+        validators=[
+            DataRequired(_l("Type the folder to restore the images into.")),
+            Length(max=1000, message=_l("Type at most 1000 characters.")),
+        ],
+        description=_l("An empty or new folder; the restore never writes over files."),
+        render_kw={"spellcheck": "false"},
+    )

@@ -1,0 +1,168 @@
+"""Database users for the workstations: list, change a password, remove (General settings,
+and ``ibdesk db logins|login-password|drop-login``). Making one is ``dbadmin.create_login``.
+
+PostgreSQL runs for real; SQL Server's statements are built as text (tested as such, no
+server here) and run the same way. SQLite has no logins: the file share's rights decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+
+from ibdesk.db import DatabaseError, explain, make_engine
+from ibdesk.errors import NotFound, UserError
+from ibdesk.i18n import gettext as _
+from ibdesk.settings.dbadmin import _LOGIN
+
+MIN_PASSWORD = 12
+
+# Roles that may connect to this database and log in, less superusers and the built-in ones:
+# the workstation logins (and the owner, shown so that it is not removed by mistake).
+_PG_LIST = """
+SELECT r.rolname, r.rolname = d.owner AS is_owner
+FROM pg_roles r, (SELECT pg_get_userbyid(datdba) AS owner FROM pg_database
+                  WHERE datname = current_database()) d
+WHERE r.rolcanlogin AND (r.rolname = d.owner OR (NOT r.rolsuper
+  AND left(r.rolname, 3) <> 'pg_'
+  AND has_database_privilege(r.rolname, current_database(), 'CONNECT')))
+ORDER BY r.rolname
+"""
+MSSQL_LIST = (
+    "SELECT p.name, CASE WHEN p.name = 'dbo' THEN 1 ELSE 0 END AS is_owner "
+    "FROM sys.database_principals p JOIN sys.server_principals s ON s.sid = p.sid "
+    "WHERE p.type = 'S' AND s.type = 'S' AND s.is_disabled = 0 ORDER BY p.name"
+)
+
+
+@dataclass(frozen=True)
+class Login:
+    """One database login: its name, and whether it owns the database (never removed)."""
+
+    name: str
+    is_owner: bool
+
+
+def _target(target: URL | str) -> tuple[URL, str]:
+    parsed = make_url(target) if isinstance(target, str) else target
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        raise UserError(_("SQLite has no logins: workstations use the file share's permissions."))
+    if backend not in ("postgresql", "mssql"):
+        raise UserError(_("Logins cannot be managed on %(backend)s databases.", backend=backend))
+    return parsed, backend
+
+
+def _check_name(login: str) -> str:
+    if not _LOGIN.fullmatch(login):
+        raise UserError(_("A login name is 2 to 63 letters, digits or _, starting with a letter."))
+    return login
+
+
+def _check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(
+            _(
+                "The login's password must be at least %(count)s characters long.",
+                count=MIN_PASSWORD,
+            )
+        )
+    return password
+
+
+def _run(parsed: URL, statements: list[str], *, autocommit: bool) -> list[Any]:
+    engine = make_engine(parsed, isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED")
+    try:
+        with engine.begin() as conn:
+            rows: list[Any] = []
+            for statement in statements:
+                result = conn.exec_driver_sql(statement)
+                if result.returns_rows:
+                    rows = list(result)
+            return rows
+    except Exception as error:
+        raise DatabaseError(explain(error, parsed)) from error
+    finally:
+        engine.dispose()
+
+
+def list_logins(target: URL | str) -> list[Login]:
+    """Return the logins that can use this database, in name order."""
+    parsed, backend = _target(target)
+    query = _PG_LIST if backend == "postgresql" else MSSQL_LIST
+    return [Login(str(name), bool(owner)) for name, owner in _run(parsed, [query], autocommit=True)]
+
+
+def _existing(parsed: URL, login: str) -> Login:
+    found = next((item for item in list_logins(parsed) if item.name == login), None)
+    if found is None:
+        raise NotFound(_("There is no login named %(login)s for this database.", login=login))
+    return found
+
+
+def postgresql_password_statements(login: str, password: str) -> list[str]:
+    """Return the statement giving a PostgreSQL role a new password."""
+    from psycopg import sql
+
+    role = sql.Identifier(login).as_string(None)
+    return [f"ALTER ROLE {role} PASSWORD {sql.Literal(password).as_string(None)}"]
+
+
+def mssql_password_statements(login: str, password: str) -> list[str]:
+    """Return the statement giving a SQL Server login a new password."""
+    secret = password.replace("'", "''")
+    return [f"ALTER LOGIN [{login}] WITH PASSWORD = N'{secret}'"]
+
+
+def postgresql_drop_statements(login: str) -> list[str]:
+    """Return the statements taking a role's rights in this database away, then the role."""
+    from psycopg import sql
+
+    role = sql.Identifier(login).as_string(None)
+    return [f"DROP OWNED BY {role}", f"DROP ROLE {role}"]
+
+
+def mssql_drop_statements(login: str, database: str) -> list[str]:
+    """Return the statements removing a SQL Server user from the database, then its login."""
+    return [f"USE [{database}]", f"DROP USER [{login}]", f"DROP LOGIN [{login}]"]
+
+
+def change_password(target: URL | str, login: str, password: str) -> None:
+    """Give a workstation login a new password."""
+    parsed, backend = _target(target)
+    _check_name(login)
+    _check_password(password)
+    _existing(parsed, login)
+    statements = (
+        postgresql_password_statements(login, password)
+        if backend == "postgresql"
+        else mssql_password_statements(login, password)
+    )
+    _run(parsed, statements, autocommit=backend == "mssql")
+
+
+def drop_login(target: URL | str, login: str) -> None:
+    """Remove a workstation login; the database's owner and the login in use are refused."""
+    parsed, backend = _target(target)
+    _check_name(login)
+    found = _existing(parsed, login)
+    if found.is_owner or login == parsed.username:
+        raise UserError(
+            _(
+                "%(login)s owns this database or is the login this program uses; it cannot "
+                "be removed here.",
+                login=login,
+            )
+        )
+    statements = (
+        postgresql_drop_statements(login)
+        if backend == "postgresql"
+        else mssql_drop_statements(login, str(parsed.database or ""))
+    )
+    # PostgreSQL: both in one transaction, so a refused DROP ROLE keeps the rights.
+    _run(parsed, statements, autocommit=backend == "mssql")
+
+
+__all__ = ["Login", "change_password", "drop_login", "list_logins"]

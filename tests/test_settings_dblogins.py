@@ -1,0 +1,99 @@
+"""Database users for the workstations: list, create, change password, remove. PostgreSQL
+for real (its roles are the cluster's, so each test names its own); SQL Server as text."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from ibdesk.cli import main
+from ibdesk.errors import NotFound, UserError
+from ibdesk.settings import dbadmin, dblogins
+
+PASSWORD = "ett långt lösenord 42"
+NEW_PASSWORD = "ett annat långt lösenord 7"
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def can_log_in(db_url: str, login: str, password: str) -> bool:
+    engine = create_engine(make_url(db_url).set(username=login, password=password))
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT 1")).scalar() == 1
+    except Exception:
+        return False
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.backends("postgresql")
+def test_list_change_password_and_remove_a_login(db_url: str, backend: str) -> None:
+    login = f"rum_{uuid.uuid4().hex[:8]}"
+    dbadmin.create_login(db_url, login, PASSWORD)
+    found = {item.name: item for item in dblogins.list_logins(db_url)}
+    assert login in found and not found[login].is_owner
+    assert any(item.is_owner for item in found.values())  # the owner is shown, marked
+
+    dblogins.change_password(db_url, login, NEW_PASSWORD)
+    assert can_log_in(db_url, login, NEW_PASSWORD)
+    assert not can_log_in(db_url, login, PASSWORD)
+    with pytest.raises(UserError, match="at least 12"):
+        dblogins.change_password(db_url, login, "kort")
+    with pytest.raises(NotFound, match="no login named"):
+        dblogins.change_password(db_url, "finns_inte", NEW_PASSWORD)
+    owner = next(item.name for item in found.values() if item.is_owner)
+    with pytest.raises(UserError, match="cannot be removed"):
+        dblogins.drop_login(db_url, owner)
+
+    dblogins.drop_login(db_url, login)
+    assert login not in {item.name for item in dblogins.list_logins(db_url)}
+    assert not can_log_in(db_url, login, NEW_PASSWORD)
+    with pytest.raises(NotFound):
+        dblogins.drop_login(db_url, login)
+
+
+@pytest.mark.backends("postgresql")
+def test_the_cli_lists_changes_and_removes_logins(db_url: str, backend: str) -> None:
+    login = f"rum_{uuid.uuid4().hex[:8]}"
+    made = run("--db", db_url, "db", "create-login", login, "--login-password", PASSWORD)
+    assert made.exit_code == 0, made.output
+    listed = run("--db", db_url, "db", "logins", "--json")
+    assert listed.exit_code == 0 and login in [r["name"] for r in json.loads(listed.stdout)]
+    changed = run("--db", db_url, "db", "login-password", login, "--login-password", NEW_PASSWORD)
+    assert changed.exit_code == 0 and "new password" in changed.stdout
+    short = run("--db", db_url, "db", "login-password", login, "--login-password", "kort")
+    assert short.exit_code != 0 and "at least 12" in short.stderr
+    dropped = run("--db", db_url, "db", "drop-login", login, "--yes")
+    assert dropped.exit_code == 0 and f"Login {login} removed." in dropped.stdout
+    again = run("--db", db_url, "db", "drop-login", login, "--yes")
+    assert again.exit_code != 0 and "no login named" in again.stderr
+
+
+def test_sqlite_has_no_logins(tmp_path: object) -> None:
+    with pytest.raises(UserError, match="SQLite has no logins"):
+        dblogins.list_logins("sqlite:////tmp/none.sqlite3")
+
+
+def test_sql_server_statements_as_text() -> None:
+    assert dblogins.mssql_password_statements("rum_1", "it's långt nog!") == [
+        "ALTER LOGIN [rum_1] WITH PASSWORD = N'it''s långt nog!'"
+    ]
+    assert dblogins.mssql_drop_statements("rum_1", "imagebank") == [
+        "USE [imagebank]",
+        "DROP USER [rum_1]",
+        "DROP LOGIN [rum_1]",
+    ]
+    assert "sys.database_principals" in dblogins.MSSQL_LIST
+    assert dblogins.postgresql_password_statements("Rum 1", "a'b") == [
+        "ALTER ROLE \"Rum 1\" PASSWORD 'a''b'"
+    ]
+    with pytest.raises(UserError, match="login name"):
+        dblogins.change_password("postgresql://x@127.0.0.1/db", "drop table; --", PASSWORD)
