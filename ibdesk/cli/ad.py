@@ -15,6 +15,7 @@ import click
 from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.models import Right
 from ibdesk.users import clisession, directory, groups
 
@@ -47,15 +48,17 @@ def _read_ca(path: Path) -> str:
 
 
 @ad_group.command("set")
-@click.option("--enable/--disable", "enabled", default=None, help="Let AD users sign in.")
-@click.option("--server", "servers", multiple=True, help="A domain controller (repeat, in order).")
-@click.option("--port", type=int, default=None, help="Port (default 636 for LDAPS, else 389).")
+@click.option("--enable/--disable", "enabled", default=None, help=_l("Let AD users sign in."))
+@click.option(
+    "--server", "servers", multiple=True, help=_l("A domain controller (repeat, in order).")
+)
+@click.option("--port", type=int, default=None, help=_l("Port (default 636 for LDAPS, else 389)."))
 @click.option("--security", type=click.Choice(directory.SECURITIES), default=None)
-@click.option("--ca-file", type=click.Path(path_type=Path), default=None, help="CA (PEM).")
-@click.option("--base-dn", default=None, help="For example DC=clinic,DC=local.")
-@click.option("--upn-suffix", default=None, help="Added to bare user names (default: from DN).")
-@click.option("--bind-user", default=None, help="The lookup account, e.g. ibdesk@clinic.local.")
-@click.option("--bind-password-stdin", is_flag=True, help="Read its password from stdin.")
+@click.option("--ca-file", type=click.Path(path_type=Path), default=None, help=_l("CA (PEM)."))
+@click.option("--base-dn", default=None, help=_l("For example DC=clinic,DC=local."))
+@click.option("--upn-suffix", default=None, help=_l("Added to bare user names (default: from DN)."))
+@click.option("--bind-user", default=None, help=_l("The lookup account, e.g. ibdesk@clinic.local."))
+@click.option("--bind-password-stdin", is_flag=True, help=_l("Read its password from stdin."))
 @pass_runtime
 def set_command(
     runtime: Runtime,
@@ -112,8 +115,8 @@ def show(runtime: Runtime, as_json: bool) -> None:
 
 
 @ad_group.command("test")
-@click.option("--user", "username", default="", help="An AD account to look up.")
-@json_option("stages")
+@click.option("--user", "username", default="", help=_l("An AD account to look up."))
+@json_option()
 @pass_runtime
 def test_command(runtime: Runtime, username: str, as_json: bool) -> None:
     """Test each stage: TCP, TLS, bind, user search, group resolution (exit 1 on a failure)."""
@@ -169,8 +172,8 @@ def groups_command(runtime: Runtime, search: str, as_json: bool) -> None:
 @ad_group.command("map")
 @click.argument("ad_group", required=False)
 @click.argument("group", required=False)
-@click.option("--remove", is_flag=True, help="Remove the AD group's mapping.")
-@json_option("mappings")
+@click.option("--remove", is_flag=True, help=_l("Remove the AD group's mapping."))
+@json_option()
 @pass_runtime
 def map_command(
     runtime: Runtime, ad_group: str | None, group: str | None, remove: bool, as_json: bool

@@ -15,6 +15,7 @@ from ibdesk.audit import local_admin, os_account, this_machine
 from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.errors import Refused, UserError
 from ibdesk.i18n import gettext as _
+from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.models import Right, UserAccount
 from ibdesk.users import accounts, clisession, groups, recovery
 
@@ -40,8 +41,8 @@ def _user_dict(user: UserAccount) -> dict[str, Any]:
 
 
 @click.command("login")
-@click.option("--user", "username", prompt=True, help="Your ImageBank user name.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--user", "username", prompt=True, help=_l("Your ImageBank user name."))
+@click.option("--password-stdin", is_flag=True, help=_l("Read the password from standard input."))
 @pass_runtime
 def login(runtime: Runtime, username: str, password_stdin: bool) -> None:
     """Sign in on this computer's command line for an hour."""
@@ -91,7 +92,7 @@ def users_group() -> None:
 
 
 @users_group.command("list")
-@click.option("--search", default="", help="Part of a user name or full name.")
+@click.option("--search", default="", help=_l("Part of a user name or full name."))
 @click.option("--page", default=1, type=int)
 @json_option()
 @pass_runtime
@@ -119,10 +120,10 @@ def list_users(runtime: Runtime, search: str, page: int, as_json: bool) -> None:
 
 @users_group.command("add")
 @click.argument("username")
-@click.option("--name", "display_name", default="", help="Full name.")
-@click.option("--group", "group_names", multiple=True, help="A user group (repeat for more).")
-@click.option("--admin", is_flag=True, help="Make the account a member of Administrators.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--name", "display_name", default="", help=_l("Full name."))
+@click.option("--group", "group_names", multiple=True, help=_l("A user group (repeat for more)."))
+@click.option("--admin", is_flag=True, help=_l("Make the account a member of Administrators."))
+@click.option("--password-stdin", is_flag=True, help=_l("Read the password from standard input."))
 @pass_runtime
 def add(
     runtime: Runtime,
@@ -156,9 +157,9 @@ def add(
 
 @users_group.command("edit")
 @click.argument("username")
-@click.option("--name", "display_name", default=None, help="Full name.")
+@click.option("--name", "display_name", default=None, help=_l("Full name."))
 @click.option(
-    "--group", "group_names", multiple=True, help="The user groups, all of them (repeat)."
+    "--group", "group_names", multiple=True, help=_l("The user groups, all of them (repeat).")
 )
 @pass_runtime
 def edit(
@@ -217,7 +218,7 @@ _simple("unlock", "Lift an account's lockout.")
 
 @users_group.command("passwd")
 @click.argument("username")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--password-stdin", is_flag=True, help=_l("Read the password from standard input."))
 @pass_runtime
 def passwd(runtime: Runtime, username: str, password_stdin: bool) -> None:
     """Give an account a new password."""
@@ -230,7 +231,7 @@ def passwd(runtime: Runtime, username: str, password_stdin: bool) -> None:
 
 @users_group.command("recover")
 @click.argument("username")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--password-stdin", is_flag=True, help=_l("Read the password from standard input."))
 @pass_runtime
 def recover(runtime: Runtime, username: str, password_stdin: bool) -> None:
     """Reset a lost administrator password (the server's own administrator, at the server)."""
@@ -277,7 +278,7 @@ def list_groups(runtime: Runtime, as_json: bool) -> None:
     "--right",
     "rights",
     multiple=True,
-    help="A right (repeat): " + ", ".join(r.value for r in Right),
+    help=_l("A right (repeat): %(names)s", names=", ".join(r.value for r in Right)),
 )
 @pass_runtime
 def add_group(runtime: Runtime, name: str, description: str, rights: tuple[str, ...]) -> None:
