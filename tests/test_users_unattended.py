@@ -1,4 +1,4 @@
-"""Cron-able commands run with nobody signed in and are logged as the OS account, marked so."""
+"""Cron-able commands (backup run, db backup, stats, images check) log the OS account, marked."""
 
 from __future__ import annotations
 
@@ -39,14 +39,18 @@ def test_backup_stats_and_images_check_are_the_os_account(
         (tmp_path / "backup").mkdir()
         backup = run(db_url, "db", "backup", "--to", str(tmp_path / "backup"))
         assert backup.exit_code == 0, backup.stderr
+        made = run(db_url, "backup", "init", "--repo", str(tmp_path / "repo"))
+        assert made.exit_code == 0, made.stderr
+        snapshot = run(db_url, "backup", "run", "--json")
+        assert snapshot.exit_code == 0, snapshot.stderr
     session.expire_all()
     events = session.scalars(
         select(SystemEvent).where(
-            SystemEvent.action.in_(["statistics.read", "images.check", "db.backup"])
+            SystemEvent.action.in_(["statistics.read", "images.check", "db.backup", "backup.run"])
         )
     ).all()
     expected = {"statistics.read", "images.check"} | (
-        {"db.backup"} if db_url.startswith("sqlite") else set()
+        {"db.backup", "backup.run"} if db_url.startswith("sqlite") else set()
     )
     assert {e.action for e in events} == expected
     for event in events:
