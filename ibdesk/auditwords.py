@@ -44,6 +44,7 @@ EVENT_NAMES = {
     "demo.generate": _l("Demo data made"),
     "db.backup": _l("Database backed up"),
     "db.create_login": _l("Database user created"),
+    "db.attach": _l("Database attached from a dump"),
 }
 FIELD_NAMES = {
     "first_name": _l("First name"),
@@ -147,6 +148,33 @@ def status_dates(session: Session, events: Iterable[Any]) -> dict[tuple[str, int
     return found
 
 
+# Events on a patient, said as a sentence.
+_PATIENT_SENTENCES = {
+    "patient.view": _l("Opened the patient's record"),
+    "patient.create": _l("Registered the patient"),
+    "patient.update": _l("Changed the patient's details"),
+    "patient.delete": _l("Deleted the patient (hidden from the workstations)"),
+    "patient.restore": _l("Restored the patient"),
+    "patient.purge": _l("Purged the patient and every image for good"),
+}
+# Events on a status or its images, said with the status's date (when it is known) or without.
+_STATUS_SENTENCES = {
+    "image_set.create": (_l("Created the status of %(date)s"), _l("Created a status")),
+    "image_set.sign": (_l("Signed the status of %(date)s"), _l("Signed a status")),
+    "image_set.unsign": (
+        _l("Removed the signature of the status of %(date)s"),
+        _l("Removed the signature of a status"),
+    ),
+    "media.add": (_l("Added an image to the status of %(date)s"), _l("Added an image")),
+    "media.update": (_l("Changed an image of the status of %(date)s"), _l("Changed an image")),
+    "media.delete": (_l("Deleted an image of the status of %(date)s"), _l("Deleted an image")),
+    "media.undelete": (
+        _l("Restored an image of the status of %(date)s"),
+        _l("Restored an image"),
+    ),
+}
+
+
 def describe_event(event: Any, dates: dict[tuple[str, int], dt.date] | None = None) -> str:
     """Say an event as a sentence: "Signed the status of 2025-09-12"."""
     data = _changes(getattr(event, "changes", None))
@@ -158,53 +186,14 @@ def describe_event(event: Any, dates: dict[tuple[str, int], dt.date] | None = No
     status = display.date(day) if day else None
     kind = data.get("kind")
     kind_name = display.media_kind(kind[1]) if isinstance(kind, list) and kind[1] else None
-    match event.action:
-        case "patient.view":
-            return _("Opened the patient's record")
-        case "patient.create":
-            return _("Registered the patient")
-        case "patient.update":
-            return _("Changed the patient's details")
-        case "patient.delete":
-            return _("Deleted the patient (hidden from the workstations)")
-        case "patient.restore":
-            return _("Restored the patient")
-        case "patient.purge":
-            return _("Purged the patient and every image for good")
-        case "image_set.create":
-            if status:
-                return _("Created the status of %(date)s", date=status)
-            return _("Created a status")
-        case "image_set.sign":
-            if status:
-                return _("Signed the status of %(date)s", date=status)
-            return _("Signed a status")
-        case "image_set.unsign":
-            if status:
-                return _("Removed the signature of the status of %(date)s", date=status)
-            return _("Removed the signature of a status")
-        case "media.add":
-            if status and kind_name:
-                return _(
-                    "Added an image (%(kind)s) to the status of %(date)s",
-                    kind=kind_name,
-                    date=status,
-                )
-            if status:
-                return _("Added an image to the status of %(date)s", date=status)
-            return _("Added an image")
-        case "media.update":
-            if status:
-                return _("Changed an image of the status of %(date)s", date=status)
-            return _("Changed an image")
-        case "media.delete":
-            if status:
-                return _("Deleted an image of the status of %(date)s", date=status)
-            return _("Deleted an image")
-        case "media.undelete":
-            if status:
-                return _("Restored an image of the status of %(date)s", date=status)
-            return _("Restored an image")
+    if event.action in _PATIENT_SENTENCES:
+        return str(_PATIENT_SENTENCES[event.action])
+    if event.action == "media.add" and status and kind_name:
+        return _("Added an image (%(kind)s) to the status of %(date)s", kind=kind_name, date=status)
+    sentences = _STATUS_SENTENCES.get(event.action)
+    if sentences is not None:
+        with_date, without = sentences
+        return with_date % {"date": status} if status else str(without)
     return event_name(event.action)
 
 

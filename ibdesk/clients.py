@@ -143,10 +143,20 @@ def find_patient(
     """Return the patient with this personnummer (any typed form), or say none exists.
 
     A workstation passes its ``actor``: looking patients up needs the view-patients right.
+    A complete number that is not valid (a wrong check digit, serial 000) still names the
+    patient stored with exactly those digits, as converted 1.2 data keeps them; when there
+    is none, the answer says what is wrong with the number.
     """
     if actor is not None:
         require(actor, Right.VIEW_PATIENTS)
-    normalised = personnummer.normalize(number)
+    try:
+        normalised = personnummer.normalize(number)
+    except personnummer.PersonnummerError:
+        stored = personnummer.stored_form(number)  # raises when it is not a whole number
+        patient = session.scalar(select(Patient).where(Patient.personnummer == stored))
+        if patient is None or (patient.deleted_at is not None and not include_deleted):
+            raise
+        return patient
     patient = session.scalar(select(Patient).where(Patient.personnummer == normalised))
     if patient is None or (patient.deleted_at is not None and not include_deleted):
         raise NotFound(
@@ -428,37 +438,33 @@ def update_media(session: Session, actor: Actor, media_id: int, **fields: Any) -
 
 def delete_media(session: Session, actor: Actor, media_id: int) -> MediaItem:
     """Hide a media item from the workstations (an administrator can undelete it)."""
-    require(actor, Right.DELETE_MEDIA)
-    item, patient = _media_for_change(session, media_id)
-    if item.deleted_at is not None:
-        return item
-    item.deleted_at, item.deleted_by = utcnow(), actor.user
-    audit.record(
-        session,
-        actor,
-        "media.delete",
-        patient=patient,
-        entity="media",
-        entity_id=item.id,
-        changes={"deleted": [False, True]},
-    )
-    return item
+    return _set_media_deleted(session, actor, media_id, deleted=True)
 
 
 def undelete_media(session: Session, actor: Actor, media_id: int) -> MediaItem:
     """Bring a deleted media item back."""
+    return _set_media_deleted(session, actor, media_id, deleted=False)
+
+
+def _set_media_deleted(
+    session: Session, actor: Actor, media_id: int, *, deleted: bool
+) -> MediaItem:
+    """Delete or undelete a media item, audited; one already in that state is left as it is."""
     require(actor, Right.DELETE_MEDIA)
     item, patient = _media_for_change(session, media_id)
-    if item.deleted_at is None:
+    if (item.deleted_at is not None) == deleted:
         return item
-    item.deleted_at, item.deleted_by = None, None
+    if deleted:
+        item.deleted_at, item.deleted_by = utcnow(), actor.user
+    else:
+        item.deleted_at, item.deleted_by = None, None
     audit.record(
         session,
         actor,
-        "media.undelete",
+        "media.delete" if deleted else "media.undelete",
         patient=patient,
         entity="media",
         entity_id=item.id,
-        changes={"deleted": [True, False]},
+        changes={"deleted": [not deleted, deleted]},
     )
     return item

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from flask_babel import LazyString
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, create_engine, event, exc, select
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
@@ -31,6 +31,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 BACKENDS = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mssql": "Microsoft SQL Server"}
 # The SQL Server version the program targets when compiling statements without a server.
 MSSQL_TARGET_VERSION = (16, 0)
+_Row = TypeVar("_Row")
 
 
 class DatabaseError(UserError):
@@ -220,6 +221,24 @@ def session_scope(engine: Engine, *, read_only: bool = False) -> Iterator[Sessio
         except BaseException:
             session.rollback()
             raise
+
+
+def keyset_scan(
+    session: Session, entity: type[_Row], key: InstrumentedAttribute[Any], size: int
+) -> Iterator[_Row]:
+    """Yield every row of ``entity`` whose ``key`` is above 0, in ``key`` order.
+
+    Each batch of ``size`` is its own query after the last key seen (keyset paging), and the
+    session lets go of the rows before the next one, so memory stays flat on any table.
+    """
+    after = 0
+    while True:
+        batch = list(session.scalars(select(entity).where(key > after).order_by(key).limit(size)))
+        if not batch:
+            return
+        yield from batch
+        after = int(getattr(batch[-1], key.key) or 0)
+        session.expunge_all()
 
 
 @dataclass(frozen=True)

@@ -102,70 +102,60 @@ def warnings(
     now: dt.datetime,
 ) -> list[Attention]:
     """Return what needs doing, most urgent first."""
-    found: list[Attention] = []
+    checks = (
+        (_schema_warning(schema_state), "settings"),
+        (_license_warning(info, now.date()), "licensing"),
+        (_backup_warning(backup, now), "settings"),
+        (_disk_warning(disk), "statistics"),
+    )
+    return [Attention(message, tab) for message, tab in checks if message]
+
+
+def _schema_warning(schema_state: SchemaState | None) -> str | None:
     if schema_state is SchemaState.OLDER:
-        found.append(
-            Attention(
-                _("The database is older than this program: update it in General settings."),
-                "settings",
-            )
-        )
+        return _("The database is older than this program: update it in General settings.")
+    return None
+
+
+def _license_warning(info: licensing.LicenseInfo | None, today: dt.date) -> str | None:
     if info is None:
-        found.append(
-            Attention(_("No license is installed: install one in Licensing."), "licensing")
+        return _("No license is installed: install one in Licensing.")
+    if info.problem:
+        return info.problem
+    if info.expires_on is None:
+        return None
+    left = (info.expires_on - today).days
+    if left < 0:
+        return _(
+            "The license expired on %(date)s: install a new one in Licensing.",
+            date=display.date(info.expires_on),
         )
-    elif info.problem:
-        found.append(Attention(info.problem, "licensing"))
-    elif info.expires_on is not None:
-        left = (info.expires_on - now.date()).days
-        if left < 0:
-            found.append(
-                Attention(
-                    _(
-                        "The license expired on %(date)s: install a new one in Licensing.",
-                        date=display.date(info.expires_on),
-                    ),
-                    "licensing",
-                )
-            )
-        elif left <= LICENSE_WARN_DAYS:
-            found.append(
-                Attention(
-                    _(
-                        "The license expires on %(date)s, in %(days)s days: renew it in time.",
-                        date=display.date(info.expires_on),
-                        days=display.number(left),
-                    ),
-                    "licensing",
-                )
-            )
+    if left <= LICENSE_WARN_DAYS:
+        return _(
+            "The license expires on %(date)s, in %(days)s days: renew it in time.",
+            date=display.date(info.expires_on),
+            days=display.number(left),
+        )
+    return None
+
+
+def _backup_warning(backup: LastBackup | None, now: dt.datetime) -> str | None:
     if backup is None:
-        found.append(
-            Attention(
-                _("No backup made by ImageBank SysAdmin yet: make one with [Backup now]."),
-                "settings",
-            )
+        return _("No backup made by ImageBank SysAdmin yet: make one with [Backup now].")
+    if now - backup.at > dt.timedelta(hours=BACKUP_WARN_HOURS):
+        return _(
+            "The last backup is from %(when)s, more than %(hours)s hours ago.",
+            when=display.date_time(backup.at),
+            hours=display.number(BACKUP_WARN_HOURS),
         )
-    elif now - backup.at > dt.timedelta(hours=BACKUP_WARN_HOURS):
-        found.append(
-            Attention(
-                _(
-                    "The last backup is from %(when)s, more than %(hours)s hours ago.",
-                    when=display.date_time(backup.at),
-                    hours=display.number(BACKUP_WARN_HOURS),
-                ),
-                "settings",
-            )
-        )
+    return None
+
+
+def _disk_warning(disk: statistics.DiskSpace | None) -> str | None:
     if disk is not None and disk.total and disk.free < disk.total * FREE_WARN_FRACTION:
-        found.append(
-            Attention(
-                _(
-                    "Only %(free)s of %(total)s is free on the image folder's disk.",
-                    free=display.byte_size(disk.free),
-                    total=display.byte_size(disk.total),
-                ),
-                "statistics",
-            )
+        return _(
+            "Only %(free)s of %(total)s is free on the image folder's disk.",
+            free=display.byte_size(disk.free),
+            total=display.byte_size(disk.total),
         )
-    return found
+    return None

@@ -28,6 +28,7 @@ from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.progress import Job, LogLine, Progress
+from ibdesk.snapshots import snapshot
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -299,21 +300,12 @@ class JobRegistry:
         if log_tail is not None:
             log = log[-log_tail:] if log_tail > 0 else ()
         running = record.state is JobState.RUNNING
-        return JobStatus(
-            id=record.id,
-            name=record.name,
-            state=record.state,
-            done=record.done,
-            total=record.total,
-            message=record.message,
+        return snapshot(
+            JobStatus,
+            record,
             log=log,
-            lines_total=record.lines_total,
-            warnings=record.warnings,
-            errors=record.errors,
             elapsed_s=elapsed,
             eta_s=estimate_remaining(elapsed, record.done, record.total) if running else None,
-            result=record.result,
-            error=record.error,
         )
 
     def _add_line(self, record: _Record, line: LogLine) -> None:

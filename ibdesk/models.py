@@ -481,7 +481,10 @@ class SeatActivation(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     slot: Mapped[int] = mapped_column(Integer, unique=True)
     mac: Mapped[str | None] = mapped_column(String(17), nullable=True)
+    # The folded key (lower case) keeps one machine to one seat; the Licensing tab shows the
+    # machine ID as the workstation reported it.
     machine_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    machine_id_reported: Mapped[str | None] = mapped_column(String(64), nullable=True)
     hostname: Mapped[str | None] = mapped_column(Unicode(100), nullable=True)
     first_seen: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_seen: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

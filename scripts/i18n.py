@@ -17,6 +17,9 @@ REPO = Path(__file__).resolve().parent.parent
 TRANSLATIONS = REPO / "ibdesk" / "translations"
 POT = TRANSLATIONS / "messages.pot"
 KEYWORDS = ["-k", "lazy_gettext", "-k", "_l", "-k", "lazy_ngettext:1,2", "-k", "lazy_pgettext:1c,2"]
+# Babel skips folders whose names start with "_" unless told which to skip: the macros in
+# ibdesk/templates/_macros/ hold messages too.
+IGNORE_DIRS = ["--ignore-dirs", ".* __pycache__"]
 
 
 def pybabel(*args: str) -> None:
@@ -28,8 +31,8 @@ def main() -> int:
     """Extract, update and compile; with --check, only list untranslated messages."""
     if "--check" not in sys.argv:
         pybabel(
-            "extract", "-F", "babel.cfg", *KEYWORDS, "--no-location", "--sort-output",
-            "-o", str(POT), ".",
+            "extract", "-F", "babel.cfg", *KEYWORDS, *IGNORE_DIRS,
+            "--no-location", "--sort-output", "-o", str(POT), ".",
         )
         if not (TRANSLATIONS / "sv" / "LC_MESSAGES" / "messages.po").exists():
             pybabel("init", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", "sv")

@@ -233,3 +233,32 @@ def restic_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["restic", "-r", str(folder / "repo"), "init"], env=env, check=True, capture_output=True
     )
     return folder / "repo"
+
+
+CLI_ADMIN = "cli.admin"
+
+
+@pytest.fixture
+def cli_admin(db_url: str) -> str:
+    """Sign an administrator in on the command line, as ``ibdesk login`` does; return the name.
+
+    The commands that read or change patient data, users or licenses act as this person.
+    """
+    from ibdesk import users
+    from ibdesk.audit import Actor
+    from ibdesk.users import clisession
+
+    engine = make_engine(db_url)
+    with Session(engine) as session:
+        if users.find_user(session, CLI_ADMIN) is None:
+            users.create_user(
+                session,
+                CLI_ADMIN,
+                "en administratör på kommandoraden",
+                actor=Actor("test", "test"),
+                is_admin=True,
+            )
+            session.commit()
+    engine.dispose()
+    clisession.save(CLI_ADMIN)
+    return CLI_ADMIN

@@ -6,6 +6,7 @@ over ibdesk/ with the mapping of babel.cfg and the keywords below.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -25,13 +26,19 @@ KEYWORDS = {
 }
 
 
+def scanned(folder: str) -> bool:
+    """Return whether extraction looks into a folder (babel alone skips "_macros" too)."""
+    name = os.path.basename(folder)
+    return not name.startswith(".") and name != "__pycache__"
+
+
 def extracted() -> dict[tuple[str, str | None], str]:
     """Return every message of ibdesk/ as (msgid, context) -> the place it was found."""
     with (REPO / "babel.cfg").open(encoding="utf-8") as fh:
         method_map, options_map = parse_mapping_cfg(fh)
     found: dict[tuple[str, str | None], str] = {}
     for filename, lineno, message, _comments, context in extract_from_dir(
-        str(REPO), method_map, options_map, keywords=KEYWORDS
+        str(REPO), method_map, options_map, keywords=KEYWORDS, directory_filter=scanned
     ):
         msgid = message[0] if isinstance(message, tuple) else message
         if msgid:

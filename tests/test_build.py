@@ -132,13 +132,14 @@ def marked_processes(marker: str) -> dict[int, tuple[int, str]]:
 
 
 def run_built(
-    built: Built, env: dict[str, str], cwd: Path, *args: str
+    built: Built, env: dict[str, str], cwd: Path, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the built program with arguments; fail with its output when it fails."""
     done = subprocess.run(
         [str(built.program), *args],
         env=env,
         cwd=cwd,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=WINDOW_WAIT_S,
@@ -223,6 +224,22 @@ def test_the_built_program_is_the_ibdesk_command_from_any_folder(
         built, env, elsewhere, "demo", "--patients", "2", "--with-files", "--images", str(images)
     )
     assert "Made 2 patients" in made.stdout
+    # An export acts as a signed-in administrator: the first one is made at the server.
+    password = "ett långt lösenord för bygget\n"
+    run_built(
+        built,
+        env,
+        elsewhere,
+        "users",
+        "add",
+        "chefen",
+        "--admin",
+        "--password-stdin",
+        stdin=password,
+    )
+    run_built(
+        built, env, elsewhere, "login", "--user", "chefen", "--password-stdin", stdin=password
+    )
 
     # The export encodes in worker processes: a fork server started from the frozen program,
     # and workers forked from it. Watch the process table while it runs.

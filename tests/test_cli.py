@@ -217,7 +217,9 @@ def test_db_tools_on_the_command_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.backends("postgresql")
-def test_create_login_and_backup_on_postgresql(db_url: str, backend: str, tmp_path: Path) -> None:
+def test_create_login_and_backup_on_postgresql(
+    db_url: str, backend: str, tmp_path: Path, cli_admin: str
+) -> None:
     result = run(
         "--db", db_url, "db", "create-login", "rum_3", "--login-password", "ett långt lösenord 7"
     )

@@ -85,3 +85,22 @@ def test_general_settings_links_to_the_conversion(client: FlaskClient) -> None:
     page = client.get("/settings/").get_data(as_text=True)
     assert 'id="settings-conversion-link"' in page
     assert 'href="/conversion/"' in page
+
+
+def test_a_step_needs_the_password_typed_again(
+    client: FlaskClient, app: Flask, tmp_path: Path
+) -> None:
+    from ibdesk.users.sessions import SessionStore
+
+    store: SessionStore = app.extensions["ibdesk.sessions"]
+    for key, found in list(store._sessions.items()):  # every session stale for this
+        store._sessions[key] = found.__class__(
+            **{**found.__dict__, "fresh_until": found.signed_in_at}
+        )
+    out = tmp_path / "legacy12"
+    legacy12.build(out, patients=3)
+    refused = post(client, "/conversion/step/1", _source(out), page="/conversion/")
+    assert refused.status_code == 403
+    assert "Type your password again before converting" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert registry().running(view.JOB) is None  # nothing was started

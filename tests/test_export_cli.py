@@ -40,7 +40,10 @@ def run(*args: str) -> Result:
 
 
 @pytest.fixture
-def db(db_url: str, tmp_path: Path) -> Iterator[tuple[str, Engine, Session, Clinic]]:
+def db(
+    db_url: str, tmp_path: Path, cli_admin: str
+) -> Iterator[tuple[str, Engine, Session, Clinic]]:
+    """A clinic to export, with an administrator signed in on the command line."""
     engine = make_engine(db_url)
     with Session(engine, expire_on_commit=False) as session:
         yield db_url, engine, session, clinic(session, tmp_path)

@@ -66,7 +66,9 @@ def test_the_log_csv_of_the_page_and_of_a_patient_extract_is_neutralised(
         assert "'" + HOSTILE[0] in cells and "'@SUM(1)" in cells
 
 
-def test_the_log_csv_of_the_cli_is_neutralised(db_url: str, session: Session) -> None:
+def test_the_log_csv_of_the_cli_is_neutralised(
+    db_url: str, session: Session, cli_admin: str
+) -> None:
     _hostile_events(session)
     session.close()
     result = CliRunner().invoke(main, ["--db", db_url, "logs", "show", "--csv"])

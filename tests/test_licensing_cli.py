@@ -85,7 +85,11 @@ def claim(db_url: str, n: int, *extra: str) -> Result:
 
 
 def test_install_show_claim_list_release(
-    db_url: str, tmp_path: Path, vendor_key: Ed25519PrivateKey, reader: Engine
+    db_url: str,
+    tmp_path: Path,
+    vendor_key: Ed25519PrivateKey,
+    reader: Engine,
+    cli_admin: str,
 ) -> None:
     path = license_file(tmp_path, vendor_key)
     result = run(db_url, "license", "install", str(path))
@@ -122,7 +126,10 @@ def test_install_show_claim_list_release(
 
 
 def test_a_claim_past_the_seat_count_is_one_sentence(
-    db_url: str, tmp_path: Path, vendor_key: Ed25519PrivateKey
+    db_url: str,
+    tmp_path: Path,
+    vendor_key: Ed25519PrivateKey,
+    cli_admin: str,
 ) -> None:
     run(db_url, "license", "install", str(license_file(tmp_path, vendor_key, seats=1)))
     assert claim(db_url, 1).exit_code == 0
@@ -192,7 +199,12 @@ def _bad_file(kind: str, tmp_path: Path, key: Ed25519PrivateKey) -> Path:
     ],
 )
 def test_bad_input_is_one_sentence_on_stderr_and_changes_nothing(
-    db_url: str, tmp_path: Path, vendor_key: Ed25519PrivateKey, reader: Engine, kind: str
+    db_url: str,
+    tmp_path: Path,
+    vendor_key: Ed25519PrivateKey,
+    reader: Engine,
+    kind: str,
+    cli_admin: str,
 ) -> None:
     assert run(db_url, "license", "install", str(license_file(tmp_path, vendor_key))).exit_code == 0
     assert claim(db_url, 1).exit_code == 0 and claim(db_url, 2).exit_code == 0
@@ -225,6 +237,7 @@ def test_bad_seat_commands_are_one_sentence(
     reader: Engine,
     args: list[str],
     message: str,
+    cli_admin: str,
 ) -> None:
     run(db_url, "license", "install", str(license_file(tmp_path, vendor_key)))
     before = state(reader)

@@ -15,7 +15,7 @@ def run(db_url: str, *args: str) -> Result:
     return CliRunner().invoke(main, ["--db", db_url, *args], catch_exceptions=False)
 
 
-def test_find_show_delete_restore(db_url: str, session: Session) -> None:
+def test_find_show_delete_restore(db_url: str, session: Session, cli_admin: str) -> None:
     number = make_patient(session, last_name="Ström").personnummer
     session.close()
     found = json.loads(run(db_url, "patients", "find", number[:8], "--json").stdout)
@@ -33,7 +33,7 @@ def test_find_show_delete_restore(db_url: str, session: Session) -> None:
     assert malformed.exit_code == 1 and "check digit" in malformed.stderr
 
 
-def test_sign_verify_unsign_and_logs(db_url: str, session: Session) -> None:
+def test_sign_verify_unsign_and_logs(db_url: str, session: Session, cli_admin: str) -> None:
     item = make_media(session)
     set_id, number = str(item.image_set_id), item.image_set.patient.personnummer
     session.close()  # an open SQLite write transaction would hold the CLI off

@@ -61,7 +61,9 @@ def test_list_change_password_and_remove_a_login(db_url: str, backend: str) -> N
 
 
 @pytest.mark.backends("postgresql")
-def test_the_cli_lists_changes_and_removes_logins(db_url: str, backend: str) -> None:
+def test_the_cli_lists_changes_and_removes_logins(
+    db_url: str, backend: str, cli_admin: str
+) -> None:
     login = f"rum_{uuid.uuid4().hex[:8]}"
     made = run("--db", db_url, "db", "create-login", login, "--login-password", PASSWORD)
     assert made.exit_code == 0, made.output

@@ -86,7 +86,7 @@ def test_the_page_shows_the_connection_and_every_tool(
     password = make_url(db_url).password
     if backend == "postgresql":
         assert password and password not in page and "***" in page
-        assert "PostgreSQL has no attach" in page
+        assert "PostgreSQL attaches a database from a dump" in page
     else:
         assert "SQLite has no logins" in page
     partial = html(configured.get("/settings/", headers=HX))
@@ -209,9 +209,11 @@ def test_attach_a_sqlite_file(configured: FlaskClient, tmp_path: Path, backend: 
 
 
 @pytest.mark.backends("postgresql")
-def test_postgresql_has_no_attach(configured: FlaskClient, backend: str) -> None:
-    refused = post(configured, "/settings/attach", {"attach-path": "/var/lib/x"})
-    assert refused.status_code == 409 and "PostgreSQL has no attach" in html(refused)
+def test_postgresql_attaches_from_a_dump_file_only(configured: FlaskClient, backend: str) -> None:
+    refused = post(
+        configured, "/settings/attach", {"attach-path": "/var/lib/x", "attach-name": "ny_db"}
+    )
+    assert refused.status_code == 409 and "/var/lib/x is not a file" in html(refused)
 
 
 def test_create_database_user(configured: FlaskClient, db_url: str, backend: str) -> None:

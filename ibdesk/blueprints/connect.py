@@ -130,6 +130,7 @@ def render(flow: str, state: Flow, number: int, **context: Any) -> str:
         step_titles=STEPS,
         target="wizard" if flow == "wizard" else "connect",
         database_label=connection.shown_url(state.url) if state.url else None,
+        database_named=display.database(state.url) if state.url else None,
         backend_labels=connection.BACKEND_LABELS,
     )
     if flow == "wizard":

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, render_template
 from sqlalchemy import Engine
 
 from ibdesk import conversion, web
-from ibdesk.blueprints import is_htmx
+from ibdesk.blueprints import is_htmx, signin
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.conversion import report as reports
 from ibdesk.conversion.source import TABLES
@@ -122,14 +122,17 @@ def _job(engine: Engine, url: str, images: str, step: int) -> Job[dict[str, Any]
 
 
 @bp.post("/step/<int:step>")
+@signin.fresh_required
 def step_submit(step: int) -> tuple[str, int]:
     """Start one step as a job with live progress and a log."""
     if step not in conversion.STEPS:
         raise NotFound(_("There is no step %(step)s.", step=step))
     form = SourceForm()
     if not form.validate_on_submit():
-        errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
-        return _render("conversion/_steps.html", 422, step_message=errors)
+        message = _("Correct the 1.2 source first: each field's problem is shown under it.")
+        return _render(
+            "conversion/_steps.html", 422, step_message=message, form=form, source_oob=is_htmx()
+        )
     engine = web.database().ready_engine()
     try:
         url = source_url(form)

@@ -187,7 +187,7 @@ def logins() -> str:
 @bp.get("/patient/<number>")
 def patient_extract(number: str) -> str:
     """Show everyone who has seen or changed one patient's record: printable, with CSV."""
-    normalised = personnummer.normalize(number)
+    normalised = personnummer.stored_form(number)  # also a number kept as typed in 1.2
     with reading() as session:
         describe = auditwords.Describer(session)
         found = patients.search(session, normalised, limit=1).rows

@@ -32,6 +32,7 @@ from ibdesk.i18n import gettext as _
 from ibdesk.i18n import ngettext
 from ibdesk.jobs import JobState, JobStatus
 from ibdesk.progress import Job
+from ibdesk.settings import attach as attaching
 from ibdesk.settings import backup as backups
 from ibdesk.settings import connection, dbadmin, dblogins, imagefolder
 from ibdesk.settings.connection import shown_url
@@ -42,7 +43,8 @@ connect.register(bp, "settings", "/connect")
 
 BACKUP_JOB = "Database backup"
 UPDATE_JOB = "Database update"
-TOOL_JOBS = {"backup": BACKUP_JOB, "update": UPDATE_JOB}
+ATTACH_JOB = "Database attach"
+TOOL_JOBS = {"backup": BACKUP_JOB, "update": UPDATE_JOB, "attach": ATTACH_JOB}
 TOOL_WAIT_S = 20.0  # a small database is backed up or updated while the button waits
 
 SECTIONS = ("connection", "image_folder", "backup", "update", "attach", "login")
@@ -70,9 +72,17 @@ def _forms(backend: str) -> dict[str, Any]:
         "backup_form": BackupForm(formdata=None, folder=default_backups),
         "update_form": UpdateForm(formdata=None, backup_folder=default_backups),
         "attach_form": AttachForm(formdata=None, backend=backend),
+        "dumps": _dumps(backend),
         "login_form": LoginForm(formdata=None),
         "db_logins": _db_logins(backend),
     }
+
+
+def _dumps(backend: str) -> list[str]:
+    """List the dumps in this computer's backup folder, offered when attaching on PostgreSQL."""
+    if backend != "postgresql":
+        return []
+    return [str(path) for path in attaching.dumps_in(backups.default_backup_folder())]
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,8 @@ def _render(section: str, status_code: int = 200, **context: Any) -> tuple[str, 
     backend = _backend()
     context.setdefault("answer", None)
     context.update(backend=backend, section=section)
+    if section == "attach":
+        context.setdefault("dumps", _dumps(backend))
     if is_htmx():
         # "refreshed": the database changed, so the connection facts and status bar follow.
         refreshed = context.get("refreshed", False)
@@ -296,7 +308,7 @@ def update_submit() -> tuple[str, int]:
     return _tool_answer("update", _run_tool(UPDATE_JOB, factory), update_form=form)
 
 
-@bp.get("/tools/<any(backup, update):tool>/<job_id>")
+@bp.get("/tools/<any(backup, update, attach):tool>/<job_id>")
 def tool_result(tool: str, job_id: str) -> tuple[str, int]:
     """Show a tool's result once its job has ended (its progress while it runs)."""
     job = registry().status(job_id, TOOL_JOBS[tool], log_tail=LOG_TAIL)
@@ -318,13 +330,28 @@ def _failed(name: str, message: str) -> JobStatus:
 
 def _tool_answer(tool: str, job: JobStatus, **context: Any) -> tuple[str, int]:
     """Render a tool's section: its job's progress, or the answer its result gives."""
-    forms = {"backup": ("backup_form", BackupForm), "update": ("update_form", UpdateForm)}
+    forms: dict[str, tuple[str, Callable[..., Any]]] = {
+        "backup": ("backup_form", BackupForm),
+        "update": ("update_form", UpdateForm),
+        "attach": ("attach_form", partial(AttachForm, backend="postgresql")),
+    }
     name, form_class = forms[tool]
     context.setdefault(name, form_class(formdata=None))
     if not job.finished:
         return _render(tool, 202, job=job, **context)
     if job.state is not JobState.SUCCEEDED:
         return _render(tool, 409, answer=Answer("error", job.error or ""), **context)
+    if tool == "attach":
+        attached: attaching.AttachedDump = job.result
+        answer = Answer(
+            "success",
+            _(
+                "Attached %(target)s from the dump; it is now this program's database.",
+                target=display.database(attached.url),
+            ),
+            (attached.status.message,),
+        )
+        return _render(tool, answer=answer, refreshed=True, **context)
     if tool == "backup":
         result: backups.BackupResult = job.result
         answer = Answer(
@@ -358,17 +385,20 @@ def _tool_answer(tool: str, job: JobStatus, **context: Any) -> tuple[str, int]:
 
 @bp.post("/attach")
 def attach_submit() -> tuple[str, int] | Response:
-    """Attach an existing 2.1 database (SQLite file, SQL Server files) and use it."""
+    """Attach an existing 2.1 database (SQLite file, SQL Server files, PostgreSQL dump)."""
     backend = _backend()
     form = AttachForm(backend=backend)
     if not form.validate_on_submit():
         return _render("attach", 422, attach_form=form)
+    path = (form.path.data or "").strip()
+    spec = connection.spec_from_url(_url())
+    if backend == "postgresql":
+        name = form.name.data or ""
+        factory = partial(attaching.attach_dump_job, spec, Path(path), name, actor=web.actor())
+        return _tool_answer("attach", _run_tool(ATTACH_JOB, factory), attach_form=form)
     try:
         target = dbadmin.attach(
-            connection.spec_from_url(_url()),
-            name=form.name.data or "",
-            path=(form.path.data or "").strip(),
-            ldf=(form.ldf.data or "").strip(),
+            spec, name=form.name.data or "", path=path, ldf=(form.ldf.data or "").strip()
         )
     except UserError as error:
         return _render("attach", 409, attach_form=form, answer=_error(error))

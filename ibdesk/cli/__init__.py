@@ -20,11 +20,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ibdesk import config, limits, private, schema
+from ibdesk.audit import Actor
 from ibdesk.db import DatabaseError, explain, make_engine, session_scope
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext, lazy_gettext
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
+from ibdesk.models import Right
+from ibdesk.users import clisession
 
 # Each module registers its commands on `main` with register(main).
 COMMAND_MODULES = (
@@ -76,6 +79,18 @@ class Runtime:
         """Open a session on a ready database that commits on success."""
         with session_scope(self.ready_engine(), read_only=read_only) as session:
             yield session
+
+    def signed_in(self, session: Session | None = None) -> Actor:
+        """Return the administrator signed in with ``ibdesk login`` (else say how to sign in).
+
+        Every command that reads or changes patient data, users or licenses acts as this
+        person, checked before it changes anything; the commands a schedule runs (backup,
+        statistics, image check) do not ask.
+        """
+        if session is None:
+            with self.session(read_only=True) as own:
+                return clisession.signed_in_actor(own, Right.ADMINISTER)
+        return clisession.signed_in_actor(session, Right.ADMINISTER)
 
     def close(self) -> None:
         """Release every connection pool."""

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from ibdesk.audit import local_admin
 from ibdesk.cli import Runtime, emit, json_option
 from ibdesk.cli.progress import drive
 from ibdesk.errors import UserError
@@ -101,13 +100,14 @@ def export_group(
     runtime = ctx.find_object(Runtime)
     assert runtime is not None
     engine = runtime.ready_engine()
+    actor = runtime.signed_in()
     selection = Selection.all_patients() if everyone else Selection.of_numbers(numbers)
     options = ExportOptions(
         to=folder,
         jobs=default_jobs() if jobs is None else jobs,
         lossy_photos=lossy_photos,
     )
-    job = export_patients(engine, selection, options, local_admin())
+    job = export_patients(engine, selection, options, actor)
     summary = drive(job, _("Exporting"), quiet=as_json)
 
     def text() -> str:

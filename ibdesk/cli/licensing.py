@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from ibdesk import licensing
-from ibdesk.audit import local_admin
 from ibdesk.cli import ROW_ID, Runtime, emit, json_option, pass_runtime
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
@@ -85,7 +84,7 @@ def install(runtime: Runtime, file: Path, as_json: bool) -> None:
             _("Cannot read %(file)s: %(value)s.", file=file, value=error.strerror or error)
         ) from error
     with runtime.session() as session:
-        info = licensing.install_license(session, data, local_admin(), name=str(file))
+        info = licensing.install_license(session, data, runtime.signed_in(session), name=str(file))
     emit(info.as_dict(), as_json, lambda: _("Installed.") + "\n" + describe(info))
 
 
@@ -171,7 +170,7 @@ def list_command(runtime: Runtime, as_json: bool) -> None:
 def release(runtime: Runtime, seat_id: int, as_json: bool) -> None:
     """Free the seat with this ID (of a computer that is gone)."""
     with runtime.session() as session:
-        seat = seats.release_seat(session, seat_id, local_admin())
+        seat = seats.release_seat(session, seat_id, runtime.signed_in(session))
     emit(seat.as_dict(), as_json, f"Freed seat ID {seat.id} of {seat.hostname} ({seat.mac}).")
 
 

@@ -45,6 +45,7 @@ def show_logs(
         number, user, action, logs.parse_date(since, "start"), logs.parse_date(until, "end")
     )
     with runtime.session(read_only=True) as session:
+        runtime.signed_in(session)  # the patient log is patient data
         if as_csv:
             for chunk in logs.audit_csv(session, flt):
                 click.echo(chunk, nl=False)

@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from ibdesk import display, patients
-from ibdesk.audit import local_admin
 from ibdesk.cli import ROW_ID, Runtime, emit, json_option, pass_runtime
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
@@ -32,6 +31,7 @@ def patients_group() -> None:
 def find(runtime: Runtime, text: str, limit: int, as_json: bool) -> None:
     """Search by personnummer (any form or its beginning) or by name; blank lists all."""
     with runtime.session(read_only=True) as session:
+        runtime.signed_in(session)
         page = patients.search(session, text, limit=limit)
     data = [
         {
@@ -64,7 +64,7 @@ def find(runtime: Runtime, text: str, limit: int, as_json: bool) -> None:
 def show(runtime: Runtime, number: str, as_json: bool) -> None:
     """Show a patient's details, image sets and media (the viewing is logged)."""
     with runtime.session() as session:
-        info = patients.details(session, number, actor=local_admin())
+        info = patients.details(session, number, actor=runtime.signed_in(session))
         p = info.patient
         data: dict[str, Any] = {
             "personnummer": p.personnummer,
@@ -120,7 +120,9 @@ def show(runtime: Runtime, number: str, as_json: bool) -> None:
 def delete(runtime: Runtime, number: str, confirm: str) -> None:
     """Hide a patient from the workstations (an administrator can restore it)."""
     with runtime.session() as session:
-        patient = patients.delete_patient(session, local_admin(), number, confirm=confirm)
+        patient = patients.delete_patient(
+            session, runtime.signed_in(session), number, confirm=confirm
+        )
         click.echo(
             _(
                 "Patient %(personnummer)s deleted (restore with `ibdesk patients "
@@ -136,7 +138,7 @@ def delete(runtime: Runtime, number: str, confirm: str) -> None:
 def restore(runtime: Runtime, number: str) -> None:
     """Bring a deleted patient back."""
     with runtime.session() as session:
-        patient = patients.restore_patient(session, local_admin(), number)
+        patient = patients.restore_patient(session, runtime.signed_in(session), number)
         click.echo(_("Patient %(personnummer)s restored.", personnummer=patient.personnummer))
 
 
@@ -157,7 +159,9 @@ def restore(runtime: Runtime, number: str) -> None:
 def purge(runtime: Runtime, number: str, confirm: str, as_json: bool) -> None:
     """Remove a patient's rows and files for good (not allowed with signed image sets)."""
     with runtime.session() as session:
-        result = patients.purge_patient(session, local_admin(), number, confirm=confirm)
+        result = patients.purge_patient(
+            session, runtime.signed_in(session), number, confirm=confirm
+        )
     emit(
         result.__dict__,
         as_json,
@@ -192,7 +196,7 @@ def sets_group() -> None:
 def sign(runtime: Runtime, set_id: int) -> None:
     """Sign an image set: read-only for the workstations until unsigned."""
     with runtime.session() as session:
-        image_set = signing.sign(session, local_admin(), set_id)
+        image_set = signing.sign(session, runtime.signed_in(session), set_id)
         click.echo(
             _(
                 "Image set %(set_id)s signed; digest %(signature_digest)s.",
@@ -209,7 +213,7 @@ def sign(runtime: Runtime, set_id: int) -> None:
 def unsign(runtime: Runtime, set_id: int, reason: str) -> None:
     """Remove a set's signature so it can be changed again."""
     with runtime.session() as session:
-        signing.unsign(session, local_admin(), set_id, reason)
+        signing.unsign(session, runtime.signed_in(session), set_id, reason)
         click.echo(_("Image set %(set_id)s unsigned.", set_id=set_id))
 
 

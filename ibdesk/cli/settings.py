@@ -15,6 +15,7 @@ from ibdesk.db import display_url, odbc_drivers, server_info
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
+from ibdesk.settings import attach as attaching
 from ibdesk.settings import backup as backups
 from ibdesk.settings import connection, dbadmin, dblogins
 from ibdesk.settings.connection import ServerSpec
@@ -251,16 +252,44 @@ def use(url: str) -> None:
 
 @db_group.command(
     "attach",
-    help=_l("Attach an existing 2.1 database (a SQLite file, or SQL Server .mdf/.ldf) and use it."),
+    help=_l(
+        "Attach an existing 2.1 database (a SQLite file, SQL Server .mdf/.ldf, or on "
+        "PostgreSQL a pg_dump -Fc file restored into a new database) and use it."
+    ),
 )
 @click.argument("path", required=False, default="")
-@click.option("--name", default="", help=_l("SQL Server: name for the attached database."))
+@click.option(
+    "--name", default="", help=_l("SQL Server, PostgreSQL: name for the attached database.")
+)
 @click.option("--ldf", default="", help=_l("SQL Server: the log file (.ldf)."))
+@click.option(
+    "--from-dump",
+    "dump",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=_l("PostgreSQL: a dump made by pg_dump -Fc, restored into the new database --name."),
+)
 @_server_options
 @pass_runtime
-def attach(runtime: Runtime, path: str, name: str, ldf: str, **values: Any) -> None:
-    """Attach an existing 2.1 database (a SQLite file, or SQL Server .mdf/.ldf) and use it."""
+def attach(
+    runtime: Runtime, path: str, name: str, ldf: str, dump: Path | None, **values: Any
+) -> None:
+    """Attach an existing 2.1 database (a SQLite file, SQL Server .mdf/.ldf, or a dump)."""
     spec = _spec(runtime, values)
+    if dump is not None:
+        if not name:
+            raise UserError(_("Name the new database with --name."))
+        job = attaching.attach_dump_job(spec, dump, name, actor=local_admin())
+        done = drive(job, "Restoring")
+        click.echo(
+            _(
+                "Attached %(target)s from %(dump)s; it is now the database in use. %(detail)s",
+                target=display_url(done.url),
+                dump=dump,
+                detail=done.status.command_message,
+            )
+        )
+        return
     target = dbadmin.attach(spec, name=name, path=path, ldf=ldf)
     config.set_database_url(target.render_as_string(hide_password=False))
     click.echo(_("Attached %(target)s; it is now the database in use.", target=display_url(target)))
@@ -309,10 +338,11 @@ def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
 @pass_runtime
 def create_login(runtime: Runtime, login: str, login_password: str) -> None:
     """Create a database login for workstations: read/write of the data, no DDL."""
-    runtime.ready_engine()
+    dblogins.check_server(runtime.choice().url)
+    actor = runtime.signed_in()
     dbadmin.create_login(runtime.choice().url, login, login_password)
     with runtime.session() as session:
-        system_event(session, local_admin(), "db.create_login", login)
+        system_event(session, actor, "db.create_login", login)
     click.echo(
         _("Login %(login)s created with workstation rights (no table changes).", login=login)
     )
@@ -324,11 +354,13 @@ def create_login(runtime: Runtime, login: str, login_password: str) -> None:
 def logins(runtime: Runtime, as_json: bool) -> None:
     """List the database logins that can use this database (workstations and owner)."""
     found = dblogins.list_logins(runtime.choice().url)
-    lines = [f"{item.name}{' (owner)' if item.is_owner else ''}" for item in found]
+    lines = [
+        _("%(name)s (owner)", name=item.name) if item.is_owner else item.name for item in found
+    ]
     emit(
         [{"name": item.name, "owner": item.is_owner} for item in found],
         as_json,
-        "\n".join(lines) or "No logins can use this database.",
+        "\n".join(lines) or _("No logins can use this database."),
     )
 
 
@@ -345,10 +377,11 @@ def logins(runtime: Runtime, as_json: bool) -> None:
 @pass_runtime
 def login_password(runtime: Runtime, login: str, login_password: str) -> None:
     """Give a workstation login a new password."""
-    runtime.ready_engine()
+    dblogins.check_server(runtime.choice().url)
+    actor = runtime.signed_in()
     dblogins.change_password(runtime.choice().url, login, login_password)
     with runtime.session() as session:
-        system_event(session, local_admin(), "db.login_password", login)
+        system_event(session, actor, "db.login_password", login)
     click.echo(_("Login %(login)s has a new password.", login=login))
 
 
@@ -358,14 +391,16 @@ def login_password(runtime: Runtime, login: str, login_password: str) -> None:
 @pass_runtime
 def drop_login(runtime: Runtime, login: str, yes: bool) -> None:
     """Remove a workstation login (the workstations using it can no longer connect)."""
-    runtime.ready_engine()
+    dblogins.check_server(runtime.choice().url)
+    actor = runtime.signed_in()
     if not yes:
         click.confirm(
-            f"Remove the login {login}? Workstations using it cannot connect.", abort=True
+            _("Remove the login %(login)s? Workstations using it cannot connect.", login=login),
+            abort=True,
         )
     dblogins.drop_login(runtime.choice().url, login)
     with runtime.session() as session:
-        system_event(session, local_admin(), "db.drop_login", login)
+        system_event(session, actor, "db.drop_login", login)
     click.echo(_("Login %(login)s removed.", login=login))
 
 

@@ -40,13 +40,13 @@ def _user_dict(user: UserAccount) -> dict[str, Any]:
     }
 
 
-@click.command("login")
+@click.command("login", help=_l("Sign in on this computer's command line for an hour."))
 @click.option("--user", "username", prompt=True, help=_l("Your ImageBank user name."))
 @click.option("--password-stdin", is_flag=True, help=_l("Read the password from standard input."))
 @pass_runtime
 def login(runtime: Runtime, username: str, password_stdin: bool) -> None:
     """Sign in on this computer's command line for an hour."""
-    password = _read_password("Password", password_stdin)
+    password = _read_password(_("Password"), password_stdin)
     with runtime.session() as session:
         outcome = accounts.authenticate(session, username, password, this_machine())
         session.commit()
@@ -63,13 +63,13 @@ def login(runtime: Runtime, username: str, password_stdin: bool) -> None:
     )
 
 
-@click.command("logout")
+@click.command("logout", help=_l("Sign out of the command line."))
 def logout() -> None:
     """Sign out of the command line."""
     click.echo(_("Signed out.") if clisession.forget() else _("Nobody was signed in."))
 
 
-@click.command("whoami")
+@click.command("whoami", help=_l("Say who the command line acts as."))
 @json_option()
 def whoami(as_json: bool) -> None:
     """Say who the command line acts as."""
@@ -86,12 +86,14 @@ def whoami(as_json: bool) -> None:
     emit(data, as_json, text)
 
 
-@click.group("users")
+@click.group(
+    "users", help=_l("ImageBank's user accounts (needs ibdesk login as an administrator).")
+)
 def users_group() -> None:
     """ImageBank's user accounts (needs ibdesk login as an administrator)."""
 
 
-@users_group.command("list")
+@users_group.command("list", help=_l("List accounts, a page at a time."))
 @click.option("--search", default="", help=_l("Part of a user name or full name."))
 @click.option("--page", default=1, type=int)
 @json_option()
@@ -99,7 +101,7 @@ def users_group() -> None:
 def list_users(runtime: Runtime, search: str, page: int, as_json: bool) -> None:
     """List accounts, a page at a time."""
     with runtime.session() as session:
-        clisession.signed_in_actor(session, Right.ADMINISTER)
+        runtime.signed_in(session)
         listing = accounts.list_users(session, search, page)
         rows = [_user_dict(u) for u in listing.rows]
     lines = [
@@ -118,7 +120,7 @@ def list_users(runtime: Runtime, search: str, page: int, as_json: bool) -> None:
     emit({"users": rows, "total": listing.total, "page": listing.page}, as_json, "\n".join(lines))
 
 
-@users_group.command("add")
+@users_group.command("add", help=_l("Create a local account."))
 @click.argument("username")
 @click.option("--name", "display_name", default="", help=_l("Full name."))
 @click.option("--group", "group_names", multiple=True, help=_l("A user group (repeat for more)."))
@@ -139,9 +141,9 @@ def add(
         actor = (
             local_admin()
             if accounts.count_admins(session) == 0 and admin
-            else clisession.signed_in_actor(session, Right.ADMINISTER)
+            else runtime.signed_in(session)
         )
-        password = _read_password("Password", password_stdin, confirm=True)
+        password = _read_password(_("Password"), password_stdin, confirm=True)
         user = accounts.create_user(
             session,
             username,
@@ -155,7 +157,7 @@ def add(
     click.echo(_("The account %(name)s was created.", name=name))
 
 
-@users_group.command("edit")
+@users_group.command("edit", help=_l("Change an account's full name or user groups."))
 @click.argument("username")
 @click.option("--name", "display_name", default=None, help=_l("Full name."))
 @click.option(
@@ -167,7 +169,7 @@ def edit(
 ) -> None:
     """Change an account's full name or groups."""
     with runtime.session() as session:
-        actor = clisession.signed_in_actor(session, Right.ADMINISTER)
+        actor = runtime.signed_in(session)
         user = accounts.edit_user(
             session,
             actor,
@@ -185,7 +187,7 @@ def _simple(action: str, help_text: str) -> None:
     @pass_runtime
     def command(runtime: Runtime, username: str) -> None:
         with runtime.session() as session:
-            actor = clisession.signed_in_actor(session, Right.ADMINISTER)
+            actor = runtime.signed_in(session)
             if action == "unlock":
                 accounts.unlock(session, actor, username)
                 message = _("%(name)s is unlocked.", name=username)
@@ -216,20 +218,23 @@ _simple("delete", "Delete an account (or disable it when it has history).")
 _simple("unlock", "Lift an account's lockout.")
 
 
-@users_group.command("passwd")
+@users_group.command("passwd", help=_l("Give an account a new password."))
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help=_l("Read the password from standard input."))
 @pass_runtime
 def passwd(runtime: Runtime, username: str, password_stdin: bool) -> None:
     """Give an account a new password."""
     with runtime.session() as session:
-        actor = clisession.signed_in_actor(session, Right.ADMINISTER)
+        actor = runtime.signed_in(session)
         password = _read_password("New password", password_stdin, confirm=True)
         accounts.set_password(session, actor, username, password)
     click.echo(_("%(name)s has a new password.", name=username))
 
 
-@users_group.command("recover")
+@users_group.command(
+    "recover",
+    help=_l("Reset a lost administrator password (the server's own administrator, at the server)."),
+)
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help=_l("Read the password from standard input."))
 @pass_runtime
@@ -248,18 +253,20 @@ def recover(runtime: Runtime, username: str, password_stdin: bool) -> None:
     )
 
 
-@click.group("groups")
+@click.group(
+    "groups", help=_l("User groups and their rights (needs ibdesk login as an administrator).")
+)
 def groups_group() -> None:
     """User groups and their rights (needs ibdesk login as an administrator)."""
 
 
-@groups_group.command("list")
+@groups_group.command("list", help=_l("List the groups with their rights and member counts."))
 @json_option()
 @pass_runtime
 def list_groups(runtime: Runtime, as_json: bool) -> None:
     """List the groups with their rights and member counts."""
     with runtime.session() as session:
-        clisession.signed_in_actor(session, Right.ADMINISTER)
+        runtime.signed_in(session)
         found = groups.list_groups(session)
         rows = [
             {"name": g.name, "rights": sorted(g.right_names), "members": len(g.members)}
@@ -271,57 +278,57 @@ def list_groups(runtime: Runtime, as_json: bool) -> None:
     emit(rows, as_json, text)
 
 
-@groups_group.command("add")
+@groups_group.command("add", help=_l("Create a user group."))
 @click.argument("name")
 @click.option("--description", default="")
 @click.option(
     "--right",
     "rights",
     multiple=True,
-    help=_l("A right (repeat): %(names)s", names=", ".join(r.value for r in Right)),
+    help=_("A right (repeat): %(rights)s", rights=", ".join(r.value for r in Right)),
 )
 @pass_runtime
 def add_group(runtime: Runtime, name: str, description: str, rights: tuple[str, ...]) -> None:
     """Create a user group."""
     with runtime.session() as session:
-        actor = clisession.signed_in_actor(session, Right.ADMINISTER)
+        actor = runtime.signed_in(session)
         group = groups.create_group(session, actor, name, description, rights)
         created = group.name
     click.echo(_("The user group %(name)s was created.", name=created))
 
 
-@groups_group.command("grant")
+@groups_group.command("grant", help=_l("Give a group a right."))
 @click.argument("name")
 @click.argument("right")
 @pass_runtime
 def grant(runtime: Runtime, name: str, right: str) -> None:
     """Give a group a right."""
     with runtime.session() as session:
-        actor = clisession.signed_in_actor(session, Right.ADMINISTER)
+        actor = runtime.signed_in(session)
         groups.grant(session, actor, name, right)
     click.echo(_("The rights of %(name)s were saved.", name=name))
 
 
-@groups_group.command("revoke")
+@groups_group.command("revoke", help=_l("Take a right from a group."))
 @click.argument("name")
 @click.argument("right")
 @pass_runtime
 def revoke(runtime: Runtime, name: str, right: str) -> None:
     """Take a right from a group."""
     with runtime.session() as session:
-        actor = clisession.signed_in_actor(session, Right.ADMINISTER)
+        actor = runtime.signed_in(session)
         groups.revoke(session, actor, name, right)
     click.echo(_("The rights of %(name)s were saved.", name=name))
 
 
-@groups_group.command("members")
+@groups_group.command("members", help=_l("List a group's members."))
 @click.argument("name")
 @json_option()
 @pass_runtime
 def members(runtime: Runtime, name: str, as_json: bool) -> None:
     """List a group's members."""
     with runtime.session() as session:
-        clisession.signed_in_actor(session, Right.ADMINISTER)
+        runtime.signed_in(session)
         names = [u.username for u in groups.members(session, name)]
     emit(names, as_json, "\n".join(names))
 

@@ -10,8 +10,10 @@ import errno
 import hashlib
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from ibdesk import safefiles
 from ibdesk.i18n import gettext as _
@@ -28,6 +30,22 @@ class ItemProblem(Exception):
 def temp_name(target: Path) -> Path:
     """Return the temporary name a file is written under before it gets its final name."""
     return target.with_name(f"{TEMP_PREFIX}{target.name}")
+
+
+@contextmanager
+def replacing(target: Path) -> Iterator[Path]:
+    """Yield the temporary name to write ``target`` under; rename it into place at the end.
+
+    When the block raises, the temporary file is removed and the error passes on, so a file
+    with its final name is never half-written.
+    """
+    temp = temp_name(target)
+    try:
+        yield temp
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def sha256_file(path: Path) -> str:
@@ -84,47 +102,50 @@ def copy_verified(
     Return the copy's SHA-256 and size, and the original's SHA-256 and size as they were read.
     """
     root, relative = source
-    temp = temp_name(target)
-    source_hash, read = hashlib.sha256(), 0
+    source_hash = hashlib.sha256()
     try:
-        with safefiles.open_file(root, relative) as reader:
-            safefiles.check_size(reader, relative, record[0])
-            with temp.open("wb") as writer:
-                while True:
-                    try:
-                        block = reader.read(_CHUNK)
-                    except OSError as error:
-                        raise safefiles.read_problem(error, relative) from error
-                    if not block:
-                        break
-                    source_hash.update(block)
-                    read += len(block)
-                    writer.write(block)
-                writer.flush()
-                os.fsync(writer.fileno())
-        if record[0] is not None and read != record[0]:
-            raise ItemProblem(
-                _("the original %(relative)s changed while it was being copied", relative=relative)
-            )
-        safefiles.check_hash(source_hash.hexdigest(), relative, record[1])
-        if check is not None:
-            check(temp)
-        digest, size = sha256_file(temp), temp.stat().st_size
-        if digest != source_hash.hexdigest():
-            raise ItemProblem(
-                _("the copy of %(name)s does not match the original", name=Path(relative).name)
-            )
-        os.replace(temp, target)
+        with replacing(target) as temp:
+            with safefiles.open_file(root, relative) as reader, temp.open("wb") as writer:
+                safefiles.check_size(reader, relative, record[0])
+                read = _copy_hashing(reader, writer, relative, source_hash)
+            if record[0] is not None and read != record[0]:
+                raise ItemProblem(
+                    _(
+                        "the original %(relative)s changed while it was being copied",
+                        relative=relative,
+                    )
+                )
+            safefiles.check_hash(source_hash.hexdigest(), relative, record[1])
+            if check is not None:
+                check(temp)
+            digest, size = sha256_file(temp), temp.stat().st_size
+            if digest != source_hash.hexdigest():
+                raise ItemProblem(
+                    _("the copy of %(name)s does not match the original", name=Path(relative).name)
+                )
     except FileProblem as problem:
-        temp.unlink(missing_ok=True)
         raise _original(problem) from problem
     except OSError as error:
-        temp.unlink(missing_ok=True)
         raise ItemProblem(write_problem(error, target)) from error
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
     return digest, size, source_hash.hexdigest(), read
+
+
+def _copy_hashing(reader: BinaryIO, writer: BinaryIO, relative: str, digest: Any) -> int:
+    """Copy ``reader`` to ``writer`` (flushed to disk), feeding ``digest``; return the bytes."""
+    read = 0
+    while True:
+        try:
+            block = reader.read(_CHUNK)
+        except OSError as error:
+            raise safefiles.read_problem(error, relative) from error
+        if not block:
+            break
+        digest.update(block)
+        read += len(block)
+        writer.write(block)
+    writer.flush()
+    os.fsync(writer.fileno())
+    return read
 
 
 def write_with(target: Path, write: Callable[[Path], None]) -> tuple[str, int]:
@@ -132,18 +153,13 @@ def write_with(target: Path, write: Callable[[Path], None]) -> tuple[str, int]:
 
     Return the written file's SHA-256 and size.
     """
-    temp = temp_name(target)
     try:
-        write(temp)
-        digest, size = sha256_file(temp), temp.stat().st_size
-        sync(temp)
-        os.replace(temp, target)
+        with replacing(target) as temp:
+            write(temp)
+            digest, size = sha256_file(temp), temp.stat().st_size
+            sync(temp)
     except OSError as error:
-        temp.unlink(missing_ok=True)
         raise ItemProblem(write_problem(error, target)) from error
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
     return digest, size
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from ibdesk.errors import Refused
-from ibdesk.export.files import sha256_file, temp_name
+from ibdesk.export.files import replacing, sha256_file
 from ibdesk.i18n import gettext as _
 
 MANIFEST = "manifest.sha256"
@@ -82,16 +82,10 @@ def append(path: Path, name: str, digest: str) -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file under a temporary name, flush it to disk, then rename it into place."""
-    temp = temp_name(path)
-    try:
-        with temp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with replacing(path) as temp, temp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def write(path: Path, entries: Iterable[tuple[str, str]]) -> None:
@@ -108,29 +102,25 @@ def patient_folders(folder: Path) -> list[str]:
 
 def rebuild_root(folder: Path, root_files: Iterable[str]) -> int:
     """Rewrite the export folder's manifest from the patient manifests; return its lines."""
-    target = folder / MANIFEST
-    temp = temp_name(target)
     lines = 0
-    try:
-        with temp.open("w", encoding="utf-8", newline="\n") as out:
-            for name in sorted(root_files):
-                out.write(format_line(sha256_file(folder / name), name))
-                lines += 1
-            for patient in patient_folders(folder):
-                journal = folder / patient / MANIFEST
-                entries = read(journal)
-                if not entries:
-                    continue
-                for name, digest in sorted(entries.items()):
-                    out.write(format_line(digest, f"{patient}/{name}"))
-                out.write(format_line(sha256_file(journal), f"{patient}/{MANIFEST}"))
-                lines += len(entries) + 1
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with (
+        replacing(folder / MANIFEST) as temp,
+        temp.open("w", encoding="utf-8", newline="\n") as out,
+    ):
+        for name in sorted(root_files):
+            out.write(format_line(sha256_file(folder / name), name))
+            lines += 1
+        for patient in patient_folders(folder):
+            journal = folder / patient / MANIFEST
+            entries = read(journal)
+            if not entries:
+                continue
+            for name, digest in sorted(entries.items()):
+                out.write(format_line(digest, f"{patient}/{name}"))
+            out.write(format_line(sha256_file(journal), f"{patient}/{MANIFEST}"))
+            lines += len(entries) + 1
+        out.flush()
+        os.fsync(out.fileno())
     return lines
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ibdesk.db import session_scope
 from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient
+from ibdesk.snapshots import snapshot
 
 # Patients per keyset page; a page's image sets and media are read with it.
 PAGE_SIZE = 100
@@ -156,59 +157,18 @@ def load_patients(session: Session, patient_ids: Sequence[int]) -> list[PatientR
         .where(MediaItem.patient_id.in_(patient_ids), MediaItem.deleted_at.is_(None))
         .order_by(MediaItem.image_set_id, MediaItem.id)
     ):
-        media.setdefault(item.image_set_id, []).append(_media(item))
+        media.setdefault(item.image_set_id, []).append(snapshot(MediaRecord, item))
     return [
-        PatientRecord(
-            id=p.id,
-            personnummer=p.personnummer,
-            kind=p.kind,
-            first_name=p.first_name,
-            last_name=p.last_name,
-            address=p.address,
-            postal_code=p.postal_code,
-            city=p.city,
-            phone=p.phone,
-            note=p.note,
-            created_at=p.created_at,
-            created_by=p.created_by,
-            modified_at=p.modified_at,
-            modified_by=p.modified_by,
+        snapshot(
+            PatientRecord,
+            p,
             image_sets=tuple(
-                ImageSetRecord(
-                    id=s.id,
-                    taken_on=s.taken_on,
-                    description=s.description,
-                    created_at=s.created_at,
-                    created_by=s.created_by,
-                    signed_at=s.signed_at,
-                    signed_by=s.signed_by,
-                    signature_digest=s.signature_digest,
-                    media=tuple(media.get(s.id, ())),
-                )
+                snapshot(ImageSetRecord, s, media=tuple(media.get(s.id, ())))
                 for s in sets.get(p.id, ())
             ),
         )
         for p in patients
     ]
-
-
-def _media(item: MediaItem) -> MediaRecord:
-    return MediaRecord(
-        id=item.id,
-        image_set_id=item.image_set_id,
-        kind=item.kind,
-        path=item.path,
-        byte_size=item.byte_size,
-        sha256=item.sha256,
-        width=item.width,
-        height=item.height,
-        bit_depth=item.bit_depth,
-        teeth=item.teeth,
-        taken_at=item.taken_at,
-        comment=item.comment,
-        created_at=item.created_at,
-        created_by=item.created_by,
-    )
 
 
 def audit_history(session: Session, patient_id: int) -> Iterator[AuditRecord]:
@@ -220,18 +180,7 @@ def audit_history(session: Session, patient_id: int) -> Iterator[AuditRecord]:
         .execution_options(yield_per=500)
     )
     for event in rows:
-        yield AuditRecord(
-            id=event.id,
-            seq=event.seq,
-            at=event.at,
-            user_name=event.user_name,
-            machine=event.machine,
-            action=event.action,
-            entity=event.entity,
-            entity_id=event.entity_id,
-            changes=event.changes,
-            chain_hash=event.chain_hash,
-        )
+        yield snapshot(AuditRecord, event)
 
 
 def pages(

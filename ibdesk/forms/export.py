@@ -11,14 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from flask_babel import LazyString
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, IntegerField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, ValidationError
+from wtforms.validators import DataRequired, NumberRange, ValidationError
 from wtforms.widgets import NumberInput
 
 from ibdesk import limits
 from ibdesk.export import default_jobs
+from ibdesk.forms import QueryForm, search_field
 from ibdesk.i18n import lazy_gettext as _l
 
 MAX_JOBS = 64
@@ -56,16 +58,12 @@ class PatientIdsField(Field):
         return ""
 
 
-class SearchForm(FlaskForm):
-    """Find patients for the left list (GET: a search changes nothing, so no CSRF token)."""
+class SearchForm(QueryForm):
+    """Find patients for the left list."""
 
-    class Meta:
-        csrf = False
-
-    q = StringField(
+    q = search_field(
         _l("Personnummer"),
-        validators=[Length(max=limits.SEARCH_MAX, message=limits.SEARCH_TOO_LONG)],
-        description=_l(
+        _l(
             "Any form of personnummer, or its beginning (121212-1212, 19121212, 1985), or "
             "a last name; blank lists everyone."
         ),
@@ -79,6 +77,13 @@ def _typed_folder(text: str | None) -> str:
     if len(folder) > 1 and folder[0] == folder[-1] == '"':
         folder = folder[1:-1].strip()
     return folder
+
+
+def _folder_field(label: LazyString, missing: LazyString, description: LazyString) -> StringField:
+    """Return a required folder box; ``missing`` is the sentence when it is left empty."""
+    return StringField(
+        label, filters=[_typed_folder], validators=[DataRequired(missing)], description=description
+    )
 
 
 class ExportForm(FlaskForm):
@@ -95,11 +100,10 @@ class ExportForm(FlaskForm):
     patient = PatientIdsField(_l("Selected patients"))  # the right-hand list, as hidden inputs
     found = PatientIdsField(_l("Patients found"))  # what is highlighted in the left list
     chosen = PatientIdsField(_l("Patients to export"))  # what is highlighted in the right list
-    to = StringField(
+    to = _folder_field(
         _l("Export to folder"),
-        filters=[_typed_folder],
-        validators=[DataRequired(_l("Choose the folder to export to."))],
-        description=_l(
+        _l("Choose the folder to export to."),
+        _l(
             "An existing folder outside the image folder, for example a USB disk. Each "
             "patient gets a folder named after the personnummer."
         ),
@@ -140,11 +144,10 @@ class ExportForm(FlaskForm):
 class VerifyForm(FlaskForm):
     """[Verify export]: the export folder to check against its manifest."""
 
-    folder = StringField(
+    folder = _folder_field(
         _l("Export folder to check"),
-        filters=[_typed_folder],
-        validators=[DataRequired(_l("Choose the export folder to check."))],
-        description=_l(
+        _l("Choose the export folder to check."),
+        _l(
             "Every file is read again and compared with the folder's manifest (its SHA-256 "
             "checksums); nothing is changed."
         ),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
@@ -12,6 +11,7 @@ from wtforms.widgets import TextInput
 
 from ibdesk import auditwords, patients
 from ibdesk.errors import UserError
+from ibdesk.forms import QueryForm
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
 
@@ -52,11 +52,8 @@ def _check_period(form: Any, field: DateField) -> None:
         raise ValidationError(_("The end date is before the start date."))
 
 
-class AuditFilterForm(FlaskForm):
+class AuditFilterForm(QueryForm):
     """What the patient log shows; empty fields do not filter."""
-
-    class Meta:
-        csrf = False
 
     personnummer = StringField(
         _l("Patient"),
@@ -71,11 +68,8 @@ class AuditFilterForm(FlaskForm):
     validate_until = _check_period
 
 
-class LoginFilterForm(FlaskForm):
+class LoginFilterForm(QueryForm):
     """What the login log shows."""
-
-    class Meta:
-        csrf = False
 
     user = StringField(_l("User"), description=_l("The user name exactly."))
     failures = BooleanField(_l("Only failed log-ins"))
@@ -87,11 +81,8 @@ LEVELS = [
 ]
 
 
-class SystemFilterForm(FlaskForm):
+class SystemFilterForm(QueryForm):
     """What the system log shows; empty fields do not filter."""
-
-    class Meta:
-        csrf = False
 
     level = SelectField(_l("Level"), choices=LEVELS, default="", validate_choice=True)
     action = StringField(_l("Event"), description=_l("For example database.upgrade or backup.run."))

@@ -6,25 +6,19 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from ibdesk import limits
+from ibdesk.forms import QueryForm, search_field
 from ibdesk.i18n import lazy_gettext as _l
 
 
-class SearchForm(FlaskForm):
-    """Find patients (sent with GET: a search changes nothing, so it needs no CSRF token)."""
+class SearchForm(QueryForm):
+    """Find patients."""
 
-    class Meta:
-        csrf = False
-
-    q = StringField(
+    q = search_field(
         _l("Personnummer or name"),
-        validators=[Length(max=limits.SEARCH_MAX, message=limits.SEARCH_TOO_LONG)],
-        description=(
-            _l(
-                "Any form staff write, or its beginning: 19121212-1212, 121212-1212, 1212121212, "
-                "19121212 or 1985. Or the beginning of a last name, as in Öberg or öb. "
-                "Leave empty to list every patient."
-            )
+        _l(
+            "Any form staff write, or its beginning: 19121212-1212, 121212-1212, 1212121212, "
+            "19121212 or 1985. Or the beginning of a last name, as in Öberg or öb. "
+            "Leave empty to list every patient."
         ),
     )
 

@@ -88,7 +88,7 @@ class AttachForm(_SectionForm):
 
     path = StringField(
         _l("Database file"),
-        validators=[DataRequired("Type the path of the database file.")],
+        validators=[DataRequired(_l("Type the path of the database file."))],
         render_kw={"spellcheck": "false"},
     )
     ldf = StringField(_l("Log file (.ldf)"), render_kw={"spellcheck": "false"})
@@ -101,14 +101,22 @@ class AttachForm(_SectionForm):
         if backend == "mssql":
             self.path.label.text = _l("Data file (.mdf) on the server")
             self.path.description = _l("The path as the SQL Server machine sees it.")
+        elif backend == "postgresql":
+            self.path.label.text = _l("Dump file (made by pg_dump -Fc)")
+            self.path.description = _l(
+                "A dump of an ImageBank 2.x database, such as one written by Backup now; "
+                "it is restored into a new database on this server."
+            )
+            self.name.label.text = _l("Name for the new database")
+            self.name.description = _l("A name not yet used on the server, such as imagebank_2.")
         else:
             self.path.description = _l(
                 "The ImageBank 2.1 SQLite file, such as D:\\ImageBank\\ib.sqlite3."
             )
 
     def validate_name(self, field: Field) -> None:
-        """Require a safe database name for SQL Server."""
-        if self.backend != "mssql":
+        """Require a safe database name for SQL Server and PostgreSQL."""
+        if self.backend not in ("mssql", "postgresql"):
             return
         try:
             field.data = check_database_name(field.data or "")
@@ -136,3 +144,21 @@ class LoginForm(_SectionForm):
         ),
         render_kw={"autocomplete": "new-password"},
     )
+
+    def validate_login(self, field: Field) -> None:
+        """Refuse a login name the server would refuse, beside the password's own error."""
+        from ibdesk.settings.dbadmin import check_login_name
+
+        try:
+            check_login_name((field.data or "").strip())
+        except UserError as error:
+            raise ValidationError(str(error)) from error
+
+    def validate_password(self, field: Field) -> None:
+        """Refuse a password too short for a workstation login."""
+        from ibdesk.settings.dbadmin import check_login_password
+
+        try:
+            check_login_password(field.data or "")
+        except UserError as error:
+            raise ValidationError(str(error)) from error

@@ -24,8 +24,13 @@ from wtforms.validators import DataRequired
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
-from ibdesk.settings.connection import BACKEND_LABELS, ServerSpec, check_database_name
-from ibdesk.users.passwords import MIN_LENGTH
+from ibdesk.settings.connection import (
+    BACKEND_LABELS,
+    ServerSpec,
+    check_database_name,
+    check_host,
+)
+from ibdesk.users.passwords import MIN_LENGTH, check_rule
 
 BACKEND_CHOICES = [
     SelectChoice("sqlite", _l("SQLite (a file on this computer)")),
@@ -119,9 +124,15 @@ class ServerForm(FlaskForm):
             raise ValidationError(_("Choose the folder for the SQLite database."))
 
     def validate_host(self, field: Field) -> None:
-        """Require the server's name for PostgreSQL and SQL Server."""
-        if self._server() and not (field.data or "").strip():
-            raise ValidationError(_("Type the database server's name or address."))
+        """Require a server's name or address for PostgreSQL and SQL Server."""
+        if not self._server():
+            return
+        host = (field.data or "").strip()
+        host = host.split("\\", 1)[0]  # SERVER\INSTANCE: the instance is checked apart
+        try:
+            check_host(host)
+        except UserError as error:
+            raise ValidationError(str(error)) from error
 
     def validate_port(self, field: Field) -> None:
         """Accept an empty port or a number from 1 to 65535."""
@@ -242,3 +253,23 @@ class AdminUserForm(FlaskForm):
         ),
         render_kw={"autocomplete": "new-password"},
     )
+
+    def validate_username(self, field: Field) -> None:
+        """Refuse a user name that cannot be used (beside the password's own error)."""
+        from ibdesk.users import normalize_username
+
+        if not field.data:
+            return  # DataRequired has said so
+        try:
+            normalize_username(field.data)
+        except UserError as error:
+            raise ValidationError(str(error)) from error
+
+    def validate_password(self, field: Field) -> None:
+        """Refuse a password that does not meet the rule (beside the user name's error)."""
+        if not field.data:
+            return  # DataRequired has said so
+        try:
+            check_rule(field.data, username=(self.username.data or "").strip().lower())
+        except UserError as error:
+            raise ValidationError(str(error)) from error

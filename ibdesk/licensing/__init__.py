@@ -379,8 +379,9 @@ def fit_slots(session: Session, seats: int) -> None:
         never = dt.datetime.min.replace(tzinfo=dt.UTC)
         oldest = sorted(held, key=lambda r: (r.last_seen or never, r.slot))[:excess]
         names = ", ".join(f"{r.hostname} (seat ID {r.id})" for r in oldest)
-        raise Refused(
-            ngettext(
+        values = {"seats": seats, "held": len(held), "excess": excess, "names": names}
+        if excess == 1:
+            message = ngettext(
                 "The new license has %(seats)s seat but %(held)s workstations hold one, so "
                 "free %(excess)s first, for example %(names)s, which was seen longest ago; "
                 "nothing was changed.",
@@ -388,13 +389,10 @@ def fit_slots(session: Session, seats: int) -> None:
                 "free %(excess)s first, for example %(names)s, which was seen longest ago; "
                 "nothing was changed.",
                 seats,
-                seats=seats,
-                held=len(held),
-                excess=excess,
-                names=names,
+                **values,
             )
-            if excess == 1
-            else ngettext(
+        else:
+            message = ngettext(
                 "The new license has %(seats)s seat but %(held)s workstations hold one, so "
                 "free %(excess)s first, for example %(names)s, which were seen longest ago; "
                 "nothing was changed.",
@@ -402,12 +400,9 @@ def fit_slots(session: Session, seats: int) -> None:
                 "free %(excess)s first, for example %(names)s, which were seen longest ago; "
                 "nothing was changed.",
                 seats,
-                seats=seats,
-                held=len(held),
-                excess=excess,
-                names=names,
+                **values,
             )
-        )
+        raise Refused(message)
     present = {r.slot for r in rows}
     missing = [slot for slot in range(1, seats + 1) if slot not in present]
     if missing:

@@ -39,7 +39,24 @@ from ibdesk.models import SeatActivation, utcnow
 
 MAX_ATTEMPTS = 100
 _S = SeatActivation
-_COLUMNS = (_S.id, _S.slot, _S.hostname, _S.mac, _S.machine_id, _S.first_seen, _S.last_seen)
+_COLUMNS = (
+    _S.id,
+    _S.slot,
+    _S.hostname,
+    _S.mac,
+    _S.machine_id,
+    _S.machine_id_reported,
+    _S.first_seen,
+    _S.last_seen,
+)
+_FREE = {
+    "mac": None,
+    "machine_id": None,
+    "machine_id_reported": None,
+    "hostname": None,
+    "first_seen": None,
+    "last_seen": None,
+}
 _HEX = re.compile(r"^[0-9A-Fa-f]+$")
 _MACHINE_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -51,7 +68,11 @@ class SeatError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class SeatInfo:
-    """One held seat, as the Licensing tab and ``ibdesk seats list`` show it."""
+    """One held seat, as the Licensing tab and ``ibdesk seats list`` show it.
+
+    ``machine_id`` is spelled as the workstation reported it; ``machine_key`` is the folded
+    form that keeps one machine to one seat.
+    """
 
     id: int
     slot: int
@@ -60,6 +81,7 @@ class SeatInfo:
     machine_id: str
     first_seen: dt.datetime | None
     last_seen: dt.datetime | None
+    machine_key: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """Return the fields as plain JSON-ready values."""
@@ -97,7 +119,12 @@ def normalize_mac(value: str) -> str:
 
 def normalize_machine_id(value: str) -> str:
     """Return a machine ID trimmed and lower-cased, or refuse one that cannot be an ID."""
-    text = value.strip().lower()
+    return reported_machine_id(value).lower()
+
+
+def reported_machine_id(value: str) -> str:
+    """Return a machine ID trimmed, in the case the workstation wrote it, or refuse it."""
+    text = value.strip()
     if not _MACHINE_ID.match(text):
         raise SeatError(
             _(
@@ -139,7 +166,8 @@ def claim_seat(
     today: dt.date | None = None,
 ) -> SeatInfo:
     """Give this workstation a seat (its own again if it has one), or refuse in one sentence."""
-    mac, machine_id = normalize_mac(mac), normalize_machine_id(machine_id)
+    reported = reported_machine_id(machine_id)
+    mac, machine_id = normalize_mac(mac), reported.lower()
     hostname = _normalize_hostname(hostname)
     seats = seat_license(session, today=today).document.seats
     conn = session.connection()
@@ -153,17 +181,18 @@ def claim_seat(
         held = _held(conn, mac, machine_id)
         if held is not None:
             if held.slot <= seats:
-                if _touch(conn, held.id, mac, machine_id, hostname):
+                if _touch(conn, held.id, mac, machine_id, hostname, reported):
                     return _seat(conn, held.id)
                 continue
             # A slot past the verified count was never granted by a license: give it up.
-            conn.execute(
-                update(_S)
-                .where(_S.id == held.id, _S.mac == mac)
-                .values(mac=None, machine_id=None, hostname=None, first_seen=None, last_seen=None)
-            )
+            conn.execute(update(_S).where(_S.id == held.id, _S.mac == mac).values(**_FREE))
             continue
-        values = {"mac": mac, "machine_id": machine_id, "hostname": hostname}
+        values = {
+            "mac": mac,
+            "machine_id": machine_id,
+            "machine_id_reported": reported,
+            "hostname": hostname,
+        }
         try:
             with session.begin_nested():
                 # The savepoint is only emitted on a connection asked for inside the block;
@@ -178,7 +207,7 @@ def claim_seat(
                 actor or Actor(user="workstation", machine=hostname),
                 "seat.claim",
                 f"Seat {seat.slot} (ID {seat.id}) granted to {hostname} ({mac}, machine ID "
-                f"{machine_id}).",
+                f"{reported}).",
             )
             return seat
     raise Refused(_("The seats are busy with other workstations; try again in a moment."))
@@ -244,8 +273,8 @@ def release_seat(session: Session, seat_id: int, actor: Actor) -> SeatInfo:
     seat = _from_row(row)
     freed = conn.execute(
         update(_S)
-        .where(_S.id == seat_id, _S.mac == seat.mac, _S.machine_id == seat.machine_id)
-        .values(mac=None, machine_id=None, hostname=None, first_seen=None, last_seen=None)
+        .where(_S.id == seat_id, _S.mac == seat.mac, _S.machine_id == seat.machine_key)
+        .values(**_FREE)
     ).rowcount
     if freed != 1:
         raise Refused(
@@ -268,11 +297,18 @@ def _held(conn: Connection, mac: str, machine_id: str) -> Any:
 
 
 def _touch(
-    conn: Connection, seat_id: int, mac: str, machine_id: str, hostname: str | None = None
+    conn: Connection,
+    seat_id: int,
+    mac: str,
+    machine_id: str,
+    hostname: str | None = None,
+    reported: str | None = None,
 ) -> bool:
     values: dict[str, Any] = {"last_seen": utcnow()}
     if hostname is not None:
         values["hostname"] = hostname
+    if reported is not None:
+        values["machine_id_reported"] = reported
     statement = update(_S).where(_S.id == seat_id, _S.mac == mac, _S.machine_id == machine_id)
     return conn.execute(statement.values(**values)).rowcount == 1
 
@@ -287,7 +323,8 @@ def _from_row(row: Any) -> SeatInfo:
         slot=row.slot,
         hostname=row.hostname or "",
         mac=row.mac or "",
-        machine_id=row.machine_id or "",
+        machine_id=row.machine_id_reported or row.machine_id or "",
         first_seen=row.first_seen,
         last_seen=row.last_seen,
+        machine_key=row.machine_id or "",
     )

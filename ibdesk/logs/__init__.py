@@ -276,7 +276,7 @@ class AccessLine:
 
 def patient_access(session: Session, number: str) -> list[AccessLine]:
     """Summarise who has seen and changed a patient's record (counted by the database)."""
-    normalised = personnummer.normalize(number)
+    normalised = personnummer.stored_form(number)  # also a number kept as typed in 1.2
     query = (
         select(
             AuditEvent.user_name,

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ibdesk import config
-from ibdesk.db import session_scope
+from ibdesk.db import keyset_scan, session_scope
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import ngettext
@@ -192,21 +192,7 @@ class ChainReport:
 
 
 def _sealed_events(session: Session) -> Iterator[AuditEvent]:
-    after = 0
-    while True:
-        batch = list(
-            session.scalars(
-                select(AuditEvent)
-                .where(AuditEvent.seq > after)
-                .order_by(AuditEvent.seq)
-                .limit(BATCH)
-            )
-        )
-        if not batch:
-            return
-        yield from batch
-        after = int(batch[-1].seq or 0)
-        session.expunge_all()
+    return keyset_scan(session, AuditEvent, AuditEvent.seq, BATCH)
 
 
 def verify(session: Session) -> ChainReport:

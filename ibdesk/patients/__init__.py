@@ -251,7 +251,7 @@ def _set_view(s: ImageSet, media: list[MediaView]) -> ImageSetView:
 
 def _confirm(patient: Patient, typed: str) -> None:
     try:
-        same = personnummer.normalize(typed) == patient.personnummer
+        same = personnummer.stored_form(typed) == patient.personnummer
     except UserError:
         same = False
     if not same:
@@ -371,7 +371,7 @@ def purge_patient(session: Session, actor: Actor, number: str, *, confirm: str) 
 
 def audit_count(session: Session, number: str) -> int:
     """Return how many audit events name this patient (also after a purge)."""
-    normalised = personnummer.normalize(number)
+    normalised = personnummer.stored_form(number)
     return (
         session.scalar(
             select(func.count())

@@ -132,10 +132,14 @@ def _pg_env(parsed: URL) -> dict[str, str]:
     return env
 
 
+# Debian keeps the PostgreSQL client programs here, off the PATH.
+PG_INSTALL = Path("/usr/lib/postgresql")
+
+
 def _pg_tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+        candidates = sorted(PG_INSTALL.glob(f"*/bin/{name}"))
         if not candidates:
             raise UserError(
                 _("%(name)s is not installed; install the postgresql-client package.", name=name)

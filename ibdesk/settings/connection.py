@@ -62,10 +62,7 @@ class ServerSpec:
         instance = self.instance.strip()
         if "\\" in host and not instance:
             host, instance = host.split("\\", 1)
-        if not host:
-            raise UserError(_("Type the database server's name or address."))
-        if not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", host):
-            raise UserError(_("'%(host)s' is not a server name or address.", host=host))
+        host = check_host(host)
         if self.port is not None and not 0 < self.port < 65536:
             raise UserError(_("The port must be a number from 1 to 65535."))
         if self.backend == "mssql":
@@ -84,6 +81,16 @@ class ServerSpec:
             return self.folder
         server = f"{self.host}\\{self.instance}" if self.instance else self.host
         return f"{server}:{self.port}" if self.port else server
+
+
+def check_host(host: str) -> str:
+    """Return a server's name or address (without a SQL Server instance), or say what is wrong."""
+    host = host.strip()
+    if not host:
+        raise UserError(_("Type the database server's name or address."))
+    if not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", host):
+        raise UserError(_("'%(host)s' is not a server name or address.", host=host))
+    return host
 
 
 def check_database_name(name: str) -> str:

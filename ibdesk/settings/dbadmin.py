@@ -217,12 +217,24 @@ def mssql_login_statements(login: str, password: str, database: str) -> list[str
     return statements
 
 
-def create_login(target: URL | str, login: str, password: str) -> list[str]:
-    """Create a database login for workstations (read/write of the data, no DDL)."""
+def check_login_name(login: str) -> str:
+    """Return a workstation login's name, or say what is wrong with it."""
     if not _LOGIN.fullmatch(login):
         raise UserError(_("A login name is 2 to 63 letters, digits or _, starting with a letter."))
+    return login
+
+
+def check_login_password(password: str) -> str:
+    """Return a workstation login's password, or say why it is too weak."""
     if len(password) < 12:
         raise UserError(_("The login's password must be at least 12 characters long."))
+    return password
+
+
+def create_login(target: URL | str, login: str, password: str) -> list[str]:
+    """Create a database login for workstations (read/write of the data, no DDL)."""
+    check_login_name(login)
+    check_login_password(password)
     parsed = make_url(target) if isinstance(target, str) else target
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -282,8 +294,8 @@ def attach(spec: ServerSpec, *, name: str = "", path: str = "", ldf: str = "") -
     if spec.backend == "postgresql":
         raise UserError(
             _(
-                "PostgreSQL has no attach: restore a backup with pg_restore into a new "
-                "database, then choose it from the list."
+                "PostgreSQL has no attach of database files: attach it from a dump made by "
+                "pg_dump -Fc, restored into a new database."
             )
         )
     statement = mssql_attach_statement(name, path, ldf or None)

@@ -45,6 +45,11 @@ class Login:
     is_owner: bool
 
 
+def check_server(target: URL | str) -> None:
+    """Refuse at once a database that has no logins to manage (SQLite), before anything else."""
+    _target(target)
+
+
 def _target(target: URL | str) -> tuple[URL, str]:
     parsed = make_url(target) if isinstance(target, str) else target
     backend = parsed.get_backend_name()

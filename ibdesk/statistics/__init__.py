@@ -41,16 +41,18 @@ class Count:
     deleted_bytes: int = 0
 
 
+# Each subject with the sums of its pending deltas, in the order of Count's fields.
+_DELTA_SUMS = (
+    StatDelta.subject,
+    func.sum(StatDelta.live_count),
+    func.sum(StatDelta.deleted_count),
+    func.sum(StatDelta.live_bytes),
+    func.sum(StatDelta.deleted_bytes),
+)
+
+
 def _sums(session: Session) -> dict[str, Count]:
-    rows = session.execute(
-        select(
-            StatDelta.subject,
-            func.sum(StatDelta.live_count),
-            func.sum(StatDelta.deleted_count),
-            func.sum(StatDelta.live_bytes),
-            func.sum(StatDelta.deleted_bytes),
-        ).group_by(StatDelta.subject)
-    ).all()
+    rows = session.execute(select(*_DELTA_SUMS).group_by(StatDelta.subject)).all()
     return {row[0]: Count(*(int(v or 0) for v in row[1:])) for row in rows}
 
 
@@ -99,16 +101,7 @@ def fold(session: Session) -> int:
     if last is None:
         return 0
     sums = session.execute(
-        select(
-            StatDelta.subject,
-            func.sum(StatDelta.live_count),
-            func.sum(StatDelta.deleted_count),
-            func.sum(StatDelta.live_bytes),
-            func.sum(StatDelta.deleted_bytes),
-            func.count(),
-        )
-        .where(StatDelta.id <= last)
-        .group_by(StatDelta.subject)
+        select(*_DELTA_SUMS, func.count()).where(StatDelta.id <= last).group_by(StatDelta.subject)
     ).all()
     existing = set(session.scalars(select(StatCounter.subject)))
     for subject, lc, dc, lb, db, _n in sums:

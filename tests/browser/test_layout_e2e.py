@@ -1,0 +1,81 @@
+"""The frame at 1280x800 in real Chromium: no empty scroll under the status bar.
+
+The body once had the window's height (``height: 100%``): a page taller than the window
+overflowed it, and the sticky status bar stopped at the body's end, in mid-page, with the
+rest of the page (and an empty band) scrolling on below it. Now the body grows with its
+content: a short page does not scroll at all, and on a long one the status bar is the last
+thing on the page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+from test_screens_e2e import snapshot
+
+from webfixtures import Served, open_window
+
+pytestmark = pytest.mark.browser
+WAIT_MS = 60_000
+MEASURE = """() => {
+  const bar = document.getElementById('status-bar').getBoundingClientRect();
+  const main = document.getElementById('main').getBoundingClientRect();
+  return {
+    scroll: document.scrollingElement.scrollHeight,
+    body: document.body.getBoundingClientRect().height,
+    inner: window.innerHeight,
+    y: window.scrollY,
+    barTop: bar.top,
+    barBottom: bar.bottom,
+    mainBottom: main.bottom,
+  };
+}"""
+
+
+def measure(page: Page) -> dict[str, Any]:
+    """Return the page's scroll height and where the status bar and content end."""
+    page.wait_for_load_state("networkidle")
+    return dict(page.evaluate(MEASURE))
+
+
+def at_foot(found: dict[str, Any]) -> bool:
+    """Say whether the status bar ends at the window's foot (within a fraction of a pixel)."""
+    return abs(found["barBottom"] - found["inner"]) < 1
+
+
+def open_tab(page: Page, served: Served, path: str, heading: str) -> None:
+    page.goto(served.origin + path)
+    expect(page.locator("h1")).to_have_text(heading, timeout=WAIT_MS)
+
+
+def test_short_pages_do_not_scroll_and_long_ones_end_with_the_status_bar(
+    page: Page, served: Served, artifacts: Path
+) -> None:
+    open_window(page, served.fresh_url())
+    page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
+    assert page.viewport_size == {"width": 1280, "height": 800}
+
+    for path, heading in (("/logs/", "Logs"), ("/statistics/", "Statistics")):
+        open_tab(page, served, path, heading)
+        found = measure(page)
+        assert found["scroll"] == found["inner"] == 800, (path, found)
+        assert abs(found["body"] - 800) < 1, (path, found)
+        assert at_foot(found) and found["mainBottom"] <= found["barTop"] + 0.5, (path, found)
+    snapshot(page, artifacts, "layout-short-page.png")
+
+    # Taller than the window at 1280x800 (two rows of tabs, the demo box, the seat lists):
+    # the status bar stays in view, and at the end of the page nothing lies below it.
+    for path, heading in (("/wizard/", "Quick-start wizard"), ("/licensing/", "Licensing")):
+        open_tab(page, served, path, heading)
+        top = measure(page)
+        assert top["scroll"] > 800 and at_foot(top), (path, top)
+        page.evaluate("() => window.scrollTo(0, document.scrollingElement.scrollHeight)")
+        end = measure(page)
+        assert end["y"] + end["inner"] == end["scroll"], (path, end)
+        # The body holds the whole page: nothing overflows it to scroll on past the bar.
+        assert abs(end["body"] - end["scroll"]) < 1, (path, end)
+        assert at_foot(end) and end["mainBottom"] <= end["barTop"] + 0.5, (path, end)
+        snapshot(page, artifacts, f"layout-end-of-{path.strip('/')}.png")
