@@ -96,7 +96,7 @@ def test_wizard_step_4_shows_the_name_and_the_password_wrong_together(
         both,
         {
             "username": "A user name is 2 to 64 letters, digits or . - _ @ with no spaces.",
-            "password": "The password must be at least 10 characters long",
+            "password": "The password must be at least 12 characters long",
         },
     )
     contains = post(wizard, "/wizard/user", {"username": "x", "password": "x-is-in-here-42"})
