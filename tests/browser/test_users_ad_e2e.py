@@ -17,7 +17,7 @@ WAIT_MS = 30_000
 def test_set_up_test_and_sign_in_with_active_directory(
     page: Page, served: Served, dc: adserver.SambaDC, artifacts: Path
 ) -> None:
-    page.goto(served.url)
+    page.goto(served.fresh_url())
     expect(page.locator("#signin-form")).to_be_visible(timeout=WAIT_MS)
     browser_sign_in(page, ADMIN_NAME, ADMIN_PASSWORD)
     expect(page.locator("#signed-in-name")).to_have_text("Test Admin", timeout=WAIT_MS)

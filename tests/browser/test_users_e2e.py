@@ -30,7 +30,7 @@ def test_sign_in_sign_out_and_a_user_edit(
     page: Page, served: Served, clinic_db: str, artifacts: Path
 ) -> None:
     _add_user(clinic_db, "karin.berg")
-    page.goto(served.url)
+    page.goto(served.fresh_url())
     expect(page.locator("#signin-form")).to_be_visible(timeout=WAIT_MS)
     expect(page.locator("nav.tabs")).to_have_count(0)
     browser_sign_in(page, ADMIN_NAME, "inte rätt lösenord alls")
@@ -56,7 +56,7 @@ def test_sign_in_sign_out_and_a_user_edit(
 
 def test_five_wrong_passwords_lock_the_account(page: Page, served: Served, clinic_db: str) -> None:
     _add_user(clinic_db, "lars.lund")
-    page.goto(served.url)
+    page.goto(served.fresh_url())
     for _ in range(4):
         browser_sign_in(page, "lars.lund", "fel lösenord igen och igen")
         expect(page.locator("#password-errors")).to_contain_text("Wrong user name")
