@@ -6,8 +6,10 @@ Local sign-in (``ibdesk.users.accounts.authenticate``: the look-up, Argon2id ver
 login-log row and the commit) next to one bare ``argon2`` verify with the same parameters;
 and one page of the users list (``list_users`` with its count and groups) at K accounts
 (default 10 000) next to the bare ``SELECT ... ORDER BY username LIMIT 50`` on the same
-SQLite file. Prints p50 and p95 of each and the ratio. Active Directory sign-in is not
-measured yet (no domain controller is provisioned by this script).
+SQLite file. With Samba installed, also AD sign-in (``authenticate`` for an AD user over
+LDAPS: a verified TLS handshake, the user's bind, their entry and nested groups, the account
+row and the login log) next to the bare ldap3 bind over the same LDAPS, against the test DC
+of ``tests/adserver.py`` on loopback. Prints p50 and p95 of each and the ratio.
 """
 
 from __future__ import annotations
@@ -112,7 +114,47 @@ def main() -> None:
         print(
             _line("users list, page 100", _times(page, args.rounds), _times(bare_page, args.rounds))
         )
+        _active_directory(engine, Path(folder), args.rounds)
         engine.dispose()
+
+
+def _active_directory(engine: object, folder: Path, rounds: int) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    import adserver
+    from sqlalchemy.orm import Session
+
+    from ibdesk.audit import Actor
+    from ibdesk.users import accounts, directory
+
+    if not adserver.installed():
+        print("AD sign-in: not measured (Samba is not installed)")
+        return
+    dc = adserver.start(Path(tempfile.gettempdir()), folder / "samba")
+    try:
+        settings = directory.ADSettings(
+            enabled=True,
+            servers=(dc.address,),
+            ca_pem=dc.certs.ca.read_text(encoding="utf-8"),
+            base_dn=adserver.BASE_DN,
+            mappings=(
+                directory.Mapping(f"CN=IB Admins,CN=Users,{adserver.BASE_DN}", "Administrators"),
+            ),
+        )
+        with Session(engine) as session:  # type: ignore[call-overload]
+            directory.save_settings(session, Actor("bench"), settings)
+            session.commit()
+
+        def ad_sign_in() -> None:
+            with Session(engine) as session:  # type: ignore[call-overload]
+                assert accounts.authenticate(session, "adadmin", adserver.PASSWORD, "BENCH").ok
+                session.commit()
+
+        def bare_bind() -> None:
+            directory.close(directory.connect(settings, "adadmin@ib.test", adserver.PASSWORD))
+
+        print(_line("AD sign-in (LDAPS)", _times(ad_sign_in, rounds), _times(bare_bind, rounds)))
+    finally:
+        dc.stop()
 
 
 if __name__ == "__main__":

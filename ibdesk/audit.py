@@ -120,6 +120,19 @@ def os_account() -> str:
         return "administrator"
 
 
+OS_ACCOUNT_MARK = "(operating-system account)"
+
+
+def unattended() -> Actor:
+    """Return the actor of a command run with nobody signed in (cron: backup, stats, check).
+
+    It is this machine's operating-system account, marked as such in every log entry, so
+    that it is never taken for an ImageBank user of the same name. A sign-in on the command
+    line is deliberately not used: a cron job is not the person who signed in last.
+    """
+    return Actor(user=f"{os_account()} {OS_ACCOUNT_MARK}")
+
+
 def local_admin() -> Actor:
     """Return the administrator at this machine (the operating-system user running ibdesk)."""
     return Actor(user=os_account())

@@ -24,7 +24,13 @@ EXCLUDED_MAX = 1000
 REQUEST_MAX_BYTES = 4 * 1024 * 1024  # a form with thousands of chosen patients fits
 # Endpoints that take an upload, and the most a request to them may hold: a license file
 # (at most 16 kB) with its form around it.
-UPLOAD_MAX_BYTES = {"wizard.license_submit": 32 * 1024, "licensing.install_submit": 32 * 1024}
+UPLOAD_MAX_BYTES = {
+    "wizard.license_submit": 32 * 1024,
+    "licensing.install_submit": 32 * 1024,
+    # A CA certificate file (at most 64 kB) with the Active Directory settings around it.
+    "users.ad_submit": 96 * 1024,
+    "users.ad_test_submit": 96 * 1024,
+}
 SEARCH_TOO_LONG = _l(
     "The search is too long: type at most %(SEARCH_MAX)s characters.", SEARCH_MAX=SEARCH_MAX
 )

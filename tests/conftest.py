@@ -27,7 +27,7 @@ import pgserver
 from ibdesk import schema
 from ibdesk.db import make_engine, mssql_dialect
 
-pytest_plugins = ["webfixtures"]
+pytest_plugins = ["webfixtures", "adfixtures"]
 
 BACKENDS = ("sqlite", "postgresql")
 _counter = itertools.count()

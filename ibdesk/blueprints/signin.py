@@ -36,7 +36,6 @@ from ibdesk.forms.signin import ConfirmForm, SignInForm
 from ibdesk.i18n import gettext as _
 from ibdesk.models import Right
 from ibdesk.users import accounts
-from ibdesk.users.passwords import verify_password
 from ibdesk.users.sessions import SessionStore, WindowSession
 
 bp = Blueprint("signin", __name__, url_prefix="/signin")
@@ -266,7 +265,7 @@ def confirm_submit() -> tuple[str, int] | BaseResponse:
         return render_template("signin/confirm.html", form=form, load_htmx=True), 422
     session = web.db_session()
     user = accounts.find_user(session, found.username)
-    ok = user is not None and verify_password(user.password_hash, form.password.data or "")
+    ok = user is not None and accounts.check_password(session, user, form.password.data or "")
     audit.login_event(
         session,
         found.username,

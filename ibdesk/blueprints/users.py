@@ -6,6 +6,7 @@ written to the system log with its before and after.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
@@ -15,10 +16,17 @@ from werkzeug.wrappers import Response as BaseResponse
 from ibdesk import web
 from ibdesk.blueprints import go, is_htmx, signin
 from ibdesk.errors import UserError
-from ibdesk.forms.users import EditUserForm, GroupForm, PasswordForm, RightsForm, UserForm
+from ibdesk.forms.users import (
+    ActiveDirectoryForm,
+    EditUserForm,
+    GroupForm,
+    PasswordForm,
+    RightsForm,
+    UserForm,
+)
 from ibdesk.i18n import gettext as _
 from ibdesk.models import UserAccount, UserGroup
-from ibdesk.users import accounts, groups, recovery
+from ibdesk.users import accounts, adaccounts, directory, groups, recovery
 from ibdesk.users.passwords import PasswordRejected
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -239,3 +247,121 @@ def acknowledge_submit() -> BaseResponse:
     recovery.acknowledge(session, web.actor())
     session.commit()
     return go(url_for("home.index"))
+
+
+CA_MAX_BYTES = 64 * 1024
+
+
+def _ca_pem(form: ActiveDirectoryForm, old: directory.ADSettings) -> str:
+    upload = form.ca_file.data
+    if upload is not None and getattr(upload, "filename", None):
+        data = upload.stream.read(CA_MAX_BYTES + 1)
+        upload.stream.seek(0)  # read again when the test retries without group look-ups
+        if len(data) > CA_MAX_BYTES:
+            raise UserError(_("A CA certificate file is at most 64 kB."))
+        try:
+            return data.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise UserError(
+                _("The CA file holds no PEM certificate (-----BEGIN CERTIFICATE-----).")
+            ) from None
+    return old.ca_pem if form.keep_ca.data else ""
+
+
+def _ad_form_settings(
+    session: Session, form: ActiveDirectoryForm, *, lookups: bool = True
+) -> directory.ADSettings:
+    old = directory.load_settings(session)
+    servers = tuple(s.strip() for s in (form.servers.data or "").replace("\n", ",").split(","))
+    settings = dataclasses.replace(
+        old,
+        enabled=bool(form.enabled.data),
+        servers=tuple(s for s in servers if s),
+        security=directory.PLAIN if form.insecure.data else form.security.data or directory.LDAPS,
+        port=form.port.data or 0,
+        ca_pem=_ca_pem(form, old),
+        base_dn=(form.base_dn.data or "").strip(),
+        upn_suffix=(form.upn_suffix.data or "").strip(),
+        bind_user=(form.bind_user.data or "").strip(),
+    )
+    settings = directory.check_settings(settings)  # before any look-up uses them
+    if not lookups:
+        return dataclasses.replace(settings, mappings=())
+    mappings = adaccounts.parse_mappings(
+        session,
+        dataclasses.replace(settings, enabled=True),
+        form.mappings.data or "",
+        password=form.bind_password.data or None,
+    )
+    return dataclasses.replace(settings, mappings=mappings)
+
+
+def _render_ad(form: ActiveDirectoryForm, status: int = 200, **extra: Any) -> tuple[str, int]:
+    if "stored_ca" not in extra:
+        extra["stored_ca"] = directory.load_settings(web.db_session())
+    template = "users/_ad.html" if is_htmx() else "users/ad.html"
+    return render_template(template, form=form, **extra), status
+
+
+@bp.get("/ad")
+@signin.fresh_required
+def ad() -> tuple[str, int]:
+    """Show the Active Directory settings."""
+    settings = directory.load_settings(web.db_session())
+    form = ActiveDirectoryForm(
+        formdata=None,
+        enabled=settings.enabled,
+        servers=", ".join(settings.servers),
+        security=directory.LDAPS if settings.insecure else settings.security,
+        insecure=settings.insecure,
+        port=settings.port or None,
+        keep_ca=bool(settings.ca_pem),
+        base_dn=settings.base_dn,
+        upn_suffix=settings.upn_suffix,
+        bind_user=settings.bind_user,
+        mappings=adaccounts.mapping_text(settings),
+    )
+    return _render_ad(form, stored_password=bool(directory.load_password()), stored_ca=settings)
+
+
+@bp.post("/ad")
+@signin.fresh_required
+def ad_submit() -> tuple[str, int]:
+    """Save the Active Directory settings (and the lookup password, on this computer)."""
+    session = web.db_session()
+    form = ActiveDirectoryForm()
+    if not form.validate_on_submit():
+        return _render_ad(form, 422)
+    try:
+        settings = _ad_form_settings(session, form)
+        directory.save_settings(session, web.actor(), settings, form.bind_password.data or None)
+    except UserError as error:
+        session.rollback()
+        return _render_ad(form, 422, answer=("error", str(error)))
+    session.commit()
+    message = _("The Active Directory settings were saved.")
+    return _render_ad(form, answer=("success", message), stored_password=True)
+
+
+@bp.post("/ad/test")
+@signin.fresh_required
+def ad_test_submit() -> tuple[str, int]:
+    """Test the settings in the form (saved or not), one line per stage."""
+    session = web.db_session()
+    form = ActiveDirectoryForm()
+    if not form.validate_on_submit():
+        return render_template("users/_ad_test.html", stages=[], form=form), 422
+    try:
+        try:
+            settings = directory.check_settings(_ad_form_settings(session, form))
+        except directory.DirectoryError:
+            # A group name could not be looked up: the stages say why (TCP, TLS, bind...).
+            settings = directory.check_settings(_ad_form_settings(session, form, lookups=False))
+    except UserError as error:
+        stages = [directory.Stage(_("Settings"), False, str(error))]
+        return render_template("users/_ad_test.html", stages=stages), 422
+    names = {g.name for g in groups.list_groups(session)}
+    stages = directory.test_connection(
+        settings, names, form.test_user.data or "", form.bind_password.data or None
+    )
+    return render_template("users/_ad_test.html", stages=stages), 200

@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "export",
     "licensing",
     "users",
+    "ad",
     "patients",
     "logs",
     "statistics",

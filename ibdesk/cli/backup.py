@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ibdesk import backup
+from ibdesk import audit, backup
 from ibdesk.backup import drill, restore, run, schedule, store
 from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
@@ -61,7 +61,9 @@ def recovery_sheet(result: backup.InitResult) -> str:
 @pass_runtime
 def run_command(runtime: Runtime, as_json: bool) -> None:
     """Make a backup now: the database and the image folder, as one snapshot."""
-    summary = drive(run.run_backup(runtime.ready_engine()), _("Backup"), quiet=as_json)
+    # Made for cron: recorded as this machine's operating-system account, marked as such.
+    job = run.run_backup(runtime.ready_engine(), actor=audit.unattended())
+    summary = drive(job, _("Backup"), quiet=as_json)
     emit(summary.__dict__, as_json, str(summary))
 
 

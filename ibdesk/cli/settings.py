@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ibdesk import config, schema
-from ibdesk.audit import local_admin, system_event
+from ibdesk.audit import local_admin, system_event, unattended
 from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
 from ibdesk.db import display_url, odbc_drivers, server_info
@@ -307,7 +307,8 @@ def attach(
 @pass_runtime
 def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
     """Back up the database and verify the copy."""
-    job = backups.backup_job(runtime.ready_engine(), folder, local_admin())
+    # Made for cron: recorded as this machine's operating-system account, marked as such.
+    job = backups.backup_job(runtime.ready_engine(), folder, unattended())
     result = drive(job, "Backing up", quiet=as_json)
     emit(
         {"path": str(result.path), "bytes": result.bytes, "verified": result.verified},

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 
-from ibdesk import clinic_settings, display, statistics
+from ibdesk import audit, clinic_settings, display, statistics
 from ibdesk.audit import local_admin
 from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
+from ibdesk.db import session_scope
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
@@ -77,6 +78,8 @@ def stats_command(runtime: Runtime, as_json: bool, pdf_path: Path | None) -> Non
         return
     with runtime.session() as session:
         gathered = statistics.gather(session)
+        # Run by cron as often as by hand: recorded as this machine's operating-system account.
+        audit.system_event(session, audit.unattended(), "statistics.read", "ibdesk stats")
     if gathered.report is None:
         raise UserError(gathered.problem or _("The statistics could not be read."))
     report = gathered.report
@@ -125,6 +128,9 @@ def check(runtime: Runtime, no_hash: bool, save: Path | None, as_json: bool) -> 
     report = drive(
         imagecheck.check(engine, hashes=not no_hash), _("Checking image folder"), quiet=as_json
     )
+    with session_scope(engine) as session:
+        summary = f"{report.checked_rows} rows, {report.checked_files} files, ok {report.ok}"
+        audit.system_event(session, audit.unattended(), "images.check", summary)
     if save is not None:
         save.write_text("\n".join(report.lines()) + "\n", encoding="utf-8")
     emit(

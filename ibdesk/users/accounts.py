@@ -325,6 +325,12 @@ def _record_failure(session: Session, user: UserAccount, machine: str, now: dt.d
         )
 
 
+def _directory_on(session: Session) -> bool:
+    from ibdesk.users import adsettings
+
+    return adsettings.load_settings(session).enabled
+
+
 def authenticate(
     session: Session,
     username: str,
@@ -334,10 +340,18 @@ def authenticate(
     need: Right | None = None,
     now: dt.datetime | None = None,
 ) -> LoginOutcome:
-    """Check a local log-in and add it, successful or not, to the login log."""
+    """Check a log-in and add it, successful or not, to the login log.
+
+    A local account checks its own password; any other name goes to Active Directory when
+    it is set up (``adaccounts``), so local administrators sign in while AD is down.
+    """
     now = now or utcnow()
     name = username.strip().lower()[:100]
     user = find_user(session, name)
+    if (user is None or user.source == AccountSource.AD.value) and _directory_on(session):
+        from ibdesk.users import adaccounts  # ldap3 is imported only when AD is in use
+
+        return adaccounts.authenticate(session, username, password, machine, need=need, now=now)
     reason = ""
     message = wrong_message()
     if user is None:
@@ -370,6 +384,15 @@ def authenticate(
     _clear_failures(user)
     user.last_login_at = now
     return LoginOutcome(user)
+
+
+def check_password(session: Session, user: UserAccount, password: str) -> bool:
+    """Return whether this is the account's password (an AD account asks AD)."""
+    if user.source == AccountSource.AD.value:
+        from ibdesk.users import adaccounts
+
+        return adaccounts.check_password(session, user, password)
+    return verify_password(user.password_hash, password)
 
 
 @dataclass(frozen=True)
