@@ -58,18 +58,11 @@ def test_short_pages_do_not_scroll_and_long_ones_end_with_the_status_bar(
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
     assert page.viewport_size == {"width": 1280, "height": 800}
 
-    # A page shorter than the window does not scroll at all (the Logs tab, one filter row
-    # more or less, may fall either side of 800 px: it gets the check for tall pages below).
-    open_tab(page, served, "/statistics/", "Statistics")
-    found = measure(page)
-    assert found["scroll"] == found["inner"] == 800, found
-    assert abs(found["body"] - 800) < 1, found
-    assert at_foot(found) and found["mainBottom"] <= found["barTop"] + 0.5, found
-    snapshot(page, artifacts, "layout-short-page.png")
-
-    # Taller than the window at 1280x800 (two rows of tabs, the demo box, the seat lists):
-    # the status bar stays in view, and at the end of the page nothing lies below it.
+    # Whatever a page's height at 1280x800 (two rows of tabs, the signed-in person, the demo
+    # box, the seat lists): the status bar stays in view, a page shorter than the window does
+    # not scroll at all, and at the end of a longer one nothing lies below the bar.
     for path, heading in (
+        ("/statistics/", "Statistics"),
         ("/wizard/", "Quick-start wizard"),
         ("/licensing/", "Licensing"),
         ("/logs/", "Logs"),
@@ -77,6 +70,8 @@ def test_short_pages_do_not_scroll_and_long_ones_end_with_the_status_bar(
         open_tab(page, served, path, heading)
         top = measure(page)
         assert top["scroll"] >= 800 and at_foot(top), (path, top)
+        if top["mainBottom"] + (top["barBottom"] - top["barTop"]) < 800:
+            assert top["scroll"] == 800 and abs(top["body"] - 800) < 1, (path, top)
         page.evaluate("() => window.scrollTo(0, document.scrollingElement.scrollHeight)")
         end = measure(page)
         assert end["y"] + end["inner"] == end["scroll"], (path, end)

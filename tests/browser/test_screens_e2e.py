@@ -21,7 +21,7 @@ from ibdesk import audit
 from ibdesk.audit import Actor
 from ibdesk.db import make_engine
 from ibdesk.models import Patient
-from webfixtures import Served, ibdesk_env, start_serve
+from webfixtures import Served, ibdesk_env, open_window, start_serve
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 60_000
@@ -73,7 +73,7 @@ def test_the_screens_as_an_administrator_walks_them(
     served, target = screens_served
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(served.fresh_url())
+    open_window(page, served.fresh_url())
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
 
     # The Overview: counts from the counters, and what needs doing, linked to its tab.
