@@ -20,6 +20,8 @@ from typing import Any
 from ibdesk.errors import Refused, UserError
 from ibdesk.i18n import gettext as _
 
+PROGRESS_FPS = 4  # status lines a second from a streamed command
+
 
 class ResticError(UserError):
     """restic failed; the message says why in one sentence."""
@@ -149,9 +151,12 @@ class Restic:
         Closing the iterator (a cancelled job) stops restic; it writes a snapshot only once
         the backup is complete, so a stopped run leaves nothing that looks finished.
         """
+        # restic prints 60 status lines a second with --json; a page that polls once a
+        # second needs a few (each line is parsed here and passed on as progress).
+        env = {**self.env(), "RESTIC_PROGRESS_FPS": str(PROGRESS_FPS)}
         process = subprocess.Popen(
             [restic_program(), *args, "--json"],
-            env=self.env(),
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

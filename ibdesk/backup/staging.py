@@ -20,7 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, column, func, inspect, select, table, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    column,
+    func,
+    inspect,
+    literal,
+    select,
+    table,
+    text,
+    union_all,
+)
 
 import ibdesk
 from ibdesk import config, private
@@ -46,9 +57,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def staging_path() -> Path:
+    """Return where this computer stages the database for a backup (nothing is made)."""
+    return private.data_dir() / "backup-staging" / STAGING_NAME
+
+
 def staging_folder() -> Path:
     """Return the staging folder (always the same path), emptied and private."""
-    folder = private.data_dir() / "backup-staging" / STAGING_NAME
+    folder = staging_path()
     if folder.exists():
         shutil.rmtree(folder)
     return private.make_folder(folder)
@@ -193,11 +209,17 @@ def _globals(engine: Engine, folder: Path) -> None:
 def row_counts(conn: Connection) -> dict[str, int]:
     """Return the number of rows of every table of the program's schema that exists."""
     present = set(inspect(conn).get_table_names())
-    counts: dict[str, int] = {}
-    for name in sorted(Base.metadata.tables):
-        if name in present:
-            counts[name] = int(conn.scalar(select(func.count()).select_from(table(name))) or 0)
-    return counts
+    names = [name for name in sorted(Base.metadata.tables) if name in present]
+    if not names:
+        return {}
+    # One statement for every table (a backup and a restore both count them all).
+    counts = union_all(
+        *(
+            select(literal(name).label("name"), func.count().label("rows")).select_from(table(name))
+            for name in names
+        )
+    )
+    return {str(name): int(rows or 0) for name, rows in conn.execute(counts)}
 
 
 def chain_head(conn: Connection) -> dict[str, Any]:
