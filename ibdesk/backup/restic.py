@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +40,30 @@ class RepositoryLocked(ResticError, Refused):
     """Another run holds the repository's lock."""
 
 
+def bundled_restic() -> str | None:
+    """Return the restic a built program carries beside its executable (Windows: the pinned
+    restic.exe that build/build.py verified), or None when not built or not bundled."""
+    if not getattr(sys, "frozen", False):
+        return None
+    name = "restic.exe" if os.name == "nt" else "restic"
+    folders = [Path(sys.executable).resolve().parent]
+    inside = getattr(sys, "_MEIPASS", None)  # PyInstaller's _internal folder
+    if inside:
+        folders.append(Path(inside))
+    for folder in folders:
+        if (folder / name).is_file():
+            return str(folder / name)
+    return None
+
+
 def restic_program() -> str:
-    """Return restic's path, or say how to install it."""
-    found = os.environ.get("IBDESK_RESTIC") or shutil.which("restic")
+    """Return restic's path (a test's IBDESK_RESTIC, the bundled one, else PATH's)."""
+    found = os.environ.get("IBDESK_RESTIC") or bundled_restic() or shutil.which("restic")
     if not found:
+        if getattr(sys, "frozen", False) and os.name == "nt":
+            raise ResticError(
+                _("restic.exe is missing beside ibdesk.exe; install the program again.")
+            )
         raise ResticError(_("restic is not installed; install the restic package."))
     return found
 
