@@ -29,10 +29,11 @@ from ibdesk.backup.drill import (
     load_postgresql,
     sample_media,
     snapshot_paths,
+    work_folder,
 )
 from ibdesk.backup.restic import Restic, ResticError
 from ibdesk.backup.run import ID_TAG, Snapshot, find_snapshot, run_backup
-from ibdesk.backup.staging import Manifest, bring_back_keys, staging_path
+from ibdesk.backup.staging import STAGING_NAME, Manifest, bring_back_keys, staging_path
 from ibdesk.db import make_engine, session_scope
 from ibdesk.errors import Refused, UserError
 from ibdesk.i18n import gettext as _
@@ -107,7 +108,12 @@ def restore(
         folder.parent.mkdir(parents=True, exist_ok=True)
         # The whole snapshot lands beside the target folder (same disk, so the images go in
         # by one rename) in one restic run: one key derivation and one pass over the packs.
-        landing = Path(tempfile.mkdtemp(prefix=".ibdesk-restore-", dir=folder.parent))
+        work = work_folder("restore")
+        try:
+            landing = Path(tempfile.mkdtemp(prefix=".ibdesk-restore-", dir=folder.parent))
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
         try:
             safety = ""
             if empty_db and empty_folder and selector(wanted):
@@ -124,7 +130,11 @@ def restore(
             staging, images = snapshot_paths(snapshot)
             yield Progress(1, 4, _("backup restored"))
             yield LogLine(_("Restoring the database of backup %(id)s…", id=snapshot.backup_id))
-            dump, manifest = checked_dump(inside(landing, staging))
+            # The dump leaves the folder beside the images (on a share's disk, perhaps) for
+            # this computer's private data folder before it is read.
+            private_copy = work / STAGING_NAME
+            shutil.move(inside(landing, staging), private_copy)
+            dump, manifest = checked_dump(private_copy)
             for name in bring_back_keys(dump.parent):
                 yield LogLine(_("Restored %(file)s into the configuration folder.", file=name))
             target = _load(target, to_database, dump, manifest.backend)
@@ -154,6 +164,7 @@ def restore(
             yield Progress(4, 4, _("images compared"))
         finally:
             shutil.rmtree(landing, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
         summary = RestoreSummary(
             snapshot.backup_id,
             snapshot.snapshot,

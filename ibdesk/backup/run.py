@@ -57,6 +57,7 @@ class BackupSummary:
     added: int
     seconds: float
     unmodified: int = 0
+    copy_seconds: float = 0.0  # restic's own time for the snapshot (its summary)
 
     def __str__(self) -> str:
         return _(
@@ -209,6 +210,7 @@ def _backup(
         added=_int(summary.get("data_added")),
         seconds=round(time.monotonic() - started, 2),
         unmodified=_int(summary.get("files_unmodified")),
+        copy_seconds=_seconds(summary.get("total_duration")),
     )
     yield Progress(STEPS, STEPS, copying)
     store.record(
@@ -228,6 +230,10 @@ def _backup(
 
 def _int(value: object) -> int:
     return int(value) if isinstance(value, int | float) else 0
+
+
+def _seconds(value: object) -> float:
+    return round(float(value), 2) if isinstance(value, int | float) else 0.0
 
 
 def apply_retention(restic: Restic, now: dt.datetime | None = None) -> Job[None]:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     column,
+    create_engine,
     func,
     inspect,
     literal,
@@ -32,10 +34,11 @@ from sqlalchemy import (
     text,
     union_all,
 )
+from sqlalchemy.pool import NullPool
 
 import ibdesk
 from ibdesk import config, private
-from ibdesk.db import DatabaseError, make_engine
+from ibdesk.db import DatabaseError
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.models import AuditEvent, Base
@@ -102,7 +105,13 @@ def dump(engine: Engine, folder: Path) -> Dumped:
         made = dbbackup.backup(engine, folder)
         os.replace(made.path, target)
         private.restrict(target)
-        copy = make_engine(f"sqlite:///{target}")
+        # Counted in the dump itself, opened read-only and without the program's pragmas
+        # (which would turn the copy to WAL, a write, after its integrity check).
+        copy = create_engine(
+            "sqlite://",
+            creator=lambda: sqlite3.connect(f"{target.as_uri()}?mode=ro", uri=True),
+            poolclass=NullPool,
+        )
         try:
             with copy.connect() as conn:
                 rows, chain, revision = row_counts(conn), chain_head(conn), _revision(conn)
