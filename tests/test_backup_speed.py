@@ -122,3 +122,15 @@ def test_streamed_backup_asks_restic_for_few_status_lines(
     engine, _ = clinic
     run_to_end(run.run_backup(engine, retention=False))
     assert "RESTIC_PROGRESS_FPS=4" in restic_runs.read_text()
+
+
+def test_a_snapshot_not_made_by_ibdesk_is_refused_in_one_sentence(
+    clinic: tuple[Engine, Path], tmp_path: Path
+) -> None:
+    _engine, folder = clinic
+    restic = run.store.engine_or_refuse()
+    fake = "20200101-000000-abcd"
+    restic.run(["backup", "--tag", f"ibdesk,ibdesk-{fake}", str(folder)])
+    with pytest.raises(UserError, match="was not made by ibdesk"):
+        run_to_end(restore.restore(fake, f"sqlite:///{tmp_path / 'n.sqlite3'}", tmp_path / "n"))
+    assert not (tmp_path / "n").exists() and not list(tmp_path.glob(".ibdesk-restore-*"))

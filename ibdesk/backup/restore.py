@@ -132,8 +132,13 @@ def restore(
             yield LogLine(_("Restoring the database of backup %(id)s…", id=snapshot.backup_id))
             # The dump leaves the folder beside the images (on a share's disk, perhaps) for
             # this computer's private data folder before it is read.
+            restored = inside(landing, staging)
+            if not restored.is_dir():
+                raise UserError(
+                    _("This backup has no readable manifest; it was not made by ibdesk.")
+                )
             private_copy = work / STAGING_NAME
-            shutil.move(inside(landing, staging), private_copy)
+            shutil.move(restored, private_copy)
             dump, manifest = checked_dump(private_copy)
             for name in bring_back_keys(dump.parent):
                 yield LogLine(_("Restored %(file)s into the configuration folder.", file=name))
