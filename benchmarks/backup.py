@@ -16,8 +16,9 @@ Makes a demo clinic with real files on SQLite, then, R times (median printed), t
 Like with like: both repositories are copies of one ``restic init`` (the same key
 derivation cost and options; restic 0.14 has no compression), each with its own cache
 folder; every file is in the page cache for both (a warm-up backup reads them first);
-the order of ibdesk and bare restic alternates between repetitions; ``sync`` runs before
-each timed step. Figures are MB/s of the image folder's size; the ratios are bare restic's
+the order of ibdesk and bare restic alternates between repetitions; each timed step starts
+after a ``sync`` and ends with one (it pays for writing its own data to disk, no more).
+Figures are MB/s of the image folder's size; the ratios are bare restic's
 time over ibdesk's (goal >= 0.9). Retention (``restic forget``) runs after a backup in
 ``ibdesk backup run``; it is timed apart, as bare ``restic backup`` does none.
 """
@@ -46,11 +47,17 @@ def folder_bytes(folder: Path) -> int:
 
 
 def timed(action: Callable[[], object]) -> float:
-    """Return the seconds an action takes (after flushing earlier writes, so that one
-    figure does not pay for the previous step's write-back)."""
+    """Return the seconds an action takes until what it wrote is on disk.
+
+    A sync before (no step pays for the previous one's write-back) and one inside the
+    timing: otherwise a step that syncs (SQLite does, when the restored database is
+    closed) would pay for writing back the files restic restored, while a step that does
+    not sync would leave that cost to the next step's untimed sync.
+    """
     os.sync()
     started = time.perf_counter()
     action()
+    os.sync()
     return time.perf_counter() - started
 
 
