@@ -145,22 +145,6 @@ class Restic:
             raise explain(done.stderr, self.repository)
         return done.stdout
 
-    def start(self, args: Sequence[str]) -> subprocess.Popen[str]:
-        """Start a restic command in the background (``finish`` collects it)."""
-        return subprocess.Popen(
-            [restic_program(), *args],
-            env=self.env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def finish(self, process: subprocess.Popen[str]) -> None:
-        """Wait for a command from ``start``; raise its one-sentence error if it failed."""
-        _out, stderr = process.communicate()
-        if process.returncode != 0:
-            raise explain(stderr or "", self.repository)
-
     def json(self, args: Sequence[str]) -> Any:
         """Run a restic command with ``--json`` and parse its one JSON answer."""
         out = self.run([*args, "--json"])
