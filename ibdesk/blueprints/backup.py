@@ -167,10 +167,11 @@ def require_fresh_signin(action: str) -> tuple[str, int] | None:
     """Return the answer that asks the administrator to sign in afresh before ``action``,
     or None to go on.
 
-    A no-op today: administrator sign-in comes with the Users tab (another branch). When
-    it is merged, wire it here: return its sign-in page (401) unless the administrator
-    signed in within the last few minutes. The restore's form data is then posted again
-    after the sign-in, still confirmed.
+    A no-op on this branch: administrator sign-in comes with the Users tab ([11], another
+    branch; there ``ibdesk.blueprints.signin.fresh_required`` checks that the password was
+    typed again within the last minutes and already words "Type your password again before
+    restoring a backup."). Wire that check here, returning its 403 answer when the sign-in
+    is not fresh. It is asked after the confirmation, just before the restore starts.
     """
     del action
     return None
