@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from backupclinic import contents, image_hashes, make_clinic, make_repository
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from ibdesk.backup import restore, run, staging
 from ibdesk.db import make_engine
@@ -134,3 +134,22 @@ def test_a_snapshot_not_made_by_ibdesk_is_refused_in_one_sentence(
     with pytest.raises(UserError, match="was not made by ibdesk"):
         run_to_end(restore.restore(fake, f"sqlite:///{tmp_path / 'n.sqlite3'}", tmp_path / "n"))
     assert not (tmp_path / "n").exists() and not list(tmp_path.glob(".ibdesk-restore-*"))
+
+
+def test_a_wrong_image_stops_the_restore_before_the_folder_is_touched(
+    clinic: tuple[Engine, Path], tmp_path: Path
+) -> None:
+    from sqlalchemy import update
+
+    from ibdesk.db import session_scope
+    from ibdesk.models import MediaItem
+
+    engine, _folder = clinic
+    with session_scope(engine) as session:  # a row whose file no longer matches it
+        first = session.scalars(select(MediaItem.id).order_by(MediaItem.id)).first()
+        session.execute(update(MediaItem).where(MediaItem.id == first).values(sha256="0" * 64))
+    summary, _ = run_to_end(run.run_backup(engine, retention=False))
+    target = tmp_path / "new" / "bilder"
+    with pytest.raises(UserError, match="A restored image is wrong"):
+        run_to_end(restore.restore(summary.backup_id, f"sqlite:///{tmp_path / 'n.db'}", target))
+    assert not target.exists() and not list(target.parent.glob(".ibdesk-restore-*"))

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,17 +144,20 @@ def restore(
             for name in bring_back_keys(dump.parent):
                 yield LogLine(_("Restored %(file)s into the configuration folder.", file=name))
             target = _load(target, to_database, dump, manifest.backend)
-            problems = compare_database(target, manifest)
+            sample = sample_media(target, 50)
+            with ThreadPoolExecutor(1) as pool:
+                # The sample of images is hashed where restic put them (the very files the
+                # rename below moves in) while the database is compared: file reads and
+                # SHA-256 run outside the GIL. A wrong image stops the restore before the
+                # folder is touched.
+                checked = pool.submit(compare_images, inside(landing, images), sample)
+                problems = compare_database(target, manifest) + checked.result()
             if problems:
                 raise UserError(problems[0])
             yield Progress(2, 4, _("database restored"))
             yield LogLine(_("Restoring the images into %(folder)s…", folder=str(folder)))
             _move_in(inside(landing, images), folder)
             yield Progress(3, 4, _("images restored"))
-            sample = sample_media(target, 50)
-            problems = compare_images(folder, sample)
-            if problems:
-                raise UserError(problems[0])
             with session_scope(target) as session:
                 clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(folder), by="ibdesk")
                 audit.system_event(
