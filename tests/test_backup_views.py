@@ -113,16 +113,86 @@ def test_restore_through_the_tab(
     live = post(
         client,
         "/backup/restore",
-        {"backup_id": backup_id, "database": db_url, "folder": str(tmp_path / "x")},
+        {
+            "backup_id": backup_id,
+            "database": db_url,
+            "folder": str(tmp_path / "x"),
+            "confirmed": "yes",
+        },
     )
     refused = jobs(app).wait(_job_id(live.get_data(as_text=True)), 60)
     assert refused.state == "failed" and "already holds data" in (refused.error or "")
     target = f"sqlite:///{tmp_path / 'new.sqlite3'}"
-    started = post(
+    asked = post(
         client,
         "/backup/restore",
         {"backup_id": backup_id, "database": target, "folder": str(tmp_path / "new")},
     )
+    question = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and 'id="backup-restore-confirm"' in question
+    assert f"Restore backup {backup_id} into the database" in question
+    assert 'id="job-' not in question and not (tmp_path / "new.sqlite3").exists()
+    started = post(
+        client,
+        "/backup/restore",
+        {
+            "backup_id": backup_id,
+            "database": target,
+            "folder": str(tmp_path / "new"),
+            "confirmed": "yes",
+        },
+    )
     done = jobs(app).wait(_job_id(started.get_data(as_text=True)), 120)
     assert done.state == "succeeded", done.error
     assert image_hashes(tmp_path / "new") == image_hashes(folder)
+
+
+def test_replace_through_the_tab_asks_and_backs_up_first(
+    client: FlaskClient, app: Flask, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    folder = make_clinic(engine, tmp_path / "bilder")
+    post(client, "/backup/init", {"repository": str(tmp_path / "repo")})
+    made = jobs(app).wait(_job_id(post(client, "/backup/run").get_data(as_text=True)), 120)
+    (folder / "added-after.txt").write_text("new since the backup")
+    form = {
+        "backup_id": made.result.backup_id,
+        "database": db_url,
+        "folder": str(folder),
+        "replace": "y",
+    }
+    asked = post(client, "/backup/restore", form).get_data(as_text=True)
+    assert f"Replace the database {db_url}" in asked and "backed up first" in asked
+    assert 'name="replace" value="y"' in asked and (folder / "added-after.txt").exists()
+    done = jobs(app).wait(
+        _job_id(post(client, "/backup/restore", {**form, "confirmed": "yes"}).get_data(True)),
+        180,
+    )
+    assert done.state == "succeeded", done.error
+    assert done.result.safety_backup and not (folder / "added-after.txt").exists()
+    listed = client.get("/backup/list").get_data(as_text=True)
+    assert done.result.safety_backup in listed
+
+
+def test_restore_needs_the_password_typed_again(
+    client: FlaskClient, app: Flask, engine: Engine, tmp_path: Path
+) -> None:
+    from ibdesk.users.sessions import SessionStore
+
+    make_clinic(engine, tmp_path / "bilder")
+    post(client, "/backup/init", {"repository": str(tmp_path / "repo")})
+    store: SessionStore = app.extensions["ibdesk.sessions"]
+    for key, found in list(store._sessions.items()):  # every session stale for this
+        store._sessions[key] = found.__class__(
+            **{**found.__dict__, "fresh_until": found.signed_in_at}
+        )
+    form = {
+        "backup_id": "20261202-010000-abcd",
+        "database": f"sqlite:///{tmp_path / 'new.sqlite3'}",
+        "folder": str(tmp_path / "new"),
+    }
+    assert post(client, "/backup/restore", form).status_code == 200  # the question first
+    answer = post(client, "/backup/restore", {**form, "confirmed": "yes"})
+    assert answer.status_code == 403
+    assert "Type your password again before restoring a backup." in answer.get_data(True)
+    assert jobs(app).running("Restore backup") is None
+    assert not (tmp_path / "new.sqlite3").exists()

@@ -103,7 +103,11 @@ def fetch_database(restic: Restic, snapshot: Snapshot, into: Path) -> tuple[Path
     """Restore a snapshot's dump and manifest into a folder and check the dump's SHA-256."""
     staging, _images = snapshot_paths(snapshot)
     restic.run(["restore", snapshot.snapshot, "--target", str(into), "--include", staging])
-    folder = inside(into, staging)
+    return checked_dump(inside(into, staging))
+
+
+def checked_dump(folder: Path) -> tuple[Path, Manifest]:
+    """Read a restored staging folder's manifest and check its dump's SHA-256."""
     manifest = Manifest.read(folder)
     dump = folder / manifest.dump
     if not dump.is_file() or sha256_of(dump) != manifest.dump_sha256:

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Any
 
 from ibdesk.errors import Refused, UserError
 from ibdesk.i18n import gettext as _
+
+PROGRESS_FPS = 4  # status lines a second from a streamed command
 
 
 class ResticError(UserError):
@@ -37,10 +40,30 @@ class RepositoryLocked(ResticError, Refused):
     """Another run holds the repository's lock."""
 
 
+def bundled_restic() -> str | None:
+    """Return the restic a built program carries beside its executable (Windows: the pinned
+    restic.exe that build/build.py verified), or None when not built or not bundled."""
+    if not getattr(sys, "frozen", False):
+        return None
+    name = "restic.exe" if os.name == "nt" else "restic"
+    folders = [Path(sys.executable).resolve().parent]
+    inside = getattr(sys, "_MEIPASS", None)  # PyInstaller's _internal folder
+    if inside:
+        folders.append(Path(inside))
+    for folder in folders:
+        if (folder / name).is_file():
+            return str(folder / name)
+    return None
+
+
 def restic_program() -> str:
-    """Return restic's path, or say how to install it."""
-    found = os.environ.get("IBDESK_RESTIC") or shutil.which("restic")
+    """Return restic's path (a test's IBDESK_RESTIC, the bundled one, else PATH's)."""
+    found = os.environ.get("IBDESK_RESTIC") or bundled_restic() or shutil.which("restic")
     if not found:
+        if getattr(sys, "frozen", False) and os.name == "nt":
+            raise ResticError(
+                _("restic.exe is missing beside ibdesk.exe; install the program again.")
+            )
         raise ResticError(_("restic is not installed; install the restic package."))
     return found
 
@@ -122,22 +145,6 @@ class Restic:
             raise explain(done.stderr, self.repository)
         return done.stdout
 
-    def start(self, args: Sequence[str]) -> subprocess.Popen[str]:
-        """Start a restic command in the background (``finish`` collects it)."""
-        return subprocess.Popen(
-            [restic_program(), *args],
-            env=self.env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def finish(self, process: subprocess.Popen[str]) -> None:
-        """Wait for a command from ``start``; raise its one-sentence error if it failed."""
-        _out, stderr = process.communicate()
-        if process.returncode != 0:
-            raise explain(stderr or "", self.repository)
-
     def json(self, args: Sequence[str]) -> Any:
         """Run a restic command with ``--json`` and parse its one JSON answer."""
         out = self.run([*args, "--json"])
@@ -149,9 +156,12 @@ class Restic:
         Closing the iterator (a cancelled job) stops restic; it writes a snapshot only once
         the backup is complete, so a stopped run leaves nothing that looks finished.
         """
+        # restic prints 60 status lines a second with --json; a page that polls once a
+        # second needs a few (each line is parsed here and passed on as progress).
+        env = {**self.env(), "RESTIC_PROGRESS_FPS": str(PROGRESS_FPS)}
         process = subprocess.Popen(
             [restic_program(), *args, "--json"],
-            env=self.env(),
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -10,8 +10,10 @@ manifest before the restore counts as done.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,18 +23,18 @@ from sqlalchemy.engine import make_url
 from ibdesk import audit, clinic_settings, display, private
 from ibdesk.backup import store
 from ibdesk.backup.drill import (
+    checked_dump,
     compare_database,
     compare_images,
-    fetch_database,
     inside,
     load_postgresql,
     sample_media,
     snapshot_paths,
     work_folder,
 )
-from ibdesk.backup.restic import Restic
-from ibdesk.backup.run import Snapshot, find_snapshot, run_backup
-from ibdesk.backup.staging import bring_back_keys
+from ibdesk.backup.restic import Restic, ResticError
+from ibdesk.backup.run import ID_TAG, Snapshot, find_snapshot, run_backup
+from ibdesk.backup.staging import STAGING_NAME, Manifest, bring_back_keys, staging_path
 from ibdesk.db import make_engine, session_scope
 from ibdesk.errors import Refused, UserError
 from ibdesk.i18n import gettext as _
@@ -77,8 +79,9 @@ def restore(
     *,
     replace: bool = False,
     restic: Restic | None = None,
+    actor: audit.Actor | None = None,
 ) -> Job[RestoreSummary]:
-    """Restore one backup into a database URL and a folder (a job)."""
+    """Restore one backup into a database URL and a folder (a job), recorded as ``actor``."""
     restic = restic or store.engine_or_refuse()
     folder = to_folder.expanduser()
     if not folder.is_absolute():
@@ -88,7 +91,6 @@ def restore(
     new_file = url.get_backend_name() == "sqlite" and not Path(str(url.database)).exists()
     target = make_engine(to_database, create=True)
     try:
-        snapshot = find_snapshot(restic, wanted)
         empty_db, empty_folder = database_is_empty(target), folder_is_empty(folder)
         if not replace and not empty_db:
             raise Refused(
@@ -105,33 +107,63 @@ def restore(
                     folder=str(folder),
                 )
             )
-        safety = ""
-        if not (empty_db and empty_folder):
-            yield LogLine(_("Backing up what the restore replaces…"))
-            safety = yield from _safety_backup(target, folder, restic, empty_db, empty_folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        # The whole snapshot lands beside the target folder (same disk, so the images go in
+        # by one rename) in one restic run: one key derivation and one pass over the packs.
         work = work_folder("restore")
         try:
+            landing = Path(tempfile.mkdtemp(prefix=".ibdesk-restore-", dir=folder.parent))
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        try:
+            safety = ""
+            if empty_db and empty_folder and selector(wanted):
+                snapshot = yield from _restore_by_id(restic, wanted, landing)
+            else:
+                snapshot = find_snapshot(restic, wanted)
+                if not (empty_db and empty_folder):
+                    yield LogLine(_("Backing up what the restore replaces…"))
+                    safety = yield from _safety_backup(
+                        target, folder, restic, empty_db, empty_folder
+                    )
+                yield LogLine(_("Restoring backup %(id)s…", id=snapshot.backup_id))
+                restic.run(["restore", snapshot.snapshot, "--target", str(landing)])
+            staging, images = snapshot_paths(snapshot)
+            yield Progress(1, 4, _("backup restored"))
             yield LogLine(_("Restoring the database of backup %(id)s…", id=snapshot.backup_id))
-            dump, manifest = fetch_database(restic, snapshot, work)
+            # The dump leaves the folder beside the images (on a share's disk, perhaps) for
+            # this computer's private data folder before it is read.
+            restored = inside(landing, staging)
+            if not restored.is_dir():
+                raise UserError(
+                    _("This backup has no readable manifest; it was not made by ibdesk.")
+                )
+            private_copy = work / STAGING_NAME
+            shutil.move(restored, private_copy)
+            dump, manifest = checked_dump(private_copy)
             for name in bring_back_keys(dump.parent):
                 yield LogLine(_("Restored %(file)s into the configuration folder.", file=name))
             target = _load(target, to_database, dump, manifest.backend)
-            problems = compare_database(target, manifest)
-            if problems:
-                raise UserError(problems[0])
-            yield Progress(1, 3, _("database restored"))
-            yield LogLine(_("Restoring the images into %(folder)s…", folder=str(folder)))
-            _restore_images(restic, snapshot, folder)
-            yield Progress(2, 3, _("images restored"))
             sample = sample_media(target, 50)
-            problems = compare_images(folder, sample)
+            with ThreadPoolExecutor(1) as pool:
+                # The sample of images is hashed where restic put them (the very files the
+                # rename below moves in) while the database is compared: file reads and
+                # SHA-256 run outside the GIL. A wrong image stops the restore before the
+                # folder is touched.
+                checked = pool.submit(compare_images, inside(landing, images), sample)
+                problems = compare_database(target, manifest) + checked.result()
             if problems:
                 raise UserError(problems[0])
+            yield Progress(2, 4, _("database restored"))
+            yield LogLine(_("Restoring the images into %(folder)s…", folder=str(folder)))
+            _move_in(inside(landing, images), folder)
+            yield Progress(3, 4, _("images restored"))
             with session_scope(target) as session:
                 clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(folder), by="ibdesk")
                 audit.system_event(
                     session,
-                    audit.local_admin(),
+                    actor or audit.local_admin(),
                     "backup.restore",
                     _(
                         "Backup %(id)s restored into %(folder)s.",
@@ -139,8 +171,9 @@ def restore(
                         folder=str(folder),
                     ),
                 )
-            yield Progress(3, 3, _("images compared"))
+            yield Progress(4, 4, _("images compared"))
         finally:
+            shutil.rmtree(landing, ignore_errors=True)
             shutil.rmtree(work, ignore_errors=True)
         summary = RestoreSummary(
             snapshot.backup_id,
@@ -201,24 +234,69 @@ def _load(target: Engine, url: str, dump: Path, backend: str) -> Engine:
     return target
 
 
-def _restore_images(restic: Restic, snapshot: Snapshot, folder: Path) -> None:
-    _staging, images = snapshot_paths(snapshot)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    # Beside the target (same disk), so the last step is one rename.
-    landing = Path(tempfile.mkdtemp(prefix=".ibdesk-restore-", dir=folder.parent))
+BACKUP_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
+SNAPSHOT_ID = re.compile(r"[0-9a-f]{8,64}")
+
+
+def selector(wanted: str | None) -> list[str] | None:
+    """Return restic's arguments that pick this backup (by its id tag or snapshot id)."""
+    value = (wanted or "").strip()
+    if BACKUP_ID.fullmatch(value):
+        return ["latest", "--tag", ID_TAG + value]
+    if SNAPSHOT_ID.fullmatch(value):
+        return [value]
+    return None
+
+
+RESTORING = re.compile(r"<Snapshot ([0-9a-f]{8}) of ")
+
+
+def _restore_by_id(restic: Restic, wanted: str, landing: Path) -> Job[Snapshot]:
+    # Straight to the restore, without listing the snapshots first: every restic run opens
+    # the repository with a deliberately slow key derivation, which on a small clinic is a
+    # third of the restore. Where the snapshot keeps its two folders is then read from the
+    # restored manifest when the backup was made on this computer, else from the listing.
+    chosen = selector(wanted)
+    assert chosen is not None
+    yield LogLine(_("Restoring backup %(id)s…", id=wanted))
     try:
-        restic.run(["restore", snapshot.snapshot, "--target", str(landing), "--include", images])
-        restored = inside(landing, images)
-        if not restored.is_dir():
-            restored.mkdir()
-        old = None
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.replaced")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(folder, old)
-        os.replace(restored, folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(landing, ignore_errors=True)
+        said = restic.run(["restore", *chosen, "--target", str(landing)])
+    except ResticError:
+        find_snapshot(restic, wanted)  # "there is no backup …" when that is why
+        raise
+    found = RESTORING.search(said)
+    staging = staging_path()
+    try:
+        manifest = Manifest.read(inside(landing, staging.as_posix()))
+    except UserError:
+        manifest = None
+    if (
+        found is not None
+        and manifest is not None
+        and (manifest.backup_id == wanted or wanted[:8] == found.group(1))
+        and manifest.image_folder
+        and inside(landing, Path(manifest.image_folder).as_posix()).is_dir()
+    ):
+        return Snapshot(
+            snapshot=found.group(1),
+            backup_id=manifest.backup_id,
+            time=manifest.created[:19].replace("T", " "),
+            tags=(),
+            paths=(staging.as_posix(), Path(manifest.image_folder).as_posix()),
+        )
+    return find_snapshot(restic, wanted)
+
+
+def _move_in(restored: Path, folder: Path) -> None:
+    # One rename: the folder is never half old, half new.
+    if not restored.is_dir():
+        restored.mkdir(parents=True)
+    old = None
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}.replaced")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(folder, old)
+    os.replace(restored, folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -15,16 +15,30 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, column, func, inspect, select, table, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    column,
+    create_engine,
+    func,
+    inspect,
+    literal,
+    select,
+    table,
+    text,
+    union_all,
+)
+from sqlalchemy.pool import NullPool
 
 import ibdesk
 from ibdesk import config, private
-from ibdesk.db import DatabaseError, make_engine
+from ibdesk.db import DatabaseError
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.models import AuditEvent, Base
@@ -46,9 +60,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def staging_path() -> Path:
+    """Return where this computer stages the database for a backup (nothing is made)."""
+    return private.data_dir() / "backup-staging" / STAGING_NAME
+
+
 def staging_folder() -> Path:
     """Return the staging folder (always the same path), emptied and private."""
-    folder = private.data_dir() / "backup-staging" / STAGING_NAME
+    folder = staging_path()
     if folder.exists():
         shutil.rmtree(folder)
     return private.make_folder(folder)
@@ -86,7 +105,13 @@ def dump(engine: Engine, folder: Path) -> Dumped:
         made = dbbackup.backup(engine, folder)
         os.replace(made.path, target)
         private.restrict(target)
-        copy = make_engine(f"sqlite:///{target}")
+        # Counted in the dump itself, opened read-only and without the program's pragmas
+        # (which would turn the copy to WAL, a write, after its integrity check).
+        copy = create_engine(
+            "sqlite://",
+            creator=lambda: sqlite3.connect(f"{target.as_uri()}?mode=ro", uri=True),
+            poolclass=NullPool,
+        )
         try:
             with copy.connect() as conn:
                 rows, chain, revision = row_counts(conn), chain_head(conn), _revision(conn)
@@ -193,11 +218,17 @@ def _globals(engine: Engine, folder: Path) -> None:
 def row_counts(conn: Connection) -> dict[str, int]:
     """Return the number of rows of every table of the program's schema that exists."""
     present = set(inspect(conn).get_table_names())
-    counts: dict[str, int] = {}
-    for name in sorted(Base.metadata.tables):
-        if name in present:
-            counts[name] = int(conn.scalar(select(func.count()).select_from(table(name))) or 0)
-    return counts
+    names = [name for name in sorted(Base.metadata.tables) if name in present]
+    if not names:
+        return {}
+    # One statement for every table (a backup and a restore both count them all).
+    counts = union_all(
+        *(
+            select(literal(name).label("name"), func.count().label("rows")).select_from(table(name))
+            for name in names
+        )
+    )
+    return {str(name): int(rows or 0) for name, rows in conn.execute(counts)}
 
 
 def chain_head(conn: Connection) -> dict[str, Any]:

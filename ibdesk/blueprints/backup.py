@@ -6,15 +6,18 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, render_template
+from sqlalchemy.exc import ArgumentError
 
 from ibdesk import backup, web
 from ibdesk.backup import drill, restore, run, schedule, store
-from ibdesk.blueprints import is_htmx
+from ibdesk.blueprints import is_htmx, signin
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
+from ibdesk.db import display_url
 from ibdesk.errors import Refused, UserError
 from ibdesk.forms.backup import ActionForm, InitForm, RestoreForm, ScheduleForm
 from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobStatus
+from ibdesk.progress import Job
 
 bp = Blueprint("backup", __name__, url_prefix="/backup")
 
@@ -52,6 +55,7 @@ def _context(**extra: Any) -> dict[str, Any]:
         "job": _job(),
         "sheet": None,
         "message": None,
+        "confirm_restore": None,
     }
     context.update(extra)
     return context
@@ -121,7 +125,8 @@ def verify_submit() -> tuple[str, int]:
 
 @bp.post("/restore")
 def restore_submit() -> tuple[str, int]:
-    """Restore a backup into an empty database and folder (a job; live data is refused)."""
+    """Ask, then restore a backup (a job): into an empty database and folder, or with
+    [Replace] over the ones in use after backing them up."""
     form = RestoreForm()
     if not form.validate_on_submit():
         return _render("backup/_content.html", 422, restore_form=form)
@@ -130,7 +135,36 @@ def restore_submit() -> tuple[str, int]:
     restic = store.engine_or_refuse()
     wanted, url = (form.backup_id.data or "").strip(), (form.database.data or "").strip()
     folder = Path((form.folder.data or "").strip())
-    return _start(RESTORE_JOB, lambda: restore.restore(wanted, url, folder, restic=restic))
+    replace = bool(form.replace.data)
+    if form.confirmed.data != "yes":
+        # First ask: what is restored where, and whether data in use is replaced.
+        return _render(
+            "backup/_content.html",
+            restore_form=form,
+            confirm_restore={"id": wanted, "database": _shown(url), "folder": str(folder)},
+        )
+    asked = signin.stale_answer()  # the password typed again, just before the restore starts
+    if asked is not None:
+        return asked
+    database = web.database()
+    actor = web.actor()
+
+    def job() -> Job[restore.RestoreSummary]:
+        summary = yield from restore.restore(
+            wanted, url, folder, replace=replace, restic=restic, actor=actor
+        )
+        if replace:  # pooled connections would go on reading the replaced database file
+            database.dispose()
+        return summary
+
+    return _start(RESTORE_JOB, job)
+
+
+def _shown(url: str) -> str:
+    try:
+        return display_url(url)  # no password on the screen
+    except ArgumentError:
+        return url  # not a URL: the restore itself says so in one sentence
 
 
 def _busy() -> str:

@@ -212,37 +212,45 @@ def sign_out() -> BaseResponse:
     return response
 
 
+def stale_answer() -> Any | None:
+    """Return the answer that asks for the password again, or None when the sign-in is fresh.
+
+    (While nobody can sign in, the server's own account holding the launch token is the one
+    at the window, as for the recovery on the command line: nothing to ask.)
+    """
+    found = current()
+    if (found is not None and found.is_fresh()) or getattr(g, "ibdesk_setup_open", False):
+        return None
+    back = request.path if request.method == "GET" else url_for(f"{request.blueprint}.index")
+    if request.method == "GET" and not is_htmx():
+        return go(url_for("signin.confirm", next=request.path))
+    messages = {
+        "conversion": _("Type your password again before converting ImageBank 1.2 data."),
+        "backup": _("Type your password again before restoring a backup."),
+    }
+    message = messages.get(
+        request.blueprint or "",
+        _("Type your password again before changing users and groups."),
+    )
+    return (
+        render_template(
+            "errors/_alert.html",
+            code=403,
+            title=_("Confirm your password"),
+            message=message,
+            link=url_for("signin.confirm", next=back),
+        ),
+        403,
+    )
+
+
 def fresh_required(view: F) -> F:
     """Let a view run only when the password was typed again within the last minutes."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        found = current()
-        if (found is not None and found.is_fresh()) or getattr(g, "ibdesk_setup_open", False):
-            # (While nobody can sign in, the server's own account holding the launch token
-            # is the one at the window, as for the recovery on the command line.)
-            return view(*args, **kwargs)
-        back = request.path if request.method == "GET" else url_for(f"{request.blueprint}.index")
-        if request.method == "GET" and not is_htmx():
-            return go(url_for("signin.confirm", next=request.path))
-        messages = {
-            "conversion": _("Type your password again before converting ImageBank 1.2 data."),
-            "backup": _("Type your password again before restoring a backup."),
-        }
-        message = messages.get(
-            request.blueprint or "",
-            _("Type your password again before changing users and groups."),
-        )
-        return (
-            render_template(
-                "errors/_alert.html",
-                code=403,
-                title=_("Confirm your password"),
-                message=message,
-                link=url_for("signin.confirm", next=back),
-            ),
-            403,
-        )
+        answer = stale_answer()
+        return view(*args, **kwargs) if answer is None else answer
 
     return wrapper  # type: ignore[return-value]
 

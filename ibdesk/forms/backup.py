@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
 from ibdesk.i18n import lazy_gettext as _l
@@ -79,3 +79,12 @@ class RestoreForm(FlaskForm):
         description=_l("An empty or new folder; the restore never writes over files."),
         render_kw={"spellcheck": "false"},
     )
+    replace = BooleanField(
+        _l("Replace the database and the folder in use"),
+        description=_l(
+            "Only when the clinic must go back to this backup: what the database and the "
+            "folder hold now is backed up first, then replaced."
+        ),
+    )
+    # Set by the confirmation step: the first [Restore] only asks.
+    confirmed = HiddenField()
