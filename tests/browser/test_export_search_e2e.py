@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from factories import make_patient
 from ibdesk.db import make_engine
 from ibdesk.limits import SEARCH_TOO_LONG
-from webfixtures import Served, ibdesk_env, start_serve
+from webfixtures import Served, ibdesk_env, open_window, start_serve
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 60_000
@@ -45,7 +45,7 @@ def search_served(
 def test_a_refused_search_leaves_the_search_working(page: Page, search_served: Served) -> None:
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(search_served.fresh_url())
+    open_window(page, search_served.fresh_url())
     page.wait_for_url(search_served.origin + "/", timeout=WAIT_MS)
     page.get_by_role("link", name="Export").click()
     expect(page.locator("h1")).to_have_text("Export")
