@@ -21,6 +21,7 @@ from ibdesk.conversion.batches import (
     CONVERTED,
     MERGED,
     REJECTED,
+    Batch,
     Converter,
     Issue,
     Outcome,
@@ -52,14 +53,14 @@ class LogConverter(Converter):
 
     def __init__(self) -> None:
         """Start with no patients looked up."""
-        self.patients: dict[str, Patient] = {}
+        self.patients: dict[str, Any] = {}
 
     def prepare(self, session: Session, rows: list[dict[str, Any]]) -> None:
         """Look up the batch's patients."""
         keys = [str(r["PatientId"]) for r in rows if r["PatientId"] is not None]
-        self.patients = lookup(session, "Patienter", keys, Patient)
+        self.patients = lookup(session, "Patienter", keys, Patient.id, Patient.personnummer)
 
-    def convert(self, session: Session, row: dict[str, Any]) -> Outcome:
+    def convert(self, batch: Batch, row: dict[str, Any]) -> Outcome:
         """Carry one 1.2 log row over as patient history (or as a log-in)."""
         issues: list[Issue] = []
         when, problem = checks.read_time(row["Tid"])
@@ -70,14 +71,16 @@ class LogConverter(Converter):
         if row["PatientId"] is None:
             if event not in LOGINS:
                 return rejected(checks.ORPHAN_PATIENT, "PatientId", None)
-            login = LoginEvent(
-                at=when or utcnow(),
-                user_name=user,
-                machine=CONVERTER,
-                success=True,
-                reason="converted from 1.2",
+            login = batch.add(
+                LoginEvent,
+                {
+                    "at": when or utcnow(),
+                    "user_name": user,
+                    "machine": CONVERTER,
+                    "success": True,
+                    "reason": "converted from 1.2",
+                },
             )
-            session.add(login)
             return Outcome(CONVERTED, login, "login", issues)
         patient = self.patients.get(str(row["PatientId"]))
         if patient is None:
@@ -89,18 +92,20 @@ class LogConverter(Converter):
             "source_time": [None, row["Tid"]],
             "source_patient": [None, row["PatientId"]],
         }
-        audit_event = AuditEvent(
-            at=when or utcnow(),
-            user_name=user or CONVERTER,
-            machine=CONVERTER,
-            patient_id=patient.id,
-            personnummer=patient.personnummer,
-            action=f"legacy.{event.lower()}"[:32],
-            entity="legacy12",
-            entity_id=int(row["LoggId"]),
-            changes=json.dumps(changes, ensure_ascii=False, sort_keys=True, default=str),
+        audit_event = batch.add(
+            AuditEvent,
+            {
+                "at": when or utcnow(),
+                "user_name": user or CONVERTER,
+                "machine": CONVERTER,
+                "patient_id": patient.id,
+                "personnummer": patient.personnummer,
+                "action": f"legacy.{event.lower()}"[:32],
+                "entity": "legacy12",
+                "entity_id": int(row["LoggId"]),
+                "changes": json.dumps(changes, ensure_ascii=False, sort_keys=True, default=str),
+            },
         )
-        session.add(audit_event)
         return Outcome(CONVERTED, audit_event, issues=issues)
 
 

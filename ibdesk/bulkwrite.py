@@ -1,0 +1,233 @@
+"""The one bulk-write path: many rows per statement, ids reserved before the rows go in.
+
+Used by ``ibdesk demo`` and by every batch of the 1.2 conversion. PostgreSQL loads rows with
+COPY (psycopg's ``cursor.copy()``); SQLite with the driver's ``executemany`` of values already
+in SQLite's stored form, inside the one ``BEGIN IMMEDIATE`` transaction of the batch; other
+backends get SQLAlchemy Core's ``insert()`` executemany (insertmanyvalues). Ids are reserved
+per batch (``IdPool``), so child rows carry their parents' ids and need no round trip.
+
+These writers bypass the ORM and its Python-side column defaults, so ``insert_rows`` fills
+in each column's scalar or callable default for a key a row leaves out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from ibdesk.db import DatabaseError, explain
+
+if TYPE_CHECKING:
+    import psycopg
+
+# What a bulk load wants of SQLite on this connection: a page cache big enough for the
+# indexes it touches at random places (a cap, not an allocation). WAL with
+# synchronous=NORMAL, set for every connection in ibdesk.db, already survives kill -9 with
+# every committed batch; temp_store cannot change inside the batch's transaction.
+SQLITE_BULK_PRAGMAS = ("PRAGMA cache_size = -262144",)
+
+
+def prepare(session: Session) -> None:
+    """Set the connection up for a bulk load (SQLite pragmas; nothing elsewhere)."""
+    if session.get_bind().dialect.name == "sqlite":
+        for pragma in SQLITE_BULK_PRAGMAS:
+            session.execute(text(pragma))
+
+
+class IdPool:
+    """Ids reserved for new rows of one transaction, per table.
+
+    PostgreSQL: drawn from the table's sequence in blocks (gaps are harmless). SQLite and
+    SQL Server: counted up from the table's highest id, read once per transaction under the
+    writer's lock (SQLite's BEGIN IMMEDIATE; SQL Server's TABLOCKX), so no one else can take
+    the same ids before the rows are written.
+    """
+
+    def __init__(self, session: Session, block: int = 500) -> None:
+        """Reserve for ``session``'s transaction, ``block`` ids at a time on PostgreSQL."""
+        self.session = session
+        self.block = max(1, block)
+        self.dialect = session.get_bind().dialect.name
+        self._free: dict[str, list[int]] = {}
+        self._next: dict[str, int] = {}
+
+    def take(self, model: type[Any]) -> int:
+        """Return a new id for a row of this model."""
+        table = model.__table__
+        if self.dialect != "postgresql":
+            if table.name not in self._next:
+                self._next[table.name] = _highest_id(self.session, table, self.dialect) + 1
+            row_id = self._next[table.name]
+            self._next[table.name] = row_id + 1
+            return row_id
+        free = self._free.setdefault(table.name, [])
+        if not free:
+            free.extend(reversed(_sequence_ids(self.session, table, self.block)))
+        return free.pop()
+
+
+def _highest_id(session: Session, table: Table, dialect: str) -> int:
+    if dialect == "mssql":
+        found = session.execute(
+            text(f"SELECT MAX(id) FROM {table.name} WITH (TABLOCKX, HOLDLOCK)")
+        ).scalar()
+    else:
+        found = session.scalar(select(func.max(table.c.id)))
+    return int(found or 0)
+
+
+def _sequence_ids(session: Session, table: Table, count: int) -> list[int]:
+    return list(
+        session.scalars(
+            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+            {"t": table.name, "n": count},
+        )
+    )
+
+
+def reserve_ids(session: Session, model: type[Any], count: int) -> list[int]:
+    """Reserve ``count`` new ids of this model's table (the transaction must then write them)."""
+    table = model.__table__
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return _sequence_ids(session, table, count)
+    start = _highest_id(session, table, dialect)
+    return list(range(start + 1, start + 1 + count))
+
+
+def insert_rows(
+    session: Session, model: type[Any], rows: list[dict[str, Any]], *, returning: bool = True
+) -> list[int]:
+    """Insert the rows into the model's table; return their ids in order (if ``returning``).
+
+    With ``returning``, ids are reserved first and set on the rows; rows that already carry
+    their ``id`` (from an ``IdPool``) are written as they are.
+    """
+    if not rows:
+        return []
+    table = model.__table__
+    if returning:
+        for row_id, row in zip(reserve_ids(session, model, len(rows)), rows, strict=True):
+            row["id"] = row_id
+    columns = _complete(table, rows)
+    dialect = session.get_bind().dialect.name
+    ids = [row["id"] for row in rows] if returning else []
+    if dialect in ("postgresql", "sqlite"):
+        driver_error = session.get_bind().dialect.loaded_dbapi.Error
+        try:
+            if dialect == "postgresql":
+                _copy(session, table, columns, rows)
+            else:
+                _sqlite_insert(session, table, columns, rows)
+        except driver_error as error:
+            # Straight to the driver, so no SQLAlchemy wrapping: word it here.
+            raise DatabaseError(explain(error, session.get_bind().engine.url)) from error
+        return ids
+    explicit = "id" in columns and dialect == "mssql"
+    if explicit:
+        session.execute(text(f"SET IDENTITY_INSERT {table.name} ON"))
+    session.execute(insert(table), rows)
+    if explicit:
+        session.execute(text(f"SET IDENTITY_INSERT {table.name} OFF"))
+    return ids
+
+
+def _complete(table: Table, rows: list[dict[str, Any]]) -> list[str]:
+    """Give every row the same keys: a left-out column gets its Python-side default."""
+    columns = list(rows[0])
+    first = rows[0].keys()
+    odd = [row for row in rows if row.keys() != first]
+    seen = set(columns)
+    for row in odd:
+        for name in row:
+            if name not in seen:
+                seen.add(name)
+                columns.append(name)
+    missing = [
+        c.name
+        for c in table.columns
+        if c.name not in seen and c.default is not None and not c.primary_key
+    ]
+    columns += missing
+    if odd or missing:
+        for row in rows:
+            if len(row) != len(columns):
+                for name in columns:
+                    if name not in row:
+                        row[name] = _default(table, name)
+    return columns
+
+
+def _default(table: Table, name: str) -> Any:
+    default: Any = table.c[name].default
+    if default is None:
+        return None
+    if default.is_callable:
+        return default.arg(None)  # SQLAlchemy wraps it to take an execution context
+    return default.arg if default.is_scalar else None
+
+
+def _sqlite_insert(
+    session: Session, table: Table, columns: list[str], rows: list[dict[str, Any]]
+) -> None:
+    """Insert with the driver's executemany, values already in SQLite's stored form.
+
+    SQLAlchemy's per-value processing costs more than SQLite's own work here.
+    """
+    statement = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join('?' for _ in columns)})"
+    )
+    raw = session.connection().connection.dbapi_connection
+    assert raw is not None
+    raw.cursor().executemany(statement, [[_sqlite_value(row[c]) for c in columns] for row in rows])
+
+
+def _copy(session: Session, table: Table, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """Load rows with PostgreSQL's COPY."""
+    raw = cast("psycopg.Connection[Any]", session.connection().connection.dbapi_connection)
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([_naive_utc(row[c]) for c in columns])
+
+
+def update_rows(session: Session, model: type[Any], changes: list[dict[str, Any]]) -> None:
+    """Update rows by id in one executemany (each dict: ``id`` and the new values)."""
+    if not changes:
+        return
+    table = model.__table__
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        names = tuple(sorted(k for k in change if k != "id"))
+        by_columns.setdefault(names, []).append(change)
+    for names, group in by_columns.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values({name: bindparam(f"b_{name}") for name in names})
+        )
+        session.connection().execute(
+            statement, [{f"b_{k}": v for k, v in change.items()} for change in group]
+        )
+
+
+def _sqlite_value(value: Any) -> Any:
+    # What SQLAlchemy's SQLite types store: naive UTC text with microseconds, ISO dates.
+    if isinstance(value, dt.datetime):
+        return _naive_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _naive_utc(value: Any) -> Any:
+    # The columns hold naive UTC (models.UTCDateTime); COPY bypasses that type.
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
