@@ -13,12 +13,26 @@ in each column's scalar or callable default for a key a row leaves out.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from ibdesk.db import DatabaseError, explain
+from ibdesk.models import UTCDateTime
 
 if TYPE_CHECKING:
     import psycopg
@@ -175,7 +189,8 @@ def _sqlite_insert(
 ) -> None:
     """Insert with the driver's executemany, values already in SQLite's stored form.
 
-    SQLAlchemy's per-value processing costs more than SQLite's own work here.
+    SQLAlchemy's per-value processing costs more than SQLite's own work here, so each
+    column gets at most one conversion, chosen once from its type.
     """
     statement = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) "
@@ -183,7 +198,7 @@ def _sqlite_insert(
     )
     raw = session.connection().connection.dbapi_connection
     assert raw is not None
-    raw.cursor().executemany(statement, [[_sqlite_value(row[c]) for c in columns] for row in rows])
+    raw.cursor().executemany(statement, _values(table, columns, rows, _SQLITE_FORMS))
 
 
 def _copy(session: Session, table: Table, columns: list[str], rows: list[dict[str, Any]]) -> None:
@@ -191,8 +206,33 @@ def _copy(session: Session, table: Table, columns: list[str], rows: list[dict[st
     raw = cast("psycopg.Connection[Any]", session.connection().connection.dbapi_connection)
     statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row([_naive_utc(row[c]) for c in columns])
+        for values in _values(table, columns, rows, _COPY_FORMS):
+            copy.write_row(values)
+
+
+def _values(
+    table: Table,
+    columns: list[str],
+    rows: list[dict[str, Any]],
+    forms: dict[type[Any], Callable[[Any], Any]],
+) -> list[list[Any]]:
+    """Return each row's values in column order, converted where the column's type asks."""
+    get = itemgetter(*columns)
+    special = []
+    for i, name in enumerate(columns):
+        for kind, form in forms.items():
+            if isinstance(table.c[name].type, kind):
+                special.append((i, form))
+                break
+    out = []
+    for row in rows:
+        values = list(get(row)) if len(columns) > 1 else [get(row)]
+        for i, form in special:
+            value = values[i]
+            if value is not None:
+                values[i] = form(value)
+        out.append(values)
+    return out
 
 
 def update_rows(session: Session, model: type[Any], changes: list[dict[str, Any]]) -> None:
@@ -215,19 +255,26 @@ def update_rows(session: Session, model: type[Any], changes: list[dict[str, Any]
         )
 
 
-def _sqlite_value(value: Any) -> Any:
-    # What SQLAlchemy's SQLite types store: naive UTC text with microseconds, ISO dates.
-    if isinstance(value, dt.datetime):
-        return _naive_utc(value).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def _naive_utc(value: Any) -> Any:
+def _naive_utc(value: dt.datetime) -> dt.datetime:
     # The columns hold naive UTC (models.UTCDateTime); COPY bypasses that type.
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+def _sqlite_time(value: dt.datetime) -> str:
+    # What SQLAlchemy's SQLite DateTime stores: naive UTC text with microseconds.
+    if value.tzinfo is dt.UTC and value.year >= 1000:
+        return value.isoformat(" ", "microseconds")[:26]  # without "+00:00"
+    return _naive_utc(value).isoformat(" ", "microseconds")
+
+
+def _iso_date(value: dt.date) -> str:
+    return value.isoformat()
+
+
+_SQLITE_FORMS: dict[type[Any], Callable[[Any], Any]] = {
+    UTCDateTime: _sqlite_time,
+    DateTime: _sqlite_time,
+    Date: _iso_date,
+    Boolean: int,
+}
+_COPY_FORMS: dict[type[Any], Callable[[Any], Any]] = {UTCDateTime: _naive_utc, DateTime: _naive_utc}
