@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from ibdesk import audit, display, safefiles
+from ibdesk import bulkwrite, display, safefiles
 from ibdesk.conversion import checks
 from ibdesk.conversion.batches import (
     CONVERTED,
@@ -306,52 +306,121 @@ class ItemConverter(Converter):
         return Outcome(CONVERTED, item_id, placed.how, issues)
 
 
+def _manifests(session: Session, sets: list[Any]) -> dict[int, dict[str, Any]]:
+    """Return the signing manifest of each set, as ``signing.manifest`` makes it, in 3 queries."""
+    ids = [s.id for s in sets]
+    numbers = dict(
+        session.execute(
+            select(Patient.id, Patient.personnummer).where(
+                Patient.id.in_(sorted({s.patient_id for s in sets}))
+            )
+        ).all()
+    )
+    media: dict[int, list[dict[str, Any]]] = {set_id: [] for set_id in ids}
+    columns = [getattr(MediaItem, key) for key in signing.MEDIA_KEYS]
+    for item in session.execute(
+        select(MediaItem.image_set_id, *columns)
+        .where(MediaItem.image_set_id.in_(ids), MediaItem.deleted_at.is_(None))
+        .order_by(MediaItem.id)
+    ):
+        media[item[0]].append(
+            {
+                key: value.isoformat() if hasattr(value, "isoformat") else value
+                for key, value in zip(signing.MEDIA_KEYS, item[1:], strict=True)
+            }
+        )
+    return {
+        s.id: {
+            "image_set": s.id,
+            "personnummer": numbers.get(s.patient_id),
+            "taken_on": s.taken_on.isoformat(),
+            "description": s.description,
+            "media": media[s.id],
+        }
+        for s in sets
+    }
+
+
 def sign_converted(engine: Engine, source: Source) -> Job[int]:
-    """Sign again every converted set that 1.2 had signed, by who signed it there."""
+    """Sign again every converted set that 1.2 had signed, by who signed it there.
+
+    A batch of sets at a time: their manifests in a few queries, the signatures and their
+    audit events written through the bulk path, one transaction per batch (a rerun skips
+    the sets already signed).
+    """
     signed = 0
-    for rows in source.rows(STATUSES, 500):
+    for rows in source.rows(STATUSES, 1000):
         wanted = [r for r in rows if r["Signerad"]]
         if not wanted:
             continue
-        with Session(engine, expire_on_commit=False) as session:
+        with Session(engine) as session:
+            bulkwrite.prepare(session)
             ids = targets(session, "Status", [str(r["StatusId"]) for r in wanted])
+            chosen = sorted({v for v in ids.values() if v is not None})
+            sets = {
+                s.id: s
+                for s in session.execute(
+                    select(
+                        ImageSet.id,
+                        ImageSet.patient_id,
+                        ImageSet.taken_on,
+                        ImageSet.description,
+                        ImageSet.signed_at,
+                    ).where(ImageSet.id.in_(chosen))
+                )
+                if s.signed_at is None
+            }
+            manifests = _manifests(session, list(sets.values()))
+            batch = Batch(session, len(wanted) + 1)
             for row in wanted:
-                target = ids.get(str(row["StatusId"]))
-                image_set = session.get(ImageSet, target) if target is not None else None
-                if image_set is None or image_set.signed_at is not None:
+                image_set = sets.get(ids.get(str(row["StatusId"])) or 0)
+                if image_set is None:
                     continue
                 signer = (row["SigneradAv"] or "").strip() or CONVERTER
                 if signer == CONVERTER:
-                    session.add(
-                        ConversionIssue(
-                            step=3,
-                            source_table="Status",
-                            source_key=str(row["StatusId"]),
-                            column_name="SigneradAv",
-                            reason=checks.SIGNER_MISSING,
-                            rejected=False,
-                            raw_value=row["SigneradAv"],
-                        )
+                    batch.queue(
+                        ConversionIssue,
+                        {
+                            "step": 3,
+                            "source_table": "Status",
+                            "source_key": str(row["StatusId"]),
+                            "column_name": "SigneradAv",
+                            "reason": checks.SIGNER_MISSING,
+                            "rejected": False,
+                            "raw_value": row["SigneradAv"],
+                        },
                     )
                 when, _problem = checks.read_time(row["Datum"])
-                content = signing.manifest(session, image_set)
-                image_set.signed_at, image_set.signed_by = when or utcnow(), signer
-                image_set.signature_digest = signing.digest(content)
-                patient = session.get(Patient, image_set.patient_id)
-                audit.record(
-                    session,
-                    audit.Actor(signer, CONVERTER),
-                    "image_set.sign",
-                    patient=patient,
-                    entity="image_set",
-                    entity_id=image_set.id,
-                    changes={
-                        "digest": [None, image_set.signature_digest],
-                        "manifest": [None, content],
-                        "converted_from": [None, f"1.2 StatusId {row['StatusId']}"],
+                content = manifests[image_set.id]
+                sealed = signing.digest(content)
+                batch.update(
+                    ImageSet,
+                    image_set.id,
+                    signed_at=when or utcnow(),
+                    signed_by=signer,
+                    signature_digest=sealed,
+                )
+                changes = {
+                    "digest": [None, sealed],
+                    "manifest": [None, content],
+                    "converted_from": [None, f"1.2 StatusId {row['StatusId']}"],
+                }
+                batch.add(
+                    AuditEvent,
+                    {
+                        "at": utcnow(),
+                        "user_name": signer,
+                        "machine": CONVERTER,
+                        "patient_id": image_set.patient_id,
+                        "personnummer": content["personnummer"],
+                        "action": "image_set.sign",
+                        "entity": "image_set",
+                        "entity_id": image_set.id,
+                        "changes": json.dumps(changes, ensure_ascii=False, sort_keys=True),
                     },
                 )
                 signed += 1
+            batch.write()
             session.commit()
         yield Progress(signed, None, _("signing the sets 1.2 had signed"))
     return signed
