@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ibdesk.conversion import history
 from ibdesk.db import make_engine
-from ibdesk.models import ConversionMap, Patient
+from ibdesk.models import ConversionMap, ImageSet, MediaItem, Patient
+from ibdesk.patients import signing
 
 pytestmark = pytest.mark.backends("sqlite")
 
@@ -45,9 +47,7 @@ def test_each_step_in_its_own_process(db_url: str, tmp_path: Path) -> None:
 
     refused = _convert(db_url, out, "--step", "2")
     assert refused.returncode != 0
-    assert refused.stderr.strip().splitlines() == [
-        "ibdesk: Step 1 must pass before step 2 can run."
-    ]
+    assert refused.stderr.strip().splitlines() == _refusal(1, 2)
     assert _mapped(db_url) == 0
 
     assert _convert(db_url, out, "--analyse").returncode == 0
@@ -59,9 +59,7 @@ def test_each_step_in_its_own_process(db_url: str, tmp_path: Path) -> None:
     assert _convert(db_url, out, "--step", "2").returncode == 0
     too_soon = _convert(db_url, out, "--step", "4")
     assert too_soon.returncode != 0
-    assert too_soon.stderr.strip().splitlines() == [
-        "ibdesk: Step 3 must pass before step 4 can run."
-    ]
+    assert too_soon.stderr.strip().splitlines() == _refusal(3, 4)
 
     third = _convert(db_url, out, "--step", "3", "--target-images", str(images21))
     assert third.returncode == 0, third.stderr
@@ -72,8 +70,17 @@ def test_each_step_in_its_own_process(db_url: str, tmp_path: Path) -> None:
     assert report["reconciliation"]["tables"]["Patienter"]["read"] == manifest["patients"]
     engine = make_engine(db_url)
     with Session(engine) as session:
-        assert (
-            session.scalar(select(func.count()).select_from(Patient))
-            == (report["reconciliation"]["tables"]["Patienter"]["converted"])
-        )
+        patients = report["reconciliation"]["tables"]["Patienter"]["converted"]
+        assert session.scalar(select(func.count()).select_from(Patient)) == patients
+        # The reconciliation's batched signature check agrees with [Verify], tampering too.
+        sets = session.scalars(select(ImageSet.id).where(ImageSet.signed_at.is_not(None))).all()
+        assert sets and all(signing.verify(session, s).ok for s in sets)
+        assert history._verify_signed(session, batch=2) == (len(sets), [])
+        item = session.scalars(select(MediaItem).where(MediaItem.image_set_id == sets[0])).first()
+        assert item is not None
+        item.comment = "changed after signing"
+        session.flush()
+        assert not signing.verify(session, sets[0], check_files=False).ok
+        assert history._verify_signed(session, batch=2) == (len(sets), [sets[0]])
+        session.rollback()
     engine.dispose()

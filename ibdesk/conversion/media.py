@@ -306,7 +306,7 @@ class ItemConverter(Converter):
         return Outcome(CONVERTED, item_id, placed.how, issues)
 
 
-def _manifests(session: Session, sets: list[Any]) -> dict[int, dict[str, Any]]:
+def set_manifests(session: Session, sets: list[Any]) -> dict[int, dict[str, Any]]:
     """Return the signing manifest of each set, as ``signing.manifest`` makes it, in 3 queries."""
     ids = [s.id for s in sets]
     numbers = dict(
@@ -370,7 +370,7 @@ def sign_converted(engine: Engine, source: Source) -> Job[int]:
                 )
                 if s.signed_at is None
             }
-            manifests = _manifests(session, list(sets.values()))
+            manifests = set_manifests(session, list(sets.values()))
             batch = Batch(session, len(wanted) + 1)
             for row in wanted:
                 image_set = sets.get(ids.get(str(row["StatusId"])) or 0)
