@@ -140,12 +140,8 @@ def insert_rows(
             # Straight to the driver, so no SQLAlchemy wrapping: word it here.
             raise DatabaseError(explain(error, session.get_bind().engine.url)) from error
         return ids
-    explicit = "id" in columns and dialect == "mssql"
-    if explicit:
-        session.execute(text(f"SET IDENTITY_INSERT {table.name} ON"))
+    # SQL Server: SQLAlchemy sets IDENTITY_INSERT itself when the rows carry their ids.
     session.execute(insert(table), rows)
-    if explicit:
-        session.execute(text(f"SET IDENTITY_INSERT {table.name} OFF"))
     return ids
 
 
