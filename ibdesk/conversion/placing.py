@@ -104,6 +104,9 @@ class Placer:
                 expected, size, head = _stream(handle, self._buffer, out)
                 out.flush()
                 os.fsync(out.fileno())
+                if hasattr(os, "posix_fadvise"):
+                    # Drop the cached pages, so the read-back below checks what is on disk.
+                    os.posix_fadvise(out.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         os.replace(tmp, target)
         _fsync_dir(target.parent)
         # The copy is read back once, to check what reached the disk.
