@@ -13,7 +13,7 @@ from ibdesk.audit import Actor
 from ibdesk.errors import Refused, UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.models import AccountSource, UserAccount, utcnow
-from ibdesk.passwords import check_rule, hash_password, verify_password
+from ibdesk.passwords import check_rule, hash_password, upgrade_legacy, verify_password
 
 _USERNAME = re.compile(r"^[\w.\-@]{2,64}$")
 
@@ -94,7 +94,11 @@ def authenticate(session: Session, username: str, password: str, machine: str) -
     elif user.source != AccountSource.LOCAL.value:
         reason = "account is managed in Active Directory"
     elif not verify_password(user.password_hash, password):
-        reason = "wrong password"
+        upgraded = None if user.password_hash else upgrade_legacy(user.legacy_md5, password)
+        if upgraded is None:
+            reason = "wrong password"
+        else:  # a converted 1.2 account's first sign-in: Argon2id from now on, MD5 gone
+            user.password_hash, user.legacy_md5 = upgraded, None
     audit.login_event(session, name, machine, success=not reason, reason=reason)
     session.flush()
     if reason or user is None:

@@ -3,8 +3,9 @@
 A personnummer that 2.1 cannot read is never guessed at: the patient is filed under a
 reserve number made from the 1.2 PatientId and the number as typed is kept in the report and
 in the patient's history. The same person entered twice becomes one patient (both
-histories follow the map to it). MD5 passwords are never carried over: those users set a new
-password. Soft-deleted patients stay deleted.
+histories follow the map to it). MD5 passwords are never usable as they are: the hash is
+kept only for a one-time upgrade at the user's first sign-in (checked once, then replaced by
+Argon2id) and every such account is reported. Soft-deleted patients stay deleted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from ibdesk import clinic_settings, display, users
+from ibdesk import clinic_settings, display, passwords, users
 from ibdesk.conversion import checks
 from ibdesk.conversion.batches import (
     CONVERTED,
@@ -114,7 +115,9 @@ class UserConverter(Converter):
         account = UserAccount(
             username=name,
             display_name=str(row["Namn"]),
-            password_hash=None,  # must set a new password: an MD5 hash is never usable
+            password_hash=None,  # an MD5 hash is never a usable password by itself:
+            # it is checked once at the first sign-in and replaced by Argon2id (ibdesk.users).
+            legacy_md5=passwords.legacy_md5(row["LosenordMD5"]),
             source="local",
             is_admin=bool(row["Admin"]),
             active=True,
