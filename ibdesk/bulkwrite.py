@@ -37,18 +37,16 @@ from ibdesk.models import UTCDateTime
 if TYPE_CHECKING:
     import psycopg
 
-# What a bulk load wants of SQLite on this connection: a page cache big enough for the
-# indexes it touches at random places (a cap, not an allocation). WAL with
-# synchronous=NORMAL, set for every connection in ibdesk.db, already survives kill -9 with
-# every committed batch; temp_store cannot change inside the batch's transaction.
-SQLITE_BULK_PRAGMAS = ("PRAGMA cache_size = -262144",)
 
+def prepare(session: Session, *, cache_mib: int = 64) -> None:
+    """Set the connection up for a bulk load (SQLite: the page cache; nothing elsewhere).
 
-def prepare(session: Session) -> None:
-    """Set the connection up for a bulk load (SQLite pragmas; nothing elsewhere)."""
+    The cache is a cap, not an allocation: the indexes a load touches at random places stay
+    in it. WAL with synchronous=NORMAL (every connection, ibdesk.db) already survives
+    kill -9 with every committed batch; temp_store cannot change inside a transaction.
+    """
     if session.get_bind().dialect.name == "sqlite":
-        for pragma in SQLITE_BULK_PRAGMAS:
-            session.execute(text(pragma))
+        session.execute(text(f"PRAGMA cache_size = {-1024 * int(cache_mib)}"))
 
 
 class IdPool:

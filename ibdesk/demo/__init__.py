@@ -39,7 +39,8 @@ def generate(engine: Engine, options: DemoOptions) -> Job[DemoSummary]:
         writer: ChunkWriter | None = None
         try:
             with session_scope(engine) as session:
-                bulkwrite.prepare(session)
+                # Touches every index at random places: give it 512 MB (as before).
+                bulkwrite.prepare(session, cache_mib=512)
                 writer = ChunkWriter(session, options, rng, used)
                 part = writer.write(count)
         except BaseException:
