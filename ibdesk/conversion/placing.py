@@ -88,6 +88,8 @@ class Placer:
         """Place the source file at the target path; raise FileProblem or Mismatch."""
         target = self.target_root / target_relative
         if target.parent not in self._made:
+            if len(self._made) > 4096:  # keep memory flat over a big folder
+                self._made.clear()
             target.parent.mkdir(parents=True, exist_ok=True)
             self._made.add(target.parent)
         tmp = target.with_name(f".{target.name}.part")
