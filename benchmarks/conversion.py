@@ -1,40 +1,68 @@
 """Conversion throughput next to bare copies of the same rows and files, in one run.
 
-    python benchmarks/conversion.py [--patients 10000] [--keep DIR] [--pg URL]
+    python benchmarks/conversion.py [--patients 10000 ...] [--pg] [--keep DIR]
 
-Builds an ImageBank 1.2 installation with the shared builder (SQLite, real files), then
-times in the same run:
+For each size (default 2 500 and 10 000 patients) a child process builds an ImageBank 1.2
+installation with the shared builder (real files), then times in the same run:
 
 * files: ``cp -al`` of the 1.2 image folder (hard links, what step 3 does at best) against
   step 3 (image sets and media: every file linked, hashed and checked, a row per item);
-* rows: a bare copy of every 1.2 table into a new SQLite file (``ATTACH`` + ``INSERT ...
-  SELECT``) against steps 2 and 4 (patients, users, settings, the log; the map and the
+* rows: a bare copy of every 1.2 table (SQLite: ``ATTACH`` + ``INSERT ... SELECT`` into a
+  new file; PostgreSQL: ``COPY ... TO STDOUT`` piped into ``COPY ... FROM STDIN`` of another
+  database) against steps 2 and 4 (patients, users, settings, the log; the map and the
   issues are written with them, and step 4 also seals the audit chain and reconciles).
 
-With ``--pg URL`` (a PostgreSQL superuser URL) the 1.2 database and the 2.1 target are
-PostgreSQL databases made on that server instead, and the bare row copy is ``COPY ... TO
-STDOUT`` piped into ``COPY ... FROM STDIN`` of a third database.
-
-Printed: rows/s and files/s of each and the ratios (conversion over bare copy).
+With ``--pg`` the 1.2 database and the 2.1 target are PostgreSQL databases on a throwaway
+cluster this script starts itself (tests/pgserver.py). Printed per size: rows/s and files/s
+of each, the ratios (conversion over bare copy), and the conversion's peak memory (resident
+set sampled while the steps run, and the process's ru_maxrss), which should stay flat as the
+size grows: rows are read and written one batch at a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 TABLES = ("Installningar", "Anvandare", "Patienter", "Status", "Bilder", "Logg")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRss:
+    """Samples this process's resident set every 50 ms; keeps the highest."""
+
+    def __init__(self) -> None:
+        """Start sampling on a daemon thread."""
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            with open("/proc/self/statm", encoding="ascii") as fh:
+                self.peak = max(self.peak, int(fh.read().split()[1]) * PAGE)
+
+    def stop(self) -> int:
+        """Stop sampling; return the peak in bytes."""
+        self._stop.set()
+        self._thread.join()
+        return self.peak
 
 
 def bare_rows(source: Path, target: Path) -> tuple[int, float]:
@@ -104,14 +132,8 @@ def bare_files(folder: Path, target: Path) -> tuple[int, float]:
     return files, elapsed
 
 
-def main() -> None:
-    """Build, copy bare, convert, print the ratios."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patients", type=int, default=10_000)
-    parser.add_argument("--keep", type=Path, help="build here and keep it (else a temp folder)")
-    parser.add_argument("--pg", help="a PostgreSQL superuser URL: run on PostgreSQL there")
-    args = parser.parse_args()
-    base = args.keep or Path(tempfile.mkdtemp(prefix="ibdesk-conversion-bench-"))
+def one(patients: int, base: Path, pg: str | None) -> dict[str, Any]:
+    """Build, copy bare, convert one size; return the figures."""
     os.environ["IBDESK_HOME"] = str(base / "home")
 
     import legacy12
@@ -122,23 +144,21 @@ def main() -> None:
     from ibdesk.progress import run_to_end
 
     out = base / "legacy12"
-    pg_source = _pg_database(args.pg, "bench_legacy12") if args.pg else None
+    pg_source = _pg_database(pg, "bench_legacy12") if pg else None
     if pg_source or not (out / "manifest.json").exists():
         started = time.perf_counter()
-        legacy12.build(out, patients=args.patients, url=pg_source)
-        print(f"built {args.patients} patients in {time.perf_counter() - started:.1f} s")
+        legacy12.build(out, patients=patients, url=pg_source)
+        print(f"built {patients} patients in {time.perf_counter() - started:.1f} s", flush=True)
     for leftover in ("bare.sqlite", "bare-files", "target.sqlite3", "images21", "home"):
         path = base / leftover
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-    if pg_source:
-        rows, rows_s = bare_rows_pg(pg_source, _pg_database(args.pg, "bench_bare"))
+    if pg_source and pg:
+        rows, rows_s = bare_rows_pg(pg_source, _pg_database(pg, "bench_bare"))
     else:
         rows, rows_s = bare_rows(out / "imagebank12.sqlite", base / "bare.sqlite")
     files, files_s = bare_files(out / "Bilder", base / "bare-files")
 
-    target_url = (
-        _pg_database(args.pg, "bench_target") if args.pg else f"sqlite:///{base / 'target.sqlite3'}"
-    )
+    target_url = _pg_database(pg, "bench_target") if pg else f"sqlite:///{base / 'target.sqlite3'}"
     engine = make_engine(target_url, create=True)
     schema.upgrade(engine)
     with Session(engine) as session:
@@ -147,29 +167,99 @@ def main() -> None:
     source = conversion.open_source(legacy12.source_url(out, pg_source), out / "Bilder")
     times = {}
     results = {}
-    for step in (2, 3, 4):
+    sampler = PeakRss()
+    for step in (1, 2, 3, 4):
         started = time.perf_counter()
         results[step], _log = run_to_end(conversion.run_step(engine, source, step))
         times[step] = time.perf_counter() - started
+    peak = sampler.stop()
     source.close()
+    engine.dispose()
     rec = results[4]["reconciliation"]
     step_rows = sum(rec["tables"][t]["read"] for t in TABLES if t not in ("Status", "Bilder"))
-    placed = rec["folder"]["placed"]
-    conv_rows = step_rows / (times[2] + times[4])
-    conv_files = placed / times[3]
+    return {
+        "patients": patients,
+        "bare_rows": rows,
+        "bare_rows_s": rows_s,
+        "bare_files": files,
+        "bare_files_s": files_s,
+        "rows": step_rows,
+        "rows_s": times[2] + times[4],
+        "files": rec["folder"]["placed"],
+        "files_s": times[3],
+        "analyse_s": times[1],
+        "peak_rss": peak,
+        "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "accounted": rec["accounted"],
+        "passed": rec["passed"],
+    }
+
+
+def report(r: dict[str, Any], pg: bool) -> None:
+    """Print one size's figures."""
+    conv_rows = r["rows"] / r["rows_s"]
+    bare_rows_rate = r["bare_rows"] / r["bare_rows_s"]
+    conv_files = r["files"] / r["files_s"]
+    bare_files_rate = r["bare_files"] / r["bare_files_s"]
+    how = "(COPY)" if pg else "(ATTACH + INSERT...SELECT)"
+    print(f"--- {r['patients']} patients " + ("(PostgreSQL)" if pg else "(SQLite)"))
+    print(f"bare rows   : {r['bare_rows']:>9} rows  {bare_rows_rate:>10.0f} rows/s  {how}")
+    print(f"steps 2 + 4 : {r['rows']:>9} rows  {conv_rows:>10.0f} rows/s  ({r['rows_s']:.1f} s)")
+    print(f"bare files  : {r['bare_files']:>9} files {bare_files_rate:>10.0f} files/s (cp -al)")
+    print(f"step 3      : {r['files']:>9} files {conv_files:>10.0f} files/s ({r['files_s']:.1f} s)")
+    print(f"ratio rows  : {conv_rows / bare_rows_rate:.4f}")
+    print(f"ratio files : {conv_files / bare_files_rate:.4f}")
     print(
-        f"bare rows   : {rows:>9} rows  {rows / rows_s:>10.0f} rows/s  "
-        + ("(COPY)" if args.pg else "(ATTACH + INSERT...SELECT)")
+        f"peak memory : {r['peak_rss'] / 2**20:.0f} MiB resident while converting "
+        f"(ru_maxrss {r['maxrss'] / 2**20:.0f} MiB)"
     )
-    print(f"steps 2 + 4 : {step_rows:>9} rows  {conv_rows:>10.0f} rows/s")
-    print(f"bare files  : {files:>9} files {files / files_s:>10.0f} files/s (cp -al)")
-    print(f"step 3      : {placed:>9} files {conv_files:>10.0f} files/s")
-    print(f"ratio rows  : {conv_rows / (rows / rows_s):.4f}")
-    print(f"ratio files : {conv_files / (files / files_s):.4f}")
-    print(f"accounted   : {rec['accounted']}, passed: {rec['passed']}")
-    engine.dispose()
-    if args.keep is None:
-        shutil.rmtree(base, ignore_errors=True)
+    print(f"accounted   : {r['accounted']}, passed: {r['passed']}", flush=True)
+
+
+def main() -> None:
+    """Run each size in its own process; print the figures and how memory grew."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, action="append", help="a size (repeatable)")
+    parser.add_argument("--keep", type=Path, help="build here and keep it (else a temp folder)")
+    parser.add_argument("--pg", action="store_true", help="run on a throwaway PostgreSQL")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pg-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sizes = args.patients or [2_500, 10_000]
+    if args.one:
+        assert args.keep is not None
+        print("RESULT " + json.dumps(one(sizes[0], args.keep, args.pg_url)), flush=True)
+        return
+    root = args.keep or Path(tempfile.mkdtemp(prefix="ibdesk-conversion-bench-"))
+    server = None
+    if args.pg:
+        import pgserver
+
+        server = pgserver.start()
+    results = []
+    try:
+        for size in sizes:
+            command = [sys.executable, __file__, "--one", "--patients", str(size)]
+            command += ["--keep", str(root / f"p{size}")]
+            if server is not None:
+                command += ["--pg-url", server.url()]
+            done = subprocess.run(command, check=True, capture_output=True, text=True)
+            result = json.loads(done.stdout.split("RESULT ", 1)[1])
+            results.append(result)
+            report(result, args.pg)
+    finally:
+        if server is not None:
+            server.stop()
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    if len(results) > 1:
+        small, big = results[0], results[-1]
+        print(
+            f"memory      : {small['peak_rss'] / 2**20:.0f} MiB at {small['patients']} patients, "
+            f"{big['peak_rss'] / 2**20:.0f} MiB at {big['patients']} "
+            f"({big['patients'] / small['patients']:.0f}x the rows: "
+            f"{big['peak_rss'] / small['peak_rss']:.2f}x the memory)"
+        )
 
 
 if __name__ == "__main__":

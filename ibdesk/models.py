@@ -398,6 +398,9 @@ class UserAccount(Base):
     username: Mapped[str] = mapped_column(Unicode(100), unique=True)
     display_name: Mapped[str] = mapped_column(Unicode(200), default="")
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # A converted 1.2 account's unsalted MD5: never a password by itself; checked once at
+    # the first sign-in, then replaced by an Argon2id hash (ibdesk.users.passwords.upgrade_legacy).
+    legacy_md5: Mapped[str | None] = mapped_column(String(32), nullable=True)
     source: Mapped[str] = mapped_column(String(8), default="local")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

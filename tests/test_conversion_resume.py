@@ -54,7 +54,7 @@ def test_kill_9_then_rerun(step: int, backend: str, db_url: str, tmp_path: Path)
     manifest = legacy12.build(out)
     before = legacy12.fingerprint(out, legacy12.source_url(out, None))
     images21 = tmp_path / "images21"
-    for earlier in range(2, step):
+    for earlier in range(1, step):
         _run(_command(db_url, out, earlier, images21))
     _kill_after_progress(_command(db_url, out, step, images21))
     for rest in range(step, 5):

@@ -77,11 +77,6 @@ def check_target(session: Session, source: Source, step: int) -> None:
     """Refuse a step the 2.1 database is not ready for, in one sentence."""
     if step == 1:
         return
-    done = passed_steps(session)
-    if step > 2 and step - 1 not in done:
-        raise Refused(
-            _("Step %(before)s must pass before step %(step)s can run.", before=step - 1, step=step)
-        )
     started = session.scalar(select(func.count()).select_from(ConversionMap)) or 0
     recorded = clinic_settings.get(session, SOURCE_SETTING)
     if started and recorded and recorded != source.label:
@@ -100,6 +95,12 @@ def check_target(session: Session, source: Source, step: int) -> None:
                         "the conversion needs an empty 2.1 database."
                     )
                 )
+    # Each step is unlocked by the one before, as recorded in this database (so a step can
+    # run in a new process, or on another day, after the one before passed).
+    if step - 1 not in passed_steps(session):
+        raise Refused(
+            _("Step %(before)s must pass before step %(step)s can run.", before=step - 1, step=step)
+        )
     if step >= 3 and not clinic_settings.get(session, clinic_settings.IMAGE_FOLDER):
         raise UserError(_("Set the 2.1 image folder first: the files are placed there."))
 

@@ -1,9 +1,12 @@
 """Writing 1.2 rows in batches: the source-key map in the same transaction, bad rows retried alone.
 
 A batch is one transaction holding the new 2.1 rows, their ``conversion_map`` rows and their
-``conversion_issue`` rows, so after a kill -9 a rerun skips exactly the committed keys. When
-a batch fails, it is rolled back and retried row by row (as pgloader does): the sound rows
-go in and the one bad row is recorded as rejected with the database's reason.
+``conversion_issue`` rows, so after a kill -9 a rerun skips exactly the committed keys. The
+rows go in through ``ibdesk.bulkwrite`` (COPY on PostgreSQL, executemany elsewhere) with
+their ids reserved up front, so a converter can point a child row (an audit event, a medium)
+at its parent at once. When a batch fails, it is rolled back and retried row by row (as
+pgloader does): the sound rows go in and the one bad row is recorded as rejected with the
+database's reason.
 """
 
 from __future__ import annotations
@@ -17,11 +20,29 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from ibdesk import bulkwrite
 from ibdesk.conversion import checks
-from ibdesk.models import ConversionIssue, ConversionMap
+from ibdesk.db import DatabaseError
+from ibdesk.models import (
+    AuditEvent,
+    ConversionIssue,
+    ConversionMap,
+    ImageSet,
+    LoginEvent,
+    MediaItem,
+    Patient,
+)
 
 logger = logging.getLogger(__name__)
 CONVERTED, MERGED, REJECTED = "converted", "merged", "rejected"
+# Parents before the rows that point at them.
+_ORDER = {
+    model: rank
+    for rank, model in enumerate(
+        (Patient, ImageSet, MediaItem, AuditEvent, LoginEvent, ConversionMap, ConversionIssue)
+    )
+}
+_FAILED = (SQLAlchemyError, DatabaseError)
 
 
 @dataclass
@@ -40,16 +61,47 @@ class Outcome:
     """What converting one source row produced."""
 
     outcome: str
-    target: Any = None  # an ORM object whose id becomes the map's target, or an int
+    target: Any = None  # the 2.1 id of the map's target, or an ORM object flushed with the batch
     detail: str = ""
     issues: list[Issue] = field(default_factory=list)
-    # Called after the batch is flushed (ids known): add audit events and the like.
-    after: Callable[[Session], None] | None = None
 
 
 def rejected(reason: str, column: str = "", raw: Any = None) -> Outcome:
     """Return the outcome of a row that is not carried over, with its reason."""
     return Outcome(REJECTED, issues=[Issue(reason, column, raw, rejected=True)])
+
+
+class Batch:
+    """The 2.1 rows one batch of source rows becomes, written together when it ends."""
+
+    def __init__(self, session: Session, size: int) -> None:
+        """Collect rows for ``session``'s transaction; reserve ids ``size`` at a time."""
+        self.session = session
+        self.ids = bulkwrite.IdPool(session, block=size)
+        self._rows: dict[type[Any], list[dict[str, Any]]] = {}
+        self._updates: dict[type[Any], list[dict[str, Any]]] = {}
+
+    def add(self, model: type[Any], values: dict[str, Any]) -> int:
+        """Queue a new row of ``model``; return the id it will have."""
+        values["id"] = row_id = self.ids.take(model)
+        self._rows.setdefault(model, []).append(values)
+        return row_id
+
+    def queue(self, model: type[Any], values: dict[str, Any]) -> None:
+        """Queue a new row whose id nothing needs (the map, the issues)."""
+        self._rows.setdefault(model, []).append(values)
+
+    def update(self, model: type[Any], row_id: int, **values: Any) -> None:
+        """Queue new values for an existing row."""
+        self._updates.setdefault(model, []).append({"id": row_id, **values})
+
+    def write(self) -> None:
+        """Write what the ORM holds, then every queued row, parents first, then the updates."""
+        self.session.flush()
+        for model in sorted(self._rows, key=lambda m: _ORDER.get(m, -1)):
+            bulkwrite.insert_rows(self.session, model, self._rows[model], returning=False)
+        for model, changes in self._updates.items():
+            bulkwrite.update_rows(self.session, model, changes)
 
 
 class Converter:
@@ -58,8 +110,8 @@ class Converter:
     def prepare(self, session: Session, rows: list[dict[str, Any]]) -> None:
         """Look up whatever the rows refer to, in a few queries (called before each attempt)."""
 
-    def convert(self, session: Session, row: dict[str, Any]) -> Outcome:
-        """Convert one row (objects added to the session, flushed with the batch)."""
+    def convert(self, batch: Batch, row: dict[str, Any]) -> Outcome:
+        """Convert one row (its 2.1 rows queued on the batch)."""
         raise NotImplementedError
 
 
@@ -91,35 +143,54 @@ def targets(session: Session, table: str, keys: list[str]) -> dict[str, int | No
     return {key: target for key, target in rows}
 
 
-def _write(session: Session, step: int, table: str, key: str, result: Outcome) -> ConversionMap:
-    entry = ConversionMap(
-        source_table=table, source_key=key, outcome=result.outcome, detail=result.detail[:40]
+def _record(batch: Batch, step: int, table: str, key: str, result: Outcome) -> None:
+    target = result.target
+    batch.queue(
+        ConversionMap,
+        {
+            "source_table": table,
+            "source_key": key,
+            "target_id": target if isinstance(target, int) or target is None else target.id,
+            "outcome": result.outcome,
+            "detail": result.detail[:40],
+        },
     )
-    session.add(entry)
     for issue in result.issues:
-        session.add(
-            ConversionIssue(
-                step=step,
-                source_table=table,
-                source_key=key,
-                column_name=issue.column,
-                reason=issue.reason,
-                rejected=issue.rejected,
-                raw_value=_text(issue.raw),
-                new_value=_text(issue.new),
-            )
+        batch.queue(
+            ConversionIssue,
+            {
+                "step": step,
+                "source_table": table,
+                "source_key": key,
+                "column_name": issue.column,
+                "reason": issue.reason,
+                "rejected": issue.rejected,
+                "raw_value": _text(issue.raw),
+                "new_value": _text(issue.new),
+            },
         )
-    return entry
 
 
-def _finish(session: Session, pairs: list[tuple[ConversionMap, Outcome]]) -> None:
-    session.flush()
-    for entry, result in pairs:
-        target = result.target
-        entry.target_id = target if isinstance(target, int) or target is None else target.id
-        if result.after is not None:
-            result.after(session)
+def _attempt(
+    session: Session,
+    step: int,
+    table: str,
+    keys: list[str],
+    rows: list[dict[str, Any]],
+    converter: Converter,
+) -> list[Outcome]:
+    """Convert the rows and commit them with their map in one transaction."""
+    bulkwrite.prepare(session)
+    batch = Batch(session, len(rows) + 1)
+    converter.prepare(session, rows)
+    with session.no_autoflush:
+        results = [converter.convert(batch, row) for row in rows]
+    session.flush()  # ORM-made targets (settings, accounts) get their ids
+    for key, result in zip(keys, results, strict=True):
+        _record(batch, step, table, key, result)
+    batch.write()
     session.commit()
+    return results
 
 
 def write_batch(
@@ -139,31 +210,25 @@ def write_batch(
         if not todo:
             return counts
         try:
-            pairs = []
-            converter.prepare(session, todo)
-            with session.no_autoflush:
-                for row in todo:
-                    result = converter.convert(session, row)
-                    pairs.append((_write(session, step, table, key_of(row), result), result))
-            _finish(session, pairs)
-            for _entry, result in pairs:
+            results = _attempt(session, step, table, [key_of(r) for r in todo], todo, converter)
+            for result in results:
                 counts[result.outcome] += 1
             return counts
-        except SQLAlchemyError as error:
+        except _FAILED as error:
             session.rollback()
             logger.info("batch of %s failed (%s); retrying row by row", table, error)
     for row in todo:
+        key = key_of(row)
         with Session(engine, expire_on_commit=False) as session:
             try:
-                converter.prepare(session, [row])
-                result = converter.convert(session, row)
-                _finish(session, [(_write(session, step, table, key_of(row), result), result)])
-            except SQLAlchemyError as error:
+                (result,) = _attempt(session, step, table, [key], [row], converter)
+            except _FAILED as error:
                 session.rollback()
-                result = rejected(
-                    checks.WRITE_FAILED, "", str(getattr(error, "orig", None) or error)[:400]
-                )
-                _write(session, step, table, key_of(row), result)
+                reason = getattr(error, "orig", None) or error.__cause__ or error
+                result = rejected(checks.WRITE_FAILED, "", str(reason)[:400])
+                batch = Batch(session, 1)
+                _record(batch, step, table, key, result)
+                batch.write()
                 session.commit()
             counts[result.outcome] += 1
     return counts
@@ -175,12 +240,15 @@ def add(total: dict[str, int], more: dict[str, int]) -> None:
         total[key] = total.get(key, 0) + value
 
 
-def lookup(session: Session, table: str, keys: list[str], model: Any) -> dict[str, Any]:
-    """Return the 2.1 objects these source keys went to (rejected keys left out)."""
+def lookup(session: Session, table: str, keys: list[str], *columns: Any) -> dict[str, Any]:
+    """Return these columns of the 2.1 rows the source keys went to (rejected keys left out).
+
+    The first column is the target's id; each value is a row with the columns as attributes.
+    """
     ids = targets(session, table, sorted(set(keys)))
     wanted = sorted({v for v in ids.values() if v is not None})
     found = (
-        {o.id: o for o in session.scalars(select(model).where(model.id.in_(wanted)))}
+        {row[0]: row for row in session.execute(select(*columns).where(columns[0].in_(wanted)))}
         if wanted
         else {}
     )

@@ -104,6 +104,14 @@ def read_time(raw: str | None) -> tuple[dt.datetime | None, str | None]:
     text = (raw or "").strip()
     if not text:
         return None, DATE_MISSING
+    if len(text) == 19 and text[4] + text[7] + text[10] + text[13] + text[16] == "-- ::":
+        # The usual shape, read without strptime (the same digits strptime would accept).
+        try:
+            if text.replace("-", "").replace(":", "").replace(" ", "").isdigit():
+                local = dt.datetime.fromisoformat(text)
+                return local.replace(tzinfo=LOCAL).astimezone(dt.UTC), None
+        except ValueError:
+            pass
     for shape in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
         try:
             local = dt.datetime.strptime(text, shape)

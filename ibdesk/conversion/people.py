@@ -3,13 +3,15 @@
 A personnummer that 2.1 cannot read is never guessed at: the patient is filed under a
 reserve number made from the 1.2 PatientId and the number as typed is kept in the report and
 in the patient's history. The same person entered twice becomes one patient (both
-histories follow the map to it). MD5 passwords are never carried over: those users set a new
-password. Soft-deleted patients stay deleted.
+histories follow the map to it). MD5 passwords are never usable as they are: the hash is
+kept only for a one-time upgrade at the user's first sign-in (checked once, then replaced by
+Argon2id) and every such account is reported. Soft-deleted patients stay deleted.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -20,6 +22,7 @@ from ibdesk.conversion import checks
 from ibdesk.conversion.batches import (
     CONVERTED,
     MERGED,
+    Batch,
     Converter,
     Issue,
     Outcome,
@@ -31,7 +34,7 @@ from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.models import AuditEvent, Patient, Setting, UserAccount, UserGroup, utcnow
 from ibdesk.progress import Job, LogLine, Progress
-from ibdesk.users import accounts
+from ibdesk.users import accounts, passwords
 from ibdesk.users.accounts import CLINICIANS
 
 CONVERTER = "ImageBank 1.2"  # the machine of converted history and of the conversion's rows
@@ -51,25 +54,36 @@ _FIELDS = (
 )
 
 
-def _audit(patient: Patient, action: str, entity_id: int, changes: dict[str, Any]) -> AuditEvent:
-    return AuditEvent(
-        at=utcnow(),
-        user_name=CONVERTER,
-        machine=CONVERTER,
-        patient_id=patient.id,
-        personnummer=patient.personnummer,
-        action=action,
-        entity="patient",
-        entity_id=entity_id,
-        changes=json.dumps(changes, ensure_ascii=False, sort_keys=True, default=str),
-    )
+def _audit(patient_id: int, number: str, action: str, changes: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "at": utcnow(),
+        "user_name": CONVERTER,
+        "machine": CONVERTER,
+        "patient_id": patient_id,
+        "personnummer": number,
+        "action": action,
+        "entity": "patient",
+        "entity_id": patient_id,
+        "changes": json.dumps(changes, ensure_ascii=False, sort_keys=True, default=str),
+    }
+
+
+@dataclass
+class _Filed:
+    """A 2.1 patient a number is filed under: in the database, or new in this batch (``row``)."""
+
+    id: int
+    personnummer: str
+    deleted: bool
+    row: dict[str, Any] | None = None
 
 
 class SettingConverter(Converter):
     """The 1.2 settings: the clinic name, and the version and old folder for reference."""
 
-    def convert(self, session: Session, row: dict[str, Any]) -> Outcome:
+    def convert(self, batch: Batch, row: dict[str, Any]) -> Outcome:
         """Carry one 1.2 setting over (the clinic name; the rest kept for reference)."""
+        session = batch.session
         key = SETTING_KEYS.get(row["Nyckel"])
         if key is None:
             key = f"legacy12.{str(row['Nyckel'])[:50]}"
@@ -85,8 +99,9 @@ class SettingConverter(Converter):
 class UserConverter(Converter):
     """The 1.2 accounts, without their MD5 passwords."""
 
-    def convert(self, session: Session, row: dict[str, Any]) -> Outcome:
+    def convert(self, batch: Batch, row: dict[str, Any]) -> Outcome:
         """Carry one 1.2 account over, with no usable password (MD5 is never kept)."""
+        session = batch.session
         try:
             name = users.normalize_username(str(row["Namn"] or ""))
         except UserError:
@@ -102,7 +117,9 @@ class UserConverter(Converter):
         account = UserAccount(
             username=name,
             display_name=str(row["Namn"]),
-            password_hash=None,  # must set a new password: an MD5 hash is never usable
+            password_hash=None,  # an MD5 hash is never a usable password by itself:
+            # it is checked once at the first sign-in and replaced by Argon2id (ibdesk.users).
+            legacy_md5=passwords.legacy_md5(row["LosenordMD5"]),
             source="local",
             active=True,
             created_at=utcnow(),
@@ -130,24 +147,30 @@ class PatientConverter(Converter):
 
     def __init__(self) -> None:
         """Start with no numbers looked up."""
-        self.by_number: dict[str, Patient] = {}
+        self.by_number: dict[str, _Filed] = {}
 
     def prepare(self, session: Session, rows: list[dict[str, Any]]) -> None:
         """Look up the patients already filed under the batch's numbers."""
         numbers = {checks.read_personnummer(r["PersonNr"]).number for r in rows} - {None}
         found: Any = (
-            session.scalars(select(Patient).where(Patient.personnummer.in_(sorted(numbers))))
+            session.execute(
+                select(Patient.id, Patient.personnummer, Patient.deleted_at).where(
+                    Patient.personnummer.in_(sorted(numbers))
+                )
+            )
             if numbers
             else []
         )
-        self.by_number = {p.personnummer: p for p in found}
+        self.by_number = {
+            p.personnummer: _Filed(p.id, p.personnummer, p.deleted_at is not None) for p in found
+        }
 
-    def convert(self, session: Session, row: dict[str, Any]) -> Outcome:
+    def convert(self, batch: Batch, row: dict[str, Any]) -> Outcome:
         """Carry one 1.2 patient over, or merge it into the same person already carried over."""
         source_id = int(row["PatientId"])
         issues: list[Issue] = []
         read = checks.read_personnummer(row["PersonNr"])
-        values: dict[str, str] = {}
+        values: dict[str, Any] = {}
         for column, field, limit in _FIELDS:
             text = checks.repair_text(row[column])
             value = text.value[:limit]
@@ -163,7 +186,7 @@ class PatientConverter(Converter):
         if read.number is not None:
             survivor = self.by_number.get(read.number)
             if survivor is not None:
-                return _merge(survivor, row, deleted, issues)
+                return _merge(batch, survivor, row, deleted, issues)
             number, kind = read.number, read.kind
         else:
             number, kind = checks.reserve_number(source_id), checks.PatientKind.RESERVE
@@ -171,50 +194,50 @@ class PatientConverter(Converter):
                 Issue(read.problem or checks.PN_INVALID, "PersonNr", row["PersonNr"], number)
             )
         now = utcnow()
-        when = created or now
-        patient = Patient(
+        values.update(
             personnummer=number,
             kind=kind.value if kind else "reserve",
             name_key=" ".join(f"{values['last_name']} {values['first_name']}".lower().split()),
-            created_at=when,
+            created_at=created or now,
             created_by=CONVERTER,
             modified_at=now,
             modified_by=CONVERTER,
             deleted_at=now if deleted else None,
             deleted_by=CONVERTER if deleted else None,
-            **values,
         )
-        session.add(patient)
+        patient_id = batch.add(Patient, values)
         if read.number is not None:
-            self.by_number[read.number] = patient
-        typed = row["PersonNr"]
-
-        def after(session: Session) -> None:
-            changes: dict[str, Any] = {
-                "converted_from": [None, f"1.2 PatientId {source_id}"],
-                "personnummer": [None, patient.personnummer],
-            }
-            if read.problem:
-                changes["personnummer_as_typed"] = [None, typed]
-            repaired = (checks.TEXT_REPAIRED, checks.TEXT_DOUBTFUL)
-            changes.update({i.column: [i.raw, i.new] for i in issues if i.reason in repaired})
-            session.add(_audit(patient, "patient.convert", patient.id, changes))
-
-        return Outcome(CONVERTED, patient, issues=issues, after=after)
+            self.by_number[read.number] = _Filed(patient_id, number, deleted, values)
+        changes: dict[str, Any] = {
+            "converted_from": [None, f"1.2 PatientId {source_id}"],
+            "personnummer": [None, number],
+        }
+        if read.problem:
+            changes["personnummer_as_typed"] = [None, row["PersonNr"]]
+        repaired = (checks.TEXT_REPAIRED, checks.TEXT_DOUBTFUL)
+        changes.update({i.column: [i.raw, i.new] for i in issues if i.reason in repaired})
+        batch.add(AuditEvent, _audit(patient_id, number, "patient.convert", changes))
+        return Outcome(CONVERTED, patient_id, issues=issues)
 
 
-def _merge(survivor: Patient, row: dict[str, Any], deleted: bool, issues: list[Issue]) -> Outcome:
+def _merge(
+    batch: Batch, survivor: _Filed, row: dict[str, Any], deleted: bool, issues: list[Issue]
+) -> Outcome:
     # The same person twice: one patient, both histories; live if either record was.
-    if survivor.deleted_at is not None and not deleted:
-        survivor.deleted_at = survivor.deleted_by = None
+    if survivor.deleted and not deleted:
+        survivor.deleted = False
+        if survivor.row is not None:
+            survivor.row["deleted_at"] = survivor.row["deleted_by"] = None
+        else:
+            batch.update(Patient, survivor.id, deleted_at=None, deleted_by=None)
     source_id = int(row["PatientId"])
     issues.append(Issue(checks.DUPLICATE, "PersonNr", row["PersonNr"], survivor.personnummer))
-
-    def after(session: Session) -> None:
-        changes = {"merged_from": [None, f"1.2 PatientId {source_id}"]}
-        session.add(_audit(survivor, "patient.convert_merge", survivor.id, changes))
-
-    return Outcome(MERGED, survivor, f"into 2.1 patient {survivor.id}", issues, after)
+    changes = {"merged_from": [None, f"1.2 PatientId {source_id}"]}
+    batch.add(
+        AuditEvent,
+        _audit(survivor.id, survivor.personnummer, "patient.convert_merge", changes),
+    )
+    return Outcome(MERGED, survivor.id, f"into 2.1 patient {survivor.id}", issues)
 
 
 def _key(column: str) -> Any:

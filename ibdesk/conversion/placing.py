@@ -14,11 +14,13 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ibdesk import safefiles
 
 LINKED, COPIED = "linked", "copied"
-CHUNK = 1 << 20
+CHUNK = 4 << 20  # read in large blocks, into one reused buffer
+HEAD = 64 << 10  # the start of each file is kept: image headers are read from it, not the disk
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Placed:
     how: str
     size: int
     sha256: str
+    head: bytes = b""  # the file's first bytes (up to HEAD), as hashed
 
 
 class Empty(Exception):
@@ -38,12 +41,28 @@ class Mismatch(Exception):
     """The placed file's SHA-256 differs from the source's."""
 
 
-def _hash_file(path: Path) -> str:
+def _stream(
+    handle: BinaryIO, buffer: bytearray, out: BinaryIO | None = None
+) -> tuple[str, int, bytes]:
+    """Hash an open file in large blocks (copying it to ``out``); return hash, size, head."""
     digest = hashlib.sha256()
+    view = memoryview(buffer)
+    size = 0
+    head = b""
+    while n := handle.readinto(view):  # type: ignore[attr-defined]
+        block = view[:n]
+        digest.update(block)
+        if out is not None:
+            out.write(block)
+        if size < HEAD:
+            head += bytes(block[: HEAD - size])
+        size += n
+    return digest.hexdigest(), size, head
+
+
+def _hash_file(path: Path, buffer: bytearray) -> str:
     with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return _stream(fh, buffer)[0]
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -62,38 +81,41 @@ class Placer:
         self.source_root = source_root
         self.target_root = target_root
         self.link = link
+        self._made: set[Path] = set()  # folders known to exist
+        self._buffer = bytearray(CHUNK)
 
     def place(self, relative: str, target_relative: str) -> Placed:
         """Place the source file at the target path; raise FileProblem or Mismatch."""
         target = self.target_root / target_relative
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in self._made:
+            if len(self._made) > 4096:  # keep memory flat over a big folder
+                self._made.clear()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(target.parent)
         tmp = target.with_name(f".{target.name}.part")
         with safefiles.open_file(self.source_root, relative) as handle:
             info = os.fstat(handle.fileno())
             if info.st_size == 0:
                 raise Empty(relative)
             if self.link and self._try_link(relative, tmp, info):
-                digest = hashlib.sha256()
-                while chunk := handle.read(CHUNK):
-                    digest.update(chunk)
+                # The link is the inode that is open: hashing the handle reads it once.
+                expected, size, head = _stream(handle, self._buffer)
                 os.replace(tmp, target)
-                return Placed(LINKED, info.st_size, digest.hexdigest())
-            digest = hashlib.sha256()
-            size = 0
+                return Placed(LINKED, size, expected, head)
             with open(tmp, "wb") as out:
-                while chunk := handle.read(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
+                expected, size, head = _stream(handle, self._buffer, out)
                 out.flush()
                 os.fsync(out.fileno())
+                if hasattr(os, "posix_fadvise"):
+                    # Drop the cached pages, so the read-back below checks what is on disk.
+                    os.posix_fadvise(out.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         os.replace(tmp, target)
         _fsync_dir(target.parent)
-        expected = digest.hexdigest()
-        if _hash_file(target) != expected:
+        # The copy is read back once, to check what reached the disk.
+        if _hash_file(target, self._buffer) != expected:
             target.unlink(missing_ok=True)
             raise Mismatch(relative)
-        return Placed(COPIED, size, expected)
+        return Placed(COPIED, size, expected, head)
 
     def _try_link(self, relative: str, tmp: Path, info: os.stat_result) -> bool:
         tmp.unlink(missing_ok=True)

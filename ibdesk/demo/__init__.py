@@ -1,7 +1,7 @@
 """Demo clinics at any scale: patients, image sets, media, audit history and log-ins.
 
-Rows go in with multi-row INSERT ... RETURNING batches (SQLAlchemy's insertmanyvalues,
-which works on all three backends), a chunk of patients per transaction, so 100 000
+Rows go in through ``ibdesk.bulkwrite`` (COPY on PostgreSQL, executemany elsewhere, ids
+reserved up front), a chunk of patients per transaction, so 100 000
 patients with two million media rows take minutes and memory stays flat. With files, real
 media files are written to the image folder first (to a temporary name, then renamed) and
 removed again if their chunk's transaction fails, so rows and files always match.
@@ -13,9 +13,9 @@ import random
 import time
 from collections.abc import Iterator
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from ibdesk import audit, statistics
+from ibdesk import audit, bulkwrite, statistics
 from ibdesk.db import session_scope
 from ibdesk.demo.options import DemoOptions, DemoSummary
 from ibdesk.demo.writer import ChunkWriter
@@ -39,9 +39,8 @@ def generate(engine: Engine, options: DemoOptions) -> Job[DemoSummary]:
         writer: ChunkWriter | None = None
         try:
             with session_scope(engine) as session:
-                if engine.dialect.name == "sqlite":
-                    # Bulk loading touches every index at random places: give it 512 MB.
-                    session.execute(text("PRAGMA cache_size = -524288"))
+                # Touches every index at random places: give it 512 MB (as before).
+                bulkwrite.prepare(session, cache_mib=512)
                 writer = ChunkWriter(session, options, rng, used)
                 part = writer.write(count)
         except BaseException:

@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ibdesk import personnummer
+from ibdesk.bulkwrite import insert_rows
 from ibdesk.demo import content as demo_content
-from ibdesk.demo.bulk import insert_rows
 from ibdesk.demo.options import DemoOptions, DemoSummary
 from ibdesk.models import (
     AuditEvent,

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ibdesk import config
@@ -122,6 +122,14 @@ def _write_head(head: Head) -> None:
     os.replace(tmp, path)
 
 
+# Run on the Core connection: a plain executemany, not the ORM's bulk update.
+_SEAL = (
+    update(AuditEvent)
+    .where(AuditEvent.id == bindparam("b_id"))
+    .values(seq=bindparam("b_seq"), prev_hash=bindparam("b_prev"), chain_hash=bindparam("b_chain"))
+)
+
+
 def _lock_for_seal(session: Session) -> None:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
@@ -155,18 +163,16 @@ def seal(engine: Engine) -> int:
             )
             if not batch:
                 break
+            sealed_rows = []
             for event in batch:
                 seq += 1
                 chained = link(key, previous, event, seq)
-                session.execute(
-                    update(AuditEvent)
-                    .where(AuditEvent.id == event.id)
-                    .values(seq=seq, prev_hash=previous, chain_hash=chained)
-                    # Not matched against the loaded batch: that made sealing quadratic.
-                    .execution_options(synchronize_session=False)
+                sealed_rows.append(
+                    {"b_id": event.id, "b_seq": seq, "b_prev": previous, "b_chain": chained}
                 )
                 previous = chained
-            session.flush()
+            # One executemany per batch (Core, not matched against the loaded objects).
+            session.connection().execute(_SEAL, sealed_rows)
             session.expunge_all()
             sealed += len(batch)
         head = Head(seq, previous) if seq else None

@@ -26,7 +26,13 @@ from ibdesk.models import (
     user_group_member,
     utcnow,
 )
-from ibdesk.users.passwords import check_rule, dummy_verify, hash_password, verify_password
+from ibdesk.users.passwords import (
+    check_rule,
+    dummy_verify,
+    hash_password,
+    upgrade_legacy,
+    verify_password,
+)
 
 _USERNAME = re.compile(r"^[\w.\-@]{2,64}$")
 MAX_FAILURES = 5
@@ -364,7 +370,7 @@ def authenticate(
     else:
         if user.locked_until is not None:  # a lock that ran out
             _clear_failures(user)
-        if not verify_password(user.password_hash, password):
+        if not verify_password(user.password_hash, password) and not _upgraded(user, password):
             reason = "wrong password"
             _record_failure(session, user, machine, now)
             if is_locked(user, now):
@@ -384,6 +390,21 @@ def authenticate(
     _clear_failures(user)
     user.last_login_at = now
     return LoginOutcome(user)
+
+
+def _upgraded(user: UserAccount, password: str) -> bool:
+    """Sign a converted 1.2 account in once with its old password, then keep Argon2id only.
+
+    The 1.2 MD5 is checked this one time (it never signs in by itself again): a match
+    replaces it with an Argon2id hash of the same password.
+    """
+    if user.password_hash or user.legacy_md5 is None:
+        return False
+    upgraded = upgrade_legacy(user.legacy_md5, password)
+    if upgraded is None:
+        return False
+    user.password_hash, user.legacy_md5 = upgraded, None
+    return True
 
 
 def check_password(session: Session, user: UserAccount, password: str) -> bool:

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
+import hmac
+import re
 import unicodedata
 from pathlib import Path
 
@@ -111,3 +114,31 @@ def dummy_verify() -> None:
 @functools.cache
 def _dummy_hash() -> str:
     return _hasher.hash("a password nobody has")
+
+
+_MD5_HEX = re.compile(r"[0-9a-f]{32}")
+
+
+def legacy_md5(stored: str | None) -> str | None:
+    """Return a 1.2 MD5 hash in the form kept for its one-time upgrade (None if not one)."""
+    value = (stored or "").strip().lower()
+    return value if _MD5_HEX.fullmatch(value) else None
+
+
+def upgrade_legacy(stored_md5: str | None, password: str) -> str | None:
+    """Check a password once against a 1.2 MD5; return its Argon2id hash if it matches.
+
+    ImageBank 1.2 stored unsalted MD5 hex (of the password's UTF-8 bytes, or Windows-1252
+    on older installations). The caller replaces the MD5 with the returned hash at once.
+    """
+    expected = legacy_md5(stored_md5)
+    if expected is None:
+        return None
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            candidate = hashlib.md5(password.encode(encoding), usedforsecurity=False).hexdigest()
+        except UnicodeEncodeError:
+            continue
+        if hmac.compare_digest(candidate, expected):
+            return hash_password(password)
+    return None

@@ -1,0 +1,55 @@
+"""Placing 1.2 files: a hard link on the same file system, else a copy read back from disk."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from ibdesk.conversion.placing import CHUNK, COPIED, HEAD, LINKED, Empty, Placer
+
+
+def _source(tmp_path: Path) -> tuple[Path, bytes]:
+    root = tmp_path / "Bilder"
+    (root / "000001").mkdir(parents=True)
+    data = os.urandom(CHUNK + HEAD + 123)  # more than one block, so hashing streams
+    (root / "000001" / "B000001.BMP").write_bytes(data)
+    (root / "000001" / "B000002.BMP").write_bytes(b"")
+    return root, data
+
+
+def test_same_file_system_links_and_hashes_once(tmp_path: Path) -> None:
+    root, data = _source(tmp_path)
+    placer = Placer(root, tmp_path / "images21")
+    placed = placer.place("000001/B000001.BMP", "191212121212/1/000001_intraoral.bmp")
+    target = tmp_path / "images21" / "191212121212" / "1" / "000001_intraoral.bmp"
+    assert placed.how == LINKED
+    assert os.stat(target).st_ino == os.stat(root / "000001" / "B000001.BMP").st_ino
+    assert placed.sha256 == hashlib.sha256(data).hexdigest()
+    assert placed.size == len(data)
+    assert placed.head == data[:HEAD]
+    again = placer.place("000001/B000001.BMP", "191212121212/1/000002_intraoral.bmp")
+    assert again.how == LINKED and again.sha256 == placed.sha256
+
+
+def test_copies_are_verified_and_leave_the_source_alone(tmp_path: Path) -> None:
+    root, data = _source(tmp_path)
+    placed = Placer(root, tmp_path / "images21", link=False).place(
+        "000001/B000001.BMP", "191212121212/1/000001_intraoral.bmp"
+    )
+    target = tmp_path / "images21" / "191212121212" / "1" / "000001_intraoral.bmp"
+    assert placed.how == COPIED
+    assert os.stat(target).st_ino != os.stat(root / "000001" / "B000001.BMP").st_ino
+    assert target.read_bytes() == data
+    assert placed.sha256 == hashlib.sha256(data).hexdigest() and placed.head == data[:HEAD]
+    assert not list(target.parent.glob(".*.part"))
+    assert (root / "000001" / "B000001.BMP").read_bytes() == data
+
+
+def test_an_empty_file_is_not_placed(tmp_path: Path) -> None:
+    root, _data = _source(tmp_path)
+    with pytest.raises(Empty):
+        Placer(root, tmp_path / "images21").place("000001/B000002.BMP", "x/1/000002_photo.bmp")
+    assert not (tmp_path / "images21" / "x" / "1" / "000002_photo.bmp").exists()
