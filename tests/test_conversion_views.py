@@ -9,12 +9,14 @@ import legacy12
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ibdesk import clinic_settings, tabs, web
 from ibdesk.blueprints import conversion as view
 from ibdesk.blueprints.jobs import registry
-from webfixtures import app, client, post
+from ibdesk.models import SystemEvent
+from webfixtures import ADMIN_NAME, app, client, post
 
 __all__ = ["app", "client"]  # fixtures, imported for pytest to find
 
@@ -71,6 +73,13 @@ def test_four_steps_through_the_tab(client: FlaskClient, app: Flask, tmp_path: P
         _wait(app)
         steps = client.get("/conversion/steps").get_data(as_text=True)
         assert f'data-step="{step}" data-passed="yes"' in steps
+    with app.app_context():  # the conversion's own events name who started it
+        started = (
+            web.db_session()
+            .scalars(select(SystemEvent.user_name).where(SystemEvent.action.like("conversion.%")))
+            .all()
+        )
+    assert started and set(started) == {ADMIN_NAME}
     final = json.loads(client.get("/conversion/report/4.json").get_data(as_text=True))
     assert final["reconciliation"]["passed"]
     printed = client.get("/conversion/report/4.html").get_data(as_text=True)

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, render_template
 from sqlalchemy import Engine
 
 from ibdesk import conversion, web
+from ibdesk.audit import Actor
 from ibdesk.blueprints import is_htmx, signin
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.conversion import report as reports
@@ -112,10 +113,10 @@ def test_submit() -> tuple[str, int]:
     return _render("conversion/_source.html", form=form, tested=counts)
 
 
-def _job(engine: Engine, url: str, images: str, step: int) -> Job[dict[str, Any]]:
+def _job(engine: Engine, url: str, images: str, step: int, actor: Actor) -> Job[dict[str, Any]]:
     source = conversion.open_source(url, images)
     try:
-        result = yield from conversion.run_step(engine, source, step)
+        result = yield from conversion.run_step(engine, source, step, actor=actor)
     finally:
         source.close()
     return result
@@ -142,7 +143,8 @@ def step_submit(step: int) -> tuple[str, int]:
             conversion.check_target(web.db_session(), source, step)
         finally:
             source.close()
-        registry().start(JOB, lambda: _job(engine, url, images, step))
+        actor = web.actor()
+        registry().start(JOB, lambda: _job(engine, url, images, step, actor))
     except Refused as error:
         return _render("conversion/_steps.html", 409, step_message=str(error))
     except UserError as error:

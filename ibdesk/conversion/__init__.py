@@ -111,7 +111,14 @@ def target_images(session: Session) -> Path | None:
     return Path(folder) if folder else None
 
 
-def _keep(engine: Engine, source: Source, step: int, report: dict[str, Any], passed: bool) -> None:
+def _keep(
+    engine: Engine,
+    source: Source,
+    step: int,
+    report: dict[str, Any],
+    passed: bool,
+    actor: audit.Actor,
+) -> None:
     with Session(engine) as session:
         session.add(
             ConversionReport(
@@ -125,7 +132,7 @@ def _keep(engine: Engine, source: Source, step: int, report: dict[str, Any], pas
         if step > 1:
             audit.system_event(
                 session,
-                ACTOR,
+                actor,
                 "conversion.step",
                 f"step {step} from {source.label}: " + ("passed" if passed else "not passed"),
                 level="info" if passed else "warning",
@@ -134,9 +141,19 @@ def _keep(engine: Engine, source: Source, step: int, report: dict[str, Any], pas
 
 
 def run_step(
-    engine: Engine | None, source: Source, step: int, options: Options = Options()
+    engine: Engine | None,
+    source: Source,
+    step: int,
+    options: Options = Options(),
+    *,
+    actor: audit.Actor | None = None,
 ) -> Job[dict[str, Any]]:
-    """Run one step as a job; keep its report in the 2.1 database; return the report."""
+    """Run one step as a job; keep its report in the 2.1 database; return the report.
+
+    The conversion's own events (start, each step) name ``actor``, who started it: the
+    signed-in person in the window, this machine's account on the command line.
+    """
+    who = actor or audit.local_admin()
     if step == 1:
         folder = None
         if engine is not None:
@@ -144,7 +161,7 @@ def run_step(
                 folder = target_images(session)
         analysed = yield from analysing.analyse(source, folder)
         if engine is not None:
-            _keep(engine, source, 1, analysed, True)
+            _keep(engine, source, 1, analysed, True, who)
         return analysed
     if engine is None:
         raise UserError(_("Steps 2 to 4 need the 2.1 database."))
@@ -153,7 +170,7 @@ def run_step(
         if not clinic_settings.get(session, SOURCE_SETTING):
             clinic_settings.put(session, SOURCE_SETTING, source.label, by=ACTOR.user)
         if step == 2:
-            audit.system_event(session, ACTOR, "conversion.start", source.label)
+            audit.system_event(session, who, "conversion.start", source.label)
         folder = target_images(session)
         session.commit()
     yield LogLine(_("Step %(step)s: %(name)s.", step=step, name=STEPS[step]))
@@ -171,5 +188,5 @@ def run_step(
         report["tables"] = yield from history.run(engine, source, batch=options.batch * 2)
         report["reconciliation"] = yield from history.reconcile(engine, source)
         passed = bool(report["reconciliation"]["passed"])
-    _keep(engine, source, step, report, passed)
+    _keep(engine, source, step, report, passed, who)
     return report
