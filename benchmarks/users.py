@@ -62,7 +62,8 @@ def main() -> None:
     from ibdesk.users import accounts, passwords
 
     password = "blå tandborste i glaset"
-    with tempfile.TemporaryDirectory() as folder:
+    # (Samba's last child may still write its folder for a moment after the DC stopped.)
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as folder:
         engine = make_engine(f"sqlite:///{Path(folder) / 'users.sqlite3'}", create=True)
         schema.upgrade(engine)
         with Session(engine) as session:
