@@ -80,7 +80,9 @@ def _shown_arguments(call: ast.Call) -> list[ast.expr]:
     if name.endswith("Field"):
         return [*call.args[:1], *(keywords[k] for k in ("label", "description") if k in keywords)]
     if name in VALIDATORS:
-        return [keywords["message"]] if "message" in keywords else []
+        # DataRequired("…") and InputRequired("…") take their message first.
+        first = call.args[:1] if name in ("DataRequired", "InputRequired") else []
+        return [*first, *([keywords["message"]] if "message" in keywords else [])]
     if name in CLICK_PARAMETERS:
         return [keywords[k] for k in ("help", "short_help", "prompt") if k in keywords]
     return []
@@ -109,6 +111,7 @@ click.echo("Press Ctrl+C to stop.")
 field = StringField("User name", description="As in anna.admin.")
 @click.option("--all", help="Export every patient.")
 def f(): pass
+name = StringField(_("Name"), validators=[DataRequired("Type a name.")])
 raise UserError(_("The folder is gone."))
 raise NotFound(_("Patient %(id)s does not exist.", id=n))
 flash(_("Saved."), "success")
@@ -116,7 +119,7 @@ Answer("error", str(error))
 click.echo(f"{label}: {count}")
 """
     found = unwrapped(source, "example.py")
-    assert [line.split(":")[1] for line in found] == ["2", "3", "4", "5", "6", "7", "7", "8"]
+    assert [line.split(":")[1] for line in found] == ["2", "3", "4", "5", "6", "7", "7", "8", "10"]
 
 
 def test_no_user_facing_literal_in_the_code_is_left_unwrapped() -> None:

@@ -28,7 +28,7 @@ class ConfirmNumberForm(FlaskForm):
 
     confirm = StringField(
         _l("Type the patient's personnummer to confirm"),
-        validators=[DataRequired("Type the patient's personnummer to confirm.")],
+        validators=[DataRequired(_l("Type the patient's personnummer to confirm."))],
         description=_l("Any form of the number is accepted, for example 121212-1212."),
     )
 
@@ -39,7 +39,7 @@ class UnsignForm(FlaskForm):
     reason = TextAreaField(
         _l("Reason for unsigning"),
         validators=[
-            DataRequired("Give a reason for unsigning (it is kept in the patient's log)."),
+            DataRequired(_l("Give a reason for unsigning (it is kept in the patient's log).")),
             Length(min=3, max=400, message=_l("Write the reason in 3 to 400 characters.")),
         ],
         description=_l("Why the set must be changed; it is kept in the patient's log."),

@@ -43,7 +43,7 @@ class ImageFolderForm(_SectionForm):
 
     path = StringField(
         _l("Shared image folder"),
-        validators=[DataRequired("Type the path of the shared image folder.")],
+        validators=[DataRequired(_l("Type the path of the shared image folder."))],
         description=_l(
             "The folder all workstations keep the images in, such as D:\\ImageBank "
             "or /srv/imagebank. A Windows network path (\\\\server\\share\\folder) is stored as "
@@ -60,7 +60,7 @@ class BackupForm(_SectionForm):
 
     folder = StringField(
         _l("Backup folder"),
-        validators=[DataRequired("Type the folder for the backup.")],
+        validators=[DataRequired(_l("Type the folder for the backup."))],
         description=_l("A folder on this computer; for SQL Server, a folder on the server itself."),
         render_kw={"spellcheck": "false"},
     )
@@ -131,13 +131,13 @@ class LoginForm(_SectionForm):
 
     login = StringField(
         _l("Login name"),
-        validators=[DataRequired("Type the new login's name.")],
+        validators=[DataRequired(_l("Type the new login's name."))],
         description=_l("2 to 63 letters, digits or _, starting with a letter; such as rum_1."),
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     password = PasswordField(
         _l("Password"),
-        validators=[DataRequired("Type the new login's password.")],
+        validators=[DataRequired(_l("Type the new login's password."))],
         description=_l(
             "At least 12 characters. Workstations sign in with it: keep it in the "
             "clinic's password safe."

@@ -201,7 +201,7 @@ class CreateDatabaseForm(FlaskForm):
     name = StringField(
         _l("Name of the new database"),
         default="imagebank",
-        validators=[DataRequired("Type a name for the new database.")],
+        validators=[DataRequired(_l("Type a name for the new database."))],
         description=_l("Letters, digits, _ or -, starting with a letter; for example imagebank."),
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
@@ -238,14 +238,14 @@ class AdminUserForm(FlaskForm):
 
     username = StringField(
         _l("User name"),
-        validators=[DataRequired("Type a user name.")],
+        validators=[DataRequired(_l("Type a user name."))],
         description=_l("2 to 64 letters, digits or . - _ @, no spaces; for example anna.admin."),
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     display_name = StringField(_l("Full name (optional)"))
     password = PasswordField(
         _l("Password"),
-        validators=[DataRequired("Type a password.")],
+        validators=[DataRequired(_l("Type a password."))],
         description=_l(
             "At least %(count)s characters, not containing the user name; a short phrase of "
             "a few words is easy to remember and hard to guess.",
