@@ -227,7 +227,7 @@ def unsign(number: str, set_id: int) -> tuple[str, int] | BaseResponse:
     form = _unsign_form(set_id, submitted=True)
     session = web.db_session()
     if not form.validate_on_submit():
-        message = "; ".join(form.reason.errors) or _("The form was not complete.")
+        message = "; ".join(str(e) for e in form.reason.errors) or _("The form was not complete.")
         return _set_answer(number, set_id, session, Outcome("error", message), 422, form)
 
     def act(session: Session) -> Outcome:
@@ -281,7 +281,7 @@ def _typed_action(
     form = ConfirmNumberForm(prefix=prefix)
     forms = {f"{prefix}_form": form}
     if not form.validate_on_submit():
-        message = "; ".join(form.confirm.errors) or _("The form was not complete.")
+        message = "; ".join(str(e) for e in form.confirm.errors) or _("The form was not complete.")
         return _manage_answer(number, Outcome("error", message), 422, **forms)
     session = web.db_session()
     try:
@@ -329,7 +329,7 @@ def purge(number: str) -> tuple[str, int] | BaseResponse:
     """Remove the patient's rows and files for good (refused while a set is signed)."""
     form = ConfirmNumberForm(prefix="purge")
     if not form.validate_on_submit():
-        message = "; ".join(form.confirm.errors) or _("The form was not complete.")
+        message = "; ".join(str(e) for e in form.confirm.errors) or _("The form was not complete.")
         return _manage_answer(number, Outcome("error", message), 422, purge_form=form)
     session = web.db_session()
     try:
