@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,8 @@ from sqlalchemy import Engine
 
 from ibdesk.backup import store
 from ibdesk.jobs import JobRegistry
-from webfixtures import app, client
+from ibdesk.progress import Progress
+from webfixtures import HX, app, client
 from webfixtures import post as post_from
 
 __all__ = ["app", "client"]  # fixtures, imported for pytest to find
@@ -196,3 +200,49 @@ def test_restore_needs_the_password_typed_again(
     assert "Type your password again before restoring a backup." in answer.get_data(True)
     assert jobs(app).running("Restore backup") is None
     assert not (tmp_path / "new.sqlite3").exists()
+
+
+def test_backup_now_in_general_settings_is_the_backup_tabs_backup(
+    client: FlaskClient, app: Flask, engine: Engine, tmp_path: Path
+) -> None:
+    make_clinic(engine, tmp_path / "bilder")
+    page = client.get("/settings/").get_data(as_text=True)
+    assert "No backup repository is set up yet" in page and 'id="settings-backup-tab"' in page
+    assert 'id="settings-backup-now"' not in page  # nothing to press before a repository
+    refused = post_from(client, "/settings/backup", {}, page="/settings/")
+    assert refused.status_code == 400 and "ibdesk backup init" in refused.get_data(as_text=True)
+    assert store.last("backup") is None
+
+    post(client, "/backup/init", {"repository": str(tmp_path / "repo")})
+    page = client.get("/settings/").get_data(as_text=True)
+    assert 'id="settings-backup-now"' in page and str(tmp_path / "repo") in page
+
+    gate = threading.Event()
+
+    def held() -> Iterator[Progress]:
+        gate.wait(30)
+        yield Progress(1, 1, "held")
+
+    held_id = jobs(app).start("Verify backup", held)
+    busy = post_from(client, "/settings/backup", {}, page="/settings/")
+    assert busy.status_code == 409 and "already running" in busy.get_data(as_text=True)
+    gate.set()
+    jobs(app).wait(held_id, 30)
+
+    answer = post_from(client, "/settings/backup", {}, page="/settings/")
+    for _ in range(600):
+        if answer.status_code != 202:
+            break
+        [poll] = re.findall(
+            r'hx-get="(/settings/tools/backup/[0-9a-f]+)"', answer.get_data(as_text=True)
+        )
+        time.sleep(0.1)
+        answer = client.get(poll, headers=HX)
+    html = answer.get_data(as_text=True)
+    good = store.last("backup")
+    assert answer.status_code == 200 and good is not None, html
+    # One snapshot of the database and the images, listed by the Backup tab like its own.
+    assert f"Backup {good.backup_id} is complete" in html and "the Backup tab lists it" in html
+    assert good.files > 1
+    assert good.backup_id in client.get("/backup/list").get_data(as_text=True)
+    assert "None yet." not in client.get("/settings/").get_data(as_text=True)

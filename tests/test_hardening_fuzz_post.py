@@ -97,7 +97,7 @@ def _forms(c: dict[str, Any], value: str) -> dict[str, tuple[str, dict[str, str]
         "create database": ("/settings/connect/database/create", {"name": value}),
         "image folder": ("/settings/image-folder", {"image-path": value}),
         "image folder check": ("/settings/image-folder/check", {"image-path": value}),
-        "backup folder": ("/settings/backup", {"backup-folder": value}),
+        "copy folder": ("/settings/copy", {"copy-folder": value}),
         "export to": ("/export/", {"to": value, "patient": pid, "jobs": "1"}),
         "export ids": ("/export/", {"to": to, "patient": value, "jobs": "1"}),
         "export jobs": ("/export/", {"to": to, "patient": pid, "jobs": value}),

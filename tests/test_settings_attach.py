@@ -1,7 +1,7 @@
 """Attach an existing 2.1 database on PostgreSQL from a dump: domain, CLI and General settings.
 
 Every test runs on the real PostgreSQL server of the suite; the dumps are made by the same
-[Backup now] the administrator uses (``pg_dump -Fc``).
+[Copy the database] the administrator uses (``pg_dump -Fc``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def databases(server: pgserver.PgServer) -> set[str]:
 
 @pytest.fixture
 def clinic_dump(db_url: str, backend: str, tmp_path: Path) -> Path:
-    """Return a dump (``pg_dump -Fc``, by [Backup now]) of a clinic with one patient."""
+    """Return a dump (``pg_dump -Fc``, by [Copy the database]) of a clinic with one patient."""
     engine = make_engine(db_url)
     with Session(engine) as session:
         make_patient(session, first_name="Dumpad", last_name="Patient")

@@ -75,6 +75,7 @@ def test_the_page_shows_the_connection_and_every_tool(
         "Change connection",
         "Quick-start wizard",
         "Backup now",
+        "Copy the database",
         "Update database",
         "Attach existing 2.1 database",
         "Create database user",
@@ -135,16 +136,16 @@ def _stored(db_url: str) -> str | None:
     return value
 
 
-def test_backup_now_writes_a_verified_copy_and_logs_it(
+def test_copy_the_database_writes_a_verified_copy_and_logs_it(
     configured: FlaskClient, db_url: str, tmp_path: Path, backend: str
 ) -> None:
-    empty = post(configured, "/settings/backup", {"backup-folder": ""})
-    assert empty.status_code == 422 and "Type the folder for the backup." in html(empty)
-    missing = post(configured, "/settings/backup", {"backup-folder": str(tmp_path / "saknas")})
+    empty = post(configured, "/settings/copy", {"copy-folder": ""})
+    assert empty.status_code == 422 and "Type the folder for the copy." in html(empty)
+    missing = post(configured, "/settings/copy", {"copy-folder": str(tmp_path / "saknas")})
     assert missing.status_code == 409 and "does not exist; create it first" in html(missing)
     folder = tmp_path / f"säkerhetskopior {SWEDISH}"
     folder.mkdir()
-    done = post(configured, "/settings/backup", {"backup-folder": str(folder)})
+    done = post(configured, "/settings/copy", {"copy-folder": str(folder)})
     page = html(done)
     copies = list(folder.iterdir())
     assert done.status_code == 200 and len(copies) == 1
@@ -275,7 +276,7 @@ def test_sql_server_backup_shows_the_statements_to_run_on_the_server() -> None:
         assert "hemligt" not in page
         assert "Data file (.mdf) on the server" in page and "Log file (.ldf)" in page
         assert "backed up on the SQL Server" in page
-        shown = post(test_client, "/settings/backup", {"backup-folder": "D:\\Backup"})
+        shown = post(test_client, "/settings/copy", {"copy-folder": "D:\\Backup"})
         page = html(shown)
         assert "SQL Server writes its backups itself, on the server" in page
         assert "BACKUP DATABASE [ImageBank] TO DISK = N&#39;D:\\Backup\\ImageBank-" in page
@@ -326,7 +327,7 @@ def test_create_new_database_inline_on_the_current_server(
     engine.dispose()
 
 
-def test_a_backup_longer_than_the_buttons_wait_is_followed_as_a_job_to_its_answer(
+def test_a_copy_longer_than_the_buttons_wait_is_followed_as_a_job_to_its_answer(
     configured: FlaskClient, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ibdesk.blueprints import settings as settings_view
@@ -343,10 +344,10 @@ def test_a_backup_longer_than_the_buttons_wait_is_followed_as_a_job_to_its_answe
     monkeypatch.setattr(backups, "backup_job", held_job)
     folder = tmp_path / "kopior"
     folder.mkdir()
-    running = post(configured, "/settings/backup", {"backup-folder": str(folder)})
+    running = post(configured, "/settings/copy", {"copy-folder": str(folder)})
     page = html(running)
     assert running.status_code == 202 and 'data-job-state="running"' in page
-    [poll] = re.findall(r'hx-get="(/settings/tools/backup/[0-9a-f]+)"', page)
+    [poll] = re.findall(r'hx-get="(/settings/tools/copy/[0-9a-f]+)"', page)
     assert list(folder.iterdir()) == []  # nothing written while the job is held
     gate.set()
     for _ in range(300):
@@ -359,4 +360,4 @@ def test_a_backup_longer_than_the_buttons_wait_is_followed_as_a_job_to_its_answe
     assert f"Backup written to {copies[0]}" in html(answer)
     assert len(events(db_url, "db.backup")) == 1
     # Another tab's job id is not this tool's: the tool shows only its own jobs.
-    assert configured.get(poll.replace("/backup/", "/update/"), headers=HX).status_code == 404
+    assert configured.get(poll.replace("/copy/", "/update/"), headers=HX).status_code == 404

@@ -19,21 +19,29 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from ibdesk import config, display, limits, schema, web
+from ibdesk import backup, config, display, limits, schema, web
 from ibdesk.audit import system_event
+from ibdesk.blueprints import backup as backup_view
 from ibdesk.blueprints import connect, gate_open, go, is_htmx, page_or_partial, status_for
 from ibdesk.blueprints.connect import flow_state, status_bar
 from ibdesk.blueprints.home import SOURCES
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.db import server_info
 from ibdesk.errors import UserError
-from ibdesk.forms.settings import AttachForm, BackupForm, ImageFolderForm, LoginForm, UpdateForm
+from ibdesk.forms.settings import (
+    AttachForm,
+    BackupForm,
+    CopyForm,
+    ImageFolderForm,
+    LoginForm,
+    UpdateForm,
+)
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import ngettext
 from ibdesk.jobs import JobState, JobStatus
 from ibdesk.progress import Job
 from ibdesk.settings import attach as attaching
-from ibdesk.settings import backup as backups
+from ibdesk.settings import backup as dbcopy
 from ibdesk.settings import connection, dbadmin, dblogins, imagefolder
 from ibdesk.settings.connection import shown_url
 from ibdesk.wizard import Answer
@@ -41,13 +49,19 @@ from ibdesk.wizard import Answer
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 connect.register(bp, "settings", "/connect")
 
-BACKUP_JOB = "Database backup"
+COPY_JOB = "Database copy"
 UPDATE_JOB = "Database update"
 ATTACH_JOB = "Database attach"
-TOOL_JOBS = {"backup": BACKUP_JOB, "update": UPDATE_JOB, "attach": ATTACH_JOB}
+# [Backup now] runs the Backup tab's own job, so each tab sees the other's running backup.
+TOOL_JOBS = {
+    "backup": backup_view.BACKUP_JOB,
+    "copy": COPY_JOB,
+    "update": UPDATE_JOB,
+    "attach": ATTACH_JOB,
+}
 TOOL_WAIT_S = 20.0  # a small database is backed up or updated while the button waits
 
-SECTIONS = ("connection", "image_folder", "backup", "update", "attach", "login")
+SECTIONS = ("connection", "image_folder", "backup", "copy", "update", "attach", "login")
 
 
 def _tab_ids() -> set[str]:
@@ -66,10 +80,13 @@ def _backend() -> str:
 
 
 def _forms(backend: str) -> dict[str, Any]:
-    default_backups = "" if backend == "mssql" else str(backups.default_backup_folder())
+    default_backups = "" if backend == "mssql" else str(dbcopy.default_backup_folder())
     return {
         "image_folder_form": ImageFolderForm(formdata=None),
-        "backup_form": BackupForm(formdata=None, folder=default_backups),
+        "backup_form": BackupForm(formdata=None),
+        "backup_health": backup.store.health(),
+        "backup_repository": _repository(),
+        "copy_form": CopyForm(formdata=None, folder=default_backups),
         "update_form": UpdateForm(formdata=None, backup_folder=default_backups),
         "attach_form": AttachForm(formdata=None, backend=backend),
         "dumps": _dumps(backend),
@@ -78,11 +95,18 @@ def _forms(backend: str) -> dict[str, Any]:
     }
 
 
+def _repository() -> str | None:
+    try:
+        return backup.store.repository()
+    except UserError:  # an unreadable configuration file: the Backup tab says why
+        return None
+
+
 def _dumps(backend: str) -> list[str]:
     """List the dumps in this computer's backup folder, offered when attaching on PostgreSQL."""
     if backend != "postgresql":
         return []
-    return [str(path) for path in attaching.dumps_in(backups.default_backup_folder())]
+    return [str(path) for path in attaching.dumps_in(dbcopy.default_backup_folder())]
 
 
 @dataclass(frozen=True)
@@ -122,6 +146,10 @@ def _render(section: str, status_code: int = 200, **context: Any) -> tuple[str, 
     context.update(backend=backend, section=section)
     if section == "attach":
         context.setdefault("dumps", _dumps(backend))
+    if section == "backup":
+        context.setdefault("backup_health", backup.store.health())
+        context.setdefault("backup_repository", _repository())
+        context.setdefault("tab_ids", _tab_ids())
     if is_htmx():
         # "refreshed": the database changed, so the connection facts and status bar follow.
         refreshed = context.get("refreshed", False)
@@ -267,16 +295,35 @@ def _error(error: UserError) -> Answer:
 
 @bp.post("/backup")
 def backup_submit() -> tuple[str, int]:
-    """Back the database up and verify the copy (SQL Server: the statements to run there)."""
+    """Back up the database and the image folder as one snapshot (the Backup tab's job)."""
     form = BackupForm()
     if not form.validate_on_submit():
         return _render("backup", 422, backup_form=form)
+    running = [name for name in backup_view.JOBS if registry().running(name) is not None]
+    if running:
+        message = _("A backup, verify or restore is already running: wait for it to end.")
+        return _render("backup", 409, answer=Answer("error", message))
+    try:
+        restic = backup.store.engine_or_refuse()
+        engine = web.database().ready_engine()
+    except UserError as error:
+        return _render("backup", status_for(error), answer=_error(error))
+    factory = partial(backup.run.run_backup, engine, restic=restic, actor=web.actor())
+    return _tool_answer("backup", _run_tool(backup_view.BACKUP_JOB, factory))
+
+
+@bp.post("/copy")
+def copy_submit() -> tuple[str, int]:
+    """Copy the database alone and verify the copy (SQL Server: the statements to run there)."""
+    form = CopyForm()
+    if not form.validate_on_submit():
+        return _render("copy", 422, copy_form=form)
     folder = (form.folder.data or "").strip()
     if _backend() == "mssql":
         try:
-            statements = backups.mssql_backup_plan(_url(), folder)
+            statements = dbcopy.mssql_backup_plan(_url(), folder)
         except UserError as error:
-            return _render("backup", 422, backup_form=form, answer=_error(error))
+            return _render("copy", 422, copy_form=form, answer=_error(error))
         answer = Answer(
             "info",
             _(
@@ -287,9 +334,9 @@ def backup_submit() -> tuple[str, int]:
             tuple(statements),
             code=True,
         )
-        return _render("backup", backup_form=form, answer=answer)
-    factory = partial(backups.backup_job, web.database().engine(), Path(folder), web.actor())
-    return _tool_answer("backup", _run_tool(BACKUP_JOB, factory), backup_form=form)
+        return _render("copy", copy_form=form, answer=answer)
+    factory = partial(dbcopy.backup_job, web.database().engine(), Path(folder), web.actor())
+    return _tool_answer("copy", _run_tool(COPY_JOB, factory), copy_form=form)
 
 
 @bp.post("/update")
@@ -308,7 +355,7 @@ def update_submit() -> tuple[str, int]:
     return _tool_answer("update", _run_tool(UPDATE_JOB, factory), update_form=form)
 
 
-@bp.get("/tools/<any(backup, update, attach):tool>/<job_id>")
+@bp.get("/tools/<any(backup, copy, update, attach):tool>/<job_id>")
 def tool_result(tool: str, job_id: str) -> tuple[str, int]:
     """Show a tool's result once its job has ended (its progress while it runs)."""
     job = registry().status(job_id, TOOL_JOBS[tool], log_tail=LOG_TAIL)
@@ -332,6 +379,7 @@ def _tool_answer(tool: str, job: JobStatus, **context: Any) -> tuple[str, int]:
     """Render a tool's section: its job's progress, or the answer its result gives."""
     forms: dict[str, tuple[str, Callable[..., Any]]] = {
         "backup": ("backup_form", BackupForm),
+        "copy": ("copy_form", CopyForm),
         "update": ("update_form", UpdateForm),
         "attach": ("attach_form", partial(AttachForm, backend="postgresql")),
     }
@@ -353,7 +401,18 @@ def _tool_answer(tool: str, job: JobStatus, **context: Any) -> tuple[str, int]:
         )
         return _render(tool, answer=answer, refreshed=True, **context)
     if tool == "backup":
-        result: backups.BackupResult = job.result
+        summary: backup.run.BackupSummary = job.result
+        lines = (
+            _(
+                "%(files)s files, %(size)s, in %(seconds)s s; the Backup tab lists it.",
+                files=display.number(summary.files),
+                size=display.byte_size(summary.bytes),
+                seconds=display.number(summary.seconds, decimals=1),
+            ),
+        )
+        return _render(tool, answer=Answer("success", str(summary), lines), **context)
+    if tool == "copy":
+        result: dbcopy.BackupResult = job.result
         answer = Answer(
             "success",
             _(

@@ -54,13 +54,19 @@ class ImageFolderForm(_SectionForm):
 
 
 class BackupForm(_SectionForm):
-    """[Backup now]: where the verified copy goes."""
+    """[Backup now]: the database and the image folder, one snapshot (nothing to fill in)."""
 
     PREFIX = "backup"
 
+
+class CopyForm(_SectionForm):
+    """[Copy the database]: where the verified copy of the database alone goes."""
+
+    PREFIX = "copy"
+
     folder = StringField(
-        _l("Backup folder"),
-        validators=[DataRequired(_l("Type the folder for the backup."))],
+        _l("Folder for the copy"),
+        validators=[DataRequired(_l("Type the folder for the copy."))],
         description=_l("A folder on this computer; for SQL Server, a folder on the server itself."),
         render_kw={"spellcheck": "false"},
     )

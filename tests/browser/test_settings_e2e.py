@@ -121,10 +121,10 @@ def test_every_tool_on_a_sqlite_clinic(
     expect(answer(page, "image-folder")).to_contain_text("A Windows network path")
     assert _image_folder(url) == "\\\\server\\bilder\\ImageBank"
 
-    # Backup now: a verified copy and a line in the system log.
-    page.locator("#settings-backup").get_by_label("Backup folder").fill(str(backups))
-    page.get_by_role("button", name="Backup now").click()
-    expect(answer(page, "backup")).to_contain_text("Verified: integrity check ok", timeout=WAIT_MS)
+    # Copy the database: a verified copy and a line in the system log.
+    page.locator("#settings-copy").get_by_label("Folder for the copy").fill(str(backups))
+    page.get_by_role("button", name="Copy the database").click()
+    expect(answer(page, "copy")).to_contain_text("Verified: integrity check ok", timeout=WAIT_MS)
     assert len(list(backups.iterdir())) == 2  # the update's and this one
     assert len(_events(url, "db.backup")) == 1
     shot(page, artifacts / "settings-sqlite.png")
@@ -211,9 +211,9 @@ def test_every_tool_on_a_postgresql_clinic(
         expect(answer(page, "connection")).to_contain_text("Connection successful (PostgreSQL")
         backups = tmp_path / "backups"
         backups.mkdir()
-        page.locator("#settings-backup").get_by_label("Backup folder").fill(str(backups))
-        page.get_by_role("button", name="Backup now").click()
-        expect(answer(page, "backup")).to_contain_text("pg_restore --list", timeout=WAIT_MS)
+        page.locator("#settings-copy").get_by_label("Folder for the copy").fill(str(backups))
+        page.get_by_role("button", name="Copy the database").click()
+        expect(answer(page, "copy")).to_contain_text("pg_restore --list", timeout=WAIT_MS)
         assert [p.suffix for p in backups.iterdir()] == [".dump"]
 
         # Create database user, then really log in as it: data yes, tables no.

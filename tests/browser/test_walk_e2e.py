@@ -130,12 +130,12 @@ def test_database_users_and_attach_from_a_dump_on_postgresql(
         expect(answer(page, "login")).to_contain_text("Login rum_walk removed.", timeout=WAIT_MS)
         expect(users.locator("li[data-login=rum_walk]")).to_have_count(0)
 
-        # A dump from [Backup now], attached as a new database that the program then uses.
+        # A dump from [Copy the database], attached as a new database that the program then uses.
         backups = tmp_path / "backups"
         backups.mkdir()
-        page.locator("#settings-backup").get_by_label("Backup folder").fill(str(backups))
-        page.get_by_role("button", name="Backup now").click()
-        expect(answer(page, "backup")).to_contain_text("pg_restore --list", timeout=WAIT_MS)
+        page.locator("#settings-copy").get_by_label("Folder for the copy").fill(str(backups))
+        page.get_by_role("button", name="Copy the database").click()
+        expect(answer(page, "copy")).to_contain_text("pg_restore --list", timeout=WAIT_MS)
         (dump,) = backups.iterdir()
         attach = page.locator("#settings-attach")
         expect(attach.locator("[data-field=from-dump]")).to_contain_text("from a dump")
