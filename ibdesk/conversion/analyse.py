@@ -15,6 +15,7 @@ from typing import Any
 
 from ibdesk import display
 from ibdesk.conversion import checks
+from ibdesk.conversion.names import NameIndex
 from ibdesk.conversion.source import ITEMS, LOG, PATIENTS, STATUSES, TABLES, USERS, Source
 from ibdesk.i18n import gettext as _
 from ibdesk.progress import Job, LogLine, Progress
@@ -88,6 +89,53 @@ def _patients(source: Source, found: Problems) -> tuple[set[int], int]:
     return ids, merged
 
 
+def _items(
+    source: Source,
+    names: NameIndex,
+    found: Problems,
+    patient_ids: set[int],
+    status_ids: set[int],
+    progress: tuple[int, int],
+) -> Job[tuple[int, Counter[str]]]:
+    """Check every item row and its file; return the bytes the rows name and the count by type."""
+    done, total = progress
+    index = checks.FolderIndex(source.images)
+    named_bytes = 0
+    by_type: Counter[str] = Counter()
+    for rows in source.rows(ITEMS, 2000):
+        names.add_named(rows)
+        for row in rows:
+            key = row["BildId"]
+            by_type[str(row["Typ"])] += 1
+            if int(row["PatientId"]) not in patient_ids:
+                found.add(checks.ORPHAN_PATIENT, "Bilder", key, "PatientId", row["PatientId"])
+            elif row["StatusId"] is not None and int(row["StatusId"]) not in status_ids:
+                found.add(checks.ORPHAN_STATUS, "Bilder", key, "StatusId", row["StatusId"])
+            if int(row["Typ"]) not in checks.KINDS:
+                found.add(checks.WRONG_TYPE, "Bilder", key, "Typ", row["Typ"])
+            if row["Raderad"]:
+                found.add(checks.DELETED, "Bilder", key, "Raderad", row["Raderad"])
+            where = index.find(str(row["Filnamn"]))
+            if where.relative is None:
+                found.add(
+                    where.problem or checks.FILE_MISSING,
+                    "Bilder",
+                    key,
+                    "Filnamn",
+                    row["Filnamn"],
+                )
+                continue
+            if where.case_differs:
+                found.add(checks.CASE_DIFFERS, "Bilder", key, "Filnamn", row["Filnamn"])
+            size = os.lstat(source.images / where.relative).st_size
+            if size == 0:
+                found.add(checks.FILE_EMPTY, "Bilder", key, "Filnamn", row["Filnamn"])
+            named_bytes += size
+        done += len(rows)
+        yield Progress(done, total, "Bilder")
+    return named_bytes, by_type
+
+
 def analyse(source: Source, target_images: Path | None = None) -> Job[dict[str, Any]]:
     """Analyse a 1.2 installation as a job; return the report (a plain dictionary)."""
     started = time.perf_counter()
@@ -123,60 +171,32 @@ def analyse(source: Source, target_images: Path | None = None) -> Job[dict[str, 
             signed += bool(row["Signerad"])
         done += len(rows)
         yield Progress(done, total, "Status")
-    index = checks.FolderIndex(source.images)
-    named: set[str] = set()
-    named_bytes = 0
-    by_type: Counter[str] = Counter()
-    for rows in source.rows(ITEMS, 2000):
-        for row in rows:
-            key = row["BildId"]
-            named.add(str(row["Filnamn"]).replace("\\", "/").strip().lower())
-            by_type[str(row["Typ"])] += 1
-            if int(row["PatientId"]) not in patient_ids:
-                found.add(checks.ORPHAN_PATIENT, "Bilder", key, "PatientId", row["PatientId"])
-            elif row["StatusId"] is not None and int(row["StatusId"]) not in status_ids:
-                found.add(checks.ORPHAN_STATUS, "Bilder", key, "StatusId", row["StatusId"])
-            if int(row["Typ"]) not in checks.KINDS:
-                found.add(checks.WRONG_TYPE, "Bilder", key, "Typ", row["Typ"])
-            if row["Raderad"]:
-                found.add(checks.DELETED, "Bilder", key, "Raderad", row["Raderad"])
-            where = index.find(str(row["Filnamn"]))
-            if where.relative is None:
-                found.add(
-                    where.problem or checks.FILE_MISSING, "Bilder", key, "Filnamn", row["Filnamn"]
-                )
-                continue
-            if where.case_differs:
-                found.add(checks.CASE_DIFFERS, "Bilder", key, "Filnamn", row["Filnamn"])
-            size = os.lstat(source.images / where.relative).st_size
-            if size == 0:
-                found.add(checks.FILE_EMPTY, "Bilder", key, "Filnamn", row["Filnamn"])
-            named_bytes += size
-        done += len(rows)
-        yield Progress(done, total, "Bilder")
-    for rows in source.rows(LOG, 5000):
-        for row in rows:
-            if row["PatientId"] is not None and int(row["PatientId"]) not in patient_ids:
-                found.add(
-                    checks.ORPHAN_PATIENT, "Logg", row["LoggId"], "PatientId", row["PatientId"]
-                )
-        done += len(rows)
-        yield Progress(done, total, "Logg")
-    files = checks.walk_files(source.images)
-    folder_bytes = 0
-    for relative in files:
-        folder_bytes += os.lstat(source.images / relative).st_size
-        if relative.lower() not in named:
+    with NameIndex() as names:
+        named_bytes, by_type = yield from _items(
+            source, names, found, patient_ids, status_ids, (done, total)
+        )
+        done += counts["Bilder"]
+        for rows in source.rows(LOG, 5000):
+            for row in rows:
+                if row["PatientId"] is not None and int(row["PatientId"]) not in patient_ids:
+                    found.add(
+                        checks.ORPHAN_PATIENT, "Logg", row["LoggId"], "PatientId", row["PatientId"]
+                    )
+            done += len(rows)
+            yield Progress(done, total, "Logg")
+        names.add_disk(source.images)
+        files, folder_bytes = names.files()
+        for relative in names.unnamed():
             found.add(checks.ORPHAN_FILE, "file", relative, "", relative)
     linked = _same_filesystem(source.images, target_images)
     seconds = total / ROWS_PER_S + (
-        len(files) / FILES_PER_S_LINKED if linked else named_bytes / BYTES_PER_S_COPIED
+        files / FILES_PER_S_LINKED if linked else named_bytes / BYTES_PER_S_COPIED
     )
     report = {
         "step": 1,
         "source": source.label,
         "tables": counts,
-        "folder": {"files": len(files), "bytes": folder_bytes, "named_bytes": named_bytes},
+        "folder": {"files": files, "bytes": folder_bytes, "named_bytes": named_bytes},
         "by_type": dict(sorted(by_type.items())),
         "signed_statuses": signed,
         "duplicates_to_merge": merged,

@@ -176,16 +176,3 @@ class FolderIndex:
             if stat.S_ISLNK(info.st_mode):
                 return Found(None, FILE_OUTSIDE, message="a symbolic link")
         return Found("/".join(real), None, case_differs=real != names)
-
-
-def walk_files(root: Path) -> list[str]:
-    """Return every regular file under ``root`` relative to it (links are not followed)."""
-    found: list[str] = []
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        base = Path(folder).relative_to(root)
-        for name in files:
-            path = Path(folder) / name
-            if stat.S_ISREG(os.lstat(path).st_mode):
-                found.append((base / name).as_posix())
-        dirs.sort()
-    return found

@@ -29,6 +29,7 @@ from ibdesk.conversion.batches import (
     rejected,
     write_batch,
 )
+from ibdesk.conversion.names import NameIndex
 from ibdesk.conversion.people import CONVERTER
 from ibdesk.conversion.source import ITEMS, LOG, TABLES, Source
 from ibdesk.i18n import gettext as _
@@ -243,20 +244,6 @@ def _verify_signed(session: Session, batch: int = 500) -> tuple[int, list[int]]:
 def _folder(
     session: Session, source: Source, outcomes: dict[str, dict[str, int]]
 ) -> dict[str, Any]:
-    disk = {name.lower() for name in checks.walk_files(source.images)}
-    outcome_of = dict(
-        session.execute(
-            select(ConversionMap.source_key, ConversionMap.outcome).where(
-                ConversionMap.source_table == "Bilder"
-            )
-        ).all()
-    )
-    named: dict[str, set[str]] = {CONVERTED: set(), REJECTED: set()}
-    for rows in source.rows(ITEMS, 5000):
-        for row in rows:
-            outcome = outcome_of.get(str(row["BildId"]), "")
-            name = str(row["Filnamn"]).replace("\\", "/").strip().lower()
-            named.setdefault(outcome, set()).add(name)
     how = dict(
         session.execute(
             select(ConversionMap.detail, func.count())
@@ -271,33 +258,43 @@ def _folder(
             .group_by(ConversionIssue.reason)
         ).all()
     )
-    orphan_names = {
-        str(key).lower()
-        for key in session.scalars(
-            select(ConversionIssue.source_key).where(ConversionIssue.reason == checks.ORPHAN_FILE)
+    streamed = {"yield_per": 5000}  # read in batches, never the whole table at once
+    with NameIndex() as names:
+        names.add_disk(source.images)
+        names.add_named(row for rows in source.rows(ITEMS, 5000) for row in rows)
+        names.add_outcomes(
+            session.execute(
+                select(ConversionMap.source_key, ConversionMap.outcome).where(
+                    ConversionMap.source_table == "Bilder"
+                ),
+                execution_options=streamed,
+            )
         )
-    }
-    placed_files = named[CONVERTED] & disk
-    rejected_files = (named[REJECTED] & disk) - placed_files
+        names.add_orphans(
+            session.scalars(
+                select(ConversionIssue.source_key).where(
+                    ConversionIssue.reason == checks.ORPHAN_FILE
+                ),
+                execution_options=streamed,
+            )
+        )
+        found, orphans = names.distinct_files(), names.orphans()
+        named_by_rejected, names_balance = names.reconcile(CONVERTED, REJECTED)
     # Exact: every file found is placed, named only by rejected rows, or named by no row;
     # every converted row's file was found; no orphan is named by a row.
-    balanced = (
-        disk == placed_files | rejected_files | orphan_names
-        and not orphan_names & (named[CONVERTED] | named[REJECTED])
-        and int(how.get("linked", 0)) + int(how.get("copied", 0))
-        == outcomes.get("Bilder", {}).get(CONVERTED, 0)
-    )
+    placed = int(how.get("linked", 0)) + int(how.get("copied", 0))
+    balanced = names_balance and placed == outcomes.get("Bilder", {}).get(CONVERTED, 0)
     return {
-        "found": len(disk),
-        "placed": int(how.get("linked", 0)) + int(how.get("copied", 0)),
+        "found": found,
+        "placed": placed,
         "linked": int(how.get("linked", 0)),
         "copied": int(how.get("copied", 0)),
         "missing": int(reasons.get(checks.FILE_MISSING, 0)),
-        "orphans": len(orphan_names),
+        "orphans": orphans,
         "zero_byte": int(reasons.get(checks.FILE_EMPTY, 0)),
         "case_differs": int(reasons.get(checks.CASE_DIFFERS, 0)),
         "sha256_mismatch": int(reasons.get(checks.HASH_MISMATCH, 0)),
         "outside": int(reasons.get(checks.FILE_OUTSIDE, 0)),
-        "named_by_rejected_rows": len(rejected_files),
+        "named_by_rejected_rows": named_by_rejected,
         "balanced": balanced,
     }

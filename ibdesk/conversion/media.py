@@ -34,6 +34,7 @@ from ibdesk.conversion.batches import (
     targets,
     write_batch,
 )
+from ibdesk.conversion.names import NameIndex
 from ibdesk.conversion.people import CONVERTER
 from ibdesk.conversion.placing import Empty, Mismatch, Placer
 from ibdesk.conversion.source import ITEMS, STATUSES, Source
@@ -428,28 +429,33 @@ def sign_converted(engine: Engine, source: Source) -> Job[int]:
 
 def find_orphans(engine: Engine, source: Source) -> Job[int]:
     """Record every file in the 1.2 folder that no row names (replacing an earlier scan)."""
-    named: set[str] = set()
-    for rows in source.rows(ITEMS, 5000):
-        for row in rows:
-            named.add(str(row["Filnamn"]).replace("\\", "/").strip().lower())
     yield Progress(0, None, _("looking for files no row names"))
-    orphans = [f for f in checks.walk_files(source.images) if f.lower() not in named]
-    with Session(engine) as session:
+    found = 0
+    with NameIndex() as names, Session(engine) as session:
+        names.add_disk(source.images)
+        names.add_named(row for rows in source.rows(ITEMS, 5000) for row in rows)
         session.execute(delete(ConversionIssue).where(ConversionIssue.reason == checks.ORPHAN_FILE))
-        for relative in orphans:
-            session.add(
-                ConversionIssue(
-                    step=3,
-                    source_table="file",
-                    source_key=relative,
-                    column_name="",
-                    reason=checks.ORPHAN_FILE,
-                    rejected=True,
-                    raw_value=relative,
-                )
+        batch: list[dict[str, Any]] = []
+        for relative in names.unnamed():
+            batch.append(
+                {
+                    "step": 3,
+                    "source_table": "file",
+                    "source_key": relative,
+                    "column_name": "",
+                    "reason": checks.ORPHAN_FILE,
+                    "rejected": True,
+                    "raw_value": relative,
+                }
             )
+            if len(batch) >= 1000:
+                found += len(batch)
+                bulkwrite.insert_rows(session, ConversionIssue, batch)
+                batch = []
+        found += len(batch)
+        bulkwrite.insert_rows(session, ConversionIssue, batch)
         session.commit()
-    return len(orphans)
+    return found
 
 
 def _key_of(column: str) -> Callable[[dict[str, Any]], str]:
