@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ibdesk import clinic_settings, demo
-from ibdesk.cli import Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import FOLDER, Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
@@ -41,7 +41,7 @@ from ibdesk.i18n import lazy_gettext as _l
 @click.option(
     "--images",
     "images",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help=_l(
         "Image folder for --with-files (default: the image-folder setting; "
         "stored as that setting when it is not set yet)."
