@@ -51,13 +51,12 @@ def _text(step: int, result: dict[str, Any]) -> str:
 )
 @click.option(
     "--images",
-    "images",
     required=True,
     type=FOLDER,
     help=_l("The ImageBank 1.2 image folder (never modified)."),
 )
-@click.option("--analyse", "analyse", is_flag=True, help=_l("Only analyse (step 1, a dry run)."))
-@click.option("--step", "step", type=click.IntRange(1, 4), help=_l("Run this step (1 to 4)."))
+@click.option("--analyse", is_flag=True, help=_l("Only analyse (step 1, a dry run)."))
+@click.option("--step", type=click.IntRange(1, 4), help=_l("Run this step (1 to 4)."))
 @click.option("--all", "run_all", is_flag=True, help=_l("Run every step that has not passed."))
 @click.option(
     "--target-images",
