@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -168,6 +169,18 @@ def test_demo_json_reports_rates(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM patient")).scalar() == 30
     engine.dispose()
+
+
+def test_demo_says_what_it_made_and_shows_its_defaults(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
+    run("--db", url, "db", "upgrade")
+    result = run("--db", url, "demo", "--patients", "3", "--media-per-patient", "2")
+    made = r"Made 3 patients, \d+ image sets, 6 media \(0 files\), \d+ audit events"
+    assert re.match(made + r" and 1 log-ins in [\d.]+ s\.$", result.stdout), result.stdout
+    # The job's own last log line, on stderr with the progress.
+    assert re.search(made + r" in [\d.]+ s\.$", result.stderr, re.M), result.stderr
+    shown = run("demo", "--help").stdout
+    assert "[default: 50;" in shown and "[default: 20;" in shown and "[default: 2026]" in shown
 
 
 def test_demo_with_files_needs_a_folder(tmp_path: Path) -> None:

@@ -52,3 +52,13 @@ def test_sign_verify_unsign_and_logs(db_url: str, session: Session, cli_admin: s
     assert verified["ok"] and verified["checked"] >= 5
     bad_date = run(db_url, "logs", "show", "--since", "2026-13-01")
     assert bad_date.exit_code == 1 and "YYYY-MM-DD" in bad_date.stderr
+
+
+def test_purge_says_what_it_removed(db_url: str, session: Session, cli_admin: str) -> None:
+    number = make_media(session).image_set.patient.personnummer
+    session.close()
+    refused = run(db_url, "patients", "purge", number, "--confirm", "wrong")
+    assert refused.exit_code == 1 and "does not match" in refused.stderr
+    purged = run(db_url, "patients", "purge", number, "--confirm", number)
+    assert purged.stdout.startswith(f"Purged {number}: 1 image sets, 1 media, ")
+    assert json.loads(run(db_url, "patients", "find", number, "--json").stdout) == []

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import click
@@ -103,6 +104,10 @@ pass_runtime = click.make_pass_decorator(Runtime)
 
 # A row id on the command line: a number larger than any id is said plainly, not sent on.
 ROW_ID = click.IntRange(1, limits.ROW_ID_MAX)
+
+# A folder, or a file, named on the command line: the command gets a Path.
+FOLDER = click.Path(file_okay=False, path_type=Path)
+FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 def json_option(what: str = "result") -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -16,8 +16,7 @@ from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
-from ibdesk.models import Right
-from ibdesk.users import clisession, directory, groups
+from ibdesk.users import directory, groups
 
 
 @click.group("ad")
@@ -38,6 +37,13 @@ def _settings_dict(settings: directory.ADSettings) -> dict[str, Any]:
         "bind_password_here": bool(directory.load_password()),
         "mappings": [dataclasses.asdict(m) for m in settings.mappings],
     }
+
+
+def _signed_in_settings(runtime: Runtime) -> directory.ADSettings:
+    """Return the Active Directory settings, once the administrator's sign-in is checked."""
+    with runtime.session(read_only=True) as session:
+        runtime.signed_in(session)
+        return directory.load_settings(session)
 
 
 def _read_ca(path: Path) -> str:
@@ -74,7 +80,7 @@ def set_command(
 ) -> None:
     """Change the Active Directory settings (what is not given stays)."""
     with runtime.session() as session:
-        actor = clisession.signed_in_actor(session, Right.ADMINISTER)
+        actor = runtime.signed_in(session)
         old = directory.load_settings(session)
         changes: dict[str, Any] = {
             key: value
@@ -106,9 +112,7 @@ def set_command(
 @pass_runtime
 def show(runtime: Runtime, as_json: bool) -> None:
     """Show the Active Directory settings."""
-    with runtime.session(read_only=True) as session:
-        clisession.signed_in_actor(session, Right.ADMINISTER)
-        data = _settings_dict(directory.load_settings(session))
+    data = _settings_dict(_signed_in_settings(runtime))
     lines = [f"{key}: {value}" for key, value in data.items() if key != "mappings"]
     lines += [f"map: {m['ad_group']} → {m['group']}" for m in data["mappings"]]
     emit(data, as_json, "\n".join(lines))
@@ -121,7 +125,7 @@ def show(runtime: Runtime, as_json: bool) -> None:
 def test_command(runtime: Runtime, username: str, as_json: bool) -> None:
     """Test each stage: TCP, TLS, bind, user search, group resolution (exit 1 on a failure)."""
     with runtime.session(read_only=True) as session:
-        clisession.signed_in_actor(session, Right.ADMINISTER)
+        runtime.signed_in(session)
         settings = directory.load_settings(session)
         names = {g.name for g in groups.list_groups(session)}
     stages = directory.test_connection(settings, names, username)
@@ -141,10 +145,7 @@ def test_command(runtime: Runtime, username: str, as_json: bool) -> None:
 @pass_runtime
 def users_command(runtime: Runtime, search: str, as_json: bool) -> None:
     """List AD users whose account or display name holds SEARCH (the lookup account)."""
-    with runtime.session(read_only=True) as session:
-        clisession.signed_in_actor(session, Right.ADMINISTER)
-        settings = directory.load_settings(session)
-    found = directory.find_users(settings, search)
+    found = directory.find_users(_signed_in_settings(runtime), search)
     rows = [dataclasses.asdict(u) for u in found]
     lines = [
         f"{u.username:<24} {u.display_name:<32} {'disabled' if u.disabled else ''}".rstrip()
@@ -159,9 +160,7 @@ def users_command(runtime: Runtime, search: str, as_json: bool) -> None:
 @pass_runtime
 def groups_command(runtime: Runtime, search: str, as_json: bool) -> None:
     """List AD groups whose name holds SEARCH, and the ImageBank group each maps to."""
-    with runtime.session(read_only=True) as session:
-        clisession.signed_in_actor(session, Right.ADMINISTER)
-        settings = directory.load_settings(session)
+    settings = _signed_in_settings(runtime)
     mapped = {m.ad_group.lower(): m.group for m in settings.mappings}
     found = directory.find_groups(settings, search)
     rows = [{"dn": g.dn, "name": g.name, "mapped_to": mapped.get(g.dn.lower())} for g in found]
@@ -182,7 +181,7 @@ def map_command(
     from ibdesk.users import adaccounts
 
     with runtime.session() as session:
-        actor = clisession.signed_in_actor(session, Right.ADMINISTER)
+        actor = runtime.signed_in(session)
         if ad_group is None:
             settings = directory.load_settings(session)
         elif remove:

@@ -9,7 +9,7 @@ import click
 
 from ibdesk import clinic_settings, display
 from ibdesk import conversion as converting
-from ibdesk.cli import Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import FILE, FOLDER, Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
 from ibdesk.conversion import report as reports
 from ibdesk.db import session_scope
@@ -51,23 +51,22 @@ def _text(step: int, result: dict[str, Any]) -> str:
 )
 @click.option(
     "--images",
-    "images",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help=_l("The ImageBank 1.2 image folder (never modified)."),
 )
-@click.option("--analyse", "analyse", is_flag=True, help=_l("Only analyse (step 1, a dry run)."))
-@click.option("--step", "step", type=click.IntRange(1, 4), help=_l("Run this step (1 to 4)."))
+@click.option("--analyse", is_flag=True, help=_l("Only analyse (step 1, a dry run)."))
+@click.option("--step", type=click.IntRange(1, 4), help=_l("Run this step (1 to 4)."))
 @click.option("--all", "run_all", is_flag=True, help=_l("Run every step that has not passed."))
 @click.option(
     "--target-images",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help=_l("Set the 2.1 image folder first (when it is not set yet)."),
 )
 @click.option(
     "--report",
     "report_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     help=_l("Also save the report to this file (.json, .csv or .html)."),
 )
 @click.option("--batch", type=click.IntRange(1, 5000), default=500, hidden=True)

@@ -111,18 +111,13 @@ def export_group(
     summary = drive(job, _("Exporting"), quiet=as_json)
 
     def text() -> str:
+        megabytes = format(summary.bytes_written / 1e6, ".1f")
         lines = [
             _(
                 "Exported %(patients)s patients to %(folder)s: %(files_encoded)s "
                 "files encoded, %(files_copied)s copied, %(files_skipped)s already "
                 "there, %(value)s MB written in %(seconds)s s.",
-                patients=summary.patients,
-                folder=summary.folder,
-                files_encoded=summary.files_encoded,
-                files_copied=summary.files_copied,
-                files_skipped=summary.files_skipped,
-                value=format(summary.bytes_written / 1e6, ".1f"),
-                seconds=format(summary.seconds, ".1f"),
+                **vars(summary) | {"value": megabytes, "seconds": format(summary.seconds, ".1f")},
             )
         ]
         if summary.failures:

@@ -38,6 +38,12 @@ def describe(info: LicenseInfo) -> str:
     return "\n".join(lines)
 
 
+def _current(runtime: Runtime) -> LicenseInfo | None:
+    """Return the license in force, verified again (None when none is installed)."""
+    with runtime.session(read_only=True) as session:
+        return licensing.current_license(session)
+
+
 def _seat_table(rows: list[SeatInfo]) -> str:
     header = ("ID", "SEAT", "HOSTNAME", "MAC", "MACHINE ID", "FIRST SEEN", "LAST SEEN")
     table = [header] + [
@@ -95,8 +101,7 @@ def install(runtime: Runtime, file: Path, as_json: bool) -> None:
 @pass_runtime
 def show(runtime: Runtime, as_json: bool) -> None:
     """Show the current license, verified again, with its active seats."""
-    with runtime.session(read_only=True) as session:
-        info = licensing.current_license(session)
+    info = _current(runtime)
     if info is None:
         emit(
             None,
@@ -186,8 +191,7 @@ def claim(runtime: Runtime, mac: str, machine_id: str, hostname: str, as_json: b
     """Claim a seat as a workstation does (its own again if it has one)."""
     with runtime.session() as session:
         seat = seats.claim_seat(session, mac, machine_id, hostname)
-    with runtime.session(read_only=True) as session:
-        info = licensing.current_license(session)
+    info = _current(runtime)
     notice = info.notice if info is not None else None
     data = seat.as_dict() | {"license_notice": notice}
     emit(

@@ -14,6 +14,11 @@ from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.patients import signing
 
+# Typing the personnummer a second time is what stands between a typo and the wrong patient.
+_confirm_option = click.option(
+    "--confirm", required=True, metavar="PN", help=_l("Type the personnummer again to confirm.")
+)
+
 
 @click.group("patients", help=_l("Find, show, delete, restore and purge patients."))
 def patients_group() -> None:
@@ -109,13 +114,7 @@ def show(runtime: Runtime, number: str, as_json: bool) -> None:
     "delete", help=_l("Hide a patient from the workstations (an administrator can restore it).")
 )
 @click.argument("number")
-@click.option(
-    "--confirm",
-    "confirm",
-    required=True,
-    metavar="PN",
-    help=_l("Type the personnummer again to confirm."),
-)
+@_confirm_option
 @pass_runtime
 def delete(runtime: Runtime, number: str, confirm: str) -> None:
     """Hide a patient from the workstations (an administrator can restore it)."""
@@ -147,13 +146,7 @@ def restore(runtime: Runtime, number: str) -> None:
     help=_l("Remove a patient's rows and files for good (not allowed with signed image sets)."),
 )
 @click.argument("number")
-@click.option(
-    "--confirm",
-    "confirm",
-    required=True,
-    metavar="PN",
-    help=_l("Type the personnummer again to confirm."),
-)
+@_confirm_option
 @json_option()
 @pass_runtime
 def purge(runtime: Runtime, number: str, confirm: str, as_json: bool) -> None:
@@ -168,10 +161,7 @@ def purge(runtime: Runtime, number: str, confirm: str, as_json: bool) -> None:
         _(
             "Purged %(personnummer)s: %(image_sets)s image sets, %(media)s media, "
             "%(files_removed)s files removed.",
-            personnummer=result.personnummer,
-            image_sets=result.image_sets,
-            media=result.media,
-            files_removed=result.files_removed,
+            **vars(result),
         )
         + (
             " " + _("Could not remove: %(files)s.", files=", ".join(result.files_left))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ import click
 
 from ibdesk import config, schema
 from ibdesk.audit import local_admin, system_event, unattended
-from ibdesk.cli import Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import FILE, FOLDER, Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
 from ibdesk.db import display_url, odbc_drivers, server_info
 from ibdesk.errors import UserError
@@ -65,7 +67,7 @@ def check(runtime: Runtime, as_json: bool) -> None:
 )
 @click.option(
     "--backup-to",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help=_l(
         "Folder for the verified backup taken first when there is data to migrate "
         "(default: the backups folder of this program's data folder)."
@@ -265,7 +267,7 @@ def use(url: str) -> None:
 @click.option(
     "--from-dump",
     "dump",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE,
     default=None,
     help=_l("PostgreSQL: a dump made by pg_dump -Fc, restored into the new database --name."),
 )
@@ -296,13 +298,7 @@ def attach(
 
 
 @db_group.command("backup", help=_l("Back up the database and verify the copy."))
-@click.option(
-    "--to",
-    "folder",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help=_l("Folder for the backup."),
-)
+@click.option("--to", "folder", required=True, type=FOLDER, help=_l("Folder for the backup."))
 @json_option()
 @pass_runtime
 def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
@@ -322,27 +318,40 @@ def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
     )
 
 
+def _login_password_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Return the ``--login-password`` option: asked twice, hidden, unless the variable is set."""
+    return click.option(
+        "--login-password",
+        envvar="IBDESK_LOGIN_PASSWORD",
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        help=help,
+    )
+
+
+@contextmanager
+def _login_change(runtime: Runtime, event: str, login: str) -> Iterator[str]:
+    """Check the server and the sign-in, yield the database URL, then log ``event``."""
+    url = runtime.choice().url
+    dblogins.check_server(url)
+    actor = runtime.signed_in()
+    yield url
+    with runtime.session() as session:
+        system_event(session, actor, event, login)
+
+
 @db_group.command(
     "create-login",
     help=_l("Create a database login for workstations: read/write of the data, no DDL."),
 )
 @click.argument("login")
-@click.option(
-    "--login-password",
-    envvar="IBDESK_LOGIN_PASSWORD",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    help=_l("The new login's password (or set IBDESK_LOGIN_PASSWORD)."),
-)
+@_login_password_option(_l("The new login's password (or set IBDESK_LOGIN_PASSWORD)."))
 @pass_runtime
 def create_login(runtime: Runtime, login: str, login_password: str) -> None:
     """Create a database login for workstations: read/write of the data, no DDL."""
-    dblogins.check_server(runtime.choice().url)
-    actor = runtime.signed_in()
-    dbadmin.create_login(runtime.choice().url, login, login_password)
-    with runtime.session() as session:
-        system_event(session, actor, "db.create_login", login)
+    with _login_change(runtime, "db.create_login", login) as url:
+        dbadmin.create_login(url, login, login_password)
     click.echo(
         _("Login %(login)s created with workstation rights (no table changes).", login=login)
     )
@@ -366,22 +375,12 @@ def logins(runtime: Runtime, as_json: bool) -> None:
 
 @db_group.command("login-password")
 @click.argument("login")
-@click.option(
-    "--login-password",
-    envvar="IBDESK_LOGIN_PASSWORD",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    help=_l("The login's new password (or set IBDESK_LOGIN_PASSWORD)."),
-)
+@_login_password_option(_l("The login's new password (or set IBDESK_LOGIN_PASSWORD)."))
 @pass_runtime
 def login_password(runtime: Runtime, login: str, login_password: str) -> None:
     """Give a workstation login a new password."""
-    dblogins.check_server(runtime.choice().url)
-    actor = runtime.signed_in()
-    dblogins.change_password(runtime.choice().url, login, login_password)
-    with runtime.session() as session:
-        system_event(session, actor, "db.login_password", login)
+    with _login_change(runtime, "db.login_password", login) as url:
+        dblogins.change_password(url, login, login_password)
     click.echo(_("Login %(login)s has a new password.", login=login))
 
 
@@ -391,16 +390,13 @@ def login_password(runtime: Runtime, login: str, login_password: str) -> None:
 @pass_runtime
 def drop_login(runtime: Runtime, login: str, yes: bool) -> None:
     """Remove a workstation login (the workstations using it can no longer connect)."""
-    dblogins.check_server(runtime.choice().url)
-    actor = runtime.signed_in()
-    if not yes:
-        click.confirm(
-            _("Remove the login %(login)s? Workstations using it cannot connect.", login=login),
-            abort=True,
-        )
-    dblogins.drop_login(runtime.choice().url, login)
-    with runtime.session() as session:
-        system_event(session, actor, "db.drop_login", login)
+    with _login_change(runtime, "db.drop_login", login) as url:
+        if not yes:
+            click.confirm(
+                _("Remove the login %(login)s? Workstations using it cannot connect.", login=login),
+                abort=True,
+            )
+        dblogins.drop_login(url, login)
     click.echo(_("Login %(login)s removed.", login=login))
 
 

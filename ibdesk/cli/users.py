@@ -7,11 +7,13 @@ Changing users and groups needs a signed-in ImageBank administrator (``ibdesk lo
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
+from sqlalchemy.orm import Session
 
-from ibdesk.audit import local_admin, os_account, this_machine
+from ibdesk.audit import Actor, local_admin, os_account, this_machine
 from ibdesk.cli import Runtime, emit, json_option, pass_runtime
 from ibdesk.errors import Refused, UserError
 from ibdesk.i18n import gettext as _
@@ -297,28 +299,25 @@ def add_group(runtime: Runtime, name: str, description: str, rights: tuple[str, 
     click.echo(_("The user group %(name)s was created.", name=created))
 
 
-@groups_group.command("grant", help=_l("Give a group a right."))
-@click.argument("name")
-@click.argument("right")
-@pass_runtime
-def grant(runtime: Runtime, name: str, right: str) -> None:
-    """Give a group a right."""
-    with runtime.session() as session:
-        actor = runtime.signed_in(session)
-        groups.grant(session, actor, name, right)
-    click.echo(_("The rights of %(name)s were saved.", name=name))
+def _rights_command(
+    verb: str, help: Any, change: Callable[[Session, Actor, str, str], object]
+) -> click.Command:
+    """Return ``ibdesk groups VERB NAME RIGHT``: grant and revoke differ only in the change."""
+
+    @groups_group.command(verb, help=help)
+    @click.argument("name")
+    @click.argument("right")
+    @pass_runtime
+    def command(runtime: Runtime, name: str, right: str) -> None:
+        with runtime.session() as session:
+            change(session, runtime.signed_in(session), name, right)
+        click.echo(_("The rights of %(name)s were saved.", name=name))
+
+    return command
 
 
-@groups_group.command("revoke", help=_l("Take a right from a group."))
-@click.argument("name")
-@click.argument("right")
-@pass_runtime
-def revoke(runtime: Runtime, name: str, right: str) -> None:
-    """Take a right from a group."""
-    with runtime.session() as session:
-        actor = runtime.signed_in(session)
-        groups.revoke(session, actor, name, right)
-    click.echo(_("The rights of %(name)s were saved.", name=name))
+grant = _rights_command("grant", _l("Give a group a right."), groups.grant)
+revoke = _rights_command("revoke", _l("Take a right from a group."), groups.revoke)
 
 
 @groups_group.command("members", help=_l("List a group's members."))

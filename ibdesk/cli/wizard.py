@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ibdesk import clinic_settings, demo
-from ibdesk.cli import Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import FOLDER, Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
@@ -17,20 +17,20 @@ from ibdesk.i18n import lazy_gettext as _l
 
 
 @click.command(
-    "demo", help=_l("Make a demo clinic: patients, image sets, media, audit history and log-ins.")
+    "demo",
+    help=_l("Make a demo clinic: patients, image sets, media, audit history and log-ins."),
+    context_settings={"show_default": True},
 )
 @click.option(
     "--patients",
     type=click.IntRange(1, 5_000_000),
     default=50,
-    show_default=True,
     help=_l("How many patients to make."),
 )
 @click.option(
     "--media-per-patient",
     type=click.IntRange(0, 500),
     default=20,
-    show_default=True,
     help=_l("Media items per patient (in image sets of 1 to 8)."),
 )
 @click.option(
@@ -40,8 +40,7 @@ from ibdesk.i18n import lazy_gettext as _l
 )
 @click.option(
     "--images",
-    "images",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=FOLDER,
     help=_l(
         "Image folder for --with-files (default: the image-folder setting; "
         "stored as that setting when it is not set yet)."
@@ -51,7 +50,6 @@ from ibdesk.i18n import lazy_gettext as _l
     "--seed",
     type=int,
     default=2026,
-    show_default=True,
     help=_l("Random seed: the same seed makes the same clinic."),
 )
 @json_option("summary")

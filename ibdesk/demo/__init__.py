@@ -63,12 +63,7 @@ def generate(engine: Engine, options: DemoOptions) -> Job[DemoSummary]:
         _(
             "Made %(patients)s patients, %(image_sets)s image sets, %(media)s media "
             "(%(files)s files), %(audit_events)s audit events in %(seconds)s s.",
-            patients=total.patients,
-            image_sets=total.image_sets,
-            media=total.media,
-            files=total.files,
-            audit_events=total.audit_events,
-            seconds=round(total.seconds, 1),
+            **vars(total) | {"seconds": round(total.seconds, 1)},
         )
     )
     return total
