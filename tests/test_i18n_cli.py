@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -87,3 +88,37 @@ def test_command_and_option_help_follow_lang() -> None:
     # Click's own words come from the catalogue too.
     assert top.startswith("Användning: ibdesk") and "Visa det här meddelandet och avsluta." in top
     assert _help("C.UTF-8").startswith("Usage: ibdesk")
+
+
+_HELP_TEXTS = """
+import json, click
+from ibdesk.cli import main
+found = {}
+def walk(cmd, path):
+    found[path or "ibdesk"] = str(cmd.help or "")
+    for param in cmd.params:
+        if getattr(param, "help", None):
+            found[f"{path} --{param.name}"] = str(param.help)
+    for name, sub in getattr(cmd, "commands", {}).items():
+        walk(sub, f"{path} {name}".strip())
+walk(main, "")
+print(json.dumps(found))
+"""
+
+
+def _help_texts(language: str) -> dict[str, str]:
+    env = {**os.environ, "LANG": language, "LC_ALL": "", "LC_MESSAGES": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", _HELP_TEXTS], env=env, capture_output=True, text=True, check=True
+    )
+    found: dict[str, str] = json.loads(done.stdout)
+    return found
+
+
+def test_every_command_and_option_has_help_in_swedish() -> None:
+    english, swedish = _help_texts("C.UTF-8"), _help_texts("sv_SE.UTF-8")
+    assert english.keys() == swedish.keys() and len(english) > 150
+    missing = [where for where, text in english.items() if not text]
+    assert missing == [], f"no help: {missing}"
+    same = {where for where in english if english[where] == swedish[where]}
+    assert same <= {"ad set --ca_file"}, f"help only in English: {sorted(same)}"

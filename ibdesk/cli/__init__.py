@@ -176,7 +176,7 @@ class IbdeskGroup(click.Group):
     metavar="URL",
     help=lazy_gettext("Database URL (else IBDESK_DB, else the local configuration, else SQLite)."),
 )
-@click.version_option(package_name="ibdesk")
+@click.version_option(package_name="ibdesk", help=_l("Show the version and exit."))
 @click.pass_context
 def main(ctx: click.Context, db_url: str | None) -> None:
     """ImageBank SysAdmin: run alone to open the window, or give a command."""

@@ -19,7 +19,10 @@ from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.users import directory, groups
 
 
-@click.group("ad")
+@click.group(
+    "ad",
+    help=_l("Active Directory: settings, connection test, users, groups and the group mapping."),
+)
 def ad_group() -> None:
     """Active Directory: settings, connection test, users, groups and the group mapping."""
 
@@ -53,7 +56,7 @@ def _read_ca(path: Path) -> str:
         raise UserError(_("Cannot read the CA file %(path)s.", path=str(path))) from error
 
 
-@ad_group.command("set")
+@ad_group.command("set", help=_l("Change the Active Directory settings (what is not given stays)."))
 @click.option("--enable/--disable", "enabled", default=None, help=_l("Let AD users sign in."))
 @click.option(
     "--server", "servers", multiple=True, help=_l("A domain controller (repeat, in order).")
@@ -107,7 +110,7 @@ def set_command(
     click.echo(_("The Active Directory settings were saved."))
 
 
-@ad_group.command("show")
+@ad_group.command("show", help=_l("Show the Active Directory settings."))
 @json_option()
 @pass_runtime
 def show(runtime: Runtime, as_json: bool) -> None:
@@ -118,7 +121,12 @@ def show(runtime: Runtime, as_json: bool) -> None:
     emit(data, as_json, "\n".join(lines))
 
 
-@ad_group.command("test")
+@ad_group.command(
+    "test",
+    help=_l(
+        "Test each stage: TCP, TLS, bind, user search, group resolution (exit 1 on a failure)."
+    ),
+)
 @click.option("--user", "username", default="", help=_l("An AD account to look up."))
 @json_option()
 @pass_runtime
@@ -139,7 +147,10 @@ def test_command(runtime: Runtime, username: str, as_json: bool) -> None:
         sys.exit(1)
 
 
-@ad_group.command("users")
+@ad_group.command(
+    "users",
+    help=_l("List AD users whose account or display name holds SEARCH (the lookup account)."),
+)
 @click.argument("search", default="")
 @json_option()
 @pass_runtime
@@ -154,7 +165,10 @@ def users_command(runtime: Runtime, search: str, as_json: bool) -> None:
     emit(rows, as_json, "\n".join(lines) or _("No Active Directory user matches."))
 
 
-@ad_group.command("groups")
+@ad_group.command(
+    "groups",
+    help=_l("List AD groups whose name holds SEARCH, and the ImageBank group each maps to."),
+)
 @click.argument("search", default="")
 @json_option()
 @pass_runtime
@@ -168,7 +182,12 @@ def groups_command(runtime: Runtime, search: str, as_json: bool) -> None:
     emit(rows, as_json, "\n".join(lines) or _("No Active Directory group matches."))
 
 
-@ad_group.command("map")
+@ad_group.command(
+    "map",
+    help=_l(
+        "Map AD_GROUP (name or DN) to the ImageBank GROUP; with no arguments, list the mappings."
+    ),
+)
 @click.argument("ad_group", required=False)
 @click.argument("group", required=False)
 @click.option("--remove", is_flag=True, help=_l("Remove the AD group's mapping."))

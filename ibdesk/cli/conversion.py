@@ -41,7 +41,9 @@ def _text(step: int, result: dict[str, Any]) -> str:
     )
 
 
-@click.command("convert")
+@click.command(
+    "convert", help=_l("Convert an ImageBank 1.2 installation into this 2.1 database (resumable).")
+)
 @click.option(
     "--from",
     "source_url",

@@ -357,7 +357,10 @@ def create_login(runtime: Runtime, login: str, login_password: str) -> None:
     )
 
 
-@db_group.command("logins")
+@db_group.command(
+    "logins",
+    help=_l("List the database logins that can use this database (workstations and owner)."),
+)
 @json_option()
 @pass_runtime
 def logins(runtime: Runtime, as_json: bool) -> None:
@@ -373,7 +376,7 @@ def logins(runtime: Runtime, as_json: bool) -> None:
     )
 
 
-@db_group.command("login-password")
+@db_group.command("login-password", help=_l("Give a workstation login a new password."))
 @click.argument("login")
 @_login_password_option(_l("The login's new password (or set IBDESK_LOGIN_PASSWORD)."))
 @pass_runtime
@@ -384,7 +387,10 @@ def login_password(runtime: Runtime, login: str, login_password: str) -> None:
     click.echo(_("Login %(login)s has a new password.", login=login))
 
 
-@db_group.command("drop-login")
+@db_group.command(
+    "drop-login",
+    help=_l("Remove a workstation login (the workstations using it can no longer connect)."),
+)
 @click.argument("login")
 @click.option("--yes", is_flag=True, help=_l("Do not ask for confirmation."))
 @pass_runtime

@@ -159,7 +159,12 @@ def check(runtime: Runtime, no_hash: bool, save: Path | None, as_json: bool) -> 
         sys.exit(1)
 
 
-@images_group.command("folder")
+@images_group.command(
+    "folder",
+    help=_l(
+        "Show the shared image folder, or check and store PATH as it (as General settings do)."
+    ),
+)
 @click.argument("path", required=False)
 @json_option()
 @pass_runtime

@@ -183,7 +183,7 @@ def edit(
     click.echo(_("The account %(name)s was saved.", name=name))
 
 
-def _simple(action: str, help_text: str) -> None:
+def _simple(action: str, help_text: Any) -> None:
     @users_group.command(action, help=help_text)
     @click.argument("username")
     @pass_runtime
@@ -214,10 +214,10 @@ def _simple(action: str, help_text: str) -> None:
         click.echo(message)
 
 
-_simple("disable", "Disable an account (it can no longer sign in).")
-_simple("enable", "Enable a disabled account.")
-_simple("delete", "Delete an account (or disable it when it has history).")
-_simple("unlock", "Lift an account's lockout.")
+_simple("disable", _l("Disable an account (it can no longer sign in)."))
+_simple("enable", _l("Enable a disabled account."))
+_simple("delete", _l("Delete an account (or disable it when it has history)."))
+_simple("unlock", _l("Lift an account's lockout."))
 
 
 @users_group.command("passwd", help=_l("Give an account a new password."))
@@ -228,7 +228,7 @@ def passwd(runtime: Runtime, username: str, password_stdin: bool) -> None:
     """Give an account a new password."""
     with runtime.session() as session:
         actor = runtime.signed_in(session)
-        password = _read_password("New password", password_stdin, confirm=True)
+        password = _read_password(_("New password"), password_stdin, confirm=True)
         accounts.set_password(session, actor, username, password)
     click.echo(_("%(name)s has a new password.", name=username))
 
@@ -244,7 +244,7 @@ def recover(runtime: Runtime, username: str, password_stdin: bool) -> None:
     """Reset a lost administrator password (the server's own administrator, at the server)."""
     clisession.check_recovery_allowed()
     with runtime.session() as session:
-        password = _read_password("New password", password_stdin, confirm=True)
+        password = _read_password(_("New password"), password_stdin, confirm=True)
         recovery.recover(session, local_admin(), username, password)
     click.echo(
         _(
