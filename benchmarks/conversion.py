@@ -15,8 +15,10 @@ installation with the shared builder (real files), then times in the same run:
 With ``--pg`` the 1.2 database and the 2.1 target are PostgreSQL databases on a throwaway
 cluster this script starts itself (tests/pgserver.py). Printed per size: rows/s and files/s
 of each, the ratios (conversion over bare copy), and the conversion's peak memory (resident
-set sampled while the steps run, and the process's ru_maxrss), which should stay flat as the
-size grows: rows are read and written one batch at a time.
+set sampled while each step runs, the resident set before step 1, and the process's
+ru_maxrss), which should stay flat as the size grows: rows are read and written one batch at
+a time, and file names are compared in a temporary database (ibdesk/conversion/names.py).
+The 1.2 build runs in a process of its own, so its memory is not counted.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 TABLES = ("Installningar", "Anvandare", "Patienter", "Status", "Bilder", "Logg")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def resident() -> int:
+    """Return this process's resident set now, in bytes."""
+    with open("/proc/self/statm", encoding="ascii") as fh:
+        return int(fh.read().split()[1]) * PAGE
 
 
 class PeakRss:
@@ -146,8 +154,17 @@ def one(patients: int, base: Path, pg: str | None) -> dict[str, Any]:
     out = base / "legacy12"
     pg_source = _pg_database(pg, "bench_legacy12") if pg else None
     if pg_source or not (out / "manifest.json").exists():
+        # In a process of its own: the builder's memory is not the conversion's.
         started = time.perf_counter()
-        legacy12.build(out, patients=patients, url=pg_source)
+        script = (
+            "import sys, pathlib, legacy12; legacy12.build(pathlib.Path(sys.argv[1]), "
+            "patients=int(sys.argv[2]), url=sys.argv[3] or None)"
+        )
+        subprocess.run(
+            [sys.executable, "-c", script, str(out), str(patients), pg_source or ""],
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
+        )
         print(f"built {patients} patients in {time.perf_counter() - started:.1f} s", flush=True)
     for leftover in ("bare.sqlite", "bare-files", "target.sqlite3", "images21", "home"):
         path = base / leftover
@@ -167,12 +184,15 @@ def one(patients: int, base: Path, pg: str | None) -> dict[str, Any]:
     source = conversion.open_source(legacy12.source_url(out, pg_source), out / "Bilder")
     times = {}
     results = {}
-    sampler = PeakRss()
+    before = resident()
+    step_peaks = {}
     for step in (1, 2, 3, 4):
+        sampler = PeakRss()
         started = time.perf_counter()
         results[step], _log = run_to_end(conversion.run_step(engine, source, step))
         times[step] = time.perf_counter() - started
-    peak = sampler.stop()
+        step_peaks[step] = sampler.stop()
+    peak = max(step_peaks.values())
     source.close()
     engine.dispose()
     rec = results[4]["reconciliation"]
@@ -189,6 +209,8 @@ def one(patients: int, base: Path, pg: str | None) -> dict[str, Any]:
         "files_s": times[3],
         "analyse_s": times[1],
         "peak_rss": peak,
+        "rss_before": before,
+        "step_peaks": step_peaks,
         "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "accounted": rec["accounted"],
         "passed": rec["passed"],
@@ -213,6 +235,8 @@ def report(r: dict[str, Any], pg: bool) -> None:
         f"peak memory : {r['peak_rss'] / 2**20:.0f} MiB resident while converting "
         f"(ru_maxrss {r['maxrss'] / 2**20:.0f} MiB)"
     )
+    steps = ", ".join(f"{step}: {b / 2**20:.0f}" for step, b in r["step_peaks"].items())
+    print(f"memory/step : {steps} MiB (resident before step 1: {r['rss_before'] / 2**20:.0f} MiB)")
     print(f"accounted   : {r['accounted']}, passed: {r['passed']}", flush=True)
 
 

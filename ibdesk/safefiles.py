@@ -131,40 +131,61 @@ def _open_checked_path(root: Path, names: list[str]) -> int:
     return os.open(current, os.O_RDONLY | getattr(os, "O_BINARY", 0))
 
 
+class Folder:
+    """A folder to open many files inside: resolved once, at the first file opened."""
+
+    def __init__(self, root: Path | str) -> None:
+        """Remember the folder (nothing is read yet)."""
+        self.root = root
+        self._base: Path | None = None
+
+    def base(self) -> Path:
+        """Return the folder resolved, or raise FileProblem when it cannot be reached."""
+        if self._base is None:
+            try:
+                self._base = Path(self.root).resolve(strict=True)
+            except OSError as error:
+                raise FileProblem(
+                    UNREADABLE, _("the image folder %(root)s cannot be reached", root=self.root)
+                ) from error
+        return self._base
+
+    @contextmanager
+    def open(self, relative: str) -> Iterator[BinaryIO]:
+        """Open the regular file a media path names inside the folder, never through a link."""
+        names = parts(relative)
+        base = self.base()
+        try:
+            fd = _open_posix(base, names) if _DIR_FD else _open_checked_path(base, names)
+        except OSError as error:
+            raise read_problem(error, relative) from error
+        try:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise FileProblem(
+                    NOT_REGULAR, _("%(relative)s is a folder, not a file", relative=relative)
+                )
+            if not stat.S_ISREG(mode):
+                raise FileProblem(
+                    NOT_REGULAR,
+                    _(
+                        "%(relative)s is not a regular file (a device, pipe or folder), so "
+                        "it is not read",
+                        relative=relative,
+                    ),
+                )
+            handle = os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
+        with handle:
+            yield handle
+
+
 @contextmanager
 def open_file(root: Path | str, relative: str) -> Iterator[BinaryIO]:
     """Open the regular file a media path names inside ``root``, never through a link."""
-    names = parts(relative)
-    try:
-        base = Path(root).resolve(strict=True)
-    except OSError as error:
-        raise FileProblem(
-            UNREADABLE, _("the image folder %(root)s cannot be reached", root=root)
-        ) from error
-    try:
-        fd = _open_posix(base, names) if _DIR_FD else _open_checked_path(base, names)
-    except OSError as error:
-        raise read_problem(error, relative) from error
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise FileProblem(
-                NOT_REGULAR, _("%(relative)s is a folder, not a file", relative=relative)
-            )
-        if not stat.S_ISREG(mode):
-            raise FileProblem(
-                NOT_REGULAR,
-                _(
-                    "%(relative)s is not a regular file (a device, pipe or folder), so "
-                    "it is not read",
-                    relative=relative,
-                ),
-            )
-        handle = os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-    with handle:
+    with Folder(root).open(relative) as handle:
         yield handle
 
 

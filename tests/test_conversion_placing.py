@@ -53,3 +53,24 @@ def test_an_empty_file_is_not_placed(tmp_path: Path) -> None:
     with pytest.raises(Empty):
         Placer(root, tmp_path / "images21").place("000001/B000002.BMP", "x/1/000002_photo.bmp")
     assert not (tmp_path / "images21" / "x" / "1" / "000002_photo.bmp").exists()
+
+
+def test_a_rerun_finds_its_own_link_or_replaces_a_stale_name(tmp_path: Path) -> None:
+    root, data = _source(tmp_path)
+    source = root / "000001" / "B000001.BMP"
+    target = tmp_path / "images21" / "191212121212" / "1" / "000001_intraoral.bmp"
+    placer = Placer(root, tmp_path / "images21")
+    first = placer.place("000001/B000001.BMP", "191212121212/1/000001_intraoral.bmp")
+    # Killed after the link, before its row was committed: the rerun finds the same file.
+    again = Placer(root, tmp_path / "images21").place(
+        "000001/B000001.BMP", "191212121212/1/000001_intraoral.bmp"
+    )
+    assert again == first and os.stat(target).st_ino == os.stat(source).st_ino
+    # A stale file of another run under that name is replaced by the link.
+    target.unlink()
+    target.write_bytes(b"stale")
+    replaced = Placer(root, tmp_path / "images21").place(
+        "000001/B000001.BMP", "191212121212/1/000001_intraoral.bmp"
+    )
+    assert replaced.how == LINKED and target.read_bytes() == data
+    assert os.stat(target).st_ino == os.stat(source).st_ino

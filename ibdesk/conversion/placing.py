@@ -81,27 +81,29 @@ class Placer:
         self.source_root = source_root
         self.target_root = target_root
         self.link = link
-        self._made: set[Path] = set()  # folders known to exist
+        self._source = safefiles.Folder(source_root)
+        self._made: set[str] = set()  # folders known to exist
         self._buffer = bytearray(CHUNK)
 
     def place(self, relative: str, target_relative: str) -> Placed:
         """Place the source file at the target path; raise FileProblem or Mismatch."""
-        target = self.target_root / target_relative
-        if target.parent not in self._made:
+        # Plain strings, not Path objects: this runs once per file of the clinic.
+        target = os.path.join(self.target_root, target_relative)
+        parent = os.path.dirname(target)
+        if parent not in self._made:
             if len(self._made) > 4096:  # keep memory flat over a big folder
                 self._made.clear()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self._made.add(target.parent)
-        tmp = target.with_name(f".{target.name}.part")
-        with safefiles.open_file(self.source_root, relative) as handle:
+            os.makedirs(parent, exist_ok=True)
+            self._made.add(parent)
+        with self._source.open(relative) as handle:
             info = os.fstat(handle.fileno())
             if info.st_size == 0:
                 raise Empty(relative)
-            if self.link and self._try_link(relative, tmp, info):
+            if self.link and self._link(relative, target, info):
                 # The link is the inode that is open: hashing the handle reads it once.
                 expected, size, head = _stream(handle, self._buffer)
-                os.replace(tmp, target)
                 return Placed(LINKED, size, expected, head)
+            tmp = Path(parent) / f".{os.path.basename(target)}.part"
             with open(tmp, "wb") as out:
                 expected, size, head = _stream(handle, self._buffer, out)
                 out.flush()
@@ -110,24 +112,38 @@ class Placer:
                     # Drop the cached pages, so the read-back below checks what is on disk.
                     os.posix_fadvise(out.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        _fsync_dir(Path(parent))
         # The copy is read back once, to check what reached the disk.
-        if _hash_file(target, self._buffer) != expected:
-            target.unlink(missing_ok=True)
+        if _hash_file(Path(target), self._buffer) != expected:
+            os.unlink(target)
             raise Mismatch(relative)
         return Placed(COPIED, size, expected, head)
 
-    def _try_link(self, relative: str, tmp: Path, info: os.stat_result) -> bool:
-        tmp.unlink(missing_ok=True)
+    def _link(self, relative: str, target: str, info: os.stat_result) -> bool:
+        """Hard-link the 2.1 name to the source file that is open; say whether it is so."""
+        source = os.path.join(self._source.base(), relative)
         try:
-            os.link(self.source_root / relative, tmp, follow_symlinks=False)
+            _hard_link(source, target, info)
         except OSError as error:
             if error.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
                 self.link = False  # another file system (or no links there): copy from now on
                 return False
             raise
-        linked = os.lstat(tmp)
-        if (linked.st_ino, linked.st_dev) != (info.st_ino, info.st_dev):
-            tmp.unlink()  # the name was swapped since it was opened: copy what was opened
+        if not _same_inode(os.lstat(target), info):
+            os.unlink(target)  # the name was swapped since it was opened: copy what was opened
             return False
         return True
+
+
+def _hard_link(source: str, target: str, info: os.stat_result) -> None:
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except FileExistsError:
+        # A rerun after a kill: the name may already be this very file, or a stale one.
+        if not _same_inode(os.lstat(target), info):
+            os.unlink(target)
+            os.link(source, target, follow_symlinks=False)
+
+
+def _same_inode(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_ino, a.st_dev) == (b.st_ino, b.st_dev)
