@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ibdesk.db import session_scope
 from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient
-from ibdesk.snapshots import snapshot
+from ibdesk.snapshots import MediaFacts, snapshot
 
 # Patients per keyset page; a page's image sets and media are read with it.
 PAGE_SIZE = 100
@@ -25,21 +25,10 @@ IN_CHUNK = 500
 
 
 @dataclass(frozen=True)
-class MediaRecord:
+class MediaRecord(MediaFacts):
     """One live media item of a patient, as stored."""
 
-    id: int
     image_set_id: int
-    kind: str
-    path: str
-    byte_size: int
-    sha256: str
-    width: int | None
-    height: int | None
-    bit_depth: int | None
-    teeth: str
-    taken_at: dt.datetime | None
-    comment: str
     created_at: dt.datetime
     created_by: str
 
