@@ -26,7 +26,7 @@ from ibdesk.i18n import gettext as _
 from ibdesk.progress import Job, LogLine
 from ibdesk.settings import backup as dbbackup
 from ibdesk.settings.connection import ServerSpec, check_database_name, url
-from ibdesk.settings.dbadmin import _admin_engine, list_databases
+from ibdesk.settings.dbadmin import _admin_engine, list_databases, pg_restore
 
 # The lines of ``pg_restore --list`` that only an ImageBank 2.x database's dump has.
 IMAGEBANK_ENTRIES = (f"TABLE public {schema.VERSION_TABLE} ", "TABLE public patient ")
@@ -111,7 +111,7 @@ def _attach_dump(
     finished = False
     try:
         yield LogLine(_("Restoring %(path)s into %(name)s with pg_restore…", path=dump, name=name))
-        _pg_restore(dump, target)
+        pg_restore(dump, target)
         engine = make_engine(target)
         try:
             status = schema.check(engine)
@@ -148,29 +148,6 @@ def _record(target: URL, actor: Actor, detail: str) -> None:
             system_event(session, actor, "db.attach", detail)
     finally:
         engine.dispose()
-
-
-def _pg_restore(dump: Path, target: URL) -> None:
-    """Restore a dump into an empty database, all or nothing, owned by the connecting login."""
-    done = subprocess.run(
-        [
-            dbbackup._pg_tool("pg_restore"),
-            "--no-owner",
-            "--no-privileges",
-            "--exit-on-error",
-            "--single-transaction",
-            "-d",
-            target.database or "",
-            str(dump.resolve()),
-        ],
-        env=dbbackup._pg_env(target),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [_("no message")])[-1]
-        raise UserError(_("pg_restore could not restore the dump: %(detail)s", detail=last))
 
 
 def dumps_in(folder: Path, limit: int = 50) -> list[Path]:
