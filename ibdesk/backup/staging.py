@@ -41,7 +41,8 @@ from ibdesk import config, private
 from ibdesk.db import DatabaseError
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
-from ibdesk.models import AuditEvent, Base
+from ibdesk.logs import auditchain
+from ibdesk.models import Base
 from ibdesk.schema import VERSION_TABLE
 from ibdesk.settings import backup as dbbackup
 from ibdesk.settings.connection import database_name
@@ -169,11 +170,9 @@ KEYS_FOLDER = "config"
 def keep_keys(folder: Path) -> list[str]:
     """Copy the audit chain's key and head into the staging folder (the repository is
     encrypted): a server rebuilt from the backup can still check the audit log."""
-    from ibdesk.logs.auditchain import HEAD_FILE, KEY_FILE
-
     kept = []
     target = private.make_folder(folder / KEYS_FOLDER)
-    for name in (KEY_FILE, HEAD_FILE):
+    for name in (auditchain.KEY_FILE, auditchain.HEAD_FILE):
         source = config.config_dir() / name
         if source.is_file():
             shutil.copyfile(source, target / name)
@@ -233,15 +232,10 @@ def row_counts(conn: Connection) -> dict[str, int]:
 
 def chain_head(conn: Connection) -> dict[str, Any]:
     """Return the audit chain's newest sealed sequence number and hash."""
-    row = conn.execute(
-        select(AuditEvent.seq, AuditEvent.chain_hash)
-        .where(AuditEvent.seq.is_not(None))
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    ).first()
-    if row is None or row[0] is None:
+    last = auditchain.last_sealed(conn)
+    if last is None:
         return {"seq": 0, "hash": ""}
-    return {"seq": int(row[0]), "hash": str(row[1])}
+    return {"seq": last[0], "hash": last[1]}
 
 
 @dataclass(frozen=True)
