@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,22 +139,13 @@ def _revision(conn: Connection) -> str:
 def _pg_dump(engine: Engine, target: Path, snapshot: str) -> None:
     partial = target.with_name(target.name + ".part")
     try:
-        done = subprocess.run(
-            [dbbackup._pg_tool("pg_dump"), "-Fc", f"--snapshot={snapshot}", "-f", str(partial)],
-            env=dbbackup._pg_env(engine.url),
-            capture_output=True,
-            text=True,
-            check=False,
+        done = dbbackup.run_pg_tool(
+            "pg_dump", "-Fc", f"--snapshot={snapshot}", "-f", str(partial), target=engine.url
         )
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
             raise DatabaseError(_("pg_dump failed: %(detail)s", detail=last))
-        listing = subprocess.run(
-            [dbbackup._pg_tool("pg_restore"), "--list", str(partial)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        listing = dbbackup.run_pg_tool("pg_restore", "--list", str(partial))
         if listing.returncode != 0 or "TABLE DATA public patient" not in listing.stdout:
             raise DatabaseError(_("The dump could not be read back by pg_restore --list."))
         private.restrict(partial)
@@ -202,12 +192,8 @@ def _globals(engine: Engine, folder: Path) -> None:
     # Roles, for a server rebuilt from nothing; an ordinary login may not read them all,
     # and the database dump restores without them, so a refusal is not a failure.
     target = folder / "globals.sql"
-    done = subprocess.run(
-        [dbbackup._pg_tool("pg_dumpall"), "--globals-only", "--no-role-passwords"],
-        env=dbbackup._pg_env(engine.url),
-        capture_output=True,
-        text=True,
-        check=False,
+    done = dbbackup.run_pg_tool(
+        "pg_dumpall", "--globals-only", "--no-role-passwords", target=engine.url
     )
     if done.returncode == 0:
         target.write_text(done.stdout, encoding="utf-8")

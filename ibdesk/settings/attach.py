@@ -11,7 +11,6 @@ shell is involved.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,13 +44,8 @@ def check_dump(dump: Path) -> int:
     """Say whether a file is a ``pg_dump -Fc`` dump of an ImageBank database; count its entries."""
     if not dump.is_file():
         raise UserError(_("%(path)s is not a file; choose a dump made by pg_dump -Fc.", path=dump))
-    listing = subprocess.run(
-        # The whole path: a file named like "-x" must not reach pg_restore as an option.
-        [dbbackup._pg_tool("pg_restore"), "--list", str(dump.resolve())],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    # The whole path: a file named like "-x" must not reach pg_restore as an option.
+    listing = dbbackup.run_pg_tool("pg_restore", "--list", str(dump.resolve()))
     if listing.returncode != 0:
         raise UserError(
             _(

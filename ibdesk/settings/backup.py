@@ -148,17 +148,27 @@ def _pg_tool(name: str) -> str:
     return found
 
 
+def run_pg_tool(
+    name: str, *args: str, target: URL | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL client program (no shell), its output captured as text.
+
+    With ``target`` it connects to that database: server, login and password reach it
+    through its environment, never its command line.
+    """
+    return subprocess.run(
+        [_pg_tool(name), *args],
+        env=_pg_env(target) if target is not None else None,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def _backup_postgresql(engine: Engine, target: Path) -> BackupResult:
-    env = _pg_env(engine.url)
     partial = target.with_name(target.name + ".part")
     try:
-        dump = subprocess.run(
-            [_pg_tool("pg_dump"), "-Fc", "-f", str(partial)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        dump = run_pg_tool("pg_dump", "-Fc", "-f", str(partial), target=engine.url)
         if dump.returncode != 0:
             raise DatabaseError(
                 _(
@@ -166,12 +176,7 @@ def _backup_postgresql(engine: Engine, target: Path) -> BackupResult:
                     error=(dump.stderr.strip().splitlines() or [_("no message")])[-1],
                 )
             )
-        listing = subprocess.run(
-            [_pg_tool("pg_restore"), "--list", str(partial)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        listing = run_pg_tool("pg_restore", "--list", str(partial))
         if listing.returncode != 0 or "TABLE DATA public patient" not in listing.stdout:
             raise DatabaseError(_("The backup could not be read back by pg_restore --list."))
         os.replace(partial, target)

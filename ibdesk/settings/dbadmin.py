@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -266,22 +265,17 @@ def pg_restore(dump: Path, target: URL) -> None:
     The restored objects are owned by the connecting login; the password reaches
     ``pg_restore`` through its environment, never its command line.
     """
-    done = subprocess.run(
-        [
-            dbbackup._pg_tool("pg_restore"),
-            "--no-owner",
-            "--no-privileges",
-            "--exit-on-error",
-            "--single-transaction",
-            "-d",
-            target.database or "",
-            # The whole path: a file named like "-x" must not reach pg_restore as an option.
-            str(dump.resolve()),
-        ],
-        env=dbbackup._pg_env(target),
-        capture_output=True,
-        text=True,
-        check=False,
+    done = dbbackup.run_pg_tool(
+        "pg_restore",
+        "--no-owner",
+        "--no-privileges",
+        "--exit-on-error",
+        "--single-transaction",
+        "-d",
+        target.database or "",
+        # The whole path: a file named like "-x" must not reach pg_restore as an option.
+        str(dump.resolve()),
+        target=target,
     )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or [_("no message")])[-1]
