@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
@@ -40,7 +40,7 @@ from ibdesk.i18n import gettext as _
 from ibdesk.logs import auditchain
 from ibdesk.models import MediaItem
 from ibdesk.progress import Job, LogLine, Progress, run_to_end
-from ibdesk.settings.dbadmin import pg_restore
+from ibdesk.settings.dbadmin import new_postgresql_database, pg_restore
 
 SAMPLE = 20
 
@@ -145,18 +145,13 @@ def scratch_database(dump: Path, manifest: Manifest, server: URL | None) -> Iter
     name = f"ibdesk_drill_{secrets.token_hex(4)}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
+        with new_postgresql_database(admin, name, keep=False):
             pg_restore(dump, server.set(database=name))
             engine = make_engine(server.set(database=name))
             try:
                 yield engine
             finally:
                 engine.dispose()
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
 

@@ -259,6 +259,28 @@ def create_login(target: URL | str, login: str, password: str) -> list[str]:
     return [s.replace(password, "********") for s in statements]
 
 
+@contextmanager
+def new_postgresql_database(admin: Engine, name: str, *, keep: bool) -> Iterator[None]:
+    """Create an empty PostgreSQL database for the block and drop it again afterwards.
+
+    A block that fails or is cancelled never leaves it half-made; ``keep`` keeps it when
+    the block ends well. ``admin`` is an AUTOCOMMIT engine on the same server.
+    """
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:
+        raise DatabaseError(explain(error, admin.url)) from error
+    kept = False
+    try:
+        yield
+        kept = keep
+    finally:
+        if not kept:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def pg_restore(dump: Path, target: URL) -> None:
     """Restore a ``pg_dump -Fc`` file into an empty database, all or nothing.
 
