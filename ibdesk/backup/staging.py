@@ -37,7 +37,6 @@ from sqlalchemy.pool import NullPool
 
 import ibdesk
 from ibdesk import config, private
-from ibdesk.db import DatabaseError
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.logs import auditchain
@@ -124,7 +123,7 @@ def dump(engine: Engine, folder: Path) -> Dumped:
             # pg_dump reads the very snapshot the counts are taken in.
             snapshot = str(conn.scalar(text("SELECT pg_export_snapshot()")))
             rows, chain, revision = row_counts(conn), chain_head(conn), _revision(conn)
-            _pg_dump(engine, target, snapshot)
+            dbbackup.dump_postgresql(engine.url, target, f"--snapshot={snapshot}")
     _globals(engine, folder)
     return Dumped(target, rows, chain, revision)
 
@@ -134,24 +133,6 @@ def _revision(conn: Connection) -> str:
     if VERSION_TABLE not in inspect(conn).get_table_names():
         return ""
     return str(conn.scalar(select(column("version_num")).select_from(table(VERSION_TABLE))) or "")
-
-
-def _pg_dump(engine: Engine, target: Path, snapshot: str) -> None:
-    partial = target.with_name(target.name + ".part")
-    try:
-        done = dbbackup.run_pg_tool(
-            "pg_dump", "-Fc", f"--snapshot={snapshot}", "-f", str(partial), target=engine.url
-        )
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-            raise DatabaseError(_("pg_dump failed: %(detail)s", detail=last))
-        listing = dbbackup.run_pg_tool("pg_restore", "--list", str(partial))
-        if listing.returncode != 0 or "TABLE DATA public patient" not in listing.stdout:
-            raise DatabaseError(_("The dump could not be read back by pg_restore --list."))
-        private.restrict(partial)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 KEYS_FOLDER = "config"
