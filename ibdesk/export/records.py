@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from ibdesk.snapshots import MediaFacts, snapshot
 PAGE_SIZE = 100
 # Ids per IN (...) list: well under every backend's bound-parameter limit (SQL Server: 2100).
 IN_CHUNK = 500
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class AuditRecord:
     chain_hash: str | None
 
 
-def chunks(values: Sequence[int], size: int = IN_CHUNK) -> Iterator[Sequence[int]]:
+def chunks(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
     """Yield consecutive slices of at most ``size`` values."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
