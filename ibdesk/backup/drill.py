@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
@@ -41,7 +40,7 @@ from ibdesk.i18n import gettext as _
 from ibdesk.logs import auditchain
 from ibdesk.models import MediaItem
 from ibdesk.progress import Job, LogLine, Progress, run_to_end
-from ibdesk.settings import backup as dbbackup
+from ibdesk.settings.dbadmin import new_postgresql_database, pg_restore
 
 SAMPLE = 20
 
@@ -146,43 +145,15 @@ def scratch_database(dump: Path, manifest: Manifest, server: URL | None) -> Iter
     name = f"ibdesk_drill_{secrets.token_hex(4)}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            load_postgresql(dump, server.set(database=name))
+        with new_postgresql_database(admin, name, keep=False):
+            pg_restore(dump, server.set(database=name))
             engine = make_engine(server.set(database=name))
             try:
                 yield engine
             finally:
                 engine.dispose()
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
-
-
-def load_postgresql(dump: Path, target: URL) -> None:
-    """Restore a pg_dump -Fc file into a database (objects owned by the connecting login)."""
-    done = subprocess.run(
-        [
-            dbbackup._pg_tool("pg_restore"),
-            "--no-owner",
-            "--no-privileges",
-            "--exit-on-error",
-            "--single-transaction",
-            "-d",
-            target.database or "",
-            str(dump),
-        ],
-        env=dbbackup._pg_env(target),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise UserError(_("pg_restore failed: %(detail)s", detail=last))
 
 
 def compare_database(engine: Engine, manifest: Manifest) -> list[str]:

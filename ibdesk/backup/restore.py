@@ -27,7 +27,6 @@ from ibdesk.backup.drill import (
     compare_database,
     compare_images,
     inside,
-    load_postgresql,
     sample_media,
     snapshot_paths,
     work_folder,
@@ -39,6 +38,7 @@ from ibdesk.db import make_engine, session_scope
 from ibdesk.errors import Refused, UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.progress import Job, LogLine, Progress
+from ibdesk.settings.dbadmin import pg_restore
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ def _load(target: Engine, url: str, dump: Path, backend: str) -> Engine:
         # --replace: the old contents were backed up first; start from an empty schema.
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
-    load_postgresql(dump, target.url)
+    pg_restore(dump, target.url)
     return target
 
 

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +37,10 @@ from sqlalchemy.pool import NullPool
 
 import ibdesk
 from ibdesk import config, private
-from ibdesk.db import DatabaseError
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
-from ibdesk.models import AuditEvent, Base
+from ibdesk.logs import auditchain
+from ibdesk.models import Base
 from ibdesk.schema import VERSION_TABLE
 from ibdesk.settings import backup as dbbackup
 from ibdesk.settings.connection import database_name
@@ -124,7 +123,7 @@ def dump(engine: Engine, folder: Path) -> Dumped:
             # pg_dump reads the very snapshot the counts are taken in.
             snapshot = str(conn.scalar(text("SELECT pg_export_snapshot()")))
             rows, chain, revision = row_counts(conn), chain_head(conn), _revision(conn)
-            _pg_dump(engine, target, snapshot)
+            dbbackup.dump_postgresql(engine.url, target, f"--snapshot={snapshot}")
     _globals(engine, folder)
     return Dumped(target, rows, chain, revision)
 
@@ -136,44 +135,15 @@ def _revision(conn: Connection) -> str:
     return str(conn.scalar(select(column("version_num")).select_from(table(VERSION_TABLE))) or "")
 
 
-def _pg_dump(engine: Engine, target: Path, snapshot: str) -> None:
-    partial = target.with_name(target.name + ".part")
-    try:
-        done = subprocess.run(
-            [dbbackup._pg_tool("pg_dump"), "-Fc", f"--snapshot={snapshot}", "-f", str(partial)],
-            env=dbbackup._pg_env(engine.url),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-            raise DatabaseError(_("pg_dump failed: %(detail)s", detail=last))
-        listing = subprocess.run(
-            [dbbackup._pg_tool("pg_restore"), "--list", str(partial)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if listing.returncode != 0 or "TABLE DATA public patient" not in listing.stdout:
-            raise DatabaseError(_("The dump could not be read back by pg_restore --list."))
-        private.restrict(partial)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 KEYS_FOLDER = "config"
 
 
 def keep_keys(folder: Path) -> list[str]:
     """Copy the audit chain's key and head into the staging folder (the repository is
     encrypted): a server rebuilt from the backup can still check the audit log."""
-    from ibdesk.logs.auditchain import HEAD_FILE, KEY_FILE
-
     kept = []
     target = private.make_folder(folder / KEYS_FOLDER)
-    for name in (KEY_FILE, HEAD_FILE):
+    for name in (auditchain.KEY_FILE, auditchain.HEAD_FILE):
         source = config.config_dir() / name
         if source.is_file():
             shutil.copyfile(source, target / name)
@@ -203,12 +173,8 @@ def _globals(engine: Engine, folder: Path) -> None:
     # Roles, for a server rebuilt from nothing; an ordinary login may not read them all,
     # and the database dump restores without them, so a refusal is not a failure.
     target = folder / "globals.sql"
-    done = subprocess.run(
-        [dbbackup._pg_tool("pg_dumpall"), "--globals-only", "--no-role-passwords"],
-        env=dbbackup._pg_env(engine.url),
-        capture_output=True,
-        text=True,
-        check=False,
+    done = dbbackup.run_pg_tool(
+        "pg_dumpall", "--globals-only", "--no-role-passwords", target=engine.url
     )
     if done.returncode == 0:
         target.write_text(done.stdout, encoding="utf-8")
@@ -233,15 +199,10 @@ def row_counts(conn: Connection) -> dict[str, int]:
 
 def chain_head(conn: Connection) -> dict[str, Any]:
     """Return the audit chain's newest sealed sequence number and hash."""
-    row = conn.execute(
-        select(AuditEvent.seq, AuditEvent.chain_hash)
-        .where(AuditEvent.seq.is_not(None))
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    ).first()
-    if row is None or row[0] is None:
+    last = auditchain.last_sealed(conn)
+    if last is None:
         return {"seq": 0, "hash": ""}
-    return {"seq": int(row[0]), "hash": str(row[1])}
+    return {"seq": last[0], "hash": last[1]}
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Table, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from ibdesk import bulkwrite
+from ibdesk import bulkwrite, display
 from ibdesk.conversion import checks
+from ibdesk.conversion.source import KEYS, Source
 from ibdesk.db import DatabaseError
+from ibdesk.i18n import gettext as _
 from ibdesk.models import (
     AuditEvent,
     ConversionIssue,
@@ -32,6 +34,7 @@ from ibdesk.models import (
     MediaItem,
     Patient,
 )
+from ibdesk.progress import Job, Progress
 
 logger = logging.getLogger(__name__)
 CONVERTED, MERGED, REJECTED = "converted", "merged", "rejected"
@@ -238,6 +241,35 @@ def add(total: dict[str, int], more: dict[str, int]) -> None:
     """Add one batch's counts to a running total."""
     for key, value in more.items():
         total[key] = total.get(key, 0) + value
+
+
+def write_table(
+    engine: Engine,
+    step: int,
+    source: Source,
+    table: Table,
+    converter: Converter,
+    *,
+    batch: int,
+    done: int = 0,
+    total: int | None = None,
+) -> Job[tuple[dict[str, int], int]]:
+    """Convert a whole 1.2 table batch by batch, keyed by its primary key; yield progress.
+
+    ``done`` and ``total`` count rows over the whole step; return the table's counts by
+    outcome and the rows done after it.
+    """
+    key = KEYS[table.name]
+    counts: dict[str, int] = {}
+    for rows in source.rows(table, batch):
+        add(counts, write_batch(engine, step, table.name, lambda r: str(r[key]), rows, converter))
+        done += len(rows)
+        yield Progress(
+            done,
+            total,
+            _("%(table)s: %(count)s rows", table=table.name, count=display.number(done)),
+        )
+    return counts, done
 
 
 def lookup(session: Session, table: str, keys: list[str], *columns: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from ibdesk import display, statistics
+from ibdesk import statistics
 from ibdesk.conversion import checks, media
 from ibdesk.conversion.batches import (
     CONVERTED,
@@ -27,7 +27,7 @@ from ibdesk.conversion.batches import (
     Outcome,
     lookup,
     rejected,
-    write_batch,
+    write_table,
 )
 from ibdesk.conversion.names import NameIndex
 from ibdesk.conversion.people import CONVERTER
@@ -112,17 +112,10 @@ class LogConverter(Converter):
 
 def run(engine: Engine, source: Source, *, batch: int = 1000) -> Job[dict[str, Any]]:
     """Convert the 1.2 log; yield progress; return its counts."""
-    total = source.count(LOG)
-    counts: dict[str, int] = {}
-    done = 0
-    converter = LogConverter()
-    for rows in source.rows(LOG, batch):
-        more = write_batch(engine, 4, "Logg", lambda r: str(r["LoggId"]), rows, converter)
-        for name, value in more.items():
-            counts[name] = counts.get(name, 0) + value
-        done += len(rows)
-        yield Progress(done, total, _("Logg: %(count)s rows", count=display.number(done)))
-    return {"Logg": counts}
+    counts, _done = yield from write_table(
+        engine, 4, source, LOG, LogConverter(), batch=batch, total=source.count(LOG)
+    )
+    return {LOG.name: counts}
 
 
 def _outcomes(session: Session) -> dict[str, dict[str, int]]:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, Table, delete, select
 from sqlalchemy.orm import Session
 
 from ibdesk import bulkwrite, display, safefiles
@@ -32,7 +31,7 @@ from ibdesk.conversion.batches import (
     lookup,
     rejected,
     targets,
-    write_batch,
+    write_table,
 )
 from ibdesk.conversion.names import NameIndex
 from ibdesk.conversion.people import CONVERTER
@@ -458,10 +457,6 @@ def find_orphans(engine: Engine, source: Source) -> Job[int]:
     return found
 
 
-def _key_of(column: str) -> Callable[[dict[str, Any]], str]:
-    return lambda row: str(row[column])
-
-
 def run(
     engine: Engine, source: Source, target_root: Path, *, batch: int = 500, link: bool = True
 ) -> Job[dict[str, Any]]:
@@ -470,23 +465,11 @@ def run(
     done = 0
     result: dict[str, Any] = {}
     items = ItemConverter(source, target_root, link=link)
-    steps: tuple[tuple[Any, str, Converter], ...] = (
-        (STATUSES, "StatusId", StatusConverter()),
-        (ITEMS, "BildId", items),
-    )
-    for table, key, convert in steps:
-        counts: dict[str, int] = {}
-        for rows in source.rows(table, batch):
-            more = write_batch(engine, 3, table.name, _key_of(key), rows, convert)
-            for name, value in more.items():
-                counts[name] = counts.get(name, 0) + value
-            done += len(rows)
-            yield Progress(
-                done,
-                total,
-                _("%(table)s: %(count)s rows", table=table.name, count=display.number(done)),
-            )
-        result[table.name] = counts
+    steps: tuple[tuple[Table, Converter], ...] = ((STATUSES, StatusConverter()), (ITEMS, items))
+    for table, convert in steps:
+        result[table.name], done = yield from write_table(
+            engine, 3, source, table, convert, batch=batch, done=done, total=total
+        )
     signed = yield from sign_converted(engine, source)
     yield LogLine(
         _(

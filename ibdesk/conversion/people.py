@@ -14,10 +14,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Table, select
 from sqlalchemy.orm import Session
 
-from ibdesk import clinic_settings, display, users
+from ibdesk import clinic_settings, users
 from ibdesk.conversion import checks
 from ibdesk.conversion.batches import (
     CONVERTED,
@@ -27,13 +27,13 @@ from ibdesk.conversion.batches import (
     Issue,
     Outcome,
     rejected,
-    write_batch,
+    write_table,
 )
 from ibdesk.conversion.source import PATIENTS, SETTINGS, USERS, Source
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.models import AuditEvent, Patient, Setting, UserAccount, UserGroup, utcnow
-from ibdesk.progress import Job, LogLine, Progress
+from ibdesk.progress import Job, LogLine
 from ibdesk.users import accounts, passwords
 from ibdesk.users.accounts import CLINICIANS
 
@@ -240,32 +240,20 @@ def _merge(
     return Outcome(MERGED, survivor.id, f"into 2.1 patient {survivor.id}", issues)
 
 
-def _key(column: str) -> Any:
-    return lambda row: str(row[column])
-
-
 def run(engine: Engine, source: Source, *, batch: int = 500) -> Job[dict[str, Any]]:
     """Convert settings, users and patients; yield progress; return the counts by table."""
-    tables: tuple[tuple[Any, str, Converter], ...] = (
-        (SETTINGS, "Nyckel", SettingConverter()),
-        (USERS, "AnvandarId", UserConverter()),
-        (PATIENTS, "PatientId", PatientConverter()),
+    tables: tuple[tuple[Table, Converter], ...] = (
+        (SETTINGS, SettingConverter()),
+        (USERS, UserConverter()),
+        (PATIENTS, PatientConverter()),
     )
-    total = sum(source.count(t) for t, _k, _c in tables)
+    total = sum(source.count(t) for t, _c in tables)
     done = 0
     result: dict[str, Any] = {}
-    for table, key, convert in tables:
-        counts: dict[str, int] = {}
-        for rows in source.rows(table, batch):
-            more = write_batch(engine, 2, table.name, _key(key), rows, convert)
-            for name, value in more.items():
-                counts[name] = counts.get(name, 0) + value
-            done += len(rows)
-            yield Progress(
-                done,
-                total,
-                _("%(table)s: %(count)s rows", table=table.name, count=display.number(done)),
-            )
+    for table, convert in tables:
+        counts, done = yield from write_table(
+            engine, 2, source, table, convert, batch=batch, done=done, total=total
+        )
         result[table.name] = counts
         yield LogLine(
             _(

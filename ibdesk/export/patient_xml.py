@@ -112,8 +112,10 @@ def _when(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _stamp(parent: etree._Element, tag: str, at: dt.datetime, by: str | None) -> None:
-    etree.SubElement(parent, _NS + tag, at=_when(at), by=xml_safe(by or ""))
+def _stamp(parent: etree._Element, tag: str, at: dt.datetime, by: str | None, **more: str) -> None:
+    """Add an element saying when and by whom (and ``more`` attributes, made XML-safe)."""
+    safe = {name: xml_safe(value) for name, value in more.items()}
+    etree.SubElement(parent, _NS + tag, at=_when(at), by=xml_safe(by or ""), **safe)
 
 
 def media_type(name: str) -> str:
@@ -132,14 +134,7 @@ def build(
     root.set("schemaVersion", SCHEMA_VERSION)
     # The schema sits in the export folder, one level up from each patient folder.
     root.set(f"{{{_XSI}}}schemaLocation", f"{NAMESPACE} ../{SCHEMA_FILE}")
-    etree.SubElement(
-        root,
-        _NS + "exported",
-        at=_when(stamp.at),
-        by=xml_safe(stamp.by),
-        machine=xml_safe(stamp.machine),
-        software=xml_safe(stamp.software),
-    )
+    _stamp(root, "exported", stamp.at, stamp.by, machine=stamp.machine, software=stamp.software)
     identity = etree.SubElement(root, _NS + "identity", kind=patient.kind)
     etree.SubElement(identity, _NS + "number").text = patient.personnummer
     _text(identity, "firstName", patient.first_name)

@@ -248,11 +248,10 @@ def _resolve(session: Session, selection: Selection) -> tuple[int, ...]:
     if selection.numbers:
         wanted = {personnummer.normalize(n) for n in selection.numbers}
         found: dict[str, int] = {}
-        ordered = sorted(wanted)
-        for start in range(0, len(ordered), 500):
+        for numbers in chunks(sorted(wanted)):
             rows = session.execute(
                 select(Patient.personnummer, Patient.id).where(
-                    Patient.personnummer.in_(ordered[start : start + 500]),
+                    Patient.personnummer.in_(numbers),
                     Patient.deleted_at.is_(None),
                 )
             )

@@ -10,36 +10,27 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from ibdesk.db import session_scope
 from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient
-from ibdesk.snapshots import snapshot
+from ibdesk.snapshots import MediaFacts, snapshot
 
 # Patients per keyset page; a page's image sets and media are read with it.
 PAGE_SIZE = 100
 # Ids per IN (...) list: well under every backend's bound-parameter limit (SQL Server: 2100).
 IN_CHUNK = 500
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class MediaRecord:
+class MediaRecord(MediaFacts):
     """One live media item of a patient, as stored."""
 
-    id: int
     image_set_id: int
-    kind: str
-    path: str
-    byte_size: int
-    sha256: str
-    width: int | None
-    height: int | None
-    bit_depth: int | None
-    teeth: str
-    taken_at: dt.datetime | None
-    comment: str
     created_at: dt.datetime
     created_by: str
 
@@ -102,7 +93,7 @@ class AuditRecord:
     chain_hash: str | None
 
 
-def chunks(values: Sequence[int], size: int = IN_CHUNK) -> Iterator[Sequence[int]]:
+def chunks(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
     """Yield consecutive slices of at most ``size`` values."""
     for start in range(0, len(values), size):
         yield values[start : start + size]

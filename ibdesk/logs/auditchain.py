@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, bindparam, func, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ibdesk import config
@@ -138,6 +138,17 @@ def _lock_for_seal(session: Session) -> None:
         session.execute(text("SELECT COUNT(*) FROM audit_event WITH (TABLOCKX, HOLDLOCK)"))
 
 
+def last_sealed(conn: Connection | Session) -> tuple[int, str] | None:
+    """Return the newest sealed audit event's sequence number and chain hash (None: none yet)."""
+    row = conn.execute(
+        select(AuditEvent.seq, AuditEvent.chain_hash)
+        .where(AuditEvent.seq.is_not(None))
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    return (int(row[0] or 0), str(row[1])) if row is not None else None
+
+
 def seal(engine: Engine) -> int:
     """Chain every not yet sealed audit event; return how many were sealed."""
     key = load_key(create=True)
@@ -145,13 +156,7 @@ def seal(engine: Engine) -> int:
     head: Head | None = None
     with session_scope(engine) as session:
         _lock_for_seal(session)
-        last = session.execute(
-            select(AuditEvent.seq, AuditEvent.chain_hash)
-            .where(AuditEvent.seq.is_not(None))
-            .order_by(AuditEvent.seq.desc())
-            .limit(1)
-        ).first()
-        seq, previous = (int(last[0] or 0), str(last[1])) if last else (0, GENESIS)
+        seq, previous = last_sealed(session) or (0, GENESIS)
         while True:
             batch = list(
                 session.scalars(

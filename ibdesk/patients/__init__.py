@@ -22,6 +22,7 @@ from ibdesk.clients import find_patient
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient, utcnow
+from ibdesk.snapshots import MediaFacts, snapshot
 
 PAGE_SIZE = 50
 
@@ -153,20 +154,9 @@ def search(
 
 
 @dataclass(frozen=True)
-class MediaView:
+class MediaView(MediaFacts):
     """A media item as the details page shows it."""
 
-    id: int
-    kind: str
-    path: str
-    byte_size: int
-    sha256: str
-    width: int | None
-    height: int | None
-    bit_depth: int | None
-    teeth: str
-    taken_at: dt.datetime | None
-    comment: str
     deleted: bool
 
 
@@ -227,20 +217,7 @@ def details(session: Session, number: str, *, actor: Actor | None = None) -> Pat
 
 
 def _media_view(m: MediaItem) -> MediaView:
-    return MediaView(
-        m.id,
-        m.kind,
-        m.path,
-        m.byte_size,
-        m.sha256,
-        m.width,
-        m.height,
-        m.bit_depth,
-        m.teeth,
-        m.taken_at,
-        m.comment,
-        m.deleted_at is not None,
-    )
+    return snapshot(MediaView, m, deleted=m.deleted_at is not None)
 
 
 def _set_view(s: ImageSet, media: list[MediaView]) -> ImageSetView:
@@ -267,15 +244,7 @@ def delete_patient(session: Session, actor: Actor, number: str, *, confirm: str)
     """Hide a patient from the workstations (undoable); the personnummer must be typed again."""
     patient = find_patient(session, number)
     _confirm(patient, confirm)
-    patient.deleted_at, patient.deleted_by = utcnow(), actor.user
-    audit.record(
-        session,
-        actor,
-        "patient.delete",
-        patient=patient,
-        entity_id=patient.id,
-        changes={"deleted": [False, True]},
-    )
+    _set_deleted(session, actor, patient, deleted=True)
     return patient
 
 
@@ -286,16 +255,21 @@ def restore_patient(session: Session, actor: Actor, number: str) -> Patient:
         raise Refused(
             _("Patient %(number)s is not deleted; there is nothing to restore.", number=number)
         )
-    patient.deleted_at, patient.deleted_by = None, None
+    _set_deleted(session, actor, patient, deleted=False)
+    return patient
+
+
+def _set_deleted(session: Session, actor: Actor, patient: Patient, *, deleted: bool) -> None:
+    """Hide a patient (or bring one back) and note it in the patient's log."""
+    patient.deleted_at, patient.deleted_by = (utcnow(), actor.user) if deleted else (None, None)
     audit.record(
         session,
         actor,
-        "patient.restore",
+        "patient.delete" if deleted else "patient.restore",
         patient=patient,
         entity_id=patient.id,
-        changes={"deleted": [True, False]},
+        changes={"deleted": [not deleted, deleted]},
     )
-    return patient
 
 
 @dataclass(frozen=True)

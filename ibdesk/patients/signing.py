@@ -74,6 +74,21 @@ def _locked_set(session: Session, set_id: int) -> ImageSet:
     return image_set
 
 
+def _record(
+    session: Session, actor: Actor, action: str, image_set: ImageSet, changes: dict[str, Any]
+) -> None:
+    """Note a change of an image set's signature in its patient's log."""
+    audit.record(
+        session,
+        actor,
+        action,
+        patient=session.get(Patient, image_set.patient_id),
+        entity="image_set",
+        entity_id=image_set.id,
+        changes=changes,
+    )
+
+
 def sign(session: Session, actor: Actor, set_id: int) -> ImageSet:
     """Sign an image set: record who and when and the digest of its content."""
     image_set = _locked_set(session, set_id)
@@ -92,15 +107,12 @@ def sign(session: Session, actor: Actor, set_id: int) -> ImageSet:
         )
     image_set.signed_at, image_set.signed_by = utcnow(), actor.user
     image_set.signature_digest = digest(content)
-    patient = session.get(Patient, image_set.patient_id)
-    audit.record(
+    _record(
         session,
         actor,
         "image_set.sign",
-        patient=patient,
-        entity="image_set",
-        entity_id=set_id,
-        changes={"digest": [None, image_set.signature_digest], "manifest": [None, content]},
+        image_set,
+        {"digest": [None, image_set.signature_digest], "manifest": [None, content]},
     )
     return image_set
 
@@ -115,20 +127,12 @@ def unsign(session: Session, actor: Actor, set_id: int, reason: str) -> ImageSet
         raise Refused(_("Image set %(set_id)s is not signed.", set_id=set_id))
     before = {"signed_by": image_set.signed_by, "digest": image_set.signature_digest}
     image_set.signed_at = image_set.signed_by = image_set.signature_digest = None
-    patient = session.get(Patient, image_set.patient_id)
-    audit.record(
-        session,
-        actor,
-        "image_set.unsign",
-        patient=patient,
-        entity="image_set",
-        entity_id=set_id,
-        changes={
-            "signed_by": [before["signed_by"], None],
-            "digest": [before["digest"], None],
-            "reason": [None, reason],
-        },
-    )
+    changes = {
+        "signed_by": [before["signed_by"], None],
+        "digest": [before["digest"], None],
+        "reason": [None, reason],
+    }
+    _record(session, actor, "image_set.unsign", image_set, changes)
     return image_set
 
 

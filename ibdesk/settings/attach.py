@@ -11,22 +11,25 @@ shell is involved.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from ibdesk import config, schema
 from ibdesk.audit import Actor, system_event
-from ibdesk.db import DatabaseError, explain, make_engine, session_scope
+from ibdesk.db import make_engine, session_scope
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.progress import Job, LogLine
 from ibdesk.settings import backup as dbbackup
 from ibdesk.settings.connection import ServerSpec, check_database_name, url
-from ibdesk.settings.dbadmin import _admin_engine, list_databases
+from ibdesk.settings.dbadmin import (
+    _admin_engine,
+    list_databases,
+    new_postgresql_database,
+    pg_restore,
+)
 
 # The lines of ``pg_restore --list`` that only an ImageBank 2.x database's dump has.
 IMAGEBANK_ENTRIES = (f"TABLE public {schema.VERSION_TABLE} ", "TABLE public patient ")
@@ -45,13 +48,8 @@ def check_dump(dump: Path) -> int:
     """Say whether a file is a ``pg_dump -Fc`` dump of an ImageBank database; count its entries."""
     if not dump.is_file():
         raise UserError(_("%(path)s is not a file; choose a dump made by pg_dump -Fc.", path=dump))
-    listing = subprocess.run(
-        # The whole path: a file named like "-x" must not reach pg_restore as an option.
-        [dbbackup._pg_tool("pg_restore"), "--list", str(dump.resolve())],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    # The whole path: a file named like "-x" must not reach pg_restore as an option.
+    listing = dbbackup.run_pg_tool("pg_restore", "--list", str(dump.resolve()))
     if listing.returncode != 0:
         raise UserError(
             _(
@@ -102,40 +100,30 @@ def _attach_dump(
     target = url(spec, name)
     yield LogLine(_("Creating the database %(name)s on %(label)s.", name=name, label=spec.label))
     admin = _admin_engine(spec)
+    # Failed or cancelled, the half-restored database goes again.
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        admin.dispose()
-        raise DatabaseError(explain(error, admin.url)) from error
-    finished = False
-    try:
-        yield LogLine(_("Restoring %(path)s into %(name)s with pg_restore…", path=dump, name=name))
-        _pg_restore(dump, target)
-        engine = make_engine(target)
-        try:
-            status = schema.check(engine)
-        finally:
-            engine.dispose()
-        if status.state in (
-            schema.SchemaState.FOREIGN,
-            schema.SchemaState.EMPTY,
-            schema.SchemaState.NEWER,
-        ):
-            raise UserError(status.message)
-        if actor is not None and status.state is schema.SchemaState.CURRENT:
-            _record(target, actor, f"{dump} ({entries} entries)")
-        if use:
-            config.set_database_url(target.render_as_string(hide_password=False))
-        finished = True
-    finally:
-        if not finished:  # failed or cancelled: the half-restored database goes again
+        with new_postgresql_database(admin, name, keep=True):
+            yield LogLine(
+                _("Restoring %(path)s into %(name)s with pg_restore…", path=dump, name=name)
+            )
+            pg_restore(dump, target)
+            engine = make_engine(target)
             try:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                status = schema.check(engine)
             finally:
-                admin.dispose()
-    admin.dispose()
+                engine.dispose()
+            if status.state in (
+                schema.SchemaState.FOREIGN,
+                schema.SchemaState.EMPTY,
+                schema.SchemaState.NEWER,
+            ):
+                raise UserError(status.message)
+            if actor is not None and status.state is schema.SchemaState.CURRENT:
+                _record(target, actor, f"{dump} ({entries} entries)")
+            if use:
+                config.set_database_url(target.render_as_string(hide_password=False))
+    finally:
+        admin.dispose()
     yield LogLine(_("Restored %(count)s entries; %(state)s", count=entries, state=status.message))
     return AttachedDump(target, status, entries)
 
@@ -148,29 +136,6 @@ def _record(target: URL, actor: Actor, detail: str) -> None:
             system_event(session, actor, "db.attach", detail)
     finally:
         engine.dispose()
-
-
-def _pg_restore(dump: Path, target: URL) -> None:
-    """Restore a dump into an empty database, all or nothing, owned by the connecting login."""
-    done = subprocess.run(
-        [
-            dbbackup._pg_tool("pg_restore"),
-            "--no-owner",
-            "--no-privileges",
-            "--exit-on-error",
-            "--single-transaction",
-            "-d",
-            target.database or "",
-            str(dump.resolve()),
-        ],
-        env=dbbackup._pg_env(target),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [_("no message")])[-1]
-        raise UserError(_("pg_restore could not restore the dump: %(detail)s", detail=last))
 
 
 def dumps_in(folder: Path, limit: int = 50) -> list[Path]:

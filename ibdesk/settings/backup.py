@@ -148,36 +148,48 @@ def _pg_tool(name: str) -> str:
     return found
 
 
-def _backup_postgresql(engine: Engine, target: Path) -> BackupResult:
-    env = _pg_env(engine.url)
+def run_pg_tool(
+    name: str, *args: str, target: URL | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL client program (no shell), its output captured as text.
+
+    With ``target`` it connects to that database: server, login and password reach it
+    through its environment, never its command line.
+    """
+    return subprocess.run(
+        [_pg_tool(name), *args],
+        env=_pg_env(target) if target is not None else None,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def dump_postgresql(database: URL, target: Path, *options: str) -> str:
+    """Write a ``pg_dump -Fc`` of a database (this account's only); return its table of contents.
+
+    The dump is written under a temporary name and read back by ``pg_restore --list``
+    before it gets its final name, so a file that looks finished always is.
+    """
     partial = target.with_name(target.name + ".part")
     try:
-        dump = subprocess.run(
-            [_pg_tool("pg_dump"), "-Fc", "-f", str(partial)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if dump.returncode != 0:
-            raise DatabaseError(
-                _(
-                    "pg_dump failed: %(error)s",
-                    error=(dump.stderr.strip().splitlines() or [_("no message")])[-1],
-                )
-            )
-        listing = subprocess.run(
-            [_pg_tool("pg_restore"), "--list", str(partial)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        done = run_pg_tool("pg_dump", "-Fc", *options, "-f", str(partial), target=database)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or [_("no message")])[-1]
+            raise DatabaseError(_("pg_dump failed: %(detail)s", detail=last))
+        listing = run_pg_tool("pg_restore", "--list", str(partial))
         if listing.returncode != 0 or "TABLE DATA public patient" not in listing.stdout:
-            raise DatabaseError(_("The backup could not be read back by pg_restore --list."))
+            raise DatabaseError(_("The dump could not be read back by pg_restore --list."))
+        private.restrict(partial)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
-    entries = sum(1 for line in listing.stdout.splitlines() if line and not line.startswith(";"))
+    return listing.stdout
+
+
+def _backup_postgresql(engine: Engine, target: Path) -> BackupResult:
+    listing = dump_postgresql(engine.url, target)
+    entries = sum(1 for line in listing.splitlines() if line and not line.startswith(";"))
     return BackupResult(target, target.stat().st_size, f"pg_restore --list: {entries} entries")
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import URL, make_url
 
 from ibdesk import folders, private, schema
@@ -20,6 +22,7 @@ from ibdesk.db import DatabaseError, explain, make_engine, probe_tcp
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.progress import Job, LogLine
+from ibdesk.settings import backup as dbbackup
 from ibdesk.settings.backup import BackupResult, backup
 from ibdesk.settings.connection import (
     ServerSpec,
@@ -62,6 +65,21 @@ def _admin_engine(spec: ServerSpec, database: str | None = None) -> Engine:
     return make_engine(target, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
 
 
+@contextmanager
+def _admin_connection(spec: ServerSpec) -> Iterator[Connection]:
+    """Connect to the server's maintenance database; any failure becomes one plain sentence."""
+    engine = _admin_engine(spec)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    except DatabaseError:
+        raise
+    except Exception as error:
+        raise DatabaseError(explain(error, engine.url)) from error
+    finally:
+        engine.dispose()
+
+
 def _null_pool() -> type:
     from sqlalchemy.pool import NullPool
 
@@ -85,18 +103,10 @@ def test_server(spec: ServerSpec) -> str:
                 _("The folder %(folder)s is not writable by this program.", folder=folder)
             )
         return _("Connection successful: the folder can hold the database.")
-    engine = _admin_engine(spec)
-    try:
-        with engine.connect() as conn:
-            version = conn.execute(
-                text("SELECT @@VERSION" if spec.backend == "mssql" else "SELECT version()")
-            ).scalar()
-    except DatabaseError:
-        raise
-    except Exception as error:
-        raise DatabaseError(explain(error, engine.url)) from error
-    finally:
-        engine.dispose()
+    with _admin_connection(spec) as conn:
+        version = conn.execute(
+            text("SELECT @@VERSION" if spec.backend == "mssql" else "SELECT version()")
+        ).scalar()
     first = str(version).splitlines()[0][:80] if version else ""
     return f"Connection successful ({first})." if first else "Connection successful."
 
@@ -117,16 +127,8 @@ def list_databases(spec: ServerSpec) -> list[str]:
         else "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn "
         "ORDER BY datname"
     )
-    engine = _admin_engine(spec)
-    try:
-        with engine.connect() as conn:
-            return [str(name) for name in conn.execute(text(query)).scalars()]
-    except DatabaseError:
-        raise
-    except Exception as error:
-        raise DatabaseError(explain(error, engine.url)) from error
-    finally:
-        engine.dispose()
+    with _admin_connection(spec) as conn:
+        return [str(name) for name in conn.execute(text(query)).scalars()]
 
 
 def create_database(spec: ServerSpec, name: str) -> URL:
@@ -156,14 +158,8 @@ def create_database(spec: ServerSpec, name: str) -> URL:
             if spec.backend == "postgresql"
             else f"CREATE DATABASE [{name}]"
         )
-        engine = _admin_engine(spec)
-        try:
-            with engine.connect() as conn:
-                conn.execute(text(statement))
-        except Exception as error:
-            raise DatabaseError(explain(error, engine.url)) from error
-        finally:
-            engine.dispose()
+        with _admin_connection(spec) as conn:
+            conn.execute(text(statement))
     engine = make_engine(target, create=True)
     try:
         schema.upgrade(engine)
@@ -181,6 +177,14 @@ def test_database(target: URL | str) -> schema.SchemaStatus:
         engine.dispose()
 
 
+def _table_grants(schema_prefix: str, grantee: str) -> list[str]:
+    """Return the GRANT giving ``grantee`` each table's workstation rights."""
+    return [
+        f"GRANT {', '.join(rights)} ON {schema_prefix}{table} TO {grantee}"
+        for table, rights in WORKSTATION_GRANTS.items()
+    ]
+
+
 def postgresql_login_statements(login: str, password: str, database: str) -> list[str]:
     """Return the statements making a PostgreSQL role with workstation rights only."""
     from psycopg import sql
@@ -194,11 +198,7 @@ def postgresql_login_statements(login: str, password: str, database: str) -> lis
         f"REVOKE CREATE ON SCHEMA public FROM {role}",
         f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}",
     ]
-    statements += [
-        f"GRANT {', '.join(rights)} ON {table} TO {role}"
-        for table, rights in WORKSTATION_GRANTS.items()
-    ]
-    return statements
+    return statements + _table_grants("", role)
 
 
 def mssql_login_statements(login: str, password: str, database: str) -> list[str]:
@@ -210,11 +210,7 @@ def mssql_login_statements(login: str, password: str, database: str) -> list[str
         f"USE [{database}]",
         f"CREATE USER [{login}] FOR LOGIN [{login}]",
     ]
-    statements += [
-        f"GRANT {', '.join(rights)} ON dbo.{table} TO [{login}]"
-        for table, rights in WORKSTATION_GRANTS.items()
-    ]
-    return statements
+    return statements + _table_grants("dbo.", f"[{login}]")
 
 
 def check_login_name(login: str) -> str:
@@ -263,6 +259,51 @@ def create_login(target: URL | str, login: str, password: str) -> list[str]:
     return [s.replace(password, "********") for s in statements]
 
 
+@contextmanager
+def new_postgresql_database(admin: Engine, name: str, *, keep: bool) -> Iterator[None]:
+    """Create an empty PostgreSQL database for the block and drop it again afterwards.
+
+    A block that fails or is cancelled never leaves it half-made; ``keep`` keeps it when
+    the block ends well. ``admin`` is an AUTOCOMMIT engine on the same server.
+    """
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:
+        raise DatabaseError(explain(error, admin.url)) from error
+    kept = False
+    try:
+        yield
+        kept = keep
+    finally:
+        if not kept:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def pg_restore(dump: Path, target: URL) -> None:
+    """Restore a ``pg_dump -Fc`` file into an empty database, all or nothing.
+
+    The restored objects are owned by the connecting login; the password reaches
+    ``pg_restore`` through its environment, never its command line.
+    """
+    done = dbbackup.run_pg_tool(
+        "pg_restore",
+        "--no-owner",
+        "--no-privileges",
+        "--exit-on-error",
+        "--single-transaction",
+        "-d",
+        target.database or "",
+        # The whole path: a file named like "-x" must not reach pg_restore as an option.
+        str(dump.resolve()),
+        target=target,
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [_("no message")])[-1]
+        raise UserError(_("pg_restore could not restore the dump: %(detail)s", detail=last))
+
+
 def mssql_attach_statement(database: str, mdf: str, ldf: str | None) -> str:
     """Return SQL Server's statement attaching a database from its files."""
     files = [f"(FILENAME = N'{mdf.replace(chr(39), chr(39) * 2)}')"]
@@ -299,14 +340,8 @@ def attach(spec: ServerSpec, *, name: str = "", path: str = "", ldf: str = "") -
             )
         )
     statement = mssql_attach_statement(name, path, ldf or None)
-    engine = _admin_engine(spec)
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(statement)
-    except Exception as error:
-        raise DatabaseError(explain(error, engine.url)) from error
-    finally:
-        engine.dispose()
+    with _admin_connection(spec) as conn:
+        conn.exec_driver_sql(statement)
     return url(spec, name)
 
 

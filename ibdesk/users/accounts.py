@@ -375,14 +375,8 @@ def authenticate(
             _record_failure(session, user, machine, now)
             if is_locked(user, now):
                 message = locked_message()
-        elif not user.active:
-            reason, message = (
-                "account disabled",
-                _("This account is disabled; ask an administrator."),
-            )
-        elif need is not None and need.value not in user.rights:
-            reason = f"no {need.value} right"
-            message = _("This account may not sign in here; ask an administrator.")
+        elif (barred := refusal(user, need)) is not None:
+            reason, message = barred
     audit.login_event(session, name, machine, success=not reason, reason=reason)
     session.flush()
     if reason or user is None:
@@ -390,6 +384,18 @@ def authenticate(
     _clear_failures(user)
     user.last_login_at = now
     return LoginOutcome(user)
+
+
+def refusal(user: UserAccount, need: Right | None) -> tuple[str, str] | None:
+    """Say why an account whose password was right may not sign in (log reason, sentence)."""
+    if not user.active:
+        return "account disabled", _("This account is disabled; ask an administrator.")
+    if need is not None and need.value not in user.rights:
+        return (
+            f"no {need.value} right",
+            _("This account may not sign in here; ask an administrator."),
+        )
+    return None
 
 
 def _upgraded(user: UserAccount, password: str) -> bool:

@@ -21,7 +21,7 @@ from ibdesk.errors import NotFound, UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.models import AccountSource, Right, UserAccount, UserGroup, utcnow
 from ibdesk.users import directory
-from ibdesk.users.accounts import LoginOutcome, find_user, values
+from ibdesk.users.accounts import LoginOutcome, find_user, refusal, values
 
 
 def _group(session: Session, name: str) -> UserGroup | None:
@@ -143,12 +143,9 @@ def authenticate(
             "user.ad_sync",
             f"{user.username}: {text}",
         )
-    if not user.active:
-        message = _("This account is disabled; ask an administrator.")
-        return _refuse(session, user.username, machine, "account disabled", message)
-    if need is not None and need.value not in user.rights:
-        message = _("This account may not sign in here; ask an administrator.")
-        return _refuse(session, user.username, machine, f"no {need.value} right", message)
+    barred = refusal(user, need)
+    if barred is not None:
+        return _refuse(session, user.username, machine, *barred)
     audit.login_event(session, user.username, machine, success=True, reason="Active Directory")
     user.last_login_at = now or utcnow()
     session.flush()
