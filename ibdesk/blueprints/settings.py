@@ -484,9 +484,6 @@ def login_submit() -> tuple[str, int]:
         statements = dbadmin.create_login(_url(), login, form.password.data or "")
     except UserError as error:
         return _render("login", 409, login_form=form, answer=_error(error), db_logins=listed)
-    db = web.db_session()
-    system_event(db, web.actor(), "db.create_login", login)
-    db.commit()
     answer = Answer(
         "success",
         _(
@@ -497,42 +494,51 @@ def login_submit() -> tuple[str, int]:
         tuple(statements),
         code=True,
     )
-    return _render("login", login_form=form, answer=answer, db_logins=_db_logins(_backend()))
+    return _login_done("db.create_login", login, answer, form)
 
 
 @bp.post("/login/<login>/password")
 def login_password_submit(login: str) -> tuple[str, int]:
     """Give a workstation login a new password."""
-    form = LoginForm(formdata=None)
     password = request.form.get("new_password", "")
     limits.check_length(password, limits.TEXT_MAX, "password")
-    try:
-        dblogins.change_password(_url(), login, password)
-    except UserError as error:
-        return _render(
-            "login", status_for(error), login_form=form, answer=_error(error),
-            db_logins=_db_logins(_backend()),
-        )  # fmt: skip
-    db = web.db_session()
-    system_event(db, web.actor(), "db.login_password", login)
-    db.commit()
-    answer = Answer("success", _("Login %(login)s has a new password.", login=login))
-    return _render("login", login_form=form, answer=answer, db_logins=_db_logins(_backend()))
+    return _change_login(
+        login,
+        lambda: dblogins.change_password(_url(), login, password),
+        "db.login_password",
+        _("Login %(login)s has a new password.", login=login),
+    )
 
 
 @bp.post("/login/<login>/remove")
 def login_remove_submit(login: str) -> tuple[str, int]:
     """Remove a workstation login (the workstations using it can no longer connect)."""
+    return _change_login(
+        login,
+        lambda: dblogins.drop_login(_url(), login),
+        "db.drop_login",
+        _("Login %(login)s removed.", login=login),
+    )
+
+
+def _change_login(
+    login: str, change: Callable[[], None], event: str, message: str
+) -> tuple[str, int]:
+    """Make one change to a workstation login on the server, then log it and list the logins."""
     form = LoginForm(formdata=None)
     try:
-        dblogins.drop_login(_url(), login)
+        change()
     except UserError as error:
         return _render(
             "login", status_for(error), login_form=form, answer=_error(error),
             db_logins=_db_logins(_backend()),
         )  # fmt: skip
+    return _login_done(event, login, Answer("success", message), form)
+
+
+def _login_done(event: str, login: str, answer: Answer, form: LoginForm) -> tuple[str, int]:
+    """Write the login's change to the system log and list the logins as they are now."""
     db = web.db_session()
-    system_event(db, web.actor(), "db.drop_login", login)
+    system_event(db, web.actor(), event, login)
     db.commit()
-    answer = Answer("success", _("Login %(login)s removed.", login=login))
     return _render("login", login_form=form, answer=answer, db_logins=_db_logins(_backend()))
