@@ -79,14 +79,9 @@ _render = TabPage("conversion/index.html", _context)
 
 
 @bp.get("/")
+@bp.get("/steps", endpoint="steps")  # asked again after a job ended: the next may be unlocked
 def index() -> tuple[str, int]:
     """Show the target, the source form and the four steps."""
-    return _render("conversion/_steps.html")
-
-
-@bp.get("/steps")
-def steps() -> tuple[str, int]:
-    """Show the four steps again (after a job ended: the next one may be unlocked)."""
     return _render("conversion/_steps.html")
 
 
