@@ -259,30 +259,41 @@ def _folder_answer(check: imagefolder.FolderCheck, saved: bool) -> Answer:
 @bp.post("/image-folder/check")
 def image_folder_check_submit() -> tuple[str, int]:
     """Say whether the typed folder exists, is writable here, and its free space."""
-    form = ImageFolderForm()
-    if not form.validate_on_submit():
-        return _render("image_folder", 422, image_folder_form=form)
-    try:
-        check = imagefolder.check_image_folder(form.path.data or "")
-    except UserError as error:
-        return _render("image_folder", 422, image_folder_form=form, answer=_error(error))
-    return _render("image_folder", image_folder_form=form, answer=_folder_answer(check, False))
+    return _image_folder_answer(imagefolder.check_image_folder, saved=False)
 
 
 @bp.post("/image-folder")
 def image_folder_submit() -> tuple[str, int]:
     """Check the folder and store it for every workstation."""
+    return _image_folder_answer(_save_image_folder, saved=True)
+
+
+def _save_image_folder(path: str) -> imagefolder.FolderCheck:
+    db = web.db_session()
+    try:
+        check = imagefolder.set_image_folder(db, path, by=web.actor().user)
+    except UserError:
+        db.rollback()
+        raise
+    db.commit()
+    return check
+
+
+def _image_folder_answer(
+    run: Callable[[str], imagefolder.FolderCheck], *, saved: bool
+) -> tuple[str, int]:
+    """Run the check (or the save) on the typed folder and show what it found."""
     form = ImageFolderForm()
     if not form.validate_on_submit():
         return _render("image_folder", 422, image_folder_form=form)
-    db = web.db_session()
     try:
-        check = imagefolder.set_image_folder(db, form.path.data or "", by=web.actor().user)
+        check = run(form.path.data or "")
     except UserError as error:
-        db.rollback()
         return _render("image_folder", 422, image_folder_form=form, answer=_error(error))
-    db.commit()
-    answer = _folder_answer(check, True)
+    answer = _folder_answer(check, saved)
+    if not saved:
+        return _render("image_folder", image_folder_form=form, answer=answer)
+    # Saved: the status bar shows the new folder.
     return _render("image_folder", image_folder_form=form, answer=answer, status_bar=status_bar())
 
 
