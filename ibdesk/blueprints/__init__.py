@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import current_app, redirect, render_template, request, session
@@ -18,6 +19,7 @@ from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.wizard import FlowStore
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 _FLOWS = "ibdesk.wizard"
 _SESSION_KEY = "ibdesk_wizard"
 
@@ -30,6 +32,21 @@ def is_htmx() -> bool:
 def page_or_partial(page: str, partial: str, **context: Any) -> str:
     """Render the partial for htmx requests and the full page (which includes it) otherwise."""
     return render_template(partial if is_htmx() else page, **context)
+
+
+@dataclass(frozen=True)
+class TabPage:
+    """A tab that answers htmx with one of its partials, anyone else with its whole page.
+
+    Both are rendered from the one context the tab builds (its ``context(**extra)``).
+    """
+
+    page: str
+    context: Callable[..., dict[str, Any]]
+
+    def __call__(self, partial: str, status: int = 200, **extra: Any) -> tuple[str, int]:
+        """Render the partial (htmx) or the page around it, with the tab's context and extra."""
+        return page_or_partial(self.page, partial, **self.context(**extra)), status
 
 
 def status_for(error: UserError) -> int:
@@ -68,13 +85,18 @@ def checks_own_length(*names: str) -> Callable[[F], F]:
     return mark
 
 
+def app_held(key: str, kind: type[T]) -> T:
+    """Return the one object of this kind the app holds under key (made on first use)."""
+    found = current_app.extensions.get(key)
+    if found is None:
+        found = current_app.extensions.setdefault(key, kind())
+    assert isinstance(found, kind)
+    return found
+
+
 def flows() -> FlowStore:
     """Return the app's store of wizard flows (made on first use)."""
-    found = current_app.extensions.get(_FLOWS)
-    if found is None:
-        found = current_app.extensions.setdefault(_FLOWS, FlowStore())
-    assert isinstance(found, FlowStore)
-    return found
+    return app_held(_FLOWS, FlowStore)
 
 
 def flow_key(flow: str) -> str:

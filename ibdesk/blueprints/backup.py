@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, render_template
+from sqlalchemy import Engine
 from sqlalchemy.exc import ArgumentError
 
 from ibdesk import backup, web
 from ibdesk.backup import drill, restore, run, schedule, store
-from ibdesk.blueprints import is_htmx, signin
+from ibdesk.backup.restic import Restic
+from ibdesk.blueprints import TabPage, signin
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.db import display_url
 from ibdesk.errors import Refused, UserError
@@ -43,7 +46,7 @@ def _image_folder() -> Any:
 
 
 def _context(**extra: Any) -> dict[str, Any]:
-    context: dict[str, Any] = {
+    return {
         "health": store.health(),
         "repository": store.repository(),
         "last_verify": store.last("verify"),
@@ -56,17 +59,11 @@ def _context(**extra: Any) -> dict[str, Any]:
         "sheet": None,
         "message": None,
         "confirm_restore": None,
+        **extra,
     }
-    context.update(extra)
-    return context
 
 
-def _render(partial: str, status: int = 200, **extra: Any) -> tuple[str, int]:
-    """Answer htmx with the partial, anyone else with the whole tab around it."""
-    context = _context(**extra)
-    if is_htmx():
-        return render_template(partial, **context), status
-    return render_template("backup/index.html", **context), status
+_render = TabPage("backup/index.html", _context)
 
 
 @bp.get("/")
@@ -99,27 +96,30 @@ def _start(name: str, factory: Any) -> tuple[str, int]:
     return _render("backup/_content.html", job=registry().status(job_id, log_tail=LOG_TAIL))
 
 
-@bp.post("/run")
-def run_submit() -> tuple[str, int]:
-    """Start a backup now (a job with a live log)."""
+def _start_on_repository(name: str, job: Callable[[Engine, Restic], Job[Any]]) -> tuple[str, int]:
+    """Start a job over this database and the repository, unless one is running already."""
     if _job() is not None:
         return _render("backup/_content.html", 409, message=_busy())
     engine = web.database().ready_engine()
     restic = store.engine_or_refuse()
+    return _start(name, lambda: job(engine, restic))
+
+
+@bp.post("/run")
+def run_submit() -> tuple[str, int]:
+    """Start a backup now (a job with a live log)."""
     actor = web.actor()
-    return _start(BACKUP_JOB, lambda: run.run_backup(engine, restic=restic, actor=actor))
+    return _start_on_repository(
+        BACKUP_JOB, lambda engine, restic: run.run_backup(engine, restic=restic, actor=actor)
+    )
 
 
 @bp.post("/verify")
 def verify_submit() -> tuple[str, int]:
     """Start a verify: the repository check and the restore drill."""
-    if _job() is not None:
-        return _render("backup/_content.html", 409, message=_busy())
-    engine = web.database().ready_engine()
-    restic = store.engine_or_refuse()
-    return _start(
+    return _start_on_repository(
         VERIFY_JOB,
-        lambda: drill.verify(restic, server=engine.url, log_engine=engine),
+        lambda engine, restic: drill.verify(restic, server=engine.url, log_engine=engine),
     )
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response
 from sqlalchemy import Engine
 
 from ibdesk import conversion, web
 from ibdesk.audit import Actor
-from ibdesk.blueprints import is_htmx, signin
+from ibdesk.blueprints import TabPage, is_htmx, signin
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
 from ibdesk.conversion import report as reports
 from ibdesk.conversion.source import TABLES
@@ -60,7 +60,7 @@ def _running() -> JobStatus | None:
 
 def _context(**extra: Any) -> dict[str, Any]:
     session = web.db_session()
-    context: dict[str, Any] = {
+    return {
         "target": web.status(web.database()),
         "images21": conversion.target_images(session),
         "steps": conversion.STEPS,
@@ -71,28 +71,17 @@ def _context(**extra: Any) -> dict[str, Any]:
         "message": None,
         "step_message": None,
         "tested": None,
+        **extra,
     }
-    context.update(extra)
-    return context
 
 
-def _render(partial: str, status: int = 200, **extra: Any) -> tuple[str, int]:
-    """Answer htmx with the partial, anyone else with the whole tab around it."""
-    context = _context(**extra)
-    if is_htmx():
-        return render_template(partial, **context), status
-    return render_template("conversion/index.html", **context), status
+_render = TabPage("conversion/index.html", _context)
 
 
 @bp.get("/")
+@bp.get("/steps", endpoint="steps")  # asked again after a job ended: the next may be unlocked
 def index() -> tuple[str, int]:
     """Show the target, the source form and the four steps."""
-    return _render("conversion/_steps.html")
-
-
-@bp.get("/steps")
-def steps() -> tuple[str, int]:
-    """Show the four steps again (after a job ended: the next one may be unlocked)."""
     return _render("conversion/_steps.html")
 
 

@@ -259,30 +259,41 @@ def _folder_answer(check: imagefolder.FolderCheck, saved: bool) -> Answer:
 @bp.post("/image-folder/check")
 def image_folder_check_submit() -> tuple[str, int]:
     """Say whether the typed folder exists, is writable here, and its free space."""
-    form = ImageFolderForm()
-    if not form.validate_on_submit():
-        return _render("image_folder", 422, image_folder_form=form)
-    try:
-        check = imagefolder.check_image_folder(form.path.data or "")
-    except UserError as error:
-        return _render("image_folder", 422, image_folder_form=form, answer=_error(error))
-    return _render("image_folder", image_folder_form=form, answer=_folder_answer(check, False))
+    return _image_folder_answer(imagefolder.check_image_folder, saved=False)
 
 
 @bp.post("/image-folder")
 def image_folder_submit() -> tuple[str, int]:
     """Check the folder and store it for every workstation."""
+    return _image_folder_answer(_save_image_folder, saved=True)
+
+
+def _save_image_folder(path: str) -> imagefolder.FolderCheck:
+    db = web.db_session()
+    try:
+        check = imagefolder.set_image_folder(db, path, by=web.actor().user)
+    except UserError:
+        db.rollback()
+        raise
+    db.commit()
+    return check
+
+
+def _image_folder_answer(
+    run: Callable[[str], imagefolder.FolderCheck], *, saved: bool
+) -> tuple[str, int]:
+    """Run the check (or the save) on the typed folder and show what it found."""
     form = ImageFolderForm()
     if not form.validate_on_submit():
         return _render("image_folder", 422, image_folder_form=form)
-    db = web.db_session()
     try:
-        check = imagefolder.set_image_folder(db, form.path.data or "", by=web.actor().user)
+        check = run(form.path.data or "")
     except UserError as error:
-        db.rollback()
         return _render("image_folder", 422, image_folder_form=form, answer=_error(error))
-    db.commit()
-    answer = _folder_answer(check, True)
+    answer = _folder_answer(check, saved)
+    if not saved:
+        return _render("image_folder", image_folder_form=form, answer=answer)
+    # Saved: the status bar shows the new folder.
     return _render("image_folder", image_folder_form=form, answer=answer, status_bar=status_bar())
 
 
@@ -484,9 +495,6 @@ def login_submit() -> tuple[str, int]:
         statements = dbadmin.create_login(_url(), login, form.password.data or "")
     except UserError as error:
         return _render("login", 409, login_form=form, answer=_error(error), db_logins=listed)
-    db = web.db_session()
-    system_event(db, web.actor(), "db.create_login", login)
-    db.commit()
     answer = Answer(
         "success",
         _(
@@ -497,42 +505,51 @@ def login_submit() -> tuple[str, int]:
         tuple(statements),
         code=True,
     )
-    return _render("login", login_form=form, answer=answer, db_logins=_db_logins(_backend()))
+    return _login_done("db.create_login", login, answer, form)
 
 
 @bp.post("/login/<login>/password")
 def login_password_submit(login: str) -> tuple[str, int]:
     """Give a workstation login a new password."""
-    form = LoginForm(formdata=None)
     password = request.form.get("new_password", "")
     limits.check_length(password, limits.TEXT_MAX, "password")
-    try:
-        dblogins.change_password(_url(), login, password)
-    except UserError as error:
-        return _render(
-            "login", status_for(error), login_form=form, answer=_error(error),
-            db_logins=_db_logins(_backend()),
-        )  # fmt: skip
-    db = web.db_session()
-    system_event(db, web.actor(), "db.login_password", login)
-    db.commit()
-    answer = Answer("success", _("Login %(login)s has a new password.", login=login))
-    return _render("login", login_form=form, answer=answer, db_logins=_db_logins(_backend()))
+    return _change_login(
+        login,
+        lambda: dblogins.change_password(_url(), login, password),
+        "db.login_password",
+        _("Login %(login)s has a new password.", login=login),
+    )
 
 
 @bp.post("/login/<login>/remove")
 def login_remove_submit(login: str) -> tuple[str, int]:
     """Remove a workstation login (the workstations using it can no longer connect)."""
+    return _change_login(
+        login,
+        lambda: dblogins.drop_login(_url(), login),
+        "db.drop_login",
+        _("Login %(login)s removed.", login=login),
+    )
+
+
+def _change_login(
+    login: str, change: Callable[[], None], event: str, message: str
+) -> tuple[str, int]:
+    """Make one change to a workstation login on the server, then log it and list the logins."""
     form = LoginForm(formdata=None)
     try:
-        dblogins.drop_login(_url(), login)
+        change()
     except UserError as error:
         return _render(
             "login", status_for(error), login_form=form, answer=_error(error),
             db_logins=_db_logins(_backend()),
         )  # fmt: skip
+    return _login_done(event, login, Answer("success", message), form)
+
+
+def _login_done(event: str, login: str, answer: Answer, form: LoginForm) -> tuple[str, int]:
+    """Write the login's change to the system log and list the logins as they are now."""
     db = web.db_session()
-    system_event(db, web.actor(), "db.drop_login", login)
+    system_event(db, web.actor(), event, login)
     db.commit()
-    answer = Answer("success", _("Login %(login)s removed.", login=login))
     return _render("login", login_form=form, answer=answer, db_logins=_db_logins(_backend()))

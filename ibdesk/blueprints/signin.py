@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import audit, security, web
-from ibdesk.blueprints import go, is_htmx
+from ibdesk.blueprints import app_held, go, is_htmx
 from ibdesk.db import DatabaseError
 from ibdesk.forms.signin import ConfirmForm, SignInForm
 from ibdesk.i18n import gettext as _
@@ -58,11 +58,7 @@ _OPEN_ENDPOINTS = frozenset(
 
 def store() -> SessionStore:
     """Return the app's signed-in sessions."""
-    found = current_app.extensions.get(_STORE)
-    if found is None:
-        found = current_app.extensions.setdefault(_STORE, SessionStore())
-    assert isinstance(found, SessionStore)
-    return found
+    return app_held(_STORE, SessionStore)
 
 
 def cookie_name() -> str:

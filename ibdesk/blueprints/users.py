@@ -24,12 +24,15 @@ from ibdesk.forms.users import (
     RightsForm,
     UserForm,
 )
+from ibdesk.forms.wizard import AdminUserForm
 from ibdesk.i18n import gettext as _
 from ibdesk.models import UserAccount, UserGroup
 from ibdesk.users import accounts, adaccounts, directory, groups, recovery
 from ibdesk.users.passwords import PasswordRejected
 
 bp = Blueprint("users", __name__, url_prefix="/users")
+# Every page of the tab needs the password typed again within the last minutes.
+bp.before_request(signin.stale_answer)
 
 
 def _group_choices(session: Session) -> list[tuple[str, str]]:
@@ -58,11 +61,13 @@ def _render(session: Session, status: int = 200, **extra: Any) -> tuple[str, int
     return render_template(template, **context), status
 
 
-def _user(session: Session, user_id: int) -> UserAccount:
+def _account(user_id: int) -> tuple[Session, UserAccount]:
+    """Return the request's session and the account the URL names (404 when it is gone)."""
+    session = web.db_session()
     user = session.get(UserAccount, user_id)
     if user is None:
         raise accounts.NotFound(_("That account no longer exists."))
-    return user
+    return session, user
 
 
 def _end_sessions_of(user: UserAccount) -> None:
@@ -76,15 +81,33 @@ def _done(session: Session, message: str) -> tuple[str, int]:
     return _render(session, answer=("success", message))
 
 
+def create_account(
+    session: Session, form: UserForm | AdminUserForm, **options: Any
+) -> UserAccount | None:
+    """Create the account the form names, or put the refusal under its field and return None."""
+    try:
+        return accounts.create_user(
+            session,
+            form.username.data or "",
+            form.password.data or "",
+            actor=web.actor(),
+            display_name=form.display_name.data or "",
+            **options,
+        )
+    except UserError as error:
+        session.rollback()
+        wrong = form.password if isinstance(error, PasswordRejected) else form.username
+        wrong.errors = [*wrong.errors, str(error)]
+        return None
+
+
 @bp.get("/")
-@signin.fresh_required
 def index() -> tuple[str, int]:
     """Show the groups and one page of the accounts."""
     return _render(web.db_session())
 
 
 @bp.get("/list")
-@signin.fresh_required
 def listing() -> str:
     """Answer one page of accounts matching the search (the list partial)."""
     session = web.db_session()
@@ -99,7 +122,6 @@ def listing() -> str:
 
 
 @bp.post("/add")
-@signin.fresh_required
 def add_submit() -> tuple[str, int]:
     """Create a local account."""
     session = web.db_session()
@@ -107,29 +129,16 @@ def add_submit() -> tuple[str, int]:
     form.groups.choices = _group_choices(session)
     if not form.validate_on_submit():
         return _render(session, 422, user_form=form)
-    try:
-        user = accounts.create_user(
-            session,
-            form.username.data or "",
-            form.password.data or "",
-            actor=web.actor(),
-            display_name=form.display_name.data or "",
-            groups=list(form.groups.data or []),
-        )
-    except UserError as error:
-        session.rollback()
-        wrong = form.password if isinstance(error, PasswordRejected) else form.username
-        wrong.errors = [*wrong.errors, str(error)]
+    user = create_account(session, form, groups=list(form.groups.data or []))
+    if user is None:
         return _render(session, 422, user_form=form)
     return _done(session, _("The account %(name)s was created.", name=user.username))
 
 
 @bp.get("/<int:user_id>/edit")
-@signin.fresh_required
 def edit(user_id: int) -> str:
     """Show an account's edit form (full name, groups, password, lock)."""
-    session = web.db_session()
-    user = _user(session, user_id)
+    session, user = _account(user_id)
     form = EditUserForm(formdata=None, display_name=user.display_name)
     form.groups.choices = _group_choices(session)
     form.groups.data = [g.name for g in user.groups]
@@ -144,11 +153,9 @@ def edit(user_id: int) -> str:
 
 
 @bp.post("/<int:user_id>/edit")
-@signin.fresh_required
 def edit_submit(user_id: int) -> tuple[str, int]:
     """Save an account's full name and groups."""
-    session = web.db_session()
-    user = _user(session, user_id)
+    session, user = _account(user_id)
     form = EditUserForm()
     form.groups.choices = _group_choices(session)
     if not form.validate_on_submit():
@@ -166,11 +173,9 @@ def edit_submit(user_id: int) -> tuple[str, int]:
 
 
 @bp.post("/<int:user_id>/password")
-@signin.fresh_required
 def password_submit(user_id: int) -> tuple[str, int]:
     """Give an account a new password (which also unlocks it)."""
-    session = web.db_session()
-    user = _user(session, user_id)
+    session, user = _account(user_id)
     form = PasswordForm()
     if not form.validate_on_submit():
         raise UserError(_("Type a password."))
@@ -180,11 +185,9 @@ def password_submit(user_id: int) -> tuple[str, int]:
 
 
 @bp.post("/<int:user_id>/<any(disable, enable, delete, unlock):action>")
-@signin.fresh_required
 def action_submit(user_id: int, action: str) -> tuple[str, int]:
     """Disable, enable, delete (or disable, when it has history) or unlock an account."""
-    session = web.db_session()
-    user = _user(session, user_id)
+    session, user = _account(user_id)
     name, actor = user.username, web.actor()
     if action == "unlock":
         accounts.unlock(session, actor, name)
@@ -206,7 +209,6 @@ def action_submit(user_id: int, action: str) -> tuple[str, int]:
 
 
 @bp.post("/groups/add")
-@signin.fresh_required
 def group_add_submit() -> tuple[str, int]:
     """Create a user group with its rights."""
     session = web.db_session()
@@ -224,7 +226,6 @@ def group_add_submit() -> tuple[str, int]:
 
 
 @bp.post("/groups/<int:group_id>/rights")
-@signin.fresh_required
 def group_rights_submit(group_id: int) -> tuple[str, int]:
     """Give a group exactly the rights ticked."""
     session = web.db_session()
@@ -240,7 +241,6 @@ def group_rights_submit(group_id: int) -> tuple[str, int]:
 
 
 @bp.post("/recovery/acknowledge")
-@signin.fresh_required
 def acknowledge_submit() -> BaseResponse:
     """Acknowledge the administrator recoveries the Overview shows."""
     session = web.db_session()
@@ -304,7 +304,6 @@ def _render_ad(form: ActiveDirectoryForm, status: int = 200, **extra: Any) -> tu
 
 
 @bp.get("/ad")
-@signin.fresh_required
 def ad() -> tuple[str, int]:
     """Show the Active Directory settings."""
     settings = directory.load_settings(web.db_session())
@@ -325,7 +324,6 @@ def ad() -> tuple[str, int]:
 
 
 @bp.post("/ad")
-@signin.fresh_required
 def ad_submit() -> tuple[str, int]:
     """Save the Active Directory settings (and the lookup password, on this computer)."""
     session = web.db_session()
@@ -344,7 +342,6 @@ def ad_submit() -> tuple[str, int]:
 
 
 @bp.post("/ad/test")
-@signin.fresh_required
 def ad_test_submit() -> tuple[str, int]:
     """Test the settings in the form (saved or not), one line per stage."""
     session = web.db_session()

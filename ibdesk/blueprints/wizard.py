@@ -12,16 +12,16 @@ from flask import Blueprint, redirect, url_for
 from werkzeug.exceptions import NotFound as NotFoundPage
 from werkzeug.wrappers import Response
 
-from ibdesk import config, licensing, users, web, wizard
+from ibdesk import config, licensing, web, wizard
 from ibdesk.blueprints import connect, flow_key, flows, go
 from ibdesk.blueprints.connect import DEMO_JOB, collect, flow_state, need_database, render, steps
 from ibdesk.blueprints.jobs import registry
+from ibdesk.blueprints.users import create_account
 from ibdesk.errors import UserError
 from ibdesk.forms.licensing import InstallLicenseForm
 from ibdesk.forms.wizard import AdminUserForm
 from ibdesk.i18n import gettext as _
 from ibdesk.settings import connection, dbadmin
-from ibdesk.users.passwords import PasswordRejected
 from ibdesk.wizard import Answer, chosen_session
 
 bp = Blueprint("wizard", __name__, url_prefix="/wizard")
@@ -87,19 +87,8 @@ def user_submit() -> tuple[str, int]:
     if not form.validate_on_submit():
         return render("wizard", state, 4, user_form=form), 422
     with chosen_session(state, web.database().engine) as chosen:
-        try:
-            user = users.create_user(
-                chosen,
-                form.username.data or "",
-                form.password.data or "",
-                actor=web.actor(),
-                display_name=form.display_name.data or "",
-                is_admin=True,
-            )
-        except UserError as error:
-            chosen.rollback()
-            wrong = form.password if isinstance(error, PasswordRejected) else form.username
-            wrong.errors = [*wrong.errors, str(error)]
+        user = create_account(chosen, form, is_admin=True)
+        if user is None:
             return render("wizard", state, 4, user_form=form), 422
         chosen.commit()
         name = user.username

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask_babel import LazyString
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import Field, Form, StringField, ValidationError
 from wtforms.validators import Length
 
 from ibdesk import limits
+from ibdesk.errors import UserError
 
 
 class QueryForm(FlaskForm):
@@ -24,3 +27,23 @@ def search_field(label: LazyString, description: LazyString) -> StringField:
         validators=[Length(max=limits.SEARCH_MAX, message=limits.SEARCH_TOO_LONG)],
         description=description,
     )
+
+
+class DomainCheck:
+    """A field's validator from a domain rule: the UserError its check raises is the field's error.
+
+    The command line calls the same check, so the page and the terminal refuse in one wording.
+    """
+
+    def __init__(self, check: Callable[[str], object], *, strip: bool = False) -> None:
+        """Check the typed text (stripped first, with strip) with check."""
+        self.check = check
+        self.strip = strip
+
+    def __call__(self, form: Form, field: Field) -> None:
+        """Run the check on the field's text."""
+        value = field.data or ""
+        try:
+            self.check(value.strip() if self.strip else value)
+        except UserError as error:
+            raise ValidationError(str(error)) from error

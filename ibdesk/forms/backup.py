@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import LazyString
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
@@ -9,21 +10,30 @@ from wtforms.validators import DataRequired, Length, Regexp
 from ibdesk.i18n import lazy_gettext as _l
 
 
+def _place_field(label: LazyString, missing: LazyString, description: LazyString) -> StringField:
+    """Return the box for where something is (a repository, a database URL, a folder)."""
+    return StringField(
+        label,
+        validators=[
+            DataRequired(missing),
+            Length(max=1000, message=_l("Type at most 1000 characters.")),
+        ],
+        description=description,
+        render_kw={"spellcheck": "false"},
+    )
+
+
 class InitForm(FlaskForm):
     """Create the backup repository."""
 
-    repository = StringField(
+    repository = _place_field(
         _l("Where the backups go"),
-        validators=[
-            DataRequired(_l("Type where the backups go: a folder, a disk, sftp: or s3:.")),
-            Length(max=1000, message=_l("Type at most 1000 characters.")),
-        ],
-        description=_l(
+        _l("Type where the backups go: a folder, a disk, sftp: or s3:."),
+        _l(
             "A folder on another disk (such as /mnt/backup/imagebank or E:\\ImageBank), an "
             "SFTP server (sftp:user@host:/backups) or S3-compatible storage. Never inside "
             "the image folder."
         ),
-        render_kw={"spellcheck": "false"},
     )
 
 
@@ -58,26 +68,18 @@ class RestoreForm(FlaskForm):
             Length(max=100, message=_l("Type at most 100 characters.")),
         ],
     )
-    database = StringField(
+    database = _place_field(
         _l("Into the database"),
-        validators=[
-            DataRequired(_l("Type the database URL to restore into.")),
-            Length(max=1000, message=_l("Type at most 1000 characters.")),
-        ],
-        description=_l(
+        _l("Type the database URL to restore into."),
+        _l(
             "An empty database, such as sqlite:///D:/ImageBank/imagebank.sqlite3 or "
             "postgresql+psycopg://user@server/imagebank."
         ),
-        render_kw={"spellcheck": "false"},
     )
-    folder = StringField(
+    folder = _place_field(
         _l("Images into the folder"),
-        validators=[
-            DataRequired(_l("Type the folder to restore the images into.")),
-            Length(max=1000, message=_l("Type at most 1000 characters.")),
-        ],
-        description=_l("An empty or new folder; the restore never writes over files."),
-        render_kw={"spellcheck": "false"},
+        _l("Type the folder to restore the images into."),
+        _l("An empty or new folder; the restore never writes over files."),
     )
     replace = BooleanField(
         _l("Replace the database and the folder in use"),

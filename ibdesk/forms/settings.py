@@ -12,8 +12,10 @@ from wtforms import BooleanField, Field, PasswordField, StringField, ValidationE
 from wtforms.validators import DataRequired
 
 from ibdesk.errors import UserError
+from ibdesk.forms import DomainCheck
 from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.settings.connection import check_database_name
+from ibdesk.settings.dbadmin import check_login_name, check_login_password
 
 
 class _SectionForm(FlaskForm):
@@ -137,34 +139,22 @@ class LoginForm(_SectionForm):
 
     login = StringField(
         _l("Login name"),
-        validators=[DataRequired(_l("Type the new login's name."))],
+        validators=[
+            DataRequired(_l("Type the new login's name.")),
+            DomainCheck(check_login_name, strip=True),
+        ],
         description=_l("2 to 63 letters, digits or _, starting with a letter; such as rum_1."),
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     password = PasswordField(
         _l("Password"),
-        validators=[DataRequired(_l("Type the new login's password."))],
+        validators=[
+            DataRequired(_l("Type the new login's password.")),
+            DomainCheck(check_login_password),
+        ],
         description=_l(
             "At least 12 characters. Workstations sign in with it: keep it in the "
             "clinic's password safe."
         ),
         render_kw={"autocomplete": "new-password"},
     )
-
-    def validate_login(self, field: Field) -> None:
-        """Refuse a login name the server would refuse, beside the password's own error."""
-        from ibdesk.settings.dbadmin import check_login_name
-
-        try:
-            check_login_name((field.data or "").strip())
-        except UserError as error:
-            raise ValidationError(str(error)) from error
-
-    def validate_password(self, field: Field) -> None:
-        """Refuse a password too short for a workstation login."""
-        from ibdesk.settings.dbadmin import check_login_password
-
-        try:
-            check_login_password(field.data or "")
-        except UserError as error:
-            raise ValidationError(str(error)) from error

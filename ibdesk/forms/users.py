@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import LazyString
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -34,6 +35,16 @@ def right_choices() -> list[tuple[str, str]]:
     return [(r.value, str(RIGHT_LABELS[r])) for r in Right]
 
 
+def new_password_field(label: LazyString) -> PasswordField:
+    """Return the box for an account's new password, with the rule beside it."""
+    return PasswordField(
+        label,
+        validators=[DataRequired(_l("Type a password."))],
+        description=_l("12 to 128 characters; a short phrase of a few words is good."),
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
 class UserForm(FlaskForm):
     """A new local account."""
 
@@ -44,12 +55,7 @@ class UserForm(FlaskForm):
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
     display_name = StringField(_l("Full name (optional)"), validators=[Length(max=200)])
-    password = PasswordField(
-        _l("Password"),
-        validators=[DataRequired(_l("Type a password."))],
-        description=_l("12 to 128 characters; a short phrase of a few words is good."),
-        render_kw={"autocomplete": "new-password"},
-    )
+    password = new_password_field(_l("Password"))
     groups = CheckboxesField(_l("User groups"), choices=[], validate_choice=True)
 
 
@@ -63,12 +69,7 @@ class EditUserForm(FlaskForm):
 class PasswordForm(FlaskForm):
     """A new password for an account."""
 
-    password = PasswordField(
-        _l("New password"),
-        validators=[DataRequired(_l("Type a password."))],
-        description=_l("12 to 128 characters; a short phrase of a few words is good."),
-        render_kw={"autocomplete": "new-password"},
-    )
+    password = new_password_field(_l("New password"))
 
 
 class GroupForm(FlaskForm):

@@ -22,6 +22,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 
 from ibdesk.errors import UserError
+from ibdesk.forms import DomainCheck
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.settings.connection import (
@@ -30,6 +31,7 @@ from ibdesk.settings.connection import (
     check_database_name,
     check_host,
 )
+from ibdesk.users import normalize_username
 from ibdesk.users.passwords import MIN_LENGTH, check_rule
 
 BACKEND_CHOICES = [
@@ -238,7 +240,7 @@ class AdminUserForm(FlaskForm):
 
     username = StringField(
         _l("User name"),
-        validators=[DataRequired(_l("Type a user name."))],
+        validators=[DataRequired(_l("Type a user name.")), DomainCheck(normalize_username)],
         description=_l("2 to 64 letters, digits or . - _ @, no spaces; for example anna.admin."),
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
@@ -253,17 +255,6 @@ class AdminUserForm(FlaskForm):
         ),
         render_kw={"autocomplete": "new-password"},
     )
-
-    def validate_username(self, field: Field) -> None:
-        """Refuse a user name that cannot be used (beside the password's own error)."""
-        from ibdesk.users import normalize_username
-
-        if not field.data:
-            return  # DataRequired has said so
-        try:
-            normalize_username(field.data)
-        except UserError as error:
-            raise ValidationError(str(error)) from error
 
     def validate_password(self, field: Field) -> None:
         """Refuse a password that does not meet the rule (beside the user name's error)."""
