@@ -31,14 +31,29 @@ def main() -> int:
     """Extract, update and compile; with --check, only list untranslated messages."""
     if "--check" not in sys.argv:
         pybabel(
-            "extract", "-F", "babel.cfg", *KEYWORDS, *IGNORE_DIRS,
-            "--no-location", "--sort-output", "-o", str(POT), ".",
+            "extract",
+            "-F",
+            "babel.cfg",
+            *KEYWORDS,
+            *IGNORE_DIRS,
+            "--no-location",
+            "--sort-output",
+            "-o",
+            str(POT),
+            ".",
         )
         if not (TRANSLATIONS / "sv" / "LC_MESSAGES" / "messages.po").exists():
             pybabel("init", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", "sv")
         pybabel(
-            "update", "-i", str(POT), "-d", str(TRANSLATIONS), "-l", "sv",
-            "--no-fuzzy-matching", "--ignore-obsolete",
+            "update",
+            "-i",
+            str(POT),
+            "-d",
+            str(TRANSLATIONS),
+            "-l",
+            "sv",
+            "--no-fuzzy-matching",
+            "--ignore-obsolete",
         )
         pybabel("compile", "-d", str(TRANSLATIONS), "-l", "sv", "--statistics")
     sys.path.insert(0, str(REPO / "tests"))

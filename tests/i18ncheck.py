@@ -7,6 +7,7 @@ over ibdesk/ with the mapping of babel.cfg and the keywords below.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -36,6 +37,8 @@ def extracted() -> dict[tuple[str, str | None], str]:
     """Return every message of ibdesk/ as (msgid, context) -> the place it was found."""
     with (REPO / "babel.cfg").open(encoding="utf-8") as fh:
         method_map, options_map = parse_mapping_cfg(fh)
+    if str(REPO) not in sys.path:  # babel.cfg names scripts/clihelp.py's extractor
+        sys.path.insert(0, str(REPO))
     found: dict[tuple[str, str | None], str] = {}
     for filename, lineno, message, _comments, context in extract_from_dir(
         str(REPO), method_map, options_map, keywords=KEYWORDS, directory_filter=scanned

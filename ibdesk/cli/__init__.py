@@ -8,6 +8,7 @@ non-zero, with no traceback.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -165,11 +166,7 @@ class IbdeskGroup(click.Group):
                 runtime.close()
 
 
-@click.group(
-    cls=IbdeskGroup,
-    invoke_without_command=True,
-    help=_l("ImageBank SysAdmin: run alone to open the window, or give a command."),
-)
+@click.group(cls=IbdeskGroup, invoke_without_command=True)
 @click.option(
     "--db",
     "db_url",
@@ -205,7 +202,20 @@ def _register() -> None:
         importlib.import_module(f"ibdesk.cli.{name}").register(main)
 
 
+def translate_docstrings(command: click.Command) -> None:
+    """Show each command's docstring, its help, in the terminal's language.
+
+    The catalogue holds every command docstring (``scripts/clihelp.py`` extracts them); a
+    command that gives ``help=`` itself keeps it.
+    """
+    if type(command.help) is str:
+        command.help = lazy_gettext(inspect.cleandoc(command.help))
+    for sub in getattr(command, "commands", {}).values():
+        translate_docstrings(sub)
+
+
 _register()
+translate_docstrings(main)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

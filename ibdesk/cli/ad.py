@@ -19,10 +19,7 @@ from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.users import directory, groups
 
 
-@click.group(
-    "ad",
-    help=_l("Active Directory: settings, connection test, users, groups and the group mapping."),
-)
+@click.group("ad")
 def ad_group() -> None:
     """Active Directory: settings, connection test, users, groups and the group mapping."""
 
@@ -56,7 +53,7 @@ def _read_ca(path: Path) -> str:
         raise UserError(_("Cannot read the CA file %(path)s.", path=str(path))) from error
 
 
-@ad_group.command("set", help=_l("Change the Active Directory settings (what is not given stays)."))
+@ad_group.command("set")
 @click.option("--enable/--disable", "enabled", default=None, help=_l("Let AD users sign in."))
 @click.option(
     "--server", "servers", multiple=True, help=_l("A domain controller (repeat, in order).")
@@ -110,7 +107,7 @@ def set_command(
     click.echo(_("The Active Directory settings were saved."))
 
 
-@ad_group.command("show", help=_l("Show the Active Directory settings."))
+@ad_group.command("show")
 @json_option()
 @pass_runtime
 def show(runtime: Runtime, as_json: bool) -> None:
@@ -121,12 +118,7 @@ def show(runtime: Runtime, as_json: bool) -> None:
     emit(data, as_json, "\n".join(lines))
 
 
-@ad_group.command(
-    "test",
-    help=_l(
-        "Test each stage: TCP, TLS, bind, user search, group resolution (exit 1 on a failure)."
-    ),
-)
+@ad_group.command("test")
 @click.option("--user", "username", default="", help=_l("An AD account to look up."))
 @json_option()
 @pass_runtime
@@ -147,10 +139,7 @@ def test_command(runtime: Runtime, username: str, as_json: bool) -> None:
         sys.exit(1)
 
 
-@ad_group.command(
-    "users",
-    help=_l("List AD users whose account or display name holds SEARCH (the lookup account)."),
-)
+@ad_group.command("users")
 @click.argument("search", default="")
 @json_option()
 @pass_runtime
@@ -165,10 +154,7 @@ def users_command(runtime: Runtime, search: str, as_json: bool) -> None:
     emit(rows, as_json, "\n".join(lines) or _("No Active Directory user matches."))
 
 
-@ad_group.command(
-    "groups",
-    help=_l("List AD groups whose name holds SEARCH, and the ImageBank group each maps to."),
-)
+@ad_group.command("groups")
 @click.argument("search", default="")
 @json_option()
 @pass_runtime
@@ -182,12 +168,7 @@ def groups_command(runtime: Runtime, search: str, as_json: bool) -> None:
     emit(rows, as_json, "\n".join(lines) or _("No Active Directory group matches."))
 
 
-@ad_group.command(
-    "map",
-    help=_l(
-        "Map AD_GROUP (name or DN) to the ImageBank GROUP; with no arguments, list the mappings."
-    ),
-)
+@ad_group.command("map")
 @click.argument("ad_group", required=False)
 @click.argument("group", required=False)
 @click.option("--remove", is_flag=True, help=_l("Remove the AD group's mapping."))

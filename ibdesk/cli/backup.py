@@ -15,15 +15,12 @@ from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
 
 
-@click.group("backup", help=_l("Back up the database and the image folder, verify and restore."))
+@click.group("backup")
 def backup_group() -> None:
     """Back up the database and the image folder, verify and restore."""
 
 
-@backup_group.command(
-    "init",
-    help=_l("Create the backup repository (or connect to one) and print the recovery sheet."),
-)
+@backup_group.command("init")
 @click.option("--repo", "repository", required=True, help=_l("A folder, a disk, sftp: or s3:."))
 @json_option()
 @pass_runtime
@@ -59,9 +56,7 @@ def recovery_sheet(result: backup.InitResult) -> str:
     )
 
 
-@backup_group.command(
-    "run", help=_l("Make a backup now: the database and the image folder, as one snapshot.")
-)
+@backup_group.command("run")
 @json_option()
 @pass_runtime
 def run_command(runtime: Runtime, as_json: bool) -> None:
@@ -72,7 +67,7 @@ def run_command(runtime: Runtime, as_json: bool) -> None:
     emit(summary.__dict__, as_json, str(summary))
 
 
-@backup_group.command("list", help=_l("List the finished backups, newest first."))
+@backup_group.command("list")
 @json_option()
 def list_command(as_json: bool) -> None:
     """List the finished backups, newest first."""
@@ -87,10 +82,7 @@ def list_command(as_json: bool) -> None:
     )
 
 
-@backup_group.command(
-    "verify",
-    help=_l("Check the repository and drill a restore of a backup (the newest by default)."),
-)
+@backup_group.command("verify")
 @click.argument("backup_id", required=False)
 @click.option(
     "--read-data",
@@ -108,7 +100,7 @@ def verify_command(runtime: Runtime, backup_id: str | None, read_data: str, as_j
     emit(report.__dict__, as_json, str(report))
 
 
-@backup_group.command("restore", help=_l("Restore a backup into an empty database and folder."))
+@backup_group.command("restore")
 @click.argument("backup_id")
 @click.option("--to-database", "to_database", required=True, metavar="URL")
 @click.option("--to-folder", "to_folder", required=True, type=click.Path(path_type=Path))
@@ -125,10 +117,7 @@ def restore_command(
     emit(summary.__dict__, as_json, str(summary))
 
 
-@backup_group.command(
-    "schedule",
-    help=_l("Write the operating system's entry for a nightly backup and a weekly verify."),
-)
+@backup_group.command("schedule")
 @click.option("--nightly", required=True, metavar="HH:MM")
 @json_option()
 def schedule_command(nightly: str, as_json: bool) -> None:
@@ -141,7 +130,7 @@ def schedule_command(nightly: str, as_json: bool) -> None:
     )
 
 
-@backup_group.command("unschedule", help=_l("Remove the schedule entry this program wrote."))
+@backup_group.command("unschedule")
 @json_option()
 def unschedule_command(as_json: bool) -> None:
     """Remove the schedule entry this program wrote."""

@@ -41,9 +41,7 @@ def _text(step: int, result: dict[str, Any]) -> str:
     )
 
 
-@click.command(
-    "convert", help=_l("Convert an ImageBank 1.2 installation into this 2.1 database (resumable).")
-)
+@click.command("convert")
 @click.option(
     "--from",
     "source_url",

@@ -22,18 +22,6 @@ class ExportFailed(UserError):
     "export",
     invoke_without_command=True,
     short_help=_l("Export patients to XML and JPEG 2000 (or check an export)."),
-    help=_l(
-        "Export patients: one folder each with patient.xml, X-rays and photos as JPEG 2000,\n"
-        "other media unchanged, and a manifest of every file with its SHA-256.\n"
-        "\n"
-        "Run it again into the same folder to continue an interrupted export: files already\n"
-        "there and matching the manifest are skipped.\n"
-        "\n"
-        "\b\n"
-        "  ibdesk export --patient 19121212-1212 --to /media/usb/export\n"
-        "  ibdesk export --all --to /srv/export --jobs 4\n"
-        "  ibdesk export verify /srv/export"
-    ),
 )
 @click.option("--all", "everyone", is_flag=True, help=_l("Export every patient (not deleted)."))
 @click.option(
@@ -149,10 +137,7 @@ def export_group(
         )
 
 
-@export_group.command(
-    "verify",
-    help=_l("Check an export folder: every file in the manifest present and intact, nothing else."),
-)
+@export_group.command("verify")
 @click.argument("folder", type=click.Path(path_type=Path))
 @json_option("report")
 def verify_command(folder: Path, as_json: bool) -> None:

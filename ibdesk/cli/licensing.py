@@ -65,18 +65,12 @@ def _seat_table(rows: list[SeatInfo]) -> str:
     )
 
 
-@click.group(
-    "license",
-    help=_l("The clinic's license: install a file from the vendor, show the current one."),
-)
+@click.group("license")
 def license_group() -> None:
     """The clinic's license: install a file from the vendor, show the current one."""
 
 
-@license_group.command(
-    "install",
-    help=_l("Install a license file; the current one stays until the new one is validated."),
-)
+@license_group.command("install")
 @click.argument("file", type=click.Path(path_type=Path))
 @json_option()
 @pass_runtime
@@ -94,9 +88,7 @@ def install(runtime: Runtime, file: Path, as_json: bool) -> None:
     emit(info.as_dict(), as_json, lambda: _("Installed.") + "\n" + describe(info))
 
 
-@license_group.command(
-    "show", help=_l("Show the current license, verified again, with its active seats.")
-)
+@license_group.command("show")
 @json_option()
 @pass_runtime
 def show(runtime: Runtime, as_json: bool) -> None:
@@ -112,9 +104,7 @@ def show(runtime: Runtime, as_json: bool) -> None:
     emit(info.as_dict(), as_json, lambda: describe(info))
 
 
-@license_group.command(
-    "history", help=_l("List every license installed in this database, newest first.")
-)
+@license_group.command("history")
 @json_option()
 @pass_runtime
 def history(runtime: Runtime, as_json: bool) -> None:
@@ -131,9 +121,7 @@ def history(runtime: Runtime, as_json: bool) -> None:
     )
 
 
-@click.group(
-    "seats", help=_l("Workstation seats: list, free, and claim one as a workstation does.")
-)
+@click.group("seats")
 def seats_group() -> None:
     """Workstation seats: list, free, and claim one as a workstation does."""
 
@@ -148,7 +136,7 @@ def _in_use(used: int, total: int | None) -> str:
     return _("%(used)s of %(total)s seats in use.", used=used, total=total)
 
 
-@seats_group.command("list", help=_l("List the seats held by workstations."))
+@seats_group.command("list")
 @json_option()
 @pass_runtime
 def list_command(runtime: Runtime, as_json: bool) -> None:
@@ -168,7 +156,7 @@ def list_command(runtime: Runtime, as_json: bool) -> None:
     )
 
 
-@seats_group.command("release", help=_l("Free the seat with this ID (of a computer that is gone)."))
+@seats_group.command("release")
 @click.argument("seat_id", metavar="ID", type=ROW_ID)
 @json_option()
 @pass_runtime
@@ -179,9 +167,7 @@ def release(runtime: Runtime, seat_id: int, as_json: bool) -> None:
     emit(seat.as_dict(), as_json, f"Freed seat ID {seat.id} of {seat.hostname} ({seat.mac}).")
 
 
-@seats_group.command(
-    "claim", help=_l("Claim a seat as a workstation does (its own again if it has one).")
-)
+@seats_group.command("claim")
 @click.option("--mac", required=True, help=_l("The workstation's MAC address."))
 @click.option("--machine-id", required=True, help=_l("The workstation's machine ID."))
 @click.option("--hostname", required=True, help=_l("The workstation's host name."))
@@ -202,9 +188,7 @@ def claim(runtime: Runtime, mac: str, machine_id: str, hostname: str, as_json: b
     )
 
 
-@seats_group.command(
-    "heartbeat", help=_l("Record that a workstation holding a seat is still running.")
-)
+@seats_group.command("heartbeat")
 @click.option("--mac", required=True, help=_l("The workstation's MAC address."))
 @click.option("--machine-id", required=True, help=_l("The workstation's machine ID."))
 @json_option()

@@ -14,12 +14,12 @@ from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.logs import auditchain
 
 
-@click.group("logs", help=_l("Show and verify the patient log."))
+@click.group("logs")
 def logs_group() -> None:
     """Show and verify the patient log."""
 
 
-@logs_group.command("show", help=_l("Show the patient log, newest first."))
+@logs_group.command("show")
 @click.option("--patient", "number", default="", help=_l("Only this patient's events."))
 @click.option("--user", default="", help=_l("Only this user's events."))
 @click.option("--action", default="", help=_l("Only this action (e.g. patient.update)."))
@@ -80,10 +80,7 @@ def show_logs(
     )
 
 
-@logs_group.command(
-    "verify",
-    help=_l("Seal new events, then check the whole chain for tampering (as [Verify log] does)."),
-)
+@logs_group.command("verify")
 @json_option()
 @pass_runtime
 def verify_logs(runtime: Runtime, as_json: bool) -> None:

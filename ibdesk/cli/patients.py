@@ -20,15 +20,12 @@ _confirm_option = click.option(
 )
 
 
-@click.group("patients", help=_l("Find, show, delete, restore and purge patients."))
+@click.group("patients")
 def patients_group() -> None:
     """Find, show, delete, restore and purge patients."""
 
 
-@patients_group.command(
-    "find",
-    help=_l("Search by personnummer (any form or its beginning) or by name; blank lists all."),
-)
+@patients_group.command("find")
 @click.argument("text", default="")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @json_option()
@@ -60,9 +57,7 @@ def find(runtime: Runtime, text: str, limit: int, as_json: bool) -> None:
     )
 
 
-@patients_group.command(
-    "show", help=_l("Show a patient's details, image sets and media (the viewing is logged).")
-)
+@patients_group.command("show")
 @click.argument("number")
 @json_option()
 @pass_runtime
@@ -110,9 +105,7 @@ def show(runtime: Runtime, number: str, as_json: bool) -> None:
     emit(data, as_json, "\n".join(lines))
 
 
-@patients_group.command(
-    "delete", help=_l("Hide a patient from the workstations (an administrator can restore it).")
-)
+@patients_group.command("delete")
 @click.argument("number")
 @_confirm_option
 @pass_runtime
@@ -131,7 +124,7 @@ def delete(runtime: Runtime, number: str, confirm: str) -> None:
         )
 
 
-@patients_group.command("restore", help=_l("Bring a deleted patient back."))
+@patients_group.command("restore")
 @click.argument("number")
 @pass_runtime
 def restore(runtime: Runtime, number: str) -> None:
@@ -141,10 +134,7 @@ def restore(runtime: Runtime, number: str) -> None:
         click.echo(_("Patient %(personnummer)s restored.", personnummer=patient.personnummer))
 
 
-@patients_group.command(
-    "purge",
-    help=_l("Remove a patient's rows and files for good (not allowed with signed image sets)."),
-)
+@patients_group.command("purge")
 @click.argument("number")
 @_confirm_option
 @json_option()
@@ -173,14 +163,12 @@ def purge(runtime: Runtime, number: str, confirm: str, as_json: bool) -> None:
         sys.exit(1)
 
 
-@click.group("sets", help=_l("Sign, unsign and verify image sets."))
+@click.group("sets")
 def sets_group() -> None:
     """Sign, unsign and verify image sets."""
 
 
-@sets_group.command(
-    "sign", help=_l("Sign an image set: read-only for the workstations until unsigned.")
-)
+@sets_group.command("sign")
 @click.argument("set_id", type=ROW_ID)
 @pass_runtime
 def sign(runtime: Runtime, set_id: int) -> None:
@@ -196,7 +184,7 @@ def sign(runtime: Runtime, set_id: int) -> None:
         )
 
 
-@sets_group.command("unsign", help=_l("Remove a set's signature so it can be changed again."))
+@sets_group.command("unsign")
 @click.argument("set_id", type=ROW_ID)
 @click.option("--reason", required=True, help=_l("Why the set must be changed (kept in the log)."))
 @pass_runtime
@@ -207,9 +195,7 @@ def unsign(runtime: Runtime, set_id: int, reason: str) -> None:
         click.echo(_("Image set %(set_id)s unsigned.", set_id=set_id))
 
 
-@sets_group.command(
-    "verify", help=_l("Check that a signed set still matches what was signed, files included.")
-)
+@sets_group.command("verify")
 @click.argument("set_id", type=ROW_ID)
 @json_option()
 @pass_runtime

@@ -23,17 +23,12 @@ from ibdesk.settings import connection, dbadmin, dblogins
 from ibdesk.settings.connection import ServerSpec
 
 
-@click.group(
-    "db", help=_l("Database tools: check, upgrade, create, list, attach, back up; logins; drivers.")
-)
+@click.group("db")
 def db_group() -> None:
     """Database tools: check, upgrade, create, list, attach, back up; logins; drivers."""
 
 
-@db_group.command(
-    "check",
-    help=_l("Say whether the schema is current, older (upgrade offered) or newer (refused)."),
-)
+@db_group.command("check")
 @json_option()
 @pass_runtime
 def check(runtime: Runtime, as_json: bool) -> None:
@@ -57,14 +52,7 @@ def check(runtime: Runtime, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-@db_group.command(
-    "upgrade",
-    help=_l(
-        "Create the ImageBank tables, or migrate an older schema to this program's.\n"
-        "\n"
-        "The same update as General settings' [Update database]: a verified backup first."
-    ),
-)
+@db_group.command("upgrade")
 @click.option(
     "--backup-to",
     type=FOLDER,
@@ -121,10 +109,7 @@ def upgrade(
     )
 
 
-@db_group.command(
-    "drivers",
-    help=_l("List the ODBC drivers installed on this machine (for SQL Server connections)."),
-)
+@db_group.command("drivers")
 @json_option()
 def drivers(as_json: bool) -> None:
     """List the ODBC drivers installed on this machine (for SQL Server connections)."""
@@ -189,10 +174,7 @@ def _spec(runtime: Runtime, values: dict[str, Any]) -> ServerSpec:
     )
 
 
-@db_group.command(
-    "test-connection",
-    help=_l("Connect to the database server (default: the current database's server)."),
-)
+@db_group.command("test-connection")
 @_server_options
 @pass_runtime
 def test_connection(runtime: Runtime, **values: Any) -> None:
@@ -200,9 +182,7 @@ def test_connection(runtime: Runtime, **values: Any) -> None:
     click.echo(dbadmin.test_server(_spec(runtime, values)))
 
 
-@db_group.command(
-    "list", help=_l("List the databases on the server (SQLite: the database files in the folder).")
-)
+@db_group.command("list")
 @_server_options
 @json_option()
 @pass_runtime
@@ -212,9 +192,7 @@ def list_databases(runtime: Runtime, as_json: bool, **values: Any) -> None:
     emit(names, as_json, "\n".join(names) or "No databases.")
 
 
-@db_group.command(
-    "create", help=_l("Create a new ImageBank database on the server, with the current schema.")
-)
+@db_group.command("create")
 @click.argument("name")
 @_server_options
 @click.option("--use", is_flag=True, help=_l("Make it this program's database afterwards."))
@@ -231,10 +209,7 @@ def create(runtime: Runtime, name: str, use: bool, **values: Any) -> None:
     )
 
 
-@db_group.command(
-    "use",
-    help=_l("Make an existing ImageBank database this program's database (saved locally, 0600)."),
-)
+@db_group.command("use")
 @click.argument("url")
 def use(url: str) -> None:
     """Make an existing ImageBank database this program's database (saved locally, 0600)."""
@@ -297,7 +272,7 @@ def attach(
     click.echo(_("Attached %(target)s; it is now the database in use.", target=display_url(target)))
 
 
-@db_group.command("backup", help=_l("Back up the database and verify the copy."))
+@db_group.command("backup")
 @click.option("--to", "folder", required=True, type=FOLDER, help=_l("Folder for the backup."))
 @json_option()
 @pass_runtime
@@ -341,10 +316,7 @@ def _login_change(runtime: Runtime, event: str, login: str) -> Iterator[str]:
         system_event(session, actor, event, login)
 
 
-@db_group.command(
-    "create-login",
-    help=_l("Create a database login for workstations: read/write of the data, no DDL."),
-)
+@db_group.command("create-login")
 @click.argument("login")
 @_login_password_option(_l("The new login's password (or set IBDESK_LOGIN_PASSWORD)."))
 @pass_runtime
@@ -357,10 +329,7 @@ def create_login(runtime: Runtime, login: str, login_password: str) -> None:
     )
 
 
-@db_group.command(
-    "logins",
-    help=_l("List the database logins that can use this database (workstations and owner)."),
-)
+@db_group.command("logins")
 @json_option()
 @pass_runtime
 def logins(runtime: Runtime, as_json: bool) -> None:
@@ -376,7 +345,7 @@ def logins(runtime: Runtime, as_json: bool) -> None:
     )
 
 
-@db_group.command("login-password", help=_l("Give a workstation login a new password."))
+@db_group.command("login-password")
 @click.argument("login")
 @_login_password_option(_l("The login's new password (or set IBDESK_LOGIN_PASSWORD)."))
 @pass_runtime
@@ -387,10 +356,7 @@ def login_password(runtime: Runtime, login: str, login_password: str) -> None:
     click.echo(_("Login %(login)s has a new password.", login=login))
 
 
-@db_group.command(
-    "drop-login",
-    help=_l("Remove a workstation login (the workstations using it can no longer connect)."),
-)
+@db_group.command("drop-login")
 @click.argument("login")
 @click.option("--yes", is_flag=True, help=_l("Do not ask for confirmation."))
 @pass_runtime

@@ -78,9 +78,7 @@ def launch(runtime: Runtime) -> None:
         lock.release()
 
 
-@click.command(
-    "serve", help=_l("Serve the admin app on 127.0.0.1 for a web browser and print its address.")
-)
+@click.command("serve")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),

@@ -59,10 +59,7 @@ def report_text(report: statistics.StatsReport) -> str:
     return "\n".join(lines)
 
 
-@click.command(
-    "stats",
-    help=_l("Count patients, image sets and media by kind (from the kept counters: instant)."),
-)
+@click.command("stats")
 @json_option("statistics")
 @click.option(
     "--pdf",
@@ -106,14 +103,12 @@ def _write_pdf(runtime: Runtime, path: Path, as_json: bool) -> None:
     )
 
 
-@click.group("images", help=_l("The shared image folder."))
+@click.group("images")
 def images_group() -> None:
     """The shared image folder."""
 
 
-@images_group.command(
-    "check", help=_l("Compare database and image folder; exit non-zero when they disagree.")
-)
+@images_group.command("check")
 @click.option("--no-hash", is_flag=True, help=_l("Compare sizes only (faster; skips SHA-256)."))
 @click.option(
     "--save",
@@ -159,12 +154,7 @@ def check(runtime: Runtime, no_hash: bool, save: Path | None, as_json: bool) -> 
         sys.exit(1)
 
 
-@images_group.command(
-    "folder",
-    help=_l(
-        "Show the shared image folder, or check and store PATH as it (as General settings do)."
-    ),
-)
+@images_group.command("folder")
 @click.argument("path", required=False)
 @json_option()
 @pass_runtime

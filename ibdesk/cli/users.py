@@ -42,7 +42,7 @@ def _user_dict(user: UserAccount) -> dict[str, Any]:
     }
 
 
-@click.command("login", help=_l("Sign in on this computer's command line for an hour."))
+@click.command("login")
 @click.option("--user", "username", prompt=True, help=_l("Your ImageBank user name."))
 @click.option("--password-stdin", is_flag=True, help=_l("Read the password from standard input."))
 @pass_runtime
@@ -65,13 +65,13 @@ def login(runtime: Runtime, username: str, password_stdin: bool) -> None:
     )
 
 
-@click.command("logout", help=_l("Sign out of the command line."))
+@click.command("logout")
 def logout() -> None:
     """Sign out of the command line."""
     click.echo(_("Signed out.") if clisession.forget() else _("Nobody was signed in."))
 
 
-@click.command("whoami", help=_l("Say who the command line acts as."))
+@click.command("whoami")
 @json_option()
 def whoami(as_json: bool) -> None:
     """Say who the command line acts as."""
@@ -88,14 +88,12 @@ def whoami(as_json: bool) -> None:
     emit(data, as_json, text)
 
 
-@click.group(
-    "users", help=_l("ImageBank's user accounts (needs ibdesk login as an administrator).")
-)
+@click.group("users")
 def users_group() -> None:
     """ImageBank's user accounts (needs ibdesk login as an administrator)."""
 
 
-@users_group.command("list", help=_l("List accounts, a page at a time."))
+@users_group.command("list")
 @click.option("--search", default="", help=_l("Part of a user name or full name."))
 @click.option("--page", default=1, type=int)
 @json_option()
@@ -122,7 +120,7 @@ def list_users(runtime: Runtime, search: str, page: int, as_json: bool) -> None:
     emit({"users": rows, "total": listing.total, "page": listing.page}, as_json, "\n".join(lines))
 
 
-@users_group.command("add", help=_l("Create a local account."))
+@users_group.command("add")
 @click.argument("username")
 @click.option("--name", "display_name", default="", help=_l("Full name."))
 @click.option("--group", "group_names", multiple=True, help=_l("A user group (repeat for more)."))
@@ -220,7 +218,7 @@ _simple("delete", _l("Delete an account (or disable it when it has history)."))
 _simple("unlock", _l("Lift an account's lockout."))
 
 
-@users_group.command("passwd", help=_l("Give an account a new password."))
+@users_group.command("passwd")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help=_l("Read the password from standard input."))
 @pass_runtime
@@ -233,10 +231,7 @@ def passwd(runtime: Runtime, username: str, password_stdin: bool) -> None:
     click.echo(_("%(name)s has a new password.", name=username))
 
 
-@users_group.command(
-    "recover",
-    help=_l("Reset a lost administrator password (the server's own administrator, at the server)."),
-)
+@users_group.command("recover")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help=_l("Read the password from standard input."))
 @pass_runtime
@@ -255,14 +250,12 @@ def recover(runtime: Runtime, username: str, password_stdin: bool) -> None:
     )
 
 
-@click.group(
-    "groups", help=_l("User groups and their rights (needs ibdesk login as an administrator).")
-)
+@click.group("groups")
 def groups_group() -> None:
     """User groups and their rights (needs ibdesk login as an administrator)."""
 
 
-@groups_group.command("list", help=_l("List the groups with their rights and member counts."))
+@groups_group.command("list")
 @json_option()
 @pass_runtime
 def list_groups(runtime: Runtime, as_json: bool) -> None:
@@ -280,7 +273,7 @@ def list_groups(runtime: Runtime, as_json: bool) -> None:
     emit(rows, as_json, text)
 
 
-@groups_group.command("add", help=_l("Create a user group."))
+@groups_group.command("add")
 @click.argument("name")
 @click.option("--description", default="")
 @click.option(
@@ -320,7 +313,7 @@ grant = _rights_command("grant", _l("Give a group a right."), groups.grant)
 revoke = _rights_command("revoke", _l("Take a right from a group."), groups.revoke)
 
 
-@groups_group.command("members", help=_l("List a group's members."))
+@groups_group.command("members")
 @click.argument("name")
 @json_option()
 @pass_runtime

@@ -16,11 +16,7 @@ from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
 
 
-@click.command(
-    "demo",
-    help=_l("Make a demo clinic: patients, image sets, media, audit history and log-ins."),
-    context_settings={"show_default": True},
-)
+@click.command("demo", context_settings={"show_default": True})
 @click.option(
     "--patients",
     type=click.IntRange(1, 5_000_000),
