@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
@@ -87,6 +87,20 @@ def danger(path: Path | str) -> str:
             "%(folder)s holds other people's or programs' folders side by side", folder=resolved
         )
     return ""
+
+
+def is_full_path(typed: str) -> bool:
+    """Return whether a typed path is whole (Windows or POSIX, or from a home folder ``~``).
+
+    A relative path typed into the window would be read from the server process's working
+    folder, which means nothing to the person typing it.
+    """
+    text = typed.strip()
+    return (
+        text.startswith("~")
+        or PurePosixPath(text).is_absolute()
+        or PureWindowsPath(text).is_absolute()
+    )
 
 
 def refuse_dangerous(path: Path | str, use: str) -> Path:

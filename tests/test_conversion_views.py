@@ -52,6 +52,9 @@ def test_test_connection_says_what_is_wrong(client: FlaskClient, tmp_path: Path)
     response = post(client, "/conversion/test", data, page="/conversion/")
     assert response.status_code == 400
     assert "does not exist" in response.get_data(as_text=True)
+    relative = post(client, "/conversion/test", {**data, "images": "Bilder"}, page="/conversion/")
+    assert relative.status_code == 422
+    assert "Give the full path, for example D:" in relative.get_data(as_text=True)
 
 
 def test_four_steps_through_the_tab(client: FlaskClient, app: Flask, tmp_path: Path) -> None:

@@ -134,3 +134,34 @@ def test_a_backup_inside_the_image_folder_or_a_system_folder_is_refused(
         assert backup.backup(engine, outside).path.parent == outside
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("typed", [".", "kopior", "..", "./bilder", "C:relativ"])
+def test_a_relative_path_typed_in_the_window_is_refused(
+    configured: FlaskClient,  # noqa: F811 - the imported fixture
+    typed: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The server's working folder means nothing to the person typing: nothing may land there.
+    cwd = tmp_path / "arbetsmapp"
+    (cwd / "kopior").mkdir(parents=True)
+    monkeypatch.chdir(cwd)
+    forms = {
+        "/settings/copy": {"copy-folder": typed},
+        "/settings/update": {"update-backup_folder": typed},
+        "/settings/attach": {"attach-path": typed},
+    }
+    for url, data in forms.items():
+        refused = post(configured, url, data)
+        assert refused.status_code == 422, (url, refused.status_code)
+        assert "Give the full path, for example D:" in html(refused), url
+    assert sorted(p.name for p in cwd.iterdir()) == ["kopior"]
+    assert list((cwd / "kopior").iterdir()) == []
+
+
+def test_full_paths_of_both_kinds_pass_the_window_check() -> None:
+    for typed in ("/srv/backup", "D:\\ImageBank\\Backup", "\\\\server\\share\\kopior", "~/backup"):
+        assert folders.is_full_path(typed), typed
+    for typed in (".", "kopior", "C:relativ", "", "..\\x"):
+        assert not folders.is_full_path(typed), typed

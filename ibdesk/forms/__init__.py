@@ -9,8 +9,9 @@ from flask_wtf import FlaskForm
 from wtforms import Field, Form, StringField, ValidationError
 from wtforms.validators import Length
 
-from ibdesk import limits
+from ibdesk import folders, limits
 from ibdesk.errors import UserError
+from ibdesk.i18n import lazy_gettext as _l
 
 
 class QueryForm(FlaskForm):
@@ -47,3 +48,15 @@ class DomainCheck:
             self.check(value.strip() if self.strip else value)
         except UserError as error:
             raise ValidationError(str(error)) from error
+
+
+class FullPath:
+    """A folder or file typed in the window must be a full path (an empty field passes)."""
+
+    message = _l("Give the full path, for example D:\\ImageBank\\Backup or /srv/imagebank-backup.")
+
+    def __call__(self, form: Form, field: Field) -> None:
+        """Refuse a relative path: the server's working folder means nothing to the user."""
+        value = (field.data or "").strip().strip('"')
+        if value and not folders.is_full_path(value):
+            raise ValidationError(str(self.message))

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import LazyString
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
+from ibdesk.forms import FullPath
 from ibdesk.i18n import lazy_gettext as _l
 
 
-def _place_field(label: LazyString, missing: LazyString, description: LazyString) -> StringField:
+def _place_field(
+    label: LazyString, missing: LazyString, description: LazyString, *checks: Any
+) -> StringField:
     """Return the box for where something is (a repository, a database URL, a folder)."""
     return StringField(
         label,
         validators=[
             DataRequired(missing),
             Length(max=1000, message=_l("Type at most 1000 characters.")),
+            *checks,
         ],
         description=description,
         render_kw={"spellcheck": "false"},
@@ -80,6 +86,7 @@ class RestoreForm(FlaskForm):
         _l("Images into the folder"),
         _l("Type the folder to restore the images into."),
         _l("An empty or new folder; the restore never writes over files."),
+        FullPath(),
     )
     replace = BooleanField(
         _l("Replace the database and the folder in use"),

@@ -7,6 +7,7 @@ from wtforms import PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
+from ibdesk.forms import FullPath
 from ibdesk.i18n import lazy_gettext as _l
 
 
@@ -38,6 +39,6 @@ class SourceForm(FlaskForm):
     )
     images = StringField(
         _l("1.2 image folder"),
-        validators=[DataRequired(_l("Type the 1.2 image folder.")), Length(max=400)],
+        validators=[DataRequired(_l("Type the 1.2 image folder.")), Length(max=400), FullPath()],
         description=_l("Read only: nothing in it is changed."),
     )

@@ -20,7 +20,7 @@ from wtforms.widgets import NumberInput
 
 from ibdesk import limits
 from ibdesk.export import default_jobs
-from ibdesk.forms import QueryForm, search_field
+from ibdesk.forms import FullPath, QueryForm, search_field
 from ibdesk.i18n import lazy_gettext as _l
 
 MAX_JOBS = 64
@@ -82,7 +82,10 @@ def _typed_folder(text: str | None) -> str:
 def _folder_field(label: LazyString, missing: LazyString, description: LazyString) -> StringField:
     """Return a required folder box; ``missing`` is the sentence when it is left empty."""
     return StringField(
-        label, filters=[_typed_folder], validators=[DataRequired(missing)], description=description
+        label,
+        filters=[_typed_folder],
+        validators=[DataRequired(missing), FullPath()],
+        description=description,
     )
 
 

@@ -12,7 +12,7 @@ from wtforms import BooleanField, Field, PasswordField, StringField, ValidationE
 from wtforms.validators import DataRequired
 
 from ibdesk.errors import UserError
-from ibdesk.forms import DomainCheck
+from ibdesk.forms import DomainCheck, FullPath
 from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.settings.connection import check_database_name
 from ibdesk.settings.dbadmin import check_login_name, check_login_password
@@ -68,7 +68,7 @@ class CopyForm(_SectionForm):
 
     folder = StringField(
         _l("Folder for the copy"),
-        validators=[DataRequired(_l("Type the folder for the copy."))],
+        validators=[DataRequired(_l("Type the folder for the copy.")), FullPath()],
         description=_l("A folder on this computer; for SQL Server, a folder on the server itself."),
         render_kw={"spellcheck": "false"},
     )
@@ -81,6 +81,7 @@ class UpdateForm(_SectionForm):
 
     backup_folder = StringField(
         _l("Backup folder"),
+        validators=[FullPath()],
         description=_l("A verified backup is written here before the schema changes."),
         render_kw={"spellcheck": "false"},
     )
@@ -96,7 +97,7 @@ class AttachForm(_SectionForm):
 
     path = StringField(
         _l("Database file"),
-        validators=[DataRequired(_l("Type the path of the database file."))],
+        validators=[DataRequired(_l("Type the path of the database file.")), FullPath()],
         render_kw={"spellcheck": "false"},
     )
     ldf = StringField(_l("Log file (.ldf)"), render_kw={"spellcheck": "false"})
