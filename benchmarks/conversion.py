@@ -7,6 +7,9 @@ installation with the shared builder (real files), then times in the same run:
 
 * files: ``cp -al`` of the 1.2 image folder (hard links, what step 3 does at best) against
   step 3 (image sets and media: every file linked, hashed and checked, a row per item);
+* the least a converter must do, as context for the ratios: every file hard-linked and read
+  once for its SHA-256 from Python, and every 1.2 row read into Python in the converter's
+  batches (no check, no write);
 * rows: a bare copy of every 1.2 table (SQLite: ``ATTACH`` + ``INSERT ... SELECT`` into a
   new file; PostgreSQL: ``COPY ... TO STDOUT`` piped into ``COPY ... FROM STDIN`` of another
   database) against steps 2 and 4 (patients, users, settings, the log; the map and the
@@ -140,6 +143,41 @@ def bare_files(folder: Path, target: Path) -> tuple[int, float]:
     return files, elapsed
 
 
+def linked_and_hashed(folder: Path, target: Path) -> tuple[int, float]:
+    """Hard-link every file from Python and read it once for its SHA-256: the least step 3
+    must do per file (it also checks, places by the 2.1 layout and writes a row each)."""
+    import hashlib
+
+    buffer = bytearray(4 << 20)
+    view = memoryview(buffer)
+    files = 0
+    started = time.perf_counter()
+    for here, _dirs, names in os.walk(folder):
+        out = target / Path(here).relative_to(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            os.link(os.path.join(here, name), out / name)
+            digest = hashlib.sha256()
+            with open(os.path.join(here, name), "rb") as fh:
+                while n := fh.readinto(view):
+                    digest.update(view[:n])
+            files += 1
+    return files, time.perf_counter() - started
+
+
+def rows_read(source: Any) -> tuple[int, float]:
+    """Read every 1.2 row into Python in the converter's batches: the least steps 2 and 4
+    must do per row before any check or write."""
+    from ibdesk.conversion.source import TABLES as LEGACY
+
+    rows = 0
+    started = time.perf_counter()
+    for table in LEGACY:
+        for batch in source.rows(table, 2000):
+            rows += len(batch)
+    return rows, time.perf_counter() - started
+
+
 def one(patients: int, base: Path, pg: str | None) -> dict[str, Any]:
     """Build, copy bare, convert one size; return the figures."""
     os.environ["IBDESK_HOME"] = str(base / "home")
@@ -166,7 +204,14 @@ def one(patients: int, base: Path, pg: str | None) -> dict[str, Any]:
             env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
         )
         print(f"built {patients} patients in {time.perf_counter() - started:.1f} s", flush=True)
-    for leftover in ("bare.sqlite", "bare-files", "target.sqlite3", "images21", "home"):
+    for leftover in (
+        "bare.sqlite",
+        "bare-files",
+        "hashed-files",
+        "target.sqlite3",
+        "images21",
+        "home",
+    ):
         path = base / leftover
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     if pg_source and pg:
@@ -174,6 +219,7 @@ def one(patients: int, base: Path, pg: str | None) -> dict[str, Any]:
     else:
         rows, rows_s = bare_rows(out / "imagebank12.sqlite", base / "bare.sqlite")
     files, files_s = bare_files(out / "Bilder", base / "bare-files")
+    hashed, hashed_s = linked_and_hashed(out / "Bilder", base / "hashed-files")
 
     target_url = _pg_database(pg, "bench_target") if pg else f"sqlite:///{base / 'target.sqlite3'}"
     engine = make_engine(target_url, create=True)
@@ -182,6 +228,7 @@ def one(patients: int, base: Path, pg: str | None) -> dict[str, Any]:
         clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(base / "images21"))
         session.commit()
     source = conversion.open_source(legacy12.source_url(out, pg_source), out / "Bilder")
+    read, read_s = rows_read(source)
     times = {}
     results = {}
     before = resident()
@@ -203,6 +250,10 @@ def one(patients: int, base: Path, pg: str | None) -> dict[str, Any]:
         "bare_rows_s": rows_s,
         "bare_files": files,
         "bare_files_s": files_s,
+        "hashed_files": hashed,
+        "hashed_files_s": hashed_s,
+        "read_rows": read,
+        "read_rows_s": read_s,
         "rows": step_rows,
         "rows_s": times[2] + times[4],
         "files": rec["folder"]["placed"],
@@ -229,8 +280,18 @@ def report(r: dict[str, Any], pg: bool) -> None:
     print(f"steps 2 + 4 : {r['rows']:>9} rows  {conv_rows:>10.0f} rows/s  ({r['rows_s']:.1f} s)")
     print(f"bare files  : {r['bare_files']:>9} files {bare_files_rate:>10.0f} files/s (cp -al)")
     print(f"step 3      : {r['files']:>9} files {conv_files:>10.0f} files/s ({r['files_s']:.1f} s)")
-    print(f"ratio rows  : {conv_rows / bare_rows_rate:.4f}")
-    print(f"ratio files : {conv_files / bare_files_rate:.4f}")
+    read_rate = r["read_rows"] / r["read_rows_s"]
+    hashed_rate = r["hashed_files"] / r["hashed_files_s"]
+    print(f"rows read   : {r['read_rows']:>9} rows  {read_rate:>10.0f} rows/s  (into Python only)")
+    print(f"link + hash : {r['hashed_files']:>9} files {hashed_rate:>10.0f} files/s (from Python)")
+    print(
+        f"ratio rows  : {conv_rows / bare_rows_rate:.4f}  "
+        f"(to rows read alone: {conv_rows / read_rate:.3f})"
+    )
+    print(
+        f"ratio files : {conv_files / bare_files_rate:.4f}  "
+        f"(to link + hash alone: {conv_files / hashed_rate:.3f})"
+    )
     print(
         f"peak memory : {r['peak_rss'] / 2**20:.0f} MiB resident while converting "
         f"(ru_maxrss {r['maxrss'] / 2**20:.0f} MiB)"
