@@ -22,8 +22,9 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, text, update
+from sqlalchemy import Connection, Engine, Row, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ibdesk import config
@@ -73,8 +74,9 @@ def load_key(*, create: bool = False) -> bytes:
     return key
 
 
-def canonical(event: AuditEvent, seq: int) -> bytes:
-    """Return the bytes of an event that its hash covers (every column but the hashes)."""
+def canonical(event: Any, seq: int) -> bytes:
+    """Return the bytes of an event (an AuditEvent, or its table's row) that its hash covers:
+    every column but the hashes."""
     at = event.at.isoformat(timespec="microseconds") if event.at else ""
     fields = [
         seq,
@@ -92,7 +94,7 @@ def canonical(event: AuditEvent, seq: int) -> bytes:
     return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def link(key: bytes, previous: str, event: AuditEvent, seq: int) -> str:
+def link(key: bytes, previous: str, event: Any, seq: int) -> str:
     """Return the chained hash of an event following the one whose hash is `previous`."""
     return hmac.new(
         key, previous.encode() + b"|" + canonical(event, seq), hashlib.sha256
@@ -158,14 +160,12 @@ def seal(engine: Engine) -> int:
         _lock_for_seal(session)
         seq, previous = last_sealed(session) or (0, GENESIS)
         while True:
-            batch = list(
-                session.scalars(
-                    select(AuditEvent)
-                    .where(AuditEvent.seq.is_(None))
-                    .order_by(AuditEvent.id)
-                    .limit(BATCH)
-                )
-            )
+            batch = session.execute(
+                select(*AuditEvent.__table__.c)
+                .where(AuditEvent.seq.is_(None))
+                .order_by(AuditEvent.id)
+                .limit(BATCH)
+            ).all()
             if not batch:
                 break
             sealed_rows = []
@@ -178,7 +178,6 @@ def seal(engine: Engine) -> int:
                 previous = chained
             # One executemany per batch (Core, not matched against the loaded objects).
             session.connection().execute(_SEAL, sealed_rows)
-            session.expunge_all()
             sealed += len(batch)
         head = Head(seq, previous) if seq else None
     if head is not None:
@@ -202,7 +201,7 @@ class ChainReport:
         return not self.problem
 
 
-def _sealed_events(session: Session) -> Iterator[AuditEvent]:
+def _sealed_events(session: Session) -> Iterator[Row[Any]]:
     return keyset_scan(session, AuditEvent, AuditEvent.seq, BATCH)
 
 
