@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, select
+import pytest
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from ibdesk import demo, statistics
+from ibdesk import bulkload, demo, statistics
+from ibdesk.demo.options import DemoSummary
+from ibdesk.demo.writer import ChunkWriter
 from ibdesk.logs import auditchain
 from ibdesk.models import AuditEvent, ImageSet, LoginEvent, MediaItem, Patient
-from ibdesk.progress import run_to_end
+from ibdesk.progress import Progress, run_to_end
 
 TODAY = dt.date(2026, 12, 1)
 # The clinic seed 7 makes (patients, sets, media, audit and log-in rows) as the demo wrote
@@ -44,3 +51,122 @@ def test_counters_and_audit_chain_hold_after_a_demo(engine: Engine) -> None:
     with Session(engine) as session:
         report = auditchain.verify(session)
     assert report.ok and report.checked == summary.audit_events
+
+
+def _schema(engine: Engine) -> list[tuple[str, ...]]:
+    """Return every index, trigger and constraint definition of the database, sorted."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = conn.execute(
+                text("SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master")
+            )
+        else:
+            rows = conn.execute(
+                text(
+                    "SELECT 'index', indexname, tablename, indexdef FROM pg_indexes "
+                    "WHERE schemaname = current_schema() UNION ALL "
+                    "SELECT 'constraint', c.conname, t.relname, "
+                    "pg_get_constraintdef(c.oid) || ' ' || c.convalidated::text "
+                    "FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+                    "WHERE t.relnamespace = CAST(current_schema() AS regnamespace) UNION ALL "
+                    "SELECT 'trigger', tgname, tgrelid::regclass::text, "
+                    "pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal"
+                )
+            )
+        return sorted(tuple(str(v) for v in row) for row in rows)
+
+
+def test_a_load_into_an_empty_clinic_restores_every_index_and_key(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _schema(engine)
+    assert any("ix_media_item_sha256" in row[1] for row in before)
+    seen: list[tuple[int, int]] = []
+    real = bulkload.indexes_after
+
+    @contextmanager
+    def watched(session: Session, models: Sequence[type[Any]]) -> Iterator[None]:
+        def found() -> int:
+            indexes = bulkload.secondary_indexes(session, models)
+            return len(indexes) + len(bulkload.foreign_keys(session, models))
+
+        outside = found()
+        with real(session, models):
+            seen.append((outside, found()))
+            yield
+
+    monkeypatch.setattr(bulkload, "indexes_after", watched)
+    monkeypatch.setattr(demo, "CHUNK_PATIENTS", 7)  # several chunks in the one transaction
+    summary, _ = run_to_end(demo.generate(engine, demo.DemoOptions(patients=30, seed=5)))
+    # gone while the rows went in: 16 indexes (PostgreSQL: and 3 foreign keys)
+    assert seen == [(16 if engine.dialect.name == "sqlite" else 19, 0)]
+    assert _schema(engine) == before
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(MediaItem)) == summary.media
+        assert statistics.counters(session) == statistics.recount(session)
+        # the re-created indexes hold every row (an index-only count agrees)
+        by_sha = session.scalar(
+            select(func.count()).select_from(MediaItem).where(MediaItem.sha256 >= "")
+        )
+        assert by_sha == summary.media
+
+
+class _Broken(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize("with_files", [False, True])
+def test_a_load_that_fails_halfway_leaves_the_clinic_as_it_was(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, with_files: bool
+) -> None:
+    before = _schema(engine)
+    folder = tmp_path / "bilder"
+    folder.mkdir()
+    real_write = ChunkWriter.write
+    calls = []
+
+    def write(self: ChunkWriter, count: int) -> DemoSummary:
+        calls.append(count)
+        if len(calls) == 3:
+            raise _Broken("disk full")
+        return real_write(self, count)
+
+    monkeypatch.setattr(ChunkWriter, "write", write)
+    monkeypatch.setattr(demo, "CHUNK_PATIENTS", 2)
+    options = demo.DemoOptions(
+        patients=10, media_per_patient=2, image_folder=folder if with_files else None
+    )
+    with pytest.raises(_Broken):
+        run_to_end(demo.generate(engine, options))
+    assert len(calls) == 3
+    assert _schema(engine) == before
+    with Session(engine) as session:
+        for model in (Patient, ImageSet, MediaItem, AuditEvent, LoginEvent):
+            assert session.scalar(select(func.count()).select_from(model)) == 0
+    assert [p for p in folder.rglob("*") if p.is_file()] == []
+
+
+def test_a_cancelled_load_writes_nothing(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo, "CHUNK_PATIENTS", 3)
+    job = demo.generate(engine, demo.DemoOptions(patients=12, media_per_patient=2))
+    assert isinstance(next(job), Progress)
+    job.close()  # what the job registry's cancel does
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Patient)) == 0
+        assert statistics.counters(session) == statistics.recount(session)
+
+
+def test_a_clinic_with_patients_gets_chunk_transactions(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_to_end(demo.generate(engine, demo.DemoOptions(patients=4, media_per_patient=2)))
+    monkeypatch.setattr(
+        bulkload, "indexes_after", lambda *_a: pytest.fail("indexes dropped in a full clinic")
+    )
+    monkeypatch.setattr(demo, "CHUNK_PATIENTS", 3)
+    job = demo.generate(engine, demo.DemoOptions(patients=9, media_per_patient=2, seed=9))
+    next(job)
+    job.close()  # the first chunk was committed on its own
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Patient)) == 4 + 3
+        assert statistics.counters(session) == statistics.recount(session)
