@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from factories import make_patient
 from ibdesk import bulkload, demo, statistics
 from ibdesk.demo.options import DemoSummary
 from ibdesk.demo.writer import ChunkWriter
@@ -170,3 +171,14 @@ def test_a_clinic_with_patients_gets_chunk_transactions(
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Patient)) == 4 + 3
         assert statistics.counters(session) == statistics.recount(session)
+
+
+def test_rows_added_after_a_load_get_new_ids(engine: Engine) -> None:
+    summary, _ = run_to_end(demo.generate(engine, demo.DemoOptions(patients=5, seed=11)))
+    with Session(engine) as session:
+        patient = make_patient(session)
+        event = AuditEvent(user_name="anna", action="patient.view", entity="patient")
+        session.add(event)
+        session.commit()
+        assert patient.id == 5 + 1
+        assert event.id > summary.audit_events  # (make_patient audits too)

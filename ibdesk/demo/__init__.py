@@ -81,7 +81,9 @@ def _into_empty(
             with bulkload.indexes_after(session, LOADED):
                 done = 0
                 for count in iter_chunks(options.patients, CHUNK_PATIENTS):
-                    writer = ChunkWriter(session, options, rng, used)
+                    writer = ChunkWriter(
+                        session, options, rng, used, reserve=bulkload.reserve_block
+                    )
                     try:
                         total.add(writer.write(count))
                     finally:

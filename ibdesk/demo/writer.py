@@ -15,7 +15,7 @@ import itertools
 import json
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -221,10 +221,20 @@ class ChunkWriter:
     """Writes one chunk of patients; keeps the numbers already used in this run."""
 
     def __init__(
-        self, session: Session, options: DemoOptions, rng: random.Random, used: set[str]
+        self,
+        session: Session,
+        options: DemoOptions,
+        rng: random.Random,
+        used: set[str],
+        reserve: Callable[[Session, type[Any], int], list[int]] = reserve_ids,
     ) -> None:
-        """Write into ``session``, drawing from ``rng``; ``used`` is shared by all chunks."""
+        """Write into ``session``, drawing from ``rng``; ``used`` is shared by all chunks.
+
+        ``reserve`` gives the new rows their ids (``bulkload.reserve_block`` in a load that
+        holds the tables alone).
+        """
         self.session, self.options, self.rng, self.used = session, options, rng, used
+        self.reserve = reserve
         self.dice = _Dice(rng)
         self.files_written: list[Path] = []
         self.summary = DemoSummary()
@@ -244,7 +254,9 @@ class ChunkWriter:
         media_rows = self._media_rows(set_rows, owners, audit_rows)
         insert_values(session, MediaItem, MEDIA_COLUMNS, media_rows)
         audit_rows.sort(key=itemgetter(0))
-        insert_values(session, AuditEvent, AUDIT_COLUMNS, audit_rows)
+        audit_ids = self.reserve(session, AuditEvent, len(audit_rows))
+        audit_rows = [(i, *row) for i, row in zip(audit_ids, audit_rows, strict=True)]
+        insert_values(session, AuditEvent, ("id", *AUDIT_COLUMNS), audit_rows)
         logins = self._login_rows(count)
         insert_values(session, LoginEvent, LOGIN_COLUMNS, logins)
         s = self.summary
@@ -295,7 +307,7 @@ class ChunkWriter:
         rows: list[tuple[Any, ...]] = []
         patients: list[_Patient] = []
         audit_rows: list[tuple[Any, ...]] = []
-        ids = reserve_ids(self.session, Patient, len(numbers))
+        ids = self.reserve(self.session, Patient, len(numbers))
         for pid, new in zip(ids, numbers, strict=True):
             first = choice(demo_content.FEMALE if new.female else demo_content.MALE)
             last = choice(demo_content.LAST)
@@ -367,7 +379,7 @@ class ChunkWriter:
                 day = patient.since + dt.timedelta(days=below(span))
                 description = choice(demo_content.SET_DESCRIPTIONS)
                 drawn.append((patient, size, day.isoformat(), description, stamp(day)))
-        ids = reserve_ids(self.session, ImageSet, len(drawn))
+        ids = self.reserve(self.session, ImageSet, len(drawn))
         rows: list[tuple[Any, ...]] = []
         owners: list[tuple[_Patient, int]] = []
         for set_id, (patient, size, day_text, description, at) in zip(ids, drawn, strict=True):
@@ -401,7 +413,7 @@ class ChunkWriter:
         comments = demo_content.COMMENTS
         n_comments = len(comments)
         with_files = self.options.image_folder is not None
-        ids = iter(reserve_ids(self.session, MediaItem, sum(size for _p, size in owners)))
+        ids = iter(self.reserve(self.session, MediaItem, sum(size for _p, size in owners)))
         counted: dict[str, int] = {}
         rows: list[tuple[Any, ...]] = []
         add, add_audit = rows.append, audit_rows.append
