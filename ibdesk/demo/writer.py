@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -164,6 +165,7 @@ class _KindRow:
     ext: str
     low: int
     span: int
+    span_bits: int
     width: int | None
     height: int | None
     bits: int | None
@@ -175,8 +177,10 @@ class _KindRow:
         low, high = _SIZES[kind]
         width, height, bits = _PIXELS.get(kind, (None, None, None))
         intraoral = kind is MediaKind.INTRAORAL
+        span = high - low + 1
+        ext = _EXT[kind]
         return cls(
-            kind, kind.value, _EXT[kind], low, high - low + 1, width, height, bits, intraoral
+            kind, kind.value, ext, low, span, span.bit_length(), width, height, bits, intraoral
         )
 
 
@@ -406,15 +410,19 @@ class ChunkWriter:
         owners: list[tuple[_Patient, int]],
         audit_rows: list[tuple[Any, ...]],
     ) -> list[tuple[Any, ...]]:
-        """Build each image set's media rows (and files); add their audit rows, count kinds."""
-        dice, kinds, cum = self.dice, self.kinds, self.cum_weights
-        below, draw, bits = dice.below, dice.random, dice.bits
+        """Build each image set's media rows (and files); add their audit rows, count kinds.
+
+        The hot loop of the demo: each ``below(n)`` draw is spelled out in place (bits of
+        ``n.bit_length()`` until one is below ``n``, as ``_Dice.below``).
+        """
+        kinds, cum, bits = self.kinds, self.cum_weights, self.dice.bits
+        draw, bisect_right = self.dice.random, bisect.bisect
         total, last = cum[-1] + 0.0, len(cum) - 1
         comments = demo_content.COMMENTS
         n_comments = len(comments)
+        k_comments = n_comments.bit_length()
         with_files = self.options.image_folder is not None
-        ids = iter(self.reserve(self.session, MediaItem, sum(size for _p, size in owners)))
-        counted: dict[str, int] = {}
+        new_id = iter(self.reserve(self.session, MediaItem, sum(s for _p, s in owners))).__next__
         rows: list[tuple[Any, ...]] = []
         add, add_audit = rows.append, audit_rows.append
         for set_row, (patient, size) in zip(set_rows, owners, strict=True):
@@ -423,29 +431,42 @@ class ChunkWriter:
             machine = MACHINES[user]
             for n in range(size):
                 # Random.choices(kinds, weights)[0], step by step.
-                kind = kinds[bisect.bisect(cum, draw() * total, 0, last)]
-                path = f"{number}/{set_id}/{n + 1:03d}_{kind.value}.{kind.ext}"
+                kind = kinds[bisect_right(cum, draw() * total, 0, last)]
+                value = kind.value
+                path = f"{number}/{set_id}/{n + 1:03d}_{value}.{kind.ext}"
                 if with_files:
                     made = self._file(kind.kind, path, number)
                     byte_size, digest = len(made.data), hashlib.sha256(made.data).hexdigest()
                     width, height, depth = made.width, made.height, made.bit_depth
                 else:
-                    byte_size = kind.low + below(kind.span)
+                    span, k = kind.span, kind.span_bits
+                    r = bits(k)
+                    while r >= span:
+                        r = bits(k)
+                    byte_size = kind.low + r
                     digest = f"{bits(256):064x}"
                     width, height, depth = kind.width, kind.height, kind.bits
                 teeth = ""
                 if kind.intraoral:
-                    quadrant = 1 + below(4)
-                    first = 1 + below(7)
-                    teeth = f"{quadrant}{first},{quadrant}{first + 1}"
-                comment = comments[below(n_comments)]
-                mid = next(ids)
+                    r = bits(3)  # below(4)
+                    while r >= 4:
+                        r = bits(3)
+                    quadrant = r + 1
+                    r = bits(3)  # below(7)
+                    while r >= 7:
+                        r = bits(3)
+                    teeth = f"{quadrant}{r + 1},{quadrant}{r + 2}"
+                r = bits(k_comments)
+                while r >= n_comments:
+                    r = bits(k_comments)
+                comment = comments[r]
+                mid = new_id()
                 add(
                     (
                         mid,
                         set_id,
                         pid,
-                        kind.value,
+                        value,
                         path,
                         byte_size,
                         digest,
@@ -470,13 +491,12 @@ class ChunkWriter:
                         "media.add",
                         "media",
                         mid,
-                        f'{{"kind": [null, "{kind.value}"], "path": [null, "{path}"]}}',
+                        f'{{"kind": [null, "{value}"], "path": [null, "{path}"]}}',
                     )
                 )
-                counted[kind.value] = counted.get(kind.value, 0) + 1
         made_kinds = self.summary.kinds
-        for value, n in counted.items():
-            made_kinds[value] = made_kinds.get(value, 0) + n
+        for value, count in Counter(map(itemgetter(3), rows)).items():
+            made_kinds[value] = made_kinds.get(value, 0) + count
         return rows
 
     def _login_rows(self, count: int) -> list[tuple[Any, ...]]:
