@@ -77,7 +77,9 @@ def _into_empty(
     files: list[Path] = []
     try:
         with session_scope(engine) as session:
-            bulkwrite.prepare(session, cache_mib=512)
+            # Rows only appended (no index to keep): the default cache does, and memory stays
+            # flat (512 MB measured no faster at a million media and took 500 MB more).
+            bulkwrite.prepare(session, cache_mib=64)
             with bulkload.indexes_after(session, LOADED):
                 done = 0
                 for count in iter_chunks(options.patients, CHUNK_PATIENTS):
