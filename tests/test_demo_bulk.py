@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from factories import make_patient
-from ibdesk import bulkload, demo, statistics
+from ibdesk import bulkload, bulkwrite, demo, statistics
 from ibdesk.demo.options import DemoSummary
 from ibdesk.demo.writer import ChunkWriter
 from ibdesk.logs import auditchain
@@ -182,3 +182,13 @@ def test_rows_added_after_a_load_get_new_ids(engine: Engine) -> None:
         session.commit()
         assert patient.id == 5 + 1
         assert event.id > summary.audit_events  # (make_patient audits too)
+
+
+def test_stored_form_is_read_back_for_other_backends() -> None:
+    columns = ("taken_on", "created_at", "description")
+    row = ("2026-11-30", "2026-11-30 07:05:09.000000", "Årskontroll")
+    taken_on, created_at, description = bulkwrite._parsed(ImageSet.__table__, columns, row)
+    assert taken_on == dt.date(2026, 11, 30) and description == "Årskontroll"
+    assert created_at == dt.datetime(2026, 11, 30, 7, 5, 9, tzinfo=dt.UTC)
+    success, at = bulkwrite._parsed(LoginEvent.__table__, ("success", "at"), (0, None))
+    assert success is False and at is None
