@@ -87,10 +87,11 @@ def foreign_keys(session: Session, models: Sequence[type[Any]]) -> list[tuple[st
 
 @contextmanager
 def indexes_after(session: Session, models: Sequence[type[Any]]) -> Iterator[None]:
-    """Drop the models' secondary indexes (and PostgreSQL foreign keys) now; re-create them,
-    exactly as they were, when the block ends.
+    """Drop the models' secondary indexes now; re-create them exactly when the block ends.
 
-    Meant for a load into empty tables, all in ``session``'s one transaction.
+    PostgreSQL: their foreign keys too, and the tables are locked against other writers
+    until the transaction ends. Meant for a load into empty tables, all in ``session``'s
+    one transaction.
     """
     if session.get_bind().dialect.name == "postgresql":
         # Readers may read; no one else writes these tables until the load commits.

@@ -98,7 +98,8 @@ def test_a_load_into_an_empty_clinic_restores_every_index_and_key(
 
     monkeypatch.setattr(bulkload, "indexes_after", watched)
     monkeypatch.setattr(demo, "CHUNK_PATIENTS", 7)  # several chunks in the one transaction
-    summary, _ = run_to_end(demo.generate(engine, demo.DemoOptions(patients=30, seed=5)))
+    summary, log = run_to_end(demo.generate(engine, demo.DemoOptions(patients=30, seed=5)))
+    assert "now the indexes are built" in log[-2].text
     # gone while the rows went in: 16 indexes (PostgreSQL: and 3 foreign keys)
     assert seen == [(16 if engine.dialect.name == "sqlite" else 19, 0)]
     assert _schema(engine) == before
