@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -193,3 +196,31 @@ def test_stored_form_is_read_back_for_other_backends() -> None:
     assert created_at == dt.datetime(2026, 11, 30, 7, 5, 9, tzinfo=dt.UTC)
     success, at = bulkwrite._parsed(LoginEvent.__table__, ("success", "at"), (0, None))
     assert success is False and at is None
+
+
+def test_a_load_killed_halfway_leaves_the_clinic_as_it_was(engine: Engine, db_url: str) -> None:
+    before = _schema(engine)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ibdesk", "--db", db_url, "demo", "--patients", "50000"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "patients" in line and "/50000" in line:  # the load is under way
+                break
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    engine.dispose()
+    assert _schema(engine) == before
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Patient)) == 0
+        assert session.scalar(select(func.count()).select_from(MediaItem)) == 0
+        assert statistics.counters(session) == statistics.recount(session)
