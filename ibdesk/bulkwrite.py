@@ -7,13 +7,15 @@ backends get SQLAlchemy Core's ``insert()`` executemany (insertmanyvalues). Ids 
 per batch (``IdPool``), so child rows carry their parents' ids and need no round trip.
 
 These writers bypass the ORM and its Python-side column defaults, so ``insert_rows`` fills
-in each column's scalar or callable default for a key a row leaves out.
+in each column's scalar or callable default for a key a row leaves out. ``insert_values``
+takes tuples already in stored form and converts and fills in nothing: for a writer that
+makes its own rows (the demo), the fastest path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
@@ -92,12 +94,16 @@ def _highest_id(session: Session, table: Table, dialect: str) -> int:
 
 
 def _sequence_ids(session: Session, table: Table, count: int) -> list[int]:
-    return list(
-        session.scalars(
-            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-            {"t": table.name, "n": count},
-        )
+    # One array, not a row per id, and the sequence looked up once: both cost more than
+    # drawing the ids.
+    ids = session.scalar(
+        text(
+            "SELECT array_agg(nextval(q.s)) FROM generate_series(1, :n), "
+            "(SELECT CAST(pg_get_serial_sequence(:t, 'id') AS regclass) AS s) q"
+        ),
+        {"t": table.name, "n": count},
     )
+    return list(ids or [])
 
 
 def reserve_ids(session: Session, model: type[Any], count: int) -> list[int]:
@@ -141,6 +147,61 @@ def insert_rows(
     # SQL Server: SQLAlchemy sets IDENTITY_INSERT itself when the rows carry their ids.
     session.execute(insert(table), rows)
     return ids
+
+
+def insert_values(
+    session: Session, model: type[Any], columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert rows given as tuples in ``columns`` order, their values already in stored form.
+
+    Stored form is what SQLite keeps and PostgreSQL's COPY reads as text: a timestamp as
+    naive UTC ``YYYY-MM-DD HH:MM:SS.ffffff``, a date as ``YYYY-MM-DD``, a boolean as 0 or 1,
+    None for NULL. No default is filled in (a left-out column gets the table's own), and no
+    value is converted on SQLite and PostgreSQL: the fastest path, for writers that make
+    their rows themselves (the demo).
+    """
+    if not rows:
+        return
+    table = model.__table__
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        named = [dict(zip(columns, _parsed(table, columns, row), strict=True)) for row in rows]
+        session.execute(insert(table), named)
+        return
+    driver_error = session.get_bind().dialect.loaded_dbapi.Error
+    raw = session.connection().connection.dbapi_connection
+    assert raw is not None
+    try:
+        if dialect == "postgresql":
+            statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+            pg = cast("psycopg.Connection[Any]", raw)
+            with pg.cursor() as cursor, cursor.copy(statement) as copy:
+                write = copy.write_row
+                for row in rows:
+                    write(row)
+        else:
+            marks = ", ".join("?" for _ in columns)
+            raw.cursor().executemany(
+                f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", rows
+            )
+    except driver_error as error:
+        raise DatabaseError(explain(error, session.get_bind().engine.url)) from error
+
+
+def _parsed(table: Table, columns: Sequence[str], row: tuple[Any, ...]) -> list[Any]:
+    """Turn stored-form values back into Python ones (for SQLAlchemy's own insert)."""
+    out = list(row)
+    for i, name in enumerate(columns):
+        value, kind = out[i], table.c[name].type
+        if value is None:
+            continue
+        if isinstance(kind, UTCDateTime | DateTime):
+            out[i] = dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+        elif isinstance(kind, Date):
+            out[i] = dt.date.fromisoformat(value)
+        elif isinstance(kind, Boolean):
+            out[i] = bool(value)
+    return out
 
 
 def _complete(table: Table, rows: list[dict[str, Any]]) -> list[str]:

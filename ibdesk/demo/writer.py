@@ -1,26 +1,32 @@
 """One chunk of a demo clinic: patients, their image sets and media, audit trail and log-ins.
 
-Each table's rows are built in Python and inserted in one batch; the ids they get back let
-the next table point at them. The random draws happen in a fixed order, so one seed always
-makes the same clinic.
+Each table's rows are built in Python as tuples already in stored form (timestamps as text:
+``bulkwrite.insert_values``) and inserted in one batch; ids are reserved first, so child rows
+point at their parents with no round trip. The random draws happen in a fixed order, so one
+seed always makes the same clinic.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 import random
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ibdesk import personnummer
-from ibdesk.bulkwrite import insert_rows
+from ibdesk.bulkwrite import insert_values, reserve_ids
 from ibdesk.demo import content as demo_content
 from ibdesk.demo.options import DemoOptions, DemoSummary
 from ibdesk.models import (
@@ -74,6 +80,63 @@ _EXT = {
 }
 
 
+T = TypeVar("T")
+MACHINES = dict(STAFF)
+PATIENT_COLUMNS = (
+    "id",
+    "personnummer",
+    "kind",
+    "first_name",
+    "last_name",
+    "name_key",
+    "address",
+    "postal_code",
+    "city",
+    "phone",
+    "note",
+    "created_at",
+    "created_by",
+    "modified_at",
+    "modified_by",
+)
+IMAGE_SET_COLUMNS = ("id", "patient_id", "taken_on", "description", "created_at", "created_by")
+MEDIA_COLUMNS = (
+    "id",
+    "image_set_id",
+    "patient_id",
+    "kind",
+    "path",
+    "byte_size",
+    "sha256",
+    "width",
+    "height",
+    "bit_depth",
+    "teeth",
+    "taken_at",
+    "comment",
+    "created_at",
+    "created_by",
+    "modified_at",
+)
+AUDIT_COLUMNS = (
+    "at",
+    "user_name",
+    "machine",
+    "patient_id",
+    "personnummer",
+    "action",
+    "entity",
+    "entity_id",
+    "changes",
+)
+LOGIN_COLUMNS = ("at", "user_name", "machine", "success", "reason")
+_PIXELS = {
+    MediaKind.INTRAORAL: (1600, 1200, 16),
+    MediaKind.PANORAMIC: (2900, 1400, 16),
+    MediaKind.PHOTO: (4000, 3000, 8),
+}
+
+
 @dataclass(frozen=True)
 class _NewNumber:
     """A patient number not used yet, with what the patient's row needs from its draw."""
@@ -84,67 +147,124 @@ class _NewNumber:
 
 
 @dataclass(frozen=True)
-class _Created:
-    """Who registered a patient and when (the patient's image sets come after)."""
+class _Patient:
+    """A patient just drawn: its id and number, who registered it and on which day."""
 
-    at: dt.datetime
-    since: dt.date
+    id: int
+    number: str
     user: str
+    since: dt.date
 
 
 @dataclass(frozen=True)
-class _SetOwner:
-    """The patient an image set row belongs to, who made it and how many media it holds."""
+class _KindRow:
+    """What a media row of one kind takes from its kind, looked up once per chunk."""
 
-    patient_id: int
-    number: str
-    user: str
-    size: int
+    kind: MediaKind
+    value: str
+    ext: str
+    low: int
+    span: int
+    span_bits: int
+    width: int | None
+    height: int | None
+    bits: int | None
+    intraoral: bool
+
+    @classmethod
+    def of(cls, kind: MediaKind) -> _KindRow:
+        """Return the row parts of ``kind``."""
+        low, high = _SIZES[kind]
+        width, height, bits = _PIXELS.get(kind, (None, None, None))
+        intraoral = kind is MediaKind.INTRAORAL
+        span = high - low + 1
+        ext = _EXT[kind]
+        return cls(
+            kind, kind.value, ext, low, span, span.bit_length(), width, height, bits, intraoral
+        )
 
 
-def _aware(day: dt.date, rng: random.Random) -> dt.datetime:
-    return dt.datetime(
-        day.year,
-        day.month,
-        day.day,
-        rng.randint(7, 17),
-        rng.randint(0, 59),
-        rng.randint(0, 59),
-        tzinfo=dt.UTC,
-    )
+class _Dice:
+    """The draws the demo makes per row, exactly as ``random.Random`` would make them.
+
+    ``randint`` and ``choice`` take several Python calls per draw; these take the same bits
+    from the same generator (``getrandbits``, as CPython's ``Random._randbelow`` does), so
+    a seed still makes the same clinic, in less time.
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        """Draw from ``rng``."""
+        self.bits = rng.getrandbits
+        self.random = rng.random
+
+    def below(self, n: int) -> int:
+        """Return a random int in [0, n), as ``Random._randbelow``."""
+        k = n.bit_length()
+        bits = self.bits
+        r = bits(k)
+        while r >= n:
+            r = bits(k)
+        return r
+
+    def randint(self, low: int, high: int) -> int:
+        """Return a random int in [low, high], as ``Random.randint``."""
+        return low + self.below(high - low + 1)
+
+    def choice(self, seq: Sequence[T]) -> T:
+        """Return a random element of ``seq``, as ``Random.choice``."""
+        return seq[self.below(len(seq))]
+
+    def stamp(self, day: dt.date) -> str:
+        """Return a time between 7:00 and 17:59 (UTC) on ``day``, in stored form."""
+        below = self.below
+        hour, minute, second = 7 + below(11), below(60), below(60)
+        return f"{day.isoformat()} {hour:02d}:{minute:02d}:{second:02d}.000000"
 
 
 class ChunkWriter:
     """Writes one chunk of patients; keeps the numbers already used in this run."""
 
     def __init__(
-        self, session: Session, options: DemoOptions, rng: random.Random, used: set[str]
+        self,
+        session: Session,
+        options: DemoOptions,
+        rng: random.Random,
+        used: set[str],
+        reserve: Callable[[Session, type[Any], int], list[int]] = reserve_ids,
     ) -> None:
-        """Write into ``session``, drawing from ``rng``; ``used`` is shared by all chunks."""
+        """Write into ``session``, drawing from ``rng``; ``used`` is shared by all chunks.
+
+        ``reserve`` gives the new rows their ids (``bulkload.reserve_block`` in a load that
+        holds the tables alone).
+        """
         self.session, self.options, self.rng, self.used = session, options, rng, used
+        self.reserve = reserve
+        self.dice = _Dice(rng)
         self.files_written: list[Path] = []
         self.summary = DemoSummary()
-        self.kinds = list(FILE_KINDS if options.image_folder else KIND_WEIGHTS)
-        self.weights = [KIND_WEIGHTS[k] for k in self.kinds]
+        kinds = list(FILE_KINDS if options.image_folder else KIND_WEIGHTS)
+        self.kinds = [_KindRow.of(kind) for kind in kinds]
+        # What Random.choices(kinds, weights) computes on every call.
+        self.cum_weights = list(itertools.accumulate(KIND_WEIGHTS[k] for k in kinds))
 
     def write(self, count: int) -> DemoSummary:
         """Insert ``count`` new patients with their image sets, media, audit trail and log-ins."""
+        session = self.session
         numbers = self._fresh_numbers(count)
-        patient_rows, created = self._patient_rows(numbers)
-        patient_ids = insert_rows(self.session, Patient, patient_rows)
-        audit_rows = self._patient_audit(patient_ids, patient_rows, created)
-        set_rows, owners = self._image_set_rows(patient_ids, patient_rows, created)
-        set_ids = insert_rows(self.session, ImageSet, set_rows)
-        audit_rows += self._image_set_audit(set_ids, set_rows, owners)
-        media_rows, media_owners = self._media_rows(set_ids, set_rows, owners)
-        media_ids = insert_rows(self.session, MediaItem, media_rows)
-        audit_rows += self._media_audit(media_ids, media_rows, media_owners)
-        audit_rows.sort(key=lambda r: r["at"])
-        insert_rows(self.session, AuditEvent, audit_rows, returning=False)
+        patient_rows, patients, audit_rows = self._patient_rows(numbers)
+        insert_values(session, Patient, PATIENT_COLUMNS, patient_rows)
+        set_rows, owners = self._image_set_rows(patients, audit_rows)
+        insert_values(session, ImageSet, IMAGE_SET_COLUMNS, set_rows)
+        media_rows = self._media_rows(set_rows, owners, audit_rows)
+        insert_values(session, MediaItem, MEDIA_COLUMNS, media_rows)
+        audit_rows.sort(key=itemgetter(0))
+        audit_ids = self.reserve(session, AuditEvent, len(audit_rows))
+        audit_rows = [(i, *row) for i, row in zip(audit_ids, audit_rows, strict=True)]
+        insert_values(session, AuditEvent, ("id", *AUDIT_COLUMNS), audit_rows)
         logins = self._login_rows(count)
-        insert_rows(self.session, LoginEvent, logins, returning=False)
+        insert_values(session, LoginEvent, LOGIN_COLUMNS, logins)
         s = self.summary
-        s.patients, s.image_sets, s.media = len(patient_ids), len(set_ids), len(media_ids)
+        s.patients, s.image_sets, s.media = len(patient_rows), len(set_rows), len(media_rows)
         s.audit_events, s.logins = len(audit_rows), len(logins)
         return s
 
@@ -184,233 +304,211 @@ class ChunkWriter:
 
     def _patient_rows(
         self, numbers: list[_NewNumber]
-    ) -> tuple[list[dict[str, Any]], list[_Created]]:
-        """Build a patient row for each number, and who registered it when."""
-        rows: list[dict[str, Any]] = []
-        created: list[_Created] = []
-        for new in numbers:
-            row, made = self._patient_row(new)
-            rows.append(row)
-            created.append(made)
-        return rows, created
-
-    def _patient_row(self, new: _NewNumber) -> tuple[dict[str, Any], _Created]:
-        rng = self.rng
-        first = rng.choice(demo_content.FEMALE if new.female else demo_content.MALE)
-        last = rng.choice(demo_content.LAST)
-        city, zip_prefix = rng.choice(demo_content.CITIES)
-        since = self.options.today - dt.timedelta(days=rng.randint(30, 12 * 365))
-        at = _aware(since, rng)
-        user, _machine = rng.choice(STAFF)
-        row = {
-            "personnummer": new.number,
-            "kind": new.kind,
-            "first_name": first,
-            "last_name": last,
-            "name_key": f"{last} {first}".lower(),
-            "address": f"{rng.choice(demo_content.STREETS)} {rng.randint(1, 120)}",
-            "postal_code": f"{zip_prefix}{rng.randint(100, 999)}",
-            "city": city,
-            "phone": f"07{rng.randint(0, 9)}-{rng.randint(100, 999)} {rng.randint(10, 99)} "
-            f"{rng.randint(10, 99)}",
-            "note": rng.choice(demo_content.NOTES),
-            "created_at": at,
-            "created_by": user,
-            "modified_at": at,
-            "modified_by": user,
-            "deleted_at": None,
-            "deleted_by": None,
-        }
-        return row, _Created(at, since, user)
-
-    def _patient_audit(
-        self, ids: list[int], rows: list[dict[str, Any]], created: list[_Created]
-    ) -> list[dict[str, Any]]:
-        """Return a ``patient.create`` audit row for each inserted patient."""
-        return [
-            self._audit(
-                made.at,
-                made.user,
-                pid,
-                row["personnummer"],
-                "patient.create",
-                "patient",
-                pid,
-                {
-                    "personnummer": [None, row["personnummer"]],
-                    "first_name": [None, row["first_name"]],
-                    "last_name": [None, row["last_name"]],
-                },
+    ) -> tuple[list[tuple[Any, ...]], list[_Patient], list[tuple[Any, ...]]]:
+        """Build a patient row for each number; return them, the patients and audit rows."""
+        dice, today = self.dice, self.options.today
+        choice, randint = dice.choice, dice.randint
+        rows: list[tuple[Any, ...]] = []
+        patients: list[_Patient] = []
+        audit_rows: list[tuple[Any, ...]] = []
+        ids = self.reserve(self.session, Patient, len(numbers))
+        for pid, new in zip(ids, numbers, strict=True):
+            first = choice(demo_content.FEMALE if new.female else demo_content.MALE)
+            last = choice(demo_content.LAST)
+            city, zip_prefix = choice(demo_content.CITIES)
+            since = today - dt.timedelta(days=randint(30, 12 * 365))
+            at = dice.stamp(since)
+            user, machine = choice(STAFF)
+            address = f"{choice(demo_content.STREETS)} {randint(1, 120)}"
+            postal_code = f"{zip_prefix}{randint(100, 999)}"
+            phone = f"07{randint(0, 9)}-{randint(100, 999)} {randint(10, 99)} {randint(10, 99)}"
+            note = choice(demo_content.NOTES)
+            name_key = f"{last} {first}".lower()
+            rows.append(
+                (
+                    pid,
+                    new.number,
+                    new.kind,
+                    first,
+                    last,
+                    name_key,
+                    address,
+                    postal_code,
+                    city,
+                    phone,
+                    note,
+                    at,
+                    user,
+                    at,
+                    user,
+                )
             )
-            for pid, row, made in zip(ids, rows, created, strict=True)
-        ]
+            patients.append(_Patient(pid, new.number, user, since))
+            changes = {
+                "personnummer": [None, new.number],
+                "first_name": [None, first],
+                "last_name": [None, last],
+            }
+            audit_rows.append(
+                (
+                    at,
+                    user,
+                    machine,
+                    pid,
+                    new.number,
+                    "patient.create",
+                    "patient",
+                    pid,
+                    json.dumps(changes, ensure_ascii=False, sort_keys=True),
+                )
+            )
+        return rows, patients, audit_rows
 
     def _image_set_rows(
-        self, ids: list[int], patient_rows: list[dict[str, Any]], created: list[_Created]
-    ) -> tuple[list[dict[str, Any]], list[_SetOwner]]:
-        """Split each patient's media into image sets of 1 to 8, taken since registration."""
-        rng, today = self.rng, self.options.today
-        rows: list[dict[str, Any]] = []
-        owners: list[_SetOwner] = []
-        for pid, patient, made in zip(ids, patient_rows, created, strict=True):
+        self, patients: list[_Patient], audit_rows: list[tuple[Any, ...]]
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[_Patient, int]]]:
+        """Split each patient's media into image sets of 1 to 8, taken since registration.
+
+        Return the rows and each set's patient and size; add each set's audit row.
+        """
+        dice, today = self.dice, self.options.today
+        below, choice, stamp = dice.below, dice.choice, dice.stamp
+        drawn: list[tuple[_Patient, int, str, str, str]] = []
+        for patient in patients:
             remaining = self.options.media_per_patient
+            span = max(1, (today - patient.since).days) + 1
             while remaining > 0:
-                size = min(remaining, rng.randint(1, 8))
+                size = min(remaining, 1 + below(8))
                 remaining -= size
-                day = made.since + dt.timedelta(
-                    days=rng.randint(0, max(1, (today - made.since).days))
+                day = patient.since + dt.timedelta(days=below(span))
+                description = choice(demo_content.SET_DESCRIPTIONS)
+                drawn.append((patient, size, day.isoformat(), description, stamp(day)))
+        ids = self.reserve(self.session, ImageSet, len(drawn))
+        rows: list[tuple[Any, ...]] = []
+        owners: list[tuple[_Patient, int]] = []
+        for set_id, (patient, size, day_text, description, at) in zip(ids, drawn, strict=True):
+            rows.append((set_id, patient.id, day_text, description, at, patient.user))
+            owners.append((patient, size))
+            audit_rows.append(
+                (
+                    at,
+                    patient.user,
+                    MACHINES[patient.user],
+                    patient.id,
+                    patient.number,
+                    "image_set.create",
+                    "image_set",
+                    set_id,
+                    f'{{"taken_on": [null, "{day_text}"]}}',
                 )
-                rows.append(
-                    {
-                        "patient_id": pid,
-                        "taken_on": day,
-                        "description": rng.choice(demo_content.SET_DESCRIPTIONS),
-                        "created_at": _aware(day, rng),
-                        "created_by": made.user,
-                        "signed_at": None,
-                        "signed_by": None,
-                        "signature_digest": None,
-                    }
-                )
-                owners.append(_SetOwner(pid, patient["personnummer"], made.user, size))
+            )
         return rows, owners
 
-    def _image_set_audit(
-        self, ids: list[int], rows: list[dict[str, Any]], owners: list[_SetOwner]
-    ) -> list[dict[str, Any]]:
-        """Return an ``image_set.create`` audit row for each inserted image set."""
-        return [
-            self._audit(
-                row["created_at"],
-                owner.user,
-                owner.patient_id,
-                owner.number,
-                "image_set.create",
-                "image_set",
-                set_id,
-                {"taken_on": [None, row["taken_on"].isoformat()]},
-            )
-            for set_id, row, owner in zip(ids, rows, owners, strict=True)
-        ]
-
     def _media_rows(
-        self, ids: list[int], set_rows: list[dict[str, Any]], owners: list[_SetOwner]
-    ) -> tuple[list[dict[str, Any]], list[_SetOwner]]:
-        """Build each image set's media rows (and files); return them and each one's owner."""
-        rows: list[dict[str, Any]] = []
-        row_owners: list[_SetOwner] = []
-        for set_id, set_row, owner in zip(ids, set_rows, owners, strict=True):
-            for n in range(owner.size):
-                rows.append(self._media(owner.patient_id, owner.number, set_id, n, set_row))
-                row_owners.append(owner)
-        return rows, row_owners
-
-    def _media_audit(
-        self, ids: list[int], rows: list[dict[str, Any]], owners: list[_SetOwner]
-    ) -> list[dict[str, Any]]:
-        """Return a ``media.add`` audit row for each inserted media item; count the kinds."""
-        audit_rows: list[dict[str, Any]] = []
-        kinds = self.summary.kinds
-        for mid, row, owner in zip(ids, rows, owners, strict=True):
-            audit_rows.append(
-                self._audit(
-                    row["created_at"],
-                    owner.user,
-                    row["patient_id"],
-                    owner.number,
-                    "media.add",
-                    "media",
-                    mid,
-                    {"kind": [None, row["kind"]], "path": [None, row["path"]]},
-                )
-            )
-            kinds[row["kind"]] = kinds.get(row["kind"], 0) + 1
-        return audit_rows
-
-    def _login_rows(self, count: int) -> list[dict[str, Any]]:
-        """Return a year of staff log-ins, one for every ten patients, a few of them failed."""
-        rng = self.rng
-        return [
-            {
-                "at": _aware(self.options.today - dt.timedelta(days=rng.randint(0, 365)), rng),
-                "user_name": u,
-                "machine": m,
-                "success": ok,
-                "reason": "" if ok else "wrong password",
-            }
-            for u, m in (rng.choice(STAFF) for _ in range(max(1, count // 10)))
-            for ok in (rng.random() > 0.05,)
-        ]
-
-    def _audit(
         self,
-        at: dt.datetime,
-        user: str,
-        pid: int,
-        number: str,
-        action: str,
-        entity: str,
-        entity_id: int,
-        changes: dict[str, Any],
-    ) -> dict[str, Any]:
-        machine = dict(STAFF)[user]
-        return {
-            "at": at,
-            "user_name": user,
-            "machine": machine,
-            "patient_id": pid,
-            "personnummer": number,
-            "action": action,
-            "entity": entity,
-            "entity_id": entity_id,
-            "seq": None,
-            "prev_hash": None,
-            "chain_hash": None,
-            "changes": json.dumps(changes, ensure_ascii=False, sort_keys=True),
-        }
+        set_rows: list[tuple[Any, ...]],
+        owners: list[tuple[_Patient, int]],
+        audit_rows: list[tuple[Any, ...]],
+    ) -> list[tuple[Any, ...]]:
+        """Build each image set's media rows (and files); add their audit rows, count kinds.
 
-    def _media(
-        self, pid: int, number: str, set_id: int, n: int, srow: dict[str, Any]
-    ) -> dict[str, Any]:
-        rng = self.rng
-        kind = rng.choices(self.kinds, self.weights)[0]
-        path = f"{number}/{set_id}/{n + 1:03d}_{kind.value}.{_EXT[kind]}"
-        made = self._file(kind, path, number) if self.options.image_folder else None
-        if made is not None:
-            size, digest = len(made.data), hashlib.sha256(made.data).hexdigest()
-            width, height, bits = made.width, made.height, made.bit_depth
-        else:
-            size = rng.randint(*_SIZES[kind])
-            digest = f"{rng.getrandbits(256):064x}"
-            width, height, bits = {
-                MediaKind.INTRAORAL: (1600, 1200, 16),
-                MediaKind.PANORAMIC: (2900, 1400, 16),
-                MediaKind.PHOTO: (4000, 3000, 8),
-            }.get(kind, (None, None, None))
-        teeth = ""
-        if kind is MediaKind.INTRAORAL:
-            quadrant = rng.randint(1, 4)
-            first = rng.randint(1, 7)
-            teeth = f"{quadrant}{first},{quadrant}{first + 1}"
-        return {
-            "image_set_id": set_id,
-            "patient_id": pid,
-            "kind": kind.value,
-            "path": path,
-            "byte_size": size,
-            "sha256": digest,
-            "width": width,
-            "height": height,
-            "bit_depth": bits,
-            "teeth": teeth,
-            "taken_at": srow["created_at"],
-            "comment": rng.choice(demo_content.COMMENTS),
-            "created_at": srow["created_at"],
-            "created_by": srow["created_by"],
-            "modified_at": srow["created_at"],
-            "deleted_at": None,
-            "deleted_by": None,
-        }
+        The hot loop of the demo: each ``below(n)`` draw is spelled out in place (bits of
+        ``n.bit_length()`` until one is below ``n``, as ``_Dice.below``).
+        """
+        kinds, cum, bits = self.kinds, self.cum_weights, self.dice.bits
+        draw, bisect_right = self.dice.random, bisect.bisect
+        total, last = cum[-1] + 0.0, len(cum) - 1
+        comments = demo_content.COMMENTS
+        n_comments = len(comments)
+        k_comments = n_comments.bit_length()
+        with_files = self.options.image_folder is not None
+        new_id = iter(self.reserve(self.session, MediaItem, sum(s for _p, s in owners))).__next__
+        rows: list[tuple[Any, ...]] = []
+        add, add_audit = rows.append, audit_rows.append
+        for set_row, (patient, size) in zip(set_rows, owners, strict=True):
+            set_id, at = set_row[0], set_row[4]
+            pid, user, number = patient.id, patient.user, patient.number
+            machine = MACHINES[user]
+            for n in range(size):
+                # Random.choices(kinds, weights)[0], step by step.
+                kind = kinds[bisect_right(cum, draw() * total, 0, last)]
+                value = kind.value
+                path = f"{number}/{set_id}/{n + 1:03d}_{value}.{kind.ext}"
+                if with_files:
+                    made = self._file(kind.kind, path, number)
+                    byte_size, digest = len(made.data), hashlib.sha256(made.data).hexdigest()
+                    width, height, depth = made.width, made.height, made.bit_depth
+                else:
+                    span, k = kind.span, kind.span_bits
+                    r = bits(k)
+                    while r >= span:
+                        r = bits(k)
+                    byte_size = kind.low + r
+                    digest = f"{bits(256):064x}"
+                    width, height, depth = kind.width, kind.height, kind.bits
+                teeth = ""
+                if kind.intraoral:
+                    r = bits(3)  # below(4)
+                    while r >= 4:
+                        r = bits(3)
+                    quadrant = r + 1
+                    r = bits(3)  # below(7)
+                    while r >= 7:
+                        r = bits(3)
+                    teeth = f"{quadrant}{r + 1},{quadrant}{r + 2}"
+                r = bits(k_comments)
+                while r >= n_comments:
+                    r = bits(k_comments)
+                comment = comments[r]
+                mid = new_id()
+                add(
+                    (
+                        mid,
+                        set_id,
+                        pid,
+                        value,
+                        path,
+                        byte_size,
+                        digest,
+                        width,
+                        height,
+                        depth,
+                        teeth,
+                        at,
+                        comment,
+                        at,
+                        user,
+                        at,
+                    )
+                )
+                add_audit(
+                    (
+                        at,
+                        user,
+                        machine,
+                        pid,
+                        number,
+                        "media.add",
+                        "media",
+                        mid,
+                        f'{{"kind": [null, "{value}"], "path": [null, "{path}"]}}',
+                    )
+                )
+        made_kinds = self.summary.kinds
+        for value, count in Counter(map(itemgetter(3), rows)).items():
+            made_kinds[value] = made_kinds.get(value, 0) + count
+        return rows
+
+    def _login_rows(self, count: int) -> list[tuple[Any, ...]]:
+        """Return a year of staff log-ins, one for every ten patients, a few of them failed."""
+        dice, today = self.dice, self.options.today
+        rows: list[tuple[Any, ...]] = []
+        for _ in range(max(1, count // 10)):
+            user, machine = dice.choice(STAFF)
+            ok = dice.random() > 0.05
+            at = dice.stamp(today - dt.timedelta(days=dice.randint(0, 365)))
+            rows.append((at, user, machine, int(ok), "" if ok else "wrong password"))
+        return rows
 
     def _file(self, kind: MediaKind, path: str, number: str) -> demo_content.MadeFile:
         rng = self.rng

@@ -1,0 +1,138 @@
+"""A large load into empty tables: secondary indexes built once after it, not row by row.
+
+Keeping six indexes of a table up to date row by row costs more than the rows themselves
+(random places in every B-tree); building them once over the loaded rows is a sort. So a
+load that fills empty tables drops their secondary indexes in its transaction, writes, and
+re-creates each index from the very definition the database had for it (SQLite: the
+``CREATE INDEX`` text it keeps; PostgreSQL: ``pg_get_indexdef``), in the same transaction:
+killed halfway, the transaction rolls back and the indexes were never gone. Unique
+constraints and primary keys stay (they are what keeps the rows right). Other backends
+keep their indexes (no SQL Server here to measure it on).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from ibdesk import bulkwrite
+
+
+def secondary_indexes(session: Session, models: Sequence[type[Any]]) -> list[tuple[str, str]]:
+    """Return (name, definition) of the models' declared non-unique indexes in the database."""
+    names = sorted(
+        str(index.name)
+        for model in models
+        for index in model.__table__.indexes
+        if not index.unique and index.name
+    )
+    if not names:
+        return []
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        query = text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            "AND name IN (SELECT value FROM json_each(:names)) ORDER BY name"
+        )
+    elif dialect == "postgresql":
+        query = text(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND NOT i.indisunique "
+            "AND c.relname IN (SELECT json_array_elements_text(CAST(:names AS json))) "
+            "ORDER BY c.relname"
+        )
+    else:
+        return []
+    return [(str(n), str(d)) for n, d in session.execute(query, {"names": json.dumps(names)})]
+
+
+def tables_empty(session: Session, models: Sequence[type[Any]]) -> bool:
+    """Return whether none of the models' tables holds a row."""
+    return all(
+        session.scalar(
+            select(func.count()).select_from(select(m.__table__.c.id).limit(1).subquery())
+        )
+        == 0
+        for m in models
+    )
+
+
+def foreign_keys(session: Session, models: Sequence[type[Any]]) -> list[tuple[str, str, str]]:
+    """Return (table, name, definition) of the foreign keys of the models' tables (PostgreSQL).
+
+    PostgreSQL checks a foreign key with a trigger and a lookup per row; adding the
+    constraint after the load checks every row in one join. SQLite's check is a lookup in
+    the parent's primary key, about as cheap as it gets: its keys stay.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return []
+    tables = json.dumps(sorted(m.__table__.name for m in models))
+    query = text(
+        "SELECT t.relname, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+        "JOIN pg_class t ON t.oid = c.conrelid "
+        "JOIN pg_namespace n ON n.oid = t.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.contype = 'f' "
+        "AND t.relname IN (SELECT json_array_elements_text(CAST(:tables AS json))) "
+        "ORDER BY t.relname, c.conname"
+    )
+    return [(str(t), str(n), str(d)) for t, n, d in session.execute(query, {"tables": tables})]
+
+
+@contextmanager
+def indexes_after(session: Session, models: Sequence[type[Any]]) -> Iterator[None]:
+    """Drop the models' secondary indexes now; re-create them exactly when the block ends.
+
+    PostgreSQL: their foreign keys too, and the tables are locked against other writers
+    until the transaction ends. Meant for a load into empty tables, all in ``session``'s
+    one transaction.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        # Readers may read; no one else writes these tables until the load commits.
+        names = ", ".join(m.__table__.name for m in models)
+        session.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
+    indexes = secondary_indexes(session, models)
+    keys = foreign_keys(session, models)
+    for table, name, _definition in keys:
+        session.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT {name}"))
+    for name, _definition in indexes:
+        session.execute(text(f"DROP INDEX {name}"))
+    yield
+    if session.get_bind().dialect.name == "postgresql":
+        # Sorting for an index build in memory rather than in temporary files (this
+        # transaction only; a cap, not an allocation).
+        session.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+    for _name, definition in indexes:
+        session.execute(text(definition))
+    for table, name, definition in keys:
+        session.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"))
+
+
+def reserve_block(session: Session, model: type[Any], count: int) -> list[int]:
+    """Reserve ``count`` consecutive new ids for a load that holds the model's table alone.
+
+    PostgreSQL: one ``setval`` moves the sequence past the whole block, instead of one
+    ``nextval`` per id (which cost as much as writing the rows). Only for a load inside
+    ``indexes_after``, whose EXCLUSIVE lock keeps every other writer off the table until
+    the load commits (an id drawn by hand meanwhile could only make that writer's insert
+    fail, never overwrite a row); SQLite's single writer holds everything anyway.
+    """
+    if count <= 0:
+        return []
+    if session.get_bind().dialect.name != "postgresql":
+        return bulkwrite.reserve_ids(session, model, count)
+    last = session.scalar(
+        text(
+            "SELECT setval(q.s, nextval(q.s) + :n - 1) FROM "
+            "(SELECT CAST(pg_get_serial_sequence(:t, 'id') AS regclass) AS s) q"
+        ),
+        {"t": model.__table__.name, "n": count},
+    )
+    assert last is not None
+    return list(range(int(last) - count + 1, int(last) + 1))
