@@ -273,11 +273,11 @@ def attach(
 
 
 @db_group.command("backup")
-@click.option("--to", "folder", required=True, type=FOLDER, help=_l("Folder for the backup."))
+@click.option("--to", "folder", required=True, type=FOLDER, help=_l("Folder for the copy."))
 @json_option()
 @pass_runtime
 def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
-    """Back up the database and verify the copy."""
+    """Copy the database alone and verify the copy (the full backup: ibdesk backup run)."""
     # Made for cron: recorded as this machine's operating-system account, marked as such.
     job = backups.backup_job(runtime.ready_engine(), folder, unattended())
     result = drive(job, "Backing up", quiet=as_json)
