@@ -73,11 +73,8 @@ def load_pin(path: Path = PIN_FILE) -> Pin:
 
 def sha256_of(path: Path) -> str:
     """Return a file's SHA-256."""
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def verify(archive: Path, pin: Pin) -> None:

@@ -22,15 +22,10 @@ from webfixtures import (
     ensure_admin,
     post,
     sign_in,
+    token_only_client,
 )
 
 __all__ = ["anon_client", "app", "client"]  # fixtures, imported for pytest to find
-
-
-def _token_only(app: Flask) -> FlaskClient:
-    test_client = app.test_client()
-    assert test_client.get(f"/?token={app.config['IBDESK_TOKEN']}").status_code == 200
-    return test_client
 
 
 @pytest.mark.backends("sqlite")
@@ -40,7 +35,7 @@ def test_an_ad_administrator_signs_in_through_the_page(
     ensure_admin(app)
     directory.save_settings(session, local_admin(), ad_settings)
     session.commit()
-    test_client = _token_only(app)
+    test_client = token_only_client(app)
     junior = sign_in(test_client, "junior", adserver.PASSWORD)
     assert junior.status_code == 401 and "may not sign in here" in junior.get_data(True)
     wrong = sign_in(test_client, "adadmin", "not the password")
@@ -61,7 +56,7 @@ def test_an_ad_administrator_signs_in_through_the_page(
     edit = test_client.get(f"/users/{user_id}/edit", headers=HX).get_data(as_text=True)
     assert 'id="user-edit-ad"' in edit and 'id="user-password-form"' not in edit
     # The DC goes away: AD users get the clear sentence, the local administrator still gets in.
-    other = _token_only(app)
+    other = token_only_client(app)
     dc.stop()
     try:
         down = sign_in(other, "adadmin", adserver.PASSWORD)

@@ -25,15 +25,10 @@ from webfixtures import (
     ensure_admin,
     post,
     sign_in,
+    token_only_client,
 )
 
 __all__ = ["anon_client", "app", "client"]  # fixtures, imported for pytest to find
-
-
-def _token_only(app: Flask) -> FlaskClient:
-    test_client = app.test_client()
-    assert test_client.get(f"/?token={app.config['IBDESK_TOKEN']}").status_code == 200
-    return test_client
 
 
 def test_the_window_opens_on_sign_in_and_only_an_administrator_gets_in(
@@ -41,7 +36,7 @@ def test_the_window_opens_on_sign_in_and_only_an_administrator_gets_in(
 ) -> None:
     ensure_admin(app)
     make_user(session, username="klinik", groups=["Clinicians"])
-    test_client = _token_only(app)
+    test_client = token_only_client(app)
     page = test_client.get("/licensing/").get_data(as_text=True)
     assert 'id="signin-form"' in page and 'class="tabs"' not in page
     wrong = sign_in(test_client, ADMIN_NAME, "fel lösenord men långt")
@@ -65,7 +60,7 @@ def test_the_window_opens_on_sign_in_and_only_an_administrator_gets_in(
     old = cookie.split(";")[0].split("=", 1)[1]
     again = sign_in(test_client, ADMIN_NAME, ADMIN_PASSWORD)
     assert old not in again.headers["Set-Cookie"]
-    stale = _token_only(app)
+    stale = token_only_client(app)
     stale.set_cookie(f"ibdesk-user-{TEST_PORT}", old, domain="127.0.0.1")
     assert 'id="signin-form"' in stale.get("/").get_data(as_text=True)
 
@@ -221,7 +216,7 @@ def test_the_users_list_is_searched_and_paged(client: FlaskClient, session: Sess
 @pytest.mark.parametrize("path", ["/users/", "/users/list"])
 def test_the_tab_needs_a_sign_in(app: Flask, path: str) -> None:
     ensure_admin(app)
-    assert 'id="signin-form"' in _token_only(app).get(path).get_data(as_text=True)
+    assert 'id="signin-form"' in token_only_client(app).get(path).get_data(as_text=True)
 
 
 def test_a_recovery_shows_on_the_overview_until_acknowledged(

@@ -51,6 +51,13 @@ def anon_client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+def token_only_client(app: Flask) -> FlaskClient:
+    """Return a client that holds the launch token but has not signed in."""
+    test_client = app.test_client()
+    assert test_client.get(f"/?token={app.config['IBDESK_TOKEN']}").status_code == 200
+    return test_client
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     """Return a client that opened the launch address, so it holds the session cookie."""
