@@ -129,8 +129,15 @@ def browser_sign_in(page: Any, username: str, password: str) -> None:
     """Fill in and send the sign-in form shown in Playwright's page."""
     page.fill("#username", username)
     page.fill("#password", password)
-    with page.expect_response(lambda r: r.request.method == "POST" and "/signin/" in r.url):
+    with page.expect_response(
+        lambda r: r.request.method == "POST" and "/signin/" in r.url
+    ) as answer:
         page.click("#signin-submit")
+    if answer.value.headers.get("hx-redirect") or 300 <= answer.value.status < 400:
+        # Signed in: htmx now leaves for the page asked for, often the same address as the
+        # sign-in page itself. Wait until that page has replaced this one, or the next goto
+        # races htmx's navigation and one of them is aborted.
+        page.locator("#signin-form").wait_for(state="detached")
     page.wait_for_load_state()
 
 
