@@ -92,21 +92,32 @@ def load() -> dict[str, Any]:
     return data
 
 
-def save(data: dict[str, Any]) -> Path:
-    """Write the configuration atomically, readable by the current user only (0600)."""
-    path = config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config-", dir=path.parent)
+def write_private(path: Path, text: str) -> None:
+    """Write a small file of this folder's kind: readable by the current user only (0600),
+    and atomically, so that a reader (or a crash) finds the old text or the new, never half.
+
+    The configuration, the backup state, the audit chain's head, the command line's sign-in
+    and the AD lookup password all go through here; the folder must exist.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
-        os.fchmod(fd, 0o600) if hasattr(os, "fchmod") else None
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save(data: dict[str, Any]) -> Path:
+    """Write the configuration atomically, readable by the current user only (0600)."""
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_private(path, json.dumps(data, indent=2, sort_keys=True))
     return path
 
 

@@ -80,3 +80,18 @@ def test_thumbnails_and_local_backups_are_private(tmp_path: Path) -> None:
     assert _mode(saved.path) == 0o600 and _mode(saved.path.parent) == 0o700
     # A database the administrator keeps elsewhere keeps the permissions it was given.
     assert _mode(database) == 0o644
+
+
+def test_small_private_files_are_written_whole_and_owner_only(tmp_path: Path) -> None:
+    # The configuration, backup state, chain head, CLI sign-in and AD password all use it.
+    folder = tmp_path / "small"
+    folder.mkdir()
+    target = folder / "state.json"
+    config.write_private(target, '{"old": true}')
+    assert _mode(target) == 0o600
+    config.write_private(target, '{"new": true}')
+    assert target.read_text(encoding="utf-8") == '{"new": true}'
+    with pytest.raises(UnicodeEncodeError):
+        config.write_private(target, "half \udc80 written")  # fails while writing
+    assert target.read_text(encoding="utf-8") == '{"new": true}'  # the old text, whole
+    assert [p.name for p in folder.iterdir()] == ["state.json"]  # no temporary file left

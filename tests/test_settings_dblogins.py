@@ -99,3 +99,27 @@ def test_sql_server_statements_as_text() -> None:
     ]
     with pytest.raises(UserError, match="login name"):
         dblogins.change_password("postgresql://x@127.0.0.1/db", "drop table; --", PASSWORD)
+
+
+def test_making_a_login_refuses_a_server_without_logins_before_building_statements() -> None:
+    # Making, listing, changing and removing a login all ask the one check: a backend other
+    # than PostgreSQL and SQL Server is refused, not sent SQL Server's statements.
+    for action in (
+        lambda url: dbadmin.create_login(url, "reception", "a long enough password"),
+        lambda url: dblogins.change_password(url, "reception", "a long enough password"),
+        dblogins.list_logins,
+    ):
+        with pytest.raises(UserError, match="cannot be managed on mysql"):
+            action("mysql://admin@127.0.0.1/ImageBank")
+        with pytest.raises(UserError, match="SQLite has no logins"):
+            action("sqlite:////tmp/none.sqlite3")
+
+
+def test_one_password_rule_for_workstation_logins() -> None:
+    short = "x" * (dbadmin.MIN_LOGIN_PASSWORD - 1)
+    for action in (
+        lambda: dbadmin.create_login("postgresql://a@127.0.0.1/ImageBank", "reception", short),
+        lambda: dblogins.change_password("postgresql://a@127.0.0.1/ImageBank", "reception", short),
+    ):
+        with pytest.raises(UserError, match=f"at least {dbadmin.MIN_LOGIN_PASSWORD} characters"):
+            action()

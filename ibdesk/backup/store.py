@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import os
 import secrets
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -118,14 +117,7 @@ def load_state() -> dict[str, Any]:
 def _save_state(data: dict[str, Any]) -> None:
     path = _state_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".backup-state-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    config.write_private(path, json.dumps(data, indent=2))
 
 
 def record(kind: str, run: LastRun) -> None:

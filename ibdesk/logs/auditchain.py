@@ -119,9 +119,8 @@ def _read_head() -> Head | None:
 
 def _write_head(head: Head) -> None:
     path = config.config_dir() / HEAD_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"seq": head.seq, "chain_hash": head.chain_hash}), encoding="utf-8")
-    os.replace(tmp, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config.write_private(path, json.dumps({"seq": head.seq, "chain_hash": head.chain_hash}))
 
 
 # Run on the Core connection: a plain executemany, not the ORM's bulk update.

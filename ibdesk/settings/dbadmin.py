@@ -52,6 +52,7 @@ WORKSTATION_GRANTS: dict[str, tuple[str, ...]] = {
     schema.VERSION_TABLE: ("SELECT",),
 }
 _LOGIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{1,62}$")
+MIN_LOGIN_PASSWORD = 12
 
 
 def _admin_engine(spec: ServerSpec, database: str | None = None) -> Engine:
@@ -222,19 +223,32 @@ def check_login_name(login: str) -> str:
 
 def check_login_password(password: str) -> str:
     """Return a workstation login's password, or say why it is too weak."""
-    if len(password) < 12:
-        raise UserError(_("The login's password must be at least 12 characters long."))
+    if len(password) < MIN_LOGIN_PASSWORD:
+        raise UserError(
+            _(
+                "The login's password must be at least %(count)s characters long.",
+                count=MIN_LOGIN_PASSWORD,
+            )
+        )
     return password
+
+
+def login_server(target: URL | str) -> tuple[URL, str]:
+    """Return the server whose logins are managed and its backend, or refuse one without them."""
+    parsed = make_url(target) if isinstance(target, str) else target
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        raise UserError(_("SQLite has no logins: workstations use the file share's permissions."))
+    if backend not in ("postgresql", "mssql"):
+        raise UserError(_("Logins cannot be managed on %(backend)s databases.", backend=backend))
+    return parsed, backend
 
 
 def create_login(target: URL | str, login: str, password: str) -> list[str]:
     """Create a database login for workstations (read/write of the data, no DDL)."""
     check_login_name(login)
     check_login_password(password)
-    parsed = make_url(target) if isinstance(target, str) else target
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        raise UserError(_("SQLite has no logins: workstations use the file share's permissions."))
+    parsed, backend = login_server(target)
     database = str(parsed.database or "")
     statements = (
         postgresql_login_statements(login, password, database)

@@ -10,14 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
 from ibdesk.db import DatabaseError, explain, make_engine
 from ibdesk.errors import NotFound, UserError
 from ibdesk.i18n import gettext as _
-from ibdesk.settings.dbadmin import _LOGIN
-
-MIN_PASSWORD = 12
+from ibdesk.settings.dbadmin import check_login_name, check_login_password, login_server
 
 # Roles that may connect to this database and log in, less superusers and the built-in ones:
 # the workstation logins (and the owner, shown so that it is not removed by mistake).
@@ -47,34 +45,7 @@ class Login:
 
 def check_server(target: URL | str) -> None:
     """Refuse at once a database that has no logins to manage (SQLite), before anything else."""
-    _target(target)
-
-
-def _target(target: URL | str) -> tuple[URL, str]:
-    parsed = make_url(target) if isinstance(target, str) else target
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        raise UserError(_("SQLite has no logins: workstations use the file share's permissions."))
-    if backend not in ("postgresql", "mssql"):
-        raise UserError(_("Logins cannot be managed on %(backend)s databases.", backend=backend))
-    return parsed, backend
-
-
-def _check_name(login: str) -> str:
-    if not _LOGIN.fullmatch(login):
-        raise UserError(_("A login name is 2 to 63 letters, digits or _, starting with a letter."))
-    return login
-
-
-def _check_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD:
-        raise UserError(
-            _(
-                "The login's password must be at least %(count)s characters long.",
-                count=MIN_PASSWORD,
-            )
-        )
-    return password
+    login_server(target)
 
 
 def _run(parsed: URL, statements: list[str], *, autocommit: bool) -> list[Any]:
@@ -95,7 +66,7 @@ def _run(parsed: URL, statements: list[str], *, autocommit: bool) -> list[Any]:
 
 def list_logins(target: URL | str) -> list[Login]:
     """Return the logins that can use this database, in name order."""
-    parsed, backend = _target(target)
+    parsed, backend = login_server(target)
     query = _PG_LIST if backend == "postgresql" else MSSQL_LIST
     return [Login(str(name), bool(owner)) for name, owner in _run(parsed, [query], autocommit=True)]
 
@@ -136,9 +107,9 @@ def mssql_drop_statements(login: str, database: str) -> list[str]:
 
 def change_password(target: URL | str, login: str, password: str) -> None:
     """Give a workstation login a new password."""
-    parsed, backend = _target(target)
-    _check_name(login)
-    _check_password(password)
+    parsed, backend = login_server(target)
+    check_login_name(login)
+    check_login_password(password)
     _existing(parsed, login)
     statements = (
         postgresql_password_statements(login, password)
@@ -150,8 +121,8 @@ def change_password(target: URL | str, login: str, password: str) -> None:
 
 def drop_login(target: URL | str, login: str) -> None:
     """Remove a workstation login; the database's owner and the login in use are refused."""
-    parsed, backend = _target(target)
-    _check_name(login)
+    parsed, backend = login_server(target)
+    check_login_name(login)
     found = _existing(parsed, login)
     if found.is_owner or login == parsed.username:
         raise UserError(

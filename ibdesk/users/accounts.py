@@ -65,16 +65,18 @@ def get_user(session: Session, username: str) -> UserAccount:
     return user
 
 
+def get_group(session: Session, name: str) -> UserGroup:
+    """Return the group with this name in any case, or say there is none."""
+    group = session.scalar(
+        select(UserGroup).where(func.lower(UserGroup.name) == name.strip().lower())
+    )
+    if group is None:
+        raise NotFound(_("There is no user group named %(name)s.", name=name.strip()[:100]))
+    return group
+
+
 def _groups_named(session: Session, names: list[str] | tuple[str, ...]) -> list[UserGroup]:
-    found: list[UserGroup] = []
-    for name in names:
-        group = session.scalar(
-            select(UserGroup).where(func.lower(UserGroup.name) == name.strip().lower())
-        )
-        if group is None:
-            raise NotFound(_("There is no user group named %(name)s.", name=name.strip()[:100]))
-        found.append(group)
-    return found
+    return [get_group(session, name) for name in names]
 
 
 def administrators_group(session: Session) -> UserGroup:

@@ -8,7 +8,6 @@ program's lookups need it; a signing-in user binds as themselves.
 from __future__ import annotations
 
 import json
-import os
 import ssl
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -183,10 +182,7 @@ def save_password(password: str) -> None:
         raise UserError(_("A password may be at most 256 characters."))
     path = password_path()
     private.make_folder(path.parent)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(password)
-    private.restrict(path)
+    config.write_private(path, password)
 
 
 def load_password() -> str:

@@ -46,10 +46,9 @@ def save(username: str, now: dt.datetime | None = None) -> CliSession:
     found = CliSession(username, now + LIFETIME)
     path = session_path()
     private.make_folder(path.parent)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump({"user": username, "expires": found.expires_at.isoformat()}, handle)
-    private.restrict(path)
+    config.write_private(
+        path, json.dumps({"user": username, "expires": found.expires_at.isoformat()})
+    )
     return found
 
 

@@ -7,11 +7,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from ibdesk import audit
 from ibdesk.audit import Actor
-from ibdesk.errors import NotFound, Refused, UserError
+from ibdesk.errors import Refused, UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.models import GroupRight, Right, UserAccount, UserGroup
-from ibdesk.users.accounts import admins_before, protect_last_admin
+from ibdesk.users.accounts import admins_before, get_group, protect_last_admin
 
 RIGHT_LABELS = {
     Right.VIEW_PATIENTS: _l("View patients"),
@@ -43,16 +43,6 @@ def list_groups(session: Session) -> list[UserGroup]:
         .order_by(UserGroup.name)
     )
     return list(session.scalars(query))
-
-
-def get_group(session: Session, name: str) -> UserGroup:
-    """Return the group with this name in any case, or say there is none."""
-    group = session.scalar(
-        select(UserGroup).where(func.lower(UserGroup.name) == name.strip().lower())
-    )
-    if group is None:
-        raise NotFound(_("There is no user group named %(name)s.", name=name.strip()[:100]))
-    return group
 
 
 def create_group(
