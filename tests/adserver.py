@@ -351,10 +351,14 @@ def start(cache_root: Path, run_root: Path) -> SambaDC:
     conf.write_text(
         conf.read_text(encoding="utf-8").replace(str(source), str(run_root)), encoding="utf-8"
     )
+    pids = run_root / "run"
+    pids.mkdir()
     _set_options(
         conf,
         {
             "interfaces": f"{address}/8",
+            # Its own pid file: two test runs (two clones on one machine) each start a DC.
+            "pid directory": str(pids),
             "server services": "ldap, cldap",
             # Plain LDAP binds on 389, for the "insecure, for testing" switch only.
             "ldap server require strong auth": "no",
