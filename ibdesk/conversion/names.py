@@ -40,14 +40,34 @@ _NAMED_BY = (
 
 def walk_files(root: Path) -> Iterator[tuple[str, int]]:
     """Yield every regular file under ``root`` relative to it, with its size, folder by
-    folder in a fixed order (links are not followed)."""
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs.sort()
-        base = Path(folder).relative_to(root)
-        for name in sorted(files):
-            info = os.lstat(Path(folder) / name)
-            if stat.S_ISREG(info.st_mode):
-                yield (base / name).as_posix(), info.st_size
+    folder in a fixed order (links are not followed).
+
+    One ``scandir`` per folder and plain strings: this runs once per file of the clinic. A
+    folder that cannot be read, or a file gone meanwhile, is passed over, as ``os.walk``
+    does.
+    """
+    yield from _walk(os.fspath(root), "")
+
+
+def _walk(folder: str, prefix: str) -> Iterator[tuple[str, int]]:
+    try:
+        with os.scandir(folder) as found:
+            entries = sorted(found, key=lambda entry: entry.name)
+    except OSError:
+        return
+    subfolders: list[os.DirEntry[str]] = []
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                subfolders.append(entry)
+                continue
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            yield prefix + entry.name, info.st_size
+    for entry in subfolders:
+        yield from _walk(entry.path, f"{prefix}{entry.name}/")
 
 
 def row_name(filnamn: object) -> str:
