@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ibdesk.conversion import checks
 from ibdesk.conversion.placing import CHUNK, COPIED, HEAD, LINKED, Empty, Placer
 
 
@@ -74,3 +75,30 @@ def test_a_rerun_finds_its_own_link_or_replaces_a_stale_name(tmp_path: Path) -> 
     )
     assert replaced.how == LINKED and target.read_bytes() == data
     assert os.stat(target).st_ino == os.stat(source).st_ino
+
+
+def test_the_folder_index_finds_names_as_windows_did_and_never_through_a_link(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "Bilder"
+    (root / "P1").mkdir(parents=True)
+    (root / "P1" / "bild.JPG").write_bytes(b"x")
+    (root / "P1" / "Same.bmp").write_bytes(b"upper")
+    (root / "P1" / "same.bmp").write_bytes(b"lower")  # two names 1.2 on Windows saw as one
+    (root / "elsewhere").mkdir()
+    (root / "elsewhere" / "secret.jpg").write_bytes(b"s")
+    (root / "P2").symlink_to(root / "elsewhere")
+    (root / "P1" / "link.jpg").symlink_to(root / "elsewhere" / "secret.jpg")
+    index = checks.FolderIndex(root)
+
+    found = index.find("p1\\BILD.jpg")
+    assert (found.relative, found.problem, found.case_differs) == ("P1/bild.JPG", None, True)
+    assert index.find("P1/bild.JPG").case_differs is False
+    # An exact name wins over its case twin; otherwise the first in order answers, every run.
+    assert index.find("P1/same.bmp").relative == "P1/same.bmp"
+    assert index.find("P1/Same.bmp").relative == "P1/Same.bmp"
+    assert index.find("P1/SAME.BMP").relative == "P1/Same.bmp"
+    assert index.find("P1/gone.jpg").problem == checks.FILE_MISSING
+    for through_a_link in ("P2/secret.jpg", "P1/link.jpg", "p2/SECRET.JPG"):
+        assert index.find(through_a_link).problem == checks.FILE_OUTSIDE, through_a_link
+    assert index.find("../Bilder/P1/bild.JPG").problem == checks.FILE_OUTSIDE

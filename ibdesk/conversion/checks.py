@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -138,27 +137,48 @@ class Found:
     message: str = ""
 
 
+class _Listing:
+    """One folder's names: as they are, by lower case, and which of them are links."""
+
+    def __init__(self, folder: str) -> None:
+        """List the folder once (an unreadable folder lists nothing)."""
+        self.exact: set[str] = set()
+        self.by_lower: dict[str, str] = {}
+        self.links: set[str] = set()
+        try:
+            with os.scandir(folder) as found:
+                entries = sorted(found, key=lambda entry: entry.name)
+        except OSError:
+            return
+        for entry in entries:
+            self.exact.add(entry.name)
+            # Two names alike but for case: the first in order answers, on every run.
+            self.by_lower.setdefault(entry.name.lower(), entry.name)
+            if entry.is_symlink():  # from the listing itself: no stat per name
+                self.links.add(entry.name)
+
+    def get(self, name: str) -> str | None:
+        """Return the real name for a name, exactly or differing only in case."""
+        return name if name in self.exact else self.by_lower.get(name.lower())
+
+
 class FolderIndex:
     """Case-insensitive lookup of names in the 1.2 image folder, one listing per folder."""
 
     def __init__(self, root: Path) -> None:
         """Index folders of ``root`` lazily, never following a link."""
         self.root = root
-        self._listings: dict[str, dict[str, str]] = {}
+        self._root = os.fspath(root)
+        self._listings: dict[str, _Listing] = {}
 
-    def _listing(self, relative_dir: str) -> dict[str, str]:
-        if relative_dir not in self._listings:
+    def _listing(self, relative_dir: str) -> _Listing:
+        found = self._listings.get(relative_dir)
+        if found is None:
             if len(self._listings) > 4096:  # keep memory flat over a big folder
                 self._listings.clear()
-            names: dict[str, str] = {}
-            try:
-                with os.scandir(self.root / relative_dir if relative_dir else self.root) as it:
-                    for entry in it:
-                        names.setdefault(entry.name.lower(), entry.name)
-            except OSError:
-                pass
-            self._listings[relative_dir] = names
-        return self._listings[relative_dir]
+            folder = os.path.join(self._root, relative_dir) if relative_dir else self._root
+            found = self._listings[relative_dir] = _Listing(folder)
+        return found
 
     def find(self, filnamn: str) -> Found:
         """Find the file a row names, exactly or differing only in case."""
@@ -168,11 +188,11 @@ class FolderIndex:
             return Found(None, FILE_OUTSIDE, message=str(problem))
         real: list[str] = []
         for name in names:
-            actual = self._listing("/".join(real)).get(name.lower())
+            listing = self._listing("/".join(real))
+            actual = listing.get(name)
             if actual is None:
                 return Found(None, FILE_MISSING)
-            real.append(actual)
-            info = os.lstat(self.root.joinpath(*real))
-            if stat.S_ISLNK(info.st_mode):
+            if actual in listing.links:
                 return Found(None, FILE_OUTSIDE, message="a symbolic link")
+            real.append(actual)
         return Found("/".join(real), None, case_differs=real != names)

@@ -11,6 +11,7 @@ the same manifest and digest as ``ibdesk.patients.signing`` so [Verify] passes. 
 from __future__ import annotations
 
 import json
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,12 +77,12 @@ def _bmp_shape(head: bytes) -> tuple[int, int, int] | None:
     return width, abs(height), 8  # 4- and 8-bit are P or L, 24 and 32 RGB(A): 8 bits
 
 
-def _image_shape(head: bytes, path: Path) -> tuple[int, int, int]:
+def _image_shape(head: bytes, folder: Path, path: str) -> tuple[int, int, int]:
     """Return width, height and bit depth, from the bytes already read where possible."""
     shape = _bmp_shape(head)
     if shape is not None:
         return shape
-    with Image.open(path) as img:
+    with Image.open(os.path.join(folder, path)) as img:
         width, height = img.size
         return width, height, _BITS.get(img.mode, 8)
 
@@ -265,7 +266,7 @@ class ItemConverter(Converter):
         width = height = bits = None
         if kind.is_image:
             try:
-                width, height, bits = _image_shape(placed.head, self.placer.target_root / path)
+                width, height, bits = _image_shape(placed.head, self.placer.target_root, path)
             except (UnidentifiedImageError, OSError):
                 issues.append(Issue(checks.FILE_UNREADABLE, "Filnamn", row["Filnamn"]))
         teeth, dropped = checks.read_teeth(row["Tander"])
