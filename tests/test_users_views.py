@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from factories import USER_PASSWORD, make_user
+from ibdesk import i18n
 from ibdesk.models import LoginEvent, SystemEvent
 from ibdesk.users import accounts
 from ibdesk.users.sessions import IDLE_LIMIT, MAX_AGE, SessionStore
@@ -232,3 +233,16 @@ def test_a_recovery_shows_on_the_overview_until_acknowledged(
     assert 'data-field="recovery"' in page and "borta" in page
     assert post(client, "/users/recovery/acknowledge", htmx=False).status_code == 303
     assert 'data-field="recovery"' not in client.get("/").get_data(as_text=True)
+
+
+def test_one_user_and_one_member_are_counted_in_the_singular(
+    app: Flask, client: FlaskClient
+) -> None:
+    # A new clinic has one administrator in one group: "1 users" and "1 members" read wrong.
+    english = client.get("/users/").get_data(as_text=True).replace("\u00a0", " ")
+    assert "1 user, page 1 of 1" in english and "1 member<" in english
+    assert "1 users" not in english and "1 members" not in english
+    i18n.set_app_language(app, "sv")
+    swedish = client.get("/users/").get_data(as_text=True).replace("\u00a0", " ")
+    assert "1 användare, sida 1 av 1" in swedish and "1 medlem<" in swedish
+    assert "0 medlemmar" in swedish  # the other groups, in the plural

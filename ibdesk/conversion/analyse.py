@@ -18,6 +18,7 @@ from ibdesk.conversion import checks
 from ibdesk.conversion.names import NameIndex
 from ibdesk.conversion.source import ITEMS, LOG, PATIENTS, STATUSES, TABLES, USERS, Source
 from ibdesk.i18n import gettext as _
+from ibdesk.i18n import ngettext
 from ibdesk.progress import Job, LogLine, Progress
 
 EXAMPLES = 5
@@ -209,7 +210,14 @@ def analyse(source: Source, target_images: Path | None = None) -> Job[dict[str, 
         },
         "analysed_in_s": round(time.perf_counter() - started, 2),
     }
-    yield LogLine(_("%(count)s kinds of problem found.", count=display.number(len(found.counts))))
+    yield LogLine(
+        ngettext(
+            "%(count)s kind of problem found.",
+            "%(count)s kinds of problem found.",
+            len(found.counts),
+            count=display.number(len(found.counts)),
+        )
+    )
     return report
 
 

@@ -24,7 +24,7 @@ from ibdesk import bulkwrite, display
 from ibdesk.conversion import checks
 from ibdesk.conversion.source import KEYS, Source
 from ibdesk.db import DatabaseError
-from ibdesk.i18n import gettext as _
+from ibdesk.i18n import ngettext
 from ibdesk.models import (
     AuditEvent,
     ConversionIssue,
@@ -267,7 +267,13 @@ def write_table(
         yield Progress(
             done,
             total,
-            _("%(table)s: %(count)s rows", table=table.name, count=display.number(done)),
+            ngettext(
+                "%(table)s: %(count)s row",
+                "%(table)s: %(count)s rows",
+                done,
+                table=table.name,
+                count=display.number(done),
+            ),
         )
     return counts, done
 

@@ -39,6 +39,7 @@ from ibdesk.conversion.people import CONVERTER
 from ibdesk.conversion.placing import Empty, Mismatch, Placer
 from ibdesk.conversion.source import ITEMS, STATUSES, Source
 from ibdesk.i18n import gettext as _
+from ibdesk.i18n import ngettext
 from ibdesk.models import (
     AuditEvent,
     ConversionIssue,
@@ -480,7 +481,12 @@ def run(
     )
     orphans = yield from find_orphans(engine, source)
     yield LogLine(
-        _("%(count)s files in the 1.2 folder that no row names.", count=display.number(orphans))
+        ngettext(
+            "%(count)s file in the 1.2 folder that no row names.",
+            "%(count)s files in the 1.2 folder that no row names.",
+            orphans,
+            count=display.number(orphans),
+        )
     )
     result["signed"] = signed
     result["orphan_files"] = orphans

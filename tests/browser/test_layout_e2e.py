@@ -79,3 +79,54 @@ def test_short_pages_do_not_scroll_and_long_ones_end_with_the_status_bar(
         assert abs(end["body"] - end["scroll"]) < 1, (path, end)
         assert at_foot(end) and end["mainBottom"] <= end["barTop"] + 0.5, (path, end)
         snapshot(page, artifacts, f"layout-end-of-{path.strip('/')}.png")
+
+
+# Every text drawn over the header, against the colour behind it: what lies inside the
+# header's box (the signed-in name is placed there from outside the header) has the header's
+# colour behind it, anything else its nearest ancestor's background.
+CONTRAST = """() => {
+  const rgb = (text) => text.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const header = document.querySelector('.app-header');
+  const box = header.getBoundingClientRect();
+  const headerBg = rgb(getComputedStyle(header).backgroundColor);
+  const behind = (el) => {
+    const r = el.getBoundingClientRect();
+    if (r.top >= box.top && r.bottom <= box.bottom) {
+      for (let at = el; at; at = at.parentElement) {
+        if (at === header || at === document.body) break;
+        const bg = getComputedStyle(at).backgroundColor;
+        if (rgb(bg).length === 3 || rgb(bg)[3] > 0) return rgb(bg).slice(0, 3);
+      }
+      return headerBg;
+    }
+    return null;
+  };
+  const found = [];
+  const texts = document.querySelectorAll(
+    '.app-header a, .app-header button, .app-header span, #signed-in-name, #sign-out');
+  for (const el of texts) {
+    if (!el.textContent.trim() || !el.getClientRects().length) continue;
+    const bg = behind(el);
+    if (bg === null) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(el).color).slice(0, 3)), lum(bg)];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    found.push({text: el.textContent.trim(), ratio});
+  }
+  return found;
+}"""
+
+
+def test_every_text_over_the_header_is_readable(page: Page, served: Served) -> None:
+    open_window(page, served.fresh_url())
+    page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
+    expect(page.locator("#signed-in-name")).to_be_visible(timeout=WAIT_MS)
+    found = page.evaluate(CONTRAST)
+    texts = {item["text"] for item in found}
+    assert {"Test Admin", "Sign out", "Overview", "Svenska"} <= texts, texts
+    # WCAG AA for normal text: a contrast of at least 4.5 to 1.
+    unreadable = [item for item in found if item["ratio"] < 4.5]
+    assert unreadable == [], unreadable
