@@ -129,6 +129,7 @@ def browser_sign_in(page: Any, username: str, password: str) -> None:
     """Fill in and send the sign-in form shown in Playwright's page."""
     page.fill("#username", username)
     page.fill("#password", password)
+    sent = page.locator("#signin-form").element_handle()
     with page.expect_response(
         lambda r: r.request.method == "POST" and "/signin/" in r.url
     ) as answer:
@@ -138,6 +139,15 @@ def browser_sign_in(page: Any, username: str, password: str) -> None:
         # sign-in page itself. Wait until that page has replaced this one, or the next goto
         # races htmx's navigation and one of them is aborted.
         page.locator("#signin-form").wait_for(state="detached")
+    else:
+        # Refused: the answer arrives before htmx has put the new form in place of the one
+        # sent. Wait for the swap and its settling, or the caller reads the last attempt's
+        # message, and a next attempt types into the old form and clicks the new one, whose
+        # password field is empty (and required, so the browser sends nothing).
+        page.wait_for_function("form => !form.isConnected", arg=sent)
+        page.wait_for_function(
+            "() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')"
+        )
     page.wait_for_load_state()
 
 
