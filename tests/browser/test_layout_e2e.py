@@ -1,4 +1,5 @@
-"""The frame at 1280x800 in real Chromium: no empty scroll under the status bar.
+"""The frame at 1280x800 in real Chromium: no empty scroll under the status bar, readable
+header texts, and a status bar whose short values read whole.
 
 The body once had the window's height (``height: 100%``): a page taller than the window
 overflowed it, and the sticky status bar stopped at the body's end, in mid-page, with the
@@ -130,3 +131,39 @@ def test_every_text_over_the_header_is_readable(page: Page, served: Served) -> N
     # WCAG AA for normal text: a contrast of at least 4.5 to 1.
     unreadable = [item for item in found if item["ratio"] < 4.5]
     assert unreadable == [], unreadable
+
+
+# Each status-bar value: its text, whether it is cut short, and whether its full text is in
+# a tooltip.
+STATUS_VALUES = """() => [...document.querySelectorAll('#status-bar .sb-value')].map((el) => ({
+  field: el.dataset.field,
+  text: el.textContent.trim(),
+  cut: el.scrollWidth > el.clientWidth + 0.5,
+  width: el.getBoundingClientRect().width,
+  title: el.closest('[title]') ? el.closest('[title]').title : '',
+}))"""
+
+
+def test_the_status_bar_cuts_only_the_paths_in_both_languages(
+    page: Page, served: Served, artifacts: Path
+) -> None:
+    open_window(page, served.fresh_url())
+    page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
+    for language in ("en", "sv"):
+        if language == "sv":
+            page.click("#language-sv")
+            expect(page.locator("html")).to_have_attribute("lang", "sv", timeout=WAIT_MS)
+        expect(page.locator("#status-bar [data-field=schema]")).not_to_have_class(
+            "sb-value sb-pending", timeout=WAIT_MS
+        )
+        found = {value["field"]: value for value in page.evaluate(STATUS_VALUES)}
+        assert {"database", "schema", "image-folder"} <= set(found), found
+        # The version and the last backup are short and read whole; only a long path gives
+        # way, and the whole path is in its tooltip.
+        whole = [v for f, v in found.items() if f not in ("database", "image-folder") and v["cut"]]
+        assert whole == [], (language, whole)
+        for field in ("database", "image-folder"):
+            assert found[field]["width"] > 100, (language, found[field])
+            if found[field]["cut"]:
+                assert found[field]["title"] == found[field]["text"], (language, found[field])
+        snapshot(page, artifacts, f"layout-status-bar-{language}.png")
