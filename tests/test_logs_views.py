@@ -212,7 +212,7 @@ def test_a_long_verify_shows_its_progress_then_its_result(
     assert f'id="job-{job_id.group(1)}"' in page_text(client.get("/logs/"))
     release.set()
     with client.application.app_context():
-        registry().wait(job_id.group(1), timeout=10)
+        registry().wait(job_id.group(1), timeout=120)
     ended = client.get(f"/jobs/{job_id.group(1)}", headers=HX)
     assert "ibdeskJobEnded" in ended.headers["HX-Trigger"]
     result = page_text(client.get(f"/logs/verify/{job_id.group(1)}", headers=HX))
