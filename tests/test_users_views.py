@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 
 import pytest
 from flask import Flask
@@ -12,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from factories import USER_PASSWORD, make_user
 from ibdesk import i18n
+from ibdesk.audit import Actor
 from ibdesk.models import LoginEvent, SystemEvent
-from ibdesk.users import accounts
+from ibdesk.users import accounts, groups
 from ibdesk.users.sessions import IDLE_LIMIT, MAX_AGE, SessionStore
 from webfixtures import (
     ADMIN_NAME,
@@ -246,3 +248,23 @@ def test_one_user_and_one_member_are_counted_in_the_singular(
     swedish = client.get("/users/").get_data(as_text=True).replace("\u00a0", " ")
     assert "1 användare, sida 1 av 1" in swedish and "1 medlem<" in swedish
     assert "0 medlemmar" in swedish  # the other groups, in the plural
+
+
+def test_the_seeded_group_descriptions_read_in_the_window_language(
+    app: Flask, client: FlaskClient, session: Session
+) -> None:
+    # The three groups a new database is made with carry English descriptions (migration
+    # 0004); the Swedish window shows them in Swedish, and one a clinic wrote as written.
+    seeds = importlib.import_module("ibdesk.migrations.versions.0004_user_groups").SEEDS
+    assert {text for text, _rights in seeds.values()} == set(groups.SEEDED_DESCRIPTIONS)
+    groups.create_group(session, Actor("test", "test"), "Röntgen", "Everything, we said.", ())
+    session.commit()
+    i18n.set_app_language(app, "sv")
+    swedish = client.get("/users/").get_data(as_text=True)
+    assert "Allt, även användare, användargrupper och inställningar." in swedish
+    assert "Receptionen: söka och registrera patienter." in swedish
+    assert "Front desk" not in swedish and "Everything, including" not in swedish
+    assert "Everything, we said." in swedish
+    i18n.set_app_language(app, "en")
+    english = client.get("/users/").get_data(as_text=True)
+    assert "Front desk: find and register patients." in english

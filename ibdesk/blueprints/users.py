@@ -55,6 +55,7 @@ def _render(session: Session, status: int = 200, **extra: Any) -> tuple[str, int
         "user_form": user_form,
         "group_form": extra.pop("group_form", None) or GroupForm(formdata=None),
         "labels": groups.RIGHT_LABELS,
+        "describe": groups.description_text,
         **extra,
     }
     template = "users/_tab.html" if is_htmx() else "users/index.html"

@@ -23,6 +23,26 @@ RIGHT_LABELS = {
     Right.ADMINISTER: _l("Administer"),
 }
 
+# The descriptions a new database gives its three groups (migration 0004, in English). While
+# one reads as it was made, the window shows it in its own language; one a clinic wrote
+# itself is shown as written.
+SEEDED_DESCRIPTIONS = {
+    "Everything, including users, groups and settings.": _l(
+        "Everything, including users, groups and settings."
+    ),
+    "Dentists and dental nurses: patients, images, signing and export.": _l(
+        "Dentists and dental nurses: patients, images, signing and export."
+    ),
+    "Front desk: find and register patients.": _l("Front desk: find and register patients."),
+}
+
+
+def description_text(description: str | None) -> str:
+    """Return a group's description to show: a seeded one in the window's language."""
+    text = description or ""
+    seeded = SEEDED_DESCRIPTIONS.get(text)
+    return str(seeded) if seeded is not None else text
+
 
 def parse_right(name: str) -> Right:
     """Return the right with this name, or say which names there are."""
