@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from factories import ACTOR, make_patient
-from ibdesk import audit, clients, patients, tabs
+from ibdesk import audit, clients, i18n, patients, tabs
 from ibdesk.app import create_app
 from ibdesk.audit import Actor
 from ibdesk.blueprints import logs as logs_view
@@ -218,3 +218,12 @@ def test_a_long_verify_shows_its_progress_then_its_result(
     result = page_text(client.get(f"/logs/verify/{job_id.group(1)}", headers=HX))
     assert "The patient log is intact: 10 events checked." in result
     assert "Verify log again" in result
+
+
+def test_the_date_fields_show_their_format_in_the_window_language(
+    app: Flask, client: FlaskClient
+) -> None:
+    assert 'placeholder="YYYY-MM-DD"' in client.get("/logs/").get_data(as_text=True)
+    i18n.set_app_language(app, "sv")
+    swedish = client.get("/logs/").get_data(as_text=True)
+    assert swedish.count('placeholder="ÅÅÅÅ-MM-DD"') == 2 and "YYYY" not in swedish
