@@ -77,7 +77,10 @@ def test_install_a_license_file_then_free_a_seat_from_the_keyboard(
     )
     license_file = tmp_path / "Licens för Ängby.ibdesk-license"
     license_file.write_text(text, encoding="utf-8")
+    chosen = page.locator("#licensing .file-pick-name")
+    expect(chosen).to_have_text("No file chosen")
     page.get_by_label("License file", exact=True).set_input_files(str(license_file))
+    expect(chosen).to_have_text("Licens för Ängby.ibdesk-license")
     page.get_by_role("button", name="Install new license file").click()
     main = page.locator("#licensing")
     expect(main.locator(".alert-success")).to_contain_text(f"for {LICENSEE} (556012-5790) with 3")
