@@ -18,7 +18,6 @@ from ibdesk.i18n import lazy_gettext as _l
 _DATE = _l("Write the date as YYYY-MM-DD, for example 2026-03-04.")
 _ISO_INPUT = {
     "placeholder": _l("YYYY-MM-DD"),
-    "pattern": r"\d{4}-\d{2}-\d{2}",
     "inputmode": "numeric",
     "maxlength": "10",
     "autocomplete": "off",

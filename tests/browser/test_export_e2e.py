@@ -251,6 +251,7 @@ def test_bad_input_says_what_is_wrong_and_keeps_what_was_chosen(
     expect(alert).to_contain_text("Choose the patients to export, or export all patients.")
 
     page.fill("#to", "")
-    page.click("#export-start")  # the browser itself asks for the folder first
-    assert page.eval_on_selector("#to", "e => e.validity.valueMissing")
+    page.click("#export-start")  # the server asks for the folder, under the field
+    expect(page.locator("#to-errors")).to_have_text("Choose the folder to export to.")
+    expect(page.locator("#to")).to_have_attribute("aria-required", "true")
     assert page.locator("section.job").count() == 0
