@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import func, select
@@ -20,7 +21,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from factories import make_license
-from ibdesk import licensing
+from ibdesk import i18n, licensing
 from ibdesk.audit import Actor
 from ibdesk.errors import UserError
 from ibdesk.licensing import seats
@@ -199,10 +200,13 @@ def test_a_bad_file_shows_the_domains_sentence_and_changes_nothing(
 
 
 @pytest.mark.backends("sqlite")
-def test_no_file_chosen_asks_for_one(client: FlaskClient) -> None:
+def test_no_file_chosen_asks_for_one(app: Flask, client: FlaskClient) -> None:
     response = upload(client, None, headers=HX)
     assert response.status_code == 422
     assert "Choose the license file the vendor sent." in text_of(response)
+    i18n.set_app_language(app, "sv")
+    swedish = upload(client, None, headers=HX)
+    assert "Välj licensfilen som leverantören skickade." in text_of(swedish)
 
 
 def test_a_seat_is_freed_after_a_confirmation_and_logged(

@@ -13,7 +13,7 @@ class InstallLicenseForm(FlaskForm):
 
     file = FileField(
         _l("License file"),
-        validators=[FileRequired("Choose the license file the vendor sent.")],
+        validators=[FileRequired(_l("Choose the license file the vendor sent."))],
         description=(
             _l(
                 "The .ibdesk-license file from the vendor. It replaces the current license only "

@@ -79,6 +79,13 @@ def test_install_a_license_file_then_free_a_seat_from_the_keyboard(
     license_file.write_text(text, encoding="utf-8")
     chosen = page.locator("#licensing .file-pick-name")
     expect(chosen).to_have_text("No file chosen")
+    # The hidden input still takes the keyboard's focus, and its button shows the focus ring.
+    page.locator("#licensing input[type=file]").focus()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_attribute("type", "file")
+    ring = "e => getComputedStyle(e.nextElementSibling).outlineStyle"
+    assert page.locator("#licensing input[type=file]").evaluate(ring) == "solid"
     page.get_by_label("License file", exact=True).set_input_files(str(license_file))
     expect(chosen).to_have_text("Licens för Ängby.ibdesk-license")
     page.get_by_role("button", name="Install new license file").click()
