@@ -47,6 +47,13 @@ def at_foot(found: dict[str, Any]) -> bool:
     return abs(found["barBottom"] - found["inner"]) < 1
 
 
+def use_language(page: Page, language: str) -> None:
+    """Switch the window to this language (the choice outlives a test: the server keeps it)."""
+    if page.locator("html").get_attribute("lang") != language:
+        page.click(f"#language-{language}")
+    expect(page.locator("html")).to_have_attribute("lang", language, timeout=WAIT_MS)
+
+
 def open_tab(page: Page, served: Served, path: str, heading: str) -> None:
     page.goto(served.origin + path)
     expect(page.locator("h1")).to_have_text(heading, timeout=WAIT_MS)
@@ -150,9 +157,7 @@ def test_the_status_bar_cuts_only_the_paths_in_both_languages(
     open_window(page, served.fresh_url())
     page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
     for language in ("en", "sv"):
-        if language == "sv":
-            page.click("#language-sv")
-            expect(page.locator("html")).to_have_attribute("lang", "sv", timeout=WAIT_MS)
+        use_language(page, language)
         expect(page.locator("#status-bar [data-field=schema]")).not_to_have_class(
             "sb-value sb-pending", timeout=WAIT_MS
         )
@@ -167,3 +172,32 @@ def test_the_status_bar_cuts_only_the_paths_in_both_languages(
             if found[field]["cut"]:
                 assert found[field]["title"] == found[field]["text"], (language, found[field])
         snapshot(page, artifacts, f"layout-status-bar-{language}.png")
+
+
+HEADER = """() => {
+  const box = (el) => el.getBoundingClientRect();
+  const header = box(document.querySelector('.app-header'));
+  const rows = new Set([...document.querySelectorAll('.tabs a')].map((a) => box(a).top));
+  const languages = box(document.querySelector('.language-switch'));
+  const person = box(document.querySelector('.signed-in'));
+  return {
+    height: header.height,
+    tabRows: rows.size,
+    apart: languages.right <= person.left || person.bottom <= languages.top,
+    personInside: person.top >= header.top && person.bottom <= header.bottom,
+  };
+}"""
+
+
+def test_the_tabs_have_the_headers_whole_width(page: Page, served: Served) -> None:
+    # The tabs once shared a row with the name and the languages: in Swedish at 1280 px
+    # they wrapped into four rows, nearly a quarter of the window.
+    open_window(page, served.fresh_url())
+    page.wait_for_url(served.origin + "/", timeout=WAIT_MS)
+    rows = {}
+    for language in ("en", "sv"):
+        use_language(page, language)
+        found = page.evaluate(HEADER)
+        assert found["apart"] and found["personInside"], (language, found)
+        rows[language] = found["tabRows"]
+    assert rows == {"en": 1, "sv": 2}, rows
