@@ -22,10 +22,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ibdesk import config, licensing, users
+from ibdesk.demo import clinic as democlinic
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.progress import Job, LogLine
-from ibdesk.settings import connection, dbadmin
+from ibdesk.settings import connection
 
 EngineFor = Callable[[str], Engine]
 
@@ -51,7 +52,7 @@ class Flow:
     databases: list[str] = field(default_factory=list)
     url: str | None = None  # the database that passed step 2 (saved in the config file)
     demo_job: str | None = None
-    demo: dbadmin.DemoClinic | None = None
+    demo: democlinic.DemoClinic | None = None
 
 
 class FlowStore:
@@ -146,9 +147,9 @@ def steps_of(state: Flow, engine_for: EngineFor) -> Steps:
     return Steps((first, second, third, fourth), info, admins, state.demo is not None)
 
 
-def demo_then_use(folder: Path) -> Job[dbadmin.DemoClinic]:
+def demo_then_use(folder: Path) -> Job[democlinic.DemoClinic]:
     """Make a demo clinic in ``folder`` and make it this program's database (a long job)."""
-    clinic = yield from dbadmin.demo_clinic(folder)
+    clinic = yield from democlinic.demo_clinic(folder)
     config.set_database_url(clinic.url.render_as_string(hide_password=False))
     yield LogLine(
         _("%(url)s is now this program's database.", url=connection.shown_url(clinic.url))

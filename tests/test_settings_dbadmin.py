@@ -238,35 +238,6 @@ def test_update_takes_a_verified_backup_first_and_says_from_to(
     assert "successful" in report.server and report.schema.state is schema.SchemaState.NEWER
 
 
-def test_a_demo_clinic_has_files_a_demo_license_and_never_overwrites(tmp_path: Path) -> None:
-    from sqlalchemy.orm import Session
-
-    from ibdesk import licensing
-    from ibdesk.progress import run_to_end
-
-    clinic, log = run_to_end(dbadmin.demo_clinic(tmp_path, patients=3, media_per_patient=2))
-    assert Path(str(clinic.url.database)).name == "imagebank-demo.sqlite3"
-    assert clinic.image_folder == tmp_path / "images"
-    assert clinic.files == 6 and len(list(clinic.image_folder.rglob("*.*"))) == 6
-    assert clinic.licensee.startswith("DEMO") and any("DEMO license" in line.text for line in log)
-    engine = make_engine(clinic.url)
-    with Session(engine) as session:
-        info = licensing.current_license(session)
-        assert info is not None and info.is_demo and info.valid
-        assert clinic_settings.get(session, clinic_settings.IMAGE_FOLDER) == str(
-            tmp_path / "images"
-        )
-    engine.dispose()
-    # A second demo gets a new file; a cancelled one leaves no database behind.
-    job = dbadmin.demo_clinic(tmp_path, patients=3, media_per_patient=0)
-    next(job)
-    next(job)
-    job.close()
-    assert sorted(p.name for p in tmp_path.glob("*.sqlite3*")) == ["imagebank-demo.sqlite3"]
-    with pytest.raises(UserError, match="does not exist"):
-        dbadmin.demo_clinic(tmp_path / "missing")
-
-
 def test_database_names_and_the_sql_server_backup_plan(tmp_path: Path) -> None:
     spec = ServerSpec(
         "mssql", host="srv01", instance="IB", user="sa", password="x", driver="FreeTDS"

@@ -10,7 +10,9 @@ from PIL import Image
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from ibdesk import demo, personnummer, statistics
+from ibdesk import clinic_settings, demo, licensing, personnummer, statistics
+from ibdesk.db import make_engine
+from ibdesk.demo import clinic as democlinic
 from ibdesk.errors import UserError
 from ibdesk.models import AuditEvent, ImageSet, LoginEvent, MediaItem, Patient
 from ibdesk.progress import Progress, run_to_end
@@ -90,3 +92,27 @@ def test_bad_options_are_refused(engine: Engine, tmp_path: Path) -> None:
         demo.DemoOptions(patients=0).check()
     with pytest.raises(UserError, match="does not exist"):
         next(demo.generate(engine, demo.DemoOptions(patients=1, image_folder=tmp_path / "missing")))
+
+
+def test_a_demo_clinic_has_files_a_demo_license_and_never_overwrites(tmp_path: Path) -> None:
+    clinic, log = run_to_end(democlinic.demo_clinic(tmp_path, patients=3, media_per_patient=2))
+    assert Path(str(clinic.url.database)).name == "imagebank-demo.sqlite3"
+    assert clinic.image_folder == tmp_path / "images"
+    assert clinic.files == 6 and len(list(clinic.image_folder.rglob("*.*"))) == 6
+    assert clinic.licensee.startswith("DEMO") and any("DEMO license" in line.text for line in log)
+    engine = make_engine(clinic.url)
+    with Session(engine) as session:
+        info = licensing.current_license(session)
+        assert info is not None and info.is_demo and info.valid
+        assert clinic_settings.get(session, clinic_settings.IMAGE_FOLDER) == str(
+            tmp_path / "images"
+        )
+    engine.dispose()
+    # A second demo gets a new file; a cancelled one leaves no database behind.
+    job = democlinic.demo_clinic(tmp_path, patients=3, media_per_patient=0)
+    next(job)
+    next(job)
+    job.close()
+    assert sorted(p.name for p in tmp_path.glob("*.sqlite3*")) == ["imagebank-demo.sqlite3"]
+    with pytest.raises(UserError, match="does not exist"):
+        democlinic.demo_clinic(tmp_path / "missing")

@@ -33,9 +33,9 @@ from ibdesk import config, licensing, schema, tabs, users, vendor
 from ibdesk.app import create_app
 from ibdesk.blueprints.jobs import registry
 from ibdesk.db import make_engine
+from ibdesk.demo import clinic as democlinic
 from ibdesk.forms.wizard import ServerForm
 from ibdesk.models import UserAccount
-from ibdesk.settings import dbadmin
 from ibdesk.settings.connection import odbc_connection_string
 from webfixtures import HX, TEST_PORT, login, sign_in
 from webfixtures import post as post_from
@@ -504,8 +504,8 @@ def test_postgresql_step_2_tests_what_it_finds_and_refuses_what_is_not_usable(
 def test_try_with_demo_data_makes_a_demo_clinic_and_can_finish(
     wizard: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    small = functools.partial(dbadmin.demo_clinic, patients=2, media_per_patient=1)
-    monkeypatch.setattr(dbadmin, "demo_clinic", small)
+    small = functools.partial(democlinic.demo_clinic, patients=2, media_per_patient=1)
+    monkeypatch.setattr(democlinic, "demo_clinic", small)
     started = post(wizard, "/wizard/demo")
     assert started.status_code == 202
     page = html(started)

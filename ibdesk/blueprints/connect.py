@@ -29,6 +29,7 @@ from ibdesk import config, display, licensing, schema, web
 from ibdesk.blueprints import flow_key, flows, gate_open, go, is_htmx, page_or_partial
 from ibdesk.blueprints.jobs import registry
 from ibdesk.db import odbc_drivers
+from ibdesk.demo import clinic as democlinic
 from ibdesk.errors import UserError
 from ibdesk.forms.licensing import InstallLicenseForm
 from ibdesk.forms.wizard import (
@@ -104,7 +105,7 @@ def render(flow: str, state: Flow, number: int, **context: Any) -> str:
         defaults.update(
             demo_job=lambda: demo_status(state),
             demo_folder=config.data_dir,
-            demo_size=(dbadmin.DEMO_PATIENTS, dbadmin.DEMO_MEDIA_PER_PATIENT),
+            demo_size=(democlinic.DEMO_PATIENTS, democlinic.DEMO_MEDIA_PER_PATIENT),
             offer_demo=lambda: not live_clinic(),
         )
     if number == 1:
@@ -375,7 +376,7 @@ def collect(state: Flow) -> bool:
     job = demo_status(state)
     if job is None or job.state is not JobState.SUCCEEDED:
         return False
-    clinic: dbadmin.DemoClinic = job.result
+    clinic: democlinic.DemoClinic = job.result
     state.spec = state.draft = connection.ServerSpec(
         "sqlite", folder=str(clinic.image_folder.parent)
     )
