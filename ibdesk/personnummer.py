@@ -86,56 +86,7 @@ def luhn_digit(nine_digits: str) -> int:
 
 def parse(text: str, *, today: dt.date | None = None) -> Identity:
     """Parse any form staff type into an Identity, or raise PersonnummerError."""
-    compact = _compact(text)
-    if not compact:
-        raise PersonnummerError(
-            _("The number is empty: type a personnummer such as 121212-1212 or 19121212-1212.")
-        )
-    for ch in compact:
-        if ch.isalpha():
-            raise PersonnummerError(_("Letters are not allowed: %(SHAPE)s.", SHAPE=_SHAPE))
-        if ch not in _DIGITS and ch not in "-+":
-            raise PersonnummerError(
-                _("The character %(ch)s is not allowed: %(SHAPE)s.", ch=repr(ch), SHAPE=_SHAPE)
-            )
-    separators = [ch for ch in compact if ch in "-+"]
-    if len(separators) > 1:
-        raise PersonnummerError(
-            _(
-                "There is more than one '-' or '+': "
-                "type at most one, right before the last four digits."
-            )
-        )
-    digits = compact.replace("-", "").replace("+", "")
-    if len(digits) < 10:
-        raise PersonnummerError(
-            _(
-                "Too few digits (%(digits)s): a personnummer has 10 or 12 digits.",
-                digits=len(digits),
-            )
-        )
-    if len(digits) == 11:
-        raise PersonnummerError(_("There are 11 digits: a personnummer has 10 or 12 digits."))
-    if len(digits) > 12:
-        raise PersonnummerError(
-            _(
-                "Too many digits (%(digits)s): a personnummer has 10 or 12 digits.",
-                digits=len(digits),
-            )
-        )
-    sep = separators[0] if separators else ""
-    if sep and compact.index(sep) != len(compact) - 5:
-        raise PersonnummerError(
-            _(
-                "The '%(sep)s' must come right before the last four digits, as in "
-                "121212%(sep)s1212.",
-                sep=sep,
-            )
-        )
-    if sep == "+" and len(digits) == 12:
-        raise PersonnummerError(
-            _("A '+' cannot be used with 12 digits: type '-' or nothing before the last four.")
-        )
+    digits, sep = _digits_and_separator(_compact(text))
     if len(digits) == 12 and digits.startswith(_RESERVE_PREFIX):
         # Reserve numbers are the clinic's own: no date or check digit to verify.
         return Identity(digits, PatientKind.RESERVE, None, None)
@@ -163,6 +114,77 @@ def parse(text: str, *, today: dt.date | None = None) -> Identity:
         raise PersonnummerError(
             _("The birth date %(birth)s is in the future: check the year.", birth=_spoken(birth))
         )
+    _check_serial_and_check_digit(ten)
+    kind = PatientKind.SAMORDNINGSNUMMER if raw_day > 60 else PatientKind.PERSONNUMMER
+    return Identity(f"{year:04d}{ten[2:]}", kind, birth, "M" if int(ten[8]) % 2 else "F")
+
+
+def _digits_and_separator(compact: str) -> tuple[str, str]:
+    """Check the shape of a compacted number; return its digits and its '-' or '+' (or "")."""
+    _check_characters(compact)
+    separators = [ch for ch in compact if ch in "-+"]
+    if len(separators) > 1:
+        raise PersonnummerError(
+            _(
+                "There is more than one '-' or '+': "
+                "type at most one, right before the last four digits."
+            )
+        )
+    digits = compact.replace("-", "").replace("+", "")
+    _check_digit_count(digits)
+    sep = separators[0] if separators else ""
+    if sep and compact.index(sep) != len(compact) - 5:
+        raise PersonnummerError(
+            _(
+                "The '%(sep)s' must come right before the last four digits, as in "
+                "121212%(sep)s1212.",
+                sep=sep,
+            )
+        )
+    if sep == "+" and len(digits) == 12:
+        raise PersonnummerError(
+            _("A '+' cannot be used with 12 digits: type '-' or nothing before the last four.")
+        )
+    return digits, sep
+
+
+def _check_characters(compact: str) -> None:
+    """Raise unless the compacted number is non-empty and holds only digits, '-' and '+'."""
+    if not compact:
+        raise PersonnummerError(
+            _("The number is empty: type a personnummer such as 121212-1212 or 19121212-1212.")
+        )
+    for ch in compact:
+        if ch.isalpha():
+            raise PersonnummerError(_("Letters are not allowed: %(SHAPE)s.", SHAPE=_SHAPE))
+        if ch not in _DIGITS and ch not in "-+":
+            raise PersonnummerError(
+                _("The character %(ch)s is not allowed: %(SHAPE)s.", ch=repr(ch), SHAPE=_SHAPE)
+            )
+
+
+def _check_digit_count(digits: str) -> None:
+    """Raise unless there are 10 or 12 digits."""
+    if len(digits) < 10:
+        raise PersonnummerError(
+            _(
+                "Too few digits (%(digits)s): a personnummer has 10 or 12 digits.",
+                digits=len(digits),
+            )
+        )
+    if len(digits) == 11:
+        raise PersonnummerError(_("There are 11 digits: a personnummer has 10 or 12 digits."))
+    if len(digits) > 12:
+        raise PersonnummerError(
+            _(
+                "Too many digits (%(digits)s): a personnummer has 10 or 12 digits.",
+                digits=len(digits),
+            )
+        )
+
+
+def _check_serial_and_check_digit(ten: str) -> None:
+    """Raise if the serial of the ten digits ``YYMMDDNNNC`` is 000 or C is not its Luhn digit."""
     if ten[6:9] == "000":
         raise PersonnummerError(
             _("The serial number 000 is never issued: check the last four digits.")
@@ -176,8 +198,6 @@ def parse(text: str, *, today: dt.date | None = None) -> Identity:
                 check=check,
             )
         )
-    kind = PatientKind.SAMORDNINGSNUMMER if raw_day > 60 else PatientKind.PERSONNUMMER
-    return Identity(f"{year:04d}{ten[2:]}", kind, birth, "M" if int(ten[8]) % 2 else "F")
 
 
 def normalize(text: str, *, today: dt.date | None = None) -> str:

@@ -169,6 +169,35 @@ def parse(data: bytes, *, name: str = "The file") -> LicenseDocument:
     not_license = _(
         "%(name)s is not an ImageBank license file; choose the file the vendor sent.", name=name
     )
+    lines = _text_lines(data, name=name, not_license=not_license)
+    incomplete = _incomplete(name)
+    _check_first_line(lines, name=name, not_license=not_license, incomplete=incomplete)
+    damaged = f"{name} is damaged"
+    fields, signature_line, body_lines = _read_fields(lines, damaged=damaged, incomplete=incomplete)
+    missing = [f for f in REQUIRED if not fields.get(f)]
+    if missing:
+        raise LicenseError(
+            _(
+                "%(damaged)s: the field '%(missing)s' is missing.",
+                damaged=damaged,
+                missing=missing[0],
+            )
+        )
+    demo = fields.get("demo") == "true"
+    signature = _parse_signature(signature_line, demo=demo, name=name, incomplete=incomplete)
+    body = ("\n".join(body_lines) + "\n").encode("utf-8")
+    return _document(
+        fields,
+        body,
+        signature,
+        demo=demo,
+        name=name,
+        text=body.decode("utf-8") + f"signature: {signature_line}\n",
+    )
+
+
+def _text_lines(data: bytes, *, name: str, not_license: str) -> list[str]:
+    """Decode a license file and split it into lines, without a byte-order mark or CRs."""
     if len(data) > MAX_FILE_BYTES:
         raise LicenseError(not_license)
     try:
@@ -179,9 +208,12 @@ def parse(data: bytes, *, name: str = "The file") -> LicenseDocument:
             raise LicenseError(_incomplete(name)) from error
         raise LicenseError(not_license) from error
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
+    return text.split("\n")
+
+
+def _check_first_line(lines: list[str], *, name: str, not_license: str, incomplete: str) -> None:
+    """Raise unless the first line names this program's license format and version."""
     first = lines[0].strip()
-    incomplete = _incomplete(name)
     if len(lines) == 1 and first and f"{MAGIC}: {FORMAT_VERSION}".startswith(first):
         raise LicenseError(incomplete)
     if not first.startswith(f"{MAGIC}:"):
@@ -196,7 +228,16 @@ def parse(data: bytes, *, name: str = "The file") -> LicenseDocument:
                 value=version[:10] or _("missing"),
             )
         )
-    damaged = f"{name} is damaged"
+
+
+def _read_fields(
+    lines: list[str], *, damaged: str, incomplete: str
+) -> tuple[dict[str, str], str, list[str]]:
+    """Read the 'field: value' lines after the first one.
+
+    Return the fields, the value of the signature line and the lines the signature covers
+    (the first line included); raise if a line is malformed or the signature line is missing.
+    """
     fields: dict[str, str] = {}
     signature_line: str | None = None
     body_lines = [lines[0]]
@@ -234,26 +275,7 @@ def parse(data: bytes, *, name: str = "The file") -> LicenseDocument:
         body_lines.append(line)
     if signature_line is None:
         raise LicenseError(incomplete)
-    missing = [f for f in REQUIRED if not fields.get(f)]
-    if missing:
-        raise LicenseError(
-            _(
-                "%(damaged)s: the field '%(missing)s' is missing.",
-                damaged=damaged,
-                missing=missing[0],
-            )
-        )
-    demo = fields.get("demo") == "true"
-    signature = _parse_signature(signature_line, demo=demo, name=name, incomplete=incomplete)
-    body = ("\n".join(body_lines) + "\n").encode("utf-8")
-    return _document(
-        fields,
-        body,
-        signature,
-        demo=demo,
-        name=name,
-        text=body.decode("utf-8") + f"signature: {signature_line}\n",
-    )
+    return fields, signature_line, body_lines
 
 
 def _incomplete(name: str) -> str:

@@ -224,37 +224,60 @@ def verify_steps(session: Session, *, expected_head: Head | None = None) -> Job[
         if checked and checked % BATCH == 0:
             yield Progress(checked, max(total, checked), _("audit events checked"))
         seq = int(event.seq or 0)
-        if seq != expected_seq:
-            return ChainReport(
-                checked,
-                0,
-                _(
-                    "Audit events %(expected_seq)s to %(value)s were deleted behind "
-                    "the program's back (the sequence jumps).",
-                    expected_seq=expected_seq,
-                    value=seq - 1,
-                ),
-                event.id,
-                expected_seq,
-            )
-        if event.prev_hash != previous or not hmac.compare_digest(
-            link(key, previous, event, seq), event.chain_hash or ""
-        ):
-            return ChainReport(
-                checked,
-                0,
-                _(
-                    "Audit event %(seq)s (id %(id)s) was altered or inserted behind "
-                    "the program's back: its hash does not match.",
-                    seq=seq,
-                    id=event.id,
-                ),
-                event.id,
-                seq,
-            )
+        problem = _event_problem(key, event, seq, previous, expected_seq, checked)
+        if problem is not None:
+            return problem
         previous, expected_seq, last_id = event.chain_hash or "", seq + 1, event.id
         checked += 1
     head = expected_head if expected_head is not None else _read_head()
+    problem = _head_problem(head, previous, expected_seq, checked, last_id)
+    if problem is not None:
+        return problem
+    return _unsealed_report(session, checked, last_id)
+
+
+def _event_problem(
+    key: bytes, event: Row[Any], seq: int, previous: str, expected_seq: int, checked: int
+) -> ChainReport | None:
+    """Return the report on a sealed event out of sequence or with a wrong hash, else None."""
+    if seq != expected_seq:
+        return ChainReport(
+            checked,
+            0,
+            _(
+                "Audit events %(expected_seq)s to %(value)s were deleted behind "
+                "the program's back (the sequence jumps).",
+                expected_seq=expected_seq,
+                value=seq - 1,
+            ),
+            event.id,
+            expected_seq,
+        )
+    if event.prev_hash != previous or not hmac.compare_digest(
+        link(key, previous, event, seq), event.chain_hash or ""
+    ):
+        return ChainReport(
+            checked,
+            0,
+            _(
+                "Audit event %(seq)s (id %(id)s) was altered or inserted behind "
+                "the program's back: its hash does not match.",
+                seq=seq,
+                id=event.id,
+            ),
+            event.id,
+            seq,
+        )
+    return None
+
+
+def _head_problem(
+    head: Head | None, previous: str, expected_seq: int, checked: int, last_id: int
+) -> ChainReport | None:
+    """Return the report on newest events deleted or rewritten since the last seal, else None.
+
+    ``previous`` and ``expected_seq`` are the last checked event's hash and its seq plus one.
+    """
     if head is not None and head.seq >= expected_seq:
         return ChainReport(
             checked,
@@ -276,6 +299,11 @@ def verify_steps(session: Session, *, expected_head: Head | None = None) -> Job[
             last_id or None,
             head.seq,
         )
+    return None
+
+
+def _unsealed_report(session: Session, checked: int, last_id: int) -> ChainReport:
+    """Return the final report: counts unsealed events and catches one slipped among sealed."""
     slipped = session.scalar(
         select(func.min(AuditEvent.id)).where(AuditEvent.seq.is_(None), AuditEvent.id < last_id)
     )
