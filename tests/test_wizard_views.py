@@ -491,7 +491,7 @@ def test_postgresql_step_2_tests_what_it_finds_and_refuses_what_is_not_usable(
     updated = post(wizard, "/wizard/database/update", {"database": older})
     assert updated.status_code == 200, html(updated)
     page = html(updated)
-    assert f"Updated from 0001_initial to {schema.head_revision()}" in page
+    assert f"Updated the schema from 0001_initial to {schema.head_revision()}." in page
     assert "Backup first:" in page and "pg_restore --list" in page
     assert (saved_url() or "").endswith(f"/{older}")
     # The database is named in words (server and name), never with its password.

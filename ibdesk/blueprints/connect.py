@@ -44,7 +44,7 @@ from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.jobs import JobState, JobStatus
 from ibdesk.settings import backup as backups
-from ibdesk.settings import connection, dbadmin
+from ibdesk.settings import connection, dbadmin, results
 from ibdesk.wizard import Answer, Flow, Steps, identity, start_from, steps_of
 
 STEPS = (
@@ -322,11 +322,8 @@ def update_submit(flow: str) -> tuple[str, int] | Response:
         )
     except UserError as error:
         return render(flow, state, 2, choose_form=form, answer=Answer("error", str(error))), 409
-    done = outcome.upgrade
-    message = f"Updated from {done.from_revision or 'empty'} to {done.to_revision}."
-    if outcome.backup is not None:
-        message += f" Backup first: {outcome.backup.path} ({outcome.backup.verified})."
-    return _use(flow, state, rendered, message)
+    said = results.updated(outcome)
+    return _use(flow, state, rendered, " ".join((said.message, *said.details)))
 
 
 def _server_label(spec: connection.ServerSpec) -> str:

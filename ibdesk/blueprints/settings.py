@@ -11,7 +11,6 @@ database whose schema is older or unreachable, so that [Update database] can be 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ from ibdesk.jobs import JobState, JobStatus
 from ibdesk.progress import Job
 from ibdesk.settings import attach as attaching
 from ibdesk.settings import backup as dbcopy
-from ibdesk.settings import connection, dbadmin, dblogins, imagefolder
+from ibdesk.settings import connection, dbadmin, dblogins, imagefolder, results
 from ibdesk.settings.connection import shown_url
 from ibdesk.wizard import Answer
 
@@ -91,7 +90,7 @@ def _forms(backend: str) -> dict[str, Any]:
         "attach_form": AttachForm(formdata=None, backend=backend),
         "dumps": _dumps(backend),
         "login_form": LoginForm(formdata=None),
-        "db_logins": _db_logins(backend),
+        "db_logins": dblogins.listing(_url(), backend),
     }
 
 
@@ -109,21 +108,8 @@ def _dumps(backend: str) -> list[str]:
     return [str(path) for path in attaching.dumps_in(dbcopy.default_backup_folder())]
 
 
-@dataclass(frozen=True)
-class DbLogins:
-    """The database users the tool lists, or why they cannot be listed."""
-
-    logins: list[dblogins.Login]
-    problem: str | None = None
-
-
-def _db_logins(backend: str) -> DbLogins:
-    if backend not in ("postgresql", "mssql"):
-        return DbLogins([])
-    try:
-        return DbLogins(dblogins.list_logins(_url()))
-    except UserError as error:
-        return DbLogins([], str(error))
+def _logins() -> dblogins.Listing:
+    return dblogins.listing(_url(), _backend())
 
 
 def _connection_context() -> dict[str, Any]:
@@ -400,57 +386,10 @@ def _tool_answer(tool: str, job: JobStatus, **context: Any) -> tuple[str, int]:
         return _render(tool, 202, job=job, **context)
     if job.state is not JobState.SUCCEEDED:
         return _render(tool, 409, answer=Answer("error", job.error or ""), **context)
-    if tool == "attach":
-        attached: attaching.AttachedDump = job.result
-        answer = Answer(
-            "success",
-            _(
-                "Attached %(target)s from the dump; it is now this program's database.",
-                target=display.database(attached.url),
-            ),
-            (attached.status.message,),
-        )
-        return _render(tool, answer=answer, refreshed=True, **context)
-    if tool == "backup":
-        summary: backup.run.BackupSummary = job.result
-        lines = (
-            _(
-                "%(files)s files, %(size)s, in %(seconds)s s; the Backup tab lists it.",
-                files=display.number(summary.files),
-                size=display.byte_size(summary.bytes),
-                seconds=display.number(summary.seconds, decimals=1),
-            ),
-        )
-        return _render(tool, answer=Answer("success", str(summary), lines), **context)
-    if tool == "copy":
-        result: dbcopy.BackupResult = job.result
-        answer = Answer(
-            "success",
-            _(
-                "Backup written to %(path)s (%(bytes)s bytes).",
-                path=result.path,
-                bytes=display.number(result.bytes),
-            ),
-            (f"Verified: {result.verified}.",),
-        )
-        return _render(tool, answer=answer, **context)
-    outcome: dbadmin.UpdateOutcome = job.result
-    done = outcome.upgrade
-    if done.changed:
-        message = _(
-            "Updated the schema from %(value)s to %(to_revision)s.",
-            value=done.from_revision or _("empty"),
-            to_revision=done.to_revision,
-        )
-    else:
-        message = _(
-            "The schema is already current (%(to_revision)s); nothing to do.",
-            to_revision=done.to_revision,
-        )
-    details: tuple[str, ...] = ()
-    if outcome.backup is not None:
-        details = (f"Backup first: {outcome.backup.path} ({outcome.backup.verified}).",)
-    return _render(tool, answer=Answer("success", message, details), refreshed=True, **context)
+    # Attaching or updating changed the database: the connection facts and status bar follow.
+    refreshed = tool in ("attach", "update")
+    answer = results.BY_TOOL[tool](job.result)
+    return _render(tool, answer=answer, refreshed=refreshed, **context)
 
 
 @bp.post("/attach")
@@ -487,7 +426,7 @@ def attach_submit() -> tuple[str, int] | Response:
 def login_submit() -> tuple[str, int]:
     """Create a database login for workstations: read and write the data, no table changes."""
     form = LoginForm()
-    listed = _db_logins(_backend())
+    listed = _logins()
     if not form.validate_on_submit():
         return _render("login", 422, login_form=form, db_logins=listed)
     login = (form.login.data or "").strip()
@@ -542,7 +481,7 @@ def _change_login(
     except UserError as error:
         return _render(
             "login", status_for(error), login_form=form, answer=_error(error),
-            db_logins=_db_logins(_backend()),
+            db_logins=_logins(),
         )  # fmt: skip
     return _login_done(event, login, Answer("success", message), form)
 
@@ -552,4 +491,4 @@ def _login_done(event: str, login: str, answer: Answer, form: LoginForm) -> tupl
     db = web.db_session()
     system_event(db, web.actor(), event, login)
     db.commit()
-    return _render("login", login_form=form, answer=answer, db_logins=_db_logins(_backend()))
+    return _render("login", login_form=form, answer=answer, db_logins=_logins())

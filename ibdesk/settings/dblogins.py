@@ -71,6 +71,24 @@ def list_logins(target: URL | str) -> list[Login]:
     return [Login(str(name), bool(owner)) for name, owner in _run(parsed, [query], autocommit=True)]
 
 
+@dataclass(frozen=True)
+class Listing:
+    """The logins General settings lists, or why they cannot be listed."""
+
+    logins: list[Login]
+    problem: str | None = None
+
+
+def listing(target: URL | str, backend: str) -> Listing:
+    """List the logins of a server that has them (none for SQLite), or say why not."""
+    if backend not in ("postgresql", "mssql"):
+        return Listing([])
+    try:
+        return Listing(list_logins(target))
+    except UserError as error:
+        return Listing([], str(error))
+
+
 def _existing(parsed: URL, login: str) -> Login:
     found = next((item for item in list_logins(parsed) if item.name == login), None)
     if found is None:
