@@ -164,7 +164,10 @@ def release(runtime: Runtime, seat_id: int, as_json: bool) -> None:
     """Free the seat with this ID (of a computer that is gone)."""
     with runtime.session() as session:
         seat = seats.release_seat(session, seat_id, runtime.signed_in(session))
-    emit(seat.as_dict(), as_json, f"Freed seat ID {seat.id} of {seat.hostname} ({seat.mac}).")
+    said = _(
+        "Freed seat ID %(id)s of %(host)s (%(mac)s).", id=seat.id, host=seat.hostname, mac=seat.mac
+    )
+    emit(seat.as_dict(), as_json, said)
 
 
 @seats_group.command("claim")
@@ -183,7 +186,12 @@ def claim(runtime: Runtime, mac: str, machine_id: str, hostname: str, as_json: b
     emit(
         data,
         as_json,
-        f"{seat.hostname} holds seat {seat.slot} (ID {seat.id})."
+        _(
+            "%(host)s holds seat %(slot)s (ID %(id)s).",
+            host=seat.hostname,
+            slot=seat.slot,
+            id=seat.id,
+        )
         + (f"\n*** {notice} ***" if notice else ""),
     )
 
@@ -197,7 +205,8 @@ def heartbeat(runtime: Runtime, mac: str, machine_id: str, as_json: bool) -> Non
     """Record that a workstation holding a seat is still running."""
     with runtime.session() as session:
         seat = seats.heartbeat(session, mac, machine_id)
-    emit(seat.as_dict(), as_json, f"Seat ID {seat.id} last seen {_when(seat.last_seen)}.")
+    said = _("Seat ID %(id)s last seen %(when)s.", id=seat.id, when=_when(seat.last_seen))
+    emit(seat.as_dict(), as_json, said)
 
 
 def register(main: click.Group) -> None:

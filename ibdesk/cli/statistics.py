@@ -166,7 +166,9 @@ def folder(runtime: Runtime, path: str | None, as_json: bool) -> None:
         emit(
             {"image_folder": current},
             as_json,
-            f"The image folder is {current}." if current else "The image folder is not set.",
+            _("The image folder is %(path)s.", path=current)
+            if current
+            else _("The image folder is not set."),
         )
         return
     with runtime.session() as session:
@@ -174,7 +176,7 @@ def folder(runtime: Runtime, path: str | None, as_json: bool) -> None:
     emit(
         {"image_folder": result.path, "saved": True, **asdict(result)},
         as_json,
-        f"Saved: every workstation uses the image folder {result.path}."
+        _("Saved: every workstation uses the image folder %(path)s.", path=result.path)
         + (f" {result.note}" if result.note else ""),
     )
 
