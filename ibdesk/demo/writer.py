@@ -16,11 +16,11 @@ import json
 import os
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session
 from ibdesk import personnummer
 from ibdesk.bulkwrite import insert_values, reserve_ids
 from ibdesk.demo import content as demo_content
+from ibdesk.demo.dice import Dice
+from ibdesk.demo.kinds import FILE_KINDS, KIND_WEIGHTS, KindRow
 from ibdesk.demo.options import DemoOptions, DemoSummary
 from ibdesk.models import (
     AuditEvent,
@@ -39,22 +41,6 @@ from ibdesk.models import (
     PatientKind,
 )
 
-KIND_WEIGHTS = {
-    MediaKind.INTRAORAL: 55,
-    MediaKind.PANORAMIC: 10,
-    MediaKind.PHOTO: 25,
-    MediaKind.VIDEO: 3,
-    MediaKind.AUDIO: 3,
-    MediaKind.DOCUMENT: 4,
-}
-# Kinds the demo can make real files for (it has no video encoder).
-FILE_KINDS = (
-    MediaKind.INTRAORAL,
-    MediaKind.PANORAMIC,
-    MediaKind.PHOTO,
-    MediaKind.AUDIO,
-    MediaKind.DOCUMENT,
-)
 STAFF = (
     ("anna.tandlakare", "RUM-1"),
     ("erik.tandlakare", "RUM-2"),
@@ -62,25 +48,6 @@ STAFF = (
     ("karin.hygienist", "RUM-4"),
     ("reception", "RECEPTION"),
 )
-_SIZES = {
-    MediaKind.INTRAORAL: (2_000_000, 4_000_000),
-    MediaKind.PANORAMIC: (5_000_000, 9_000_000),
-    MediaKind.PHOTO: (1_500_000, 5_000_000),
-    MediaKind.VIDEO: (20_000_000, 90_000_000),
-    MediaKind.AUDIO: (100_000, 900_000),
-    MediaKind.DOCUMENT: (50_000, 400_000),
-}
-_EXT = {
-    MediaKind.INTRAORAL: "png",
-    MediaKind.PANORAMIC: "png",
-    MediaKind.PHOTO: "jpg",
-    MediaKind.VIDEO: "mp4",
-    MediaKind.AUDIO: "wav",
-    MediaKind.DOCUMENT: "pdf",
-}
-
-
-T = TypeVar("T")
 MACHINES = dict(STAFF)
 PATIENT_COLUMNS = (
     "id",
@@ -130,11 +97,6 @@ AUDIT_COLUMNS = (
     "changes",
 )
 LOGIN_COLUMNS = ("at", "user_name", "machine", "success", "reason")
-_PIXELS = {
-    MediaKind.INTRAORAL: (1600, 1200, 16),
-    MediaKind.PANORAMIC: (2900, 1400, 16),
-    MediaKind.PHOTO: (4000, 3000, 8),
-}
 
 
 @dataclass(frozen=True)
@@ -156,69 +118,25 @@ class _Patient:
     since: dt.date
 
 
-@dataclass(frozen=True)
-class _KindRow:
-    """What a media row of one kind takes from its kind, looked up once per chunk."""
-
-    kind: MediaKind
-    value: str
-    ext: str
-    low: int
-    span: int
-    span_bits: int
-    width: int | None
-    height: int | None
-    bits: int | None
-    intraoral: bool
-
-    @classmethod
-    def of(cls, kind: MediaKind) -> _KindRow:
-        """Return the row parts of ``kind``."""
-        low, high = _SIZES[kind]
-        width, height, bits = _PIXELS.get(kind, (None, None, None))
-        intraoral = kind is MediaKind.INTRAORAL
-        span = high - low + 1
-        ext = _EXT[kind]
-        return cls(
-            kind, kind.value, ext, low, span, span.bit_length(), width, height, bits, intraoral
-        )
+def _teeth(bits: Callable[[int], int]) -> str:
+    """Draw two neighbouring teeth of one quadrant (``below(4)``, then ``below(7)``)."""
+    r = bits(3)
+    while r >= 4:
+        r = bits(3)
+    quadrant = r + 1
+    r = bits(3)
+    while r >= 7:
+        r = bits(3)
+    return f"{quadrant}{r + 1},{quadrant}{r + 2}"
 
 
-class _Dice:
-    """The draws the demo makes per row, exactly as ``random.Random`` would make them.
-
-    ``randint`` and ``choice`` take several Python calls per draw; these take the same bits
-    from the same generator (``getrandbits``, as CPython's ``Random._randbelow`` does), so
-    a seed still makes the same clinic, in less time.
-    """
-
-    def __init__(self, rng: random.Random) -> None:
-        """Draw from ``rng``."""
-        self.bits = rng.getrandbits
-        self.random = rng.random
-
-    def below(self, n: int) -> int:
-        """Return a random int in [0, n), as ``Random._randbelow``."""
-        k = n.bit_length()
-        bits = self.bits
+def _drawn_size_and_digest(kind: KindRow, bits: Callable[[int], int]) -> tuple[int, str]:
+    """Draw a file size in the kind's range and a digest, for a row without a file."""
+    span, k = kind.span, kind.span_bits
+    r = bits(k)
+    while r >= span:
         r = bits(k)
-        while r >= n:
-            r = bits(k)
-        return r
-
-    def randint(self, low: int, high: int) -> int:
-        """Return a random int in [low, high], as ``Random.randint``."""
-        return low + self.below(high - low + 1)
-
-    def choice(self, seq: Sequence[T]) -> T:
-        """Return a random element of ``seq``, as ``Random.choice``."""
-        return seq[self.below(len(seq))]
-
-    def stamp(self, day: dt.date) -> str:
-        """Return a time between 7:00 and 17:59 (UTC) on ``day``, in stored form."""
-        below = self.below
-        hour, minute, second = 7 + below(11), below(60), below(60)
-        return f"{day.isoformat()} {hour:02d}:{minute:02d}:{second:02d}.000000"
+    return kind.low + r, f"{bits(256):064x}"
 
 
 class ChunkWriter:
@@ -239,11 +157,11 @@ class ChunkWriter:
         """
         self.session, self.options, self.rng, self.used = session, options, rng, used
         self.reserve = reserve
-        self.dice = _Dice(rng)
+        self.dice = Dice(rng)
         self.files_written: list[Path] = []
         self.summary = DemoSummary()
         kinds = list(FILE_KINDS if options.image_folder else KIND_WEIGHTS)
-        self.kinds = [_KindRow.of(kind) for kind in kinds]
+        self.kinds = [KindRow.of(kind) for kind in kinds]
         # What Random.choices(kinds, weights) computes on every call.
         self.cum_weights = list(itertools.accumulate(KIND_WEIGHTS[k] for k in kinds))
 
@@ -439,23 +357,9 @@ class ChunkWriter:
                     byte_size, digest = len(made.data), hashlib.sha256(made.data).hexdigest()
                     width, height, depth = made.width, made.height, made.bit_depth
                 else:
-                    span, k = kind.span, kind.span_bits
-                    r = bits(k)
-                    while r >= span:
-                        r = bits(k)
-                    byte_size = kind.low + r
-                    digest = f"{bits(256):064x}"
+                    byte_size, digest = _drawn_size_and_digest(kind, bits)
                     width, height, depth = kind.width, kind.height, kind.bits
-                teeth = ""
-                if kind.intraoral:
-                    r = bits(3)  # below(4)
-                    while r >= 4:
-                        r = bits(3)
-                    quadrant = r + 1
-                    r = bits(3)  # below(7)
-                    while r >= 7:
-                        r = bits(3)
-                    teeth = f"{quadrant}{r + 1},{quadrant}{r + 2}"
+                teeth = _teeth(bits) if kind.intraoral else ""
                 r = bits(k_comments)
                 while r >= n_comments:
                     r = bits(k_comments)
