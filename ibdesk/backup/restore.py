@@ -92,21 +92,7 @@ def restore(
     target = make_engine(to_database, create=True)
     try:
         empty_db, empty_folder = database_is_empty(target), folder_is_empty(folder)
-        if not replace and not empty_db:
-            raise Refused(
-                _(
-                    "The target database already holds data; restore into an empty "
-                    "database, or add --replace to back it up first and replace it."
-                )
-            )
-        if not replace and not empty_folder:
-            raise Refused(
-                _(
-                    "The folder %(folder)s is not empty; restore into an empty folder, or add "
-                    "--replace to back it up first and replace it.",
-                    folder=str(folder),
-                )
-            )
+        _refuse_live_data(replace, empty_db, empty_folder, folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
         # The whole snapshot lands beside the target folder (same disk, so the images go in
         # by one rename) in one restic run: one key derivation and one pass over the packs.
@@ -117,60 +103,20 @@ def restore(
             shutil.rmtree(work, ignore_errors=True)
             raise
         try:
-            safety = ""
-            if empty_db and empty_folder and selector(wanted):
-                snapshot = yield from _restore_by_id(restic, wanted, landing)
-            else:
-                snapshot = find_snapshot(restic, wanted)
-                if not (empty_db and empty_folder):
-                    yield LogLine(_("Backing up what the restore replaces…"))
-                    safety = yield from _safety_backup(
-                        target, folder, restic, empty_db, empty_folder
-                    )
-                yield LogLine(_("Restoring backup %(id)s…", id=snapshot.backup_id))
-                restic.run(["restore", snapshot.snapshot, "--target", str(landing)])
+            snapshot, safety = yield from _restore_snapshot(
+                restic, wanted, landing, target, folder, (empty_db, empty_folder)
+            )
             staging, images = snapshot_paths(snapshot)
             yield Progress(1, 4, _("backup restored"))
             yield LogLine(_("Restoring the database of backup %(id)s…", id=snapshot.backup_id))
-            # The dump leaves the folder beside the images (on a share's disk, perhaps) for
-            # this computer's private data folder before it is read.
-            restored = inside(landing, staging)
-            if not restored.is_dir():
-                raise UserError(
-                    _("This backup has no readable manifest; it was not made by ibdesk.")
-                )
-            private_copy = work / STAGING_NAME
-            shutil.move(restored, private_copy)
-            dump, manifest = checked_dump(private_copy)
-            for name in bring_back_keys(dump.parent):
-                yield LogLine(_("Restored %(file)s into the configuration folder.", file=name))
+            dump, manifest = yield from _private_dump(landing, staging, work)
             target = _load(target, to_database, dump, manifest.backend)
-            sample = sample_media(target, 50)
-            with ThreadPoolExecutor(1) as pool:
-                # The sample of images is hashed where restic put them (the very files the
-                # rename below moves in) while the database is compared: file reads and
-                # SHA-256 run outside the GIL. A wrong image stops the restore before the
-                # folder is touched.
-                checked = pool.submit(compare_images, inside(landing, images), sample)
-                problems = compare_database(target, manifest) + checked.result()
-            if problems:
-                raise UserError(problems[0])
+            _check_restored(target, manifest, landing, images)
             yield Progress(2, 4, _("database restored"))
             yield LogLine(_("Restoring the images into %(folder)s…", folder=str(folder)))
             _move_in(inside(landing, images), folder)
             yield Progress(3, 4, _("images restored"))
-            with session_scope(target) as session:
-                clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(folder), by="ibdesk")
-                audit.system_event(
-                    session,
-                    actor or audit.local_admin(),
-                    "backup.restore",
-                    _(
-                        "Backup %(id)s restored into %(folder)s.",
-                        id=snapshot.backup_id,
-                        folder=str(folder),
-                    ),
-                )
+            _record_restore(target, folder, snapshot, actor)
             yield Progress(4, 4, _("images compared"))
         finally:
             shutil.rmtree(landing, ignore_errors=True)
@@ -192,6 +138,99 @@ def restore(
         raise
     finally:
         target.dispose()
+
+
+def _refuse_live_data(replace: bool, empty_db: bool, empty_folder: bool, folder: Path) -> None:
+    """Refuse a target that holds data, unless ``replace`` was given."""
+    if not replace and not empty_db:
+        raise Refused(
+            _(
+                "The target database already holds data; restore into an empty "
+                "database, or add --replace to back it up first and replace it."
+            )
+        )
+    if not replace and not empty_folder:
+        raise Refused(
+            _(
+                "The folder %(folder)s is not empty; restore into an empty folder, or add "
+                "--replace to back it up first and replace it.",
+                folder=str(folder),
+            )
+        )
+
+
+def _restore_snapshot(
+    restic: Restic,
+    wanted: str,
+    landing: Path,
+    target: Engine,
+    folder: Path,
+    empty: tuple[bool, bool],
+) -> Job[tuple[Snapshot, str]]:
+    """Restore the wanted snapshot into ``landing``, first backing up what it replaces.
+
+    ``empty`` says whether the target database and folder are empty. Return the snapshot and
+    the id of the safety backup ("" when nothing is replaced).
+    """
+    empty_db, empty_folder = empty
+    safety = ""
+    if empty_db and empty_folder and selector(wanted):
+        snapshot = yield from _restore_by_id(restic, wanted, landing)
+    else:
+        snapshot = find_snapshot(restic, wanted)
+        if not (empty_db and empty_folder):
+            yield LogLine(_("Backing up what the restore replaces…"))
+            safety = yield from _safety_backup(target, folder, restic, empty_db, empty_folder)
+        yield LogLine(_("Restoring backup %(id)s…", id=snapshot.backup_id))
+        restic.run(["restore", snapshot.snapshot, "--target", str(landing)])
+    return snapshot, safety
+
+
+def _private_dump(landing: Path, staging: str, work: Path) -> Job[tuple[Path, Manifest]]:
+    """Move the restored staging folder into ``work``; return its checked dump and manifest."""
+    # The dump leaves the folder beside the images (on a share's disk, perhaps) for
+    # this computer's private data folder before it is read.
+    restored = inside(landing, staging)
+    if not restored.is_dir():
+        raise UserError(_("This backup has no readable manifest; it was not made by ibdesk."))
+    private_copy = work / STAGING_NAME
+    shutil.move(restored, private_copy)
+    dump, manifest = checked_dump(private_copy)
+    for name in bring_back_keys(dump.parent):
+        yield LogLine(_("Restored %(file)s into the configuration folder.", file=name))
+    return dump, manifest
+
+
+def _check_restored(target: Engine, manifest: Manifest, landing: Path, images: str) -> None:
+    """Compare the restored database and a sample of the landed images; raise at a problem."""
+    sample = sample_media(target, 50)
+    with ThreadPoolExecutor(1) as pool:
+        # The sample of images is hashed where restic put them (the very files the
+        # rename below moves in) while the database is compared: file reads and
+        # SHA-256 run outside the GIL. A wrong image stops the restore before the
+        # folder is touched.
+        checked = pool.submit(compare_images, inside(landing, images), sample)
+        problems = compare_database(target, manifest) + checked.result()
+    if problems:
+        raise UserError(problems[0])
+
+
+def _record_restore(
+    target: Engine, folder: Path, snapshot: Snapshot, actor: audit.Actor | None
+) -> None:
+    """Point the restored clinic at its image folder and audit the restore."""
+    with session_scope(target) as session:
+        clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(folder), by="ibdesk")
+        audit.system_event(
+            session,
+            actor or audit.local_admin(),
+            "backup.restore",
+            _(
+                "Backup %(id)s restored into %(folder)s.",
+                id=snapshot.backup_id,
+                folder=str(folder),
+            ),
+        )
 
 
 def _safety_backup(

@@ -137,6 +137,37 @@ def _items(
     return named_bytes, by_type
 
 
+def _users(source: Source, found: Problems) -> None:
+    """Note every 1.2 user whose password is still kept as MD5."""
+    for rows in source.rows(USERS):
+        for row in rows:
+            if row["LosenordMD5"]:
+                found.add(
+                    checks.MD5_PASSWORD, "Anvandare", row["AnvandarId"], "LosenordMD5", "(MD5)"
+                )
+
+
+def _statuses(
+    source: Source, found: Problems, patient_ids: set[int], progress: tuple[int, int]
+) -> Job[tuple[set[int], int, int]]:
+    """Check every status row; return the ids carried over, how many are signed, rows done."""
+    done, total = progress
+    status_ids: set[int] = set()
+    signed = 0
+    for rows in source.rows(STATUSES, 2000):
+        for row in rows:
+            if int(row["PatientId"]) not in patient_ids:
+                found.add(
+                    checks.ORPHAN_PATIENT, "Status", row["StatusId"], "PatientId", row["PatientId"]
+                )
+            else:
+                status_ids.add(int(row["StatusId"]))
+            signed += bool(row["Signerad"])
+        done += len(rows)
+        yield Progress(done, total, "Status")
+    return status_ids, signed, done
+
+
 def analyse(source: Source, target_images: Path | None = None) -> Job[dict[str, Any]]:
     """Analyse a 1.2 installation as a job; return the report (a plain dictionary)."""
     started = time.perf_counter()
@@ -153,25 +184,8 @@ def analyse(source: Source, target_images: Path | None = None) -> Job[dict[str, 
     patient_ids, merged = _patients(source, found)
     done += counts["Patienter"]
     yield Progress(done, total, "Patienter")
-    for rows in source.rows(USERS):
-        for row in rows:
-            if row["LosenordMD5"]:
-                found.add(
-                    checks.MD5_PASSWORD, "Anvandare", row["AnvandarId"], "LosenordMD5", "(MD5)"
-                )
-    status_ids: set[int] = set()
-    signed = 0
-    for rows in source.rows(STATUSES, 2000):
-        for row in rows:
-            if int(row["PatientId"]) not in patient_ids:
-                found.add(
-                    checks.ORPHAN_PATIENT, "Status", row["StatusId"], "PatientId", row["PatientId"]
-                )
-            else:
-                status_ids.add(int(row["StatusId"]))
-            signed += bool(row["Signerad"])
-        done += len(rows)
-        yield Progress(done, total, "Status")
+    _users(source, found)
+    status_ids, signed, done = yield from _statuses(source, found, patient_ids, (done, total))
     with NameIndex() as names:
         named_bytes, by_type = yield from _items(
             source, names, found, patient_ids, status_ids, (done, total)

@@ -343,6 +343,69 @@ def set_manifests(session: Session, sets: list[Any]) -> dict[int, dict[str, Any]
     }
 
 
+def _unsigned_sets(session: Session, chosen: list[int]) -> dict[int, Any]:
+    """Return the sets among ``chosen`` not signed yet, by id (only the columns signing needs)."""
+    return {
+        s.id: s
+        for s in session.execute(
+            select(
+                ImageSet.id,
+                ImageSet.patient_id,
+                ImageSet.taken_on,
+                ImageSet.description,
+                ImageSet.signed_at,
+            ).where(ImageSet.id.in_(chosen))
+        )
+        if s.signed_at is None
+    }
+
+
+def _sign_set(batch: Batch, row: dict[str, Any], image_set: Any, content: dict[str, Any]) -> None:
+    """Queue the signature of one set, by who signed its 1.2 status, and its audit event."""
+    signer = (row["SigneradAv"] or "").strip() or CONVERTER
+    if signer == CONVERTER:
+        batch.queue(
+            ConversionIssue,
+            {
+                "step": 3,
+                "source_table": "Status",
+                "source_key": str(row["StatusId"]),
+                "column_name": "SigneradAv",
+                "reason": checks.SIGNER_MISSING,
+                "rejected": False,
+                "raw_value": row["SigneradAv"],
+            },
+        )
+    when, _problem = checks.read_time(row["Datum"])
+    sealed = signing.digest(content)
+    batch.update(
+        ImageSet,
+        image_set.id,
+        signed_at=when or utcnow(),
+        signed_by=signer,
+        signature_digest=sealed,
+    )
+    changes = {
+        "digest": [None, sealed],
+        "manifest": [None, content],
+        "converted_from": [None, f"1.2 StatusId {row['StatusId']}"],
+    }
+    batch.add(
+        AuditEvent,
+        {
+            "at": utcnow(),
+            "user_name": signer,
+            "machine": CONVERTER,
+            "patient_id": image_set.patient_id,
+            "personnummer": content["personnummer"],
+            "action": "image_set.sign",
+            "entity": "image_set",
+            "entity_id": image_set.id,
+            "changes": json.dumps(changes, ensure_ascii=False, sort_keys=True),
+        },
+    )
+
+
 def sign_converted(engine: Engine, source: Source) -> Job[int]:
     """Sign again every converted set that 1.2 had signed, by who signed it there.
 
@@ -359,68 +422,14 @@ def sign_converted(engine: Engine, source: Source) -> Job[int]:
             bulkwrite.prepare(session)
             ids = targets(session, "Status", [str(r["StatusId"]) for r in wanted])
             chosen = sorted({v for v in ids.values() if v is not None})
-            sets = {
-                s.id: s
-                for s in session.execute(
-                    select(
-                        ImageSet.id,
-                        ImageSet.patient_id,
-                        ImageSet.taken_on,
-                        ImageSet.description,
-                        ImageSet.signed_at,
-                    ).where(ImageSet.id.in_(chosen))
-                )
-                if s.signed_at is None
-            }
+            sets = _unsigned_sets(session, chosen)
             manifests = set_manifests(session, list(sets.values()))
             batch = Batch(session, len(wanted) + 1)
             for row in wanted:
                 image_set = sets.get(ids.get(str(row["StatusId"])) or 0)
                 if image_set is None:
                     continue
-                signer = (row["SigneradAv"] or "").strip() or CONVERTER
-                if signer == CONVERTER:
-                    batch.queue(
-                        ConversionIssue,
-                        {
-                            "step": 3,
-                            "source_table": "Status",
-                            "source_key": str(row["StatusId"]),
-                            "column_name": "SigneradAv",
-                            "reason": checks.SIGNER_MISSING,
-                            "rejected": False,
-                            "raw_value": row["SigneradAv"],
-                        },
-                    )
-                when, _problem = checks.read_time(row["Datum"])
-                content = manifests[image_set.id]
-                sealed = signing.digest(content)
-                batch.update(
-                    ImageSet,
-                    image_set.id,
-                    signed_at=when or utcnow(),
-                    signed_by=signer,
-                    signature_digest=sealed,
-                )
-                changes = {
-                    "digest": [None, sealed],
-                    "manifest": [None, content],
-                    "converted_from": [None, f"1.2 StatusId {row['StatusId']}"],
-                }
-                batch.add(
-                    AuditEvent,
-                    {
-                        "at": utcnow(),
-                        "user_name": signer,
-                        "machine": CONVERTER,
-                        "patient_id": image_set.patient_id,
-                        "personnummer": content["personnummer"],
-                        "action": "image_set.sign",
-                        "entity": "image_set",
-                        "entity_id": image_set.id,
-                        "changes": json.dumps(changes, ensure_ascii=False, sort_keys=True),
-                    },
-                )
+                _sign_set(batch, row, image_set, manifests[image_set.id])
                 signed += 1
             batch.write()
             session.commit()

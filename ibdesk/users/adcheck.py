@@ -55,69 +55,91 @@ def test_connection(
     if not settings.servers:
         return [Stage("TCP", False, _("Name at least one domain controller."))]
     host = settings.servers[0]
-    port = settings.effective_port
-    try:
-        socket.create_connection((host, port), timeout=TIMEOUT).close()
-    except OSError as error:
-        reason = error.strerror or str(error) or type(error).__name__
-        stages.append(
-            Stage(
-                "TCP",
-                False,
-                _(
-                    "%(server)s port %(port)s cannot be reached: %(reason)s.",
-                    server=host,
-                    port=port,
-                    reason=reason,
-                ),
-            )
-        )
+    tcp = _tcp_stage(host, settings.effective_port)
+    stages.append(tcp)
+    if not tcp.ok:
         return stages
-    stages.append(
-        Stage("TCP", True, _("%(server)s answers on port %(port)s.", server=host, port=port))
-    )
     one = replace(settings, servers=(host,), enabled=True)
-    if settings.security == PLAIN:
-        stages.append(
-            Stage(
-                "TLS",
-                False,
-                _("Plain LDAP: passwords cross the network unencrypted (for testing only)."),
-            )
-        )
-    else:
-        server, tls = _server(one, host)
-        conn = ldap3.Connection(server, receive_timeout=TIMEOUT, raise_exceptions=False)
-        try:
-            conn.open()
-            if settings.security == STARTTLS and not conn.start_tls():
-                raise LDAPException("StartTLS refused")
-        except LDAPException as error:
-            reason = (tls.refused if tls is not None else "") or str(error)
-            stages.append(Stage("TLS", False, certificate_message(host, reason)))
-            return stages
-        finally:
-            close(conn)
-        assert tls is not None
-        subject = dict(item[0] for item in tls.peer.get("subject", ()))
-        stages.append(
-            Stage(
-                "TLS",
-                True,
-                _(
-                    "Certificate of %(subject)s for %(names)s: trusted, and it names %(server)s.",
-                    subject=subject.get("commonName", "-"),
-                    names=_peer_names(tls.peer),
-                    server=host,
-                ),
-            )
-        )
+    tls, go_on = _tls_stage(settings, one, host)
+    stages.append(tls)
+    if not go_on:
+        return stages
     try:
         conn = lookup_connection(one, password)
     except DirectoryError as error:
         stages.append(Stage(_("Bind"), False, str(error)))
         return stages
     stages.append(Stage(_("Bind"), True, _("Signed in as %(name)s.", name=settings.bind_user)))
+    stages.extend(_user_stages(conn, settings, user, groups))
+    return stages
+
+
+def _tcp_stage(host: str, port: int) -> Stage:
+    """Check that the domain controller answers on its port at all."""
+    try:
+        socket.create_connection((host, port), timeout=TIMEOUT).close()
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        return Stage(
+            "TCP",
+            False,
+            _(
+                "%(server)s port %(port)s cannot be reached: %(reason)s.",
+                server=host,
+                port=port,
+                reason=reason,
+            ),
+        )
+    return Stage("TCP", True, _("%(server)s answers on port %(port)s.", server=host, port=port))
+
+
+def _tls_stage(settings: ADSettings, one: ADSettings, host: str) -> tuple[Stage, bool]:
+    """Check the TLS handshake with ``host``; return its stage and whether the test goes on.
+
+    Plain LDAP fails this stage as a warning only: the test goes on without TLS.
+    """
+    if settings.security == PLAIN:
+        return (
+            Stage(
+                "TLS",
+                False,
+                _("Plain LDAP: passwords cross the network unencrypted (for testing only)."),
+            ),
+            True,
+        )
+    server, tls = _server(one, host)
+    conn = ldap3.Connection(server, receive_timeout=TIMEOUT, raise_exceptions=False)
+    try:
+        conn.open()
+        if settings.security == STARTTLS and not conn.start_tls():
+            raise LDAPException("StartTLS refused")
+    except LDAPException as error:
+        reason = (tls.refused if tls is not None else "") or str(error)
+        return Stage("TLS", False, certificate_message(host, reason)), False
+    finally:
+        close(conn)
+    assert tls is not None
+    subject = dict(item[0] for item in tls.peer.get("subject", ()))
+    return (
+        Stage(
+            "TLS",
+            True,
+            _(
+                "Certificate of %(subject)s for %(names)s: trusted, and it names %(server)s.",
+                subject=subject.get("commonName", "-"),
+                names=_peer_names(tls.peer),
+                server=host,
+            ),
+        ),
+        True,
+    )
+
+
+def _user_stages(
+    conn: ldap3.Connection, settings: ADSettings, user: str, groups: set[str]
+) -> list[Stage]:
+    """Search for a user, then resolve its groups, on the bound ``conn`` (closed afterwards)."""
+    stages: list[Stage] = []
     try:
         account = escape_filter_chars(user.strip()[:100])
         match = f"(sAMAccountName={account})" if account else ""
