@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,9 +14,41 @@ from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.i18n import ngettext
 
+if TYPE_CHECKING:  # the export package loads its codecs: only when an export runs
+    from ibdesk.export.plan import ExportSummary
+
 
 class ExportFailed(UserError):
     """The export ran, but not everything selected was exported (already reported)."""
+
+
+def _what(media_id: int | None) -> str:
+    """Name what could not be exported: one media item, or the patient's own record."""
+    return _("media %(id)s", id=media_id) if media_id else _("patient")
+
+
+def _summary_text(summary: ExportSummary) -> str:
+    """Say what an export did, and list its problems (the first ones, and how many more)."""
+    megabytes = format(summary.bytes_written / 1e6, ".1f")
+    lines = [
+        _(
+            "Exported %(patients)s patients to %(folder)s: %(files_encoded)s "
+            "files encoded, %(files_copied)s copied, %(files_skipped)s already "
+            "there, %(value)s MB written in %(seconds)s s.",
+            **vars(summary) | {"value": megabytes, "seconds": format(summary.seconds, ".1f")},
+        )
+    ]
+    if summary.failures:
+        lines.append(ngettext("%(num)s problem:", "%(num)s problems:", summary.failures))
+        lines += [
+            f"  {item.personnummer or '-'} {_what(item.media_id)}: {item.problem}"
+            for item in summary.failed
+        ]
+        if summary.failures > len(summary.failed):
+            lines.append(
+                "  " + _("... and %(count)s more.", count=summary.failures - len(summary.failed))
+            )
+    return "\n".join(lines)
 
 
 @click.group(
@@ -98,31 +131,7 @@ def export_group(
     job = export_patients(engine, selection, options, actor)
     summary = drive(job, _("Exporting"), quiet=as_json)
 
-    def text() -> str:
-        megabytes = format(summary.bytes_written / 1e6, ".1f")
-        lines = [
-            _(
-                "Exported %(patients)s patients to %(folder)s: %(files_encoded)s "
-                "files encoded, %(files_copied)s copied, %(files_skipped)s already "
-                "there, %(value)s MB written in %(seconds)s s.",
-                **vars(summary) | {"value": megabytes, "seconds": format(summary.seconds, ".1f")},
-            )
-        ]
-        if summary.failures:
-            lines.append(ngettext("%(num)s problem:", "%(num)s problems:", summary.failures))
-            lines += [
-                f"  {item.personnummer or '-'} "
-                f"{'media ' + str(item.media_id) if item.media_id else 'patient'}: {item.problem}"
-                for item in summary.failed
-            ]
-            if summary.failures > len(summary.failed):
-                lines.append(
-                    "  "
-                    + _("... and %(count)s more.", count=summary.failures - len(summary.failed))
-                )
-        return "\n".join(lines)
-
-    emit(summary.as_dict(), as_json, text)
+    emit(summary.as_dict(), as_json, lambda: _summary_text(summary))
     if not summary.ok:
         raise ExportFailed(
             ngettext(
