@@ -11,13 +11,11 @@ the same manifest and digest as ``ibdesk.patients.signing`` so [Verify] passes. 
 from __future__ import annotations
 
 import json
-import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 from sqlalchemy import Engine, Table, delete, select
 from sqlalchemy.orm import Session
 
@@ -34,6 +32,7 @@ from ibdesk.conversion.batches import (
     targets,
     write_table,
 )
+from ibdesk.conversion.imageshape import image_shape
 from ibdesk.conversion.names import NameIndex
 from ibdesk.conversion.people import CONVERTER
 from ibdesk.conversion.placing import Empty, Mismatch, Placer
@@ -52,40 +51,8 @@ from ibdesk.models import (
 from ibdesk.patients import signing
 from ibdesk.progress import Job, LogLine, Progress
 
-_BITS = {"1": 1, "L": 8, "P": 8, "RGB": 8, "RGBA": 8, "I;16": 16, "I;16B": 16, "I": 32}
 LOOSE = "loose:"  # the map key of a patient's set of loose 1.2 items
 LOOSE_TABLE = "Status+loose"
-
-
-def _bmp_shape(head: bytes) -> tuple[int, int, int] | None:
-    """Read an ordinary BMP's size from its header (what PIL reads), or None to ask PIL."""
-    if len(head) < 54 or head[:2] != b"BM":
-        return None
-    offset, header = struct.unpack_from("<II", head, 10)
-    width, height, planes, depth, compression = struct.unpack_from("<iiHHI", head, 18)
-    colors = struct.unpack_from("<I", head, 46)[0] or (1 << depth if depth <= 8 else 0)
-    if (
-        header not in (40, 52, 56, 64, 108, 124)
-        or planes != 1
-        or depth not in (4, 8, 24, 32)
-        or compression != 0
-        or width <= 0
-        or height in (0, -(2**31))
-        or (depth <= 8 and not 0 < colors <= 65536)
-        or len(head) < max(offset, 14 + header + 4 * colors)
-    ):
-        return None
-    return width, abs(height), 8  # 4- and 8-bit are P or L, 24 and 32 RGB(A): 8 bits
-
-
-def _image_shape(head: bytes, folder: Path, path: str) -> tuple[int, int, int]:
-    """Return width, height and bit depth, from the bytes already read where possible."""
-    shape = _bmp_shape(head)
-    if shape is not None:
-        return shape
-    with Image.open(os.path.join(folder, path)) as img:
-        width, height = img.size
-        return width, height, _BITS.get(img.mode, 8)
 
 
 def _set_event(patient: Any, set_id: int, changes: dict[str, Any]) -> dict[str, Any]:
@@ -267,7 +234,7 @@ class ItemConverter(Converter):
         width = height = bits = None
         if kind.is_image:
             try:
-                width, height, bits = _image_shape(placed.head, self.placer.target_root, path)
+                width, height, bits = image_shape(placed.head, self.placer.target_root, path)
             except (UnidentifiedImageError, OSError):
                 issues.append(Issue(checks.FILE_UNREADABLE, "Filnamn", row["Filnamn"]))
         teeth, dropped = checks.read_teeth(row["Tander"])
