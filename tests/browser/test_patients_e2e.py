@@ -117,6 +117,11 @@ def test_a_patient_from_search_to_signature_to_the_log(
     expect(page.locator("#results")).to_be_visible()  # the search stays in the first pane
     page.wait_for_url(f"**/patients/?*patient={number}*", timeout=WAIT_MS)
     expect(page.locator("[data-field=note]")).to_have_text("Tandvårdsrädd")
+    # The two lists of facts stack in the narrow pane, a row's gap apart like their rows.
+    note = page.locator("[data-field=note]").bounding_box()
+    registered = page.locator("[data-field=created]").bounding_box()
+    assert note and registered
+    assert registered["y"] - (note["y"] + note["height"]) >= 4
     page.locator(".set-list a", has_text="Årskontroll").click()
     page.wait_for_url("**set=*", timeout=WAIT_MS)
     image_set = page.locator("article.image-set").filter(has_text="Årskontroll")
