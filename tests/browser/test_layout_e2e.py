@@ -52,6 +52,9 @@ def use_language(page: Page, language: str) -> None:
     if page.locator("html").get_attribute("lang") != language:
         page.click(f"#language-{language}")
     expect(page.locator("html")).to_have_attribute("lang", language, timeout=WAIT_MS)
+    # The switch reloads the page: its lang shows while it is still parsed, before the
+    # style sheets have arrived, so wait for the load event before measuring anything.
+    page.wait_for_load_state("load", timeout=WAIT_MS)
 
 
 def open_tab(page: Page, served: Served, path: str, heading: str) -> None:
