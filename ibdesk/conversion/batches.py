@@ -12,6 +12,7 @@ database's reason.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,15 +108,18 @@ class Batch:
             bulkwrite.update_rows(self.session, model, changes)
 
 
-class Converter:
+class Converter(ABC):
     """Converts source rows of one table; ``prepare`` looks up what a batch needs at once."""
 
-    def prepare(self, session: Session, rows: list[dict[str, Any]]) -> None:
-        """Look up whatever the rows refer to, in a few queries (called before each attempt)."""
+    def prepare(self, session: Session, rows: list[dict[str, Any]]) -> None:  # noqa: B027
+        """Look up whatever the rows refer to, in a few queries (called before each attempt).
 
+        A hook: settings and users need nothing looked up, so it does nothing unless overridden.
+        """
+
+    @abstractmethod
     def convert(self, batch: Batch, row: dict[str, Any]) -> Outcome:
         """Convert one row (its 2.1 rows queued on the batch)."""
-        raise NotImplementedError
 
 
 def _text(value: Any) -> str | None:
