@@ -1,4 +1,4 @@
-"""A large load into empty tables: secondary indexes built once after it, not row by row.
+"""A large load into empty tables: indexes built and counters counted once after it.
 
 Keeping six indexes of a table up to date row by row costs more than the rows themselves
 (random places in every B-tree); building them once over the loaded rows is a sort. So a
@@ -8,6 +8,10 @@ re-creates each index from the very definition the database had for it (SQLite: 
 killed halfway, the transaction rolls back and the indexes were never gone. Unique
 constraints and primary keys stay (they are what keeps the rows right). Other backends
 keep their indexes (no SQL Server here to measure it on).
+
+The statistics counters' triggers go the same way (``triggers_after``): on SQLite they
+add two ``stat_delta`` rows per media row, which cost as much as the media rows; the load
+counts its rows once at the end instead (``statistics.settle``), in the same transaction.
 """
 
 from __future__ import annotations
@@ -112,6 +116,46 @@ def indexes_after(session: Session, models: Sequence[type[Any]]) -> Iterator[Non
         session.execute(text(definition))
     for table, name, definition in keys:
         session.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"))
+
+
+def triggers(session: Session, models: Sequence[type[Any]]) -> list[tuple[str, str, str]]:
+    """Return (table, name, definition) of the user triggers on the models' tables."""
+    tables = json.dumps(sorted(m.__table__.name for m in models))
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        query = text(
+            "SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'trigger' "
+            "AND tbl_name IN (SELECT value FROM json_each(:tables)) ORDER BY tbl_name, name"
+        )
+    elif dialect == "postgresql":
+        query = text(
+            "SELECT t.relname, g.tgname, pg_get_triggerdef(g.oid) FROM pg_trigger g "
+            "JOIN pg_class t ON t.oid = g.tgrelid "
+            "JOIN pg_namespace n ON n.oid = t.relnamespace "
+            "WHERE n.nspname = current_schema() AND NOT g.tgisinternal "
+            "AND t.relname IN (SELECT json_array_elements_text(CAST(:tables AS json))) "
+            "ORDER BY t.relname, g.tgname"
+        )
+    else:
+        return []
+    return [(str(t), str(n), str(d)) for t, n, d in session.execute(query, {"tables": tables})]
+
+
+@contextmanager
+def triggers_after(session: Session, models: Sequence[type[Any]]) -> Iterator[None]:
+    """Drop the triggers on the models' tables now; re-create them exactly when the block ends.
+
+    What the triggers would have done for the rows written meanwhile is the caller's to do,
+    in the same transaction (the counters: ``statistics.settle``). Meant, like
+    ``indexes_after``, for a load into empty tables that holds them alone.
+    """
+    found = triggers(session, models)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    for table, name, _definition in found:
+        session.execute(text(f"DROP TRIGGER {name}" + (f" ON {table}" if postgresql else "")))
+    yield
+    for _table, _name, definition in found:
+        session.execute(text(definition))
 
 
 def reserve_block(session: Session, model: type[Any], count: int) -> list[int]:

@@ -116,6 +116,40 @@ def test_a_load_into_an_empty_clinic_restores_every_index_and_key(
         assert by_sha == summary.media
 
 
+def test_a_load_into_an_empty_clinic_counts_its_rows_once_and_restores_the_triggers(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Session(engine) as session:
+        before = bulkload.triggers(session, demo.LOADED)
+    # the counter triggers of media, patients and image sets: insert, delete, update each
+    assert len(before) == 9
+    during: list[int] = []
+    real_write = ChunkWriter.write
+
+    def write(self: ChunkWriter, count: int) -> DemoSummary:
+        during.append(len(bulkload.triggers(self.session, demo.LOADED)))
+        return real_write(self, count)
+
+    monkeypatch.setattr(ChunkWriter, "write", write)
+    monkeypatch.setattr(demo, "CHUNK_PATIENTS", 7)
+    summary, _ = run_to_end(demo.generate(engine, demo.DemoOptions(patients=30, seed=5)))
+    assert during == [0, 0, 0, 0, 0]  # no trigger fired for a loaded row
+    with Session(engine) as session:
+        assert bulkload.triggers(session, demo.LOADED) == before
+        counted = statistics.counters(session)
+        assert counted == statistics.recount(session)
+        assert counted["patient"].live + counted["patient"].deleted == summary.patients
+    # the re-created triggers count what comes after the load
+    with Session(engine) as session:
+        make_patient(session)
+        session.execute(text("UPDATE media_item SET deleted_at = created_at WHERE id IN (1, 2)"))
+        session.commit()
+        assert statistics.counters(session) == statistics.recount(session)
+        after = statistics.counters(session)
+        assert after["patient"].live == counted["patient"].live + 1
+        assert after != counted
+
+
 class _Broken(RuntimeError):
     pass
 

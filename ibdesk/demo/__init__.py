@@ -3,9 +3,10 @@
 Rows go in through ``ibdesk.bulkwrite`` (COPY on PostgreSQL, executemany elsewhere, ids
 reserved up front), built a chunk of patients at a time, so memory stays flat. A clinic
 with no patients and media yet is filled in one transaction whose tables' secondary
-indexes (and PostgreSQL's foreign keys) are built once after the rows (``ibdesk.bulkload``):
-two million media rows in well under two minutes, and a failed or cancelled run leaves the
-database exactly as it was. A clinic that has patients gets a transaction per chunk. With
+indexes (and PostgreSQL's foreign keys) are built, and whose rows are counted for the
+statistics, once after the rows (``ibdesk.bulkload``, ``statistics.settle``); a failed or
+cancelled run leaves the database exactly as it was (``benchmarks/demo.py`` times two
+million media). A clinic that has patients gets a transaction per chunk. With
 files, real media files are written to the image folder first (to a temporary name, then
 renamed) and removed again if their transaction fails, so rows and files always match.
 """
@@ -75,7 +76,10 @@ def _into_empty(
             # Rows only appended (no index to keep): 64 MB does, and memory stays flat (512 MB
             # measured no faster at a million media and took 500 MB more).
             bulkwrite.prepare(session, cache_mib=64)
-            with bulkload.indexes_after(session, LOADED):
+            with (
+                bulkload.indexes_after(session, LOADED),
+                bulkload.triggers_after(session, LOADED),
+            ):
                 done = 0
                 for count in iter_chunks(options.patients, CHUNK_PATIENTS):
                     writer = ChunkWriter(
@@ -93,6 +97,7 @@ def _into_empty(
                         "large clinic)."
                     )
                 )
+                statistics.settle(session)
     except BaseException:
         for path in files:
             path.unlink(missing_ok=True)
