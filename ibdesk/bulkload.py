@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from ibdesk import bulkwrite
 
 
-def secondary_indexes(session: Session, models: Sequence[type[Any]]) -> list[tuple[str, str]]:
+def secondary_indexes(session: Session, models: Sequence[type[Any]]) -> list[tuple[str, ...]]:
     """Return (name, definition) of the models' declared non-unique indexes in the database."""
     names = sorted(
         str(index.name)
@@ -37,24 +37,32 @@ def secondary_indexes(session: Session, models: Sequence[type[Any]]) -> list[tup
     )
     if not names:
         return []
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        query = text(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-            "AND name IN (SELECT value FROM json_each(:names)) ORDER BY name"
-        )
-    elif dialect == "postgresql":
-        query = text(
-            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+    return _catalogue(
+        session,
+        {
+            "sqlite": "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+            "AND sql IS NOT NULL AND name IN (SELECT value FROM json_each(:names)) "
+            "ORDER BY name",
+            "postgresql": "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
             "JOIN pg_class c ON c.oid = i.indexrelid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = current_schema() AND NOT i.indisunique "
             "AND c.relname IN (SELECT json_array_elements_text(CAST(:names AS json))) "
-            "ORDER BY c.relname"
-        )
-    else:
+            "ORDER BY c.relname",
+        },
+        names,
+    )
+
+
+def _catalogue(
+    session: Session, queries: dict[str, str], names: list[str]
+) -> list[tuple[str, ...]]:
+    """Run this backend's catalogue query (none: no rows) with ``:names`` bound to ``names``."""
+    query = queries.get(session.get_bind().dialect.name)
+    if query is None:
         return []
-    return [(str(n), str(d)) for n, d in session.execute(query, {"names": json.dumps(names)})]
+    rows = session.execute(text(query), {"names": json.dumps(names)})
+    return [tuple(str(value) for value in row) for row in rows]
 
 
 def tables_empty(session: Session, models: Sequence[type[Any]]) -> bool:
@@ -68,25 +76,29 @@ def tables_empty(session: Session, models: Sequence[type[Any]]) -> bool:
     )
 
 
-def foreign_keys(session: Session, models: Sequence[type[Any]]) -> list[tuple[str, str, str]]:
+def foreign_keys(session: Session, models: Sequence[type[Any]]) -> list[tuple[str, ...]]:
     """Return (table, name, definition) of the foreign keys of the models' tables (PostgreSQL).
 
     PostgreSQL checks a foreign key with a trigger and a lookup per row; adding the
     constraint after the load checks every row in one join. SQLite's check is a lookup in
     the parent's primary key, about as cheap as it gets: its keys stay.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return []
-    tables = json.dumps(sorted(m.__table__.name for m in models))
-    query = text(
-        "SELECT t.relname, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
-        "JOIN pg_class t ON t.oid = c.conrelid "
-        "JOIN pg_namespace n ON n.oid = t.relnamespace "
-        "WHERE n.nspname = current_schema() AND c.contype = 'f' "
-        "AND t.relname IN (SELECT json_array_elements_text(CAST(:tables AS json))) "
-        "ORDER BY t.relname, c.conname"
+    return _catalogue(
+        session,
+        {
+            "postgresql": "SELECT t.relname, c.conname, pg_get_constraintdef(c.oid) "
+            "FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+            "JOIN pg_namespace n ON n.oid = t.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.contype = 'f' "
+            "AND t.relname IN (SELECT json_array_elements_text(CAST(:names AS json))) "
+            "ORDER BY t.relname, c.conname",
+        },
+        _table_names(models),
     )
-    return [(str(t), str(n), str(d)) for t, n, d in session.execute(query, {"tables": tables})]
+
+
+def _table_names(models: Sequence[type[Any]]) -> list[str]:
+    return sorted(str(m.__table__.name) for m in models)
 
 
 @contextmanager
@@ -118,27 +130,22 @@ def indexes_after(session: Session, models: Sequence[type[Any]]) -> Iterator[Non
         session.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"))
 
 
-def triggers(session: Session, models: Sequence[type[Any]]) -> list[tuple[str, str, str]]:
+def triggers(session: Session, models: Sequence[type[Any]]) -> list[tuple[str, ...]]:
     """Return (table, name, definition) of the user triggers on the models' tables."""
-    tables = json.dumps(sorted(m.__table__.name for m in models))
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        query = text(
-            "SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'trigger' "
-            "AND tbl_name IN (SELECT value FROM json_each(:tables)) ORDER BY tbl_name, name"
-        )
-    elif dialect == "postgresql":
-        query = text(
-            "SELECT t.relname, g.tgname, pg_get_triggerdef(g.oid) FROM pg_trigger g "
-            "JOIN pg_class t ON t.oid = g.tgrelid "
+    return _catalogue(
+        session,
+        {
+            "sqlite": "SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'trigger' "
+            "AND tbl_name IN (SELECT value FROM json_each(:names)) ORDER BY tbl_name, name",
+            "postgresql": "SELECT t.relname, g.tgname, pg_get_triggerdef(g.oid) "
+            "FROM pg_trigger g JOIN pg_class t ON t.oid = g.tgrelid "
             "JOIN pg_namespace n ON n.oid = t.relnamespace "
             "WHERE n.nspname = current_schema() AND NOT g.tgisinternal "
-            "AND t.relname IN (SELECT json_array_elements_text(CAST(:tables AS json))) "
-            "ORDER BY t.relname, g.tgname"
-        )
-    else:
-        return []
-    return [(str(t), str(n), str(d)) for t, n, d in session.execute(query, {"tables": tables})]
+            "AND t.relname IN (SELECT json_array_elements_text(CAST(:names AS json))) "
+            "ORDER BY t.relname, g.tgname",
+        },
+        _table_names(models),
+    )
 
 
 @contextmanager
