@@ -83,7 +83,7 @@ def _into_empty(
                 done = 0
                 for count in iter_chunks(options.patients, CHUNK_PATIENTS):
                     writer = ChunkWriter(
-                        session, options, rng, used, reserve=bulkload.reserve_block
+                        session, options, rng, used, reserve=bulkload.reserve_block, alone=True
                     )
                     try:
                         total.add(writer.write(count))
