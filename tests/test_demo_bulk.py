@@ -281,3 +281,27 @@ def test_sqlite_sorts_the_index_builds_with_helper_threads_and_then_stops(
     assert threads_at_build == [bulkload.SORT_THREADS] * 16
     # the connection that built them, back in the pool, is back to no helper thread
     assert builders[0].execute("PRAGMA threads").fetchone()[0] == 0
+
+
+def test_numbers_are_looked_up_only_in_a_clinic_that_has_patients(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lookups: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("SELECT patient.personnummer"):
+            lookups.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        monkeypatch.setattr(demo, "CHUNK_PATIENTS", 7)
+        run_to_end(demo.generate(engine, demo.DemoOptions(patients=20, seed=5)))
+        assert lookups == []  # an empty clinic: the run's own numbers are all there are
+        # A second run with the same seed draws the same numbers first: each is taken.
+        second, _ = run_to_end(demo.generate(engine, demo.DemoOptions(patients=20, seed=5)))
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    assert len(lookups) >= 3  # asked the database, a chunk at a time
+    with Session(engine) as session:
+        numbers = list(session.scalars(select(Patient.personnummer)))
+    assert second.patients == 20 and len(numbers) == len(set(numbers)) == 40
