@@ -26,9 +26,6 @@ from sqlalchemy.orm import Session
 
 from ibdesk import bulkwrite
 
-# SQLite's sort helper threads for the index builds after a load (its own cap is 8).
-SORT_THREADS = 2
-
 
 def secondary_indexes(session: Session, models: Sequence[type[Any]]) -> list[tuple[str, ...]]:
     """Return (name, definition) of the models' declared non-unique indexes in the database."""
@@ -123,19 +120,12 @@ def indexes_after(session: Session, models: Sequence[type[Any]]) -> Iterator[Non
     for name, _definition in indexes:
         session.execute(text(f"DROP INDEX {name}"))
     yield
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         # Sorting for an index build in memory rather than in temporary files (this
         # transaction only; a cap, not an allocation).
         session.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
-    elif dialect == "sqlite":
-        # A helper thread for each index build's sort: measured 30 % faster over two
-        # million media rows on two cores. Back to none after, for this pooled connection.
-        session.execute(text(f"PRAGMA threads = {SORT_THREADS}"))
     for _name, definition in indexes:
         session.execute(text(definition))
-    if dialect == "sqlite":
-        session.execute(text("PRAGMA threads = 0"))
     for table, name, definition in keys:
         session.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"))
 

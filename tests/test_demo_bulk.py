@@ -260,29 +260,6 @@ def test_a_load_killed_halfway_leaves_the_clinic_as_it_was(engine: Engine, db_ur
         assert statistics.counters(session) == statistics.recount(session)
 
 
-def test_sqlite_sorts_the_index_builds_with_helper_threads_and_then_stops(
-    engine: Engine,
-) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("PRAGMA threads is SQLite's")
-    threads_at_build: list[int] = []
-    builders: list[Any] = []
-
-    def before(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith("CREATE INDEX"):
-            builders.append(raw := conn.connection.dbapi_connection)
-            threads_at_build.append(raw.execute("PRAGMA threads").fetchone()[0])
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        run_to_end(demo.generate(engine, demo.DemoOptions(patients=12, seed=5)))
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-    assert threads_at_build == [bulkload.SORT_THREADS] * 16
-    # the connection that built them, back in the pool, is back to no helper thread
-    assert builders[0].execute("PRAGMA threads").fetchone()[0] == 0
-
-
 def test_numbers_are_looked_up_only_in_a_clinic_that_has_patients(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
