@@ -193,12 +193,12 @@ class ChunkWriter:
 
     def _fresh_numbers(self, count: int) -> list[_NewNumber]:
         """Draw ``count`` patient numbers that neither this run nor the database has."""
+        if self.alone:
+            return [self._number() for _ in range(count)]
         numbers: list[_NewNumber] = []
         while len(numbers) < count:
             # Numbers already in the database (an earlier demo run) are drawn again.
             batch = [self._number() for _ in range(count - len(numbers))]
-            if self.alone:
-                return numbers + batch
             taken = set(
                 self.session.scalars(
                     select(Patient.personnummer).where(
