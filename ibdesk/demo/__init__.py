@@ -82,9 +82,7 @@ def _into_empty(
             ):
                 done = 0
                 for count in iter_chunks(options.patients, CHUNK_PATIENTS):
-                    writer = ChunkWriter(
-                        session, options, rng, used, reserve=bulkload.reserve_block, alone=True
-                    )
+                    writer = ChunkWriter(session, options, rng, used, alone=True)
                     try:
                         total.add(writer.write(count))
                     finally:

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import personnummer
+from ibdesk import bulkload, personnummer
 from ibdesk.bulkwrite import insert_values, reserve_ids
 from ibdesk.demo import content as demo_content
 from ibdesk.demo.dice import Dice
@@ -148,20 +148,19 @@ class ChunkWriter:
         options: DemoOptions,
         rng: random.Random,
         used: set[str],
-        reserve: Callable[[Session, type[Any], int], list[int]] = reserve_ids,
         alone: bool = False,
     ) -> None:
         """Write into ``session``, drawing from ``rng``; ``used`` is shared by all chunks.
 
-        ``reserve`` gives the new rows their ids (``bulkload.reserve_block`` in a load that
-        holds the tables alone). ``alone``: the patient table was empty when the run began
-        and no one else writes it until the run commits, so ``used`` holds every number
-        taken and the database is not asked (PostgreSQL plans that lookup for the empty
-        table it saw at the start: a full scan per chunk, six seconds each at 100 000
-        patients).
+        ``alone``: a load that holds the tables alone, into a patient table that was empty
+        when the run began. Its ids come in blocks (``bulkload.reserve_block``), and
+        ``used`` holds every number taken, so the database is not asked (PostgreSQL plans
+        that lookup for the empty table it saw at the start: a full scan per chunk, six
+        seconds each at 100 000 patients).
         """
         self.session, self.options, self.rng, self.used = session, options, rng, used
-        self.reserve, self.alone = reserve, alone
+        self.alone = alone
+        self.reserve = bulkload.reserve_block if alone else reserve_ids
         self.dice = Dice(rng)
         self.files_written: list[Path] = []
         self.summary = DemoSummary()
