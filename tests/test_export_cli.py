@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 from lxml import etree
 from PIL import Image
+from processes import LINUX_PROC, descendants, wait_gone
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -32,7 +33,6 @@ from ibdesk.models import MediaItem, SystemEvent
 from ibdesk.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
-LINUX_PROC = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 
 
 def run(*args: str) -> Result:
@@ -141,43 +141,6 @@ def test_usage_errors(db: tuple[str, Engine, Session, Clinic], out: Path) -> Non
     assert unknown.exit_code == 1 and "19121212-1212" in unknown.stderr
 
 
-def _children(pid: int) -> set[int]:
-    """Return every living descendant of a process (Linux /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z":
-                parents[int(entry.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier}
-        found |= frontier
-    return found
-
-
-def _alive(pids: set[int]) -> set[int]:
-    alive = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            alive.add(pid)
-    return alive
-
-
-def _wait_gone(pids: set[int], seconds: float = 20.0) -> set[int]:
-    deadline = time.monotonic() + seconds
-    while _alive(pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return _alive(pids)
-
-
 def _assert_every_final_file_is_complete(out: Path, c: Clinic, session: Session) -> int:
     """Check that no file with a final name is half-written; return how many were checked."""
     checked = 0
@@ -224,14 +187,14 @@ def test_kill_9_in_the_middle_then_rerun_completes(
             if any(read(p / MANIFEST) for p in out.iterdir() if p.is_dir()):
                 break
             time.sleep(0.01)
-        workers = _children(process.pid)
+        workers = descendants(process.pid)
         assert process.poll() is None, "the export ended before it could be killed"
         os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
     finally:
         if process.poll() is None:
             process.kill()
-    assert workers and not _wait_gone(workers), "worker processes outlived the killed export"
+    assert workers and not wait_gone(workers), "worker processes outlived the killed export"
     finished = [p for p in out.iterdir() if (p / "patient.xml").exists()]
     assert len(finished) < 6 and not (out / MANIFEST).exists()
     assert _assert_every_final_file_is_complete(out, c, session) >= 1
@@ -264,12 +227,12 @@ def test_closing_the_job_shuts_the_worker_processes_down(
     next(e for e in job if isinstance(e, Progress) and e.done >= 1)
     server: int | None = getattr(forkserver._forkserver, "_forkserver_pid", None)
     assert server is not None
-    workers = _children(server)
+    workers = descendants(server)
     assert workers
     started = time.monotonic()
     job.close()
     assert time.monotonic() - started < 30
-    assert not _wait_gone(workers, 5.0)
+    assert not wait_gone(workers, 5.0)
     with lock(out):  # released
         pass
     assert not any(p.name.startswith(".part-") for p in out.rglob("*"))

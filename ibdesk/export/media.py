@@ -14,7 +14,6 @@ documents copied unchanged.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from ibdesk.export.files import (
 )
 from ibdesk.i18n import gettext as _
 from ibdesk.safefiles import FileProblem
+from ibdesk.workers import init_helper
 
 IMAGE_KINDS = frozenset({"intraoral", "panoramic", "photo"})
 _SAFE_EXTENSION = re.compile(r"^[a-z0-9]{1,8}$")
@@ -100,29 +100,8 @@ def safe_extension(path: str, default: str = "bin") -> str:
 
 def init_worker(threads: int) -> None:
     """Prepare a worker process: OpenJPEG threads, no Ctrl-C, exit when the export dies."""
-    import signal
-
-    # Ctrl-C reaches the whole process group; the export itself decides how to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    init_helper()
     pixels.set_threads(threads)
-    _exit_with_parent()
-
-
-def _exit_with_parent() -> None:
-    # A killed export (kill -9, a crash) must not leave workers behind; their task queue
-    # would keep them waiting forever, so each watches its parent and exits with it.
-    import multiprocessing
-    import threading
-
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        parent.join()
-        os._exit(1)
-
-    threading.Thread(target=watch, name="ibdesk-export-parent-watch", daemon=True).start()
 
 
 def export_file(task: FileTask) -> FileResult:

@@ -1,30 +1,25 @@
 """The pool of worker processes that encode an export's media files.
 
-Workers are never a plain fork of this process (the web app runs threads, and forking a
-threaded process is unsafe): on POSIX a fork server starts once with the image libraries
-loaded and forks workers from itself; Windows has only spawn. Each worker gets a share of
-OpenJPEG's threads, ignores Ctrl-C and exits when the export process dies. ``jobs=0``
-runs every file in the calling process instead.
+Workers start as every helper does (``ibdesk.workers``: a fork server, or spawn on
+Windows); each gets a share of OpenJPEG's threads, ignores Ctrl-C and exits when the
+export process dies. ``jobs=0`` runs every file in the calling process instead.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
 from ibdesk.errors import UserError
 from ibdesk.export import media, pixels
 from ibdesk.export.media import FileResult, FileTask
 from ibdesk.i18n import gettext as _
+from ibdesk.workers import worker_context
 
 T = TypeVar("T")
-# Only third-party modules: the fork server imports them before it has our sys.path.
-_PRELOAD = ["numpy", "PIL.Image", "glymur"]
 
 
 class InlineExecutor(Executor):
@@ -38,15 +33,6 @@ class InlineExecutor(Executor):
         except Exception as error:
             future.set_exception(error)
         return future
-
-
-def worker_context() -> BaseContext:
-    """Return how worker processes are started (fork server, or spawn on Windows)."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_PRELOAD)
-        return context
-    return multiprocessing.get_context("spawn")
 
 
 class WorkerPool:
