@@ -55,7 +55,11 @@ def resident() -> int:
 
 
 class PeakRss:
-    """Samples this process's resident set every 50 ms; keeps the highest."""
+    """Samples the resident set of this process and its helpers every 50 ms; keeps the highest.
+
+    Helpers are every process below this one (a fork server and what it forked: the demo's
+    row builder, the export's encoders), summed with this one's at each sample.
+    """
 
     def __init__(self) -> None:
         """Start sampling on a daemon thread."""
@@ -65,15 +69,25 @@ class PeakRss:
         self._thread.start()
 
     def _run(self) -> None:
+        from processes import descendants  # tests/processes.py
+
+        me = os.getpid()
         while not self._stop.wait(0.05):
-            with open("/proc/self/statm", encoding="ascii") as fh:
-                self.peak = max(self.peak, int(fh.read().split()[1]) * PAGE)
+            self.peak = max(self.peak, sum(_rss(pid) for pid in {me} | descendants(me)))
 
     def stop(self) -> int:
         """Stop sampling; return the peak in bytes."""
         self._stop.set()
         self._thread.join()
         return self.peak
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * PAGE
+    except OSError:  # it has just ended
+        return 0
 
 
 def bare_rows(source: Path, target: Path) -> tuple[int, float]:

@@ -165,25 +165,44 @@ def triggers_after(session: Session, models: Sequence[type[Any]]) -> Iterator[No
         session.execute(text(definition))
 
 
-def reserve_block(session: Session, model: type[Any], count: int) -> list[int]:
-    """Reserve ``count`` consecutive new ids for a load that holds the model's table alone.
+class LocalIds:
+    """New ids counted here, up from each table's highest, for a load that holds its tables.
 
-    PostgreSQL: one ``setval`` moves the sequence past the whole block, instead of one
-    ``nextval`` per id (which cost as much as writing the rows). Only for a load inside
-    ``indexes_after``, whose EXCLUSIVE lock keeps every other writer off the table until
-    the load commits (an id drawn by hand meanwhile could only make that writer's insert
-    fail, never overwrite a row); SQLite's single writer holds everything anyway.
+    Only inside ``indexes_after``, whose EXCLUSIVE lock keeps every other writer off the
+    tables until the load commits (SQLite's single writer holds everything anyway): no id
+    is asked of the database per chunk, so another process can build the rows
+    (``demo.producer``). PostgreSQL's sequences learn the ids at the end
+    (``advance_sequences``).
     """
-    if count <= 0:
-        return []
+
+    def __init__(self, highest: dict[str, int]) -> None:
+        """Count up from ``highest``: table name -> its highest id."""
+        self.next = dict(highest)
+
+    @classmethod
+    def of(cls, session: Session, models: Sequence[type[Any]]) -> LocalIds:
+        """Count up from the highest ids the models' tables have now."""
+        return cls({m.__table__.name: bulkwrite.highest_id(session, m) for m in models})
+
+    def __call__(self, model: type[Any], count: int) -> range:
+        """Return the next ``count`` ids of the model's table."""
+        name = model.__table__.name
+        first = self.next[name] + 1
+        self.next[name] += count
+        return range(first, first + count)
+
+
+def advance_sequences(session: Session, models: Sequence[type[Any]]) -> None:
+    """PostgreSQL: move each table's id sequence up to its highest id (never back)."""
     if session.get_bind().dialect.name != "postgresql":
-        return bulkwrite.reserve_ids(session, model, count)
-    last = session.scalar(
-        text(
-            "SELECT setval(q.s, nextval(q.s) + :n - 1) FROM "
-            "(SELECT CAST(pg_get_serial_sequence(:t, 'id') AS regclass) AS s) q"
-        ),
-        {"t": model.__table__.name, "n": count},
-    )
-    assert last is not None
-    return list(range(int(last) - count + 1, int(last) + 1))
+        return
+    for model in models:
+        name = model.__table__.name
+        session.execute(
+            text(
+                "SELECT setval(q.s, GREATEST(q.m, COALESCE(pg_sequence_last_value(q.s), 0))) "
+                "FROM (SELECT CAST(pg_get_serial_sequence(:t, 'id') AS regclass) AS s, "
+                f"(SELECT max(id) FROM {name}) AS m) q WHERE q.m IS NOT NULL"
+            ),
+            {"t": name},
+        )

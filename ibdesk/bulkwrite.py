@@ -73,7 +73,7 @@ class IdPool:
         table = model.__table__
         if self.dialect != "postgresql":
             if table.name not in self._next:
-                self._next[table.name] = _highest_id(self.session, table, self.dialect) + 1
+                self._next[table.name] = highest_id(self.session, model) + 1
             row_id = self._next[table.name]
             self._next[table.name] = row_id + 1
             return row_id
@@ -83,8 +83,10 @@ class IdPool:
         return free.pop()
 
 
-def _highest_id(session: Session, table: Table, dialect: str) -> int:
-    if dialect == "mssql":
+def highest_id(session: Session, model: type[Any]) -> int:
+    """Return the highest id in the model's table (0 when empty); SQL Server: lock it."""
+    table = model.__table__
+    if session.get_bind().dialect.name == "mssql":
         found = session.execute(
             text(f"SELECT MAX(id) FROM {table.name} WITH (TABLOCKX, HOLDLOCK)")
         ).scalar()
@@ -112,7 +114,7 @@ def reserve_ids(session: Session, model: type[Any], count: int) -> list[int]:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return _sequence_ids(session, table, count)
-    start = _highest_id(session, table, dialect)
+    start = highest_id(session, model)
     return list(range(start + 1, start + 1 + count))
 
 

@@ -38,6 +38,7 @@ from test_window import (
 )
 from test_window import xvfb as xvfb  # the fixture: a private X server
 
+from ibdesk import demo
 from webfixtures import WAIT_S
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,6 +225,15 @@ def test_the_built_program_is_the_ibdesk_command_from_any_folder(
         built, env, elsewhere, "demo", "--patients", "2", "--with-files", "--images", str(images)
     )
     assert "Made 2 patients" in made.stdout
+    # So many patients into an empty clinic: a second process (a fork-server child of the
+    # frozen program) builds the rows while the program writes them.
+    assert demo.PROCESS_FROM_PATIENTS <= 5000
+    rows_db = ("--db", f"sqlite:///{tmp_path / 'rader.db'}")
+    run_built(built, env, elsewhere, *rows_db, "db", "upgrade")
+    large = run_built(
+        built, env, elsewhere, *rows_db, "demo", "--patients", "5000", "--media-per-patient", "2"
+    )
+    assert "Made 5000 patients, " in large.stdout and "10000 media" in large.stdout
     # An export acts as a signed-in administrator: the first one is made at the server.
     password = "ett långt lösenord för bygget\n"
     run_built(

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import multiprocessing
+import os
+import random
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import descendants, wait_gone
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
 from factories import make_patient
 from ibdesk import bulkload, bulkwrite, demo, statistics
-from ibdesk.demo.options import DemoSummary
-from ibdesk.demo.writer import ChunkWriter
+from ibdesk.demo import producer
+from ibdesk.demo.writer import Chunk, ChunkBuilder, iter_chunks
 from ibdesk.logs import auditchain
 from ibdesk.models import AuditEvent, ImageSet, LoginEvent, MediaItem, Patient
 from ibdesk.progress import Progress, run_to_end
@@ -44,6 +48,71 @@ def test_a_seed_makes_the_same_clinic(engine: Engine) -> None:
     options = demo.DemoOptions(patients=40, media_per_patient=9, seed=7, today=TODAY)
     run_to_end(demo.generate(engine, options))
     assert _fingerprint(engine) == SEED_7_DIGEST
+
+
+def test_a_second_process_makes_the_same_clinic(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[int] = []
+    real_chunks = producer.chunks
+
+    def chunks(*args: Any) -> Generator[Chunk]:
+        started.append(1)
+        return real_chunks(*args)
+
+    monkeypatch.setattr(producer, "chunks", chunks)
+    monkeypatch.setattr(demo, "PROCESS_FROM_PATIENTS", 1)
+    options = demo.DemoOptions(patients=40, media_per_patient=9, seed=7, today=TODAY)
+    run_to_end(demo.generate(engine, options))
+    assert started == [1]
+    assert _fingerprint(engine) == SEED_7_DIGEST
+
+
+def test_the_second_process_builds_chunk_for_chunk_what_this_one_would() -> None:
+    options = demo.DemoOptions(patients=40, media_per_patient=9, seed=7, today=TODAY)
+    here = ChunkBuilder(options, random.Random(7), set(), _ids())
+    expected = [here.build(count) for count in iter_chunks(40, 7)]
+    built = list(producer.chunks(options, random.Random(7), _ids(), 7))
+    assert [len(c.patients) for c in built] == [7, 7, 7, 7, 7, 5]
+    assert built == expected
+
+
+def _builder_process() -> multiprocessing.process.BaseProcess:
+    [process] = [p for p in multiprocessing.active_children() if p.name == "ibdesk-demo-rows"]
+    return process
+
+
+def _ids() -> bulkload.LocalIds:
+    return bulkload.LocalIds({str(m.__table__.name): 0 for m in demo.LOADED})
+
+
+def test_closing_the_rows_stops_the_second_process() -> None:
+    chunks = producer.chunks(demo.DemoOptions(patients=50), random.Random(1), _ids(), 2)
+    first = next(chunks)
+    assert len(first.patients) == 2 and first.summary.media == 40
+    process = _builder_process()
+    assert process.is_alive()  # waiting: the queue holds two chunks at the most
+    chunks.close()
+    assert process.exitcode is not None
+
+
+def test_a_second_process_that_dies_is_an_error_not_a_hang() -> None:
+    chunks = producer.chunks(demo.DemoOptions(patients=50), random.Random(1), _ids(), 2)
+    next(chunks)
+    os.kill(_builder_process().pid, signal.SIGKILL)
+    with pytest.raises(producer.BuilderError, match=r"stopped unexpectedly \(exit code -9"):
+        for _chunk in chunks:
+            pass
+
+
+def test_an_error_in_the_second_process_comes_back_with_its_trace() -> None:
+    no_ids = bulkload.LocalIds({})  # a table it cannot count ids for
+    chunks = producer.chunks(demo.DemoOptions(patients=5), random.Random(1), no_ids, 2)
+    with pytest.raises(
+        producer.BuilderError, match=r"(?s)nothing was written.*KeyError: 'patient'"
+    ):
+        next(chunks)
+    assert not [p for p in multiprocessing.active_children() if p.name == "ibdesk-demo-rows"]
 
 
 def test_counters_and_audit_chain_hold_after_a_demo(engine: Engine) -> None:
@@ -124,13 +193,13 @@ def test_a_load_into_an_empty_clinic_counts_its_rows_once_and_restores_the_trigg
     # the counter triggers of media, patients and image sets: insert, delete, update each
     assert len(before) == 9
     during: list[int] = []
-    real_write = ChunkWriter.write
+    real_write = Chunk.write
 
-    def write(self: ChunkWriter, count: int) -> DemoSummary:
-        during.append(len(bulkload.triggers(self.session, demo.LOADED)))
-        return real_write(self, count)
+    def write(self: Chunk, session: Session) -> None:
+        during.append(len(bulkload.triggers(session, demo.LOADED)))
+        real_write(self, session)
 
-    monkeypatch.setattr(ChunkWriter, "write", write)
+    monkeypatch.setattr(Chunk, "write", write)
     monkeypatch.setattr(demo, "CHUNK_PATIENTS", 7)
     summary, _ = run_to_end(demo.generate(engine, demo.DemoOptions(patients=30, seed=5)))
     assert during == [0, 0, 0, 0, 0]  # no trigger fired for a loaded row
@@ -161,16 +230,16 @@ def test_a_load_that_fails_halfway_leaves_the_clinic_as_it_was(
     before = _schema(engine)
     folder = tmp_path / "bilder"
     folder.mkdir()
-    real_write = ChunkWriter.write
+    real_build = ChunkBuilder.build
     calls = []
 
-    def write(self: ChunkWriter, count: int) -> DemoSummary:
+    def build(self: ChunkBuilder, count: int) -> Chunk:
         calls.append(count)
         if len(calls) == 3:
             raise _Broken("disk full")
-        return real_write(self, count)
+        return real_build(self, count)
 
-    monkeypatch.setattr(ChunkWriter, "write", write)
+    monkeypatch.setattr(ChunkBuilder, "build", build)
     monkeypatch.setattr(demo, "CHUNK_PATIENTS", 2)
     options = demo.DemoOptions(
         patients=10, media_per_patient=2, image_folder=folder if with_files else None
@@ -234,6 +303,8 @@ def test_stored_form_is_read_back_for_other_backends() -> None:
 
 def test_a_load_killed_halfway_leaves_the_clinic_as_it_was(engine: Engine, db_url: str) -> None:
     before = _schema(engine)
+    # 50 000 patients: the rows are built in a second process, which must end with this one.
+    assert demo.PROCESS_FROM_PATIENTS <= 50_000
     proc = subprocess.Popen(
         [sys.executable, "-m", "ibdesk", "--db", db_url, "demo", "--patients", "50000"],
         stderr=subprocess.PIPE,
@@ -245,6 +316,7 @@ def test_a_load_killed_halfway_leaves_the_clinic_as_it_was(engine: Engine, db_ur
         for line in proc.stderr:
             if "patients" in line and "/50000" in line:  # the load is under way
                 break
+        helpers = descendants(proc.pid)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
@@ -252,6 +324,7 @@ def test_a_load_killed_halfway_leaves_the_clinic_as_it_was(engine: Engine, db_ur
         if proc.stderr is not None:
             proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
+    assert helpers and not wait_gone(helpers), "the row builder outlived the killed demo"
     engine.dispose()
     assert _schema(engine) == before
     with Session(engine) as session:

@@ -6,29 +6,36 @@ with no patients and media yet is filled in one transaction whose tables' second
 indexes (and PostgreSQL's foreign keys) are built, and whose rows are counted for the
 statistics, once after the rows (``ibdesk.bulkload``, ``statistics.settle``); a failed or
 cancelled run leaves the database exactly as it was (``benchmarks/demo.py`` times two
-million media). A clinic that has patients gets a transaction per chunk. With
+million media). A large one without files has its rows built in a second process while
+this one writes (``demo.producer``). A clinic that has patients gets a transaction per
+chunk. With
 files, real media files are written to the image folder first (to a temporary name, then
 renamed) and removed again if their transaction fails, so rows and files always match.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Generator, Iterator
+from contextlib import closing
 
 from sqlalchemy import Engine
 
 from ibdesk import audit, bulkload, bulkwrite, statistics
 from ibdesk.db import session_scope
+from ibdesk.demo import producer
 from ibdesk.demo.options import DemoOptions, DemoSummary
-from ibdesk.demo.writer import ChunkWriter
+from ibdesk.demo.writer import Chunk, ChunkBuilder, iter_chunks, taken_in
 from ibdesk.i18n import gettext as _
 from ibdesk.models import AuditEvent, ImageSet, LoginEvent, MediaItem, Patient, UTCDateTime
 from ibdesk.progress import Job, LogLine, Progress
 
 CHUNK_PATIENTS = 1000
+# From this many patients (without files) a second process builds the rows: below it, the
+# process would take longer to start than it saves.
+PROCESS_FROM_PATIENTS = 5000
 # The tables a demo writes; into a clinic with no patients and media yet, in one go.
 LOADED = (Patient, ImageSet, MediaItem, AuditEvent, LoginEvent)
 
@@ -70,7 +77,7 @@ def _into_empty(
     engine: Engine, options: DemoOptions, rng: random.Random, used: set[str], total: DemoSummary
 ) -> Iterator[Progress | LogLine]:
     """Fill empty tables in one transaction, their secondary indexes built after the rows."""
-    files: list[Path] = []
+    builder: ChunkBuilder | None = None
     try:
         with session_scope(engine) as session:
             # Rows only appended (no index to keep): 64 MB does, and memory stays flat (512 MB
@@ -80,15 +87,18 @@ def _into_empty(
                 bulkload.indexes_after(session, LOADED),
                 bulkload.triggers_after(session, LOADED),
             ):
-                done = 0
-                for count in iter_chunks(options.patients, CHUNK_PATIENTS):
-                    writer = ChunkWriter(session, options, rng, used, alone=True)
-                    try:
-                        total.add(writer.write(count))
-                    finally:
-                        files += writer.files_written
-                    done += count
-                    yield Progress(done, options.patients, "patients")
+                ids = bulkload.LocalIds.of(session, LOADED)
+                if options.image_folder is None and options.patients >= PROCESS_FROM_PATIENTS:
+                    chunks = producer.chunks(options, rng, ids, CHUNK_PATIENTS)
+                else:
+                    builder = ChunkBuilder(options, rng, used, ids)
+                    chunks = _built(builder, options.patients)
+                with closing(chunks):  # a second process stops at once on any error
+                    for chunk in chunks:
+                        chunk.write(session)
+                        total.add(chunk.summary)
+                        yield Progress(total.patients, options.patients, "patients")
+                bulkload.advance_sequences(session, LOADED)
                 yield LogLine(
                     _(
                         "All rows are written; now the indexes are built (a while for a "
@@ -97,38 +107,36 @@ def _into_empty(
                 )
                 statistics.settle(session)
     except BaseException:
-        for path in files:
+        for path in builder.files_written if builder else []:
             path.unlink(missing_ok=True)
         raise
+
+
+def _built(builder: ChunkBuilder, patients: int) -> Generator[Chunk]:
+    for count in iter_chunks(patients, CHUNK_PATIENTS):
+        yield builder.build(count)
 
 
 def _chunk_by_chunk(
     engine: Engine, options: DemoOptions, rng: random.Random, used: set[str], total: DemoSummary
 ) -> Iterator[Progress]:
     """Add to a clinic that has rows already, a transaction per chunk of patients."""
-    done = 0
     for count in iter_chunks(options.patients, CHUNK_PATIENTS):
-        writer: ChunkWriter | None = None
+        builder: ChunkBuilder | None = None
         try:
             with session_scope(engine) as session:
                 # Touches every index at random places: give it 512 MB (as before).
                 bulkwrite.prepare(session, cache_mib=512)
-                writer = ChunkWriter(session, options, rng, used)
-                part = writer.write(count)
+                ids = functools.partial(bulkwrite.reserve_ids, session)
+                builder = ChunkBuilder(options, rng, used, ids, taken_in(session))
+                chunk = builder.build(count)
+                chunk.write(session)
         except BaseException:
-            for path in writer.files_written if writer else []:
+            for path in builder.files_written if builder else []:
                 path.unlink(missing_ok=True)
             raise
-        total.add(part)
-        done += count
-        yield Progress(done, options.patients, "patients")
-
-
-def iter_chunks(total: int, size: int) -> Iterator[int]:
-    """Yield chunk sizes that add up to total."""
-    while total > 0:
-        yield min(size, total)
-        total -= size
+        total.add(chunk.summary)
+        yield Progress(total.patients, options.patients, "patients")
 
 
 __all__ = ["DemoOptions", "DemoSummary", "UTCDateTime", "generate"]

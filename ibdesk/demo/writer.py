@@ -16,7 +16,7 @@ import json
 import os
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -25,8 +25,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import bulkload, personnummer
-from ibdesk.bulkwrite import insert_values, reserve_ids
+from ibdesk import personnummer
+from ibdesk.bulkwrite import insert_values
 from ibdesk.demo import content as demo_content
 from ibdesk.demo.dice import Dice
 from ibdesk.demo.kinds import FILE_KINDS, KIND_WEIGHTS, KindRow
@@ -139,28 +139,62 @@ def _drawn_size_and_digest(kind: KindRow, bits: Callable[[int], int]) -> tuple[i
     return kind.low + r, f"{bits(256):064x}"
 
 
-class ChunkWriter:
-    """Writes one chunk of patients; keeps the numbers already used in this run."""
+IdSource = Callable[[type[Any], int], Sequence[int]]
+"""Reserves ``count`` new ids of a model's table (``reserve_ids``, ``bulkload.LocalIds``)."""
+TakenLookup = Callable[[list[str]], set[str]]
+"""Returns which of these patient numbers the database has already."""
+
+
+def taken_in(session: Session) -> TakenLookup:
+    """Look patient numbers up in the database ``session`` writes to."""
+
+    def taken(numbers: list[str]) -> set[str]:
+        found = select(Patient.personnummer).where(Patient.personnummer.in_(numbers))
+        return set(session.scalars(found))
+
+    return taken
+
+
+@dataclass
+class Chunk:
+    """One chunk's rows in stored form (``insert_values``), and what they add up to."""
+
+    patients: list[tuple[Any, ...]]
+    image_sets: list[tuple[Any, ...]]
+    media: list[tuple[Any, ...]]
+    audit_events: list[tuple[Any, ...]]
+    logins: list[tuple[Any, ...]]
+    summary: DemoSummary
+
+    def write(self, session: Session) -> None:
+        """Insert the rows, parents before children."""
+        insert_values(session, Patient, PATIENT_COLUMNS, self.patients)
+        insert_values(session, ImageSet, IMAGE_SET_COLUMNS, self.image_sets)
+        insert_values(session, MediaItem, MEDIA_COLUMNS, self.media)
+        insert_values(session, AuditEvent, ("id", *AUDIT_COLUMNS), self.audit_events)
+        insert_values(session, LoginEvent, LOGIN_COLUMNS, self.logins)
+
+
+class ChunkBuilder:
+    """Builds the rows of a chunk of patients at a time; keeps the numbers used in this run.
+
+    It knows no database: ids come from ``ids``, and ``taken`` says which new numbers the
+    database has already (``None``: a clinic that had no patients when the run began, whose
+    numbers are all in ``used``). So a second process can build the rows while this one
+    writes them (``demo.producer``).
+    """
 
     def __init__(
         self,
-        session: Session,
         options: DemoOptions,
         rng: random.Random,
         used: set[str],
-        alone: bool = False,
+        ids: IdSource,
+        taken: TakenLookup | None = None,
     ) -> None:
-        """Write into ``session``, drawing from ``rng``; ``used`` is shared by all chunks.
-
-        ``alone``: a load that holds the tables alone, into a patient table that was empty
-        when the run began. Its ids come in blocks (``bulkload.reserve_block``), and
-        ``used`` holds every number taken, so the database is not asked (PostgreSQL plans
-        that lookup for the empty table it saw at the start: a full scan per chunk, six
-        seconds each at 100 000 patients).
-        """
-        self.session, self.options, self.rng, self.used = session, options, rng, used
-        self.alone = alone
-        self.reserve = bulkload.reserve_block if alone else reserve_ids
+        """Draw from ``rng``; ``used`` is shared by all chunks of the run."""
+        self.options, self.rng, self.used = options, rng, used
+        self.ids, self.taken = ids, taken
         self.dice = Dice(rng)
         self.files_written: list[Path] = []
         self.summary = DemoSummary()
@@ -169,42 +203,33 @@ class ChunkWriter:
         # What Random.choices(kinds, weights) computes on every call.
         self.cum_weights = list(itertools.accumulate(KIND_WEIGHTS[k] for k in kinds))
 
-    def write(self, count: int) -> DemoSummary:
-        """Insert ``count`` new patients with their image sets, media, audit trail and log-ins."""
-        session = self.session
+    def build(self, count: int) -> Chunk:
+        """Build ``count`` new patients with their image sets, media, audit trail and log-ins.
+
+        Media files (with an image folder) are written now, and listed in ``files_written``.
+        """
+        self.summary = s = DemoSummary()
         numbers = self._fresh_numbers(count)
         patient_rows, patients, audit_rows = self._patient_rows(numbers)
-        insert_values(session, Patient, PATIENT_COLUMNS, patient_rows)
         set_rows, owners = self._image_set_rows(patients, audit_rows)
-        insert_values(session, ImageSet, IMAGE_SET_COLUMNS, set_rows)
         media_rows = self._media_rows(set_rows, owners, audit_rows)
-        insert_values(session, MediaItem, MEDIA_COLUMNS, media_rows)
         audit_rows.sort(key=itemgetter(0))
-        audit_ids = self.reserve(session, AuditEvent, len(audit_rows))
+        audit_ids = self.ids(AuditEvent, len(audit_rows))
         audit_rows = [(i, *row) for i, row in zip(audit_ids, audit_rows, strict=True)]
-        insert_values(session, AuditEvent, ("id", *AUDIT_COLUMNS), audit_rows)
         logins = self._login_rows(count)
-        insert_values(session, LoginEvent, LOGIN_COLUMNS, logins)
-        s = self.summary
         s.patients, s.image_sets, s.media = len(patient_rows), len(set_rows), len(media_rows)
         s.audit_events, s.logins = len(audit_rows), len(logins)
-        return s
+        return Chunk(patient_rows, set_rows, media_rows, audit_rows, logins, s)
 
     def _fresh_numbers(self, count: int) -> list[_NewNumber]:
         """Draw ``count`` patient numbers that neither this run nor the database has."""
-        if self.alone:
+        if self.taken is None:
             return [self._number() for _ in range(count)]
         numbers: list[_NewNumber] = []
         while len(numbers) < count:
             # Numbers already in the database (an earlier demo run) are drawn again.
             batch = [self._number() for _ in range(count - len(numbers))]
-            taken = set(
-                self.session.scalars(
-                    select(Patient.personnummer).where(
-                        Patient.personnummer.in_([n.number for n in batch])
-                    )
-                )
-            )
+            taken = self.taken([n.number for n in batch])
             numbers += [n for n in batch if n.number not in taken]
         return numbers
 
@@ -235,7 +260,7 @@ class ChunkWriter:
         rows: list[tuple[Any, ...]] = []
         patients: list[_Patient] = []
         audit_rows: list[tuple[Any, ...]] = []
-        ids = self.reserve(self.session, Patient, len(numbers))
+        ids = self.ids(Patient, len(numbers))
         for pid, new in zip(ids, numbers, strict=True):
             first = choice(demo_content.FEMALE if new.female else demo_content.MALE)
             last = choice(demo_content.LAST)
@@ -307,7 +332,7 @@ class ChunkWriter:
                 day = patient.since + dt.timedelta(days=below(span))
                 description = choice(demo_content.SET_DESCRIPTIONS)
                 drawn.append((patient, size, day.isoformat(), description, stamp(day)))
-        ids = self.reserve(self.session, ImageSet, len(drawn))
+        ids = self.ids(ImageSet, len(drawn))
         rows: list[tuple[Any, ...]] = []
         owners: list[tuple[_Patient, int]] = []
         for set_id, (patient, size, day_text, description, at) in zip(ids, drawn, strict=True):
@@ -346,7 +371,7 @@ class ChunkWriter:
         n_comments = len(comments)
         k_comments = n_comments.bit_length()
         with_files = self.options.image_folder is not None
-        new_id = iter(self.reserve(self.session, MediaItem, sum(s for _p, s in owners))).__next__
+        new_id = iter(self.ids(MediaItem, sum(s for _p, s in owners))).__next__
         rows: list[tuple[Any, ...]] = []
         add, add_audit = rows.append, audit_rows.append
         for set_row, (patient, size) in zip(set_rows, owners, strict=True):
@@ -442,3 +467,10 @@ class ChunkWriter:
         self.summary.files += 1
         self.summary.file_bytes += len(made.data)
         return made
+
+
+def iter_chunks(total: int, size: int) -> Iterator[int]:
+    """Yield chunk sizes that add up to total."""
+    while total > 0:
+        yield min(size, total)
+        total -= size
