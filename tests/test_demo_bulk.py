@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,14 +92,17 @@ def test_closing_the_rows_stops_the_second_process() -> None:
     first = next(chunks)
     assert len(first.patients) == 2 and first.summary.media == 40
     process = _builder_process()
-    assert process.is_alive()  # waiting: the queue holds two chunks at the most
+    assert process.is_alive()  # waiting: one chunk in the pipe, one built, at the most
     chunks.close()
     assert process.exitcode is not None
 
 
 def test_a_second_process_that_dies_is_an_error_not_a_hang() -> None:
-    chunks = producer.chunks(demo.DemoOptions(patients=50), random.Random(1), _ids(), 2)
+    # 50 patients a chunk: more than a pipe holds, so the builder is killed halfway through
+    # sending the next one, and what it sent of it must not be waited for.
+    chunks = producer.chunks(demo.DemoOptions(patients=500), random.Random(1), _ids(), 50)
     next(chunks)
+    time.sleep(1)  # to let it build the next chunk and start sending it
     os.kill(_builder_process().pid, signal.SIGKILL)
     with pytest.raises(producer.BuilderError, match=r"stopped unexpectedly \(exit code -9"):
         for _chunk in chunks:

@@ -1,9 +1,10 @@
 """A large demo's rows, built in a second process while this one writes them.
 
-Building the rows in Python takes about as long as writing them, and SQLite writes in the
-calling thread: a second process builds chunk after chunk (a thread cannot: a busy thread
-and ``executemany`` hand the interpreter lock to and fro, and the write never ends) and
-hands each over a queue of two, so memory stays flat. It draws from the same generator
+Building the rows in Python takes about half as long as writing them, and the write keeps
+this thread busy (SQLite writes in it; PostgreSQL's COPY is fed from it): a second process
+builds chunk after chunk (a thread cannot: a busy thread and ``executemany`` hand the
+interpreter lock to and fro, and the write never ends) and hands each over a pipe, one at
+a time, so memory stays flat. It draws from the same generator
 state in the same order, with ids counted from the tables' highest (``bulkload.LocalIds``):
 the same seed makes the same clinic as in one process. Rows only: a run with media files
 writes them in its own process, where a failed transaction can remove them again.
@@ -11,13 +12,12 @@ writes them in its own process, where a failed transaction can remove them again
 
 from __future__ import annotations
 
-import queue as queues
 import random
 import traceback
 from collections.abc import Generator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from multiprocessing.queues import Queue
 from typing import Any
 
 from ibdesk import workers
@@ -25,8 +25,6 @@ from ibdesk.bulkload import LocalIds
 from ibdesk.demo.options import DemoOptions
 from ibdesk.demo.writer import Chunk, ChunkBuilder, iter_chunks
 from ibdesk.i18n import gettext as _
-
-QUEUED_CHUNKS = 2
 
 
 @dataclass(frozen=True)
@@ -45,67 +43,66 @@ def chunks(
 ) -> Generator[Chunk]:
     """Yield the run's chunks as a second process builds them; stop it when closed."""
     context = workers.worker_context()
-    queue: Queue[Chunk | _Failed | None] = context.Queue(maxsize=QUEUED_CHUNKS)
+    reader, writer = context.Pipe(duplex=False)
     process = context.Process(  # type: ignore[attr-defined]
         target=_build_all,
-        args=(options, rng.getstate(), ids, chunk_patients, queue),
+        args=(options, rng.getstate(), ids, chunk_patients, writer),
         name="ibdesk-demo-rows",
         daemon=True,
     )
-    process.start()
     try:
-        while (item := _next(queue, process)) is not None:
+        process.start()
+        # The builder holds the only writing end: if it dies, even halfway through a chunk,
+        # reading ends at once instead of waiting for the rest.
+        writer.close()
+        while (item := _next(reader, process)) is not None:
             yield item
     finally:
         if process.is_alive():
             process.kill()
+        if process.pid is not None:
+            process.join()
+        reader.close()
+
+
+def _next(reader: Connection, process: BaseProcess) -> Chunk | None:
+    try:
+        item = reader.recv()
+    except (EOFError, OSError):  # OSError: it ended halfway through sending a chunk
         process.join()
-        queue.close()
-
-
-def _next(queue: Queue[Chunk | _Failed | None], process: BaseProcess) -> Chunk | None:
-    while True:
-        try:
-            item = queue.get(timeout=0.5)
-        except queues.Empty:
-            if process.exitcode is None:
-                continue
-            try:  # what it put just before it ended
-                item = queue.get(timeout=2)
-            except queues.Empty:
-                raise BuilderError(
-                    _(
-                        "The demo's row builder stopped unexpectedly (exit code %(code)s, "
-                        "perhaps out of memory); nothing was written.",
-                        code=process.exitcode,
-                    )
-                ) from None
-        if isinstance(item, _Failed):
-            raise BuilderError(
-                _(
-                    "The demo's row builder failed; nothing was written:\n%(trace)s",
-                    trace=item.trace,
-                )
+        raise BuilderError(
+            _(
+                "The demo's row builder stopped unexpectedly (exit code %(code)s, perhaps out "
+                "of memory); nothing was written.",
+                code=process.exitcode,
             )
-        return item
+        ) from None
+    if isinstance(item, _Failed):
+        raise BuilderError(
+            _("The demo's row builder failed; nothing was written:\n%(trace)s", trace=item.trace)
+        )
+    assert item is None or isinstance(item, Chunk)
+    return item
 
 
 def _build_all(
-    options: DemoOptions,
-    state: Any,
-    ids: LocalIds,
-    chunk_patients: int,
-    queue: Queue[Chunk | _Failed | None],
+    options: DemoOptions, state: Any, ids: LocalIds, chunk_patients: int, writer: Connection
 ) -> None:
-    """In the second process: build every chunk, then None (or the error), into ``queue``."""
+    """In the second process: send every chunk, then None (or the error), down ``writer``.
+
+    A chunk is sent whole and waits in the pipe until it is read: one chunk in the pipe and
+    one being built, at the most.
+    """
     workers.init_helper()
     rng = random.Random()
     rng.setstate(state)
     builder = ChunkBuilder(options, rng, set(), ids)
     try:
         for count in iter_chunks(options.patients, chunk_patients):
-            queue.put(builder.build(count))
-    except BaseException:
-        queue.put(_Failed(traceback.format_exc()))
+            writer.send(builder.build(count))
+    except BrokenPipeError:  # the writing process has stopped reading: it is closing
         return
-    queue.put(None)
+    except BaseException:
+        writer.send(_Failed(traceback.format_exc()))
+        return
+    writer.send(None)
