@@ -109,13 +109,15 @@ def test_a_second_process_that_dies_is_an_error_not_a_hang() -> None:
             pass
 
 
-def test_an_error_in_the_second_process_comes_back_with_its_trace() -> None:
+def test_an_error_in_the_second_process_comes_back_with_its_trace(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     no_ids = bulkload.LocalIds({})  # a table it cannot count ids for
     chunks = producer.chunks(demo.DemoOptions(patients=5), random.Random(1), no_ids, 2)
-    with pytest.raises(
-        producer.BuilderError, match=r"(?s)nothing was written.*KeyError: 'patient'"
-    ):
+    sentence = r"row builder failed \(KeyError: 'patient'\); nothing was written\.$"
+    with pytest.raises(producer.BuilderError, match=sentence):
         next(chunks)
+    assert "Traceback" in caplog.text and "in _build_all" in caplog.text  # for the log
     assert not [p for p in multiprocessing.active_children() if p.name == "ibdesk-demo-rows"]
 
 

@@ -12,6 +12,7 @@ writes them in its own process, where a failed transaction can remove them again
 
 from __future__ import annotations
 
+import logging
 import random
 import traceback
 from collections.abc import Generator
@@ -24,18 +25,22 @@ from ibdesk import workers
 from ibdesk.bulkload import LocalIds
 from ibdesk.demo.options import DemoOptions
 from ibdesk.demo.writer import Chunk, ChunkBuilder, iter_chunks
+from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class _Failed:
-    """The builder stopped with an error: its traceback, for the log."""
+    """The builder stopped with an error: its last line, and its traceback for the log."""
 
+    error: str
     trace: str
 
 
-class BuilderError(RuntimeError):
-    """The second process could not build the demo's rows."""
+class BuilderError(UserError):
+    """The second process could not build the demo's rows; nothing was written."""
 
 
 def chunks(
@@ -78,8 +83,12 @@ def _next(reader: Connection, process: BaseProcess) -> Chunk | None:
             )
         ) from None
     if isinstance(item, _Failed):
+        logger.error("The demo's row builder failed:\n%s", item.trace)
         raise BuilderError(
-            _("The demo's row builder failed; nothing was written:\n%(trace)s", trace=item.trace)
+            _(
+                "The demo's row builder failed (%(error)s); nothing was written.",
+                error=item.error,
+            )
         )
     assert item is None or isinstance(item, Chunk)
     return item
@@ -102,7 +111,8 @@ def _build_all(
             writer.send(builder.build(count))
     except BrokenPipeError:  # the writing process has stopped reading: it is closing
         return
-    except BaseException:
-        writer.send(_Failed(traceback.format_exc()))
+    except BaseException as error:
+        last = traceback.format_exception_only(error)[-1].strip()
+        writer.send(_Failed(last, traceback.format_exc()))
         return
     writer.send(None)
