@@ -227,13 +227,13 @@ def test_the_built_program_is_the_ibdesk_command_from_any_folder(
     assert "Made 2 patients" in made.stdout
     # So many patients into an empty clinic: a second process (a fork-server child of the
     # frozen program) builds the rows while the program writes them.
-    assert demo.PROCESS_FROM_PATIENTS <= 5000
+    assert demo.PROCESS_FROM_PATIENTS <= 10_000
     rows_db = ("--db", f"sqlite:///{tmp_path / 'rader.db'}")
     run_built(built, env, elsewhere, *rows_db, "db", "upgrade")
     large = run_built(
-        built, env, elsewhere, *rows_db, "demo", "--patients", "5000", "--media-per-patient", "2"
+        built, env, elsewhere, *rows_db, "demo", "--patients", "10000", "--media-per-patient", "1"
     )
-    assert "Made 5000 patients, " in large.stdout and "10000 media" in large.stdout
+    assert "Made 10000 patients, " in large.stdout and "10000 media" in large.stdout
     # An export acts as a signed-in administrator: the first one is made at the server.
     password = "ett långt lösenord för bygget\n"
     run_built(
