@@ -22,7 +22,7 @@ from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
 from factories import make_patient
-from ibdesk import bulkload, bulkwrite, demo, statistics
+from ibdesk import bulkload, bulkwrite, demo, statistics, workers
 from ibdesk.demo import producer
 from ibdesk.demo.writer import Chunk, ChunkBuilder, iter_chunks
 from ibdesk.logs import auditchain
@@ -69,7 +69,13 @@ def test_a_second_process_makes_the_same_clinic(
     assert _fingerprint(engine) == SEED_7_DIGEST
 
 
-def test_the_second_process_builds_chunk_for_chunk_what_this_one_would() -> None:
+@pytest.mark.parametrize("start", ["forkserver", "spawn"])  # spawn: as on Windows
+def test_the_second_process_builds_chunk_for_chunk_what_this_one_would(
+    monkeypatch: pytest.MonkeyPatch, start: str
+) -> None:
+    if start == "forkserver" and start not in multiprocessing.get_all_start_methods():
+        pytest.skip("this platform has no fork server")
+    monkeypatch.setattr(workers, "worker_context", lambda: multiprocessing.get_context(start))
     options = demo.DemoOptions(patients=40, media_per_patient=9, seed=7, today=TODAY)
     here = ChunkBuilder(options, random.Random(7), set(), _ids())
     expected = [here.build(count) for count in iter_chunks(40, 7)]
