@@ -234,6 +234,9 @@ def test_the_built_program_is_the_ibdesk_command_from_any_folder(
         built, env, elsewhere, *rows_db, "demo", "--patients", "10000", "--media-per-patient", "1"
     )
     assert "Made 10000 patients, " in large.stdout and "10000 media" in large.stdout
+    # Its fork server and builder end with it (they see it end); the export below must not
+    # meet them.
+    wait_for(lambda: not marked_processes(marker), "the demo's helper processes to end")
     # An export acts as a signed-in administrator: the first one is made at the server.
     password = "ett långt lösenord för bygget\n"
     run_built(
