@@ -84,8 +84,12 @@ def test_the_second_process_builds_chunk_for_chunk_what_this_one_would(
     assert built == expected
 
 
+def _builders() -> list[multiprocessing.process.BaseProcess]:
+    return [p for p in multiprocessing.active_children() if p.name == "ibdesk-demo-rows"]
+
+
 def _builder_process() -> multiprocessing.process.BaseProcess:
-    [process] = [p for p in multiprocessing.active_children() if p.name == "ibdesk-demo-rows"]
+    [process] = _builders()
     return process
 
 
@@ -115,7 +119,7 @@ def test_a_second_process_that_dies_is_an_error_not_a_hang() -> None:
             pass
 
 
-def test_an_error_in_the_second_process_comes_back_with_its_trace(
+def test_an_error_in_the_second_process_is_one_sentence_and_its_trace_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     no_ids = bulkload.LocalIds({})  # a table it cannot count ids for
@@ -124,7 +128,7 @@ def test_an_error_in_the_second_process_comes_back_with_its_trace(
     with pytest.raises(producer.BuilderError, match=sentence):
         next(chunks)
     assert "Traceback" in caplog.text and "in _build_all" in caplog.text  # for the log
-    assert not [p for p in multiprocessing.active_children() if p.name == "ibdesk-demo-rows"]
+    assert not _builders()
 
 
 def test_counters_and_audit_chain_hold_after_a_demo(engine: Engine) -> None:

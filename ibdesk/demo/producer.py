@@ -4,9 +4,9 @@ Building the rows in Python takes about half as long as writing them, and the wr
 this thread busy (SQLite writes in it; PostgreSQL's COPY is fed from it): a second process
 builds chunk after chunk (a thread cannot: a busy thread and ``executemany`` hand the
 interpreter lock to and fro, and the write never ends) and hands each over a pipe, one at
-a time, so memory stays flat. It draws from the same generator
-state in the same order, with ids counted from the tables' highest (``bulkload.LocalIds``):
-the same seed makes the same clinic as in one process. Rows only: a run with media files
+a time, so memory stays flat. It draws from the same generator state in the same order,
+with ids counted from the tables' highest (``bulkload.LocalIds``): the same seed makes the
+same clinic as in one process. Rows only: a run with media files
 writes them in its own process, where a failed transaction can remove them again.
 """
 
