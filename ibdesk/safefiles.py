@@ -95,13 +95,16 @@ def read_problem(error: OSError, relative: str) -> FileProblem:
     )
 
 
-def _open_posix(root: Path, names: list[str]) -> int:
-    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
-    folder = os.open(root, flags | os.O_DIRECTORY)
+_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+
+
+def _parent_posix(root: Path, names: list[str]) -> int:
+    """Return the open folder that holds the last name, reached without following a link."""
+    folder = os.open(root, _FLAGS | os.O_DIRECTORY)
     try:
         for name in names[:-1]:
             try:
-                inner = os.open(name, flags | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+                inner = os.open(name, _FLAGS | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
             except NotADirectoryError:
                 # Linux says "not a folder" for a link to one: name it a link.
                 if stat.S_ISLNK(os.lstat(name, dir_fd=folder).st_mode):
@@ -109,14 +112,23 @@ def _open_posix(root: Path, names: list[str]) -> int:
                 raise
             os.close(folder)
             folder = inner
+    except BaseException:
+        os.close(folder)
+        raise
+    return folder
+
+
+def _open_posix(root: Path, names: list[str]) -> int:
+    folder = _parent_posix(root, names)
+    try:
         # O_NONBLOCK: opening a FIFO must not hang; it is refused just below.
-        leaf_flags = flags | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+        leaf_flags = _FLAGS | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
         return os.open(names[-1], leaf_flags, dir_fd=folder)
     finally:
         os.close(folder)
 
 
-def _open_checked_path(root: Path, names: list[str]) -> int:
+def _checked_path(root: Path, names: list[str]) -> Path:
     # Where open() cannot be relative to a folder (Windows): no component may be a link
     # or a junction, and the resolved file must still lie inside the folder.
     current = root
@@ -128,7 +140,21 @@ def _open_checked_path(root: Path, names: list[str]) -> int:
             raise OSError(errno.ELOOP, _("a symbolic link"), str(current))
     if not current.resolve().is_relative_to(root):
         raise OSError(errno.ELOOP, _("outside the folder"), str(current))
-    return os.open(current, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    return current
+
+
+def _open_checked_path(root: Path, names: list[str]) -> int:
+    return os.open(_checked_path(root, names), os.O_RDONLY | getattr(os, "O_BINARY", 0))
+
+
+def _not_regular(relative: str) -> FileProblem:
+    return FileProblem(
+        NOT_REGULAR,
+        _(
+            "%(relative)s is not a regular file (a device, pipe or folder), so it is not read",
+            relative=relative,
+        ),
+    )
 
 
 class Folder:
@@ -166,20 +192,47 @@ class Folder:
                     NOT_REGULAR, _("%(relative)s is a folder, not a file", relative=relative)
                 )
             if not stat.S_ISREG(mode):
-                raise FileProblem(
-                    NOT_REGULAR,
-                    _(
-                        "%(relative)s is not a regular file (a device, pipe or folder), so "
-                        "it is not read",
-                        relative=relative,
-                    ),
-                )
+                raise _not_regular(relative)
             handle = os.fdopen(fd, "rb")
         except BaseException:
             os.close(fd)
             raise
         with handle:
             yield handle
+
+    def remove(self, relative: str) -> bool:
+        """Remove the regular file a media path names inside the folder; return False when
+        it is not there.
+
+        No component is followed through a link, so a path stored as ``../x``, ``/etc/x``
+        or through a linked subfolder never removes anything outside the folder; a name
+        that is itself a link, a folder or a device is refused (``FileProblem``), not
+        removed.
+        """
+        names = parts(relative)
+        base = self.base()
+        try:
+            if _DIR_FD:
+                folder = _parent_posix(base, names)
+                try:
+                    mode = os.lstat(names[-1], dir_fd=folder).st_mode
+                    if stat.S_ISLNK(mode):
+                        raise OSError(errno.ELOOP, _("a symbolic link"), relative)
+                    if not stat.S_ISREG(mode):
+                        raise _not_regular(relative)
+                    os.unlink(names[-1], dir_fd=folder)
+                finally:
+                    os.close(folder)
+            else:
+                path = _checked_path(base, names)
+                if not path.is_file():
+                    raise _not_regular(relative)
+                os.unlink(path)
+        except FileNotFoundError:
+            return False
+        except OSError as error:
+            raise read_problem(error, relative) from error
+        return True
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from factories import ACTOR, make_image_set, make_media, make_patient, new_personnummer
@@ -106,6 +106,37 @@ def test_purge_removes_rows_and_files_but_keeps_the_trail(session: Session, tmp_
     for model in (Patient, ImageSet, MediaItem):
         assert session.scalar(select(func.count()).select_from(model)) == 0
     assert patients.audit_count(session, number) == events_before + 1
+
+
+def test_purge_never_removes_a_file_outside_the_folder_or_one_still_named(
+    session: Session, tmp_path: Path
+) -> None:
+    images, outside = tmp_path / "images", tmp_path / "outside"
+    images.mkdir()
+    outside.mkdir()
+    clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(images))
+    victim = outside / "victim.txt"
+    victim.write_bytes(b"not the clinic's")
+    (images / "linked").symlink_to(outside, target_is_directory=True)
+    (images / "leaf.png").symlink_to(victim)
+    (images / "shared.png").write_bytes(b"s")
+    (images / "own.png").write_bytes(b"o")
+    patient = make_patient(session)
+    image_set = make_image_set(session, patient=patient)
+    stored = [str(victim), "../outside/victim.txt", "linked/victim.txt", "leaf.png", "own.png"]
+    for path in [*stored, "shared.png"]:
+        item = make_media(session, image_set=image_set)
+        # Written as any database writer could, past the workstation API's own check.
+        session.execute(update(MediaItem).where(MediaItem.id == item.id).values(path=path))
+    session.commit()
+    make_media(session, path="shared.png")  # another patient's row names the same file
+    number = patient.personnummer
+    result = patients.purge_patient(session, ACTOR, number, confirm=number)
+    assert result.files_removed == 1 and not (images / "own.png").exists()
+    assert sorted(result.files_left) == sorted(stored[:4])
+    assert victim.read_bytes() == b"not the clinic's"
+    assert (images / "leaf.png").is_symlink() and (images / "shared.png").exists()
+    assert session.scalar(select(func.count()).select_from(MediaItem)) == 1
 
 
 def test_purge_refused_with_a_signed_set(session: Session) -> None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from ibdesk import audit, clinic_settings, display, limits, personnummer
+from ibdesk import audit, clinic_settings, display, limits, personnummer, safefiles
 from ibdesk.audit import Actor
 from ibdesk.clients import find_patient
 from ibdesk.errors import NotFound, Refused, UserError
@@ -326,21 +325,32 @@ def purge_patient(session: Session, actor: Actor, number: str, *, confirm: str) 
     session.execute(delete(MediaItem).where(MediaItem.patient_id == patient.id))
     session.execute(delete(ImageSet).where(ImageSet.patient_id == patient.id))
     session.execute(delete(Patient).where(Patient.id == patient.id))
+    # A file another patient's row still names stays (paths are not unique in the table).
+    shared = _still_named(session, paths)
     pn = patient.personnummer
     session.commit()
     removed, left = 0, []
-    for relative in paths:
-        if not folder:
-            left.append(relative)
+    images = safefiles.Folder(folder) if folder else None
+    for relative in dict.fromkeys(paths):
+        if relative in shared:
             continue
         try:
-            (Path(folder) / relative).unlink()
-            removed += 1
-        except FileNotFoundError:
-            continue
-        except OSError:
-            left.append(relative)
+            if images is None:
+                raise safefiles.FileProblem(safefiles.UNREADABLE, "no image folder")
+            removed += images.remove(relative)
+        except safefiles.FileProblem:
+            left.append(relative)  # outside the folder, a link, or not removable: listed
     return PurgeResult(pn, sets, len(paths), removed, left)
+
+
+def _still_named(session: Session, paths: list[str]) -> set[str]:
+    """Return those of ``paths`` that some media row still names."""
+    found: set[str] = set()
+    unique = sorted(set(paths))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        found.update(session.scalars(select(MediaItem.path).where(MediaItem.path.in_(chunk))))
+    return found
 
 
 def audit_count(session: Session, number: str) -> int:
