@@ -229,6 +229,35 @@ def test_password_never_on_a_command_line(
     assert f"RESTIC_PASSWORD_FILE={store.password_path()}" in text
 
 
+def test_many_unreadable_files_neither_hang_the_backup_nor_go_unreported(tmp_path: Path) -> None:
+    from ibdesk.backup.restic import Restic, ResticError
+
+    # What restic 0.14 does with files it may not read: an "error" JSON line each on stderr,
+    # far more than a pipe holds (64 KiB), then the summary on stdout and exit code 3.
+    line = '{"message_type":"error","error":{"Op":"open","Path":"p","Err":13},"item":"%s"}'
+    stand_in = tmp_path / "restic"
+    stand_in.write_text(
+        "#!/bin/sh\n"
+        f"i=0; while [ $i -lt 3000 ]; do printf '{line}\\n' /bilder/$i.png >&2; "
+        "i=$((i+1)); done\n"
+        "echo 'Warning: at least one source file could not be read' >&2\n"
+        'echo \'{"message_type":"summary","snapshot_id":"abc"}\'\n'
+        "exit 3\n"
+    )
+    stand_in.chmod(0o755)
+    restic = Restic(str(tmp_path / "repo"), tmp_path / "password")
+    seen: list[dict[str, object]] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IBDESK_RESTIC", str(stand_in))
+        with pytest.raises(ResticError, match=r"could not be read.*at least one source file"):
+            seen.extend(restic.stream(["backup", str(tmp_path)]))
+    errors = [m["item"] for m in seen if m["message_type"] == "error"]
+    assert errors == [f"/bilder/{i}.png" for i in range(3000)]
+    assert [m for m in seen if m["message_type"] == "summary"] == [
+        {"message_type": "summary", "snapshot_id": "abc"}
+    ]
+
+
 def test_retention_prunes_once_a_week(tmp_path: Path, restic_template: Path) -> None:
     import datetime as dt
 

@@ -13,7 +13,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,16 @@ def explain(stderr: str, repository: str) -> ResticError:
     )
 
 
+def _json_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
+
+
 @dataclass(frozen=True)
 class Restic:
     """One repository and its password file."""
@@ -167,16 +178,18 @@ class Restic:
             text=True,
         )
         assert process.stdout is not None and process.stderr is not None
+        # restic writes its "error" lines (a file it could not read) to stderr: drained on a
+        # thread, or a full pipe (64 KiB: a few hundred unreadable files) would stop restic
+        # and this loop for ever. They are passed on once stdout ends.
+        errors: list[str] = []
+        drain = threading.Thread(target=errors.extend, args=(process.stderr,), daemon=True)
+        drain.start()
         try:
-            for line in process.stdout:
-                line = line.strip()
-                if line.startswith("{"):
-                    try:
-                        yield json.loads(line)
-                    except ValueError:
-                        continue
-            stderr = process.stderr.read()
+            yield from _json_lines(process.stdout)
             code = process.wait()
+            drain.join()
+            yield from _json_lines(errors)
+            stderr = "".join(line for line in errors if not line.lstrip().startswith("{"))
             if code == 3:
                 raise ResticError(
                     _(
@@ -194,5 +207,6 @@ class Restic:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+            drain.join(timeout=10)
             process.stdout.close()
             process.stderr.close()
