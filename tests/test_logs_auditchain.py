@@ -95,6 +95,26 @@ def test_unsealed_row_slipped_below_sealed_ones_is_found(session: Session, engin
     assert not report.ok
 
 
+@pytest.mark.parametrize("seq", [0, -5])
+def test_event_given_a_sequence_below_one_is_found(
+    session: Session, engine: Engine, seq: int
+) -> None:
+    _history(session, engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO audit_event (seq, at, user_name, machine, action, entity, changes, "
+                "prev_hash, chain_hash) VALUES (:s, '2025-01-01 10:00:00', 'dr.x', 'y', "
+                "'patient.view', 'patient', '{}', :h, :h)"
+            ),
+            {"s": seq, "h": "0" * 64},
+        )
+        forged = conn.execute(text("SELECT id FROM audit_event WHERE seq = :s"), {"s": seq})
+        forged_id = forged.scalar()
+    report = _verify(engine)
+    assert not report.ok and report.event_id == forged_id and "inserted" in report.problem
+
+
 def test_missing_key_is_explained(session: Session, engine: Engine) -> None:
     _history(session, engine)
     auditchain._key_path().unlink()

@@ -304,9 +304,12 @@ def _head_problem(
 
 def _unsealed_report(session: Session, checked: int, last_id: int) -> ChainReport:
     """Return the final report: counts unsealed events and catches one slipped among sealed."""
-    slipped = session.scalar(
-        select(func.min(AuditEvent.id)).where(AuditEvent.seq.is_(None), AuditEvent.id < last_id)
-    )
+    # The chain is read from seq 1 up: a row given seq 0 or below would be passed over.
+    slipped = session.scalar(select(func.min(AuditEvent.id)).where(AuditEvent.seq < 1))
+    if slipped is None:
+        slipped = session.scalar(
+            select(func.min(AuditEvent.id)).where(AuditEvent.seq.is_(None), AuditEvent.id < last_id)
+        )
     unsealed = (
         session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.seq.is_(None)))
         or 0
