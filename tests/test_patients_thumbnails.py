@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from sqlalchemy.orm import Session
 
 from ibdesk.demo import content as demo_content
 from ibdesk.patients import thumbnails
@@ -147,3 +148,20 @@ def _png_bytes() -> bytes:
     buffer = io.BytesIO()
     Image.new("L", (40, 30), 128).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def test_the_row_s_size_is_checked_before_a_file_is_read(session: Session, tmp_path: Path) -> None:
+    from factories import make_media
+    from ibdesk import clinic_settings
+
+    clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(tmp_path))
+    data = _png_bytes()
+    _write(tmp_path, "p/1.png", data + b"\0" * 4096)  # grown past what its row records
+    item = make_media(
+        session, path="p/1.png", byte_size=len(data), sha256=hashlib.sha256(data).hexdigest()
+    )
+    source = thumbnails.media_source(session, item.id)
+    assert source.byte_size == len(data)
+    decoded: list[object] = []
+    maker = Thumbnailer(maker=lambda source, target, size: decoded.append(source))
+    assert maker.thumbnail(source).state == "unreadable" and decoded == []

@@ -84,7 +84,7 @@ def media_source(session: Session, media_id: int) -> MediaSource:
     if row is None:
         raise NotFound(_("Media item %(media_id)s does not exist.", media_id=media_id))
     folder = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
-    return MediaSource(media_id, row[0], row[1], row[2], folder)
+    return MediaSource(media_id, row[0], row[1], row[2], folder, row[3])
 
 
 def cache_dir() -> Path:
