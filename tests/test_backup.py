@@ -258,6 +258,21 @@ def test_many_unreadable_files_neither_hang_the_backup_nor_go_unreported(tmp_pat
     ]
 
 
+def test_a_password_in_the_repository_address_is_never_shown() -> None:
+    from ibdesk.backup.restic import explain, shown
+
+    address = "rest:https://clinic:S3cretPw@nas.local:8000/ibdesk"
+    assert shown(address) == "rest:https://clinic:***@nas.local:8000/ibdesk"
+    assert shown("sftp:backup@nas:/srv/ibdesk") == "sftp:backup@nas:/srv/ibdesk"
+    for stderr in (
+        "Fatal: unable to open config file: Stat: Is there a repository at the following location?",
+        'Fatal: Get "https://clinic:S3cretPw@nas.local:8000/ibdesk/config": dial tcp',
+        "Fatal: wrong password or no key found",
+    ):
+        message = str(explain(stderr, address))
+        assert "S3cretPw" not in message and "nas.local" in message
+
+
 def test_retention_prunes_once_a_week(tmp_path: Path, restic_template: Path) -> None:
     import datetime as dt
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -69,8 +70,18 @@ def restic_program() -> str:
     return found
 
 
+_PASSWORD_IN_URL = re.compile(r"(://[^/@:\s]*):[^/@\s]*@")
+
+
+def shown(text: str) -> str:
+    """Return a repository location (or restic's words about it) as it may be shown or
+    logged: a password written into the address (``rest:https://user:secret@host/``) masked."""
+    return _PASSWORD_IN_URL.sub(r"\1:***@", text)
+
+
 def explain(stderr: str, repository: str) -> ResticError:
-    """Turn restic's stderr into one sentence for the administrator."""
+    """Turn restic's stderr into one sentence for the administrator (no password in it)."""
+    stderr, repository = shown(stderr), shown(repository)
     text = stderr.lower()
     if "wrong password" in text or "no key found" in text:
         return WrongPassword(
