@@ -193,6 +193,20 @@ def local_target(path: str) -> str:
     return "/" + quote(path.lstrip("/\\"), safe="/-._~!$&'()*+,;=:@%")
 
 
+def local_next(value: str | None) -> str | None:
+    """Return a ``next`` value (a page to go back to) as an address of this app, else None.
+
+    The path goes through ``local_target``; the query is percent-encoded too, so a tampered
+    value (a line break, ``//host``, ``/\\host``) can neither leave the app nor break the
+    response's headers.
+    """
+    if not value or not value.startswith("/"):
+        return None
+    path, _sep, query = value.partition("?")
+    encoded = quote(query, safe="/-._~!$&'()*+,;=:@%?")
+    return local_target(path) + (f"?{encoded}" if query else "")
+
+
 def single_use(app: Flask, renew: Callable[[str], None] | None = None) -> None:
     """Let each launch token open the app once only, within five minutes.
 

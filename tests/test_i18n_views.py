@@ -49,6 +49,31 @@ def test_the_switch_answers_htmx_with_a_redirect_and_refuses_other_languages(
 
 
 @pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        ("/\\evil.example", "/"),
+        ("/\t/evil.example", "/%09/evil.example"),
+        ("/logs/\r\nX-Injected: 1", "/logs/%0D%0AX-Injected:%201"),
+        ("/logs/?kind=a\r\nX-Injected: 1", "/logs/?kind=a%0D%0AX-Injected:%201"),
+        ("https://evil.example/", "/"),
+    ],
+)
+def test_a_tampered_next_stays_in_the_window_and_breaks_no_header(
+    client: FlaskClient, sent: str, expected: str
+) -> None:
+    plain = switch(client, "en", next=sent)
+    assert plain.status_code == 303 and plain.headers["Location"] == expected  # type: ignore[attr-defined]
+    token = csrf_token(client)
+    htmx = client.post(
+        "/language",
+        data={"csrf_token": token, "language": "en", "next": sent},
+        headers={"HX-Request": "true"},
+    )
+    assert htmx.status_code == 204 and htmx.headers["HX-Redirect"] == expected
+    assert "X-Injected" not in plain.headers and "X-Injected" not in htmx.headers  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
     ("environment", "expected"),
     [
         ({"LANG": "sv_SE.UTF-8"}, "sv"),

@@ -5,17 +5,17 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from ibdesk import i18n
+from ibdesk import i18n, security
 from ibdesk.blueprints import is_htmx
 
 bp = Blueprint("language", __name__)
 
 
 def _back_to(target: str | None) -> str:
-    """Return a same-site path to go back to, or the overview."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("home.index")
+    """Return a same-site path to go back to, or the overview (for one naming another site)."""
+    if target and target.startswith(("//", "/\\")):
+        return url_for("home.index")
+    return security.local_next(target) or url_for("home.index")
 
 
 @bp.post("/language")
