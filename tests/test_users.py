@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from factories import ACTOR, USER_PASSWORD, make_patient, make_user
@@ -46,6 +46,24 @@ def test_password_rule_accepts_a_phrase_and_compares_in_nfkc() -> None:
     assert passwords.verify_password(stored, "fika på fredag kl 15")
     assert not passwords.verify_password(stored, "fika på fredag kl 16")
     assert stored.startswith("$argon2id$v=19$m=65536,t=1,p=1$")
+
+
+def test_wrong_attempts_at_the_same_moment_each_count(session: Session, engine: Engine) -> None:
+    make_user(session, username="cecilia")
+    now = utcnow()
+    # Each workstation read the account before the others wrote: five stale copies.
+    stale = []
+    for _ in range(5):
+        other = Session(engine, expire_on_commit=False)
+        stale.append((other, accounts.get_user(other, "cecilia")))
+        other.commit()
+    for other, user in stale:
+        accounts._record_failure(other, user, "RUM-2", now)
+        other.commit()
+        other.close()
+    session.expire_all()
+    user = accounts.get_user(session, "cecilia")
+    assert user.failed_count == 5 and accounts.is_locked(user, now)
 
 
 def test_user_names_are_unique_whatever_their_case(session: Session) -> None:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from ibdesk import audit
@@ -319,11 +319,35 @@ def locked_message() -> str:
 
 
 def _record_failure(session: Session, user: UserAccount, machine: str, now: dt.datetime) -> None:
-    if user.first_failed_at is None or now - user.first_failed_at > FAILURE_WINDOW:
-        user.failed_count, user.first_failed_at = 0, now
-    user.failed_count += 1
+    # Counted in the database, one statement each, so that wrong attempts made at the same
+    # moment (several workstations, or a script) each count: a count read into Python and
+    # written back would let parallel attempts overwrite each other and never lock.
+    session.flush()
+    mine = UserAccount.id == user.id
+    session.execute(
+        update(UserAccount)
+        .where(
+            mine,
+            or_(
+                UserAccount.first_failed_at.is_(None),
+                UserAccount.first_failed_at < now - FAILURE_WINDOW,
+            ),
+        )
+        .values(failed_count=0, first_failed_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(
+        update(UserAccount).where(mine).values(failed_count=UserAccount.failed_count + 1),
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(
+        update(UserAccount)
+        .where(mine, UserAccount.failed_count >= MAX_FAILURES)
+        .values(locked_until=now + LOCK_TIME),
+        execution_options={"synchronize_session": False},
+    )
+    session.refresh(user, ["failed_count", "first_failed_at", "locked_until"])
     if user.failed_count >= MAX_FAILURES:
-        user.locked_until = now + LOCK_TIME
         audit.login_event(
             session,
             user.username,
