@@ -101,10 +101,11 @@ def sign(session: Session, actor: Actor, set_id: int) -> ImageSet:
 
 
 def unsign(session: Session, actor: Actor, set_id: int, reason: str) -> ImageSet:
-    """Unsign an image set, giving a reason (needs the sign right)."""
+    """Unsign an image set, giving a reason: a signed set stays read-only until an
+    administrator unsigns it (needs the administer right; the sign right alone signs)."""
     from ibdesk.patients import signing
 
-    require(actor, Right.SIGN)
+    require(actor, Right.ADMINISTER)
     return signing.unsign(session, actor, set_id, reason)
 
 

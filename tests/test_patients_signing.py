@@ -11,9 +11,25 @@ from sqlalchemy.orm import Session
 
 from factories import ACTOR, make_image_set, make_media
 from ibdesk import clients, clinic_settings
+from ibdesk.audit import Actor
 from ibdesk.errors import Refused, UserError
-from ibdesk.models import AuditEvent, ImageSet, MediaItem
+from ibdesk.models import AuditEvent, ImageSet, MediaItem, Right
 from ibdesk.patients import signing
+
+
+def test_only_an_administrator_unsigns_at_a_workstation(session: Session) -> None:
+    image_set = make_media(session).image_set
+    clinician = Actor("dr.berg", "RUM-1", frozenset({Right.VIEW_PATIENTS, Right.SIGN}))
+    clients.sign(session, clinician, image_set.id)
+    session.commit()
+    with pytest.raises(Refused, match=r"dr\.berg may not do that"):
+        clients.unsign(session, clinician, image_set.id, "Fel tand angiven")
+    session.rollback()
+    assert session.get(ImageSet, image_set.id).signed_by == "dr.berg"  # type: ignore[union-attr]
+    admin = Actor("chef", "RUM-1", frozenset({Right.VIEW_PATIENTS, Right.ADMINISTER}))
+    clients.unsign(session, admin, image_set.id, "Fel tand angiven")
+    session.commit()
+    assert session.get(ImageSet, image_set.id).signed_at is None  # type: ignore[union-attr]
 
 
 def _with_file(session: Session, folder: Path, name: str, data: bytes) -> MediaItem:
