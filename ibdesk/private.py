@@ -11,6 +11,7 @@ the administrators; nothing is changed there.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -43,8 +44,26 @@ def restrict(path: Path, mode: int = FILE_MODE) -> None:
         os.chmod(path, mode, follow_symlinks=False)
     except FileNotFoundError:
         pass
-    except NotImplementedError:  # a link, where chmod of links is not supported: leave it
-        pass
+    except NotImplementedError:
+        # Where chmod cannot leave links alone (glibc before 2.32, or no /proc): through a
+        # descriptor opened without following a link; a link itself is left as it is.
+        _restrict_by_descriptor(path, mode)
+
+
+def _restrict_by_descriptor(path: Path, mode: int) -> None:
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return
+        raise
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def data_dir() -> Path:

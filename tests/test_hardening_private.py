@@ -95,3 +95,40 @@ def test_small_private_files_are_written_whole_and_owner_only(tmp_path: Path) ->
         config.write_private(target, "half \udc80 written")  # fails while writing
     assert target.read_text(encoding="utf-8") == '{"new": true}'  # the old text, whole
     assert [p.name for p in folder.iterdir()] == ["state.json"]  # no temporary file left
+
+
+def test_files_are_made_private_where_chmod_cannot_leave_links_alone(tmp_path: Path) -> None:
+    # Without /proc (or with glibc before 2.32) chmod(follow_symlinks=False) is not
+    # available at all: run restrict() in a mount namespace whose /proc is an empty tmpfs.
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or not Path("/usr/bin/unshare").exists():
+        pytest.skip("a mount namespace needs root and unshare")
+    data, link = tmp_path / "patients.sqlite3", tmp_path / "link"
+    data.write_text("x")
+    data.chmod(0o644)
+    link.symlink_to(data)
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from ibdesk import private\n"
+        "try:\n"
+        "    os.chmod(sys.argv[1], 0o644, follow_symlinks=False)\n"
+        "    print('chmod works')\n"
+        "except NotImplementedError:\n"
+        "    private.restrict(Path(sys.argv[1]))\n"
+        "    private.restrict(Path(sys.argv[2]), 0o777)\n"
+        "    print('restricted')\n"
+    )
+    no_proc = ["unshare", "-m", "sh", "-c", 'mount -t tmpfs none /proc && exec "$@"', "sh"]
+    done = subprocess.run(
+        [*no_proc, sys.executable, "-c", script, str(data), str(link)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0 and "mount" in done.stderr:
+        pytest.skip(f"this machine refuses a mount namespace: {done.stderr.strip()}")
+    assert done.stdout.strip() == "restricted", done.stderr
+    assert stat.S_IMODE(data.stat().st_mode) == 0o600  # and the link did not open it to 0777
