@@ -60,13 +60,37 @@ def _within(path: PurePath, folder: str) -> bool:
     return key == root or key.startswith(root.rstrip(separator) + separator)
 
 
+def expand(path: Path | str) -> Path:
+    """Return a typed path with ``~`` expanded, or say that no such user's home exists."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise UserError(
+            _(
+                "%(path)s cannot be used: there is no such user's home folder; type the "
+                "folder's full path.",
+                path=str(path),
+            )
+        ) from None
+
+
 def resolve(path: Path | str) -> Path:
     """Return the folder with ``~`` expanded and every symbolic link resolved."""
     if "\0" in str(path):
         raise UserError(
             _("%(path)r holds a NUL character, which no folder name can hold.", path=str(path))
         )
-    return Path(path).expanduser().resolve()
+    expanded = expand(path)
+    try:
+        return expanded.resolve()
+    except RuntimeError:  # links that lead to each other
+        raise UserError(
+            _(
+                "%(path)s cannot be used: its links lead round in a circle; type the "
+                "folder's full path.",
+                path=str(path),
+            )
+        ) from None
 
 
 def danger(path: Path | str) -> str:
@@ -129,7 +153,7 @@ def is_folder(path: Path | str) -> bool:
     """Return whether a typed path names a reachable folder (a name too long is not one)."""
     try:
         return Path(path).expanduser().is_dir()
-    except (OSError, ValueError):  # a name too long, a NUL: no folder can be named so
+    except (OSError, ValueError, RuntimeError):  # too long, a NUL, ~nobody: not a folder
         return False
 
 

@@ -165,3 +165,19 @@ def test_full_paths_of_both_kinds_pass_the_window_check() -> None:
         assert folders.is_full_path(typed), typed
     for typed in (".", "kopior", "C:relativ", "", "..\\x"):
         assert not folders.is_full_path(typed), typed
+
+
+def test_an_unknown_home_or_a_loop_of_links_is_a_sentence(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for typed, words in (
+        ("~ingen-sadan-anvandare/bilder", "no such user"),
+        (str(tmp_path / "a" / "bilder"), "round in a circle"),
+    ):
+        assert not folders.is_folder(typed)
+        with pytest.raises(UserError, match=words):
+            folders.danger(typed)
+        with pytest.raises(UserError, match=words):
+            folders.refuse_dangerous(typed, "image folder")
+        with pytest.raises(UserError, match=words):
+            imagefolder.check_image_folder(typed)

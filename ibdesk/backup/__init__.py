@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ibdesk import folders
 from ibdesk.backup import store
 from ibdesk.backup.restic import MissingRepository, Restic
 from ibdesk.backup.run import refuse_inside
@@ -36,7 +37,7 @@ def init(repository: str, image_folder: Path | None = None) -> InitResult:
         raise UserError(_("Type where the backups go: a folder, a disk, sftp: or s3:."))
     check_length(repository, 1000, _("The repository location"))
     if store.is_local(repository):
-        path = Path(repository).expanduser()
+        path = folders.expand(repository)
         if not path.is_absolute():
             raise UserError(_("Give the backup folder as a full path."))
         repository = str(path.resolve())

@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from ibdesk import audit, clinic_settings, display, private
+from ibdesk import audit, clinic_settings, display, folders, private
 from ibdesk.backup import store
 from ibdesk.backup.drill import (
     checked_dump,
@@ -83,7 +83,7 @@ def restore(
 ) -> Job[RestoreSummary]:
     """Restore one backup into a database URL and a folder (a job), recorded as ``actor``."""
     restic = restic or store.engine_or_refuse()
-    folder = to_folder.expanduser()
+    folder = folders.expand(to_folder)
     if not folder.is_absolute():
         raise UserError(_("Give the folder to restore the images into as a full path."))
     folder = folder.resolve()

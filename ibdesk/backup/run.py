@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from ibdesk import audit, clinic_settings, display
+from ibdesk import audit, clinic_settings, display, folders
 from ibdesk.backup import store
 from ibdesk.backup.restic import Restic, ResticError, explain
 from ibdesk.backup.staging import STAGING_NAME, dump, keep_keys, make_manifest, staging_folder
@@ -101,8 +101,8 @@ def refuse_inside(repository: str, image_folder: Path) -> None:
     """Refuse a repository inside the image folder (it would back itself up)."""
     if not store.is_local(repository):
         return
-    target = Path(repository).expanduser().resolve()
-    folder = image_folder.expanduser().resolve()
+    target = folders.resolve(repository)
+    folder = folders.resolve(image_folder)
     if target.is_relative_to(folder):
         raise UserError(
             _(

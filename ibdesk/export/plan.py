@@ -186,7 +186,7 @@ def image_folder(session: Session) -> Path:
     stored = clinic_settings.get(session, clinic_settings.IMAGE_FOLDER)
     if not stored:
         raise UserError(_("The image folder is not set; set it before exporting patients."))
-    folder = Path(stored).expanduser()
+    folder = folders.expand(stored)
     if not folders.is_folder(folder):
         raise UserError(
             _(
@@ -200,7 +200,7 @@ def image_folder(session: Session) -> Path:
 def check_target(to: Path, images: Path) -> Path:
     """Return the export folder resolved, refusing one that is missing, unwritable or inside
     the image folder."""
-    folder = Path(to).expanduser()
+    folder = folders.expand(to)
     try:
         resolved = folders.refuse_dangerous(folder, _("export folder"))
     except UserError as error:

@@ -16,7 +16,7 @@ from typing import Any
 
 from lxml import etree
 
-from ibdesk import display
+from ibdesk import display, folders
 from ibdesk.errors import UserError
 from ibdesk.export import manifest, patient_xml
 from ibdesk.export.files import TEMP_PREFIX, sha256_file
@@ -55,7 +55,7 @@ class VerifyReport:
 
 def verify_export(folder: Path) -> Job[VerifyReport]:
     """Check that the folder is an export folder now; return the job that checks every file."""
-    folder = Path(folder).expanduser()
+    folder = folders.expand(folder)
     if not folder.is_dir():
         raise UserError(gettext("%(folder)s is not a folder.", folder=folder))
     if not (folder / manifest.MANIFEST).is_file():

@@ -44,6 +44,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ibdesk import folders
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 
@@ -455,7 +456,7 @@ def environment_keys() -> dict[str, TrustedKey]:
     for item in (os.environ.get(TRUST_ENV) or "").split(os.pathsep):
         if not item.strip():
             continue
-        path = Path(item.strip()).expanduser()
+        path = folders.expand(item.strip())
         try:
             data = path.read_bytes()
         except OSError as error:

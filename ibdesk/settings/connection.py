@@ -16,7 +16,7 @@ from urllib.parse import quote_plus
 
 from sqlalchemy.engine import URL, make_url
 
-from ibdesk import config, display
+from ibdesk import config, display, folders
 from ibdesk.db import BACKENDS, DatabaseError, display_url, server_info
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
@@ -57,7 +57,7 @@ class ServerSpec:
         if self.backend == "sqlite":
             if not self.folder.strip():
                 raise UserError(_("Choose the folder for the SQLite database."))
-            return replace(self, folder=str(Path(self.folder.strip()).expanduser()))
+            return replace(self, folder=str(folders.expand(self.folder.strip())))
         host = self.host.strip()
         instance = self.instance.strip()
         if "\\" in host and not instance:

@@ -366,7 +366,7 @@ def prepare_sqlite_folder(spec: ServerSpec, own_folder: Path) -> None:
     """Create this program's own data folder when a SQLite spec names it (the first run)."""
     if spec.backend != "sqlite" or not spec.folder.strip():
         return
-    folder = Path(spec.folder.strip()).expanduser()
+    folder = folders.expand(spec.folder.strip())
     # Only the program's own folder: a mistyped path must say "does not exist", not appear.
     try:
         own = folder.resolve() == own_folder.expanduser().resolve()

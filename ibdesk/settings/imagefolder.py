@@ -48,7 +48,7 @@ def check_image_folder(path: str) -> FolderCheck:
                 "this machine cannot check it."
             ),
         )
-    folder = Path(path).expanduser()
+    folder = folders.expand(path)
     if not folder.is_absolute():
         raise UserError(
             _("Give the image folder as a full path (for example D:\\ImageBank or /srv/imagebank).")
