@@ -158,7 +158,7 @@ def test_rights_are_the_union_of_groups_and_enforced_per_call(session: Session) 
     actor = clients.actor_for(accounts.get_user(session, "reception"), "DISK-1")
     assert actor.rights == {"view_patients", "edit_identity", "add_images"}
     clients.create_image_set(session, actor, patient.id, dt.date(2026, 1, 2))
-    with pytest.raises(Refused, match="Sign and unsign"):
+    with pytest.raises(Refused, match="Sign image sets"):
         clients.sign(session, actor, 1)
     make_user(session, username="nogroup", groups=[])
     with pytest.raises(Refused, match="may not sign in here"):

@@ -217,9 +217,15 @@ def verify(
     sample: int = SAMPLE,
     log_engine: Engine | None = None,
     patience_s: float = 15.0,
+    actor: audit.Actor | None = None,
 ) -> Job[DrillReport]:
-    """Check the repository, then drill a restore of one backup (the newest by default)."""
+    """Check the repository, then drill a restore of one backup (the newest by default).
+
+    The outcome goes to the system log of ``log_engine`` under ``actor`` (by default the
+    operating-system account running the program, as for ``ibdesk backup verify``).
+    """
     restic = restic or store.engine_or_refuse()
+    who = actor or audit.local_admin()
     yield LogLine(
         _("Checking the backup repository (reading %(part)s of its data)…", part=read_data)
     )
@@ -232,14 +238,14 @@ def verify(
     try:
         _check(restic, check_args, patience_s)
     except (RepositoryLocked, WrongPassword, MissingRepository) as error:
-        _log(log_engine, "backup.verify.failed", str(error))
+        _log(log_engine, who, "backup.verify.failed", str(error))
         raise
     except ResticError as error:
         problem = _(
             "The backup repository is damaged: restic check found errors (%(detail)s).",
             detail=str(error),
         )
-        _log(log_engine, "backup.verify.failed", problem)
+        _log(log_engine, who, "backup.verify.failed", problem)
         raise UserError(problem) from error
     yield Progress(1, 4, _("repository checked"))
     snapshot = find_snapshot(restic, wanted)
@@ -267,7 +273,7 @@ def verify(
     yield Progress(4, 4, _("images compared"))
     for problem in report.problems:
         yield LogLine(problem, "error")
-    _log(log_engine, "backup.verify" if report.ok else "backup.verify.failed", str(report))
+    _log(log_engine, who, "backup.verify" if report.ok else "backup.verify.failed", str(report))
     if not report.ok:
         raise UserError(str(report))
     store.record(
@@ -299,12 +305,12 @@ def _check(restic: Restic, args: list[str], patience_s: float) -> None:
             time.sleep(1.0)
 
 
-def _log(engine: Engine | None, action: str, detail: str) -> None:
+def _log(engine: Engine | None, actor: audit.Actor, action: str, detail: str) -> None:
     if engine is None:
         return
     try:
         with session_scope(engine) as session:
             level = "error" if action.endswith("failed") else "info"
-            audit.system_event(session, audit.local_admin(), action, detail, level=level)
+            audit.system_event(session, actor, action, detail, level=level)
     except Exception:  # the log must not hide the verify's own outcome
         pass

@@ -8,25 +8,27 @@ from typing import Any
 
 from flask import Blueprint, render_template
 from sqlalchemy import Engine
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from ibdesk import backup, web
+from ibdesk import audit, backup, web
 from ibdesk.backup import drill, restore, run, schedule, store
 from ibdesk.backup.restic import Restic
+from ibdesk.backup.restic import shown as shown_repository
 from ibdesk.blueprints import TabPage, signin
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
-from ibdesk.db import display_url
+from ibdesk.db import display_url, session_scope
 from ibdesk.errors import Refused, UserError
 from ibdesk.forms.backup import ActionForm, InitForm, RestoreForm, ScheduleForm
+from ibdesk.i18n import N_
 from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobStatus
 from ibdesk.progress import Job
 
 bp = Blueprint("backup", __name__, url_prefix="/backup")
 
-BACKUP_JOB = "Backup"
-VERIFY_JOB = "Verify backup"
-RESTORE_JOB = "Restore backup"
+BACKUP_JOB = N_("Backup")
+VERIFY_JOB = N_("Verify backup")
+RESTORE_JOB = N_("Restore backup")
 JOBS = (BACKUP_JOB, VERIFY_JOB, RESTORE_JOB)
 
 
@@ -46,9 +48,10 @@ def _image_folder() -> Any:
 
 
 def _context(**extra: Any) -> dict[str, Any]:
+    repository = store.repository()
     return {
         "health": store.health(),
-        "repository": store.repository(),
+        "repository": shown_repository(repository) if repository else repository,
         "last_verify": store.last("verify"),
         "init_form": InitForm(formdata=None),
         "action_form": ActionForm(formdata=None),
@@ -82,7 +85,23 @@ def init_submit() -> tuple[str, int]:
         result = backup.init(form.repository.data or "", _image_folder())
     except UserError as error:
         return _render("backup/_content.html", 400, init_form=form, message=str(error))
+    _log_init(result)
     return _render("backup/_content.html", sheet=result)
+
+
+def _log_init(result: backup.InitResult) -> None:
+    """Record in the system log who set up the repository (when there is a database to log in)."""
+    created = "created" if result.created else "connected"
+    try:
+        with session_scope(web.database().ready_engine()) as session:
+            audit.system_event(
+                session,
+                web.actor(),
+                "backup.init",
+                f"{shown_repository(result.repository)} ({created})",
+            )
+    except (UserError, SQLAlchemyError):
+        pass  # the repository is made before any database exists: nothing to log in yet
 
 
 def _start(name: str, factory: Any) -> tuple[str, int]:
@@ -117,9 +136,12 @@ def run_submit() -> tuple[str, int]:
 @bp.post("/verify")
 def verify_submit() -> tuple[str, int]:
     """Start a verify: the repository check and the restore drill."""
+    actor = web.actor()
     return _start_on_repository(
         VERIFY_JOB,
-        lambda engine, restic: drill.verify(restic, server=engine.url, log_engine=engine),
+        lambda engine, restic: drill.verify(
+            restic, server=engine.url, log_engine=engine, actor=actor
+        ),
     )
 
 

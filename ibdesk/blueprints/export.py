@@ -198,7 +198,7 @@ def choose_folder() -> tuple[str, int]:
 def browse() -> tuple[str, int]:
     """List a folder's subfolders, to choose the export folder in a web browser."""
     start = request.args.get("at") or request.args.get("to") or ""
-    limits.check_length(start, limits.TEXT_MAX, "folder")
+    limits.check_length(start, limits.TEXT_MAX, _("folder"))
     try:
         listing = folders.browse(start.strip() or None)
     except UserError as error:
@@ -210,8 +210,8 @@ def browse() -> tuple[str, int]:
 def use_folder() -> tuple[str, int]:
     """Put the folder chosen in the browser into the export form's folder field."""
     chosen = request.args.get("at") or ""
-    limits.check_length(chosen, limits.TEXT_MAX, "folder")
-    folders.refuse_dangerous(chosen, "export folder")  # the words plan.py uses too
+    limits.check_length(chosen, limits.TEXT_MAX, _("folder"))
+    folders.refuse_dangerous(chosen, _("export folder"))  # the words plan.py uses too
     form = ExportForm(formdata=None, to=chosen)
     return render_template("export/_folder.html", form=form, can_choose=bool(_chooser())), 200
 

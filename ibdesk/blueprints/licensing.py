@@ -59,11 +59,7 @@ def install_submit() -> tuple[str, int]:
         session.rollback()
         form.file.errors = [str(error)]
         return _render(422, form=form)
-    seats_word = "seat" if info.seats == 1 else "seats"
-    return _render(
-        message=f"Installed {info.title.lower()} {info.license_id} for {info.registered_to} "
-        f"with {info.seats} {seats_word}."
-    )
+    return _render(message=licensing.installed_message(info))
 
 
 def _held_seat(seat_id: int) -> seats.SeatInfo:

@@ -40,6 +40,7 @@ bp = Blueprint("patients", __name__, url_prefix="/patients")
 SEARCH_PAGE = patients.PAGE_SIZE
 THUMBNAIL_TIMEOUT_S = thumbnails.TIMEOUT_S
 FULL_SIZE = 2400  # the longest side of a clicked thumbnail's picture: a whole screen
+PANE_KEYS = ("q", "patient", "set")  # the address names of the three-pane page
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,9 @@ def panes() -> tuple[str, int] | BaseResponse:
     """Answer the details and image-set panes for the patient and set the address names."""
     text = (request.args.get("q") or "").strip()
     if not is_htmx():
-        args: dict[str, Any] = request.args.to_dict()
+        # Only the page's own names: any other (``_method``, ``endpoint``) would be taken by
+        # url_for as one of its own arguments and fail to build the address.
+        args: dict[str, Any] = {k: request.args[k] for k in PANE_KEYS if k in request.args}
         return redirect(url_for("patients.index", **args), code=303)
     context = _pane_context(_panes(text))
     return render_template("patients/_panes.html", **context), 200
@@ -320,7 +323,10 @@ def restore(number: str) -> tuple[str, int] | BaseResponse:
     except UserError as error:
         session.rollback()
         return _manage_answer(number, Outcome("error", str(error)), status_for(error))
-    message = f"Patient {pn_display(patient.personnummer)} is restored."
+    message = _(
+        "Patient %(personnummer)s is restored.",
+        personnummer=pn_display(patient.personnummer),
+    )
     return _manage_answer(number, Outcome("success", message), 200)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from ibdesk import backup, config, display, limits, schema, web
+from ibdesk import backup, clinic_settings, config, display, limits, schema, web
 from ibdesk.audit import system_event
 from ibdesk.blueprints import backup as backup_view
 from ibdesk.blueprints import connect, gate_open, go, is_htmx, page_or_partial, status_for
@@ -35,8 +35,8 @@ from ibdesk.forms.settings import (
     LoginForm,
     UpdateForm,
 )
+from ibdesk.i18n import N_, ngettext
 from ibdesk.i18n import gettext as _
-from ibdesk.i18n import ngettext
 from ibdesk.jobs import JobState, JobStatus
 from ibdesk.progress import Job
 from ibdesk.settings import attach as attaching
@@ -48,9 +48,9 @@ from ibdesk.wizard import Answer
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 connect.register(bp, "settings", "/connect")
 
-COPY_JOB = "Database copy"
-UPDATE_JOB = "Database update"
-ATTACH_JOB = "Database attach"
+COPY_JOB = N_("Database copy")
+UPDATE_JOB = N_("Database update")
+ATTACH_JOB = N_("Database attach")
 # [Backup now] runs the Backup tab's own job, so each tab sees the other's running backup.
 TOOL_JOBS = {
     "backup": backup_view.BACKUP_JOB,
@@ -207,7 +207,9 @@ def databases_submit() -> tuple[str, int]:
     except UserError as error:
         return _render("connection", 409, answer=Answer("error", str(error)))
     current = connection.database_name(url)
-    lines = tuple(f"{name} (in use)" if name == current else name for name in names)
+    lines = tuple(
+        _("%(database)s (in use)", database=name) if name == current else name for name in names
+    )
     count = len(names)
     message = (
         ngettext("%(num)s database on this server:", "%(num)s databases on this server:", count)
@@ -221,9 +223,9 @@ def databases_submit() -> tuple[str, int]:
 
 
 def _folder_answer(check: imagefolder.FolderCheck, saved: bool) -> Answer:
-    details = [f"Path: {check.path}"]
+    details = [_("Path: %(path)s", path=check.path)]
     if check.exists:
-        details.append("Exists: yes")
+        details.append(_("Exists: yes"))
         details.append(
             _("Writable by this program: yes")
             if check.writable
@@ -256,8 +258,11 @@ def image_folder_submit() -> tuple[str, int]:
 
 def _save_image_folder(path: str) -> imagefolder.FolderCheck:
     db = web.db_session()
+    actor = web.actor()
     try:
-        check = imagefolder.set_image_folder(db, path, by=web.actor().user)
+        before = clinic_settings.get(db, clinic_settings.IMAGE_FOLDER)
+        check = imagefolder.set_image_folder(db, path, by=actor.user)
+        system_event(db, actor, "images.folder", f"{before or '—'} → {check.path}")
     except UserError:
         db.rollback()
         raise
@@ -451,7 +456,7 @@ def login_submit() -> tuple[str, int]:
 def login_password_submit(login: str) -> tuple[str, int]:
     """Give a workstation login a new password."""
     password = request.form.get("new_password", "")
-    limits.check_length(password, limits.TEXT_MAX, "password")
+    limits.check_length(password, limits.TEXT_MAX, _("password"))
     return _change_login(
         login,
         lambda: dblogins.change_password(_url(), login, password),

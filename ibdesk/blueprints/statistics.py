@@ -12,16 +12,20 @@ import io
 from typing import Any
 
 from flask import Blueprint, Response, render_template, send_file
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from ibdesk import display, pdf, statistics, web
+from ibdesk import audit, display, pdf, statistics, web
+from ibdesk.audit import Actor
 from ibdesk.blueprints import is_htmx
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
+from ibdesk.db import session_scope
 from ibdesk.errors import NotFound, Refused
 from ibdesk.forms.statistics import CheckForm
 from ibdesk.i18n import N_
 from ibdesk.i18n import gettext as _
 from ibdesk.jobs import JobStatus
+from ibdesk.progress import Job
 from ibdesk.settings.connection import DatabaseLabel
 from ibdesk.statistics import imagecheck, lastreport, printout
 
@@ -64,9 +68,11 @@ def index() -> tuple[str, int]:
 def generate_submit() -> tuple[str, int]:
     """Generate the statistics from the counters (instant at any size), and keep them."""
     session = web.db_session()
+    actor = web.actor()
     gathered = statistics.gather(session)
     if gathered.problem is None:
-        lastreport.save(session, gathered, by=web.actor().user)
+        lastreport.save(session, gathered, by=actor.user)
+        audit.system_event(session, actor, "statistics.read", "Statistics tab")
         session.commit()
     return _render("statistics/_report.html", **printout.report_context(gathered))
 
@@ -104,9 +110,9 @@ def check_submit() -> tuple[str, int]:
     if not form.validate_on_submit():
         return _render("statistics/_check.html", 422, form=form, check=None)
     engine = web.database().ready_engine()
-    hashes = bool(form.hashes.data)
+    hashes, actor = bool(form.hashes.data), web.actor()
     try:
-        job_id = registry().start(CHECK_JOB, lambda: imagecheck.check(engine, hashes=hashes))
+        job_id = registry().start(CHECK_JOB, lambda: _logged_check(engine, actor, hashes=hashes))
     except Refused as error:  # one is running already: show that one
         return _render(
             "statistics/_check.html", 409, form=form, check=_running_check(), message=str(error)
@@ -114,6 +120,16 @@ def check_submit() -> tuple[str, int]:
     return _render(
         "statistics/_check.html", form=form, check=registry().status(job_id, log_tail=LOG_TAIL)
     )
+
+
+def _logged_check(engine: Engine, actor: Actor, *, hashes: bool) -> Job[imagecheck.CheckReport]:
+    """Run the folder check, then record its outcome in the system log (as ``ibdesk images
+    check`` does) under the person who started it."""
+    report = yield from imagecheck.check(engine, hashes=hashes)
+    with session_scope(engine) as session:
+        summary = f"{report.checked_rows} rows, {report.checked_files} files, ok {report.ok}"
+        audit.system_event(session, actor, "images.check", summary)
+    return report
 
 
 def _check_job(job_id: str) -> JobStatus:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from ibdesk import web
-from ibdesk.blueprints import go, is_htmx, signin
+from ibdesk.blueprints import checks_own_length, go, is_htmx, signin
 from ibdesk.errors import UserError
 from ibdesk.forms.users import (
     ActiveDirectoryForm,
@@ -325,6 +325,7 @@ def ad() -> tuple[str, int]:
 
 
 @bp.post("/ad")
+@checks_own_length("mappings")  # up to the form's 20 000 characters: a line per AD group
 def ad_submit() -> tuple[str, int]:
     """Save the Active Directory settings (and the lookup password, on this computer)."""
     session = web.db_session()
@@ -343,6 +344,7 @@ def ad_submit() -> tuple[str, int]:
 
 
 @bp.post("/ad/test")
+@checks_own_length("mappings")
 def ad_test_submit() -> tuple[str, int]:
     """Test the settings in the form (saved or not), one line per stage."""
     session = web.db_session()

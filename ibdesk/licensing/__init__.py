@@ -452,6 +452,32 @@ def _store(session: Session, verified: VerifiedLicense, actor: Actor) -> License
 UPLOAD_NAME_CHARS = 80  # of an uploaded file's name, as repeated in messages
 
 
+def installed_message(info: LicenseInfo) -> str:
+    """Say which license was installed, for whom, with how many seats (a whole sentence)."""
+    # One sentence per kind of license, so that each language words it whole.
+    words = {"id": info.license_id, "licensee": info.registered_to}
+    if info.is_demo:
+        return ngettext(
+            "Installed demo license %(id)s for %(licensee)s with %(num)d seat.",
+            "Installed demo license %(id)s for %(licensee)s with %(num)d seats.",
+            info.seats,
+            **words,
+        )
+    if info.trust is Trust.TEST_KEY:
+        return ngettext(
+            "Installed test license %(id)s for %(licensee)s with %(num)d seat.",
+            "Installed test license %(id)s for %(licensee)s with %(num)d seats.",
+            info.seats,
+            **words,
+        )
+    return ngettext(
+        "Installed license %(id)s for %(licensee)s with %(num)d seat.",
+        "Installed license %(id)s for %(licensee)s with %(num)d seats.",
+        info.seats,
+        **words,
+    )
+
+
 def upload_name(filename: str | None) -> str:
     """Return how messages name an uploaded file: its base name, shortened."""
     base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()

@@ -67,6 +67,14 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
+def _day_end(day: dt.date) -> dt.datetime | None:
+    """Return when the day after ``day`` starts, or None when there is none (9999-12-31)."""
+    # The last day the calendar holds has no next day: "until" then leaves nothing out.
+    if day == dt.date.max:
+        return None
+    return _day_start(day + dt.timedelta(days=1))
+
+
 def _audit_query(flt: AuditFilter) -> Select[Any]:
     query = select(AuditEvent)
     found = flt.patient_terms()
@@ -82,8 +90,9 @@ def _audit_query(flt: AuditFilter) -> Select[Any]:
         query = query.where(AuditEvent.action == flt.action.strip())
     if flt.since:
         query = query.where(AuditEvent.at >= _day_start(flt.since))
-    if flt.until:
-        query = query.where(AuditEvent.at < _day_start(flt.until + dt.timedelta(days=1)))
+    end = _day_end(flt.until) if flt.until else None
+    if end is not None:
+        query = query.where(AuditEvent.at < end)
     if flt.since and flt.until and flt.until < flt.since:
         raise UserError(_("The end date is before the start date."))
     return query
@@ -165,8 +174,9 @@ def system_page(
         raise UserError(_("The end date is before the start date."))
     if flt.since:
         query = query.where(SystemEvent.at >= _day_start(flt.since))
-    if flt.until:
-        query = query.where(SystemEvent.at < _day_start(flt.until + dt.timedelta(days=1)))
+    end = _day_end(flt.until) if flt.until else None
+    if end is not None:
+        query = query.where(SystemEvent.at < end)
     return _timed_page(session, query, SystemEvent, cursor, limit)
 
 

@@ -18,7 +18,7 @@ RIGHT_LABELS = {
     Right.EDIT_IDENTITY: _l("Edit patient identity"),
     Right.ADD_IMAGES: _l("Add images"),
     Right.DELETE_MEDIA: _l("Delete media"),
-    Right.SIGN: _l("Sign and unsign image sets"),
+    Right.SIGN: _l("Sign image sets"),
     Right.EXPORT: _l("Export"),
     Right.ADMINISTER: _l("Administer"),
 }
