@@ -8,13 +8,13 @@ import importlib
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from factories import USER_PASSWORD, make_user
 from ibdesk import i18n
 from ibdesk.audit import Actor
-from ibdesk.models import LoginEvent, SystemEvent
+from ibdesk.models import LoginEvent, SystemEvent, UserAccount
 from ibdesk.users import accounts, groups
 from ibdesk.users.sessions import IDLE_LIMIT, MAX_AGE, SessionStore
 from webfixtures import (
@@ -25,6 +25,7 @@ from webfixtures import (
     anon_client,
     app,
     client,
+    csrf_token,
     ensure_admin,
     post,
     sign_in,
@@ -104,15 +105,56 @@ def test_sessions_end_after_idle_time_and_at_most_twelve_hours() -> None:
     assert not started.is_fresh(start + dt.timedelta(minutes=6))
 
 
-def test_user_administration_asks_for_the_password_again(app: Flask, client: FlaskClient) -> None:
-    from ibdesk.blueprints import signin
+def test_a_line_break_in_the_sign_in_next_is_encoded_and_the_person_signed_in(
+    app: Flask,
+) -> None:
+    ensure_admin(app)
+    browser = token_only_client(app)
+    answer = browser.post(
+        "/signin/",
+        data={
+            "csrf_token": csrf_token(browser, "/signin/"),
+            "username": ADMIN_NAME,
+            "password": ADMIN_PASSWORD,
+            "next": "/logs/?kind=a\r\nX-Injected: 1",
+        },
+    )
+    assert answer.status_code == 303 and "X-Injected" not in answer.headers
+    assert answer.headers["Location"] == "/logs/?kind=a%0D%0AX-Injected:%201"
+    assert f"ibdesk-user-{TEST_PORT}=" in answer.headers["Set-Cookie"]
+    assert 'class="tabs"' in browser.get("/").get_data(as_text=True)
 
+
+def _make_sessions_stale(app: Flask) -> None:
     store: SessionStore = app.extensions["ibdesk.sessions"]
-    # Make every session stale for administration.
     for key, found in list(store._sessions.items()):
         store._sessions[key] = found.__class__(
             **{**found.__dict__, "fresh_until": found.signed_in_at}
         )
+
+
+def test_the_wizard_asks_for_the_password_again_once_the_clinic_has_accounts(
+    app: Flask, client: FlaskClient, session: Session
+) -> None:
+    _make_sessions_stale(app)
+    before = session.scalar(select(func.count()).select_from(UserAccount))
+    steps = [
+        ("/wizard/user", {"username": "eve.admin", "password": "x" * 20, "confirm": "x" * 20}),
+        ("/wizard/server", {"backend": "sqlite", "folder": "/tmp"}),
+        ("/wizard/database/test", {"database": "other.sqlite3"}),
+    ]
+    for path, data in steps:
+        refused = post(client, path, data, page="/wizard/")
+        assert refused.status_code == 403, path
+        assert "Type your password again" in refused.get_data(True)
+    assert session.scalar(select(func.count()).select_from(UserAccount)) == before
+    assert "eve.admin" not in {u.username for u in session.scalars(select(UserAccount))}
+
+
+def test_user_administration_asks_for_the_password_again(app: Flask, client: FlaskClient) -> None:
+    from ibdesk.blueprints import signin
+
+    _make_sessions_stale(app)
     page = client.get("/users/")
     assert page.status_code == 303 and "/signin/confirm" in page.headers["Location"]
     refused = post(client, "/users/groups/add", {"name": "X"}, page="/signin/confirm")

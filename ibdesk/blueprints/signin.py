@@ -152,10 +152,10 @@ def shows_frame() -> bool:
 
 
 def _next_target(value: str | None) -> str:
-    if not value or not value.startswith("/") or value.startswith("/signin"):
+    target = security.local_next(value)
+    if target is None or target.startswith("/signin"):
         return url_for("home.index")
-    path, _sep, query = value.partition("?")
-    return security.local_target(path) + (f"?{query}" if query else "")
+    return target
 
 
 @bp.get("/")
@@ -223,6 +223,7 @@ def stale_answer() -> Any | None:
     messages = {
         "conversion": _("Type your password again before converting ImageBank 1.2 data."),
         "backup": _("Type your password again before restoring a backup."),
+        "wizard": _("Type your password again before changing the clinic's setup."),
     }
     message = messages.get(
         request.blueprint or "",

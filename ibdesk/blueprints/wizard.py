@@ -8,12 +8,14 @@ blueprint stays open before any database is configured (it is the setup gate's t
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, url_for
+from typing import Any
+
+from flask import Blueprint, redirect, request, url_for
 from werkzeug.exceptions import NotFound as NotFoundPage
 from werkzeug.wrappers import Response
 
 from ibdesk import config, licensing, web, wizard
-from ibdesk.blueprints import connect, flow_key, flows, go
+from ibdesk.blueprints import connect, flow_key, flows, go, signin
 from ibdesk.blueprints.connect import DEMO_JOB, collect, flow_state, need_database, render, steps
 from ibdesk.blueprints.jobs import registry
 from ibdesk.blueprints.users import create_account
@@ -26,6 +28,16 @@ from ibdesk.wizard import Answer, chosen_session
 
 bp = Blueprint("wizard", __name__, url_prefix="/wizard")
 connect.register(bp, "wizard")
+
+
+@bp.before_request
+def _fresh_for_changes() -> Any | None:
+    """Once a clinic has accounts, a change made here (server, database, license, a new
+    administrator) needs the password typed again, as on the Users tab. Before any account
+    exists nobody can sign in, and the window is open (``signin.stale_answer``)."""
+    if request.method != "POST" or request.endpoint == "wizard.finish_submit":
+        return None
+    return signin.stale_answer()
 
 
 @bp.get("/")
@@ -67,7 +79,7 @@ def license_submit() -> tuple[str, int]:
             answer = Answer("error", str(error))
             return render("wizard", state, 3, license_form=form, answer=answer), 422
         chosen.commit()
-    message = f"{info.title} installed for {info.registered_to}: {info.seats} seats."
+    message = licensing.installed_message(info)  # the Licensing tab's own sentence
     return render("wizard", state, 3, answer=Answer("success", message)), 200
 
 
