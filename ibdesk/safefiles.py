@@ -35,7 +35,8 @@ MISSING, OUTSIDE, LINK, NOT_REGULAR, UNREADABLE, SIZE, HASH = (
     "hash",
 )
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_DIR_FD = os.open in os.supports_dir_fd and hasattr(os, "O_NOFOLLOW") and hasattr(os, "O_DIRECTORY")
+# Files can be opened relative to an open folder, never through a link (not on Windows).
+DIR_FD = os.open in os.supports_dir_fd and hasattr(os, "O_NOFOLLOW") and hasattr(os, "O_DIRECTORY")
 _REPARSE_POINT = getattr(stat, "FILE_ATTRIBUTE_REPARSE_POINT", 0x400)
 
 
@@ -98,7 +99,7 @@ def read_problem(error: OSError, relative: str) -> FileProblem:
 _FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 
-def _parent_posix(root: Path, names: list[str]) -> int:
+def open_parent(root: Path, names: list[str]) -> int:
     """Return the open folder that holds the last name, reached without following a link."""
     folder = os.open(root, _FLAGS | os.O_DIRECTORY)
     try:
@@ -119,7 +120,7 @@ def _parent_posix(root: Path, names: list[str]) -> int:
 
 
 def _open_posix(root: Path, names: list[str]) -> int:
-    folder = _parent_posix(root, names)
+    folder = open_parent(root, names)
     try:
         # O_NONBLOCK: opening a FIFO must not hang; it is refused just below.
         leaf_flags = _FLAGS | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
@@ -182,7 +183,7 @@ class Folder:
         names = parts(relative)
         base = self.base()
         try:
-            fd = _open_posix(base, names) if _DIR_FD else _open_checked_path(base, names)
+            fd = _open_posix(base, names) if DIR_FD else _open_checked_path(base, names)
         except OSError as error:
             raise read_problem(error, relative) from error
         try:
@@ -212,8 +213,8 @@ class Folder:
         names = parts(relative)
         base = self.base()
         try:
-            if _DIR_FD:
-                folder = _parent_posix(base, names)
+            if DIR_FD:
+                folder = open_parent(base, names)
                 try:
                     mode = os.lstat(names[-1], dir_fd=folder).st_mode
                     if stat.S_ISLNK(mode):

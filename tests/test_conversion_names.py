@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,57 @@ def test_the_index_is_private_and_removed_even_after_an_error(tmp_path: Path) ->
         names.add_disk(root)
         raise RuntimeError("stopped")
     assert not folder.exists()
+
+
+def test_row_names_are_the_components_placement_resolves(tmp_path: Path) -> None:
+    assert row_name(".\\000001\\B000005.JPG") == "000001/b000005.jpg"
+    assert row_name("000001\\\\sub\\.\\x.BMP ") == "000001/sub/x.bmp"
+    root = tmp_path / "Bilder"
+    (root / "000001").mkdir(parents=True)
+    (root / "000001" / "B000005.JPG").write_bytes(b"x")
+    with NameIndex() as names:
+        names.add_disk(root)
+        names.add_named([{"BildId": 5, "Filnamn": ".\\000001\\B000005.JPG"}])
+        assert list(names.unnamed()) == []
+
+
+@pytest.fixture
+def deep_folder(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """Make a folder 1,100 levels deep; remove it again level by level.
+
+    Path.mkdir(parents=True) and shutil.rmtree (pytest's own clean-up of old temporary
+    folders too) recurse, so both are done here in loops.
+    """
+    root = tmp_path / "Bilder"
+    root.mkdir()
+    deep = str(root)
+    for _level in range(1100):
+        deep = os.path.join(deep, "d")
+        os.mkdir(deep)
+    try:
+        yield root, deep
+    finally:
+        for folder, _dirs, files in os.walk(deep, topdown=False):
+            for name in files:
+                os.unlink(os.path.join(folder, name))
+            os.rmdir(folder)
+        while deep != str(root):
+            deep = os.path.dirname(deep)
+            if os.path.basename(deep) == "d":
+                os.rmdir(deep)
+
+
+def test_a_folder_a_thousand_levels_deep_is_walked_in_order(
+    deep_folder: tuple[Path, str],
+) -> None:
+    root, deep = deep_folder
+    Path(deep, "deep.bmp").write_bytes(b"12")
+    (root / "a").mkdir()
+    (root / "a" / "z.bmp").write_bytes(b"1")
+    (root / "a" / "b").mkdir()
+    (root / "a" / "b" / "y.bmp").write_bytes(b"1")
+    (root / "top.bmp").write_bytes(b"1")
+    found = list(walk_files(root))
+    assert found[:3] == [("top.bmp", 1), ("a/z.bmp", 1), ("a/b/y.bmp", 1)]
+    assert found[3] == ("/".join(["d"] * 1100) + "/deep.bmp", 2)
+    assert len(found) == 4

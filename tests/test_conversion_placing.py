@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import pytest
 
+from ibdesk import safefiles
 from ibdesk.conversion import checks
-from ibdesk.conversion.placing import CHUNK, COPIED, HEAD, LINKED, Empty, Placer
+from ibdesk.conversion.placing import CHUNK, COPIED, HEAD, LINKED, Blocked, Empty, Placer
+
+TARGET = "191212121212/1/000001_intraoral.bmp"
 
 
 def _source(tmp_path: Path) -> tuple[Path, bytes]:
@@ -102,3 +109,96 @@ def test_the_folder_index_finds_names_as_windows_did_and_never_through_a_link(
     for through_a_link in ("P2/secret.jpg", "P1/link.jpg", "p2/SECRET.JPG"):
         assert index.find(through_a_link).problem == checks.FILE_OUTSIDE, through_a_link
     assert index.find("../Bilder/P1/bild.JPG").problem == checks.FILE_OUTSIDE
+
+
+@pytest.fixture(params=[True, False], ids=["dir_fd", "paths"])
+def dir_fd(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Run a placing test with dir_fd (POSIX) and with checked paths (as on Windows)."""
+    if not request.param:
+        monkeypatch.setattr(safefiles, "DIR_FD", False)
+    return bool(request.param)
+
+
+def test_a_link_planted_at_the_temporary_name_is_never_written_through(
+    tmp_path: Path, dir_fd: bool
+) -> None:
+    root, data = _source(tmp_path)
+    images = tmp_path / "images21"
+    (images / "191212121212" / "1").mkdir(parents=True)
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"someone else's file")
+    planted = images / "191212121212" / "1" / ".000001_intraoral.bmp.part"
+    planted.symlink_to(outside)
+    placed = Placer(root, images, link=False).place("000001/B000001.BMP", TARGET)
+    target = images / TARGET
+    assert placed.how == COPIED and placed.sha256 == hashlib.sha256(data).hexdigest()
+    assert outside.read_bytes() == b"someone else's file"
+    assert not target.is_symlink() and target.read_bytes() == data
+    assert not planted.exists() and not planted.is_symlink()
+
+
+@pytest.mark.parametrize("link", [True, False], ids=["link", "copy"])
+@pytest.mark.parametrize("where", ["191212121212", "191212121212/1"])
+def test_a_linked_folder_in_the_2_1_tree_is_refused(
+    tmp_path: Path, dir_fd: bool, link: bool, where: str
+) -> None:
+    root, _data = _source(tmp_path)
+    images = tmp_path / "images21"
+    (images / where).parent.mkdir(parents=True, exist_ok=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (images / where).symlink_to(elsewhere)
+    with pytest.raises(Blocked) as refused:
+        Placer(root, images, link=link).place("000001/B000001.BMP", TARGET)
+    assert refused.value.kind == safefiles.LINK
+    assert list(elsewhere.rglob("*")) == []
+
+
+def test_a_source_that_fails_mid_read_is_a_file_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, _data = _source(tmp_path)
+
+    class Failing:
+        def __init__(self, handle: BinaryIO) -> None:
+            self.handle = handle
+
+        def fileno(self) -> int:
+            return self.handle.fileno()
+
+        def readinto(self, _buffer: Any) -> int:
+            raise OSError(errno.EIO, "Input/output error")
+
+    opened = safefiles.Folder.open
+
+    @contextmanager
+    def failing_open(self: safefiles.Folder, relative: str) -> Iterator[Any]:
+        with opened(self, relative) as handle:
+            yield Failing(handle)
+
+    monkeypatch.setattr(safefiles.Folder, "open", failing_open)
+    for link in (True, False):
+        with pytest.raises(safefiles.FileProblem) as problem:
+            Placer(root, tmp_path / f"images21-{link}", link=link).place(
+                "000001/B000001.BMP", TARGET
+            )
+        assert problem.value.kind == safefiles.UNREADABLE
+        assert not list((tmp_path / f"images21-{link}").rglob("*.part"))
+
+
+def test_a_source_gone_after_it_was_opened_is_copied_from_the_open_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, data = _source(tmp_path)
+    opened = safefiles.Folder.open
+
+    @contextmanager
+    def vanishing_open(self: safefiles.Folder, relative: str) -> Iterator[BinaryIO]:
+        with opened(self, relative) as handle:
+            (root / relative).unlink()  # another workstation cleans up meanwhile
+            yield handle
+
+    monkeypatch.setattr(safefiles.Folder, "open", vanishing_open)
+    placed = Placer(root, tmp_path / "images21").place("000001/B000001.BMP", TARGET)
+    assert placed.how == COPIED
+    assert (tmp_path / "images21" / TARGET).read_bytes() == data

@@ -108,11 +108,11 @@ def _items(
         for row in rows:
             key = row["BildId"]
             by_type[str(row["Typ"])] += 1
-            if int(row["PatientId"]) not in patient_ids:
+            if checks.as_int(row["PatientId"]) not in patient_ids:
                 found.add(checks.ORPHAN_PATIENT, "Bilder", key, "PatientId", row["PatientId"])
-            elif row["StatusId"] is not None and int(row["StatusId"]) not in status_ids:
+            elif row["StatusId"] is not None and checks.as_int(row["StatusId"]) not in status_ids:
                 found.add(checks.ORPHAN_STATUS, "Bilder", key, "StatusId", row["StatusId"])
-            if int(row["Typ"]) not in checks.KINDS:
+            if checks.read_kind(row["Typ"]) is None:
                 found.add(checks.WRONG_TYPE, "Bilder", key, "Typ", row["Typ"])
             if row["Raderad"]:
                 found.add(checks.DELETED, "Bilder", key, "Raderad", row["Raderad"])
@@ -128,7 +128,11 @@ def _items(
                 continue
             if where.case_differs:
                 found.add(checks.CASE_DIFFERS, "Bilder", key, "Filnamn", row["Filnamn"])
-            size = os.lstat(source.images / where.relative).st_size
+            try:
+                size = os.lstat(source.images / where.relative).st_size
+            except OSError:  # gone since the folder was listed
+                found.add(checks.FILE_MISSING, "Bilder", key, "Filnamn", row["Filnamn"])
+                continue
             if size == 0:
                 found.add(checks.FILE_EMPTY, "Bilder", key, "Filnamn", row["Filnamn"])
             named_bytes += size
@@ -156,7 +160,7 @@ def _statuses(
     signed = 0
     for rows in source.rows(STATUSES, 2000):
         for row in rows:
-            if int(row["PatientId"]) not in patient_ids:
+            if checks.as_int(row["PatientId"]) not in patient_ids:
                 found.add(
                     checks.ORPHAN_PATIENT, "Status", row["StatusId"], "PatientId", row["PatientId"]
                 )
@@ -193,7 +197,8 @@ def analyse(source: Source, target_images: Path | None = None) -> Job[dict[str, 
         done += counts["Bilder"]
         for rows in source.rows(LOG, 5000):
             for row in rows:
-                if row["PatientId"] is not None and int(row["PatientId"]) not in patient_ids:
+                pid = row["PatientId"]
+                if pid is not None and checks.as_int(pid) not in patient_ids:
                     found.add(
                         checks.ORPHAN_PATIENT, "Logg", row["LoggId"], "PatientId", row["PatientId"]
                     )

@@ -6,7 +6,10 @@ rows go in through ``ibdesk.bulkwrite`` (COPY on PostgreSQL, executemany elsewhe
 their ids reserved up front, so a converter can point a child row (an audit event, a medium)
 at its parent at once. When a batch fails, it is rolled back and retried row by row (as
 pgloader does): the sound rows go in and the one bad row is recorded as rejected with the
-database's reason.
+database's reason. Any other error converting one row (a file or a value no check foresaw)
+is handled the same way: that row is rejected with the error as its reason and the
+traceback logged, so a rerun does not meet it again. Only a ``UserError`` (a full disk, an
+image folder that cannot be written: the same for every row) stops the step.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ibdesk import bulkwrite, display
 from ibdesk.conversion import checks
 from ibdesk.conversion.source import KEYS, Source
 from ibdesk.db import DatabaseError
+from ibdesk.errors import UserError
 from ibdesk.i18n import ngettext
 from ibdesk.models import (
     AuditEvent,
@@ -224,21 +228,45 @@ def write_batch(
         except _FAILED as error:
             session.rollback()
             logger.info("batch of %s failed (%s); retrying row by row", table, error)
+        except UserError:
+            raise
+        except Exception as error:
+            session.rollback()
+            logger.info("batch of %s failed (%r); retrying row by row", table, error)
     for row in todo:
-        key = key_of(row)
-        with Session(engine, expire_on_commit=False) as session:
-            try:
-                (result,) = _attempt(session, step, table, [key], [row], converter)
-            except _FAILED as error:
-                session.rollback()
-                reason = getattr(error, "orig", None) or error.__cause__ or error
-                result = rejected(checks.WRITE_FAILED, "", str(reason)[:400])
-                batch = Batch(session, 1)
-                _record(batch, step, table, key, result)
-                batch.write()
-                session.commit()
-            counts[result.outcome] += 1
+        result = _write_row(engine, step, table, key_of(row), row, converter)
+        counts[result.outcome] += 1
     return counts
+
+
+def _write_row(
+    engine: Engine,
+    step: int,
+    table: str,
+    key: str,
+    row: dict[str, Any],
+    converter: Converter,
+) -> Outcome:
+    """Convert and commit one row alone; record it as rejected, with the reason, if it fails."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            (result,) = _attempt(session, step, table, [key], [row], converter)
+            return result
+        except _FAILED as error:
+            session.rollback()
+            reason = getattr(error, "orig", None) or error.__cause__ or error
+            result = rejected(checks.WRITE_FAILED, "", str(reason)[:400])
+        except UserError:
+            raise
+        except Exception as error:
+            session.rollback()
+            logger.exception("converting %s %s failed; the row is rejected", table, key)
+            result = rejected(checks.CONVERT_FAILED, "", f"{type(error).__name__}: {error}"[:400])
+        batch = Batch(session, 1)
+        _record(batch, step, table, key, result)
+        batch.write()
+        session.commit()
+        return result
 
 
 def add(total: dict[str, int], more: dict[str, int]) -> None:

@@ -37,6 +37,8 @@ FILE_UNREADABLE, CASE_DIFFERS, HASH_MISMATCH = "file_unreadable", "case_differs"
 ORPHAN_FILE, MD5_PASSWORD, BAD_USERNAME = "orphan_file", "md5_password", "username_invalid"
 WRONG_TYPE, TEETH_INVALID, WRITE_FAILED = "type_invalid", "teeth_invalid", "write_failed"
 DELETED, SIGNER_MISSING, USER_EXISTS = "deleted", "signer_missing", "user_exists"
+TARGET_BLOCKED, PATIENT_DIFFERS = "target_blocked", "patient_differs"
+CONVERT_FAILED, RESERVE_TAKEN = "convert_failed", "reserve_number_taken"
 # ftfy's steps that mean "UTF-8 bytes were decoded as Windows-1252 (or Latin-1)".
 _CERTAIN = {
     (("encode", "sloppy-windows-1252"), ("decode", "utf-8")),
@@ -70,9 +72,31 @@ def read_personnummer(typed: str | None, *, today: dt.date | None = None) -> Num
     return Number(identity.number, identity.kind, None)
 
 
-def reserve_number(patient_id: int) -> str:
-    """Return the reserve number a patient without a usable personnummer is filed under."""
-    return f"99{patient_id:010d}"
+def reserve_number(patient_id: int, attempt: int = 0) -> str:
+    """Return a reserve number a patient without a usable personnummer may be filed under.
+
+    The first is made from the 1.2 PatientId; when that one is taken (a 1.2 row typed it, or
+    a 2.1 patient has it), the next attempts count down from the top of the reserve range.
+    """
+    if attempt == 0 and 0 <= patient_id < 10**10:
+        return f"99{patient_id:010d}"
+    return f"99{10**10 - max(attempt, 1):010d}"
+
+
+def read_kind(typ: object) -> MediaKind | None:
+    """Return the 2.1 media kind of a 1.2 ``Typ`` value, or None for one that is no type."""
+    try:
+        return KINDS.get(int(str(typ).strip()))
+    except (TypeError, ValueError):
+        return None
+
+
+def as_int(value: object) -> int | None:
+    """Return a 1.2 key as a number, or None where a row holds something else."""
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,22 @@ anything else is opened with Pillow.
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 
 from PIL import Image
 
+from ibdesk import safefiles
+
+# What Pillow can raise reading an image's header (as the thumbnails catch it): a damaged
+# file, one it does not know, or one that claims more pixels than is sane (a "bomb").
+SHAPE_ERRORS = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    Image.DecompressionBombError,
+    safefiles.FileProblem,
+)
 _BITS = {"1": 1, "L": 8, "P": 8, "RGB": 8, "RGBA": 8, "I;16": 16, "I;16B": 16, "I": 32}
 
 
@@ -41,6 +51,7 @@ def image_shape(head: bytes, folder: Path, path: str) -> tuple[int, int, int]:
     shape = _bmp_shape(head)
     if shape is not None:
         return shape
-    with Image.open(os.path.join(folder, path)) as img:
+    # The placed file, opened as any media file is: never through a link planted since.
+    with safefiles.open_file(folder, path) as handle, Image.open(handle) as img:
         width, height = img.size
         return width, height, _BITS.get(img.mode, 8)

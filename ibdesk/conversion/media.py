@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import UnidentifiedImageError
 from sqlalchemy import Engine, Table, delete, select
 from sqlalchemy.orm import Session
 
@@ -32,10 +31,10 @@ from ibdesk.conversion.batches import (
     targets,
     write_table,
 )
-from ibdesk.conversion.imageshape import image_shape
+from ibdesk.conversion.imageshape import SHAPE_ERRORS, image_shape
 from ibdesk.conversion.names import NameIndex
 from ibdesk.conversion.people import CONVERTER
-from ibdesk.conversion.placing import Empty, Mismatch, Placer
+from ibdesk.conversion.placing import Blocked, Empty, Mismatch, Placer
 from ibdesk.conversion.source import ITEMS, STATUSES, Source
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import ngettext
@@ -206,7 +205,7 @@ class ItemConverter(Converter):
         image_set = self._image_set(batch, row, patient)
         if image_set is None:
             return rejected(checks.ORPHAN_STATUS, "StatusId", row["StatusId"])
-        kind = checks.KINDS.get(int(row["Typ"]))
+        kind = checks.read_kind(row["Typ"])
         if kind is None:
             return rejected(checks.WRONG_TYPE, "Typ", row["Typ"])
         found = self.index.find(str(row["Filnamn"]))
@@ -215,18 +214,16 @@ class ItemConverter(Converter):
         issues: list[Issue] = []
         if found.case_differs:
             issues.append(Issue(checks.CASE_DIFFERS, "Filnamn", row["Filnamn"], found.relative))
-        ext = found.relative.rsplit(".", 1)[-1].lower() if "." in found.relative else "bin"
         number = self.owners.get(image_set.patient_id, patient.personnummer)
-        path = f"{number}/{image_set.id}/{int(row['BildId']):06d}_{kind.value}.{ext}"
+        if image_set.patient_id != patient.id:
+            # The item names another patient than its status does: kept in the status (the
+            # examination it was taken in, and what a signed status signed), reported for review.
+            issues.append(Issue(checks.PATIENT_DIFFERS, "PatientId", row["PatientId"], number))
+        path = f"{number}/{image_set.id}/{int(row['BildId']):06d}_{kind.value}.{_extension(found)}"
         try:
             placed = self.placer.place(found.relative, path)
         except safefiles.FileProblem as problem:
-            reason = (
-                checks.FILE_OUTSIDE
-                if problem.kind in (safefiles.OUTSIDE, safefiles.LINK)
-                else checks.FILE_UNREADABLE
-            )
-            return rejected(reason, "Filnamn", row["Filnamn"])
+            return rejected(_file_reason(problem), "Filnamn", row["Filnamn"])
         except Empty:
             return rejected(checks.FILE_EMPTY, "Filnamn", row["Filnamn"])
         except Mismatch:
@@ -235,8 +232,8 @@ class ItemConverter(Converter):
         if kind.is_image:
             try:
                 width, height, bits = image_shape(placed.head, self.placer.target_root, path)
-            except (UnidentifiedImageError, OSError):
-                issues.append(Issue(checks.FILE_UNREADABLE, "Filnamn", row["Filnamn"]))
+            except SHAPE_ERRORS as error:  # kept and placed; 2.1 shows it cannot be shown
+                issues.append(Issue(checks.FILE_UNREADABLE, "Filnamn", row["Filnamn"], str(error)))
         teeth, dropped = checks.read_teeth(row["Tander"])
         if dropped:
             issues.append(Issue(checks.TEETH_INVALID, "Tander", row["Tander"], teeth))
@@ -273,6 +270,24 @@ class ItemConverter(Converter):
             },
         )
         return Outcome(CONVERTED, item_id, placed.how, issues)
+
+
+def _extension(found: checks.Found) -> str:
+    """Return the 2.1 file's extension: the source name's, from its last component only."""
+    name = (found.relative or "").rsplit("/", 1)[-1]
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return ext if ext.isascii() and ext.isalnum() and len(ext) <= 8 else "bin"
+
+
+def _file_reason(problem: safefiles.FileProblem) -> str:
+    """Return the reason code of a file that could not be placed."""
+    if problem.kind in (safefiles.OUTSIDE, safefiles.LINK):
+        return checks.FILE_OUTSIDE
+    if isinstance(problem, Blocked):
+        return checks.TARGET_BLOCKED
+    if problem.kind == safefiles.MISSING:
+        return checks.FILE_MISSING
+    return checks.FILE_UNREADABLE
 
 
 def set_manifests(session: Session, sets: list[Any]) -> dict[int, dict[str, Any]]:

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ibdesk import safefiles
+
 BATCH = 5000
 
 _SCHEMA = """
@@ -46,33 +48,45 @@ def walk_files(root: Path) -> Iterator[tuple[str, int]]:
     folder that cannot be read, or a file gone meanwhile, is passed over, as ``os.walk``
     does.
     """
-    yield from _walk(os.fspath(root), "")
+    # An explicit stack, not recursion: a folder nested a thousand levels deep is walked too.
+    # Subfolders are pushed last-first, so they come out in order, each one's files before
+    # its own subfolders (the order a recursive walk gives).
+    stack: list[tuple[str, str]] = [(os.fspath(root), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        subfolders: list[tuple[str, str]] = []
+        for entry in _entries(folder):
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subfolders.append((entry.path, f"{prefix}{entry.name}/"))
+                    continue
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                yield prefix + entry.name, info.st_size
+        stack.extend(reversed(subfolders))
 
 
-def _walk(folder: str, prefix: str) -> Iterator[tuple[str, int]]:
+def _entries(folder: str) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(folder) as found:
-            entries = sorted(found, key=lambda entry: entry.name)
+            return sorted(found, key=lambda entry: entry.name)
     except OSError:
-        return
-    subfolders: list[os.DirEntry[str]] = []
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                subfolders.append(entry)
-                continue
-            info = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        if stat.S_ISREG(info.st_mode):
-            yield prefix + entry.name, info.st_size
-    for entry in subfolders:
-        yield from _walk(entry.path, f"{prefix}{entry.name}/")
+        return []
 
 
 def row_name(filnamn: object) -> str:
-    """Return the name a 1.2 row gives its file, as it is compared with the folder."""
-    return str(filnamn).replace("\\", "/").strip().lower()
+    """Return the name a 1.2 row gives its file, as it is compared with the folder.
+
+    The same components as placement resolves (``safefiles.parts``: ``.\\`` and doubled
+    separators dropped), in lower case; a name that could leave the folder is kept as
+    written (no file matches it).
+    """
+    try:
+        return "/".join(safefiles.parts(str(filnamn))).lower()
+    except safefiles.FileProblem:
+        return str(filnamn).replace("\\", "/").strip().lower()
 
 
 class NameIndex:

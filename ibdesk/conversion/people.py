@@ -32,7 +32,15 @@ from ibdesk.conversion.batches import (
 from ibdesk.conversion.source import PATIENTS, SETTINGS, USERS, Source
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
-from ibdesk.models import AuditEvent, Patient, Setting, UserAccount, UserGroup, utcnow
+from ibdesk.models import (
+    AuditEvent,
+    ConversionIssue,
+    Patient,
+    Setting,
+    UserAccount,
+    UserGroup,
+    utcnow,
+)
 from ibdesk.progress import Job, LogLine
 from ibdesk.users import accounts, passwords
 from ibdesk.users.accounts import CLINICIANS
@@ -142,28 +150,67 @@ def _groups_for(session: Session, *, admin: bool) -> list[UserGroup]:
     return [clinicians] if clinicians is not None else []
 
 
-class PatientConverter(Converter):
-    """The 1.2 patients, the same person twice merged into one."""
+def typed_reserve_numbers(source: Source) -> set[str]:
+    """Return every reserve number (``99…``) a 1.2 patient row typed: never to be made up."""
+    typed: set[str] = set()
+    for rows in source.rows(PATIENTS, 5000, columns=("PersonNr",)):
+        for row in rows:
+            raw = row["PersonNr"]
+            if raw and "".join(ch for ch in str(raw) if ch.isdigit()).startswith("99"):
+                read = checks.read_personnummer(str(raw))
+                if read.kind == checks.PatientKind.RESERVE and read.number:
+                    typed.add(read.number)
+    return typed
 
-    def __init__(self) -> None:
-        """Start with no numbers looked up."""
+
+class PatientConverter(Converter):
+    """The 1.2 patients, the same person twice merged into one.
+
+    A number the converter makes up (for a patient without a usable personnummer) is never
+    one a 1.2 row typed nor one a 2.1 patient has, and no row is ever merged into a patient
+    whose number was made up: two people without numbers are not one person.
+    """
+
+    def __init__(self, source: Source) -> None:
+        """Start with no numbers looked up; the typed reserve numbers are read at first use."""
+        self.source = source
+        self.typed: set[str] | None = None
         self.by_number: dict[str, _Filed] = {}
+        self.made_up: set[str] = set()  # numbers the converter made up, in 2.1 or this batch
+        self.taken: set[str] = set()  # numbers 2.1 patients have, of those looked up
+        self.looked_up: set[str] = set()
 
     def prepare(self, session: Session, rows: list[dict[str, Any]]) -> None:
-        """Look up the patients already filed under the batch's numbers."""
-        numbers = {checks.read_personnummer(r["PersonNr"]).number for r in rows} - {None}
-        found: Any = (
-            session.execute(
-                select(Patient.id, Patient.personnummer, Patient.deleted_at).where(
-                    Patient.personnummer.in_(sorted(numbers))
-                )
-            )
-            if numbers
-            else []
-        )
+        """Look up the patients already filed under the batch's numbers or reserve numbers."""
+        if self.typed is None:
+            self.typed = typed_reserve_numbers(self.source)
+        read = (checks.read_personnummer(r["PersonNr"]).number for r in rows)
+        numbers = {number for number in read if number is not None}
+        reserves = {checks.reserve_number(int(r["PatientId"])) for r in rows}
+        self.looked_up = numbers | reserves
+        found = _filed(session, sorted(self.looked_up))
+        self.taken = {p.personnummer for p in found}
+        self.made_up = _made_up(session, sorted(p.personnummer for p in found if p.reserve))
         self.by_number = {
-            p.personnummer: _Filed(p.id, p.personnummer, p.deleted_at is not None) for p in found
+            p.personnummer: _Filed(p.id, p.personnummer, p.deleted_at is not None)
+            for p in found
+            if p.personnummer in numbers and p.personnummer not in self.made_up
         }
+
+    def _make_up(self, session: Session, source_id: int) -> str:
+        """Return a reserve number that no 1.2 row typed and no 2.1 patient has."""
+        attempt = 0
+        while True:
+            number = checks.reserve_number(source_id, attempt)
+            if number not in (self.typed or ()) and number not in self.made_up:
+                if number not in self.looked_up:
+                    self.looked_up.add(number)
+                    if _filed(session, [number]):
+                        self.taken.add(number)
+                if number not in self.taken:
+                    self.made_up.add(number)
+                    return number
+            attempt += 1
 
     def convert(self, batch: Batch, row: dict[str, Any]) -> Outcome:
         """Carry one 1.2 patient over, or merge it into the same person already carried over."""
@@ -183,16 +230,17 @@ class PatientConverter(Converter):
         deleted = bool(row["Raderad"])
         if deleted:
             issues.append(Issue(checks.DELETED, "Raderad", row["Raderad"]))
-        if read.number is not None:
+        if read.number is not None and read.number not in self.made_up:
             survivor = self.by_number.get(read.number)
             if survivor is not None:
                 return _merge(batch, survivor, row, deleted, issues)
             number, kind = read.number, read.kind
         else:
-            number, kind = checks.reserve_number(source_id), checks.PatientKind.RESERVE
-            issues.append(
-                Issue(read.problem or checks.PN_INVALID, "PersonNr", row["PersonNr"], number)
-            )
+            # No usable number, or (the source changed meanwhile) a typed reserve number the
+            # converter already gave someone else: this patient gets a number of its own.
+            number, kind = self._make_up(batch.session, source_id), checks.PatientKind.RESERVE
+            reason = checks.RESERVE_TAKEN if read.number else read.problem or checks.PN_INVALID
+            issues.append(Issue(reason, "PersonNr", row["PersonNr"], number))
         now = utcnow()
         values.update(
             personnummer=number,
@@ -206,18 +254,57 @@ class PatientConverter(Converter):
             deleted_by=CONVERTER if deleted else None,
         )
         patient_id = batch.add(Patient, values)
-        if read.number is not None:
-            self.by_number[read.number] = _Filed(patient_id, number, deleted, values)
+        if number == read.number:
+            self.by_number[number] = _Filed(patient_id, number, deleted, values)
         changes: dict[str, Any] = {
             "converted_from": [None, f"1.2 PatientId {source_id}"],
             "personnummer": [None, number],
         }
-        if read.problem:
+        if number != read.number:
             changes["personnummer_as_typed"] = [None, row["PersonNr"]]
         repaired = (checks.TEXT_REPAIRED, checks.TEXT_DOUBTFUL)
         changes.update({i.column: [i.raw, i.new] for i in issues if i.reason in repaired})
         batch.add(AuditEvent, _audit(patient_id, number, "patient.convert", changes))
         return Outcome(CONVERTED, patient_id, issues=issues)
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A 2.1 patient filed under one of the numbers looked up."""
+
+    id: int
+    personnummer: str
+    deleted_at: Any
+    reserve: bool
+
+
+def _filed(session: Session, numbers: list[str]) -> list[_Found]:
+    """Return the 2.1 patients filed under these numbers."""
+    if not numbers:
+        return []
+    rows = session.execute(
+        select(Patient.id, Patient.personnummer, Patient.deleted_at, Patient.kind).where(
+            Patient.personnummer.in_(numbers)
+        )
+    )
+    return [_Found(r.id, r.personnummer, r.deleted_at, r.kind == "reserve") for r in rows]
+
+
+_MADE_UP_REASONS = (checks.PN_INVALID, checks.PN_EMPTY, checks.RESERVE_TAKEN)
+
+
+def _made_up(session: Session, numbers: list[str]) -> set[str]:
+    """Return which of these reserve numbers the conversion made up (its issues name them)."""
+    if not numbers:
+        return set()
+    rows = session.scalars(
+        select(ConversionIssue.new_value).where(
+            ConversionIssue.source_table == "Patienter",
+            ConversionIssue.reason.in_(_MADE_UP_REASONS),
+            ConversionIssue.new_value.in_(numbers),
+        )
+    )
+    return {n for n in rows if n}
 
 
 def _merge(
@@ -245,7 +332,7 @@ def run(engine: Engine, source: Source, *, batch: int = 500) -> Job[dict[str, An
     tables: tuple[tuple[Table, Converter], ...] = (
         (SETTINGS, SettingConverter()),
         (USERS, UserConverter()),
-        (PATIENTS, PatientConverter()),
+        (PATIENTS, PatientConverter(source)),
     )
     total = sum(source.count(t) for t, _c in tables)
     done = 0

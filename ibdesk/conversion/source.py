@@ -1,6 +1,8 @@
 """The ImageBank 1.2 source: its tables (SPEC.md of the 1.2 format), opened read-only.
 
-SQLite is opened through a ``mode=ro`` URI, so not even a journal can be written; a
+SQLite is opened through a ``mode=ro`` URI, so not even a journal can be written; a file in
+WAL mode is opened ``immutable`` (a reader of a WAL file would otherwise make ``-wal`` and
+``-shm`` files beside it) and refused while a ``-wal`` file still holds changes; a
 PostgreSQL session is set to read-only transactions before its first statement; SQL Server
 offers no such switch for a plain login, so there only SELECTs are ever sent. Rows are read
 in primary-key order, one batch at a time (keyset paging), so memory stays flat.
@@ -104,21 +106,58 @@ KEYS = {t.name: next(iter(t.primary_key.columns)).name for t in TABLES}
 
 
 def _sqlite_readonly_url(path: str) -> str:
-    return f"sqlite:///file:{quote(os.path.abspath(path))}?mode=ro&uri=true"
+    """Return a read-only URL for a 1.2 SQLite file that opening leaves untouched."""
+    absolute = os.path.abspath(path)
+    options = "mode=ro"
+    if _wal_mode(absolute):
+        wal = absolute + "-wal"
+        if os.path.exists(wal) and os.path.getsize(wal) > 0:
+            raise UserError(
+                _(
+                    "The 1.2 database %(path)s has changes not yet saved into it (in "
+                    "%(wal)s): close ImageBank 1.2 on every workstation, then try again.",
+                    path=absolute,
+                    wal=wal,
+                )
+            )
+        # Everything is in the file itself: read it as a file that never changes, so that
+        # SQLite makes no -wal or -shm file beside it.
+        options += "&immutable=1"
+    return f"sqlite:///file:{quote(absolute)}?{options}&uri=true"
+
+
+def _wal_mode(path: str) -> bool:
+    """Say whether an SQLite file is in WAL mode (its header's format versions are 2)."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(20)
+    except OSError:
+        return False
+    return header.startswith(b"SQLite format 3\0") and 2 in (header[18], header[19])
 
 
 def _readonly_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise UserError(_("%(url)s is not a database URL.", url=url)) from None
+        raise UserError(_("%(url)s is not a database URL.", url=display_url(url))) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         path = parsed.database or ""
         if not path or not Path(path).is_file():
             raise UserError(_("The 1.2 database file %(path)s does not exist.", path=path))
         return create_engine(_sqlite_readonly_url(path))
-    engine = create_engine(parsed)
+    try:
+        engine = create_engine(parsed)
+    except (ImportError, ArgumentError) as error:  # no such dialect, or its driver is missing
+        raise UserError(
+            _(
+                "ibdesk cannot read a 1.2 database at %(url)s: no driver for %(kind)s "
+                "databases is installed (use SQLite, PostgreSQL or SQL Server).",
+                url=display_url(url),
+                kind=parsed.drivername,
+            )
+        ) from error
     if backend == "postgresql":
 
         @event.listens_for(engine, "connect")
@@ -149,12 +188,18 @@ class Source:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
 
-    def rows(self, table: Table, batch: int = 1000) -> Iterator[list[dict[str, Any]]]:
-        """Yield a table's rows in key order, one batch (list of dicts) at a time."""
+    def rows(
+        self, table: Table, batch: int = 1000, *, columns: tuple[str, ...] = ()
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield a table's rows in key order, one batch (list of dicts) at a time.
+
+        With ``columns``, only those (and the key) are read.
+        """
         key = table.c[KEYS[table.name]]
+        wanted = [key, *(table.c[name] for name in columns)] if columns else [table]
         after: Any = None
         while True:
-            query = select(table).order_by(key).limit(batch)
+            query = select(*wanted).order_by(key).limit(batch)
             if after is not None:
                 query = query.where(key > after)
             with self.engine.connect() as conn:
