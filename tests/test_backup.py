@@ -79,6 +79,39 @@ def test_round_trip_gives_equal_rows_and_images(
     assert done.rows == sum(before_rows.values()) - 1
 
 
+def test_a_restore_that_fails_its_checks_puts_the_replaced_clinic_back(
+    clinic: tuple[Engine, Path], db_url: str
+) -> None:
+    from ibdesk import audit
+    from ibdesk.db import session_scope
+
+    engine, folder = clinic
+    # The backup holds an image that no longer matches its row: its restore must fail.
+    damaged = next(p for p in sorted(folder.rglob("*")) if p.is_file())
+    damaged.write_bytes(b"not the image the row records")
+    summary, _log = run_to_end(run.run_backup(engine))
+    with session_scope(engine) as session:  # the live clinic goes on after the backup
+        audit.system_event(session, audit.local_admin(), "clinic.after", "after the backup")
+    (folder / "taken-after.txt").write_text("an image taken after the backup")
+    live_rows, live_media = contents(engine)
+    live_files = image_hashes(folder)
+    engine.dispose()
+    with pytest.raises(UserError, match="restored image"):
+        run_to_end(restore.restore(summary.backup_id, db_url, folder, replace=True))
+    rows, media = contents(engine)
+    # Only the system log grew: the safety backup made before the load says so there.
+    assert rows.pop("system_event") == live_rows.pop("system_event") + 1
+    assert (rows, media) == (live_rows, live_media)
+    with Session(engine) as session:
+        actions = list(session.scalars(select(SystemEvent.action).order_by(SystemEvent.id)))
+    assert actions[-2:] == ["clinic.after", "backup.run"]
+    assert image_hashes(folder) == live_files
+    leftovers = [
+        p.name for p in folder.parent.iterdir() if "replaced" in p.name or "restoring" in p.name
+    ]
+    assert leftovers == []
+
+
 def test_manifest_records_the_point_in_time(clinic: tuple[Engine, Path], tmp_path: Path) -> None:
     engine, _folder = clinic
     summary, _ = run_to_end(run.run_backup(engine))

@@ -4,16 +4,21 @@ Live data is never overwritten by accident: a database with tables or a folder w
 refused unless ``replace`` is given, and then what is replaced is backed up first (tagged
 ``before-restore``). The images are restored beside the target folder and moved in by one
 rename, so the folder is never half old, half new; the database is checked against the
-manifest before the restore counts as done.
+manifest before the restore counts as done. Until it does, the replaced database (the SQLite
+file, the PostgreSQL schema) and folder are kept aside: a check that fails, an error or a
+cancel puts them back as they were.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,13 +115,15 @@ def restore(
             yield Progress(1, 4, _("backup restored"))
             yield LogLine(_("Restoring the database of backup %(id)s…", id=snapshot.backup_id))
             dump, manifest = yield from _private_dump(landing, staging, work)
-            target = _load(target, to_database, dump, manifest.backend)
-            _check_restored(target, manifest, landing, images)
-            yield Progress(2, 4, _("database restored"))
-            yield LogLine(_("Restoring the images into %(folder)s…", folder=str(folder)))
-            _move_in(inside(landing, images), folder)
-            yield Progress(3, 4, _("images restored"))
-            _record_restore(target, folder, snapshot, actor)
+            # Until the end of this block, what was replaced is kept: any failure (a check,
+            # an error, a cancel) puts the old database and folder back as they were.
+            with _swapped_database(target, to_database, dump, manifest.backend) as target:
+                _check_restored(target, manifest, landing, images)
+                yield Progress(2, 4, _("database restored"))
+                yield LogLine(_("Restoring the images into %(folder)s…", folder=str(folder)))
+                with _swapped_folder(inside(landing, images), folder, landing):
+                    yield Progress(3, 4, _("images restored"))
+                    _record_restore(target, folder, snapshot, actor)
             yield Progress(4, 4, _("images compared"))
         finally:
             shutil.rmtree(landing, ignore_errors=True)
@@ -131,10 +138,11 @@ def restore(
         )
         yield LogLine(str(summary))
         return summary
-    except Refused:
-        if new_file:  # nothing is left behind by a refusal
+    except BaseException:
+        if new_file:  # a file this restore made is not left behind when it fails
             target.dispose()
-            Path(str(url.database)).unlink(missing_ok=True)
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{url.database}{suffix}").unlink(missing_ok=True)
         raise
     finally:
         target.dispose()
@@ -247,7 +255,13 @@ def _safety_backup(
     return "before-restore"
 
 
-def _load(target: Engine, url: str, dump: Path, backend: str) -> Engine:
+@contextmanager
+def _swapped_database(target: Engine, url: str, dump: Path, backend: str) -> Iterator[Engine]:
+    """Load the dump in place of the target's contents; yield the engine on it.
+
+    The old contents are kept aside (the SQLite file renamed, the PostgreSQL schema renamed)
+    and put back if the block fails, or dropped once it succeeded.
+    """
     if target.dialect.name != backend:
         raise UserError(
             _(
@@ -256,21 +270,64 @@ def _load(target: Engine, url: str, dump: Path, backend: str) -> Engine:
             )
         )
     if backend == "sqlite":
-        path = Path(str(target.url.database))
-        target.dispose()
-        partial = path.with_name(path.name + ".restoring")
-        shutil.copyfile(dump, partial)
-        private.restrict(partial)
-        for suffix in ("-wal", "-shm", "-journal"):
-            path.with_name(path.name + suffix).unlink(missing_ok=True)
-        os.replace(partial, path)
-        return make_engine(url)
+        with _swapped_sqlite(target, url, dump) as restored:
+            yield restored
+        return
+    with _swapped_schema(target, dump) as restored:
+        yield restored
+
+
+@contextmanager
+def _swapped_sqlite(target: Engine, url: str, dump: Path) -> Iterator[Engine]:
+    path = Path(str(target.url.database))
+    target.dispose()  # the last connection closed: SQLite folds its -wal into the file
+    partial, kept = (path.with_name(path.name + suffix) for suffix in (".restoring", ".replaced"))
+    shutil.copyfile(dump, partial)
+    private.restrict(partial)
+    for suffix in ("-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    had_file = path.exists()
+    if had_file:
+        os.replace(path, kept)
+    os.replace(partial, path)
+    restored = make_engine(url)
+    try:
+        yield restored
+    except BaseException:
+        restored.dispose()
+        if had_file:
+            os.replace(kept, path)
+        else:
+            path.unlink(missing_ok=True)
+        raise
+    kept.unlink(missing_ok=True)
+
+
+@contextmanager
+def _swapped_schema(target: Engine, dump: Path) -> Iterator[Engine]:
+    kept = f"ibdesk_replaced_{secrets.token_hex(4)}"
     with target.begin() as conn:
-        # --replace: the old contents were backed up first; start from an empty schema.
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        has_public = conn.execute(
+            text("SELECT 1 FROM pg_namespace WHERE nspname = 'public'")
+        ).first()
+        if has_public:
+            conn.execute(text(f"ALTER SCHEMA public RENAME TO {kept}"))
         conn.execute(text("CREATE SCHEMA public"))
-    pg_restore(dump, target.url)
-    return target
+    target.dispose()  # no pooled connection keeps a plan of the old tables
+    try:
+        pg_restore(dump, target.url)
+        yield target
+    except BaseException:
+        target.dispose()
+        with target.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            if has_public:
+                conn.execute(text(f"ALTER SCHEMA {kept} RENAME TO public"))
+        target.dispose()
+        raise
+    if has_public:
+        with target.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {kept} CASCADE"))
 
 
 BACKUP_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
@@ -326,8 +383,10 @@ def _restore_by_id(restic: Restic, wanted: str, landing: Path) -> Job[Snapshot]:
     return find_snapshot(restic, wanted)
 
 
-def _move_in(restored: Path, folder: Path) -> None:
-    # One rename: the folder is never half old, half new.
+@contextmanager
+def _swapped_folder(restored: Path, folder: Path, landing: Path) -> Iterator[None]:
+    """Move the restored images in by one rename (the folder is never half old, half new);
+    the old folder is kept beside it and put back if the block fails."""
     if not restored.is_dir():
         restored.mkdir(parents=True)
     old = None
@@ -337,5 +396,12 @@ def _move_in(restored: Path, folder: Path) -> None:
             shutil.rmtree(old)
         os.replace(folder, old)
     os.replace(restored, folder)
+    try:
+        yield
+    except BaseException:
+        os.replace(folder, landing / ".ibdesk-not-restored")  # removed with the landing
+        if old is not None:
+            os.replace(old, folder)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
