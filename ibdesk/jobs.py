@@ -273,7 +273,7 @@ class JobRegistry:
         self._prune()
         if exclusive and any(r.name == name and not r.state.finished for r in self._jobs.values()):
             raise Refused(
-                _("%(name)s is already running; wait for it to end or cancel it.", name=name)
+                _("%(name)s is already running; wait for it to end or cancel it.", name=_(name))
             )
 
     def _get(self, job_id: str) -> _Record:

@@ -47,6 +47,14 @@ def test_init_refuses_relative_and_inside_image_folder(tmp_path: Path) -> None:
     assert not (folder / "backups").exists() and "backup" not in config.load()
 
 
+def test_an_overlong_repository_is_one_plain_sentence(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as refused:
+        backup.init("/" + "x" * 1000)
+    assert str(refused.value) == (
+        "The repository location is too long: type at most 1000 characters."
+    )
+
+
 def test_round_trip_gives_equal_rows_and_images(
     clinic: tuple[Engine, Path], empty_db_url: str, db_url: str, tmp_path: Path
 ) -> None:

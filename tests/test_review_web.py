@@ -121,6 +121,8 @@ def test_an_installed_license_is_said_in_swedish(
     )
     many = text(upload(client, make_license(vendor_key, seats=10, license_id="lic-10"), headers=HX))
     assert "är installerad med 10 platser." in many and "Installed" not in many
+    page = text(client.get("/licensing/"))
+    assert '<h2 id="license-current-title">TEST-licens</h2>' in page
 
 
 def test_the_wizard_says_the_installed_license_in_swedish(

@@ -35,7 +35,7 @@ def init(repository: str, image_folder: Path | None = None) -> InitResult:
     repository = repository.strip()
     if not repository:
         raise UserError(_("Type where the backups go: a folder, a disk, sftp: or s3:."))
-    check_length(repository, 1000, _("The repository location"))
+    check_length(repository, 1000, _("repository location"))
     if store.is_local(repository):
         path = folders.expand(repository)
         if not path.is_absolute():

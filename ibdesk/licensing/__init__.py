@@ -99,10 +99,10 @@ class LicenseInfo:
     def title(self) -> str:
         """Return the heading to show: DEMO and TEST licenses say so."""
         if self.is_demo:
-            return "DEMO license"
+            return _("DEMO license")
         if self.trust is Trust.TEST_KEY:
-            return "TEST license"
-        return "License"
+            return _("TEST license")
+        return _("License")
 
     @property
     def notice(self) -> str | None:
