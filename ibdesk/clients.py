@@ -52,6 +52,7 @@ __all__ = [
 PATIENT_FIELDS = ("first_name", "last_name", "address", "postal_code", "city", "phone", "note")
 MEDIA_FIELDS = ("kind", "teeth", "taken_at", "comment", "width", "height", "bit_depth")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MEDIA_COMMENT_MAX = 4000  # a media comment: a few paragraphs at the most
 # The fields as a sentence names them ("The first name may be at most 100 characters.").
 _FIELD_NAMES = {
     "first_name": _l("first name"),
@@ -352,8 +353,11 @@ def add_media(
     digest = sha256.strip().lower()
     if not _SHA256.fullmatch(digest):
         raise UserError(_("The SHA-256 must be 64 hexadecimal characters."))
-    if MediaKind(kind).is_image and not (width and height and bit_depth):
-        raise UserError(_("An image needs its width, height and bit depth."))
+    _check_media_values(
+        kind,
+        {"width": width, "height": height, "bit_depth": bit_depth, "taken_at": taken_at},
+        comment,
+    )
     now = utcnow()
     item = MediaItem(
         image_set_id=image_set.id,
@@ -384,6 +388,31 @@ def add_media(
         changes=audit.diff({}, _media_values(item) | {"path": item.path, "sha256": item.sha256}),
     )
     return item
+
+
+def _check_media_values(kind: str, values: dict[str, Any], comment: object) -> None:
+    """Refuse a media item's values that the database or the workstations cannot use."""
+    for key, word in (
+        ("width", _("width")),
+        ("height", _("height")),
+        ("bit_depth", _("bit depth")),
+    ):
+        value = values.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31
+        ):
+            raise UserError(_("The %(field)s must be a whole number above 0.", field=word))
+    taken = values.get("taken_at")
+    if taken is not None and not isinstance(taken, dt.datetime):
+        raise UserError(_("The time taken must be a date and time."))
+    if not isinstance(comment, str) or len(comment) > MEDIA_COMMENT_MAX:
+        raise UserError(
+            _("A comment is text of at most %(maximum)s characters.", maximum=MEDIA_COMMENT_MAX)
+        )
+    if MediaKind(kind).is_image and not (
+        values.get("width") and values.get("height") and values.get("bit_depth")
+    ):
+        raise UserError(_("An image needs its width, height and bit depth."))
 
 
 def _media_values(item: MediaItem) -> dict[str, Any]:
@@ -419,6 +448,8 @@ def update_media(session: Session, actor: Actor, media_id: int, **fields: Any) -
         fields["kind"] = _check_kind(fields["kind"])
     if "teeth" in fields:
         fields["teeth"] = _check_teeth(fields["teeth"])
+    after = _media_values(item) | fields
+    _check_media_values(after["kind"], after, after["comment"])
     before = _media_values(item)
     for key, value in fields.items():
         setattr(item, key, value)

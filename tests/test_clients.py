@@ -143,6 +143,31 @@ def test_signed_set_refuses_every_change(session: Session) -> None:
     assert session.get(MediaItem, item.id).comment == ""  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"width": None}, "width, height and bit depth"),
+        ({"width": "abc"}, "width must be a whole number"),
+        ({"height": 0}, "height must be a whole number"),
+        ({"bit_depth": True}, "bit depth must be a whole number"),
+        ({"taken_at": "yesterday"}, "time taken must be a date"),
+        ({"comment": 7}, "comment is text"),
+        ({"comment": "x" * 4001}, "at most 4000"),
+    ],
+)
+def test_a_media_change_the_database_cannot_hold_is_a_sentence(
+    session: Session, fields: dict[str, object], words: str
+) -> None:
+    item = make_media(session)  # an intraoral image, with its width, height and bit depth
+    before = (item.width, item.height, item.bit_depth, item.taken_at, item.comment)
+    with pytest.raises(UserError, match=words):
+        clients.update_media(session, ACTOR, item.id, **fields)
+    session.rollback()
+    again = session.get(MediaItem, item.id)
+    assert again is not None
+    assert (again.width, again.height, again.bit_depth, again.taken_at, again.comment) == before
+
+
 def test_missing_things_are_named(session: Session) -> None:
     with pytest.raises(NotFound):
         clients.create_image_set(session, ACTOR, 999, dt.date(2026, 1, 1))
