@@ -158,6 +158,12 @@ def _refuse_overlong_input() -> None:
                 count=limits.TEXT_MAX,
             )
         )
+    # No text a person types holds a NUL, and PostgreSQL cannot store one: one sentence
+    # here instead of a "database problem" from deep inside a search or a save.
+    if any("\0" in value for _name, value in values):
+        raise UserError(
+            _("A value you sent holds a NUL character, which no field can hold; type it again.")
+        )
 
 
 def _setup_gate() -> BaseResponse | None:

@@ -63,6 +63,25 @@ def test_a_huge_search_is_refused_with_a_sentence_and_search_goes_on(
         assert again.status_code == 200 and patient.last_name in again.get_data(as_text=True)
 
 
+def test_a_nul_character_anywhere_is_one_sentence_and_nothing_changes(
+    client: FlaskClient, session: Session
+) -> None:
+    make_patient(session)
+    before = _state(session)
+    for url in ("/export/patients", "/patients/", "/logs/"):
+        response = client.get(url, query_string={"q": "Berg\x00"}, headers=HX)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 400, url
+        assert "NUL character" in body and "Database problem" not in body
+        _sentence(body)
+    token = csrf_token(client, "/users/")
+    added = client.post(
+        "/users/groups/add", data={"csrf_token": token, "name": "G\x00"}, headers=HX
+    )
+    assert added.status_code == 400 and "NUL character" in added.get_data(as_text=True)
+    assert _state(session) == before
+
+
 def test_the_search_field_shows_its_cap(client: FlaskClient) -> None:
     page = client.get("/export/").get_data(as_text=True)
     assert 'maxlength="200"' in page
