@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 
@@ -363,3 +364,29 @@ def test_an_account_locked_in_ad_is_refused(
         assert last_login(session).reason == "AD: account locked"
     finally:
         dc.tool("domain", "passwordsettings", "set", "--account-lockout-threshold=0")
+
+
+@pytest.mark.backends("sqlite")
+def test_the_account_signed_in_is_the_one_the_bind_accepted(
+    session: Session, ad_settings: directory.ADSettings, dc: adserver.SambaDC
+) -> None:
+    # carl's UPN is not his account name; mallory lives outside the narrower base DN.
+    dc.tool("ou", "create", f"OU=Elsewhere,{adserver.BASE_DN}")
+    try:
+        dc.tool("user", "create", "mallory", PASSWORD, "--userou=OU=Elsewhere")
+        dc.tool("user", "create", "carl", PASSWORD)
+        dc.tool("user", "rename", "carl", "--upn=carl.berg@ib.test")
+        narrow = dataclasses.replace(ad_settings, base_dn=f"CN=Users,{adserver.BASE_DN}")
+        # By account name (AD's implicit UPN) or by the UPN written on the account.
+        assert directory.sign_in(narrow, "carl", PASSWORD).username == "carl"
+        assert directory.sign_in(narrow, "carl.berg@ib.test", PASSWORD).username == "carl"
+        assert directory.sign_in(narrow, r"IB\carl", PASSWORD).username == "carl"
+        # An account the bind accepts but that lies outside the base DN is nobody here.
+        with pytest.raises(directory.DirectoryError, match="cannot be found under CN=Users"):
+            directory.sign_in(narrow, "mallory", PASSWORD)
+        assert directory.sign_in(ad_settings, "mallory@ib.test", PASSWORD).username == "mallory"
+    finally:
+        for name in ("mallory", "carl"):
+            with contextlib.suppress(RuntimeError):  # not made: a step before failed
+                dc.tool("user", "delete", name)
+        dc.tool("ou", "delete", f"OU=Elsewhere,{adserver.BASE_DN}")

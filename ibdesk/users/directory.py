@@ -25,8 +25,9 @@ with warnings.catch_warnings():
     # ldap3 2.9 imports names newer pyasn1 releases deprecate (tagMap, typeMap).
     warnings.filterwarnings("ignore", r"(tag|type)Map is deprecated", DeprecationWarning)
     import ldap3
-    from ldap3.core.exceptions import LDAPException
+    from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError
     from ldap3.utils.conv import escape_filter_chars
+    from ldap3.utils.dn import parse_dn
 
 import contextlib
 
@@ -311,31 +312,7 @@ def sign_in(settings: ADSettings, typed: str, password: str) -> ADUser:
     upn, account = split_login(typed, settings)
     conn = connect(settings, upn, password)
     try:
-        # The bind accepted the UPN or AD's implicit one (account@domain): whichever it was,
-        # exactly one account may answer to either, or the person is not known for sure.
-        query = (
-            f"(&(objectCategory=person)(objectClass=user)"
-            f"(|(userPrincipalName={escape_filter_chars(upn)})"
-            f"(sAMAccountName={escape_filter_chars(account)})))"
-        )
-        entries = list(_entries(conn, settings.base_dn, query, _USER_ATTRIBUTES))
-        if len(entries) > 1:
-            raise DirectoryError(
-                _(
-                    "Several Active Directory accounts answer to %(name)s; sign in with your "
-                    "full user name (name@domain).",
-                    name=upn,
-                )
-            )
-        if not entries:
-            raise DirectoryError(
-                _(
-                    "Active Directory accepted the password but this account cannot be found "
-                    "under %(base)s; check the base DN.",
-                    base=settings.base_dn,
-                )
-            )
-        found = _user(entries[0])
+        found = _user(_bound_entry(conn, settings, upn, account))
         if found.disabled:
             raise BindRefused(_refused_message("533"), "533")
         if found.locked:
@@ -345,6 +322,80 @@ def sign_in(settings: ADSettings, typed: str, password: str) -> ADUser:
         raise Unreachable(unreachable_message(settings)) from None
     finally:
         close(conn)
+
+
+def _people(conn: ldap3.Connection, base: str, condition: str) -> list[dict[str, Any]]:
+    query = f"(&(objectCategory=person)(objectClass=user){condition})"
+    return list(_entries(conn, base, query, _USER_ATTRIBUTES))
+
+
+def _bound_entry(
+    conn: ldap3.Connection, settings: ADSettings, upn: str, account: str
+) -> dict[str, Any]:
+    """Return the directory entry of the account the bind accepted, and nobody else's.
+
+    AD binds a UPN written on an account first, else its implicit one (account@the domain's
+    DNS name). So: the account whose UPN it is, looked for in the whole domain; failing that,
+    the account of that name, but only when the UPN is this domain's own. The entry must lie
+    under the base DN, and the server's "who am I" must name it: an account of another
+    domain, or outside the base DN, is never taken for one that happens to be inside.
+    """
+    root = ",".join(
+        p.strip() for p in settings.base_dn.split(",") if p.strip()[:3].lower() == "dc="
+    )
+    dns = ".".join(p.split("=", 1)[1].strip() for p in root.split(",") if "=" in p).lower()
+    entries = _people(
+        conn, root or settings.base_dn, f"(userPrincipalName={escape_filter_chars(upn)})"
+    )
+    if not entries and upn.rsplit("@", 1)[-1].lower() == dns:
+        entries = _people(
+            conn, root or settings.base_dn, f"(sAMAccountName={escape_filter_chars(account)})"
+        )
+    if len(entries) > 1:
+        raise DirectoryError(
+            _(
+                "Several Active Directory accounts answer to %(name)s; sign in with your "
+                "full user name (name@domain).",
+                name=upn,
+            )
+        )
+    bound = _who_am_i(conn)
+    if (
+        not entries
+        or not _is_under(str(entries[0]["dn"]), settings.base_dn)
+        or (bound is not None and bound != _user(entries[0]).username)
+    ):
+        raise DirectoryError(
+            _(
+                "Active Directory accepted the password but this account cannot be found "
+                "under %(base)s; check the base DN.",
+                base=settings.base_dn,
+            )
+        )
+    return entries[0]
+
+
+def _who_am_i(conn: ldap3.Connection) -> str | None:
+    """Return the account name the server says is bound ("u:DOMAIN\\name"), if it says."""
+    said = conn.extend.standard.who_am_i()
+    text = said.decode() if isinstance(said, bytes) else str(said or "")
+    if not text.startswith("u:"):
+        return None
+    return text[2:].rsplit("\\", 1)[-1].lower() or None
+
+
+def _is_under(dn: str, base: str) -> bool:
+    """Return whether an entry's DN lies under (or is) the base DN, compared as AD does."""
+
+    def parts(name: str) -> list[tuple[str, str]]:
+        try:
+            found = parse_dn(name, escape=False, strip=True)
+        except LDAPInvalidDnError:
+            found = [(*p.split("=", 1), "") for p in name.split(",") if "=" in p]
+        return [(kind.strip().lower(), value.strip().lower()) for kind, value, _sep in found]
+
+    inner, outer = parts(dn), parts(",".join(p.strip() for p in base.split(",")))
+    return len(inner) >= len(outer) and inner[len(inner) - len(outer) :] == outer
 
 
 def lookup_connection(settings: ADSettings, password: str | None = None) -> ldap3.Connection:
