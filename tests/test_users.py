@@ -129,6 +129,42 @@ def test_the_last_enabled_administrator_is_protected(session: Session) -> None:
     assert accounts.count_admins(session) == 1
 
 
+@pytest.mark.backends("postgresql")
+def test_two_administrators_disabling_each_other_at_once_leave_one(
+    session: Session, engine: Engine
+) -> None:
+    import threading
+
+    make_user(session, username="admin1", is_admin=True)
+    make_user(session, username="admin2", is_admin=True)
+    session.close()
+    first, second = Session(engine), Session(engine)
+    accounts.set_active(first, ACTOR, "admin2", False)  # not committed yet: holds the turn
+    outcome: list[BaseException | None] = []
+
+    def other_side() -> None:
+        try:
+            accounts.set_active(second, ACTOR, "admin1", False)
+            second.commit()
+            outcome.append(None)
+        except BaseException as error:  # the refusal, read back below
+            second.rollback()
+            outcome.append(error)
+
+    waiting = threading.Thread(target=other_side)
+    waiting.start()
+    waiting.join(timeout=1.0)
+    assert waiting.is_alive(), "the second change did not wait for the first"
+    first.commit()
+    waiting.join()
+    first.close()
+    second.close()
+    assert isinstance(outcome[0], Refused) and "no enabled administrator" in str(outcome[0])
+    with Session(engine) as fresh:
+        assert accounts.count_admins(fresh) == 1
+        assert accounts.get_user(fresh, "admin1").active
+
+
 def test_delete_disables_an_account_with_history(session: Session) -> None:
     make_user(session, username="ceasar")
     make_user(session, username="doris")

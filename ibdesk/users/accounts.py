@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from ibdesk import audit
@@ -161,8 +161,22 @@ def count_admins(session: Session) -> int:
     return len(_admin_ids(session))
 
 
+# One key for every change that may take the administer right away (PostgreSQL advisory lock).
+_ADMIN_CHANGE_LOCK = 0x1B_AD_0001
+
+
 def admins_before(session: Session) -> bool:
-    """Return whether an enabled administrator exists (before a change that may remove one)."""
+    """Return whether an enabled administrator exists (before a change that may remove one).
+
+    Changes that may remove an administrator take turns until their commit: two
+    administrators disabling each other at the same moment would otherwise each see the
+    other still enabled, and leave none. (SQLite lets one writer at a time anyway.)
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_ADMIN_CHANGE_LOCK)))
+    elif dialect == "mssql":
+        session.execute(text("SELECT COUNT(*) FROM user_account WITH (TABLOCKX, HOLDLOCK)"))
     session.flush()
     return bool(_admin_ids(session))
 
