@@ -120,6 +120,26 @@ def test_a_restore_that_fails_its_checks_puts_the_replaced_clinic_back(
     assert leftovers == []
 
 
+def test_after_restoring_this_computer_s_clinic_its_audit_log_verifies(
+    clinic: tuple[Engine, Path], db_url: str
+) -> None:
+    from factories import make_patient
+    from ibdesk.logs import auditchain
+
+    engine, folder = clinic
+    config.set_database_url(db_url)  # the clinic this computer administers
+    auditchain.seal(engine)
+    summary, _log = run_to_end(run.run_backup(engine))
+    with Session(engine, expire_on_commit=False) as session:
+        make_patient(session)  # after the backup: sealed, so the head moves past it
+    assert auditchain.seal(engine) >= 1
+    engine.dispose()
+    run_to_end(restore.restore(summary.backup_id, db_url, folder, replace=True))
+    with Session(engine) as session:
+        report = auditchain.verify(session)
+    assert report.ok, report.problem
+
+
 def test_manifest_records_the_point_in_time(clinic: tuple[Engine, Path], tmp_path: Path) -> None:
     engine, _folder = clinic
     summary, _ = run_to_end(run.run_backup(engine))

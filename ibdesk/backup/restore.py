@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from ibdesk import audit, clinic_settings, display, folders, private
+from ibdesk import audit, clinic_settings, config, display, folders, private
 from ibdesk.backup import store
 from ibdesk.backup.drill import (
     checked_dump,
@@ -42,6 +42,7 @@ from ibdesk.backup.staging import STAGING_NAME, Manifest, bring_back_keys, stagi
 from ibdesk.db import make_engine, session_scope
 from ibdesk.errors import Refused, UserError
 from ibdesk.i18n import gettext as _
+from ibdesk.logs import auditchain
 from ibdesk.progress import Job, LogLine, Progress
 from ibdesk.settings.dbadmin import pg_restore
 
@@ -124,6 +125,10 @@ def restore(
                 with _swapped_folder(inside(landing, images), folder, landing):
                     yield Progress(3, 4, _("images restored"))
                     _record_restore(target, folder, snapshot, actor)
+            if _is_this_computers_database(to_database):
+                seq = int(manifest.chain.get("seq") or 0)
+                chain = str(manifest.chain.get("hash") or "")
+                auditchain.adopt_head(auditchain.Head(seq, chain) if seq else None)
             yield Progress(4, 4, _("images compared"))
         finally:
             shutil.rmtree(landing, ignore_errors=True)
@@ -146,6 +151,21 @@ def restore(
         raise
     finally:
         target.dispose()
+
+
+def _is_this_computers_database(url: str) -> bool:
+    """Return whether a URL names the clinic database this computer's configuration uses."""
+    configured = make_url(config.resolve_database().url)
+    target = make_url(url)
+    if target.get_backend_name() != configured.get_backend_name():
+        return False
+    if target.get_backend_name() == "sqlite":
+        return Path(str(target.database)).resolve() == Path(str(configured.database)).resolve()
+    return (target.host, target.port or 5432, target.database) == (
+        configured.host,
+        configured.port or 5432,
+        configured.database,
+    )
 
 
 def _refuse_live_data(replace: bool, empty_db: bool, empty_folder: bool, folder: Path) -> None:

@@ -123,6 +123,19 @@ def _write_head(head: Head) -> None:
     config.write_private(path, json.dumps({"seq": head.seq, "chain_hash": head.chain_hash}))
 
 
+def adopt_head(head: Head | None) -> None:
+    """Make ``head`` the newest sealed event this computer knows of (None: no chain yet).
+
+    For a restore that replaced this computer's own clinic database with a backup whose
+    chain was verified against the head it recorded: the events after it are gone by the
+    administrator's choice (the restore is in the system log), not behind the program's back.
+    """
+    if head is None:
+        (config.config_dir() / HEAD_FILE).unlink(missing_ok=True)
+    else:
+        _write_head(head)
+
+
 # Run on the Core connection: a plain executemany, not the ORM's bulk update.
 _SEAL = (
     update(AuditEvent)
