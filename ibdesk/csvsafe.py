@@ -13,7 +13,9 @@ import csv
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# And their full-width forms (U+FF1D, U+FF0B, U+FF0D, U+FF20), which spreadsheets with an
+# East Asian input setting read as the same operators.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 class _Writable(Protocol):
@@ -22,10 +24,19 @@ class _Writable(Protocol):
 
 def cell(value: Any) -> Any:
     """Return a cell value a spreadsheet shows as text: a leading ``'`` before a formula start."""
-    # Leading spaces too: some spreadsheets trim them on import and then see the formula.
-    if isinstance(value, str) and value.lstrip(" ").startswith(FORMULA_START):
+    # Leading white space too (any kind, a no-break space or an ideographic one): some
+    # spreadsheets trim it on import and then see the formula.
+    if isinstance(value, str) and _trimmed(value).startswith(FORMULA_START):
         return "'" + value
     return value
+
+
+def _trimmed(value: str) -> str:
+    # Tab and carriage return stay: they start a formula themselves.
+    index = 0
+    while index < len(value) and value[index].isspace() and value[index] not in "\t\r":
+        index += 1
+    return value[index:]
 
 
 def row(values: Iterable[Any]) -> list[Any]:

@@ -40,6 +40,14 @@ def test_cells_are_neutralised_as_owasp_describes() -> None:
     assert csvsafe.tsv_line("a", "=b\tc", "d\ne") == "a\t'=b c\td e"
 
 
+@pytest.mark.parametrize(
+    "value", ["\uff1dHYPERLINK(1)", "\uff0b1", "\uff0d1", "\uff20SUM(A1)", "\u00a0=1", "\u3000=1"]
+)
+def test_full_width_operators_and_other_white_space_are_neutralised_too(value: str) -> None:
+    assert csvsafe.cell(value) == "'" + value
+    assert csvsafe.text_cell(value).startswith("'")
+
+
 def _hostile_events(session: Session) -> str:
     patient = make_patient(session)
     for n, value in enumerate(HOSTILE):
