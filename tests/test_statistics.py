@@ -9,6 +9,7 @@ import random
 import threading
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
@@ -95,6 +96,36 @@ def test_twenty_workstations_at_once_keep_counts_exact(db_url: str, session: Ses
         fresh.commit()
         assert statistics.counters(fresh) == statistics.recount(fresh)
     engine.dispose()
+
+
+@pytest.mark.backends("postgresql")  # SQLite: a reader and a writer never overlap so
+def test_a_fold_committed_while_the_counters_are_read_is_not_missed(
+    engine: Engine, session: Session
+) -> None:
+    from sqlalchemy import event
+
+    for _ in range(3):
+        make_media(session)  # each adds deltas, not folded yet
+    truth = statistics.counters(session)
+    assert statistics.pending_deltas(session) > 0
+    session.rollback()
+    folded: list[int] = []
+    started: list[bool] = []
+
+    def fold_meanwhile(conn: object, *args: object) -> None:
+        if not started:  # another window folds right after the first statement of the read
+            started.append(True)
+            with session_scope(engine) as other:
+                folded.append(statistics.fold(other))
+
+    event.listen(engine, "after_cursor_execute", fold_meanwhile)
+    try:
+        with Session(engine) as reader:
+            seen = statistics.counters(reader)
+    finally:
+        event.remove(engine, "after_cursor_execute", fold_meanwhile)
+    assert folded and folded[0] > 0
+    assert seen == truth
 
 
 def test_months_are_the_last_24() -> None:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, select, text, update
+from sqlalchemy import case, delete, func, insert, select, text, union_all, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -51,28 +51,22 @@ _DELTA_SUMS = (
 )
 
 
-def _sums(session: Session) -> dict[str, Count]:
-    rows = session.execute(select(*_DELTA_SUMS).group_by(StatDelta.subject)).all()
-    return {row[0]: Count(*(int(v or 0) for v in row[1:])) for row in rows}
-
-
-def _plus(a: Count, b: Count) -> Count:
-    return Count(
-        a.live + b.live,
-        a.deleted + b.deleted,
-        a.live_bytes + b.live_bytes,
-        a.deleted_bytes + b.deleted_bytes,
-    )
-
-
 def counters(session: Session) -> dict[str, Count]:
-    """Return every subject's exact count: folded counters plus pending deltas."""
+    """Return every subject's exact count: folded counters plus pending deltas.
+
+    One statement, so one snapshot: read in two, a fold committed in between (by another
+    window, the conversion or the demo) would be missed by both reads on PostgreSQL.
+    """
+    columns = ("subject", "live_count", "deleted_count", "live_bytes", "deleted_bytes")
+    both = union_all(
+        select(*(getattr(StatCounter, c).label(c) for c in columns)),
+        select(*(getattr(StatDelta, c).label(c) for c in columns)),
+    ).subquery()
+    sums = select(both.c.subject, *(func.sum(both.c[c]) for c in columns[1:]))
     folded = {
-        row.subject: Count(row.live_count, row.deleted_count, row.live_bytes, row.deleted_bytes)
-        for row in session.scalars(select(StatCounter))
+        row[0]: Count(*(int(v or 0) for v in row[1:]))
+        for row in session.execute(sums.group_by(both.c.subject))
     }
-    for subject, delta in _sums(session).items():
-        folded[subject] = _plus(folded.get(subject, Count()), delta)
     return {
         subject: count
         for subject, count in folded.items()
