@@ -248,16 +248,20 @@ def test_bad_sources_are_listed_and_the_rest_is_exported(
 
     assert not summary.ok and summary.patients == 1
     problems = {f.media_id: f.problem for f in summary.failed}
-    assert set(problems) == {missing.id, unreadable.id, not_image.id}
+    assert set(problems) == {missing.id, unreadable.id}
     assert "is missing" in problems[missing.id]
     assert "is a folder" in problems[unreadable.id]
-    assert "not an image" in problems[not_image.id]
-    assert summary.files_failed == 3 and summary.files_encoded + summary.files_copied == 5
-    assert sum(1 for line in log if line.level == "error") == 3
+    assert summary.files_failed == 2 and summary.files_encoded + summary.files_copied == 6
+    assert sum(1 for line in log if line.level == "error") == 2
     document = parse(out / patient.personnummer / "patient.xml")
-    failed = media_element(document, not_image)
+    failed = media_element(document, missing)
     assert failed.get("status") == "failed" and failed.find("ib:file", NS) is None
-    assert "not an image" in (failed.findtext("ib:problem", namespaces=NS) or "")
+    assert "is missing" in (failed.findtext("ib:problem", namespaces=NS) or "")
+    # A file that matches its record but is no image is the clinic's original all the same.
+    kept = media_element(document, not_image).find("ib:file", NS)
+    assert kept is not None and kept.get("conversion") == "unchanged"
+    warned = [line.text for line in log if line.level == "warning"]
+    assert any("fake.jpg cannot be read as an image" in text for text in warned)
     assert media_element(document, items["photo"]).get("status") == "exported"
     assert verify(out).ok  # what was exported is complete and listed
 

@@ -2,6 +2,8 @@
 
 Every file is written under a temporary ``.part-NAME`` in its final folder, flushed to disk
 and only then renamed: a file with its final name is always complete, even after a crash.
+Exported files hold patient data: each is this account's only (0600) whatever the umask, and
+the patient folders are 0700.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ibdesk import safefiles
+from ibdesk import private, safefiles
 from ibdesk.i18n import gettext as _
 from ibdesk.safefiles import FileProblem
 
@@ -37,15 +39,29 @@ def replacing(target: Path) -> Iterator[Path]:
     """Yield the temporary name to write ``target`` under; rename it into place at the end.
 
     When the block raises, the temporary file is removed and the error passes on, so a file
-    with its final name is never half-written.
+    with its final name is never half-written. The file is made this account's only before
+    it gets its final name.
     """
     temp = temp_name(target)
     try:
+        temp.unlink(missing_ok=True)  # a crashed run's leftover, perhaps with another mode
         yield temp
+        private.restrict(temp)
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def create_private(path: Path) -> BinaryIO:
+    """Create a new file for writing that only this account can read (0600, whatever the umask).
+
+    An existing file (or link) of that name is removed first: it is never written through.
+    """
+    path.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), private.FILE_MODE)
+    return os.fdopen(fd, "wb")
 
 
 def sha256_file(path: Path) -> str:
@@ -105,7 +121,7 @@ def copy_verified(
     source_hash = hashlib.sha256()
     try:
         with replacing(target) as temp:
-            with safefiles.open_file(root, relative) as reader, temp.open("wb") as writer:
+            with safefiles.open_file(root, relative) as reader, create_private(temp) as writer:
                 safefiles.check_size(reader, relative, record[0])
                 read = _copy_hashing(reader, writer, relative, source_hash)
             if record[0] is not None and read != record[0]:
@@ -155,7 +171,11 @@ def write_with(target: Path, write: Callable[[Path], None]) -> tuple[str, int]:
     """
     try:
         with replacing(target) as temp:
+            # glymur refuses to write over a file that exists, so ``write`` makes a new one
+            # with the umask's mode: it lies in a patient folder (0700) that no one else can
+            # open, and is made 0600 here before anything reads it or it gets its final name.
             write(temp)
+            private.restrict(temp)
             digest, size = sha256_file(temp), temp.stat().st_size
             sync(temp)
     except OSError as error:

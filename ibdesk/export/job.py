@@ -25,13 +25,13 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ibdesk import audit, clients
+from ibdesk import audit, clients, private
 from ibdesk import display as display_module
 from ibdesk.audit import Actor
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
 from ibdesk.export import manifest, media, patient_xml, records
-from ibdesk.export.files import TEMP_PREFIX, sha256_file
+from ibdesk.export.files import TEMP_PREFIX, create_private, sha256_file
 from ibdesk.export.media import FileResult, FileTask
 from ibdesk.export.plan import ExportOptions, ExportSummary, FailedItem, Plan, Selection, plan
 from ibdesk.export.records import MediaRecord, PatientRecord
@@ -203,7 +203,10 @@ class _Export:
         try:
             if not manifest.PATIENT_FOLDER.fullmatch(number):
                 raise UserError(_("its number %(number)s is not 12 digits", number=repr(number)))
-            folder.mkdir(exist_ok=True)
+            # Patient data: this account's only (as private.make_folder makes it), also a
+            # folder an earlier export left open; a file in the way is refused, not changed.
+            folder.mkdir(mode=private.FOLDER_MODE, exist_ok=True)
+            private.restrict(folder, private.FOLDER_MODE)
             for leftover in folder.glob(f"{TEMP_PREFIX}*"):
                 leftover.unlink()
             journal = folder / manifest.MANIFEST
@@ -412,7 +415,9 @@ class _Export:
         path = self.plan.target / patient_xml.SCHEMA_FILE
         data = patient_xml.schema_bytes()
         try:
-            if not (path.is_file() and path.read_bytes() == data):
+            if path.is_file() and path.read_bytes() == data:
+                private.restrict(path)
+            else:
                 manifest.write_atomic(path, data)
         except OSError as error:
             raise UserError(
@@ -432,7 +437,7 @@ class _Export:
 
 
 def _write_file(path: Path, data: bytes) -> None:
-    with path.open("wb") as handle:
+    with create_private(path) as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())

@@ -5,10 +5,12 @@ exported (a line is appended as each file lands, so a rerun skips what is alread
 rewritten in full when the patient is done. The export folder's ``manifest.sha256`` lists
 every exported file (paths relative to the export folder); it is rebuilt from the patient
 manifests at the end of every run, so ``sha256sum -c manifest.sha256`` works in the folder.
+Manifests name patients (their folders): like every exported file they are 0600.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
@@ -17,8 +19,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
+from ibdesk import private
 from ibdesk.errors import Refused
-from ibdesk.export.files import replacing, sha256_file
+from ibdesk.export.files import create_private, replacing, sha256_file
 from ibdesk.i18n import gettext as _
 
 MANIFEST = "manifest.sha256"
@@ -75,14 +78,17 @@ def end_line(path: Path) -> None:
 
 
 def append(path: Path, name: str, digest: str) -> None:
-    """Append one file to a patient's journal."""
-    with path.open("a", encoding="utf-8", newline="\n") as handle:
+    """Append one file to a patient's journal (created 0600)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), private.FILE_MODE)
+    with open(fd, "a", encoding="utf-8", newline="\n") as handle:
+        private.restrict(path)  # a journal an earlier export left readable by others
         handle.write(format_line(digest, name))
 
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file under a temporary name, flush it to disk, then rename it into place."""
-    with replacing(path) as temp, temp.open("wb") as handle:
+    with replacing(path) as temp, create_private(temp) as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
@@ -105,7 +111,7 @@ def rebuild_root(folder: Path, root_files: Iterable[str]) -> int:
     lines = 0
     with (
         replacing(folder / MANIFEST) as temp,
-        temp.open("w", encoding="utf-8", newline="\n") as out,
+        io.TextIOWrapper(create_private(temp), encoding="utf-8", newline="\n") as out,
     ):
         for name in sorted(root_files):
             out.write(format_line(sha256_file(folder / name), name))
@@ -139,7 +145,7 @@ def lock(folder: Path, *, create: bool = True) -> Iterator[None]:
     """
     path = folder / LOCK_FILE
     try:
-        handle = path.open("a+b") if create else path.open("rb")
+        handle = _open_lock(path) if create else path.open("rb")
     except OSError as error:
         if not create:
             yield
@@ -170,6 +176,16 @@ def lock(folder: Path, *, create: bool = True) -> Iterator[None]:
     if create and sys.platform == "win32":
         with suppress(OSError):  # Windows removes no open file; another export may hold it
             path.unlink(missing_ok=True)
+
+
+def _open_lock(path: Path) -> IO[bytes]:
+    """Open (or create) the lock file, this account's only like the rest of the export."""
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), private.FILE_MODE)
+    handle = open(fd, "a+b")  # noqa: SIM115 - lock() holds it open and closes it
+    with suppress(OSError):  # an empty file some other account left behind: lock it as it is
+        private.restrict(path)
+    return handle
 
 
 def _still_there(path: Path, handle: IO[bytes]) -> bool:

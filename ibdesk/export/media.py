@@ -6,9 +6,9 @@ export runs with ``jobs=0``). It never raises for a problem with one file: it re
 
 File names say how the file was made (the manifest and the XML say it too):
 ``SET-MEDIA-KIND.jp2`` lossless JPEG 2000, ``SET-MEDIA-KIND-lossy.jp2`` visually lossless,
-``SET-MEDIA-KIND-original.EXT`` an image original copied unchanged (already JPEG 2000, or a
-format that cannot be converted without loss), ``SET-MEDIA-KIND.EXT`` video, audio and
-documents copied unchanged.
+``SET-MEDIA-KIND-original.EXT`` an image original copied unchanged (already JPEG 2000, DICOM,
+or an original that cannot be converted without loss or cannot be read as an image: the
+log warns about those), ``SET-MEDIA-KIND.EXT`` video, audio and documents copied unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ibdesk import private
 from ibdesk.export import pixels
 from ibdesk.export.files import (
     TEMP_PREFIX,
@@ -149,6 +150,7 @@ def _record(task: FileTask) -> tuple[int | None, str | None]:
 
 
 def _skipped(task: FileTask, name: str, digest: str, target: Path) -> FileResult:
+    private.restrict(target)  # a file an earlier export left readable by others
     notes: list[str] = []
     try:
         original_digest, original_size = hash_source(task.root, task.relative, *_record(task))
@@ -182,12 +184,13 @@ def _image(task: FileTask) -> FileResult:
     if jpeg2000:
         return _copy_jpeg2000(task, source, folder / f"{task.stem}-original.{jpeg2000}", original)
     if pixels.is_dicom(data):
-        return _copy_unconverted(task, source, "a DICOM file, copied unchanged")
-    image = pixels.decode(data, task.kind, source)
-    if image is None:
         return _copy_unconverted(
-            task, source, _("an image whose pixels JPEG 2000 cannot keep exactly, copied unchanged")
+            task, _("%(name)s is a DICOM file, so it was copied unchanged", name=source.name)
         )
+    try:
+        image = pixels.decode(data, task.kind, source)
+    except pixels.KeepOriginal as keep:
+        return _copy_unconverted(task, str(keep))
     lossy = task.lossy and task.kind == "photo"
     name = f"{task.stem}-lossy.jp2" if lossy else f"{task.stem}.jp2"
     written = write_with(folder / name, lambda temp: pixels.encode_jp2(temp, image, lossy=lossy))
@@ -224,7 +227,7 @@ def _copy_jpeg2000(
     return _result(task, "copied", target.name, (digest, size), "unchanged", original, geometry)
 
 
-def _copy_unconverted(task: FileTask, source: Path, why: str) -> FileResult:
+def _copy_unconverted(task: FileTask, warning: str) -> FileResult:
     name = f"{task.stem}-original.{task.extension}"
     digest, size, original_digest, original_size = copy_verified(
         _origin(task), Path(task.folder) / name, record=_record(task)
@@ -237,7 +240,7 @@ def _copy_unconverted(task: FileTask, source: Path, why: str) -> FileResult:
         "unchanged",
         (original_digest, original_size),
         None,
-        (f"{source.name} is {why}",),
+        (warning,),
     )
 
 

@@ -1,9 +1,10 @@
 """Pixels in and out: originals decoded with Pillow, JPEG 2000 written and read with glymur.
 
 Lossless means bit-exact: 8- and 16-bit grayscale and 8-bit colour (with or without alpha)
-are kept exactly (reversible 5/3 wavelet). An image whose pixels Pillow cannot hand over
-exactly (16-bit colour, floating point) is reported as such, so it can be copied unchanged
-instead of being converted with loss.
+are kept exactly (reversible 5/3 wavelet). An original that cannot be converted so (16-bit
+colour or grey with alpha, floating point, CMYK and other colour models, several pages or
+frames, a format Pillow cannot read) raises ``KeepOriginal``, so it is copied unchanged
+instead of being converted with loss or left out.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import glymur
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ibdesk.export.files import ItemProblem
 from ibdesk.i18n import gettext as _
 
 JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
@@ -26,7 +26,8 @@ J2K_SIGNATURE = b"\xff\x4f\xff\x51"
 # where differences start to be visible.
 VISUALLY_LOSSLESS_PSNR = 47
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
-_COLOUR_ALPHA = frozenset({"RGBA", "RGBa", "PA"})
+# Colour models whose conversion to RGB changes the stored values (premultiplied alpha too).
+_OTHER_COLOUR_SPACES = frozenset({"CMYK", "YCbCr", "LAB", "HSV", "RGBa", "La"})
 
 
 def set_threads(count: int) -> None:
@@ -48,35 +49,68 @@ def is_dicom(data: bytes) -> bool:
     return len(data) > 132 and data[128:132] == b"DICM"
 
 
-def decode(data: bytes, kind: str, source: Path) -> np.ndarray | None:
-    """Return an original's pixels, or None when they cannot be kept exactly in JPEG 2000.
+class KeepOriginal(Exception):
+    """An original that cannot become JPEG 2000 without loss: it is copied unchanged.
+
+    The message is the administrator's warning, one sentence naming the file.
+    """
+
+
+def decode(data: bytes, kind: str, source: Path) -> np.ndarray:
+    """Return an original's pixels; raise ``KeepOriginal`` when they cannot be kept exactly.
 
     Photos are turned upright by their EXIF orientation first; X-rays are kept as stored.
     """
-    what = "a photo" if kind == "photo" else "an X-ray"
+    name = source.name
     try:
         with Image.open(io.BytesIO(data)) as opened:
+            frames = getattr(opened, "n_frames", 1)
+            if frames > 1:
+                # Only the first page or frame would be converted: the others would be lost.
+                raise KeepOriginal(
+                    _(
+                        "%(name)s has %(count)d pages or frames, so it was copied unchanged",
+                        name=name,
+                        count=frames,
+                    )
+                )
             opened.load()
-            if _deep_colour(opened, data):
-                return None
-            image = ImageOps.exif_transpose(opened) if kind == "photo" else opened
-            return _pixels(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ItemProblem(
-            _(
-                "%(name)s is filed as %(what)s but is not an image that can be read (%(error)s)",
-                name=source.name,
-                what=what,
-                error=error,
-            )
+            if opened.mode in _OTHER_COLOUR_SPACES:
+                raise KeepOriginal(
+                    _(
+                        "%(name)s is stored in the %(mode)s colour model, which converting "
+                        "to JPEG 2000 would change, so it was copied unchanged",
+                        name=name,
+                        mode=opened.mode,
+                    )
+                )
+            values = None
+            if not _deep_colour(opened, data):
+                image = ImageOps.exif_transpose(opened) if kind == "photo" else opened
+                values = _pixels(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
+        # The file matches its record: it is the clinic's original, in a format (HEIC, say)
+        # or a state Pillow cannot read. Copied as it is, it is still there for the clinic.
+        raise KeepOriginal(
+            _("%(name)s cannot be read as an image, so it was copied unchanged", name=name)
         ) from error
+    if values is None:
+        raise KeepOriginal(
+            _(
+                "%(name)s has pixels that JPEG 2000 cannot keep exactly, so it was copied "
+                "unchanged",
+                name=name,
+            )
+        )
+    return values
 
 
 def _deep_colour(image: Image.Image, data: bytes) -> bool:
-    # Pillow reads 16-bit colour as 8-bit RGB: converting that would lose bits.
+    # Pillow reads 16-bit colour and 16-bit grey with alpha as 8 bits: converting would lose
+    # bits. In a PNG, IHDR (always first) holds the bit depth, then the colour type.
     if image.format == "PNG" and len(data) > 26:
-        return data[24] == 16 and data[25] in (2, 6)
-    if image.format == "TIFF" and image.mode in ("RGB", "RGBA"):
+        return data[24] == 16 and data[25] != 0
+    if image.format == "TIFF" and image.mode not in _SIXTEEN_BIT and image.mode != "I":
         bits = getattr(image, "tag_v2", {}).get(258, (8,))
         return any(int(b) > 8 for b in (bits if isinstance(bits, tuple) else (bits,)))
     return False
@@ -95,9 +129,10 @@ def _pixels(image: Image.Image) -> np.ndarray | None:
         return values.astype(np.uint16)
     if mode == "1":
         return np.asarray(image.convert("L"))
-    if mode in _COLOUR_ALPHA or (mode == "P" and "transparency" in image.info):
+    # Each palette entry is an exact colour, so a palette image converts without loss.
+    if mode in ("RGBA", "PA") or (mode == "P" and "transparency" in image.info):
         return np.asarray(image.convert("RGBA"))
-    if mode in ("P", "CMYK", "YCbCr", "LAB", "HSV"):
+    if mode == "P":
         return np.asarray(image.convert("RGB"))
     return None
 
