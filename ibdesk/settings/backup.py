@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
@@ -27,7 +28,7 @@ from ibdesk.db import DatabaseError, explain, session_scope
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.progress import Job, LogLine
-from ibdesk.settings.connection import database_name
+from ibdesk.settings.connection import database_name, mssql_name
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def backup(engine: Engine, folder: Path) -> BackupResult:
     """Back the database up into a folder and verify the copy; nothing half-written stays."""
     check_backup_folder(engine, folder)
     backend = engine.dialect.name
-    name = str(engine.url.database or "imagebank").rsplit("/", 1)[-1].split(".")[0]
+    name = backup_stem(engine.url.database)
     if backend == "sqlite":
         return _backup_sqlite(engine, unused_path(folder / f"{name}-{_stamp()}.sqlite3"))
     if backend == "postgresql":
@@ -59,6 +60,30 @@ def backup(engine: Engine, folder: Path) -> BackupResult:
             "mssql_backup_statements() to see the exact commands."
         )
     )
+
+
+def backup_stem(database: str | None) -> str:
+    """Return the start of a backup's file name: the database's, without folder or suffix.
+
+    A SQLite path may be a Windows one (``C:\\Users\\j.doe\\imagebank.sqlite3``) whatever
+    the computer: both separators end a folder's name, so the copy stays in its folder.
+    """
+    stem = PureWindowsPath(database or "").name.split(".")[0]
+    stem = re.sub(r"[^\w\-]", "_", stem)
+    return stem or "imagebank"
+
+
+def _new_private_file(path: Path) -> None:
+    # Created empty and this account's only before a byte is written: a copy of patient
+    # data is never readable by others, not even while it is being written.
+    path.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, private.FILE_MODE)
+    try:
+        if os.name == "posix":
+            os.fchmod(fd, private.FILE_MODE)  # whatever the umask
+    finally:
+        os.close(fd)
 
 
 def check_backup_folder(engine: Engine, folder: Path) -> None:
@@ -99,11 +124,11 @@ def _backup_sqlite(engine: Engine, target: Path) -> BackupResult:
     source = str(engine.url.database)
     partial = target.with_name(target.name + ".part")
     try:
+        _new_private_file(partial)
         with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(partial)) as dst:
             src.backup(dst)
             # A self-contained file: no -wal beside the copy.
             dst.execute("PRAGMA journal_mode = DELETE")
-        private.restrict(partial)  # a copy of patient data: this account's only
         with closing(sqlite3.connect(partial)) as check:
             verdict = check.execute("PRAGMA integrity_check").fetchone()[0]
         if verdict != "ok":
@@ -173,6 +198,7 @@ def dump_postgresql(database: URL, target: Path, *options: str) -> str:
     """
     partial = target.with_name(target.name + ".part")
     try:
+        _new_private_file(partial)  # pg_dump writes into it, keeping its mode
         done = run_pg_tool("pg_dump", "-Fc", *options, "-f", str(partial), target=database)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or [_("no message")])[-1]
@@ -180,7 +206,6 @@ def dump_postgresql(database: URL, target: Path, *options: str) -> str:
         listing = run_pg_tool("pg_restore", "--list", str(partial))
         if listing.returncode != 0 or "TABLE DATA public patient" not in listing.stdout:
             raise DatabaseError(_("The dump could not be read back by pg_restore --list."))
-        private.restrict(partial)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
@@ -196,8 +221,9 @@ def _backup_postgresql(engine: Engine, target: Path) -> BackupResult:
 def mssql_backup_statements(database: str, path: str) -> list[str]:
     """Return SQL Server's verified copy-only backup statements."""
     quoted = path.replace("'", "''")
+    name = mssql_name(database)
     return [
-        f"BACKUP DATABASE [{database}] TO DISK = N'{quoted}' WITH COPY_ONLY, CHECKSUM, INIT",
+        f"BACKUP DATABASE {name} TO DISK = N'{quoted}' WITH COPY_ONLY, CHECKSUM, INIT",
         f"RESTORE VERIFYONLY FROM DISK = N'{quoted}' WITH CHECKSUM",
     ]
 

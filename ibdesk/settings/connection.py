@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from ibdesk import config, display, folders
 from ibdesk.db import BACKENDS, DatabaseError, display_url, server_info
@@ -27,6 +28,7 @@ BACKEND_LABELS = {
     "mssql": "Microsoft SQL Server",
 }
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")
+_URL_PASSWORD = re.compile(r"(//[^:/]*:)[^@]*@")
 
 
 @dataclass(frozen=True)
@@ -171,27 +173,123 @@ def shown_url(target: URL | str) -> str:
     return display_url(target)
 
 
+def parse_url(target: URL | str) -> URL:
+    """Parse a database URL, or say in one sentence why it is not one (no password shown)."""
+    if not isinstance(target, str):
+        return target
+    try:
+        return make_url(target)
+    except ValueError as error:  # a port that is not a number
+        raise UserError(
+            _(
+                "The port in '%(url)s' is not a number; write the URL as "
+                "postgresql://USER:PASSWORD@HOST:PORT/DATABASE with PORT in digits.",
+                url=_URL_PASSWORD.sub(r"\1***@", target),
+            )
+        ) from error
+    except ArgumentError as error:
+        raise UserError(
+            _(
+                "'%(url)s' is not a database URL; use sqlite:///PATH, "
+                "postgresql://USER:PASSWORD@HOST:PORT/DATABASE or "
+                "mssql+pyodbc://...",
+                url=_URL_PASSWORD.sub(r"\1***@", target),
+            )
+        ) from error
+
+
+def parse_odbc(text: str) -> dict[str, str]:
+    """Return the key=value fields of an ODBC connection string, braced values unbraced.
+
+    A value in braces may hold ``;`` and ``=``; ``}}`` inside braces stands for ``}``.
+    """
+    fields: dict[str, str] = {}
+    at, end = 0, len(text)
+    while at < end:
+        equals = text.find("=", at)
+        semicolon = text.find(";", at)
+        if equals == -1 or -1 < semicolon < equals:  # a part without "=": skip it
+            if semicolon == -1:
+                break
+            at = semicolon + 1
+            continue
+        key = text[at:equals].strip()
+        start = equals + 1
+        brace = start
+        while brace < end and text[brace] == " ":
+            brace += 1
+        if brace < end and text[brace] == "{":
+            value, at = _braced(text, brace + 1)
+            semicolon = text.find(";", at)
+            at = end if semicolon == -1 else semicolon + 1
+        else:
+            semicolon = text.find(";", start)
+            stop = end if semicolon == -1 else semicolon
+            value, at = text[start:stop], stop + 1
+        if key:
+            fields[key] = value
+    return fields
+
+
+def _braced(text: str, at: int) -> tuple[str, int]:
+    # Read a braced value from just after its "{"; return it and where reading stopped.
+    chars: list[str] = []
+    while at < len(text):
+        if text[at] == "}":
+            if text.startswith("}}", at):
+                chars.append("}")
+                at += 2
+                continue
+            return "".join(chars), at + 1
+        chars.append(text[at])
+        at += 1
+    return "".join(chars), at  # no closing brace: the rest is the value
+
+
 def odbc_fields(target: URL | str) -> dict[str, str]:
     """Return the key=value fields of a SQL Server URL's ODBC connection string."""
-    parsed = make_url(target) if isinstance(target, str) else target
-    text = str(parsed.query.get("odbc_connect", ""))
-    return dict(part.split("=", 1) for part in text.split(";") if "=" in part)
+    parsed = parse_url(target)
+    return parse_odbc(str(parsed.query.get("odbc_connect", "")))
+
+
+def _field(fields: dict[str, str], key: str, default: str = "") -> str:
+    # ODBC keywords are case-insensitive: "Database=" typed by hand is DATABASE.
+    wanted = key.casefold()
+    return next((value for name, value in fields.items() if name.casefold() == wanted), default)
 
 
 def database_name(target: URL | str) -> str:
     """Return a URL's database as [List] names it (SQLite: the file's name)."""
-    parsed = make_url(target) if isinstance(target, str) else target
+    parsed = parse_url(target)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return Path(str(parsed.database or "")).name
     if backend == "mssql" and "odbc_connect" in parsed.query:
-        return odbc_fields(parsed).get("DATABASE", "").strip("{}")
+        return _field(odbc_fields(parsed), "DATABASE")
     return str(parsed.database or "")
+
+
+def login_name(target: URL | str) -> str:
+    """Return the login a URL connects as (SQL Server: the ODBC UID; none when trusted)."""
+    parsed = parse_url(target)
+    if parsed.get_backend_name() == "mssql" and "odbc_connect" in parsed.query:
+        return _field(odbc_fields(parsed), "UID")
+    return str(parsed.username or "")
+
+
+def mssql_name(name: str) -> str:
+    """Return a SQL Server name in brackets, a ``]`` in it doubled."""
+    return "[" + name.replace("]", "]]") + "]"
+
+
+def postgresql_name(name: str) -> str:
+    """Return a PostgreSQL identifier in double quotes, a ``"`` in it doubled."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def spec_from_url(target: URL | str) -> ServerSpec:
     """Return the server part of a database URL (to list or create databases beside it)."""
-    parsed = make_url(target) if isinstance(target, str) else target
+    parsed = parse_url(target)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return ServerSpec("sqlite", folder=str(Path(str(parsed.database)).parent))
@@ -204,20 +302,22 @@ def spec_from_url(target: URL | str) -> ServerSpec:
             password=parsed.password or "",
         )
     fields = odbc_fields(parsed)
-    server = fields.get("SERVER", parsed.host or "")
+    server = _field(fields, "SERVER", parsed.host or "")
     host, _comma, port = server.partition(",")
     host, _backslash, instance = host.partition("\\")
+    if port and not port.strip().isdigit():
+        raise UserError(_("The port must be a number from 1 to 65535."))
     return ServerSpec(
         "mssql",
         host=host,
         port=int(port) if port else parsed.port,
         instance=instance,
-        user=fields.get("UID", parsed.username or ""),
-        password=fields.get("PWD", parsed.password or ""),
-        trusted=fields.get("Trusted_Connection", "").lower() == "yes",
-        driver=fields.get("DRIVER", str(parsed.query.get("driver", ""))).strip("{}"),
-        encrypt=fields.get("Encrypt", "yes").lower() == "yes",
-        trust_server_certificate=fields.get("TrustServerCertificate", "").lower() == "yes",
+        user=_field(fields, "UID", parsed.username or ""),
+        password=_field(fields, "PWD", parsed.password or ""),
+        trusted=_field(fields, "Trusted_Connection").lower() == "yes",
+        driver=_field(fields, "DRIVER", str(parsed.query.get("driver", ""))),
+        encrypt=_field(fields, "Encrypt", "yes").lower() == "yes",
+        trust_server_certificate=_field(fields, "TrustServerCertificate").lower() == "yes",
     )
 
 

@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
 from ibdesk import folders, private, schema
 from ibdesk.db import DatabaseError, explain, make_engine, probe_tcp
@@ -27,7 +28,11 @@ from ibdesk.settings.backup import BackupResult, backup
 from ibdesk.settings.connection import (
     ServerSpec,
     check_database_name,
+    database_name,
     maintenance_database,
+    mssql_name,
+    parse_url,
+    postgresql_name,
     spec_from_url,
     url,
 )
@@ -53,6 +58,7 @@ WORKSTATION_GRANTS: dict[str, tuple[str, ...]] = {
 }
 _LOGIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{1,62}$")
 MIN_LOGIN_PASSWORD = 12
+MASK = "********"  # stands for a password in the statements the window shows
 
 
 def _admin_engine(spec: ServerSpec, database: str | None = None) -> Engine:
@@ -117,6 +123,13 @@ def list_databases(spec: ServerSpec) -> list[str]:
     spec = spec.check()
     if spec.backend == "sqlite":
         folder = Path(spec.folder)
+        if not folders.is_folder(folder):
+            raise UserError(
+                _(
+                    "The folder %(folder)s does not exist; create it or choose another.",
+                    folder=folder,
+                )
+            )
         return sorted(
             p.name
             for p in folder.iterdir()
@@ -154,11 +167,8 @@ def create_database(spec: ServerSpec, name: str) -> URL:
                     label=spec.label,
                 )
             )
-        statement = (
-            f'CREATE DATABASE "{name}"'
-            if spec.backend == "postgresql"
-            else f"CREATE DATABASE [{name}]"
-        )
+        quoted = postgresql_name(name) if spec.backend == "postgresql" else mssql_name(name)
+        statement = f"CREATE DATABASE {quoted}"
         with _admin_connection(spec) as conn:
             conn.execute(text(statement))
     engine = make_engine(target, create=True)
@@ -186,17 +196,28 @@ def _table_grants(schema_prefix: str, grantee: str) -> list[str]:
     ]
 
 
-def postgresql_login_statements(login: str, password: str, database: str) -> list[str]:
-    """Return the statements making a PostgreSQL role with workstation rights only."""
-    from psycopg import sql
+def scram_verifier(conn: Connection, login: str, password: str) -> str:
+    """Return a password's SCRAM-SHA-256 verifier, computed here: the password never travels."""
+    raw: Any = conn.connection.driver_connection  # psycopg's own connection
+    verifier = raw.pgconn.encrypt_password(password.encode(), login.encode(), b"scram-sha-256")
+    return bytes(verifier).decode("ascii")
 
-    role = sql.Identifier(login).as_string(None)
-    secret = sql.Literal(password).as_string(None)
+
+def postgresql_login_statements(login: str, verifier: str, database: str) -> list[str]:
+    """Return the statements making a PostgreSQL role with workstation rights only.
+
+    ``verifier`` is the password's SCRAM verifier (``scram_verifier``), never the password:
+    a statement that fails is written whole to the server's log.
+    """
+    role = postgresql_name(login)
+    secret = "'" + verifier.replace("'", "''") + "'"
     statements = [
         f"CREATE ROLE {role} LOGIN PASSWORD {secret}",
-        f'GRANT CONNECT ON DATABASE "{database}" TO {role}',
+        f"GRANT CONNECT ON DATABASE {postgresql_name(database)} TO {role}",
         f"GRANT USAGE ON SCHEMA public TO {role}",
         f"REVOKE CREATE ON SCHEMA public FROM {role}",
+        # PostgreSQL 14 and older (and clusters upgraded from them) let PUBLIC create here.
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
         f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}",
     ]
     return statements + _table_grants("", role)
@@ -205,13 +226,14 @@ def postgresql_login_statements(login: str, password: str, database: str) -> lis
 def mssql_login_statements(login: str, password: str, database: str) -> list[str]:
     """Return the statements making a SQL Server login and user with workstation rights."""
     secret = password.replace("'", "''")
+    user = mssql_name(login)
     statements = [
-        f"CREATE LOGIN [{login}] WITH PASSWORD = N'{secret}', "
-        f"DEFAULT_DATABASE = [{database}], CHECK_POLICY = ON",
-        f"USE [{database}]",
-        f"CREATE USER [{login}] FOR LOGIN [{login}]",
+        f"CREATE LOGIN {user} WITH PASSWORD = N'{secret}', "
+        f"DEFAULT_DATABASE = {mssql_name(database)}, CHECK_POLICY = ON",
+        f"USE {mssql_name(database)}",
+        f"CREATE USER {user} FOR LOGIN {user}",
     ]
-    return statements + _table_grants("dbo.", f"[{login}]")
+    return statements + _table_grants("dbo.", user)
 
 
 def check_login_name(login: str) -> str:
@@ -235,7 +257,7 @@ def check_login_password(password: str) -> str:
 
 def login_server(target: URL | str) -> tuple[URL, str]:
     """Return the server whose logins are managed and its backend, or refuse one without them."""
-    parsed = make_url(target) if isinstance(target, str) else target
+    parsed = parse_url(target)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         raise UserError(_("SQLite has no logins: workstations use the file share's permissions."))
@@ -245,24 +267,32 @@ def login_server(target: URL | str) -> tuple[URL, str]:
 
 
 def create_login(target: URL | str, login: str, password: str) -> list[str]:
-    """Create a database login for workstations (read/write of the data, no DDL)."""
+    """Create a database login for workstations (read/write of the data, no DDL).
+
+    Return the statements run, as the window shows them: the password masked.
+    """
     check_login_name(login)
     check_login_password(password)
     parsed, backend = login_server(target)
-    database = str(parsed.database or "")
-    statements = (
-        postgresql_login_statements(login, password, database)
-        if backend == "postgresql"
-        else mssql_login_statements(login, password, database)
-    )
+    database = database_name(parsed)
+    build = postgresql_login_statements if backend == "postgresql" else mssql_login_statements
     # PostgreSQL: all statements in one transaction (all or nothing). SQL Server: CREATE
     # LOGIN and USE run outside a user transaction.
     isolation = "READ COMMITTED" if backend == "postgresql" else "AUTOCOMMIT"
     engine = make_engine(parsed, isolation_level=isolation)
     try:
         with engine.begin() as conn:
+            if backend == "postgresql":
+                _refuse_existing_role(conn, login)
+                statements = build(login, scram_verifier(conn, login, password), database)
+            else:
+                statements = build(login, password, database)
             for statement in statements:
                 conn.exec_driver_sql(statement)
+            if backend == "postgresql":
+                _refuse_create_right(conn, login)
+    except DatabaseError:
+        raise
     except Exception as error:
         message = explain(error, parsed)
         if "already exists" in str(error):
@@ -270,7 +300,30 @@ def create_login(target: URL | str, login: str, password: str) -> list[str]:
         raise DatabaseError(message) from error
     finally:
         engine.dispose()
-    return [s.replace(password, "********") for s in statements]
+    return build(login, MASK, database)
+
+
+def _refuse_existing_role(conn: Connection, login: str) -> None:
+    # Asked first: a CREATE ROLE that fails is written whole to the server's log.
+    found = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :login"), {"login": login})
+    if found.first() is not None:
+        raise DatabaseError(
+            _("A login named %(login)s already exists on this server.", login=login)
+        )
+
+
+def _refuse_create_right(conn: Connection, login: str) -> None:
+    # REVOKE ... FROM PUBLIC by a login that does not own the schema only warns: check it.
+    can_create = conn.execute(
+        text("SELECT has_schema_privilege(:login, 'public', 'CREATE')"), {"login": login}
+    ).scalar()
+    if can_create:
+        raise DatabaseError(
+            _(
+                "Every login may still create tables in the public schema; run REVOKE "
+                "CREATE ON SCHEMA public FROM PUBLIC as its owner, then make the login again."
+            )
+        )
 
 
 @contextmanager
@@ -282,7 +335,7 @@ def new_postgresql_database(admin: Engine, name: str, *, keep: bool) -> Iterator
     """
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f"CREATE DATABASE {postgresql_name(name)}"))
     except Exception as error:
         raise DatabaseError(explain(error, admin.url)) from error
     kept = False
@@ -292,7 +345,7 @@ def new_postgresql_database(admin: Engine, name: str, *, keep: bool) -> Iterator
     finally:
         if not kept:
             with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(text(f"DROP DATABASE IF EXISTS {postgresql_name(name)} WITH (FORCE)"))
 
 
 def pg_restore(dump: Path, target: URL) -> None:
@@ -323,7 +376,8 @@ def mssql_attach_statement(database: str, mdf: str, ldf: str | None) -> str:
     files = [f"(FILENAME = N'{mdf.replace(chr(39), chr(39) * 2)}')"]
     if ldf:
         files.append(f"(FILENAME = N'{ldf.replace(chr(39), chr(39) * 2)}')")
-    return f"CREATE DATABASE [{check_database_name(database)}] ON {', '.join(files)} FOR ATTACH"
+    name = mssql_name(check_database_name(database))
+    return f"CREATE DATABASE {name} ON {', '.join(files)} FOR ATTACH"
 
 
 def attach_sqlite(path: Path) -> URL:

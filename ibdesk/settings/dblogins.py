@@ -7,15 +7,23 @@ server here) and run the same way. SQLite has no logins: the file share's rights
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 
 from ibdesk.db import DatabaseError, explain, make_engine
 from ibdesk.errors import NotFound, UserError
 from ibdesk.i18n import gettext as _
-from ibdesk.settings.dbadmin import check_login_name, check_login_password, login_server
+from ibdesk.settings.connection import database_name, login_name, mssql_name, postgresql_name
+from ibdesk.settings.dbadmin import (
+    check_login_name,
+    check_login_password,
+    login_server,
+    scram_verifier,
+)
 
 # Roles that may connect to this database and log in, less superusers and the built-in ones:
 # the workstation logins (and the owner, shown so that it is not removed by mistake).
@@ -48,12 +56,16 @@ def check_server(target: URL | str) -> None:
     login_server(target)
 
 
-def _run(parsed: URL, statements: list[str], *, autocommit: bool) -> list[Any]:
+Statements = list[str] | Callable[[Connection], list[str]]
+
+
+def _run(parsed: URL, statements: Statements, *, autocommit: bool) -> list[Any]:
+    # ``statements`` may be built on the connection (a password's verifier is made there).
     engine = make_engine(parsed, isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED")
     try:
         with engine.begin() as conn:
             rows: list[Any] = []
-            for statement in statements:
+            for statement in statements if isinstance(statements, list) else statements(conn):
                 result = conn.exec_driver_sql(statement)
                 if result.returns_rows:
                     rows = list(result)
@@ -96,31 +108,32 @@ def _existing(parsed: URL, login: str) -> Login:
     return found
 
 
-def postgresql_password_statements(login: str, password: str) -> list[str]:
-    """Return the statement giving a PostgreSQL role a new password."""
-    from psycopg import sql
+def postgresql_password_statements(login: str, verifier: str) -> list[str]:
+    """Return the statement giving a PostgreSQL role a new password, as its SCRAM verifier.
 
-    role = sql.Identifier(login).as_string(None)
-    return [f"ALTER ROLE {role} PASSWORD {sql.Literal(password).as_string(None)}"]
+    Never the password itself (``dbadmin.scram_verifier``): a statement that fails is
+    written whole to the server's log.
+    """
+    secret = "'" + verifier.replace("'", "''") + "'"
+    return [f"ALTER ROLE {postgresql_name(login)} PASSWORD {secret}"]
 
 
 def mssql_password_statements(login: str, password: str) -> list[str]:
     """Return the statement giving a SQL Server login a new password."""
     secret = password.replace("'", "''")
-    return [f"ALTER LOGIN [{login}] WITH PASSWORD = N'{secret}'"]
+    return [f"ALTER LOGIN {mssql_name(login)} WITH PASSWORD = N'{secret}'"]
 
 
 def postgresql_drop_statements(login: str) -> list[str]:
     """Return the statements taking a role's rights in this database away, then the role."""
-    from psycopg import sql
-
-    role = sql.Identifier(login).as_string(None)
+    role = postgresql_name(login)
     return [f"DROP OWNED BY {role}", f"DROP ROLE {role}"]
 
 
 def mssql_drop_statements(login: str, database: str) -> list[str]:
     """Return the statements removing a SQL Server user from the database, then its login."""
-    return [f"USE [{database}]", f"DROP USER [{login}]", f"DROP LOGIN [{login}]"]
+    user = mssql_name(login)
+    return [f"USE {mssql_name(database)}", f"DROP USER {user}", f"DROP LOGIN {user}"]
 
 
 def change_password(target: URL | str, login: str, password: str) -> None:
@@ -129,8 +142,8 @@ def change_password(target: URL | str, login: str, password: str) -> None:
     check_login_name(login)
     check_login_password(password)
     _existing(parsed, login)
-    statements = (
-        postgresql_password_statements(login, password)
+    statements: Statements = (
+        (lambda conn: postgresql_password_statements(login, scram_verifier(conn, login, password)))
         if backend == "postgresql"
         else mssql_password_statements(login, password)
     )
@@ -142,7 +155,10 @@ def drop_login(target: URL | str, login: str) -> None:
     parsed, backend = login_server(target)
     check_login_name(login)
     found = _existing(parsed, login)
-    if found.is_owner or login == parsed.username:
+    in_use = login_name(parsed)
+    # SQL Server compares login names without regard to case (its default collation).
+    same = login.casefold() == in_use.casefold() if backend == "mssql" else login == in_use
+    if found.is_owner or same:
         raise UserError(
             _(
                 "%(login)s owns this database or is the login this program uses; it cannot "
@@ -153,7 +169,7 @@ def drop_login(target: URL | str, login: str) -> None:
     statements = (
         postgresql_drop_statements(login)
         if backend == "postgresql"
-        else mssql_drop_statements(login, str(parsed.database or ""))
+        else mssql_drop_statements(login, database_name(parsed))
     )
     # PostgreSQL: both in one transaction, so a refused DROP ROLE keeps the rights.
     _run(parsed, statements, autocommit=backend == "mssql")
