@@ -46,7 +46,7 @@ def normalize_url(url: str) -> URL:
             _(
                 "The port in '%(url)s' is not a number; write the URL as "
                 "postgresql://USER:PASSWORD@HOST:PORT/DATABASE with PORT in digits.",
-                url=url,
+                url=_unparsed_masked(url),
             )
         ) from error
     except exc.ArgumentError as error:
@@ -55,11 +55,14 @@ def normalize_url(url: str) -> URL:
                 "'%(url)s' is not a database URL; use sqlite:///PATH, "
                 "postgresql://USER:PASSWORD@HOST:PORT/DATABASE or "
                 "mssql+pyodbc://...",
-                url=url,
+                url=_unparsed_masked(url),
             )
         ) from error
     backend = parsed.get_backend_name()
-    driver = parsed.get_driver_name()
+    try:
+        driver = parsed.get_driver_name()
+    except exc.NoSuchModuleError:  # a dialect SQLAlchemy does not know: unsupported below
+        driver = ""
     if backend == "sqlite":
         return parsed.set(drivername="sqlite+pysqlite")
     if backend == "postgresql":
@@ -92,6 +95,11 @@ def normalize_url(url: str) -> URL:
 
 
 _ODBC_PASSWORD = re.compile(r"(?i)(?<![A-Za-z_])(PWD|Password)=(\{(?:[^}]|\}\})*\}|[^;]*)")
+
+
+def _unparsed_masked(url: str) -> str:
+    """Return a URL that could not be parsed with its password masked, as far as it shows."""
+    return _ODBC_PASSWORD.sub(r"\1=***", re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url))
 
 
 def display_url(url: str | URL) -> str:

@@ -110,10 +110,14 @@ def test_foreign_database_is_refused_and_untouched(empty_db_url: str, backend: s
         ("not a url", "is not a database URL"),
         ("postgresql+asyncpg://u:p@localhost/x", "driver 'asyncpg' is not supported"),
         ("sqlite:////no/such/folder/x.db", "does not exist"),
+        ("nosuchdialect://u:S3cret@h/db", "Unsupported database type 'nosuchdialect'"),
+        ("postgresql://u:S3cret@h:abc/db", "postgresql://u:***@h:abc/db"),
     ],
 )
 def test_bad_urls(url: str, fragment: str) -> None:
-    assert_one_sentence_error(run("--db", url, "db", "upgrade"), fragment)
+    result = run("--db", url, "db", "upgrade")
+    assert_one_sentence_error(result, fragment)
+    assert "S3cret" not in result.output + result.stderr
 
 
 def test_unreachable_server_refused() -> None:
