@@ -157,15 +157,10 @@ def _exchange_token() -> Response:
     """Trade the launch token in the address for the session cookie, then drop it."""
     if request.method not in ("GET", "HEAD"):
         _refuse(_("The access key is only accepted when opening a page."))
-    if not _same(request.args.get(TOKEN_PARAM), current_app.config["IBDESK_TOKEN"]):
-        _refuse(
-            _(
-                "This address's access key is not valid for the running ImageBank SysAdmin: "
-                "each address opens it once, within five minutes. Open the program again, or "
-                "use the newest address `ibdesk serve` printed (or `ibdesk serve` prints it again)."
-            )
-        )
-    _spend_token()
+    given = request.args.get(TOKEN_PARAM)
+    if not _same(given, current_app.config["IBDESK_TOKEN"]):
+        _refuse_token()
+    _spend_token(given)
     rest = [(key, value) for key, value in request.args.items(multi=True) if key != TOKEN_PARAM]
     target = local_target(request.path) + (f"?{urlencode(rest)}" if rest else "")
     g.ibdesk_authenticated = True
@@ -236,7 +231,17 @@ def _mint(config: dict[str, Any]) -> None:
     config["IBDESK_TOKEN_SPENT"] = False
 
 
-def _spend_token() -> None:
+def _refuse_token() -> NoReturn:
+    _refuse(
+        _(
+            "This address's access key is not valid for the running ImageBank SysAdmin: "
+            "each address opens it once, within five minutes. Open the program again, or "
+            "use the newest address `ibdesk serve` printed (or `ibdesk serve` prints it again)."
+        )
+    )
+
+
+def _spend_token(given: str | None) -> None:
     # The token opens the app once, within TOKEN_TTL_S of the launch: a copy of the address
     # (a history file, a screenshot, another local user's process list) opens nothing.
     config = current_app.config
@@ -244,6 +249,10 @@ def _spend_token() -> None:
         return
     renew = config.get("IBDESK_TOKEN_RENEW")
     with _TOKEN_LOCK:
+        # Compared again under the lock: two requests with the same token at once must not
+        # both pass, the second after the first spent it and a fresh one was minted.
+        if not _same(given, config["IBDESK_TOKEN"]):
+            _refuse_token()
         expired = time.monotonic() > config["IBDESK_TOKEN_EXPIRES"]
         if config.get("IBDESK_TOKEN_SPENT") or expired:
             _refuse(

@@ -26,6 +26,38 @@ def test_the_window_token_works_once(app: Flask) -> None:
     assert _open(app, "/logs/") == 403
 
 
+def test_two_openings_with_the_same_token_at_once_let_one_in(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    security.single_use(app, renew=lambda url: None)  # as `ibdesk serve`: a new token each time
+    token = app.config["IBDESK_TOKEN"]
+    both_checked = threading.Barrier(2, timeout=30)
+    calls: list[int] = []
+    same = security._same
+
+    def checked_together(given: str | None, expected: str) -> bool:
+        calls.append(1)
+        result = same(given, expected)
+        if len(calls) <= 2:  # each request's first look at the token, at the same moment
+            both_checked.wait()
+        return result
+
+    monkeypatch.setattr(security, "_same", checked_together)
+    codes: list[int] = []
+
+    def open_it() -> None:
+        codes.append(app.test_client().get(f"/?token={token}").status_code)
+
+    requests = [threading.Thread(target=open_it) for _ in range(2)]
+    for request in requests:
+        request.start()
+    for request in requests:
+        request.join()
+    assert sorted(codes) == [200, 403]
+
+
 def test_an_unused_window_token_expires(app: Flask) -> None:
     security.single_use(app)
     app.config["IBDESK_TOKEN_EXPIRES"] = time.monotonic() - 1  # as if five minutes went by
