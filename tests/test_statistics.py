@@ -140,6 +140,21 @@ def test_unreachable_image_folder_is_said_not_hung(tmp_path: Path) -> None:
     assert disk is not None and disk.free > 0 and message == ""
 
 
+def test_a_file_name_that_is_no_utf8_is_listed_not_a_crash(engine: Engine, tmp_path: Path) -> None:
+    import os
+
+    folder = tmp_path / "bilder"
+    (folder / "old").mkdir(parents=True)
+    with Session(engine) as session:
+        clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(folder))
+        session.commit()
+    os.close(os.open(os.fsencode(folder / "old") + b"/Bj\xf6rk.jpg", os.O_CREAT | os.O_WRONLY))
+    (folder / "stray.jpg").write_bytes(b"?")
+    report, _log = run_to_end(imagecheck.check(engine))
+    assert report.checked_files == 2 and not report.ok
+    assert sorted(report.unknown) == ["old/Bj\\xf6rk.jpg", "stray.jpg"]
+
+
 def test_image_folder_check_finds_every_kind_of_difference(engine: Engine, tmp_path: Path) -> None:
     tmp_path = tmp_path / "bilder"
     tmp_path.mkdir()

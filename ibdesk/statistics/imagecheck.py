@@ -112,6 +112,13 @@ def check(engine: Engine, *, hashes: bool = True) -> Job[CheckReport]:
     batch: list[str] = []
     for relative in _walk(folder):
         report.checked_files += 1
+        if not _encodable(relative):
+            # A name that is no valid UTF-8 (an old Windows share's): no row can name it, and
+            # it cannot go into a query. It is listed as it is, bytes shown as escapes.
+            report.unknown.append(
+                relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            )
+            continue
         batch.append(relative)
         if len(batch) >= 500:
             report.unknown += _unknown(engine, batch)
@@ -151,6 +158,14 @@ def _walk(folder: Path) -> Iterator[str]:
             if name in IGNORED or name.startswith("."):
                 continue
             yield (Path(root) / name).relative_to(folder).as_posix()
+
+
+def _encodable(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _unknown(engine: Engine, paths: list[str]) -> list[str]:
