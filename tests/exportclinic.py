@@ -18,6 +18,7 @@ from typing import Any
 
 import glymur
 import numpy as np
+import pytest
 from PIL import Image
 from sqlalchemy.orm import Session
 
@@ -135,6 +136,20 @@ def clinic(session: Session, tmp_path: Path) -> Clinic:
     clinic_settings.put(session, clinic_settings.IMAGE_FOLDER, str(images))
     session.commit()
     return Clinic(session, images)
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    """Return an empty export folder."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def c(session: Session, tmp_path: Path) -> Clinic:
+    """Return the standard test clinic with its image folder."""
+    return clinic(session, tmp_path)
 
 
 def standard_patient(c: Clinic, **fields: Any) -> tuple[Patient, dict[str, MediaItem]]:

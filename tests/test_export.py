@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from exportclinic import (
     Clinic,
-    clinic,
+    c,
     jp2,
     jpeg,
+    out,
     photo,
     png,
     standard_patient,
@@ -48,6 +49,8 @@ from ibdesk.progress import LogLine, Progress, run_to_end
 
 ADMIN = Actor(user="admin.export", machine="SERVER-1")
 NS = {"ib": NAMESPACE}
+
+__all__ = ["c", "out"]  # fixtures, imported for pytest to find
 
 
 def export(
@@ -78,18 +81,6 @@ def media_element(document: etree._ElementTree, item: MediaItem) -> etree._Eleme
     found = document.xpath(f"//ib:mediaItem[@id='{item.id}']", namespaces=NS)
     assert len(found) == 1
     return found[0]
-
-
-@pytest.fixture
-def out(tmp_path: Path) -> Path:
-    folder = tmp_path / "export"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def c(session: Session, tmp_path: Path) -> Clinic:
-    return clinic(session, tmp_path)
 
 
 def test_export_writes_folder_xml_media_manifest_and_audit(

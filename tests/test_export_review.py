@@ -16,27 +16,14 @@ import pytest
 from lxml import etree
 from PIL import Image
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 from test_export import ADMIN, NS, export, media_element, parse, verify
 
-from exportclinic import Clinic, clinic, photo, standard_patient, xray8
+from exportclinic import Clinic, c, out, photo, standard_patient, xray8
 from ibdesk.export import ExportOptions, Selection, export_patients
 from ibdesk.export.job import display
 from ibdesk.export.manifest import LOCK_FILE
 from ibdesk.models import MediaItem
 from ibdesk.progress import LogLine
-
-
-@pytest.fixture
-def out(tmp_path: Path) -> Path:
-    folder = tmp_path / "export"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def c(session: Session, tmp_path: Path) -> Clinic:
-    return clinic(session, tmp_path)
 
 
 @contextmanager
@@ -46,6 +33,9 @@ def umask(mask: int) -> Iterator[None]:
         yield
     finally:
         os.umask(before)
+
+
+__all__ = ["c", "out"]  # fixtures, imported for pytest to find
 
 
 def modes(folder: Path) -> dict[str, int]:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from test_export import export
 
-from exportclinic import Clinic, clinic, png, xray8
+from exportclinic import Clinic, c, out, png, xray8
 from factories import ACTOR
 from ibdesk import safefiles
 from ibdesk.patients import signing, thumbnails
@@ -25,17 +25,7 @@ from ibdesk.statistics import imagecheck
 pytestmark = pytest.mark.backends("sqlite")
 SECRET = b"root:x:0:0:root:/root:/bin/bash\n"
 
-
-@pytest.fixture
-def out(tmp_path: Path) -> Path:
-    folder = tmp_path / "export"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def c(session: Session, tmp_path: Path) -> Clinic:
-    return clinic(session, tmp_path)
+__all__ = ["c", "out"]  # fixtures, imported for pytest to find
 
 
 def _png() -> bytes:

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from test_settings_dblogins import can_log_in
 
 from ibdesk.cli import main
 from ibdesk.db import DatabaseError
@@ -28,17 +29,6 @@ from ibdesk.settings.connection import ServerSpec, odbc_connection_string, url
 PASSWORD = "it's a \\ long secret 42"
 NEW_PASSWORD = "another long secret 7"
 SECRET_WORDS = ("long secret",)
-
-
-def can_log_in(db_url: str, login: str, password: str) -> bool:
-    engine = create_engine(make_url(db_url).set(username=login, password=password))
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT 1")).scalar() == 1
-    except Exception:
-        return False
-    finally:
-        engine.dispose()
 
 
 @contextmanager
