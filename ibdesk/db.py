@@ -97,6 +97,54 @@ def normalize_url(url: str) -> URL:
 _ODBC_PASSWORD = re.compile(r"(?i)(?<![A-Za-z_])(PWD|Password)=(\{(?:[^}]|\}\})*\}|[^;]*)")
 
 
+def parse_odbc(text: str) -> dict[str, str]:
+    """Return the key=value fields of an ODBC connection string, braced values unbraced.
+
+    A value in braces may hold ``;`` and ``=``; ``}}`` inside braces stands for ``}``.
+    """
+    fields: dict[str, str] = {}
+    at, end = 0, len(text)
+    while at < end:
+        equals = text.find("=", at)
+        semicolon = text.find(";", at)
+        if equals == -1 or -1 < semicolon < equals:  # a part without "=": skip it
+            if semicolon == -1:
+                break
+            at = semicolon + 1
+            continue
+        key = text[at:equals].strip()
+        start = equals + 1
+        brace = start
+        while brace < end and text[brace] == " ":
+            brace += 1
+        if brace < end and text[brace] == "{":
+            value, at = _braced(text, brace + 1)
+            semicolon = text.find(";", at)
+            at = end if semicolon == -1 else semicolon + 1
+        else:
+            semicolon = text.find(";", start)
+            stop = end if semicolon == -1 else semicolon
+            value, at = text[start:stop], stop + 1
+        if key:
+            fields[key] = value
+    return fields
+
+
+def _braced(text: str, at: int) -> tuple[str, int]:
+    # Read a braced value from just after its "{"; return it and where reading stopped.
+    chars: list[str] = []
+    while at < len(text):
+        if text[at] == "}":
+            if text.startswith("}}", at):
+                chars.append("}")
+                at += 2
+                continue
+            return "".join(chars), at + 1
+        chars.append(text[at])
+        at += 1
+    return "".join(chars), at  # no closing brace: the rest is the value
+
+
 def _unparsed_masked(url: str) -> str:
     """Return a URL that could not be parsed with its password masked, as far as it shows."""
     return _ODBC_PASSWORD.sub(r"\1=***", re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url))

@@ -196,7 +196,7 @@ def database(url: Any) -> str:
     """Name a database as an administrator does: "SQLite file C:\\ImageBank\\x.sqlite3"."""
     from urllib.parse import unquote_plus
 
-    from ibdesk.db import normalize_url
+    from ibdesk.db import normalize_url, parse_odbc
 
     try:
         parsed = normalize_url(url) if isinstance(url, str) else url
@@ -210,10 +210,9 @@ def database(url: Any) -> str:
     if backend == "mssql":
         odbc = parsed.query.get("odbc_connect")
         if isinstance(odbc, str):
-            fields = dict(
-                part.split("=", 1) for part in unquote_plus(odbc).split(";") if "=" in part
-            )
-            fields = {key.strip().upper(): value.strip("{} ") for key, value in fields.items()}
+            fields = {
+                key.upper(): value.strip() for key, value in parse_odbc(unquote_plus(odbc)).items()
+            }
             server = fields.get("SERVER", server)
             name = fields.get("DATABASE", name)
         if parsed.port:

@@ -86,6 +86,16 @@ def _blocked(error: OSError, target: str) -> Exception:
     )
 
 
+def _unusable_root(root: str, error: OSError, *, opening: bool) -> UserError:
+    """Say that the 2.1 folder itself cannot be opened or written: the step stops."""
+    words = {"folder": root, "error": error.strerror or str(error)}
+    if opening:
+        return UserError(
+            _("The 2.1 image folder %(folder)s cannot be opened (%(error)s).", **words)
+        )
+    return UserError(_("The 2.1 image folder %(folder)s cannot be written (%(error)s).", **words))
+
+
 def _stream(
     handle: BinaryIO, buffer: bytearray, relative: str, out: BinaryIO | None = None
 ) -> tuple[str, int, bytes]:
@@ -154,13 +164,7 @@ def _open_dir(root: str, names: list[str]) -> Iterator[_Dir]:
     try:
         folder = os.open(root, _DIR_FLAGS & ~_NOFOLLOW)  # the 2.1 folder itself is the clinic's
     except OSError as error:
-        raise UserError(
-            _(
-                "The 2.1 image folder %(folder)s cannot be opened (%(error)s).",
-                folder=root,
-                error=error.strerror or str(error),
-            )
-        ) from error
+        raise _unusable_root(root, error, opening=True) from error
     try:
         for depth, name in enumerate(names[:-1], start=1):
             inner = _enter(folder, name, "/".join(names[:depth]))
@@ -222,13 +226,7 @@ class Placer:
                 if not os.access(root, os.W_OK | os.X_OK):
                     raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), root)
             except OSError as error:
-                raise UserError(
-                    _(
-                        "The 2.1 image folder %(folder)s cannot be written (%(error)s).",
-                        folder=root,
-                        error=error.strerror or str(error),
-                    )
-                ) from error
+                raise _unusable_root(root, error, opening=False) from error
             self._root_ready = True
         return root
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from ibdesk import config, display, folders
-from ibdesk.db import BACKENDS, DatabaseError, display_url, server_info
+from ibdesk.db import BACKENDS, DatabaseError, display_url, parse_odbc, server_info
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 
@@ -196,54 +196,6 @@ def parse_url(target: URL | str) -> URL:
                 url=_URL_PASSWORD.sub(r"\1***@", target),
             )
         ) from error
-
-
-def parse_odbc(text: str) -> dict[str, str]:
-    """Return the key=value fields of an ODBC connection string, braced values unbraced.
-
-    A value in braces may hold ``;`` and ``=``; ``}}`` inside braces stands for ``}``.
-    """
-    fields: dict[str, str] = {}
-    at, end = 0, len(text)
-    while at < end:
-        equals = text.find("=", at)
-        semicolon = text.find(";", at)
-        if equals == -1 or -1 < semicolon < equals:  # a part without "=": skip it
-            if semicolon == -1:
-                break
-            at = semicolon + 1
-            continue
-        key = text[at:equals].strip()
-        start = equals + 1
-        brace = start
-        while brace < end and text[brace] == " ":
-            brace += 1
-        if brace < end and text[brace] == "{":
-            value, at = _braced(text, brace + 1)
-            semicolon = text.find(";", at)
-            at = end if semicolon == -1 else semicolon + 1
-        else:
-            semicolon = text.find(";", start)
-            stop = end if semicolon == -1 else semicolon
-            value, at = text[start:stop], stop + 1
-        if key:
-            fields[key] = value
-    return fields
-
-
-def _braced(text: str, at: int) -> tuple[str, int]:
-    # Read a braced value from just after its "{"; return it and where reading stopped.
-    chars: list[str] = []
-    while at < len(text):
-        if text[at] == "}":
-            if text.startswith("}}", at):
-                chars.append("}")
-                at += 2
-                continue
-            return "".join(chars), at + 1
-        chars.append(text[at])
-        at += 1
-    return "".join(chars), at  # no closing brace: the rest is the value
 
 
 def odbc_fields(target: URL | str) -> dict[str, str]:
