@@ -107,8 +107,9 @@ def current_language() -> str:
     return _THREAD_LANGUAGE.get() or system_language()
 
 
-def use_language(language: str) -> None:
-    """Word messages in this language in the current context (outside any app)."""
+def use_language(language: str | None) -> None:
+    """Word messages in this language in the current context (outside any app); None goes
+    back to the system's language."""
     _THREAD_LANGUAGE.set(language)
 
 

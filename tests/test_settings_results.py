@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from ibdesk import i18n, schema
 from ibdesk.settings import results
@@ -15,6 +18,13 @@ def _outcome(changed: bool) -> UpdateOutcome:
     upgrade = schema.UpgradeResult("0001_initial" if changed else head, head)
     backup = BackupResult(Path("/srv/kopior/före.sqlite3"), 4096, "integrity check ok")
     return UpdateOutcome(upgrade, backup)
+
+
+@pytest.fixture(autouse=True)
+def _system_language_after() -> Iterator[None]:
+    """Leave no language chosen for the tests that run after these in the same process."""
+    yield
+    i18n.use_language(None)
 
 
 def test_the_update_and_the_copy_are_said_in_swedish() -> None:
