@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import mssql
 
 from ibdesk import counter_ddl
+from ibdesk.frozen_ddl import (
+    TIMESTAMP,
+    create_group_restriction,
+    create_indexes,
+    drop_indexes,
+    foreign_key,
+    id_column,
+    primary_key,
+    unique,
+)
 
 revision = "0001_initial"
 down_revision = None
-branch_labels = None
-depends_on = None
 
-# Frozen copies of the model's types: a migration must not change when the models do.
-TIMESTAMP = sa.DateTime().with_variant(mssql.DATETIME2(), "mssql")
 
 COUNTER_SUBJECTS = (
     "patient",
@@ -89,7 +94,7 @@ def upgrade() -> None:
     """Apply this revision."""
     op.create_table(
         "audit_event",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        id_column(),
         sa.Column("seq", sa.BigInteger(), nullable=True),
         sa.Column("at", TIMESTAMP, nullable=False),
         sa.Column("user_name", sa.Unicode(length=100), nullable=False),
@@ -102,19 +107,23 @@ def upgrade() -> None:
         sa.Column("changes", sa.UnicodeText(), nullable=False),
         sa.Column("prev_hash", sa.String(length=64), nullable=True),
         sa.Column("chain_hash", sa.String(length=64), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_event")),
-        sa.UniqueConstraint("seq", name=op.f("uq_audit_event_seq")),
+        primary_key("audit_event"),
+        unique("audit_event", "seq"),
     )
-    with op.batch_alter_table("audit_event", schema=None) as batch_op:
-        batch_op.create_index("ix_audit_event_action", ["action", "id"], unique=False)
-        batch_op.create_index("ix_audit_event_at", ["at", "id"], unique=False)
-        batch_op.create_index("ix_audit_event_patient", ["patient_id", "id"], unique=False)
-        batch_op.create_index("ix_audit_event_personnummer", ["personnummer", "id"], unique=False)
-        batch_op.create_index("ix_audit_event_user", ["user_name", "id"], unique=False)
+    create_indexes(
+        "audit_event",
+        {
+            "ix_audit_event_action": ["action", "id"],
+            "ix_audit_event_at": ["at", "id"],
+            "ix_audit_event_patient": ["patient_id", "id"],
+            "ix_audit_event_personnummer": ["personnummer", "id"],
+            "ix_audit_event_user": ["user_name", "id"],
+        },
+    )
 
     op.create_table(
         "license",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        id_column(),
         sa.Column("license_id", sa.String(length=64), nullable=False),
         sa.Column("key_id", sa.String(length=64), nullable=False),
         sa.Column("licensee", sa.Unicode(length=200), nullable=False),
@@ -126,25 +135,26 @@ def upgrade() -> None:
         sa.Column("installed_at", TIMESTAMP, nullable=False),
         sa.Column("installed_by", sa.Unicode(length=100), nullable=False),
         sa.Column("is_current", sa.Boolean(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_license")),
+        primary_key("license"),
     )
     op.create_table(
         "login_event",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        id_column(),
         sa.Column("at", TIMESTAMP, nullable=False),
         sa.Column("user_name", sa.Unicode(length=100), nullable=False),
         sa.Column("machine", sa.Unicode(length=100), nullable=False),
         sa.Column("success", sa.Boolean(), nullable=False),
         sa.Column("reason", sa.Unicode(length=200), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_event")),
+        primary_key("login_event"),
     )
-    with op.batch_alter_table("login_event", schema=None) as batch_op:
-        batch_op.create_index("ix_login_event_at", ["at", "id"], unique=False)
-        batch_op.create_index("ix_login_event_user", ["user_name", "id"], unique=False)
+    create_indexes(
+        "login_event",
+        {"ix_login_event_at": ["at", "id"], "ix_login_event_user": ["user_name", "id"]},
+    )
 
     op.create_table(
         "patient",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        id_column(),
         sa.Column("personnummer", sa.String(length=12), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("first_name", sa.Unicode(length=100), nullable=False),
@@ -165,16 +175,17 @@ def upgrade() -> None:
             "kind IN ('personnummer', 'samordningsnummer', 'reserve')",
             name=op.f("ck_patient_kind_valid"),
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_patient")),
-        sa.UniqueConstraint("personnummer", name=op.f("uq_patient_personnummer")),
+        primary_key("patient"),
+        unique("patient", "personnummer"),
     )
-    with op.batch_alter_table("patient", schema=None) as batch_op:
-        batch_op.create_index("ix_patient_deleted_at", ["deleted_at"], unique=False)
-        batch_op.create_index("ix_patient_name_key", ["name_key", "id"], unique=False)
+    create_indexes(
+        "patient",
+        {"ix_patient_deleted_at": ["deleted_at"], "ix_patient_name_key": ["name_key", "id"]},
+    )
 
     op.create_table(
         "seat_activation",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        id_column(),
         sa.Column("slot", sa.Integer(), nullable=False),
         sa.Column("mac", sa.String(length=17), nullable=True),
         sa.Column("machine_id", sa.String(length=64), nullable=True),
@@ -182,8 +193,8 @@ def upgrade() -> None:
         sa.Column("first_seen", TIMESTAMP, nullable=True),
         sa.Column("last_seen", TIMESTAMP, nullable=True),
         sa.CheckConstraint("slot >= 1", name=op.f("ck_seat_activation_slot_positive")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_seat_activation")),
-        sa.UniqueConstraint("slot", name=op.f("uq_seat_activation_slot")),
+        primary_key("seat_activation"),
+        unique("seat_activation", "slot"),
     )
     with op.batch_alter_table("seat_activation", schema=None) as batch_op:
         batch_op.create_index(
@@ -201,7 +212,7 @@ def upgrade() -> None:
         sa.Column("value", sa.UnicodeText(), nullable=False),
         sa.Column("updated_at", TIMESTAMP, nullable=False),
         sa.Column("updated_by", sa.Unicode(length=100), nullable=False),
-        sa.PrimaryKeyConstraint("key", name=op.f("pk_setting")),
+        primary_key("setting", "key"),
     )
     op.create_table(
         "stat_counter",
@@ -210,63 +221,45 @@ def upgrade() -> None:
         sa.Column("deleted_count", sa.BigInteger(), nullable=False),
         sa.Column("live_bytes", sa.BigInteger(), nullable=False),
         sa.Column("deleted_bytes", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("subject", name=op.f("pk_stat_counter")),
+        primary_key("stat_counter", "subject"),
     )
     op.create_table(
         "stat_delta",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        id_column(),
         sa.Column("subject", sa.String(length=20), nullable=False),
         sa.Column("live_count", sa.BigInteger(), nullable=False),
         sa.Column("deleted_count", sa.BigInteger(), nullable=False),
         sa.Column("live_bytes", sa.BigInteger(), nullable=False),
         sa.Column("deleted_bytes", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_stat_delta")),
+        primary_key("stat_delta"),
     )
     op.create_table(
         "system_event",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        id_column(),
         sa.Column("at", TIMESTAMP, nullable=False),
         sa.Column("level", sa.String(length=10), nullable=False),
         sa.Column("user_name", sa.Unicode(length=100), nullable=False),
         sa.Column("machine", sa.Unicode(length=100), nullable=False),
         sa.Column("action", sa.String(length=40), nullable=False),
         sa.Column("detail", sa.UnicodeText(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_system_event")),
+        primary_key("system_event"),
     )
-    with op.batch_alter_table("system_event", schema=None) as batch_op:
-        batch_op.create_index("ix_system_event_at", ["at", "id"], unique=False)
+    create_indexes("system_event", {"ix_system_event_at": ["at", "id"]})
 
     op.create_table(
         "user_group",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        id_column(),
         sa.Column("name", sa.Unicode(length=100), nullable=False),
         sa.Column("description", sa.Unicode(length=400), nullable=False),
         sa.Column("ad_dn", sa.Unicode(length=400), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_user_group")),
-        sa.UniqueConstraint("name", name=op.f("uq_user_group_name")),
+        primary_key("user_group"),
+        unique("user_group", "name"),
     )
-    op.create_table(
-        "group_restriction",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("group_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("restriction", sa.String(length=40), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["group_id"],
-            ["user_group.id"],
-            name=op.f("fk_group_restriction_group_id_user_group"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_group_restriction")),
-        sa.UniqueConstraint(
-            "group_id", "restriction", name=op.f("uq_group_restriction_group_id_restriction")
-        ),
-    )
+    create_group_restriction()
     op.create_table(
         "image_set",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "patient_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        id_column(),
+        id_column("patient_id"),
         sa.Column("taken_on", sa.Date(), nullable=False),
         sa.Column("description", sa.Unicode(length=200), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
@@ -274,48 +267,33 @@ def upgrade() -> None:
         sa.Column("signed_at", TIMESTAMP, nullable=True),
         sa.Column("signed_by", sa.Unicode(length=100), nullable=True),
         sa.Column("signature_digest", sa.String(length=64), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["patient_id"],
-            ["patient.id"],
-            name=op.f("fk_image_set_patient_id_patient"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_image_set")),
+        foreign_key("image_set", "patient_id", "patient", ondelete="CASCADE"),
+        primary_key("image_set"),
     )
-    with op.batch_alter_table("image_set", schema=None) as batch_op:
-        batch_op.create_index("ix_image_set_patient", ["patient_id", "id"], unique=False)
+    create_indexes("image_set", {"ix_image_set_patient": ["patient_id", "id"]})
 
     op.create_table(
         "user_account",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        id_column(),
         sa.Column("username", sa.Unicode(length=100), nullable=False),
         sa.Column("display_name", sa.Unicode(length=200), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=True),
         sa.Column("source", sa.String(length=8), nullable=False),
         sa.Column("is_admin", sa.Boolean(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("group_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        id_column("group_id", nullable=True),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("last_login_at", TIMESTAMP, nullable=True),
         sa.CheckConstraint("source IN ('local', 'ad')", name=op.f("ck_user_account_source_valid")),
-        sa.ForeignKeyConstraint(
-            ["group_id"],
-            ["user_group.id"],
-            name=op.f("fk_user_account_group_id_user_group"),
-            ondelete="SET NULL",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_user_account")),
-        sa.UniqueConstraint("username", name=op.f("uq_user_account_username")),
+        foreign_key("user_account", "group_id", "user_group", ondelete="SET NULL"),
+        primary_key("user_account"),
+        unique("user_account", "username"),
     )
     op.create_table(
         "media_item",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "image_set_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "patient_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        id_column(),
+        id_column("image_set_id"),
+        id_column("patient_id"),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("path", sa.Unicode(length=400), nullable=False),
         sa.Column("byte_size", sa.BigInteger(), nullable=False),
@@ -336,23 +314,20 @@ def upgrade() -> None:
             name=op.f("ck_media_item_kind_valid"),
         ),
         sa.CheckConstraint("byte_size >= 0", name=op.f("ck_media_item_byte_size_positive")),
-        sa.ForeignKeyConstraint(
-            ["image_set_id"],
-            ["image_set.id"],
-            name=op.f("fk_media_item_image_set_id_image_set"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["patient_id"], ["patient.id"], name=op.f("fk_media_item_patient_id_patient")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_media_item")),
+        foreign_key("media_item", "image_set_id", "image_set", ondelete="CASCADE"),
+        foreign_key("media_item", "patient_id", "patient"),
+        primary_key("media_item"),
     )
-    with op.batch_alter_table("media_item", schema=None) as batch_op:
-        batch_op.create_index("ix_media_item_created", ["created_at"], unique=False)
-        batch_op.create_index("ix_media_item_kind_created", ["kind", "created_at"], unique=False)
-        batch_op.create_index("ix_media_item_patient", ["patient_id", "id"], unique=False)
-        batch_op.create_index("ix_media_item_set", ["image_set_id", "id"], unique=False)
-        batch_op.create_index("ix_media_item_sha256", ["sha256"], unique=False)
+    create_indexes(
+        "media_item",
+        {
+            "ix_media_item_created": ["created_at"],
+            "ix_media_item_kind_created": ["kind", "created_at"],
+            "ix_media_item_patient": ["patient_id", "id"],
+            "ix_media_item_set": ["image_set_id", "id"],
+            "ix_media_item_sha256": ["sha256"],
+        },
+    )
 
     counters = sa.table(
         "stat_counter",
@@ -376,23 +351,23 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Revert this revision."""
     drop_counter_triggers()
-    with op.batch_alter_table("media_item", schema=None) as batch_op:
-        batch_op.drop_index("ix_media_item_sha256")
-        batch_op.drop_index("ix_media_item_set")
-        batch_op.drop_index("ix_media_item_patient")
-        batch_op.drop_index("ix_media_item_kind_created")
-        batch_op.drop_index("ix_media_item_created")
+    drop_indexes(
+        "media_item",
+        "ix_media_item_sha256",
+        "ix_media_item_set",
+        "ix_media_item_patient",
+        "ix_media_item_kind_created",
+        "ix_media_item_created",
+    )
 
     op.drop_table("media_item")
     op.drop_table("user_account")
-    with op.batch_alter_table("image_set", schema=None) as batch_op:
-        batch_op.drop_index("ix_image_set_patient")
+    drop_indexes("image_set", "ix_image_set_patient")
 
     op.drop_table("image_set")
     op.drop_table("group_restriction")
     op.drop_table("user_group")
-    with op.batch_alter_table("system_event", schema=None) as batch_op:
-        batch_op.drop_index("ix_system_event_at")
+    drop_indexes("system_event", "ix_system_event_at")
 
     op.drop_table("system_event")
     op.drop_table("stat_delta")
@@ -407,22 +382,20 @@ def downgrade() -> None:
         )
 
     op.drop_table("seat_activation")
-    with op.batch_alter_table("patient", schema=None) as batch_op:
-        batch_op.drop_index("ix_patient_name_key")
-        batch_op.drop_index("ix_patient_deleted_at")
+    drop_indexes("patient", "ix_patient_name_key", "ix_patient_deleted_at")
 
     op.drop_table("patient")
-    with op.batch_alter_table("login_event", schema=None) as batch_op:
-        batch_op.drop_index("ix_login_event_user")
-        batch_op.drop_index("ix_login_event_at")
+    drop_indexes("login_event", "ix_login_event_user", "ix_login_event_at")
 
     op.drop_table("login_event")
     op.drop_table("license")
-    with op.batch_alter_table("audit_event", schema=None) as batch_op:
-        batch_op.drop_index("ix_audit_event_user")
-        batch_op.drop_index("ix_audit_event_personnummer")
-        batch_op.drop_index("ix_audit_event_patient")
-        batch_op.drop_index("ix_audit_event_at")
-        batch_op.drop_index("ix_audit_event_action")
+    drop_indexes(
+        "audit_event",
+        "ix_audit_event_user",
+        "ix_audit_event_personnummer",
+        "ix_audit_event_patient",
+        "ix_audit_event_at",
+        "ix_audit_event_action",
+    )
 
     op.drop_table("audit_event")

@@ -16,8 +16,6 @@ from ibdesk import counter_ddl
 
 revision = "0002_monthly_media_counters"
 down_revision = "0001_initial"
-branch_labels = None
-depends_on = None
 
 _LIVE, _DEAD = counter_ddl.LIVE, counter_ddl.DEAD
 KIND = (
@@ -27,13 +25,7 @@ KIND = (
     _LIVE.format(r="{r}", v="{r}.byte_size"),
     _DEAD.format(r="{r}", v="{r}.byte_size"),
 )
-MONTH = (
-    "{month}",
-    _LIVE.format(r="{r}", v="1"),
-    _DEAD.format(r="{r}", v="1"),
-    _LIVE.format(r="{r}", v="{r}.byte_size"),
-    _DEAD.format(r="{r}", v="{r}.byte_size"),
-)
+MONTH = ("{month}", *KIND[1:])
 COUNTED = ("kind", "byte_size", "deleted_at", "created_at")
 
 

@@ -16,13 +16,18 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from ibdesk.frozen_ddl import (
+    TIMESTAMP,
+    create_group_restriction,
+    foreign_key,
+    id_column,
+    primary_key,
+    unique,
+)
+
 revision = "0004_user_groups"
 down_revision = "0003_conversion"
-branch_labels = None
-depends_on = None
 
-ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-TIMESTAMP = sa.DateTime().with_variant(sa.dialects.mssql.DATETIME2(), "mssql")
 RIGHTS = (
     "view_patients",
     "edit_identity",
@@ -46,30 +51,23 @@ def upgrade() -> None:
     """Create rights and memberships, move the old data over and seed the three groups."""
     op.create_table(
         "group_right",
-        sa.Column("id", ID, nullable=False),
-        sa.Column("group_id", ID, nullable=False),
+        id_column(),
+        id_column("group_id"),
         sa.Column("right_name", sa.String(length=20), nullable=False),
         sa.CheckConstraint(
             "right_name IN (" + ", ".join(f"'{r}'" for r in RIGHTS) + ")",
             name=op.f("ck_group_right_right_name_valid"),
         ),
-        sa.ForeignKeyConstraint(
-            ["group_id"],
-            ["user_group.id"],
-            name=op.f("fk_group_right_group_id_user_group"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_group_right")),
-        sa.UniqueConstraint(
-            "group_id", "right_name", name=op.f("uq_group_right_group_id_right_name")
-        ),
+        foreign_key("group_right", "group_id", "user_group", ondelete="CASCADE"),
+        primary_key("group_right"),
+        unique("group_right", "group_id", "right_name"),
     )
     # Memberships wait in a staging table without keys while user_account is rebuilt: on
     # SQLite the rebuild drops the table, which would cascade to real memberships.
     op.create_table(
         "staged_member_0003",
-        sa.Column("user_id", ID, nullable=False),
-        sa.Column("group_id", ID, nullable=False),
+        id_column("user_id"),
+        id_column("group_id"),
     )
     # Plain INSERT ... SELECT statements, so the migration also runs offline (--sql).
     group = sa.table("user_group", sa.column("id"), sa.column("name"), sa.column("description"))
@@ -136,21 +134,11 @@ def upgrade() -> None:
         batch_op.alter_column("failed_count", server_default=None)
     op.create_table(
         "user_group_member",
-        sa.Column("user_id", ID, nullable=False),
-        sa.Column("group_id", ID, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["group_id"],
-            ["user_group.id"],
-            name=op.f("fk_user_group_member_group_id_user_group"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["user_account.id"],
-            name=op.f("fk_user_group_member_user_id_user_account"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("user_id", "group_id", name=op.f("pk_user_group_member")),
+        id_column("user_id"),
+        id_column("group_id"),
+        foreign_key("user_group_member", "group_id", "user_group", ondelete="CASCADE"),
+        foreign_key("user_group_member", "user_id", "user_account", ondelete="CASCADE"),
+        primary_key("user_group_member", "user_id", "group_id"),
     )
     op.create_index("ix_user_group_member_group_id", "user_group_member", ["group_id"])
 
@@ -167,7 +155,7 @@ def downgrade() -> None:
     """Go back to one group per user with restrictions and an administrator flag."""
     member = sa.table("user_group_member", sa.column("user_id"), sa.column("group_id"))
     right = sa.table("group_right", sa.column("group_id"), sa.column("right_name"))
-    op.create_table("staged_admin_0003", sa.Column("user_id", ID, nullable=False))
+    op.create_table("staged_admin_0003", id_column("user_id"))
     op.execute(
         sa.table("staged_admin_0003", sa.column("user_id"))
         .insert()
@@ -189,7 +177,7 @@ def downgrade() -> None:
         batch_op.add_column(
             sa.Column("is_admin", sa.Boolean(), nullable=False, server_default=sa.false())
         )
-        batch_op.add_column(sa.Column("group_id", ID, nullable=True))
+        batch_op.add_column(id_column("group_id", nullable=True))
         batch_op.create_foreign_key(
             "fk_user_account_group_id_user_group",
             "user_group",
@@ -205,22 +193,7 @@ def downgrade() -> None:
         .values(is_admin=sa.true())
     )
     op.drop_table("staged_admin_0003")
-    op.create_table(
-        "group_restriction",
-        sa.Column("id", ID, nullable=False),
-        sa.Column("group_id", ID, nullable=False),
-        sa.Column("restriction", sa.String(length=40), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["group_id"],
-            ["user_group.id"],
-            name=op.f("fk_group_restriction_group_id_user_group"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_group_restriction")),
-        sa.UniqueConstraint(
-            "group_id", "restriction", name=op.f("uq_group_restriction_group_id_restriction")
-        ),
-    )
+    create_group_restriction()
     op.drop_index("ix_user_group_member_group_id", "user_group_member")
     op.drop_table("user_group_member")
     op.drop_table("group_right")

@@ -11,21 +11,20 @@ Revises: 0004_user_groups
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from ibdesk.frozen_ddl import add_columns, drop_columns
 
 revision = "0005_seat_reported_case"
 down_revision = "0004_user_groups"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     """Add the column holding the machine ID as reported."""
-    with op.batch_alter_table("seat_activation") as batch:
-        batch.add_column(sa.Column("machine_id_reported", sa.String(length=64), nullable=True))
+    add_columns(
+        "seat_activation", sa.Column("machine_id_reported", sa.String(length=64), nullable=True)
+    )
 
 
 def downgrade() -> None:
     """Drop the column holding the machine ID as reported."""
-    with op.batch_alter_table("seat_activation") as batch:
-        batch.drop_column("machine_id_reported")
+    drop_columns("seat_activation", "machine_id_reported")

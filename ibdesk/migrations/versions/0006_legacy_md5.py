@@ -7,21 +7,18 @@ Revises: 0005_seat_reported_case
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from ibdesk.frozen_ddl import add_columns, drop_columns
 
 revision = "0006_legacy_md5"
 down_revision = "0005_seat_reported_case"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     """Apply this revision."""
-    with op.batch_alter_table("user_account", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("legacy_md5", sa.String(length=32), nullable=True))
+    add_columns("user_account", sa.Column("legacy_md5", sa.String(length=32), nullable=True))
 
 
 def downgrade() -> None:
     """Revert this revision."""
-    with op.batch_alter_table("user_account", schema=None) as batch_op:
-        batch_op.drop_column("legacy_md5")
+    drop_columns("user_account", "legacy_md5")
