@@ -60,18 +60,18 @@ def _within(path: PurePath, folder: str) -> bool:
     return key == root or key.startswith(root.rstrip(separator) + separator)
 
 
+def _unusable(path: Path | str, why: str) -> UserError:
+    return UserError(
+        _("%(path)s cannot be used: %(why)s; type the folder's full path.", path=str(path), why=why)
+    )
+
+
 def expand(path: Path | str) -> Path:
     """Return a typed path with ``~`` expanded, or say that no such user's home exists."""
     try:
         return Path(path).expanduser()
     except RuntimeError:
-        raise UserError(
-            _(
-                "%(path)s cannot be used: there is no such user's home folder; type the "
-                "folder's full path.",
-                path=str(path),
-            )
-        ) from None
+        raise _unusable(path, _("there is no such user's home folder")) from None
 
 
 def resolve(path: Path | str) -> Path:
@@ -84,13 +84,7 @@ def resolve(path: Path | str) -> Path:
     try:
         return expanded.resolve()
     except RuntimeError:  # links that lead to each other
-        raise UserError(
-            _(
-                "%(path)s cannot be used: its links lead round in a circle; type the "
-                "folder's full path.",
-                path=str(path),
-            )
-        ) from None
+        raise _unusable(path, _("its links lead round in a circle")) from None
 
 
 def danger(path: Path | str) -> str:

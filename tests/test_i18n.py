@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import i18ncheck
 from babel.messages.mofile import read_mo
 from click.testing import CliRunner
@@ -107,3 +110,20 @@ def test_the_cli_speaks_the_language_of_lang(tmp_path: Path) -> None:
     assert english.exit_code != 0 and swedish.exit_code != 0
     assert english.stderr.strip() == f"ibdesk: {missing} is not a folder."
     assert swedish.stderr.strip() == f"ibdesk: {missing} är ingen mapp."
+
+
+def _commands(command: click.Command, path: str = "ibdesk") -> Iterator[tuple[str, click.Command]]:
+    yield path, command
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield from _commands(sub, f"{path} {name}")
+
+
+def test_every_commands_help_is_in_the_swedish_catalogue() -> None:
+    with i18ncheck.SV_MO.open("rb") as fh:
+        compiled = {m.id: m.string for m in read_mo(fh) if isinstance(m.id, str)}
+    helps = {path: inspect.cleandoc(str(cmd.help)) for path, cmd in _commands(main) if cmd.help}
+    # under the C locale a lazy help shows its msgid: the English text the catalogue keys on
+    missing = [path for path, text in helps.items() if not compiled.get(text)]
+    assert len(helps) > 60 and not missing, (
+        f"help without Swedish (see scripts/clihelp.py): {missing}"
+    )

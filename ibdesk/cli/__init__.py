@@ -122,6 +122,22 @@ def json_option(what: str = "result") -> Callable[[Callable[..., Any]], Callable
     return click.option("--json", "as_json", is_flag=True, help=helps[what])
 
 
+def runtime_command(
+    group: click.Group, name: str, what: str = "result"
+) -> Callable[[Callable[..., Any]], click.Command]:
+    """Return a subcommand of ``group`` that is passed the runtime and has ``--json`` last.
+
+    The shape of every command a script reads: ``def f(runtime, ..., as_json)``.
+    """
+
+    def decorate(function: Callable[..., Any]) -> click.Command:
+        command = group.command(name)(pass_runtime(function))
+        json_option(what)(command)  # appended after the function's own options
+        return command
+
+    return decorate
+
+
 def emit(data: Any, as_json: bool, text: str | Callable[[], str]) -> None:
     """Print the result as JSON for scripts or as text for people."""
     if as_json:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ibdesk.cli import Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import Runtime, emit, pass_runtime, runtime_command
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
@@ -107,9 +107,7 @@ def set_command(
     click.echo(_("The Active Directory settings were saved."))
 
 
-@ad_group.command("show")
-@json_option()
-@pass_runtime
+@runtime_command(ad_group, "show")
 def show(runtime: Runtime, as_json: bool) -> None:
     """Show the Active Directory settings."""
     data = _settings_dict(_signed_in_settings(runtime))
@@ -118,10 +116,8 @@ def show(runtime: Runtime, as_json: bool) -> None:
     emit(data, as_json, "\n".join(lines))
 
 
-@ad_group.command("test")
+@runtime_command(ad_group, "test")
 @click.option("--user", "username", default="", help=_l("An AD account to look up."))
-@json_option()
-@pass_runtime
 def test_command(runtime: Runtime, username: str, as_json: bool) -> None:
     """Test each stage: TCP, TLS, bind, user search, group resolution (exit 1 on a failure)."""
     with runtime.session(read_only=True) as session:
@@ -139,10 +135,8 @@ def test_command(runtime: Runtime, username: str, as_json: bool) -> None:
         sys.exit(1)
 
 
-@ad_group.command("users")
+@runtime_command(ad_group, "users")
 @click.argument("search", default="")
-@json_option()
-@pass_runtime
 def users_command(runtime: Runtime, search: str, as_json: bool) -> None:
     """List AD users whose account or display name holds SEARCH (the lookup account)."""
     found = directory.find_users(_signed_in_settings(runtime), search)
@@ -154,10 +148,8 @@ def users_command(runtime: Runtime, search: str, as_json: bool) -> None:
     emit(rows, as_json, "\n".join(lines) or _("No Active Directory user matches."))
 
 
-@ad_group.command("groups")
+@runtime_command(ad_group, "groups")
 @click.argument("search", default="")
-@json_option()
-@pass_runtime
 def groups_command(runtime: Runtime, search: str, as_json: bool) -> None:
     """List AD groups whose name holds SEARCH, and the ImageBank group each maps to."""
     settings = _signed_in_settings(runtime)
@@ -168,12 +160,10 @@ def groups_command(runtime: Runtime, search: str, as_json: bool) -> None:
     emit(rows, as_json, "\n".join(lines) or _("No Active Directory group matches."))
 
 
-@ad_group.command("map")
+@runtime_command(ad_group, "map")
 @click.argument("ad_group", required=False)
 @click.argument("group", required=False)
 @click.option("--remove", is_flag=True, help=_l("Remove the AD group's mapping."))
-@json_option()
-@pass_runtime
 def map_command(
     runtime: Runtime, ad_group: str | None, group: str | None, remove: bool, as_json: bool
 ) -> None:

@@ -8,7 +8,7 @@ import click
 
 from ibdesk import audit, backup
 from ibdesk.backup import drill, restore, run, schedule, store
-from ibdesk.cli import Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import Runtime, emit, json_option, runtime_command
 from ibdesk.cli.progress import drive
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
@@ -20,10 +20,8 @@ def backup_group() -> None:
     """Back up the database and the image folder, verify and restore."""
 
 
-@backup_group.command("init")
+@runtime_command(backup_group, "init")
 @click.option("--repo", "repository", required=True, help=_l("A folder, a disk, sftp: or s3:."))
-@json_option()
-@pass_runtime
 def init_command(runtime: Runtime, repository: str, as_json: bool) -> None:
     """Create the backup repository (or connect to one) and print the recovery sheet."""
     folder: Path | None = None
@@ -56,9 +54,7 @@ def recovery_sheet(result: backup.InitResult) -> str:
     )
 
 
-@backup_group.command("run")
-@json_option()
-@pass_runtime
+@runtime_command(backup_group, "run")
 def run_command(runtime: Runtime, as_json: bool) -> None:
     """Make a backup now: the database and the image folder, as one snapshot."""
     # Made for cron: recorded as this machine's operating-system account, marked as such.
@@ -82,7 +78,7 @@ def list_command(as_json: bool) -> None:
     )
 
 
-@backup_group.command("verify")
+@runtime_command(backup_group, "verify")
 @click.argument("backup_id", required=False)
 @click.option(
     "--read-data",
@@ -90,8 +86,6 @@ def list_command(as_json: bool) -> None:
     show_default=True,
     help=_l("How much of the repository's data to read back, as a percentage."),
 )
-@json_option()
-@pass_runtime
 def verify_command(runtime: Runtime, backup_id: str | None, read_data: str, as_json: bool) -> None:
     """Check the repository and drill a restore of a backup (the newest by default)."""
     engine = runtime.engine()

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ibdesk import licensing
-from ibdesk.cli import ROW_ID, Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import ROW_ID, Runtime, emit, runtime_command
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
@@ -70,10 +70,8 @@ def license_group() -> None:
     """The clinic's license: install a file from the vendor, show the current one."""
 
 
-@license_group.command("install")
+@runtime_command(license_group, "install")
 @click.argument("file", type=click.Path(path_type=Path))
-@json_option()
-@pass_runtime
 def install(runtime: Runtime, file: Path, as_json: bool) -> None:
     """Install a license file; the current one stays until the new one is validated."""
     try:
@@ -88,9 +86,7 @@ def install(runtime: Runtime, file: Path, as_json: bool) -> None:
     emit(info.as_dict(), as_json, lambda: _("Installed.") + "\n" + describe(info))
 
 
-@license_group.command("show")
-@json_option()
-@pass_runtime
+@runtime_command(license_group, "show")
 def show(runtime: Runtime, as_json: bool) -> None:
     """Show the current license, verified again, with its active seats."""
     info = _current(runtime)
@@ -104,9 +100,7 @@ def show(runtime: Runtime, as_json: bool) -> None:
     emit(info.as_dict(), as_json, lambda: describe(info))
 
 
-@license_group.command("history")
-@json_option()
-@pass_runtime
+@runtime_command(license_group, "history")
 def history(runtime: Runtime, as_json: bool) -> None:
     """List every license installed in this database, newest first."""
     with runtime.session(read_only=True) as session:
@@ -136,9 +130,7 @@ def _in_use(used: int, total: int | None) -> str:
     return _("%(used)s of %(total)s seats in use.", used=used, total=total)
 
 
-@seats_group.command("list")
-@json_option()
-@pass_runtime
+@runtime_command(seats_group, "list")
 def list_command(runtime: Runtime, as_json: bool) -> None:
     """List the seats held by workstations."""
     with runtime.session(read_only=True) as session:
@@ -156,10 +148,8 @@ def list_command(runtime: Runtime, as_json: bool) -> None:
     )
 
 
-@seats_group.command("release")
+@runtime_command(seats_group, "release")
 @click.argument("seat_id", metavar="ID", type=ROW_ID)
-@json_option()
-@pass_runtime
 def release(runtime: Runtime, seat_id: int, as_json: bool) -> None:
     """Free the seat with this ID (of a computer that is gone)."""
     with runtime.session() as session:
@@ -170,12 +160,10 @@ def release(runtime: Runtime, seat_id: int, as_json: bool) -> None:
     emit(seat.as_dict(), as_json, said)
 
 
-@seats_group.command("claim")
+@runtime_command(seats_group, "claim")
 @click.option("--mac", required=True, help=_l("The workstation's MAC address."))
 @click.option("--machine-id", required=True, help=_l("The workstation's machine ID."))
 @click.option("--hostname", required=True, help=_l("The workstation's host name."))
-@json_option()
-@pass_runtime
 def claim(runtime: Runtime, mac: str, machine_id: str, hostname: str, as_json: bool) -> None:
     """Claim a seat as a workstation does (its own again if it has one)."""
     with runtime.session() as session:
@@ -196,11 +184,9 @@ def claim(runtime: Runtime, mac: str, machine_id: str, hostname: str, as_json: b
     )
 
 
-@seats_group.command("heartbeat")
+@runtime_command(seats_group, "heartbeat")
 @click.option("--mac", required=True, help=_l("The workstation's MAC address."))
 @click.option("--machine-id", required=True, help=_l("The workstation's machine ID."))
-@json_option()
-@pass_runtime
 def heartbeat(runtime: Runtime, mac: str, machine_id: str, as_json: bool) -> None:
     """Record that a workstation holding a seat is still running."""
     with runtime.session() as session:

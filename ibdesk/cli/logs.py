@@ -7,7 +7,7 @@ import sys
 import click
 
 from ibdesk import auditwords, logs
-from ibdesk.cli import Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import Runtime, emit, runtime_command
 from ibdesk.cli.progress import drive
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
@@ -19,7 +19,7 @@ def logs_group() -> None:
     """Show and verify the patient log."""
 
 
-@logs_group.command("show")
+@runtime_command(logs_group, "show")
 @click.option("--patient", "number", default="", help=_l("Only this patient's events."))
 @click.option("--user", default="", help=_l("Only this user's events."))
 @click.option("--action", default="", help=_l("Only this action (e.g. patient.update)."))
@@ -27,8 +27,6 @@ def logs_group() -> None:
 @click.option("--until", default=None, help=_l("To this day (YYYY-MM-DD)."))
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--csv", "as_csv", is_flag=True, help=_l("Print every matching event as CSV."))
-@json_option()
-@pass_runtime
 def show_logs(
     runtime: Runtime,
     number: str,
@@ -80,9 +78,7 @@ def show_logs(
     )
 
 
-@logs_group.command("verify")
-@json_option()
-@pass_runtime
+@runtime_command(logs_group, "verify")
 def verify_logs(runtime: Runtime, as_json: bool) -> None:
     """Seal new events, then check the whole chain for tampering (as [Verify log] does)."""
     check = drive(auditchain.seal_and_verify(runtime.ready_engine()), _("Checking"), quiet=as_json)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ibdesk import display, patients
-from ibdesk.cli import ROW_ID, Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import ROW_ID, Runtime, emit, pass_runtime, runtime_command
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
@@ -25,11 +25,9 @@ def patients_group() -> None:
     """Find, show, delete, restore and purge patients."""
 
 
-@patients_group.command("find")
+@runtime_command(patients_group, "find")
 @click.argument("text", default="")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
-@json_option()
-@pass_runtime
 def find(runtime: Runtime, text: str, limit: int, as_json: bool) -> None:
     """Search by personnummer (any form or its beginning) or by name; blank lists all."""
     with runtime.session(read_only=True) as session:
@@ -57,10 +55,8 @@ def find(runtime: Runtime, text: str, limit: int, as_json: bool) -> None:
     )
 
 
-@patients_group.command("show")
+@runtime_command(patients_group, "show")
 @click.argument("number")
-@json_option()
-@pass_runtime
 def show(runtime: Runtime, number: str, as_json: bool) -> None:
     """Show a patient's details, image sets and media (the viewing is logged)."""
     with runtime.session() as session:
@@ -134,11 +130,9 @@ def restore(runtime: Runtime, number: str) -> None:
         click.echo(_("Patient %(personnummer)s restored.", personnummer=patient.personnummer))
 
 
-@patients_group.command("purge")
+@runtime_command(patients_group, "purge")
 @click.argument("number")
 @_confirm_option
-@json_option()
-@pass_runtime
 def purge(runtime: Runtime, number: str, confirm: str, as_json: bool) -> None:
     """Remove a patient's rows and files for good (not allowed with signed image sets)."""
     with runtime.session() as session:
@@ -195,10 +189,8 @@ def unsign(runtime: Runtime, set_id: int, reason: str) -> None:
         click.echo(_("Image set %(set_id)s unsigned.", set_id=set_id))
 
 
-@sets_group.command("verify")
+@runtime_command(sets_group, "verify")
 @click.argument("set_id", type=ROW_ID)
-@json_option()
-@pass_runtime
 def verify(runtime: Runtime, set_id: int, as_json: bool) -> None:
     """Check that a signed set still matches what was signed, files included."""
     with runtime.session(read_only=True) as session:

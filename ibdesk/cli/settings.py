@@ -11,7 +11,7 @@ import click
 
 from ibdesk import config, schema
 from ibdesk.audit import local_admin, system_event, unattended
-from ibdesk.cli import FILE, FOLDER, Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import FILE, FOLDER, Runtime, emit, json_option, pass_runtime, runtime_command
 from ibdesk.cli.progress import drive
 from ibdesk.db import display_url, odbc_drivers, server_info
 from ibdesk.errors import UserError
@@ -28,9 +28,7 @@ def db_group() -> None:
     """Database tools: check, upgrade, create, list, attach, back up; logins; drivers."""
 
 
-@db_group.command("check")
-@json_option()
-@pass_runtime
+@runtime_command(db_group, "check")
 def check(runtime: Runtime, as_json: bool) -> None:
     """Say whether the schema is current, older (upgrade offered) or newer (refused)."""
     choice = runtime.choice()
@@ -52,7 +50,7 @@ def check(runtime: Runtime, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-@db_group.command("upgrade")
+@runtime_command(db_group, "upgrade")
 @click.option(
     "--backup-to",
     type=FOLDER,
@@ -66,8 +64,6 @@ def check(runtime: Runtime, as_json: bool) -> None:
     is_flag=True,
     help=_l("SQL Server: confirm the database was backed up on the server first."),
 )
-@json_option()
-@pass_runtime
 def upgrade(
     runtime: Runtime, backup_to: Path | None, backed_up_on_server: bool, as_json: bool
 ) -> None:
@@ -182,10 +178,8 @@ def test_connection(runtime: Runtime, **values: Any) -> None:
     click.echo(dbadmin.test_server(_spec(runtime, values)))
 
 
-@db_group.command("list")
+@runtime_command(db_group, "list")
 @_server_options
-@json_option()
-@pass_runtime
 def list_databases(runtime: Runtime, as_json: bool, **values: Any) -> None:
     """List the databases on the server (SQLite: the database files in the folder)."""
     names = dbadmin.list_databases(_spec(runtime, values))
@@ -272,10 +266,8 @@ def attach(
     click.echo(_("Attached %(target)s; it is now the database in use.", target=display_url(target)))
 
 
-@db_group.command("backup")
+@runtime_command(db_group, "backup")
 @click.option("--to", "folder", required=True, type=FOLDER, help=_l("Folder for the copy."))
-@json_option()
-@pass_runtime
 def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
     """Copy the database alone and verify the copy (the full backup: ibdesk backup run)."""
     # Made for cron: recorded as this machine's operating-system account, marked as such.
@@ -329,9 +321,7 @@ def create_login(runtime: Runtime, login: str, login_password: str) -> None:
     )
 
 
-@db_group.command("logins")
-@json_option()
-@pass_runtime
+@runtime_command(db_group, "logins")
 def logins(runtime: Runtime, as_json: bool) -> None:
     """List the database logins that can use this database (workstations and owner)."""
     found = dblogins.list_logins(runtime.choice().url)

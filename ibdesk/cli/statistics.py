@@ -10,7 +10,7 @@ import click
 
 from ibdesk import audit, clinic_settings, display, statistics
 from ibdesk.audit import local_admin
-from ibdesk.cli import Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import Runtime, emit, json_option, pass_runtime, runtime_command
 from ibdesk.cli.progress import drive
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
@@ -108,15 +108,13 @@ def images_group() -> None:
     """The shared image folder."""
 
 
-@images_group.command("check")
+@runtime_command(images_group, "check")
 @click.option("--no-hash", is_flag=True, help=_l("Compare sizes only (faster; skips SHA-256)."))
 @click.option(
     "--save",
     type=click.Path(dir_okay=False, path_type=Path),
     help=_l("Write the list of differences to this file."),
 )
-@json_option()
-@pass_runtime
 def check(runtime: Runtime, no_hash: bool, save: Path | None, as_json: bool) -> None:
     """Compare database and image folder; exit non-zero when they disagree."""
     engine = runtime.ready_engine()
@@ -154,10 +152,8 @@ def check(runtime: Runtime, no_hash: bool, save: Path | None, as_json: bool) -> 
         sys.exit(1)
 
 
-@images_group.command("folder")
+@runtime_command(images_group, "folder")
 @click.argument("path", required=False)
-@json_option()
-@pass_runtime
 def folder(runtime: Runtime, path: str | None, as_json: bool) -> None:
     """Show the shared image folder, or check and store PATH as it (as General settings do)."""
     if path is None:

@@ -14,7 +14,7 @@ import click
 from sqlalchemy.orm import Session
 
 from ibdesk.audit import Actor, local_admin, os_account, this_machine
-from ibdesk.cli import Runtime, emit, json_option, pass_runtime
+from ibdesk.cli import Runtime, emit, json_option, pass_runtime, runtime_command
 from ibdesk.errors import Refused, UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
@@ -93,11 +93,9 @@ def users_group() -> None:
     """ImageBank's user accounts (needs ibdesk login as an administrator)."""
 
 
-@users_group.command("list")
+@runtime_command(users_group, "list")
 @click.option("--search", default="", help=_l("Part of a user name or full name."))
 @click.option("--page", default=1, type=int)
-@json_option()
-@pass_runtime
 def list_users(runtime: Runtime, search: str, page: int, as_json: bool) -> None:
     """List accounts, a page at a time."""
     with runtime.session() as session:
@@ -255,9 +253,7 @@ def groups_group() -> None:
     """User groups and their rights (needs ibdesk login as an administrator)."""
 
 
-@groups_group.command("list")
-@json_option()
-@pass_runtime
+@runtime_command(groups_group, "list")
 def list_groups(runtime: Runtime, as_json: bool) -> None:
     """List the groups with their rights and member counts."""
     with runtime.session() as session:
@@ -313,10 +309,8 @@ grant = _rights_command("grant", _l("Give a group a right."), groups.grant)
 revoke = _rights_command("revoke", _l("Take a right from a group."), groups.revoke)
 
 
-@groups_group.command("members")
+@runtime_command(groups_group, "members")
 @click.argument("name")
-@json_option()
-@pass_runtime
 def members(runtime: Runtime, name: str, as_json: bool) -> None:
     """List a group's members."""
     with runtime.session() as session:

@@ -49,42 +49,17 @@ STAFF = (
     ("reception", "RECEPTION"),
 )
 MACHINES = dict(STAFF)
-PATIENT_COLUMNS = (
-    "id",
-    "personnummer",
-    "kind",
-    "first_name",
-    "last_name",
-    "name_key",
-    "address",
-    "postal_code",
-    "city",
-    "phone",
-    "note",
-    "created_at",
-    "created_by",
-    "modified_at",
-    "modified_by",
-)
-IMAGE_SET_COLUMNS = ("id", "patient_id", "taken_on", "description", "created_at", "created_by")
-MEDIA_COLUMNS = (
-    "id",
-    "image_set_id",
-    "patient_id",
-    "kind",
-    "path",
-    "byte_size",
-    "sha256",
-    "width",
-    "height",
-    "bit_depth",
-    "teeth",
-    "taken_at",
-    "comment",
-    "created_at",
-    "created_by",
-    "modified_at",
-)
+
+
+def _columns(model: type[Any], *leave_out: str) -> tuple[str, ...]:
+    """Return a table's columns in their order, but for those a new row leaves empty."""
+    return tuple(c.name for c in model.__table__.columns if c.name not in leave_out)
+
+
+# Each row is a tuple in its table's column order: a new column must be drawn here too.
+PATIENT_COLUMNS = _columns(Patient, "deleted_at", "deleted_by")
+IMAGE_SET_COLUMNS = _columns(ImageSet, "signed_at", "signed_by", "signature_digest")
+MEDIA_COLUMNS = _columns(MediaItem, "deleted_at", "deleted_by")
 AUDIT_COLUMNS = (
     "at",
     "user_name",

@@ -93,18 +93,21 @@ def _null_pool() -> type:
     return NullPool
 
 
+def _sqlite_folder(spec: ServerSpec) -> Path:
+    """Return the folder an SQLite spec names, or say that it does not exist."""
+    folder = Path(spec.folder)
+    if not folders.is_folder(folder):
+        raise UserError(
+            _("The folder %(folder)s does not exist; create it or choose another.", folder=folder)
+        )
+    return folder
+
+
 def test_server(spec: ServerSpec) -> str:
     """Connect to the server (or check the SQLite folder); return a sentence saying so."""
     spec = spec.check()
     if spec.backend == "sqlite":
-        folder = Path(spec.folder)
-        if not folders.is_folder(folder):
-            raise UserError(
-                _(
-                    "The folder %(folder)s does not exist; create it or choose another.",
-                    folder=folder,
-                )
-            )
+        folder = _sqlite_folder(spec)
         if not os.access(folder, os.W_OK):
             raise UserError(
                 _("The folder %(folder)s is not writable by this program.", folder=folder)
@@ -115,21 +118,16 @@ def test_server(spec: ServerSpec) -> str:
             text("SELECT @@VERSION" if spec.backend == "mssql" else "SELECT version()")
         ).scalar()
     first = str(version).splitlines()[0][:80] if version else ""
-    return f"Connection successful ({first})." if first else "Connection successful."
+    if first:
+        return _("Connection successful (%(server)s).", server=first)
+    return _("Connection successful.")
 
 
 def list_databases(spec: ServerSpec) -> list[str]:
     """List the databases on the server (SQLite: the database files in the folder)."""
     spec = spec.check()
     if spec.backend == "sqlite":
-        folder = Path(spec.folder)
-        if not folders.is_folder(folder):
-            raise UserError(
-                _(
-                    "The folder %(folder)s does not exist; create it or choose another.",
-                    folder=folder,
-                )
-            )
+        folder = _sqlite_folder(spec)
         return sorted(
             p.name
             for p in folder.iterdir()
