@@ -59,7 +59,7 @@ def main() -> None:
     from ibdesk.audit import Actor
     from ibdesk.db import make_engine
     from ibdesk.models import UserAccount, utcnow
-    from ibdesk.users import accounts, passwords
+    from ibdesk.users import accounts, lists, passwords
 
     password = "blå tandborste i glaset"
     # (Samba's last child may still write its folder for a moment after the DC stopped.)
@@ -99,7 +99,7 @@ def main() -> None:
 
         def page() -> None:
             with Session(engine) as session:
-                accounts.list_users(session, "", 100)
+                lists.list_users(session, "", 100)
 
         def bare_page() -> None:
             with engine.connect() as conn:

@@ -13,14 +13,13 @@ is refused; the set's row is locked first, so a change cannot slip in while it i
 from __future__ import annotations
 
 import datetime as dt
-import posixpath
 import re
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import audit, display, personnummer, users
+from ibdesk import audit, display, mediacheck, personnummer, users
 from ibdesk.audit import Actor
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.i18n import gettext as _
@@ -28,7 +27,7 @@ from ibdesk.i18n import lazy_gettext as _l
 
 # Seats are part of the contract: a workstation claims one at start and beats a heartbeat.
 from ibdesk.licensing.seats import claim_seat, heartbeat
-from ibdesk.models import ImageSet, MediaItem, MediaKind, Patient, Right, utcnow
+from ibdesk.models import ImageSet, MediaItem, Patient, Right, utcnow
 from ibdesk.users import require
 
 __all__ = [
@@ -52,7 +51,6 @@ __all__ = [
 PATIENT_FIELDS = ("first_name", "last_name", "address", "postal_code", "city", "phone", "note")
 MEDIA_FIELDS = ("kind", "teeth", "taken_at", "comment", "width", "height", "bit_depth")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-MEDIA_COMMENT_MAX = 4000  # a media comment: a few paragraphs at the most
 # The fields as a sentence names them ("The first name may be at most 100 characters.").
 _FIELD_NAMES = {
     "first_name": _l("first name"),
@@ -70,10 +68,6 @@ _FIELD_LIMITS = {
     "city": 100,
     "phone": 40,
 }
-# FDI two-digit notation: permanent teeth 11-48, primary teeth 51-85.
-VALID_TEETH = frozenset(f"{q}{t}" for q in (1, 2, 3, 4) for t in range(1, 9)) | frozenset(
-    f"{q}{t}" for q in (5, 6, 7, 8) for t in range(1, 6)
-)
 
 
 def login(session: Session, username: str, password: str, machine: str) -> users.UserAccount:
@@ -280,54 +274,6 @@ def _writable_set(session: Session, image_set_id: int) -> tuple[ImageSet, Patien
     return image_set, patient
 
 
-def _check_teeth(teeth: str | list[str] | tuple[str, ...]) -> str:
-    items = teeth.replace(";", ",").split(",") if isinstance(teeth, str) else list(teeth)
-    cleaned = [t.strip() for t in items if str(t).strip()]
-    wrong = [t for t in cleaned if t not in VALID_TEETH]
-    if wrong:
-        raise UserError(
-            _(
-                "%(wrong)s is not a tooth in FDI notation (11-48, primary teeth 51-85).",
-                wrong=", ".join(wrong),
-            )
-        )
-    return ",".join(sorted(set(cleaned), key=int))
-
-
-def _check_kind(kind: str) -> str:
-    try:
-        return MediaKind(kind).value
-    except ValueError:
-        names = ", ".join(k.value for k in MediaKind)
-        raise UserError(
-            _("'%(kind)s' is not a media kind; use one of %(names)s.", kind=kind, names=names)
-        ) from None
-
-
-def check_relative_path(path: str) -> str:
-    """Return a media path relative to the image folder, refusing one that escapes it."""
-    cleaned = path.replace("\\", "/").strip()
-    normal = posixpath.normpath(cleaned) if cleaned else ""
-    if (
-        not normal
-        or normal.startswith("/")
-        or normal == "."
-        or normal.startswith("../")
-        or normal == ".."
-        or re.match(r"^[A-Za-z]:", normal)
-    ):
-        raise UserError(
-            _(
-                "'%(path)s' is not a path inside the image folder; give it "
-                "relative to that folder.",
-                path=path,
-            )
-        )
-    if len(normal) > 400:
-        raise UserError(_("A media path may be at most 400 characters."))
-    return normal
-
-
 def add_media(
     session: Session,
     actor: Actor,
@@ -347,13 +293,13 @@ def add_media(
     """Add a media file (already stored in the image folder) to an unsigned image set."""
     require(actor, Right.ADD_IMAGES)
     image_set, patient = _writable_set(session, image_set_id)
-    kind = _check_kind(kind)
+    kind = mediacheck.kind(kind)
     if byte_size < 0:
         raise UserError(_("A file size cannot be negative."))
     digest = sha256.strip().lower()
     if not _SHA256.fullmatch(digest):
         raise UserError(_("The SHA-256 must be 64 hexadecimal characters."))
-    _check_media_values(
+    mediacheck.values(
         kind,
         {"width": width, "height": height, "bit_depth": bit_depth, "taken_at": taken_at},
         comment,
@@ -363,13 +309,13 @@ def add_media(
         image_set_id=image_set.id,
         patient_id=patient.id,
         kind=kind,
-        path=check_relative_path(path),
+        path=mediacheck.relative_path(path),
         byte_size=byte_size,
         sha256=digest,
         width=width,
         height=height,
         bit_depth=bit_depth,
-        teeth=_check_teeth(teeth),
+        teeth=mediacheck.teeth(teeth),
         taken_at=taken_at,
         comment=comment,
         created_at=now,
@@ -388,31 +334,6 @@ def add_media(
         changes=audit.diff({}, _media_values(item) | {"path": item.path, "sha256": item.sha256}),
     )
     return item
-
-
-def _check_media_values(kind: str, values: dict[str, Any], comment: object) -> None:
-    """Refuse a media item's values that the database or the workstations cannot use."""
-    for key, word in (
-        ("width", _("width")),
-        ("height", _("height")),
-        ("bit_depth", _("bit depth")),
-    ):
-        value = values.get(key)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31
-        ):
-            raise UserError(_("The %(field)s must be a whole number above 0.", field=word))
-    taken = values.get("taken_at")
-    if taken is not None and not isinstance(taken, dt.datetime):
-        raise UserError(_("The time taken must be a date and time."))
-    if not isinstance(comment, str) or len(comment) > MEDIA_COMMENT_MAX:
-        raise UserError(
-            _("A comment is text of at most %(maximum)s characters.", maximum=MEDIA_COMMENT_MAX)
-        )
-    if MediaKind(kind).is_image and not (
-        values.get("width") and values.get("height") and values.get("bit_depth")
-    ):
-        raise UserError(_("An image needs its width, height and bit depth."))
 
 
 def _media_values(item: MediaItem) -> dict[str, Any]:
@@ -445,11 +366,11 @@ def update_media(session: Session, actor: Actor, media_id: int, **fields: Any) -
             _("'%(value)s' is not a media field that can be changed.", value=sorted(unknown)[0])
         )
     if "kind" in fields:
-        fields["kind"] = _check_kind(fields["kind"])
+        fields["kind"] = mediacheck.kind(fields["kind"])
     if "teeth" in fields:
-        fields["teeth"] = _check_teeth(fields["teeth"])
+        fields["teeth"] = mediacheck.teeth(fields["teeth"])
     after = _media_values(item) | fields
-    _check_media_values(after["kind"], after, after["comment"])
+    mediacheck.values(after["kind"], after, after["comment"])
     before = _media_values(item)
     for key, value in fields.items():
         setattr(item, key, value)

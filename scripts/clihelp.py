@@ -3,8 +3,9 @@
 A click command's docstring is its help text; ``ibdesk.cli.translate_docstrings`` shows it in
 the terminal's language, so the catalogue must hold it. Babel's own Python extractor finds the
 ``_()`` calls; this adds the docstring of every function decorated as a command or group
-(``@x.command(...)``, ``@x.group(...)``, ``@runtime_command(x, ...)``) that gives no
-``help=`` of its own. Named in ``babel.cfg``; ``scripts/i18n.py`` runs it.
+(``@x.command(...)``, ``@x.group(...)``, or a helper named ``..._command``, such as
+``@runtime_command(x, ...)``) that gives no ``help=`` of its own. Named in ``babel.cfg``;
+``scripts/i18n.py`` runs it.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from typing import IO, Any
 
 from babel.messages.extract import extract_python
 
-_DECORATORS = ("command", "group", "runtime_command")
+_DECORATORS = ("command", "group")
 
 
 def _command_decorator(node: ast.expr) -> ast.Call | None:
     if isinstance(node, ast.Call):
         func = node.func
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        if name in _DECORATORS:
+        if name in _DECORATORS or name.endswith("_command"):
             return node
     return None
 

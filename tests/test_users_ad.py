@@ -16,7 +16,7 @@ from ibdesk import clients
 from ibdesk.audit import local_admin
 from ibdesk.errors import NotFound, Refused
 from ibdesk.models import LoginEvent, Right, SystemEvent, UserAccount
-from ibdesk.users import accounts, adaccounts, directory
+from ibdesk.users import accounts, adaccounts, adcheck, directory, lists
 
 PASSWORD = adserver.PASSWORD
 CLINIC = f"CN=IB Clinic,CN=Users,{adserver.BASE_DN}"
@@ -56,7 +56,7 @@ def test_ad_user_signs_in_and_nested_groups_give_the_rights(
     assert Right.ADMINISTER.value not in user.rights
     assert user.source == "ad" and len(user.ad_guid or "") == 36
     assert last_login(session).success and last_login(session).reason == "Active Directory"
-    listed = accounts.list_users(session, "junior").rows
+    listed = lists.list_users(session, "junior").rows
     assert [(u.username, u.source) for u in listed] == [("junior", "ad")]
     # Not an administrator: the window refuses them.
     refused = sign_in(session, "junior", need=Right.ADMINISTER)
@@ -112,7 +112,7 @@ def test_a_certificate_from_an_unknown_ca_is_refused(
     outcome = sign_in(session, "junior")
     assert not outcome.ok and "is not trusted" in outcome.message
     for security in (directory.LDAPS, directory.STARTTLS):
-        stages = directory.test_connection(dataclasses.replace(foreign, security=security), set())
+        stages = adcheck.test_connection(dataclasses.replace(foreign, security=security), set())
         assert [(s.name, s.ok) for s in stages] == [("TCP", True), ("TLS", False)]
         assert (
             "certificate verify failed" in stages[1].message or "not trusted" in stages[1].message
@@ -136,7 +136,7 @@ def test_ldap_filter_injection_finds_nothing(
     assert [u.username for u in directory.find_users(ad_settings, "juni")] == ["junior"]
     outcome = sign_in(session, "*)(cn=*")
     assert outcome.message == accounts.wrong_message()
-    stages = directory.test_connection(ad_settings, {"Clinicians"}, user="*)(cn=*")
+    stages = adcheck.test_connection(ad_settings, {"Clinicians"}, user="*)(cn=*")
     assert stages[-1].name == "User search" and not stages[-1].ok
 
 
@@ -158,7 +158,7 @@ def test_the_dc_going_away_mid_session(
         assert took <= directory.TIMEOUT
         local = sign_in(session, admin.username, USER_PASSWORD, need=Right.ADMINISTER)
         assert local.ok, local.message
-        stages = directory.test_connection(ad_settings, set())
+        stages = adcheck.test_connection(ad_settings, set())
         assert [(s.name, s.ok) for s in stages] == [("TCP", False)]
     finally:
         dc.start()
@@ -225,14 +225,14 @@ def test_a_lookup_account_with_no_rights_gives_one_sentence(
     session: Session, ad_settings: directory.ADSettings
 ) -> None:
     blind = dataclasses.replace(ad_settings, bind_user="norights@ib.test")
-    stages = directory.test_connection(blind, {"Clinicians", "Administrators"})
+    stages = adcheck.test_connection(blind, {"Clinicians", "Administrators"})
     assert [(s.name, s.ok) for s in stages][-2:] == [("Bind", True), ("User search", False)]
     assert stages[-1].message == (
         "The lookup account found no user under DC=ib,DC=test: check the base DN, and that "
         "the account may read the directory."
     )
     directory.save_password("wrong")
-    stages = directory.test_connection(ad_settings, set())
+    stages = adcheck.test_connection(ad_settings, set())
     assert stages[-1].message == (
         "Active Directory refused the lookup account bind@ib.test; check its name and password."
     )
@@ -244,7 +244,7 @@ def test_a_mapping_to_a_group_that_no_longer_exists(
 ) -> None:
     lost = directory.Mapping(CLINIC, "Hygienists")
     use(session, dataclasses.replace(ad_settings, mappings=(lost,)))
-    stages = directory.test_connection(
+    stages = adcheck.test_connection(
         dataclasses.replace(ad_settings, mappings=(lost,)), {"Clinicians"}, user="junior"
     )
     assert stages[-1].message == (
@@ -267,7 +267,7 @@ def test_a_mapping_to_a_group_that_no_longer_exists(
 def test_the_connection_test_reports_every_stage(
     session: Session, ad_settings: directory.ADSettings, dc: adserver.SambaDC
 ) -> None:
-    stages = directory.test_connection(ad_settings, {"Clinicians", "Administrators"}, "junior")
+    stages = adcheck.test_connection(ad_settings, {"Clinicians", "Administrators"}, "junior")
     assert [(s.name, s.ok) for s in stages] == [
         ("TCP", True),
         ("TLS", True),
@@ -278,8 +278,8 @@ def test_the_connection_test_reports_every_stage(
     assert dc.address in stages[1].message and "trusted" in stages[1].message
     assert "mapped to: Clinicians" in stages[-1].message
     plain = dataclasses.replace(ad_settings, security=directory.PLAIN, ca_pem="")
-    stages = directory.test_connection(plain, {"Clinicians", "Administrators"}, "junior")
-    assert stages[1] == directory.Stage(
+    stages = adcheck.test_connection(plain, {"Clinicians", "Administrators"}, "junior")
+    assert stages[1] == adcheck.Stage(
         "TLS", False, "Plain LDAP: passwords cross the network unencrypted (for testing only)."
     )
     assert stages[-1].ok  # the insecure switch does work, against a test DC
@@ -338,7 +338,7 @@ def test_a_trusted_certificate_that_does_not_name_the_server_is_refused(
     # 2130706434 is 127.0.0.2 written as one number: the same DC, under a name its
     # certificate (dc1.ib.test, 127.0.0.2) does not carry.
     other_name = dataclasses.replace(ad_settings, servers=("2130706434",))
-    stages = directory.test_connection(other_name, set())
+    stages = adcheck.test_connection(other_name, set())
     assert [(s.name, s.ok) for s in stages] == [("TCP", True), ("TLS", False)]
     assert "Hostname mismatch" in stages[1].message
     use(session, other_name)

@@ -27,7 +27,7 @@ from ibdesk.forms.users import (
 from ibdesk.forms.wizard import AdminUserForm
 from ibdesk.i18n import gettext as _
 from ibdesk.models import UserAccount, UserGroup
-from ibdesk.users import accounts, adaccounts, directory, groups, recovery
+from ibdesk.users import accounts, adaccounts, adcheck, directory, groups, lists, recovery
 from ibdesk.users.passwords import PasswordRejected
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -50,7 +50,7 @@ def _render(session: Session, status: int = 200, **extra: Any) -> tuple[str, int
     user_form.groups.choices = choices
     context = {
         "groups": groups.list_groups(session),
-        "listing": accounts.list_users(session, search, page),
+        "listing": lists.list_users(session, search, page),
         "search": search,
         "user_form": user_form,
         "group_form": extra.pop("group_form", None) or GroupForm(formdata=None),
@@ -118,7 +118,7 @@ def listing() -> str:
     except ValueError:
         page = 1
     return render_template(
-        "users/_users.html", listing=accounts.list_users(session, search, page), search=search
+        "users/_users.html", listing=lists.list_users(session, search, page), search=search
     )
 
 
@@ -148,7 +148,7 @@ def edit(user_id: int) -> str:
         user=user,
         form=form,
         password_form=PasswordForm(formdata=None),
-        logins=accounts.recent_logins(session, user.username),
+        logins=lists.recent_logins(session, user.username),
         locked=accounts.is_locked(user),
     )
 
@@ -358,10 +358,10 @@ def ad_test_submit() -> tuple[str, int]:
             # A group name could not be looked up: the stages say why (TCP, TLS, bind...).
             settings = directory.check_settings(_ad_form_settings(session, form, lookups=False))
     except UserError as error:
-        stages = [directory.Stage(_("Settings"), False, str(error))]
+        stages = [adcheck.Stage(_("Settings"), False, str(error))]
         return render_template("users/_ad_test.html", stages=stages), 422
     names = {g.name for g in groups.list_groups(session)}
-    stages = directory.test_connection(
+    stages = adcheck.test_connection(
         settings, names, form.test_user.data or "", form.bind_password.data or None
     )
     return render_template("users/_ad_test.html", stages=stages), 200

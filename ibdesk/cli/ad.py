@@ -16,7 +16,7 @@ from ibdesk.cli import Runtime, emit, pass_runtime, runtime_command
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
-from ibdesk.users import directory, groups
+from ibdesk.users import adcheck, directory, groups
 
 
 @click.group("ad")
@@ -124,7 +124,7 @@ def test_command(runtime: Runtime, username: str, as_json: bool) -> None:
         runtime.signed_in(session)
         settings = directory.load_settings(session)
         names = {g.name for g in groups.list_groups(session)}
-    stages = directory.test_connection(settings, names, username)
+    stages = adcheck.test_connection(settings, names, username)
     data = [dataclasses.asdict(s) for s in stages]
     emit(
         {"ok": all(s.ok for s in stages), "stages": data},

@@ -297,6 +297,17 @@ def _login_password_option(help: str) -> Callable[[Callable[..., Any]], Callable
     )
 
 
+def login_command(
+    name: str, option: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> Callable[[Callable[..., Any]], click.Command]:
+    """Return a db command on one workstation LOGIN: the argument, ``option``, the runtime."""
+
+    def decorate(function: Callable[..., Any]) -> click.Command:
+        return db_group.command(name)(click.argument("login")(option(pass_runtime(function))))
+
+    return decorate
+
+
 @contextmanager
 def _login_change(runtime: Runtime, event: str, login: str) -> Iterator[str]:
     """Check the server and the sign-in, yield the database URL, then log ``event``."""
@@ -308,10 +319,10 @@ def _login_change(runtime: Runtime, event: str, login: str) -> Iterator[str]:
         system_event(session, actor, event, login)
 
 
-@db_group.command("create-login")
-@click.argument("login")
-@_login_password_option(_l("The new login's password (or set IBDESK_LOGIN_PASSWORD)."))
-@pass_runtime
+@login_command(
+    "create-login",
+    _login_password_option(_l("The new login's password (or set IBDESK_LOGIN_PASSWORD).")),
+)
 def create_login(runtime: Runtime, login: str, login_password: str) -> None:
     """Create a database login for workstations: read/write of the data, no DDL."""
     with _login_change(runtime, "db.create_login", login) as url:
@@ -335,10 +346,10 @@ def logins(runtime: Runtime, as_json: bool) -> None:
     )
 
 
-@db_group.command("login-password")
-@click.argument("login")
-@_login_password_option(_l("The login's new password (or set IBDESK_LOGIN_PASSWORD)."))
-@pass_runtime
+@login_command(
+    "login-password",
+    _login_password_option(_l("The login's new password (or set IBDESK_LOGIN_PASSWORD).")),
+)
 def login_password(runtime: Runtime, login: str, login_password: str) -> None:
     """Give a workstation login a new password."""
     with _login_change(runtime, "db.login_password", login) as url:
@@ -346,10 +357,9 @@ def login_password(runtime: Runtime, login: str, login_password: str) -> None:
     click.echo(_("Login %(login)s has a new password.", login=login))
 
 
-@db_group.command("drop-login")
-@click.argument("login")
-@click.option("--yes", is_flag=True, help=_l("Do not ask for confirmation."))
-@pass_runtime
+@login_command(
+    "drop-login", click.option("--yes", is_flag=True, help=_l("Do not ask for confirmation."))
+)
 def drop_login(runtime: Runtime, login: str, yes: bool) -> None:
     """Remove a workstation login (the workstations using it can no longer connect)."""
     with _login_change(runtime, "db.drop_login", login) as url:

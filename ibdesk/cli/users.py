@@ -19,7 +19,7 @@ from ibdesk.errors import Refused, UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.models import Right, UserAccount
-from ibdesk.users import accounts, clisession, groups, recovery
+from ibdesk.users import accounts, clisession, groups, lists, recovery
 
 
 def _read_password(prompt: str, from_stdin: bool, *, confirm: bool = False) -> str:
@@ -100,7 +100,7 @@ def list_users(runtime: Runtime, search: str, page: int, as_json: bool) -> None:
     """List accounts, a page at a time."""
     with runtime.session() as session:
         runtime.signed_in(session)
-        listing = accounts.list_users(session, search, page)
+        listing = lists.list_users(session, search, page)
         rows = [_user_dict(u) for u in listing.rows]
     lines = [
         f"{r['username']:<24} {'enabled' if r['active'] else 'disabled':<9}"

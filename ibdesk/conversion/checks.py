@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import ftfy
 
 from ibdesk import personnummer, safefiles
+from ibdesk.mediacheck import VALID_TEETH
 from ibdesk.models import MediaKind, PatientKind
 
 LOCAL = ZoneInfo("Europe/Stockholm")
@@ -46,9 +47,6 @@ _CERTAIN = {
     (("encode", "latin-1"), ("decode", "utf-8")),
 }
 _SUSPECT = ("Ã", "Â", "â€", "\ufffd", "Ã¥")
-VALID_TEETH = frozenset(f"{q}{t}" for q in (1, 2, 3, 4) for t in range(1, 9)) | frozenset(
-    f"{q}{t}" for q in (5, 6, 7, 8) for t in range(1, 6)
-)
 
 
 @dataclass(frozen=True)

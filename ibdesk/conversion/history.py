@@ -16,18 +16,14 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from ibdesk import statistics
-from ibdesk.conversion import checks, media
+from ibdesk.conversion import batches, checks, media
 from ibdesk.conversion.batches import (
     CONVERTED,
     MERGED,
     REJECTED,
-    Batch,
-    Converter,
     Issue,
     Outcome,
-    lookup,
     rejected,
-    write_table,
 )
 from ibdesk.conversion.names import NameIndex
 from ibdesk.conversion.people import CONVERTER
@@ -49,7 +45,7 @@ from ibdesk.progress import Job, LogLine, Progress
 LOGINS = ("INLOGGNING",)
 
 
-class LogConverter(Converter):
+class LogConverter(batches.Converter):
     """The 1.2 log, as the history of the 2.1 patients (and log-ins)."""
 
     def __init__(self) -> None:
@@ -59,9 +55,9 @@ class LogConverter(Converter):
     def prepare(self, session: Session, rows: list[dict[str, Any]]) -> None:
         """Look up the batch's patients."""
         keys = [str(r["PatientId"]) for r in rows if r["PatientId"] is not None]
-        self.patients = lookup(session, "Patienter", keys, Patient.id, Patient.personnummer)
+        self.patients = batches.lookup(session, "Patienter", keys, Patient.id, Patient.personnummer)
 
-    def convert(self, batch: Batch, row: dict[str, Any]) -> Outcome:
+    def convert(self, batch: batches.Batch, row: dict[str, Any]) -> Outcome:
         """Carry one 1.2 log row over as patient history (or as a log-in)."""
         issues: list[Issue] = []
         when, problem = checks.read_time(row["Tid"])
@@ -112,7 +108,7 @@ class LogConverter(Converter):
 
 def run(engine: Engine, source: Source, *, batch: int = 1000) -> Job[dict[str, Any]]:
     """Convert the 1.2 log; yield progress; return its counts."""
-    counts, _done = yield from write_table(
+    counts, _done = yield from batches.write_table(
         engine, 4, source, LOG, LogConverter(), batch=batch, total=source.count(LOG)
     )
     return {LOG.name: counts}

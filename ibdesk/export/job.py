@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ibdesk import audit, clients, private
+from ibdesk import audit, mediacheck, private
 from ibdesk import display as display_module
 from ibdesk.audit import Actor
 from ibdesk.db import session_scope
@@ -225,7 +225,7 @@ class _Export:
             stem = f"{item.image_set_id}-{item.id}-{item.kind}"
             extension = media.safe_extension(item.path, _DEFAULT_EXTENSION.get(item.kind, "bin"))
             try:
-                relative = clients.check_relative_path(item.path)
+                relative = mediacheck.relative_path(item.path)
                 source = self.plan.image_folder / relative
             except UserError as error:
                 work.results[item.id] = FileResult(item.id, "failed", problem=str(error))

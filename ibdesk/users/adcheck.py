@@ -1,13 +1,13 @@
 """The Active Directory connection test: TCP, TLS, bind, user search, group resolution.
 
-Each stage is one line (``directory.Stage``); the test stops at the first stage that fails,
+Each stage is one line (``Stage``); the test stops at the first stage that fails,
 since the later ones could only fail for the same reason.
 """
 
 from __future__ import annotations
 
 import socket
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ibdesk.i18n import gettext as _
@@ -20,7 +20,6 @@ from ibdesk.users.directory import (
     ADUser,
     DirectoryError,
     LDAPException,
-    Stage,
     _entries,
     _server,
     _user,
@@ -33,6 +32,15 @@ from ibdesk.users.directory import (
     missing_group_message,
     unreachable_message,
 )
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One line of the connection test: which stage, whether it passed, and what was seen."""
+
+    name: str
+    ok: bool
+    message: str
 
 
 def _peer_names(peer: dict[str, Any]) -> str:

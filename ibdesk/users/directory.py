@@ -474,24 +474,6 @@ def resolve_group(settings: ADSettings, name: str, password: str | None = None) 
     return exact[0].dn
 
 
-@dataclass(frozen=True)
-class Stage:
-    """One line of the connection test: which stage, whether it passed, and what was seen."""
-
-    name: str
-    ok: bool
-    message: str
-
-
-def test_connection(
-    settings: ADSettings, groups: set[str], user: str = "", password: str | None = None
-) -> list[Stage]:
-    """Try each stage in turn (TCP, TLS, bind, user search, group resolution); see ``adcheck``."""
-    from ibdesk.users import adcheck
-
-    return adcheck.test_connection(settings, groups, user, password)
-
-
 def missing_group_message(mapping: Mapping) -> str:
     """Return the sentence for a mapping to an ImageBank group that no longer exists."""
     return _(

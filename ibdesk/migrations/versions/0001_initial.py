@@ -90,8 +90,8 @@ def drop_counter_triggers() -> None:
             op.execute(statement)
 
 
-def upgrade() -> None:
-    """Apply this revision."""
+def _create_logs_and_license() -> None:
+    """Create the audit and login logs and the license table."""
     op.create_table(
         "audit_event",
         id_column(),
@@ -152,6 +152,9 @@ def upgrade() -> None:
         {"ix_login_event_at": ["at", "id"], "ix_login_event_user": ["user_name", "id"]},
     )
 
+
+def _create_patient_and_seats() -> None:
+    """Create the patient and seat tables."""
     op.create_table(
         "patient",
         id_column(),
@@ -206,6 +209,9 @@ def upgrade() -> None:
             mssql_where=sa.text("mac IS NOT NULL"),
         )
 
+
+def _create_settings_and_counters() -> None:
+    """Create the settings, the statistics counters and deltas, and the system log."""
     op.create_table(
         "setting",
         sa.Column("key", sa.String(length=64), nullable=False),
@@ -246,6 +252,9 @@ def upgrade() -> None:
     )
     create_indexes("system_event", {"ix_system_event_at": ["at", "id"]})
 
+
+def _create_groups_sets_and_accounts() -> None:
+    """Create user groups with their restrictions, image sets and accounts."""
     op.create_table(
         "user_group",
         id_column(),
@@ -289,6 +298,10 @@ def upgrade() -> None:
         primary_key("user_account"),
         unique("user_account", "username"),
     )
+
+
+def _create_media() -> None:
+    """Create the media table: one row per file in the image folder."""
     op.create_table(
         "media_item",
         id_column(),
@@ -329,6 +342,9 @@ def upgrade() -> None:
         },
     )
 
+
+def _seed_counters() -> None:
+    """Give every counter subject its row, at zero."""
     counters = sa.table(
         "stat_counter",
         sa.column("subject", sa.String),
@@ -345,6 +361,16 @@ def upgrade() -> None:
                 subject=subject, live_count=0, deleted_count=0, live_bytes=0, deleted_bytes=0
             )
         )
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+    _create_logs_and_license()
+    _create_patient_and_seats()
+    _create_settings_and_counters()
+    _create_groups_sets_and_accounts()
+    _create_media()
+    _seed_counters()
     create_counter_triggers()
 
 

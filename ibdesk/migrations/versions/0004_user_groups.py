@@ -45,10 +45,16 @@ SEEDS = {
     ),
     "Reception": ("Front desk: find and register patients.", ("view_patients", "edit_identity")),
 }
+# Plain INSERT ... SELECT statements, so the migration also runs offline (--sql).
+GROUP = sa.table("user_group", sa.column("id"), sa.column("name"), sa.column("description"))
+RIGHT = sa.table("group_right", sa.column("group_id"), sa.column("right_name"))
+RESTRICTION = sa.table("group_restriction", sa.column("group_id"), sa.column("restriction"))
+STAGED_MEMBER = sa.table("staged_member_0003", sa.column("user_id"), sa.column("group_id"))
+ACCOUNT = sa.table("user_account", sa.column("id"), sa.column("group_id"), sa.column("is_admin"))
 
 
-def upgrade() -> None:
-    """Create rights and memberships, move the old data over and seed the three groups."""
+def _create_rights() -> None:
+    """Create the rights table, and the staging table for memberships."""
     op.create_table(
         "group_right",
         id_column(),
@@ -69,54 +75,57 @@ def upgrade() -> None:
         id_column("user_id"),
         id_column("group_id"),
     )
-    # Plain INSERT ... SELECT statements, so the migration also runs offline (--sql).
-    group = sa.table("user_group", sa.column("id"), sa.column("name"), sa.column("description"))
-    right = sa.table("group_right", sa.column("group_id"), sa.column("right_name"))
-    restriction = sa.table("group_restriction", sa.column("group_id"), sa.column("restriction"))
-    member = sa.table("staged_member_0003", sa.column("user_id"), sa.column("group_id"))
-    account = sa.table(
-        "user_account", sa.column("id"), sa.column("group_id"), sa.column("is_admin")
-    )
+
+
+def _grant_rights() -> None:
+    """Give 2.1's groups the rights their restrictions allow; seed the three groups."""
     seed_names = [name.lower() for name in SEEDS]
     for name in RIGHTS[:-1]:  # ImageBank 2.1's groups: every right their restrictions allow
         restricted = sa.exists().where(
-            restriction.c.group_id == group.c.id, restriction.c.restriction == name
+            RESTRICTION.c.group_id == GROUP.c.id, RESTRICTION.c.restriction == name
         )
-        chosen = sa.select(group.c.id, sa.literal(name)).where(
-            sa.func.lower(group.c.name).not_in(seed_names), ~restricted
+        chosen = sa.select(GROUP.c.id, sa.literal(name)).where(
+            sa.func.lower(GROUP.c.name).not_in(seed_names), ~restricted
         )
-        op.execute(right.insert().from_select(["group_id", "right_name"], chosen))
+        op.execute(RIGHT.insert().from_select(["group_id", "right_name"], chosen))
     for name, (description, rights) in SEEDS.items():
-        taken = sa.exists().where(sa.func.lower(group.c.name) == name.lower())
+        taken = sa.exists().where(sa.func.lower(GROUP.c.name) == name.lower())
         op.execute(
-            group.insert().from_select(
+            GROUP.insert().from_select(
                 ["name", "description"],
                 sa.select(sa.literal(name), sa.literal(description)).where(~taken),
             )
         )
         for granted in rights:
-            have = sa.exists().where(right.c.group_id == group.c.id, right.c.right_name == granted)
-            chosen = sa.select(group.c.id, sa.literal(granted)).where(
-                sa.func.lower(group.c.name) == name.lower(), ~have
+            have = sa.exists().where(RIGHT.c.group_id == GROUP.c.id, RIGHT.c.right_name == granted)
+            chosen = sa.select(GROUP.c.id, sa.literal(granted)).where(
+                sa.func.lower(GROUP.c.name) == name.lower(), ~have
             )
-            op.execute(right.insert().from_select(["group_id", "right_name"], chosen))
+            op.execute(RIGHT.insert().from_select(["group_id", "right_name"], chosen))
+
+
+def _stage_memberships() -> None:
+    """Stage each user's one group, and every former administrator's Administrators."""
     op.execute(
-        member.insert().from_select(
+        STAGED_MEMBER.insert().from_select(
             ["user_id", "group_id"],
-            sa.select(account.c.id, account.c.group_id).where(account.c.group_id.is_not(None)),
+            sa.select(ACCOUNT.c.id, ACCOUNT.c.group_id).where(ACCOUNT.c.group_id.is_not(None)),
         )
     )
     admin_group = (
-        sa.select(group.c.id)
-        .where(sa.func.lower(group.c.name) == "administrators")
+        sa.select(GROUP.c.id)
+        .where(sa.func.lower(GROUP.c.name) == "administrators")
         .scalar_subquery()
     )
-    admins = sa.select(account.c.id, admin_group).where(
-        account.c.is_admin == sa.true(),
-        sa.or_(account.c.group_id.is_(None), account.c.group_id != admin_group),
+    admins = sa.select(ACCOUNT.c.id, admin_group).where(
+        ACCOUNT.c.is_admin == sa.true(),
+        sa.or_(ACCOUNT.c.group_id.is_(None), ACCOUNT.c.group_id != admin_group),
     )
-    op.execute(member.insert().from_select(["user_id", "group_id"], admins))
+    op.execute(STAGED_MEMBER.insert().from_select(["user_id", "group_id"], admins))
 
+
+def _rebuild_accounts() -> None:
+    """Drop the old group columns and restrictions; add lockout and AD pinning."""
     op.drop_table("group_restriction")
     with op.batch_alter_table("user_account", schema=None) as batch_op:
         batch_op.drop_constraint("fk_user_account_group_id_user_group", type_="foreignkey")
@@ -132,6 +141,10 @@ def upgrade() -> None:
         batch_op.create_check_constraint("username_lower", "username = LOWER(username)")
     with op.batch_alter_table("user_account", schema=None) as batch_op:
         batch_op.alter_column("failed_count", server_default=None)
+
+
+def _move_memberships() -> None:
+    """Create the memberships table and move the staged rows into it."""
     op.create_table(
         "user_group_member",
         id_column("user_id"),
@@ -149,6 +162,15 @@ def upgrade() -> None:
         .from_select(["user_id", "group_id"], sa.select(staged.c.user_id, staged.c.group_id))
     )
     op.drop_table("staged_member_0003")
+
+
+def upgrade() -> None:
+    """Create rights and memberships, move the old data over and seed the three groups."""
+    _create_rights()
+    _grant_rights()
+    _stage_memberships()
+    _rebuild_accounts()
+    _move_memberships()
 
 
 def downgrade() -> None:
