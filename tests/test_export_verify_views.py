@@ -17,6 +17,7 @@ from ibdesk.audit import Actor
 from ibdesk.cli import main
 from ibdesk.export import ExportOptions, Selection, export_patients
 from ibdesk.progress import run_to_end
+from webfixtures import HX
 from webfixtures import post as post_from
 
 WAIT_S = 120.0
@@ -46,7 +47,7 @@ def verify_in_the_window(app: Flask, client: FlaskClient, folder: Path) -> str:
     if job_id is None:  # the job ended before the answer was drawn: the answer is the result
         return started.get_data(as_text=True)
     app.extensions["ibdesk.jobs"].wait(job_id.group(1), WAIT_S)
-    shown = client.get(f"/export/verify/{job_id.group(1)}", headers={"HX-Request": "true"})
+    shown = client.get(f"/export/verify/{job_id.group(1)}", headers=HX)
     assert shown.status_code == 200
     return shown.get_data(as_text=True)
 

@@ -20,10 +20,9 @@ from factories import make_image_set, make_patient
 from ibdesk import config
 from ibdesk.cli import main
 from ibdesk.models import AuditEvent, ImageSet, Patient, SeatActivation, Setting, SystemEvent
-from webfixtures import csrf_token
+from webfixtures import HX, csrf_token
 
 pytestmark = pytest.mark.backends("sqlite")
-HX = {"HX-Request": "true"}
 PER_FIELD = 15
 
 

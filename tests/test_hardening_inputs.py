@@ -18,9 +18,8 @@ from factories import make_patient
 from ibdesk import personnummer
 from ibdesk.cli import main
 from ibdesk.models import AuditEvent, Patient, SystemEvent
-from webfixtures import csrf_token
+from webfixtures import HX, csrf_token
 
-HX = {"HX-Request": "true"}
 FUZZ = settings(
     max_examples=15,
     deadline=None,

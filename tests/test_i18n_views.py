@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 
 from ibdesk import config, i18n
 from ibdesk.app import create_app
-from webfixtures import csrf_token
+from webfixtures import HX, csrf_token
 
 
 def switch(client: FlaskClient, language: str, **extra: str) -> object:
@@ -40,7 +40,7 @@ def test_the_switch_answers_htmx_with_a_redirect_and_refuses_other_languages(
     response = client.post(
         "/language",
         data={"csrf_token": token, "language": "en", "next": "//evil.example/"},
-        headers={"HX-Request": "true"},
+        headers=HX,
     )
     assert response.status_code == 204 and response.headers["HX-Redirect"] == "/"
     refused = client.post("/language", data={"csrf_token": token, "language": "de"})
@@ -67,7 +67,7 @@ def test_a_tampered_next_stays_in_the_window_and_breaks_no_header(
     htmx = client.post(
         "/language",
         data={"csrf_token": token, "language": "en", "next": sent},
-        headers={"HX-Request": "true"},
+        headers=HX,
     )
     assert htmx.status_code == 204 and htmx.headers["HX-Redirect"] == expected
     assert "X-Injected" not in plain.headers and "X-Injected" not in htmx.headers  # type: ignore[attr-defined]

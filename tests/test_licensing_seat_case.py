@@ -21,7 +21,7 @@ from ibdesk.audit import Actor
 from ibdesk.db import make_engine
 from ibdesk.licensing import seats
 from ibdesk.models import SeatActivation, SystemEvent
-from webfixtures import app, client
+from webfixtures import HX, app, client
 
 __all__ = ["app", "client"]  # fixtures, imported for pytest to find
 
@@ -69,7 +69,7 @@ def test_the_licensing_tab_shows_the_reported_case(client: FlaskClient, licensed
     row = page[page.index(f'<tr id="seat-{seat.id}"') :]
     row = row[: row.index("</tr>")]
     assert "WS-0001" in row and "ws-0001" not in row
-    ask = client.get(f"/licensing/seats/{seat.id}/remove", headers={"HX-Request": "true"})
+    ask = client.get(f"/licensing/seats/{seat.id}/remove", headers=HX)
     assert "machine ID WS-0001" in ask.get_data(as_text=True)
 
 
