@@ -243,3 +243,27 @@ def test_create_login_and_backup_on_postgresql(
     assert result.exit_code == 0, result.stderr
     saved = json.loads(run("--db", db_url, "db", "backup", "--to", str(tmp_path), "--json").stdout)
     assert saved["path"].endswith(".dump") and "entries" in saved["verified"]
+
+
+MSSQL_URL = "mssql+pyodbc://sa:pw@sqlhost/Klinik?driver=ODBC+Driver+18+for+SQL+Server"
+
+
+def test_db_backup_on_sql_server_prints_the_statements_as_the_window_does(
+    ibdesk_home: Path,
+) -> None:
+    # No SQL Server here: the statements are built from the URL alone, nothing connects.
+    shown = run("--db", MSSQL_URL, "db", "backup", "--to", "D:\\Kopior", "--json")
+    assert shown.exit_code == 0, shown.stderr
+    backup, verify = json.loads(shown.stdout)["statements"]
+    target = re.fullmatch(
+        r"BACKUP DATABASE \[Klinik\] TO DISK = N'(D:\\Kopior\\Klinik-\d{8}-\d{6}\.bak)' "
+        r"WITH COPY_ONLY, CHECKSUM, INIT",
+        backup,
+    )
+    assert target, backup
+    assert verify == f"RESTORE VERIFYONLY FROM DISK = N'{target.group(1)}' WITH CHECKSUM"
+    text = run("--db", MSSQL_URL, "db", "backup", "--to", "D:\\Kopior").stdout
+    assert "SQL Server Management Studio or sqlcmd" in text and "BACKUP DATABASE [Klinik]" in text
+    assert_one_sentence_error(
+        run("--db", MSSQL_URL, "db", "backup", "--to", " "), "Type the folder on the SQL Server"
+    )

@@ -326,16 +326,7 @@ def copy_submit() -> tuple[str, int]:
             statements = dbcopy.mssql_backup_plan(_url(), folder)
         except UserError as error:
             return _render("copy", 422, copy_form=form, answer=_error(error))
-        answer = Answer(
-            "info",
-            _(
-                "SQL Server writes its backups itself, on the server's own disk: run these "
-                "statements on the server (SQL Server Management Studio or sqlcmd). The second "
-                "one verifies the copy."
-            ),
-            tuple(statements),
-            code=True,
-        )
+        answer = Answer("info", dbcopy.mssql_backup_note(), tuple(statements), code=True)
         return _render("copy", copy_form=form, answer=answer)
     factory = partial(dbcopy.backup_job, web.database().engine(), Path(folder), web.actor())
     return _tool_answer("copy", _run_tool(COPY_JOB, factory), copy_form=form)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.engine import make_url
 
 from ibdesk import config, schema
 from ibdesk.audit import local_admin, system_event, unattended
@@ -269,7 +270,16 @@ def attach(
 @runtime_command(db_group, "backup")
 @click.option("--to", "folder", required=True, type=FOLDER, help=_l("Folder for the copy."))
 def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
-    """Copy the database alone and verify the copy (the full backup: ibdesk backup run)."""
+    """Copy the database alone and verify the copy (the full backup: ibdesk backup run).
+
+    On SQL Server, FOLDER is on the server, and the statements to run there are printed.
+    """
+    url = runtime.choice().url
+    if make_url(url).get_backend_name() == "mssql":
+        statements = backups.mssql_backup_plan(url, str(folder))
+        text = backups.mssql_backup_note() + "\n\n" + "\n".join(statements)
+        emit({"statements": statements}, as_json, text)
+        return
     # Made for cron: recorded as this machine's operating-system account, marked as such.
     job = backups.backup_job(runtime.ready_engine(), folder, unattended())
     result = drive(job, "Backing up", quiet=as_json)

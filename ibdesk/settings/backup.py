@@ -55,9 +55,8 @@ def backup(engine: Engine, folder: Path) -> BackupResult:
         return _backup_postgresql(engine, unused_path(folder / f"{name}-{_stamp()}.dump"))
     raise UserError(
         _(
-            "Back up SQL Server with `BACKUP DATABASE` on the server itself: the "
-            "backup file is written by the SQL Server service, on its own disk; use "
-            "mssql_backup_statements() to see the exact commands."
+            "SQL Server writes its backups itself, on the server's own disk: `ibdesk db "
+            "backup --to FOLDER` (a folder on that server) prints the statements to run there."
         )
     )
 
@@ -232,6 +231,15 @@ def default_backup_folder() -> Path:
     """Return this computer's own backup folder, created when missing."""
 
     return private.make_folder(private.data_dir() / "backups")
+
+
+def mssql_backup_note() -> str:
+    """Return what to do with the statements of ``mssql_backup_plan``."""
+    return _(
+        "SQL Server writes its backups itself, on the server's own disk: run these "
+        "statements on the server (SQL Server Management Studio or sqlcmd). The second "
+        "one verifies the copy."
+    )
 
 
 def mssql_backup_plan(target: URL | str, server_folder: str) -> list[str]:
