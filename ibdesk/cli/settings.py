@@ -272,7 +272,8 @@ def attach(
 def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
     """Copy the database alone and verify the copy (the full backup: ibdesk backup run).
 
-    On SQL Server, FOLDER is on the server, and the statements to run there are printed.
+    On SQL Server, the --to folder is one on the server, and the statements to run there are
+    printed.
     """
     url = runtime.choice().url
     if make_url(url).get_backend_name() == "mssql":
