@@ -22,16 +22,22 @@ def test_a_row_the_database_refuses_is_rejected_alone(engine: Engine, tmp_path: 
     manifest = legacy12.build(out, patients=12)
     db = sqlite3.connect(out / "imagebank12.sqlite")
     bad = db.execute("SELECT MIN(PatientId) + 2 FROM Patienter").fetchone()[0]
-    # PostgreSQL text holds no NUL byte: this row's COPY fails inside its batch of five.
-    db.execute("UPDATE Patienter SET Fornamn = 'An' || char(0) || 'na' WHERE PatientId = ?", [bad])
+    # A rule of the clinic's own database refuses this row: its COPY fails inside its batch
+    # of five. (A NUL byte did so once; the converter now drops control characters.)
+    db.execute("UPDATE Patienter SET Fornamn = 'Vägrad' WHERE PatientId = ?", [bad])
     db.commit()
     db.close()
+    rule = "ALTER TABLE patient ADD CONSTRAINT refuses_one CHECK (first_name <> 'Vägrad')"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(rule)
     source = conversion.open_source(legacy12.source_url(out, None), out / "Bilder")
     try:
         for step in (1, 2):
             run_to_end(conversion.run_step(engine, source, step, conversion.Options(batch=5)))
     finally:
         source.close()
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE patient DROP CONSTRAINT refuses_one")
     with Session(engine) as session:
         outcomes = dict(
             session.execute(

@@ -337,3 +337,74 @@ def test_an_unsupported_source_url_is_one_sentence(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot read a 1.2 database" in lines[0], done.stderr
     assert "secret" not in done.stderr
+
+
+def test_control_characters_are_dropped_and_flagged_alike_on_every_backend(
+    target: Engine, legacy: Path
+) -> None:
+    # PostgreSQL cannot store a NUL; SQLite can. Before, the same 1.2 row converted with its
+    # NUL on SQLite and was rejected on PostgreSQL, taking the patient's images with it.
+    nul = "char(0)"
+    _edit(
+        legacy,
+        (
+            f"UPDATE Patienter SET Fornamn = 'An' || {nul} || 'na', "
+            f"Anteckning = 'rad 1' || char(10) || 'rad' || {nul} || ' 2' WHERE PatientId = 2",
+            (),
+        ),
+        (f"UPDATE Status SET Beskrivning = 'Kontroll' || {nul} WHERE StatusId = 4", ()),
+        (f"UPDATE Status SET SigneradAv = {nul} WHERE StatusId = 5", ()),
+        (
+            f"UPDATE Bilder SET Kommentar = 'Ett' || {nul} || char(7) || ' foto' "
+            "WHERE PatientId = 2",
+            (),
+        ),
+        (
+            f"UPDATE Logg SET Anvandare = 'tand' || {nul} || 'lakare1', "
+            f"Handelse = 'BILD' || char(1) || '_TILLAGD' WHERE LoggId = 3",
+            (),
+        ),
+        (f"INSERT INTO Installningar (Nyckel, Varde) VALUES ('Extra' || {nul}, 'v' || {nul})", ()),
+    )
+    results = _run(target, legacy, (1, 2, 3, 4))
+    assert results[4]["reconciliation"]["passed"], results[4]["reconciliation"]
+    with Session(target) as session:
+        patient = session.get(Patient, _entry(session, "Patienter", 2).target_id)
+        assert patient is not None
+        assert (patient.first_name, patient.note) == ("Anna", "rad 1\nrad 2")
+        assert checks.TEXT_CONTROL in _reasons(session, "Patienter", 2)
+        shown = session.scalars(
+            select(ConversionIssue.raw_value).where(
+                ConversionIssue.source_key == "2", ConversionIssue.column_name == "Fornamn"
+            )
+        ).one()
+        assert shown == "An\\x00na"  # the report shows what was typed, the NUL written out
+        assert _entry(session, "Status", 4).outcome == "converted"
+        image_set = session.get(ImageSet, _entry(session, "Status", 4).target_id)
+        assert image_set is not None and image_set.description == "Kontroll"
+        signed = session.get(ImageSet, _entry(session, "Status", 5).target_id)
+        assert signed is not None and signed.signed_at is not None
+        assert checks.SIGNER_MISSING in _reasons(session, "Status", 5)
+        comments = session.scalars(
+            select(MediaItem.comment).where(MediaItem.patient_id == patient.id)
+        ).all()
+        assert comments and set(comments) == {"Ett foto"}
+        assert _entry(session, "Logg", 3).outcome == "converted"
+        assert checks.TEXT_CONTROL in _reasons(session, "Logg", 3)
+        assert clinic_settings.get(session, "legacy12.Extra") == "v"
+
+
+def test_a_file_name_that_is_not_utf8_is_a_file_no_row_names(target: Engine, legacy: Path) -> None:
+    # A folder copied from Windows by an old tool keeps names in its code page ("Åsa" as the
+    # one byte 0xC5). Before, the folder walk stopped step 1 with a UnicodeEncodeError.
+    folder = os.fsencode(legacy / "Bilder" / "000001")
+    with open(folder + b"/\xc5sa.JPG", "wb") as odd:
+        odd.write(b"not named by any row")
+    results = _run(target, legacy, (1, 2, 3, 4))
+    assert results[4]["reconciliation"]["passed"], results[4]["reconciliation"]
+    with Session(target) as session:
+        orphans = session.scalars(
+            select(ConversionIssue.raw_value).where(ConversionIssue.reason == checks.ORPHAN_FILE)
+        ).all()
+    assert "000001/\\xc5sa.JPG" in orphans
+    assert os.path.exists(folder + b"/\xc5sa.JPG")  # the 1.2 folder is only read

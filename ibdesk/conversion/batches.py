@@ -127,7 +127,7 @@ class Converter(ABC):
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else checks.shown(str(value))
 
 
 def mapped_keys(session: Session, table: str, keys: list[str]) -> set[str]:
@@ -291,10 +291,14 @@ def write_table(
     ``done`` and ``total`` count rows over the whole step; return the table's counts by
     outcome and the rows done after it.
     """
-    key = KEYS[table.name]
+    column = KEYS[table.name]
+
+    def source_key(row: dict[str, Any]) -> str:  # a text key as the report shows it
+        return checks.shown(str(row[column]))
+
     counts: dict[str, int] = {}
     for rows in source.rows(table, batch):
-        add(counts, write_batch(engine, step, table.name, lambda r: str(r[key]), rows, converter))
+        add(counts, write_batch(engine, step, table.name, source_key, rows, converter))
         done += len(rows)
         yield Progress(
             done,

@@ -40,6 +40,12 @@ WRONG_TYPE, TEETH_INVALID, WRITE_FAILED = "type_invalid", "teeth_invalid", "writ
 DELETED, SIGNER_MISSING, USER_EXISTS = "deleted", "signer_missing", "user_exists"
 TARGET_BLOCKED, PATIENT_DIFFERS = "target_blocked", "patient_differs"
 CONVERT_FAILED, RESERVE_TAKEN = "convert_failed", "reserve_number_taken"
+TEXT_CONTROL = "text_control_removed"
+# Control characters no 2.1 text holds: NUL (PostgreSQL cannot store it, so the same row
+# must not convert on SQLite alone) and the others a name or a note never means. Tab and the
+# line breaks stay.
+_CONTROLS = dict.fromkeys(c for c in (*range(32), 127) if chr(c) not in "\t\n\r")
+_SHOWN = {c: f"\\x{c:02x}" for c in _CONTROLS}
 # ftfy's steps that mean "UTF-8 bytes were decoded as Windows-1252 (or Latin-1)".
 _CERTAIN = {
     (("encode", "sloppy-windows-1252"), ("decode", "utf-8")),
@@ -102,13 +108,30 @@ class Text:
     """A 1.2 text value and what became of it."""
 
     value: str
-    problem: str | None  # TEXT_REPAIRED, TEXT_DOUBTFUL or None
+    problem: str | None  # TEXT_CONTROL, TEXT_REPAIRED, TEXT_DOUBTFUL or None
+
+
+def without_controls(raw: str) -> str:
+    """Return text without the control characters a 2.1 text never holds (see _CONTROLS)."""
+    return raw.translate(_CONTROLS)
+
+
+def shown(raw: str) -> str:
+    """Return a raw value as the report keeps it: each control character written as \\xNN."""
+    return raw.translate(_SHOWN)
 
 
 def repair_text(raw: str | None) -> Text:
-    """Repair mojibake only when ftfy is certain; flag text that still looks wrong."""
+    """Drop control characters; repair mojibake only when ftfy is certain; flag doubtful text."""
     if not raw:
         return Text("", None)
+    cleaned = without_controls(raw)
+    if cleaned != raw:
+        return Text(_repaired(cleaned).value, TEXT_CONTROL)
+    return _repaired(raw)
+
+
+def _repaired(raw: str) -> Text:
     if raw.isascii():
         return Text(raw, None)
     fixed = ftfy.fix_encoding_and_explain(raw)

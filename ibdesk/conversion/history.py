@@ -57,14 +57,25 @@ class LogConverter(batches.Converter):
         keys = [str(r["PatientId"]) for r in rows if r["PatientId"] is not None]
         self.patients = batches.lookup(session, "Patienter", keys, Patient.id, Patient.personnummer)
 
+    @staticmethod
+    def _plain(issues: list[Issue], column: str, raw: object) -> str:
+        """Return a name or event word without control characters, flagging any removed."""
+        text = str(raw or "")
+        plain = checks.without_controls(text).strip()
+        if plain != text.strip():
+            issues.append(Issue(checks.TEXT_CONTROL, column, text, plain))
+        return plain
+
     def convert(self, batch: batches.Batch, row: dict[str, Any]) -> Outcome:
         """Carry one 1.2 log row over as patient history (or as a log-in)."""
         issues: list[Issue] = []
         when, problem = checks.read_time(row["Tid"])
         if problem:
             issues.append(Issue(problem, "Tid", row["Tid"]))
-        user = (row["Anvandare"] or "").strip()[:100]
-        event = str(row["Handelse"] or "").strip()
+        user, event = (
+            self._plain(issues, column, row[column]) for column in ("Anvandare", "Handelse")
+        )
+        user = user[:100]
         if row["PatientId"] is None:
             if event not in LOGINS:
                 return rejected(checks.ORPHAN_PATIENT, "PatientId", None)

@@ -344,7 +344,7 @@ def _unsigned_sets(session: Session, chosen: list[int]) -> dict[int, Any]:
 
 def _sign_set(batch: Batch, row: dict[str, Any], image_set: Any, content: dict[str, Any]) -> None:
     """Queue the signature of one set, by who signed its 1.2 status, and its audit event."""
-    signer = (row["SigneradAv"] or "").strip() or CONVERTER
+    signer = checks.without_controls(row["SigneradAv"] or "").strip() or CONVERTER
     if signer == CONVERTER:
         batch.queue(
             ConversionIssue,
@@ -355,7 +355,7 @@ def _sign_set(batch: Batch, row: dict[str, Any], image_set: Any, content: dict[s
                 "column_name": "SigneradAv",
                 "reason": checks.SIGNER_MISSING,
                 "rejected": False,
-                "raw_value": row["SigneradAv"],
+                "raw_value": checks.shown(str(row["SigneradAv"] or "")) or None,
             },
         )
     when, _problem = checks.read_time(row["Datum"])

@@ -40,6 +40,14 @@ _NAMED_BY = (
 )
 
 
+def _readable(found: tuple[str, int]) -> tuple[str, int]:
+    name, size = found
+    if name.isascii():
+        return found
+    raw = name.encode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "backslashreplace"), size
+
+
 def walk_files(root: Path) -> Iterator[tuple[str, int]]:
     """Yield every regular file under ``root`` relative to it, with its size, folder by
     folder in a fixed order (links are not followed).
@@ -122,10 +130,15 @@ class NameIndex:
         self.db.executemany(statement, batch)
 
     def add_disk(self, root: Path) -> None:
-        """Walk the folder: every regular file, its lower-case name and its size."""
+        """Walk the folder: every regular file, its lower-case name and its size.
+
+        A name that is not UTF-8 (bytes of another code page) is kept with those bytes
+        written as ``\\xNN``: no 1.2 row names it so, and it is reported as a file no row
+        names, where before it stopped the step.
+        """
         self._fill(
             "INSERT INTO disk VALUES (?, ?, ?)",
-            ((shown, shown.lower(), size) for shown, size in walk_files(root)),
+            ((shown, shown.lower(), size) for shown, size in map(_readable, walk_files(root))),
         )
         self.db.execute("CREATE INDEX disk_name ON disk (name)")
 

@@ -94,7 +94,7 @@ class SettingConverter(Converter):
         session = batch.session
         key = SETTING_KEYS.get(row["Nyckel"])
         if key is None:
-            key = f"legacy12.{str(row['Nyckel'])[:50]}"
+            key = f"legacy12.{checks.without_controls(str(row['Nyckel']))[:50]}"
         value = checks.repair_text(row["Varde"])
         issues = [Issue(value.problem, "Varde", row["Varde"], value.value)] if value.problem else []
         existing = session.get(Setting, key)
@@ -262,7 +262,7 @@ class PatientConverter(Converter):
         }
         if number != read.number:
             changes["personnummer_as_typed"] = [None, row["PersonNr"]]
-        repaired = (checks.TEXT_REPAIRED, checks.TEXT_DOUBTFUL)
+        repaired = (checks.TEXT_CONTROL, checks.TEXT_REPAIRED, checks.TEXT_DOUBTFUL)
         changes.update({i.column: [i.raw, i.new] for i in issues if i.reason in repaired})
         batch.add(AuditEvent, _audit(patient_id, number, "patient.convert", changes))
         return Outcome(CONVERTED, patient_id, issues=issues)
