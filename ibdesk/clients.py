@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import audit, display, mediacheck, personnummer, users
+from ibdesk import audit, display, limits, mediacheck, personnummer, users
 from ibdesk.audit import Actor
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.i18n import gettext as _
@@ -114,6 +114,7 @@ def _clean_fields(values: dict[str, Any]) -> dict[str, str]:
         if key not in PATIENT_FIELDS:
             raise UserError(_("'%(key)s' is not a patient field that can be changed.", key=key))
         text = "" if value is None else str(value)
+        limits.check_plain(text, str(_FIELD_NAMES.get(key, _("note"))))
         if key != "note":
             text = " ".join(text.split())
         limit = _FIELD_LIMITS.get(key)
@@ -231,7 +232,7 @@ def create_image_set(
     """Open a new image set ("status") for a patient."""
     require(actor, Right.ADD_IMAGES)
     patient = get_patient(session, patient_id)
-    description = " ".join(description.split())
+    description = " ".join(limits.check_plain(str(description), _("description")).split())
     if len(description) > 200:
         raise UserError(_("An image set's description may be at most 200 characters."))
     image_set = ImageSet(

@@ -31,6 +31,9 @@ UPLOAD_MAX_BYTES = {
     "users.ad_submit": 96 * 1024,
     "users.ad_test_submit": 96 * 1024,
 }
+# Control characters no typed text holds: NUL (PostgreSQL cannot store it, so a value must not
+# be kept on SQLite alone) and the others nobody types; tab and the line breaks are text.
+CONTROL_CHARACTERS = frozenset(chr(c) for c in (*range(32), 127)) - {"\t", "\n", "\r"}
 SEARCH_TOO_LONG = _l(
     "The search is too long: type at most %(SEARCH_MAX)s characters.", SEARCH_MAX=SEARCH_MAX
 )
@@ -51,6 +54,19 @@ def check_length(text: str, maximum: int, what: str) -> str:
                 "The %(what)s is too long: type at most %(maximum)s characters.",
                 what=what,
                 maximum=maximum,
+            )
+        )
+    return text
+
+
+def check_plain(text: str, what: str) -> str:
+    """Return the text, or say that it holds a control character no field can hold."""
+    if not CONTROL_CHARACTERS.isdisjoint(text):
+        raise UserError(
+            _(
+                "The %(what)s holds a control character (such as NUL), which no field can "
+                "hold; type it again.",
+                what=what,
             )
         )
     return text

@@ -11,6 +11,7 @@ import posixpath
 import re
 from typing import Any
 
+from ibdesk import limits
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.models import MediaKind
@@ -91,6 +92,7 @@ def values(media_kind: str, fields: dict[str, Any], comment: object) -> None:
         raise UserError(
             _("A comment is text of at most %(maximum)s characters.", maximum=MEDIA_COMMENT_MAX)
         )
+    limits.check_plain(comment, _("comment"))
     if MediaKind(media_kind).is_image and not (
         fields.get("width") and fields.get("height") and fields.get("bit_depth")
     ):

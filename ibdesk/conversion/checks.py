@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import ftfy
 
-from ibdesk import personnummer, safefiles
+from ibdesk import limits, personnummer, safefiles
 from ibdesk.mediacheck import VALID_TEETH
 from ibdesk.models import MediaKind, PatientKind
 
@@ -41,10 +41,9 @@ DELETED, SIGNER_MISSING, USER_EXISTS = "deleted", "signer_missing", "user_exists
 TARGET_BLOCKED, PATIENT_DIFFERS = "target_blocked", "patient_differs"
 CONVERT_FAILED, RESERVE_TAKEN = "convert_failed", "reserve_number_taken"
 TEXT_CONTROL = "text_control_removed"
-# Control characters no 2.1 text holds: NUL (PostgreSQL cannot store it, so the same row
-# must not convert on SQLite alone) and the others a name or a note never means. Tab and the
-# line breaks stay.
-_CONTROLS = dict.fromkeys(c for c in (*range(32), 127) if chr(c) not in "\t\n\r")
+# The control characters no 2.1 text holds (NUL among them: the same row must not convert on
+# SQLite alone), dropped from 1.2 text and written out as \xNN in the report.
+_CONTROLS = dict.fromkeys(sorted(map(ord, limits.CONTROL_CHARACTERS)))
 _SHOWN = {c: f"\\x{c:02x}" for c in _CONTROLS}
 # ftfy's steps that mean "UTF-8 bytes were decoded as Windows-1252 (or Latin-1)".
 _CERTAIN = {
