@@ -267,3 +267,13 @@ def test_db_backup_on_sql_server_prints_the_statements_as_the_window_does(
     assert_one_sentence_error(
         run("--db", MSSQL_URL, "db", "backup", "--to", " "), "Type the folder on the SQL Server"
     )
+
+
+def test_a_failure_under_json_is_json_on_stdout_too(tmp_path: Path) -> None:
+    missing = tmp_path / "no-export"
+    failed = run("export", "verify", str(missing), "--json")
+    assert failed.exit_code == 1
+    assert failed.stderr.strip() == f"ibdesk: {missing} is not a folder."
+    assert json.loads(failed.stdout) == {"error": f"{missing} is not a folder.", "exit_code": 1}
+    plain = run("export", "verify", str(missing))  # without --json, stdout stays empty
+    assert plain.exit_code == 1 and plain.stdout == ""

@@ -119,7 +119,31 @@ def json_option(what: str = "result") -> Callable[[Callable[..., Any]], Callable
         "statistics": _("Print the statistics as JSON."),
         "summary": _("Print the summary as JSON."),
     }
-    return click.option("--json", "as_json", is_flag=True, help=helps[what])
+    return click.option(
+        "--json", "as_json", is_flag=True, help=helps[what], callback=_remember_json
+    )
+
+
+# In the context's meta, shared by the whole command: --json was given; the JSON is printed.
+_JSON, _JSON_DONE = "ibdesk.json", "ibdesk.json.printed"
+
+
+def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[_JSON] = True
+    return value
+
+
+def _fail(ctx: click.Context, message: str, code: int) -> None:
+    """Say why the command failed on stderr and, under --json, as JSON on stdout; exit.
+
+    A command that printed its JSON result and then fails (to exit non-zero on problems it
+    reported) prints no second document.
+    """
+    click.echo(_("ibdesk: %(error)s", error=message), err=True)
+    if ctx.meta.get(_JSON) and not ctx.meta.get(_JSON_DONE):
+        click.echo(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False))
+    ctx.exit(code)
 
 
 def runtime_command(
@@ -142,12 +166,19 @@ def emit(data: Any, as_json: bool, text: str | Callable[[], str]) -> None:
     """Print the result as JSON for scripts or as text for people."""
     if as_json:
         click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None:
+            ctx.meta[_JSON_DONE] = True  # a failure after this leaves the result alone
     else:
         click.echo(text() if callable(text) else text)
 
 
 class IbdeskGroup(click.Group):
-    """A command group that turns administrator-facing errors into one line on stderr."""
+    """A command group that turns administrator-facing errors into one line on stderr.
+
+    Under ``--json`` the same sentence is also printed on stdout as ``{"error", "exit_code"}``,
+    so a script reading stdout always gets JSON.
+    """
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """Run the command line, with click's own words in the terminal's language too."""
@@ -161,11 +192,9 @@ class IbdeskGroup(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as error:
-            click.echo(_("ibdesk: %(error)s", error=error), err=True)
-            ctx.exit(error.exit_code)
+            _fail(ctx, str(error), error.exit_code)
         except KeyboardInterrupt:
-            click.echo(gettext("ibdesk: %(error)s", error=gettext("interrupted.")), err=True)
-            ctx.exit(130)
+            _fail(ctx, gettext("interrupted."), 130)
         except Exception as error:
             # A database driver error that escaped the domain layer still gets one sentence.
             from sqlalchemy.exc import SQLAlchemyError
@@ -173,8 +202,7 @@ class IbdeskGroup(click.Group):
             if isinstance(error, SQLAlchemyError):
                 runtime = ctx.find_object(Runtime)
                 url = runtime.choice().url if runtime else None
-                click.echo(_("ibdesk: %(error)s", error=explain(error, url)), err=True)
-                ctx.exit(1)
+                _fail(ctx, explain(error, url), 1)
             raise
         finally:
             runtime = ctx.find_object(Runtime)
