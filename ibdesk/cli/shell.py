@@ -43,13 +43,14 @@ def launch(runtime: Runtime) -> None:
     try:
         probe = desktop.DisplayProbe()
         app = create_app(db_option=runtime.db_option)
+        # One use from the start: the address is in the lock file while the display is probed.
+        security.single_use(app)
         server = desktop.AppServer.start(app)
         token = app.config["IBDESK_TOKEN"]
         try:
             lock.publish(port=server.port, token=token, mode="window")
             reason = probe.reason()
             if reason is None:
-                security.single_use(app)
                 desktop.run_window(
                     server.launch_url,
                     server.port,
