@@ -30,7 +30,7 @@ from ibdesk.export import ExportOptions, Selection, export_patients
 from ibdesk.export.manifest import MANIFEST, lock, read
 from ibdesk.export.patient_xml import schema
 from ibdesk.models import MediaItem, SystemEvent
-from ibdesk.progress import Progress
+from ibdesk.progress import Progress, run_to_end
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -239,3 +239,34 @@ def test_closing_the_job_shuts_the_worker_processes_down(
     assert (out / MANIFEST).exists()  # the folder's manifest covers what was finished
     last = session.scalars(select(SystemEvent).order_by(SystemEvent.id.desc())).first()
     assert last is not None and last.action == "export.finish" and "cancelled" in last.detail
+
+
+@LINUX_PROC
+@pytest.mark.backends("sqlite")
+def test_a_worker_killed_midway_costs_no_file(
+    engine: Engine, session: Session, tmp_path: Path, out: Path
+) -> None:
+    # A worker dies (the kernel's OOM killer, an operator's kill): the files it and its pool
+    # held are encoded again in a new pool, and that new pool is not shut down when the old
+    # pool's other broken files come in.
+    import multiprocessing.forkserver as forkserver
+
+    c = clinic(session, tmp_path)
+    for _ in range(6):
+        image_set = c.image_set(c.patient())
+        for k in range(4):
+            c.add(image_set, "intraoral", png(xray16(400, 400, seed=k)), f"{k}.png")
+    job = export_patients(
+        engine, Selection.all_patients(), ExportOptions(to=out, jobs=2), Actor("admin")
+    )
+    next(e for e in job if isinstance(e, Progress) and e.done >= 1)
+    server: int | None = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    assert server is not None
+    workers = descendants(server)
+    assert workers
+    os.kill(min(workers), signal.SIGKILL)
+    summary, log = run_to_end(job)
+    problems = [line.text for line in log if line.level == "error"]
+    assert summary.files_failed == 0, problems
+    assert summary.files_encoded == 24 and summary.patients == 6
+    assert run("export", "verify", str(out)).exit_code == 0

@@ -43,6 +43,7 @@ from ibdesk.progress import Event, Job, LogLine, Progress
 logger = logging.getLogger(__name__)
 # Seconds between heartbeats while files are being encoded: a web job can cancel this often.
 HEARTBEAT_S = 1.0
+MAX_TRIES = 2  # a file whose worker died is encoded once more, in a new pool
 _DEFAULT_EXTENSION = {"video": "mp4", "audio": "wav", "document": "pdf"}
 
 
@@ -98,7 +99,8 @@ class _Export:
         self.done = 0
         self.message = ""
         self.pool = WorkerPool(options.jobs)
-        self.in_flight: dict[Future[FileResult], tuple[_PatientWork, int]] = {}
+        # Each file being encoded: its patient, its task, its tries, and its pool's generation.
+        self.in_flight: dict[Future[FileResult], tuple[_PatientWork, FileTask, int, int]] = {}
         self.window = max(2, 3 * options.jobs)
 
     # -- the job -----------------------------------------------------------------------------
@@ -177,7 +179,7 @@ class _Export:
                         if self.cancel.is_set():
                             self.summary.cancelled = True
                             return
-                    self.in_flight[self.pool.submit(task)] = (work, task.media_id)
+                    self._submit(work, task, 1)
                 work.tasks.clear()
                 if work.pending == 0:
                     yield from self._finish(work)
@@ -252,6 +254,10 @@ class _Export:
             yield from self._record(work, item_id, result)
         return work
 
+    def _submit(self, work: _PatientWork, task: FileTask, tries: int) -> None:
+        future = self.pool.submit(task)
+        self.in_flight[future] = (work, task, tries, self.pool.generation)
+
     def _collect(self) -> Iterator[Event]:
         done, _pending = wait(
             list(self.in_flight), timeout=HEARTBEAT_S, return_when=FIRST_COMPLETED
@@ -260,12 +266,17 @@ class _Export:
             yield self._progress()
             return
         for future in done:
-            work, media_id = self.in_flight.pop(future)
+            work, task, tries, generation = self.in_flight.pop(future)
+            media_id = task.media_id
             try:
                 result = future.result()
             except BrokenProcessPool:
-                # The pool is gone with its worker; the next file starts a new one.
-                self.pool.shutdown()
+                # A worker died, and its pool with it: each of the pool's files is encoded
+                # once more in a new pool; a file that kills that one too is given up.
+                self.pool.broken(generation)
+                if tries < MAX_TRIES and not self.cancel.is_set():
+                    self._submit(work, task, tries + 1)
+                    continue
                 result = FileResult(media_id, "failed", problem=_("its worker process stopped"))
             except Exception as error:
                 result = FileResult(media_id, "failed", problem=f"{type(error).__name__}: {error}")
@@ -312,10 +323,19 @@ class _Export:
             if result.outcome != "skipped":
                 summary.bytes_read += result.original_size or 0
                 summary.bytes_written += result.size
-            verb = {"encoded": "encoded", "copied": "copied", "skipped": "already exported"}
+            done = {
+                "encoded": _("encoded"),
+                "copied": _("copied"),
+                "skipped": _("already exported"),
+            }
             yield LogLine(
-                f"{work.number}: {path} → {result.name} "
-                f"({verb.get(result.outcome, result.outcome)})."
+                _(
+                    "%(number)s: %(path)s → %(name)s (%(done)s).",
+                    number=work.number,
+                    path=path,
+                    name=result.name,
+                    done=done.get(result.outcome, result.outcome),
+                )
             )
             for note in result.warnings:
                 yield LogLine(

@@ -41,18 +41,29 @@ class WorkerPool:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
         self._executor: Executor | None = None
+        self.generation = 0  # which pool: counted up each time one starts
 
     def submit(self, task: FileTask) -> Future[FileResult]:
-        """Hand a file to a worker."""
+        """Hand a file to a worker (``generation`` then names the pool it went to)."""
         for _attempt in range(2):
             if self._executor is None:
                 self._executor = self._start()
+                self.generation += 1
             try:
                 return self._executor.submit(media.export_file, task)
             except BrokenProcessPool:
                 # A worker died (killed, out of memory): start a fresh pool and go on.
                 self.shutdown()
         raise UserError(_("The export's worker processes cannot be started."))
+
+    def broken(self, generation: int) -> None:
+        """Drop the pool of that generation, whose worker died, if it is still the current one.
+
+        The other files of a broken pool fail one by one, some after a new pool has taken
+        new files: that new pool must stay.
+        """
+        if generation == self.generation:
+            self.shutdown()
 
     def shutdown(self) -> None:
         """Cancel the files not started, wait for those being encoded, stop the workers."""
