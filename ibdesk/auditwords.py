@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -300,3 +301,49 @@ class Describer:
             current, current_key = EventGroup(event), key
         if current is not None:
             yield current
+
+
+# The login log keeps stable English words (scripts and the CSV read them); the page shows
+# them in the reader's language.
+LOGIN_REASONS = {
+    "unknown user": _l("unknown user"),
+    "wrong password": _l("wrong password"),
+    "account locked": _l("account locked"),
+    "account disabled": _l("account disabled"),
+    "account is managed in Active Directory": _l("account is managed in Active Directory"),
+    "Active Directory": _l("Active Directory"),
+    "signed out": _l("signed out"),
+    "password confirmed": _l("password confirmed"),
+    "wrong password when confirming": _l("wrong password when confirming"),
+    "converted from 1.2": _l("converted from 1.2"),
+}
+_LOGIN_PATTERNS = (
+    (re.compile(r"unlocked by (?P<who>.+)"), _l("unlocked by %(who)s")),
+    (
+        re.compile(r"locked after (?P<count>\d+) failed attempts"),
+        _l("locked after %(count)s failed attempts"),
+    ),
+    (re.compile(r"no (?P<right>[a-z_]+) right"), _l("without the right “%(right)s”")),
+)
+
+
+def login_reason(reason: str) -> str:
+    """Return a login log reason in the reader's language (unknown ones as they are)."""
+    known = LOGIN_REASONS.get(reason)
+    if known is not None:
+        return str(known)
+    if reason.startswith("AD: "):  # what Active Directory answered ("AD: wrong password")
+        return "AD: " + login_reason(reason[4:])
+    for pattern, words in _LOGIN_PATTERNS:
+        found = pattern.fullmatch(reason)
+        if found:
+            values = found.groupdict()
+            if "right" in values:
+                from ibdesk.users.groups import RIGHT_LABELS
+
+                label = next(
+                    (v for k, v in RIGHT_LABELS.items() if k.value == values["right"]), None
+                )
+                values["right"] = str(label or values["right"])
+            return str(words) % values
+    return reason

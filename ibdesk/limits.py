@@ -39,6 +39,13 @@ SEARCH_TOO_LONG = _l(
 )
 
 
+def row_id(text: str) -> int | None:
+    """Return the row id a page's address carries (ASCII digits, below 2**63), or None."""
+    if text.isascii() and text.isdigit() and len(text) <= CURSOR_MAX_DIGITS:
+        return int(text)
+    return None
+
+
 def check_search(text: str) -> str:
     """Return search text, or say that it is too long to be a name or a number."""
     if len(text) > SEARCH_MAX:

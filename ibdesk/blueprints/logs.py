@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, request, stream_with_context, url_for
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -57,11 +57,12 @@ def reading() -> Iterator[Session]:
 
 def _cursor() -> int | None:
     value = request.args.get("cursor", "")
-    if not value.isdigit():
+    if not value:
         return None
-    if len(value) > limits.CURSOR_MAX_DIGITS:
+    cursor = limits.row_id(value)
+    if cursor is None:
         raise UserError(_("That log page does not exist; open the log from its first page again."))
-    return int(value)
+    return cursor
 
 
 def _filter(form: AuditFilterForm) -> logs.AuditFilter:
@@ -126,7 +127,8 @@ def export() -> Response:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M")
     name = f"patient-log-{number}-{stamp}.csv" if number else f"patient-log-{stamp}.csv"
     return Response(
-        _csv_chunks(web.database().ready_engine(), flt),
+        # The request stays for the whole download: the CSV's words in the window's language.
+        stream_with_context(_csv_chunks(web.database().ready_engine(), flt)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -181,6 +183,7 @@ def logins() -> str:
             entries=entries,
             query=query,
             cursor=_cursor(),
+            login_reason=auditwords.login_reason,
         )
 
 

@@ -195,6 +195,7 @@ def _set_action(
     number: str, set_id: int, action: Callable[[Session], Outcome]
 ) -> tuple[str, int] | BaseResponse:
     session = web.db_session()
+    patients.check_set_of(session, number, set_id)  # before anything: a sentence, 404
     try:
         outcome = action(session)
         session.commit()

@@ -266,10 +266,11 @@ def install_license(
     data: bytes,
     actor: Actor,
     *,
-    name: str = "The file",
+    name: str | None = None,
     today: dt.date | None = None,
 ) -> LicenseInfo:
     """Validate a license file and make it current; refuse with one sentence, changing nothing."""
+    name = name or upload_name(None)
     document = parse(data, name=name)
     if document.demo:
         raise LicenseError(
@@ -378,7 +379,9 @@ def fit_slots(session: Session, seats: int) -> None:
         excess = len(held) - seats
         never = dt.datetime.min.replace(tzinfo=dt.UTC)
         oldest = sorted(held, key=lambda r: (r.last_seen or never, r.slot))[:excess]
-        names = ", ".join(f"{r.hostname} (seat ID {r.id})" for r in oldest)
+        names = ", ".join(
+            _("%(hostname)s (seat ID %(id)s)", hostname=r.hostname, id=r.id) for r in oldest
+        )
         values = {"seats": seats, "held": len(held), "excess": excess, "names": names}
         if excess == 1:
             message = ngettext(
@@ -482,9 +485,9 @@ def upload_name(filename: str | None) -> str:
     """Return how messages name an uploaded file: its base name, shortened."""
     base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
     if not base:
-        return "The file"
+        return _("The file")
     short = base if len(base) <= UPLOAD_NAME_CHARS else base[: UPLOAD_NAME_CHARS - 1] + "…"
-    return f"The file {short}"
+    return _("The file %(name)s", name=short)
 
 
 def read_upload(stream: BinaryIO) -> bytes:

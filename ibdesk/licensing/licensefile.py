@@ -161,19 +161,20 @@ def render_body(fields: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def parse(data: bytes, *, name: str = "The file") -> LicenseDocument:
+def parse(data: bytes, *, name: str | None = None) -> LicenseDocument:
     """Parse a license file; raise LicenseError with one sentence for anything malformed.
 
     The signature is not checked here, but its presence and shape are, so a file cut short
     is reported as incomplete.
     """
+    name = name or _("The file")
     not_license = _(
         "%(name)s is not an ImageBank license file; choose the file the vendor sent.", name=name
     )
     lines = _text_lines(data, name=name, not_license=not_license)
     incomplete = _incomplete(name)
     _check_first_line(lines, name=name, not_license=not_license, incomplete=incomplete)
-    damaged = f"{name} is damaged"
+    damaged = _("%(name)s is damaged", name=name)
     fields, signature_line, body_lines = _read_fields(lines, damaged=damaged, incomplete=incomplete)
     missing = [f for f in REQUIRED if not fields.get(f)]
     if missing:
@@ -329,7 +330,7 @@ def _document(
     text: str,
 ) -> LicenseDocument:
     """Check each field's value and build the document."""
-    damaged = f"{name} is damaged"
+    damaged = _("%(name)s is damaged", name=name)
     key_id = fields["key-id"]
     if demo != (key_id == DEMO_KEY_ID) or (not demo and not _KEY_ID.match(key_id)):
         raise LicenseError(

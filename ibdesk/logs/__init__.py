@@ -64,7 +64,12 @@ def parse_date(text: str | None, what: str) -> dt.date | None:
 
 
 def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    """Return when a day starts in this computer's time zone, the one the log is shown in."""
+    midnight = dt.datetime(day.year, day.month, day.day)
+    try:
+        return midnight.astimezone().astimezone(dt.UTC)
+    except (OverflowError, ValueError):  # the calendar's first day, before any event
+        return midnight.replace(tzinfo=dt.UTC)
 
 
 def _day_end(day: dt.date) -> dt.datetime | None:

@@ -131,14 +131,13 @@ def search(
     else:
         query = query.where(Patient.name_key >= found.low, Patient.name_key < found.high)
         if cursor:
-            key, _sep, last_id = cursor.rpartition("\x1f")
-            if not last_id.isdigit():
+            key, _sep, last_text = cursor.rpartition("\x1f")
+            last_id = limits.row_id(last_text)
+            if last_id is None:
                 raise UserError(_("This page's address is damaged; search again."))
             # Spelled out: SQL Server has no row-value comparison.
             query = query.where(
-                or_(
-                    Patient.name_key > key, and_(Patient.name_key == key, Patient.id > int(last_id))
-                )
+                or_(Patient.name_key > key, and_(Patient.name_key == key, Patient.id > last_id))
             )
         query = query.order_by(Patient.name_key, Patient.id)
         query = query.add_columns(Patient.name_key)
@@ -306,7 +305,10 @@ def purge_patient(session: Session, actor: Actor, number: str, *, confirm: str) 
                 signed=signed,
             )
         )
-    paths = list(session.scalars(select(MediaItem.path).where(MediaItem.patient_id == patient.id)))
+    rows = session.execute(
+        select(MediaItem.path, MediaItem.sha256).where(MediaItem.patient_id == patient.id)
+    ).all()
+    paths = [row.path for row in rows]
     sets = (
         session.scalar(
             select(func.count()).select_from(ImageSet).where(ImageSet.patient_id == patient.id)
@@ -327,6 +329,8 @@ def purge_patient(session: Session, actor: Actor, number: str, *, confirm: str) 
     session.execute(delete(Patient).where(Patient.id == patient.id))
     # A file another patient's row still names stays (paths are not unique in the table).
     shared = _still_named(session, paths)
+    # So do the thumbnails of a file with the same content elsewhere; the others go too.
+    hashes = {row.sha256 for row in rows} - _still_hashed(session, {row.sha256 for row in rows})
     pn = patient.personnummer
     session.commit()
     removed, left = 0, []
@@ -340,6 +344,9 @@ def purge_patient(session: Session, actor: Actor, number: str, *, confirm: str) 
             removed += images.remove(relative)
         except safefiles.FileProblem:
             left.append(relative)  # outside the folder, a link, or not removable: listed
+    from ibdesk.patients import thumbnails  # numpy and Pillow: only when purging
+
+    thumbnails.forget(hashes)
     return PurgeResult(pn, sets, len(paths), removed, left)
 
 
@@ -350,6 +357,16 @@ def _still_named(session: Session, paths: list[str]) -> set[str]:
     for start in range(0, len(unique), 500):
         chunk = unique[start : start + 500]
         found.update(session.scalars(select(MediaItem.path).where(MediaItem.path.in_(chunk))))
+    return found
+
+
+def _still_hashed(session: Session, hashes: set[str]) -> set[str]:
+    """Return those of ``hashes`` that some media row still has."""
+    found: set[str] = set()
+    unique = sorted(hashes)
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        found.update(session.scalars(select(MediaItem.sha256).where(MediaItem.sha256.in_(chunk))))
     return found
 
 
@@ -364,6 +381,20 @@ def audit_count(session: Session, number: str) -> int:
         )
         or 0
     )
+
+
+def check_set_of(session: Session, number: str, set_id: int) -> None:
+    """Refuse an image set that is not this patient's (an address naming another's set)."""
+    patient = find_patient(session, number, include_deleted=True)
+    owner = session.scalar(select(ImageSet.patient_id).where(ImageSet.id == set_id))
+    if owner != patient.id:
+        raise NotFound(
+            _(
+                "Patient %(personnummer)s has no image set %(set_id)s.",
+                personnummer=display.personnummer(patient.personnummer),
+                set_id=set_id,
+            )
+        )
 
 
 def image_set_view(session: Session, set_id: int) -> ImageSetView:
@@ -383,6 +414,7 @@ __all__ = [
     "PatientDetails",
     "PurgeResult",
     "SearchPage",
+    "check_set_of",
     "delete_patient",
     "details",
     "image_set_view",

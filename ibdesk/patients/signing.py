@@ -22,7 +22,9 @@ from ibdesk import audit, clinic_settings, safefiles
 from ibdesk.audit import Actor
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.i18n import gettext as _
-from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient, utcnow
+from ibdesk.i18n import lazy_gettext as _l
+from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient, Right, utcnow
+from ibdesk.users.rights import require
 
 MEDIA_KEYS = (
     "id",
@@ -38,6 +40,23 @@ MEDIA_KEYS = (
     "comment",
 )
 _FILE_KEYS = ("sha256", "byte_size")
+# What a change names, in words (the manifest's keys stay as they are: they are signed).
+_LABELS = {
+    "taken_on": _l("date taken"),
+    "description": _l("description"),
+    "personnummer": _l("personnummer"),
+    "id": _l("id"),
+    "kind": _l("kind"),
+    "path": _l("file name"),
+    "byte_size": _l("size in bytes"),
+    "sha256": _l("SHA-256"),
+    "width": _l("width"),
+    "height": _l("height"),
+    "bit_depth": _l("bit depth"),
+    "teeth": _l("teeth"),
+    "taken_at": _l("time taken"),
+    "comment": _l("comment"),
+}
 
 
 def _value(value: Any) -> Any:
@@ -90,7 +109,8 @@ def _record(
 
 
 def sign(session: Session, actor: Actor, set_id: int) -> ImageSet:
-    """Sign an image set: record who and when and the digest of its content."""
+    """Sign an image set: record who and when and the digest of its content (the sign right)."""
+    require(actor, Right.SIGN)
     image_set = _locked_set(session, set_id)
     if image_set.signed_at is not None:
         raise Refused(
@@ -118,7 +138,8 @@ def sign(session: Session, actor: Actor, set_id: int) -> ImageSet:
 
 
 def unsign(session: Session, actor: Actor, set_id: int, reason: str) -> ImageSet:
-    """Remove a signature so the set can be changed again; a reason is required."""
+    """Remove a signature so the set can be changed again (administrators; with a reason)."""
+    require(actor, Right.ADMINISTER)
     reason = " ".join(reason.split())
     if len(reason) < 3:
         raise UserError(_("Give a reason for unsigning (it is kept in the patient's log)."))
@@ -169,25 +190,43 @@ def _signed_manifest(session: Session, image_set: ImageSet) -> dict[str, Any] | 
 
 def _compare(signed: dict[str, Any], now: dict[str, Any]) -> list[str]:
     problems = [
-        f"The set's {key.replace('_', ' ')} changed from {signed.get(key)!r} to {now.get(key)!r}."
+        _(
+            "The set's %(field)s changed from %(before)s to %(after)s.",
+            field=_LABELS[key],
+            before=repr(signed.get(key)),
+            after=repr(now.get(key)),
+        )
         for key in ("taken_on", "description", "personnummer")
         if signed.get(key) != now.get(key)
     ]
     before = {m["id"]: m for m in signed.get("media", [])}
     after = {m["id"]: m for m in now.get("media", [])}
     for media_id in sorted(before.keys() - after.keys()):
-        problems.append(f"Media item {media_id} ({before[media_id]['path']}) was removed.")
+        path = before[media_id]["path"]
+        problems.append(_("Media item %(id)s (%(path)s) was removed.", id=media_id, path=path))
     for media_id in sorted(after.keys() - before.keys()):
-        problems.append(f"Media item {media_id} ({after[media_id]['path']}) was added.")
+        path = after[media_id]["path"]
+        problems.append(_("Media item %(id)s (%(path)s) was added.", id=media_id, path=path))
     for media_id in sorted(before.keys() & after.keys()):
         for key in MEDIA_KEYS:
-            if before[media_id].get(key) != after[media_id].get(key):
-                # A file's recorded hash or size names the file, so the change can be found.
-                named = f" ({before[media_id].get('path')})" if key in _FILE_KEYS else ""
-                problems.append(
-                    f"Media item {media_id}{named}: {key} changed from "
-                    f"{before[media_id].get(key)!r} to {after[media_id].get(key)!r}."
+            was, now_is = before[media_id].get(key), after[media_id].get(key)
+            if was == now_is:
+                continue
+            # A file's recorded hash or size names the file, so the change can be found.
+            item = (
+                _("Media item %(id)s (%(path)s)", id=media_id, path=before[media_id].get("path"))
+                if key in _FILE_KEYS
+                else _("Media item %(id)s", id=media_id)
+            )
+            problems.append(
+                _(
+                    "%(item)s: %(field)s changed from %(before)s to %(after)s.",
+                    item=item,
+                    field=_LABELS[key],
+                    before=repr(was),
+                    after=repr(now_is),
                 )
+            )
     return problems
 
 

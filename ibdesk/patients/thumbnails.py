@@ -101,6 +101,20 @@ def cache_path(sha256: str, size: int = SIZE) -> Path:
     return cache_dir() / key[:2] / f"{key}-{size}.jpg"
 
 
+def forget(hashes: set[str]) -> int:
+    """Remove every kept thumbnail and view of files with these SHA-256s; return how many."""
+    removed = 0
+    for sha256 in hashes:
+        kept = cache_path(sha256)
+        for path in kept.parent.glob(kept.name.replace(f"-{SIZE}.jpg", "-*.jpg")):
+            try:
+                path.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
+
+
 def resolve_in_folder(folder: str | None, relative: str) -> Path | None:
     """Return the file a media path names inside the image folder, or None if it is outside.
 

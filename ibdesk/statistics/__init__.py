@@ -335,7 +335,8 @@ def generate(
             counts.get(f"m{label}", Count()).live_bytes
             + counts.get(f"m{label}", Count()).deleted_bytes,
         )
-        for label in last_months(today or dt.date.today())
+        # The triggers count each file in the UTC month it was added: so do the labels.
+        for label in last_months(today or dt.datetime.now(dt.UTC).date())
     ]
     disk, message = disk_space(image_folder) if measure_disk else (None, "")
     return StatsReport(
