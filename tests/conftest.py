@@ -259,6 +259,6 @@ def cli_admin(db_url: str) -> str:
                 is_admin=True,
             )
             session.commit()
+        clisession.save(session, CLI_ADMIN)  # signed in to this database
     engine.dispose()
-    clisession.save(CLI_ADMIN)
     return CLI_ADMIN

@@ -12,7 +12,7 @@ from factories import ACTOR, USER_PASSWORD, make_patient, make_user
 from ibdesk import clients
 from ibdesk.errors import NotFound, Refused, UserError
 from ibdesk.models import LoginEvent, Right, SystemEvent, UserAccount, utcnow
-from ibdesk.users import accounts, groups, passwords
+from ibdesk.users import accounts, admins, groups, passwords
 
 
 def _logins(session: Session, name: str) -> list[LoginEvent]:
@@ -126,7 +126,7 @@ def test_the_last_enabled_administrator_is_protected(session: Session) -> None:
     make_user(session, username="admin2", is_admin=True)
     accounts.set_active(session, ACTOR, "admin1", False)
     session.commit()
-    assert accounts.count_admins(session) == 1
+    assert admins.count_admins(session) == 1
 
 
 @pytest.mark.backends("postgresql")
@@ -161,7 +161,7 @@ def test_two_administrators_disabling_each_other_at_once_leave_one(
     second.close()
     assert isinstance(outcome[0], Refused) and "no enabled administrator" in str(outcome[0])
     with Session(engine) as fresh:
-        assert accounts.count_admins(fresh) == 1
+        assert admins.count_admins(fresh) == 1
         assert accounts.get_user(fresh, "admin1").active
 
 

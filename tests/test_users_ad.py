@@ -16,7 +16,7 @@ from ibdesk import clients
 from ibdesk.audit import local_admin
 from ibdesk.errors import NotFound, Refused
 from ibdesk.models import LoginEvent, Right, SystemEvent, UserAccount
-from ibdesk.users import accounts, adaccounts, adcheck, directory, lists
+from ibdesk.users import accounts, adaccounts, adcheck, admins, directory, lists
 
 PASSWORD = adserver.PASSWORD
 CLINIC = f"CN=IB Clinic,CN=Users,{adserver.BASE_DN}"
@@ -390,3 +390,25 @@ def test_the_account_signed_in_is_the_one_the_bind_accepted(
             with contextlib.suppress(RuntimeError):  # not made: a step before failed
                 dc.tool("user", "delete", name)
         dc.tool("ou", "delete", f"OU=Elsewhere,{adserver.BASE_DN}")
+
+
+@pytest.mark.backends("sqlite")
+def test_active_directory_cannot_take_the_right_from_the_last_administrator(
+    session: Session, ad_settings: directory.ADSettings
+) -> None:
+    # adadmin is the only administrator (no local one). Before, once AD no longer made them
+    # one, the next sign-in left none, and the window opened to anyone as "setting up".
+    use(session, ad_settings)
+    assert sign_in(session, "adadmin", need=Right.ADMINISTER).ok
+    without = dataclasses.replace(ad_settings, mappings=ad_settings.mappings[:1])
+    use(session, without)
+    again = sign_in(session, "adadmin", need=Right.ADMINISTER)
+    assert again.ok, again.message
+    assert admins.count_admins(session) == 1
+    kept = session.scalar(select(SystemEvent).where(SystemEvent.action == "ad.last_admin_kept"))
+    assert kept is not None and kept.level == "warning" and "adadmin" in kept.detail
+    make_user(session, username="lokal.admin", is_admin=True)  # another administrator now
+    session.commit()
+    demoted = sign_in(session, "adadmin", need=Right.ADMINISTER)
+    assert not demoted.ok and "may not sign in here" in demoted.message
+    assert admins.count_admins(session) == 1

@@ -11,6 +11,7 @@ in, so the window stays open as before, for the wizard's step 4 to create one.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -35,7 +36,7 @@ from ibdesk.db import DatabaseError
 from ibdesk.forms.signin import ConfirmForm, SignInForm
 from ibdesk.i18n import gettext as _
 from ibdesk.models import Right
-from ibdesk.users import accounts
+from ibdesk.users import accounts, admins
 from ibdesk.users.sessions import SessionStore, WindowSession
 
 bp = Blueprint("signin", __name__, url_prefix="/signin")
@@ -83,7 +84,7 @@ def _admin_count() -> int:
     # lock for the whole request, and the wizard writes through a connection of its own.
     engine = web.database().ready_engine().execution_options(ibdesk_read_only=True)
     with Session(engine) as session:
-        return accounts.count_admins(session)
+        return admins.count_admins(session)
 
 
 def _no_administrator() -> bool:
@@ -106,11 +107,31 @@ def _unreachable() -> bool:
     return False
 
 
+def _still_allowed(sent: str | None, found: WindowSession | None) -> WindowSession | None:
+    """Return the session with the account's rights as they are now, or end it.
+
+    An account disabled, locked, deleted or no longer an administrator (from the command
+    line, or another administrator's window) loses its window session at its next click.
+    """
+    if found is None:
+        return None
+    try:
+        engine = web.database().ready_engine().execution_options(ibdesk_read_only=True)
+        with Session(engine) as session:
+            rights = accounts.rights_now(session, found.user_id, found.username)
+    except (DatabaseError, SQLAlchemyError):
+        return found  # the pages say what is wrong with the database
+    if Right.ADMINISTER.value not in rights:
+        store().end(sent)
+        return None
+    return found if rights == found.rights else dataclasses.replace(found, rights=rights)
+
+
 def _gate() -> BaseResponse | None:
     if getattr(g, "ibdesk_refused", False) or not getattr(g, "ibdesk_authenticated", False):
         return None
     sent = request.cookies.get(cookie_name())
-    g.ibdesk_signed_in = store().get(sent)
+    g.ibdesk_signed_in = _still_allowed(sent, store().get(sent))
     endpoint = request.endpoint
     if (
         g.ibdesk_signed_in is not None
@@ -269,18 +290,12 @@ def confirm_submit() -> tuple[str, int] | BaseResponse:
     if not form.validate_on_submit():
         return render_template("signin/confirm.html", form=form, load_htmx=True), 422
     session = web.db_session()
-    user = accounts.find_user(session, found.username)
-    ok = user is not None and accounts.check_password(session, user, form.password.data or "")
-    audit.login_event(
-        session,
-        found.username,
-        audit.this_machine(),
-        success=ok,
-        reason="password confirmed" if ok else "wrong password when confirming",
+    problem = accounts.confirm_password(
+        session, found.username, form.password.data or "", audit.this_machine()
     )
     session.commit()
-    if not ok:
-        form.password.errors = [accounts.wrong_message()]
+    if problem:
+        form.password.errors = [problem]
         return render_template("signin/confirm.html", form=form, load_htmx=True), 401
     store().refresh(found.id)
     return go(_next_target(form.next.data))

@@ -142,7 +142,7 @@ def users_command(runtime: Runtime, search: str, as_json: bool) -> None:
     found = directory.find_users(_signed_in_settings(runtime), search)
     rows = [dataclasses.asdict(u) for u in found]
     lines = [
-        f"{u.username:<24} {u.display_name:<32} {'disabled' if u.disabled else ''}".rstrip()
+        f"{u.username:<24} {u.display_name:<32} {_('disabled') if u.disabled else ''}".rstrip()
         for u in found
     ]
     emit(rows, as_json, "\n".join(lines) or _("No Active Directory user matches."))

@@ -19,12 +19,12 @@ from ibdesk.errors import Refused, UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.models import Right, UserAccount
-from ibdesk.users import accounts, clisession, groups, lists, recovery
+from ibdesk.users import accounts, admins, clisession, groups, lists, recovery
 
 
 def _read_password(prompt: str, from_stdin: bool, *, confirm: bool = False) -> str:
     if from_stdin:
-        return sys.stdin.readline().rstrip("\n")
+        return sys.stdin.readline().rstrip("\r\n")  # a file saved on Windows ends in CR LF
     value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
     return value
 
@@ -55,7 +55,7 @@ def login(runtime: Runtime, username: str, password_stdin: bool) -> None:
         if outcome.user is None:
             raise Refused(outcome.message)
         name = outcome.user.username
-    found = clisession.save(name)
+        found = clisession.save(session, name)
     click.echo(
         _(
             "Signed in as %(name)s until %(time)s.",
@@ -102,9 +102,11 @@ def list_users(runtime: Runtime, search: str, page: int, as_json: bool) -> None:
         runtime.signed_in(session)
         listing = lists.list_users(session, search, page)
         rows = [_user_dict(u) for u in listing.rows]
+    enabled, disabled, locked = _("enabled"), _("disabled"), _("locked")
+    width = max(len(enabled), len(disabled))
     lines = [
-        f"{r['username']:<24} {'enabled' if r['active'] else 'disabled':<9}"
-        f"{' locked' if r['locked'] else ''} {', '.join(r['groups'])}"
+        f"{r['username']:<24} {enabled if r['active'] else disabled:<{width}}"
+        f"{' ' + locked if r['locked'] else ''} {', '.join(r['groups'])}"
         for r in rows
     ]
     lines.append(
@@ -138,7 +140,7 @@ def add(
         # The very first administrator can be made at the server without signing in.
         actor = (
             local_admin()
-            if accounts.count_admins(session) == 0 and admin
+            if admins.count_admins(session) == 0 and admin
             else runtime.signed_in(session)
         )
         password = _read_password(_("Password"), password_stdin, confirm=True)

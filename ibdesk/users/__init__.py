@@ -1,6 +1,7 @@
 """Users and user groups: accounts, passwords, lockout, rights and sign-in.
 
-``accounts`` holds accounts and the sign-in check, ``passwords`` the password rule and
+``accounts`` holds accounts and the sign-in check, ``admins`` the administrators who must
+remain, ``passwords`` the password rule and
 hashing, ``groups`` the groups and their rights, ``rights`` the check every client call
 makes. The names most callers need are importable from here.
 """
@@ -11,12 +12,12 @@ from ibdesk.models import Right, UserAccount, UserGroup
 from ibdesk.users.accounts import (
     LoginOutcome,
     authenticate,
-    count_admins,
     create_user,
     find_user,
     get_user,
     normalize_username,
 )
+from ibdesk.users.admins import count_admins
 from ibdesk.users.rights import actor_for, require
 
 __all__ = [

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ibdesk import audit
@@ -22,9 +22,9 @@ from ibdesk.models import (
     Right,
     UserAccount,
     UserGroup,
-    user_group_member,
     utcnow,
 )
+from ibdesk.users.admins import admins_before, protect_last_admin
 from ibdesk.users.passwords import (
     check_rule,
     dummy_verify,
@@ -74,7 +74,9 @@ def get_group(session: Session, name: str) -> UserGroup:
 
 
 def _groups_named(session: Session, names: list[str] | tuple[str, ...]) -> list[UserGroup]:
-    return [get_group(session, name) for name in names]
+    # Once each, however often named ("Clinicians" and "clinicians" are one group).
+    found = {group.id: group for group in (get_group(session, name) for name in names)}
+    return list(found.values())
 
 
 def administrators_group(session: Session) -> UserGroup:
@@ -142,53 +144,6 @@ def create_user(
 
 def _changes_text(changes: dict[str, list[Any]]) -> str:
     return "; ".join(f"{key} {before!r} → {after!r}" for key, (before, after) in changes.items())
-
-
-def _admin_ids(session: Session) -> set[int]:
-    query = (
-        select(UserAccount.id)
-        .join(user_group_member, user_group_member.c.user_id == UserAccount.id)
-        .join(GroupRight, GroupRight.group_id == user_group_member.c.group_id)
-        .where(GroupRight.right_name == Right.ADMINISTER.value, UserAccount.active.is_(True))
-    )
-    return set(session.scalars(query))
-
-
-def count_admins(session: Session) -> int:
-    """Return how many enabled accounts have the administer right."""
-    return len(_admin_ids(session))
-
-
-# One key for every change that may take the administer right away (PostgreSQL advisory lock).
-_ADMIN_CHANGE_LOCK = 0x1B_AD_0001
-
-
-def admins_before(session: Session) -> bool:
-    """Return whether an enabled administrator exists (before a change that may remove one).
-
-    Changes that may remove an administrator take turns until their commit: two
-    administrators disabling each other at the same moment would otherwise each see the
-    other still enabled, and leave none. (SQLite lets one writer at a time anyway.)
-    """
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(_ADMIN_CHANGE_LOCK)))
-    elif dialect == "mssql":
-        session.execute(text("SELECT COUNT(*) FROM user_account WITH (TABLOCKX, HOLDLOCK)"))
-    session.flush()
-    return bool(_admin_ids(session))
-
-
-def protect_last_admin(session: Session, had_admins: bool) -> None:
-    """Refuse (before commit) a change that removed the last enabled administrator."""
-    session.flush()
-    if had_admins and not _admin_ids(session):
-        raise Refused(
-            _(
-                "That would leave no enabled administrator, and nobody could sign in to "
-                "ImageBank SysAdmin; make another administrator first."
-            )
-        )
 
 
 def edit_user(
@@ -282,13 +237,17 @@ def set_password(session: Session, actor: Actor, username: str, password: str) -
 def unlock(session: Session, actor: Actor, username: str) -> UserAccount:
     """Lift an account's lockout (recorded in the login log and the system log)."""
     user = get_user(session, username)
-    was_locked = user.locked_until is not None
+    was_locked, failures = user.locked_until is not None, user.failed_count
     _clear_failures(user)
     if was_locked:
         audit.login_event(
             session, user.username, actor.machine, success=False, reason=f"unlocked by {actor.user}"
         )
         audit.system_event(session, actor, "user.unlock", f"{user.username}: locked True → False")
+    elif failures:  # not locked yet, but the count of failed attempts starts again
+        audit.system_event(
+            session, actor, "user.unlock", f"{user.username}: failed attempts {failures} → 0"
+        )
     return user
 
 
@@ -402,6 +361,7 @@ def authenticate(
         dummy_verify()
         reason = "unknown user"
     elif user.source != AccountSource.LOCAL.value:
+        dummy_verify()  # as slow as a wrong password: the answer tells no account apart
         reason = "account is managed in Active Directory"
     elif is_locked(user, now):
         reason, message = "account locked", locked_message()
@@ -449,6 +409,43 @@ def _upgraded(user: UserAccount, password: str) -> bool:
         return False
     user.password_hash, user.legacy_md5 = upgraded, None
     return True
+
+
+def rights_now(session: Session, user_id: int, username: str) -> frozenset[str]:
+    """Return what an account may do now: nothing once it is gone, disabled or locked.
+
+    The id and the name must both match: after a switch to another database, the same id
+    may be somebody else.
+    """
+    user = session.get(UserAccount, user_id)
+    if user is None or user.username != username or not user.active or is_locked(user):
+        return frozenset()
+    return user.rights
+
+
+def confirm_password(
+    session: Session, username: str, password: str, machine: str, *, now: dt.datetime | None = None
+) -> str:
+    """Check a signed-in person's password again; return "" or why not (in the login log).
+
+    As strict as signing in: a disabled or locked account is refused, and each wrong
+    password counts towards the lockout, so a window left open cannot be used to guess.
+    """
+    now = now or utcnow()
+    user = find_user(session, username)
+    message, reason = "", "password confirmed"
+    if user is None or not user.active:
+        message, reason = _("This account is disabled; ask an administrator."), "account disabled"
+    elif is_locked(user, now):
+        message, reason = locked_message(), "account locked"
+    elif not check_password(session, user, password):
+        message, reason = wrong_message(), "wrong password when confirming"
+        if user.source == AccountSource.LOCAL.value:
+            _record_failure(session, user, machine, now)
+            if is_locked(user, now):
+                message = locked_message()
+    audit.login_event(session, username, machine, success=not message, reason=reason)
+    return message
 
 
 def check_password(session: Session, user: UserAccount, password: str) -> bool:

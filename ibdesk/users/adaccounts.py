@@ -21,7 +21,13 @@ from ibdesk.errors import NotFound, UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.models import AccountSource, Right, UserAccount, UserGroup, utcnow
 from ibdesk.users import directory
-from ibdesk.users.accounts import LoginOutcome, find_user, refusal, values
+from ibdesk.users.accounts import (
+    LoginOutcome,
+    find_user,
+    refusal,
+    values,
+)
+from ibdesk.users.admins import admins_before, count_admins
 
 
 def _group(session: Session, name: str) -> UserGroup | None:
@@ -133,7 +139,25 @@ def authenticate(
     user = row
     before = values(user)
     user.display_name = person.display_name[:200] or user.display_name
+    admins, held = admins_before(session), list(user.groups)
     user.groups = mapped_groups(session, settings, person.groups, machine)
+    session.flush()
+    if admins.any and not count_admins(session):
+        # Active Directory took the right from the last administrator: keep it, or the
+        # window would open to anyone (no administrator means setting up).
+        user.groups = held
+        audit.system_event(
+            session,
+            Actor(user="Active Directory", machine=machine),
+            "ad.last_admin_kept",
+            _(
+                "Active Directory no longer makes %(user)s an administrator, but %(user)s is "
+                "the last one and keeps the right; make another administrator, then sign "
+                "in as %(user)s again.",
+                user=user.username,
+            ),
+            level="warning",
+        )
     changes = audit.diff(before, values(user))
     if changes:
         text = "; ".join(f"{k} {b!r} → {a!r}" for k, (b, a) in changes.items())

@@ -8,11 +8,13 @@ no password, and it is only good for a signed-in account that is still enabled.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from ibdesk import config, private
@@ -34,21 +36,35 @@ def session_path() -> Path:
 
 @dataclass(frozen=True)
 class CliSession:
-    """Who signed in on the command line, and until when."""
+    """Who signed in on the command line, to which database, and until when."""
 
     username: str
     expires_at: dt.datetime
+    database: str = ""  # database_key of the database signed in to
 
 
-def save(username: str, now: dt.datetime | None = None) -> CliSession:
-    """Write the sign-in file (readable by this operating-system account only)."""
+def database_key(session: Session) -> str:
+    """Name the database a session works on (its address, no password), as a digest."""
+    bind = session.get_bind()
+    url = bind.engine.url if isinstance(bind, Connection) else bind.url
+    if url.get_backend_name() == "sqlite" and url.database:
+        url = url.set(database=os.path.realpath(url.database))
+    shown = url.render_as_string(hide_password=True)
+    return hashlib.sha256(shown.encode()).hexdigest()
+
+
+def save(session: Session, username: str, now: dt.datetime | None = None) -> CliSession:
+    """Write the sign-in file (readable by this operating-system account only).
+
+    The sign-in holds for the database it was made in only: an account of the same name in
+    another database (one anybody can create) is not this one.
+    """
     now = now or dt.datetime.now(dt.UTC)
-    found = CliSession(username, now + LIFETIME)
+    found = CliSession(username, now + LIFETIME, database_key(session))
     path = session_path()
     private.make_folder(path.parent)
-    config.write_private(
-        path, json.dumps({"user": username, "expires": found.expires_at.isoformat()})
-    )
+    data = {"user": username, "expires": found.expires_at.isoformat(), "database": found.database}
+    config.write_private(path, json.dumps(data))
     return found
 
 
@@ -56,7 +72,11 @@ def load(now: dt.datetime | None = None) -> CliSession | None:
     """Return the command line's live sign-in, or None (none, expired or unreadable)."""
     try:
         data = json.loads(session_path().read_text(encoding="utf-8"))
-        found = CliSession(str(data["user"]), dt.datetime.fromisoformat(data["expires"]))
+        found = CliSession(
+            str(data["user"]),
+            dt.datetime.fromisoformat(data["expires"]),
+            str(data.get("database", "")),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if (now or dt.datetime.now(dt.UTC)) >= found.expires_at:
@@ -78,6 +98,13 @@ def signed_in_actor(session: Session, need: Right) -> Actor:
     found = load()
     if found is None:
         raise Refused(_("Sign in first with: ibdesk login"))
+    if found.database != database_key(session):
+        raise Refused(
+            _(
+                "You signed in to another database; sign in to this one with: ibdesk login "
+                "(with the same --db)."
+            )
+        )
     user = accounts.find_user(session, found.username)
     if user is None or not user.active or accounts.is_locked(user):
         forget()

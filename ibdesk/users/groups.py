@@ -11,7 +11,8 @@ from ibdesk.errors import Refused, UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.models import GroupRight, Right, UserAccount, UserGroup
-from ibdesk.users.accounts import admins_before, get_group, protect_last_admin
+from ibdesk.users.accounts import get_group
+from ibdesk.users.admins import admins_before, protect_last_admin
 
 RIGHT_LABELS = {
     Right.VIEW_PATIENTS: _l("View patients"),

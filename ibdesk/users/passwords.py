@@ -97,8 +97,13 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
-    """Return whether the password matches the stored hash (False for no hash)."""
+    """Return whether the password matches the stored hash (False for no hash).
+
+    No hash (a converted 1.2 account before its first sign-in) takes the time of a check
+    too, so that how fast the answer comes tells no account apart.
+    """
     if not stored_hash:
+        dummy_verify()
         return False
     try:
         return _hasher.verify(stored_hash, normalize(password))

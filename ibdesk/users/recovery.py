@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import audit, clinic_settings
+from ibdesk import audit, clinic_settings, limits
 from ibdesk.audit import Actor
 from ibdesk.errors import Refused
 from ibdesk.i18n import gettext as _
@@ -42,7 +42,7 @@ def recover(session: Session, actor: Actor, username: str, password: str) -> Non
 def unacknowledged(session: Session) -> list[SystemEvent]:
     """Return the recoveries an administrator has not acknowledged yet."""
     seen = clinic_settings.get(session, ACKNOWLEDGED)
-    last = int(seen) if seen and seen.isdigit() else 0
+    last = (limits.row_id(seen) if seen else None) or 0
     query = (
         select(SystemEvent)
         .where(SystemEvent.action == ACTION, SystemEvent.id > last)
