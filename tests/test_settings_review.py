@@ -285,3 +285,14 @@ def test_a_login_is_refused_when_public_keeps_its_create_right(db_url: str, back
             conn.execute(text(f"DROP OWNED BY {admin_login}"))
             conn.execute(text(f"DROP ROLE IF EXISTS {admin_login}"))
         admin.dispose()
+
+
+@pytest.mark.parametrize("folder", ["/etc", "/", "/usr/lib"])
+def test_an_sqlite_database_is_never_made_in_a_system_folder(folder: str) -> None:
+    # The fuzz test, run as root, once made /etc/e06133.sqlite3 through the window.
+    spec = connection.ServerSpec("sqlite", folder=folder)
+    with pytest.raises(UserError, match="cannot be used as the database folder"):
+        spec.check()
+    with pytest.raises(UserError, match="cannot be used as the database folder"):
+        dbadmin.create_database(spec, "Kliniken")
+    assert not Path(folder, "Kliniken.sqlite3").exists()

@@ -21,6 +21,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 
+from ibdesk import limits
 from ibdesk.errors import UserError
 from ibdesk.forms import DomainCheck
 from ibdesk.i18n import gettext as _
@@ -139,7 +140,7 @@ class ServerForm(FlaskForm):
     def validate_port(self, field: Field) -> None:
         """Accept an empty port or a number from 1 to 65535."""
         value = (field.data or "").strip()
-        if self._server() and value and not (value.isdigit() and 0 < int(value) < 65536):
+        if self._server() and value and not 0 < (limits.row_id(value) or 0) < 65536:
             raise ValidationError(_("The port must be a number from 1 to 65535."))
 
     def validate_user(self, field: Field) -> None:
@@ -174,7 +175,7 @@ class ServerForm(FlaskForm):
         spec = ServerSpec(
             backend=self.backend.data or "",
             host=(self.host.data or "") if server else "",
-            port=int(port) if server and port.isdigit() else None,
+            port=limits.row_id(port) if server else None,
             instance=(self.instance.data or "") if self.backend.data == "mssql" else "",
             user=(self.user.data or "") if server else "",
             password=(self.password.data or kept_password) if server else "",

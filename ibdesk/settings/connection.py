@@ -17,7 +17,7 @@ from urllib.parse import quote_plus
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from ibdesk import config, display, folders
+from ibdesk import config, display, folders, limits
 from ibdesk.db import BACKENDS, DatabaseError, display_url, parse_odbc, server_info
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
@@ -59,7 +59,10 @@ class ServerSpec:
         if self.backend == "sqlite":
             if not self.folder.strip():
                 raise UserError(_("Choose the folder for the SQLite database."))
-            return replace(self, folder=str(folders.expand(self.folder.strip())))
+            folder = folders.expand(self.folder.strip())
+            # Not /etc, C:\Windows or the root of a disk: the database holds patient data.
+            folders.refuse_dangerous(folder, _("database folder"))
+            return replace(self, folder=str(folder))
         host = self.host.strip()
         instance = self.instance.strip()
         if "\\" in host and not instance:
@@ -257,7 +260,7 @@ def spec_from_url(target: URL | str) -> ServerSpec:
     server = _field(fields, "SERVER", parsed.host or "")
     host, _comma, port = server.partition(",")
     host, _backslash, instance = host.partition("\\")
-    if port and not port.strip().isdigit():
+    if port and limits.row_id(port.strip()) is None:
         raise UserError(_("The port must be a number from 1 to 65535."))
     return ServerSpec(
         "mssql",
