@@ -304,20 +304,21 @@ class Describer:
 
 
 # The login log keeps stable English words (scripts and the CSV read them); the page shows
-# them in the reader's language.
-LOGIN_REASONS = {
-    "unknown user": _l("unknown user"),
-    "wrong password": _l("wrong password"),
-    "account locked": _l("account locked"),
-    "account disabled": _l("account disabled"),
-    "account is managed in Active Directory": _l("account is managed in Active Directory"),
-    "Active Directory": _l("Active Directory"),
-    "signed out": _l("signed out"),
-    "password confirmed": _l("password confirmed"),
-    "wrong password when confirming": _l("wrong password when confirming"),
-    "converted from 1.2": _l("converted from 1.2"),
-}
+# them in the reader's language. Each reason the program writes, as a pattern.
 _LOGIN_PATTERNS = (
+    (re.compile("unknown user"), _l("unknown user")),
+    (re.compile("wrong password"), _l("wrong password")),
+    (re.compile("account locked"), _l("account locked")),
+    (re.compile("account disabled"), _l("account disabled")),
+    (
+        re.compile("account is managed in Active Directory"),
+        _l("account is managed in Active Directory"),
+    ),
+    (re.compile("Active Directory"), _l("Active Directory")),
+    (re.compile("signed out"), _l("signed out")),
+    (re.compile("password confirmed"), _l("password confirmed")),
+    (re.compile("wrong password when confirming"), _l("wrong password when confirming")),
+    (re.compile(r"converted from 1\.2"), _l("converted from 1.2")),
     (re.compile(r"unlocked by (?P<who>.+)"), _l("unlocked by %(who)s")),
     (
         re.compile(r"locked after (?P<count>\d+) failed attempts"),
@@ -329,9 +330,6 @@ _LOGIN_PATTERNS = (
 
 def login_reason(reason: str) -> str:
     """Return a login log reason in the reader's language (unknown ones as they are)."""
-    known = LOGIN_REASONS.get(reason)
-    if known is not None:
-        return str(known)
     if reason.startswith("AD: "):  # what Active Directory answered ("AD: wrong password")
         return "AD: " + login_reason(reason[4:])
     for pattern, words in _LOGIN_PATTERNS:

@@ -266,7 +266,7 @@ def install_license(
     data: bytes,
     actor: Actor,
     *,
-    name: str | None = None,
+    name: str = "",
     today: dt.date | None = None,
 ) -> LicenseInfo:
     """Validate a license file and make it current; refuse with one sentence, changing nothing."""
