@@ -26,11 +26,11 @@ from exportclinic import Clinic, clinic, png, standard_patient, xray16
 from ibdesk.audit import Actor
 from ibdesk.cli import main
 from ibdesk.db import make_engine
-from ibdesk.export import ExportOptions, Selection, export_patients
+from ibdesk.export import ExportOptions, ExportSummary, Selection, export_patients
 from ibdesk.export.manifest import MANIFEST, lock, read
 from ibdesk.export.patient_xml import schema
 from ibdesk.models import MediaItem, SystemEvent
-from ibdesk.progress import Progress, run_to_end
+from ibdesk.progress import Job, Progress, run_to_end
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -208,18 +208,16 @@ def test_kill_9_in_the_middle_then_rerun_completes(
     assert _assert_every_final_file_is_complete(out, c, session) == 6 * 4
 
 
-@LINUX_PROC
-@pytest.mark.backends("sqlite")
-def test_closing_the_job_shuts_the_worker_processes_down(
-    engine: Engine, session: Session, tmp_path: Path, out: Path
-) -> None:
+def _running_export(
+    engine: Engine, session: Session, tmp_path: Path, out: Path, patients: int, images: int
+) -> tuple[Job[ExportSummary], set[int]]:
+    """Start an export on two workers; return it after its first file, with the workers."""
     import multiprocessing.forkserver as forkserver
 
     c = clinic(session, tmp_path)
-    for _ in range(4):
-        patient = c.patient()
-        image_set = c.image_set(patient)
-        for k in range(3):
+    for _ in range(patients):
+        image_set = c.image_set(c.patient())
+        for k in range(images):
             c.add(image_set, "intraoral", png(xray16(300, 300, seed=k)), f"{k}.png")
     job = export_patients(
         engine, Selection.all_patients(), ExportOptions(to=out, jobs=2), Actor("admin")
@@ -229,6 +227,15 @@ def test_closing_the_job_shuts_the_worker_processes_down(
     assert server is not None
     workers = descendants(server)
     assert workers
+    return job, workers
+
+
+@LINUX_PROC
+@pytest.mark.backends("sqlite")
+def test_closing_the_job_shuts_the_worker_processes_down(
+    engine: Engine, session: Session, tmp_path: Path, out: Path
+) -> None:
+    job, workers = _running_export(engine, session, tmp_path, out, patients=4, images=3)
     started = time.monotonic()
     job.close()
     assert time.monotonic() - started < 30
@@ -249,21 +256,7 @@ def test_a_worker_killed_midway_costs_no_file(
     # A worker dies (the kernel's OOM killer, an operator's kill): the files it and its pool
     # held are encoded again in a new pool, and that new pool is not shut down when the old
     # pool's other broken files come in.
-    import multiprocessing.forkserver as forkserver
-
-    c = clinic(session, tmp_path)
-    for _ in range(6):
-        image_set = c.image_set(c.patient())
-        for k in range(4):
-            c.add(image_set, "intraoral", png(xray16(400, 400, seed=k)), f"{k}.png")
-    job = export_patients(
-        engine, Selection.all_patients(), ExportOptions(to=out, jobs=2), Actor("admin")
-    )
-    next(e for e in job if isinstance(e, Progress) and e.done >= 1)
-    server: int | None = getattr(forkserver._forkserver, "_forkserver_pid", None)
-    assert server is not None
-    workers = descendants(server)
-    assert workers
+    job, workers = _running_export(engine, session, tmp_path, out, patients=6, images=4)
     os.kill(min(workers), signal.SIGKILL)
     summary, log = run_to_end(job)
     problems = [line.text for line in log if line.level == "error"]
