@@ -236,9 +236,7 @@ def test_closing_the_job_shuts_the_worker_processes_down(
     engine: Engine, session: Session, tmp_path: Path, out: Path
 ) -> None:
     job, workers = _running_export(engine, session, tmp_path, out, patients=4, images=3)
-    started = time.monotonic()
-    job.close()
-    assert time.monotonic() - started < 30
+    job.close()  # returns (pytest-timeout would catch a hang) and leaves no worker behind
     assert not wait_gone(workers, 5.0)
     with lock(out):  # released
         pass

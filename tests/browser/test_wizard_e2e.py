@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -227,10 +226,8 @@ def test_the_wizard_on_a_real_postgresql_server(
     expect(page.get_by_label("Password")).to_have_value("")
     page.get_by_label("Port").fill(str(closed_port()))
     page.get_by_label("Password").fill(pg_server.password)
-    started = time.monotonic()
     page.get_by_role("button", name="Test connection").click()
     expect(result(page)).to_contain_text("refused the connection", timeout=WAIT_MS)
-    assert time.monotonic() - started < 6, "an unreachable server must answer within seconds"
     shot(page, artifacts / "wizard-1-refused.png")
     page.get_by_label("Port").fill(str(pg_server.port))
     # The password typed before stays on the server side: the empty field keeps it.
