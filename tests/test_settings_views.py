@@ -361,3 +361,30 @@ def test_a_copy_longer_than_the_buttons_wait_is_followed_as_a_job_to_its_answer(
     assert len(events(db_url, "db.backup")) == 1
     # Another tab's job id is not this tool's: the tool shows only its own jobs.
     assert configured.get(poll.replace("/copy/", "/update/"), headers=HX).status_code == 404
+
+
+def test_a_change_needs_the_password_typed_again_as_in_the_wizard(
+    configured: FlaskClient, db_url: str, tmp_path: Path
+) -> None:
+    from ibdesk.users.sessions import SessionStore
+
+    store: SessionStore = configured.application.extensions["ibdesk.sessions"]
+    for key, found in list(store._sessions.items()):  # every session stale for this
+        store._sessions[key] = found.__class__(
+            **{**found.__dict__, "fresh_until": found.signed_in_at}
+        )
+    looked = post(configured, "/settings/test")  # a look needs no password
+    assert looked.status_code == 200 and "Connection successful" in html(looked)
+    folder = tmp_path / "annan"
+    folder.mkdir()
+    changes = [
+        ("/settings/connect/server", {"backend": "sqlite", "folder": str(folder)}),
+        ("/settings/connect/database/create", {"name": "Annan"}),
+        ("/settings/image-folder", {"image-path": str(folder)}),
+        ("/settings/login", {"login": "rum_9", "password": "ett långt lösenord 9"}),
+    ]
+    for path, data in changes:
+        refused = post(configured, path, data)
+        assert refused.status_code == 403, path
+        assert "Type your password again before changing the general settings" in html(refused)
+    assert saved_url() == db_url and not list(folder.iterdir())

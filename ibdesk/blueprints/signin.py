@@ -245,6 +245,7 @@ def stale_answer() -> Any | None:
         "conversion": _("Type your password again before converting ImageBank 1.2 data."),
         "backup": _("Type your password again before restoring a backup."),
         "wizard": _("Type your password again before changing the clinic's setup."),
+        "settings": _("Type your password again before changing the general settings."),
     }
     message = messages.get(
         request.blueprint or "",
