@@ -151,6 +151,14 @@ def is_folder(path: Path | str) -> bool:
         return False
 
 
+def is_file(path: Path | str) -> bool:
+    """Return whether a typed path names a reachable file (a name too long is not one)."""
+    try:
+        return Path(path).expanduser().is_file()
+    except (OSError, ValueError, RuntimeError):  # too long, no way in, ~nobody: not a file
+        return False
+
+
 def exists(path: Path | str) -> bool:
     """Return whether anything can be reached under a typed path (a name too long cannot)."""
     try:

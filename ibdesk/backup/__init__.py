@@ -46,7 +46,7 @@ def init(repository: str, image_folder: Path | None = None) -> InitResult:
     password = store.make_password()
     restic = Restic(repository, store.password_path())
     created = False
-    if store.is_local(repository) and not (Path(repository) / "config").exists():
+    if store.is_local(repository) and not folders.exists(Path(repository) / "config"):
         Path(repository).parent.mkdir(parents=True, exist_ok=True)
         restic.run(["init"])
         created = True

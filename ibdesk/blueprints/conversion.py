@@ -7,13 +7,12 @@ the one registry. Reports are kept in the database and offered for download.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response
 from sqlalchemy import Engine
 
-from ibdesk import conversion, web
+from ibdesk import conversion, folders, web
 from ibdesk.audit import Actor
 from ibdesk.blueprints import TabPage, is_htmx, signin
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
@@ -38,7 +37,7 @@ def source_url(form: SourceForm) -> str:
     backend = form.backend.data or "mssql"
     database = (form.database.data or "").strip()
     if backend == "sqlite":
-        path = Path(database).expanduser()
+        path = folders.expand(database)
         spec = ServerSpec("sqlite", folder=str(path.parent))
         built = server_url(spec, path.name)
     else:

@@ -184,8 +184,8 @@ def choose_folder() -> tuple[str, int]:
             )
         )
     form = ExportForm()
-    typed = Path(form.to.data or "").expanduser()
-    chosen = chooser(str(typed) if form.to.data and typed.is_dir() else "")
+    typed = form.to.data or ""
+    chosen = chooser(str(folders.expand(typed)) if typed and folders.is_folder(typed) else "")
     if chosen:
         form.to.data = chosen
         form.to.raw_data = [chosen]

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from ibdesk import folders
 from ibdesk.db import display_url, explain
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
@@ -144,7 +145,7 @@ def _readonly_engine(url: str) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         path = parsed.database or ""
-        if not path or not Path(path).is_file():
+        if not path or not folders.is_file(path):
             raise UserError(_("The 1.2 database file %(path)s does not exist.", path=path))
         return create_engine(_sqlite_readonly_url(path))
     try:
@@ -217,7 +218,7 @@ class Source:
 def open_source(url: str, images: str | Path) -> Source:
     """Open a 1.2 installation read-only, or say in one sentence why it cannot be."""
     folder = Path(images)
-    if not folder.is_dir():
+    if not folders.is_folder(folder):
         raise UserError(_("The 1.2 image folder %(path)s does not exist.", path=str(folder)))
     engine = _readonly_engine(url)
     try:

@@ -56,9 +56,9 @@ class VerifyReport:
 def verify_export(folder: Path) -> Job[VerifyReport]:
     """Check that the folder is an export folder now; return the job that checks every file."""
     folder = folders.expand(folder)
-    if not folder.is_dir():
+    if not folders.is_folder(folder):
         raise UserError(gettext("%(folder)s is not a folder.", folder=folder))
-    if not (folder / manifest.MANIFEST).is_file():
+    if not folders.is_file(folder / manifest.MANIFEST):
         raise UserError(
             _(
                 "%(folder)s has no %(MANIFEST)s; it is not an ibdesk export "

@@ -8,7 +8,6 @@ patient's normalised personnummer, which the domain reads from the database.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from flask_babel import LazyString
@@ -18,7 +17,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, NumberRange, ValidationError
 from wtforms.widgets import NumberInput
 
-from ibdesk import limits
+from ibdesk import folders, limits
+from ibdesk.errors import UserError
 from ibdesk.export import default_jobs
 from ibdesk.forms import FullPath, QueryForm, search_field
 from ibdesk.i18n import lazy_gettext as _l
@@ -129,7 +129,11 @@ class ExportForm(FlaskForm):
 
     def validate_to(self, field: StringField) -> None:
         """Refuse a relative path: it would mean a folder inside the program's own folder."""
-        if field.data and not Path(field.data).expanduser().is_absolute():
+        try:
+            typed = folders.expand(field.data or "")
+        except UserError as error:
+            raise ValidationError(str(error)) from None
+        if field.data and not typed.is_absolute():
             raise ValidationError(
                 _l("Give the folder's whole path, for example E:\\Export or /media/usb/export.")
             )

@@ -380,7 +380,7 @@ def mssql_attach_statement(database: str, mdf: str, ldf: str | None) -> str:
 
 def attach_sqlite(path: Path) -> URL:
     """Check that a SQLite file is an ImageBank 2.1 database; return its URL to use."""
-    if not path.is_file():
+    if not folders.is_file(path):
         raise UserError(_("%(path)s is not a file; choose the ImageBank database file.", path=path))
     target = URL.create("sqlite+pysqlite", database=str(path.resolve()))
     status = test_database(target)
