@@ -120,6 +120,11 @@ def test_verify_reports_every_kind_of_damage(
     assert f"{other.personnummer}/patient.xml has changed" in problems
     assert "200001019999 is a patient folder the manifest does not list" in problems
     assert "does not match its manifest" in result.stderr
+    swedish = CliRunner().invoke(
+        main, ["--db", url, "export", "verify", str(out), "--json"], env={"LANG": "sv_SE.UTF-8"}
+    )
+    found = "\n".join(json.loads(swedish.stdout)["problems"])
+    assert f"{jp2s[1]} saknas." in found and "is missing" not in found
 
     bare = run("export", "verify", str(out / "200001019999"))
     assert bare.exit_code == 1 and "no manifest.sha256" in bare.stderr

@@ -327,7 +327,11 @@ def update_submit(flow: str) -> tuple[str, int] | Response:
 
 
 def _server_label(spec: connection.ServerSpec) -> str:
-    return spec.label or connection.BACKEND_LABELS[spec.backend]
+    if spec.label:
+        return spec.label
+    if spec.backend == "sqlite":
+        return _("SQLite (embedded)")
+    return connection.BACKEND_LABELS[spec.backend]
 
 
 def _use(flow: str, state: Flow, target: str, said: str) -> tuple[str, int] | Response:

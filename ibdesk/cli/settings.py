@@ -77,7 +77,7 @@ def upgrade(
         backup_to or backups.default_backup_folder(),
         backed_up_on_server=backed_up_on_server,
     )
-    outcome = drive(job, "Updating", quiet=True)
+    outcome = drive(job, _("Updating"), quiet=True)
     if outcome.backup is not None:
         click.echo(
             _(
@@ -91,7 +91,7 @@ def upgrade(
     if result.changed:
         text = _(
             "Schema upgraded from %(value)s to %(to_revision)s.",
-            value=result.from_revision or "empty",
+            value=result.from_revision or _("empty"),
             to_revision=result.to_revision,
         )
     else:
@@ -184,7 +184,7 @@ def test_connection(runtime: Runtime, **values: Any) -> None:
 def list_databases(runtime: Runtime, as_json: bool, **values: Any) -> None:
     """List the databases on the server (SQLite: the database files in the folder)."""
     names = dbadmin.list_databases(_spec(runtime, values))
-    emit(names, as_json, "\n".join(names) or "No databases.")
+    emit(names, as_json, "\n".join(names) or _("No databases."))
 
 
 @db_group.command("create")
@@ -252,7 +252,7 @@ def attach(
         if not name:
             raise UserError(_("Name the new database with --name."))
         job = attaching.attach_dump_job(spec, dump, name, actor=local_admin())
-        done = drive(job, "Restoring")
+        done = drive(job, _("Restoring"))
         click.echo(
             _(
                 "Attached %(target)s from %(dump)s; it is now the database in use. %(detail)s",
@@ -283,7 +283,7 @@ def backup(runtime: Runtime, folder: Path, as_json: bool) -> None:
         return
     # Made for cron: recorded as this machine's operating-system account, marked as such.
     job = backups.backup_job(runtime.ready_engine(), folder, unattended())
-    result = drive(job, "Backing up", quiet=as_json)
+    result = drive(job, _("Backing up"), quiet=as_json)
     emit(
         {"path": str(result.path), "bytes": result.bytes, "verified": result.verified},
         as_json,

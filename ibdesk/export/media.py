@@ -156,7 +156,7 @@ def _skipped(task: FileTask, name: str, digest: str, target: Path) -> FileResult
         original_digest, original_size = hash_source(task.root, task.relative, *_record(task))
     except ItemProblem as problem:
         original_digest, original_size = "", None
-        notes.append(f"already exported, but now {problem}")
+        notes.append(_("already exported, but now %(problem)s", problem=problem))
     geometry = pixels.jp2_geometry(target) if name.endswith((".jp2", ".j2k")) else None
     if name.endswith("-lossy.jp2"):
         conversion = "visually-lossless"

@@ -105,7 +105,14 @@ class _Check:
                 digest, path = parsed
                 patient, _slash, name = path.rpartition("/")
                 if not self._safe(patient, name):
-                    yield self.problem(f"{manifest.MANIFEST} line {number}: bad path {path}.")
+                    yield self.problem(
+                        _(
+                            "%(MANIFEST)s line %(number)s: bad path %(path)s.",
+                            MANIFEST=manifest.MANIFEST,
+                            number=number,
+                            path=path,
+                        )
+                    )
                     continue
                 if patient != current:
                     if current is not None:
@@ -163,7 +170,7 @@ class _Check:
             actual = sha256_file(target)
             size = target.stat().st_size
         except FileNotFoundError:
-            yield self.problem(f"{path} is missing.")
+            yield self.problem(_("%(path)s is missing.", path=path))
             return
         except OSError as error:
             yield self.problem(
