@@ -123,3 +123,28 @@ def test_one_password_rule_for_workstation_logins() -> None:
     ):
         with pytest.raises(UserError, match=f"at least {dbadmin.MIN_LOGIN_PASSWORD} characters"):
             action()
+
+
+@pytest.mark.backends("postgresql")
+def test_a_login_that_owns_tables_is_not_removed_with_them(db_url: str, backend: str) -> None:
+    # DROP OWNED BY would drop what the role owns: for the role that made the ImageBank
+    # tables (a database owned by another role), every patient's data.
+    login = f"rum_{uuid.uuid4().hex[:8]}"
+    dbadmin.create_login(db_url, login, PASSWORD)
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE kept_rows (id integer)"))
+            conn.execute(text("INSERT INTO kept_rows VALUES (1)"))
+            conn.execute(text(f'ALTER TABLE kept_rows OWNER TO "{login}"'))
+        with pytest.raises(UserError, match="owns tables or other parts of this database"):
+            dblogins.drop_login(db_url, login)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM kept_rows")).scalar() == 1
+        assert login in {item.name for item in dblogins.list_logins(db_url)}
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS kept_rows"))
+        engine.dispose()
+    dblogins.drop_login(db_url, login)  # owning nothing now, it goes
+    assert login not in {item.name for item in dblogins.list_logins(db_url)}

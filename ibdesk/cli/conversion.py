@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ibdesk import clinic_settings, display
+from ibdesk import clinic_settings, display, folders
 from ibdesk import conversion as converting
 from ibdesk.cli import FILE, FOLDER, Runtime, emit, json_option, pass_runtime
 from ibdesk.cli.progress import drive
@@ -16,6 +16,7 @@ from ibdesk.db import session_scope
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
+from ibdesk.settings import imagefolder
 
 
 def _text(step: int, result: dict[str, Any]) -> str:
@@ -108,13 +109,10 @@ def convert_command(
         if target_images is not None and engine is not None:
             with session_scope(engine) as session:
                 if not clinic_settings.get(session, clinic_settings.IMAGE_FOLDER):
+                    # The checks General settings make (no disk root, no system folder).
+                    folders.refuse_dangerous(target_images, _("image folder"))
                     target_images.mkdir(parents=True, exist_ok=True)
-                    clinic_settings.put(
-                        session,
-                        clinic_settings.IMAGE_FOLDER,
-                        str(target_images.resolve()),
-                        by="ibdesk convert",
-                    )
+                    imagefolder.set_image_folder(session, str(target_images), by="ibdesk convert")
         result: dict[str, Any] = {}
         for number in steps:
             if run_all and engine is not None and number > 1:

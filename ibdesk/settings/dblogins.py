@@ -101,6 +101,20 @@ def listing(target: URL | str, backend: str) -> Listing:
         return Listing([], str(error))
 
 
+def _pg_owns_query(login: str) -> str:
+    """Return a query counting what a role owns in this database (tables, functions, schemas).
+
+    ``DROP OWNED BY`` drops all of it: for a role that made the ImageBank tables, the data.
+    """
+    role = "'" + login.replace("'", "''") + "'"
+    return (
+        "SELECT (SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
+        f"WHERE r.rolname = {role}) + (SELECT count(*) FROM pg_proc p JOIN pg_roles r "
+        f"ON r.oid = p.proowner WHERE r.rolname = {role}) + (SELECT count(*) FROM "
+        f"pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE r.rolname = {role})"
+    )
+
+
 def _existing(parsed: URL, login: str) -> Login:
     found = next((item for item in list_logins(parsed) if item.name == login), None)
     if found is None:
@@ -163,6 +177,14 @@ def drop_login(target: URL | str, login: str) -> None:
             _(
                 "%(login)s owns this database or is the login this program uses; it cannot "
                 "be removed here.",
+                login=login,
+            )
+        )
+    if backend == "postgresql" and _run(parsed, [_pg_owns_query(login)], autocommit=True)[0][0]:
+        raise UserError(
+            _(
+                "%(login)s owns tables or other parts of this database; removing it would "
+                "remove them with their data, so it cannot be removed here.",
                 login=login,
             )
         )
