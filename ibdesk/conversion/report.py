@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibdesk import csvsafe, display, private
+from ibdesk import config, csvsafe, display
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
 from ibdesk.models import ConversionIssue
@@ -116,5 +116,5 @@ def save(report: dict[str, Any], path: Path, session: Session | None = None) -> 
         text = reject_csv(session) if session is not None else analysis_csv(report)
     else:
         raise UserError(_("Save the report as .json, .csv or .html."))
-    path.write_text(text, encoding="utf-8")
-    private.restrict(path)
+    # It names patients: 0600 from its first byte, and whole or not at all.
+    config.write_private(path, text)
