@@ -218,7 +218,7 @@ def test_the_built_program_is_the_ibdesk_command_from_any_folder(
     version = run_built(built, env, elsewhere, "--version")
     assert version.stdout.strip() == "ibdesk, version 2.1.0"
     upgraded = run_built(built, env, elsewhere, "db", "upgrade")  # Alembic, from the bundle
-    assert "Schema upgraded from empty to" in upgraded.stdout
+    assert "Updated the schema from empty to" in upgraded.stdout
     run_built(built, env, elsewhere, "db", "check")
     images = tmp_path / "bilder"
     made = run_built(

@@ -20,7 +20,7 @@ from ibdesk.i18n import gettext as _
 from ibdesk.i18n import lazy_gettext as _l
 from ibdesk.settings import attach as attaching
 from ibdesk.settings import backup as backups
-from ibdesk.settings import connection, dbadmin, dblogins
+from ibdesk.settings import connection, dbadmin, dblogins, results
 from ibdesk.settings.connection import ServerSpec
 
 
@@ -78,31 +78,14 @@ def upgrade(
         backed_up_on_server=backed_up_on_server,
     )
     outcome = drive(job, _("Updating"), quiet=True)
-    if outcome.backup is not None:
-        click.echo(
-            _(
-                "Backup written to %(path)s (%(verified)s).",
-                path=outcome.backup.path,
-                verified=outcome.backup.verified,
-            ),
-            err=True,
-        )
+    said = results.updated(outcome)  # the words of General settings' [Update database]
+    for line in said.details:
+        click.echo(line, err=True)
     result = outcome.upgrade
-    if result.changed:
-        text = _(
-            "Schema upgraded from %(value)s to %(to_revision)s.",
-            value=result.from_revision or _("empty"),
-            to_revision=result.to_revision,
-        )
-    else:
-        text = _(
-            "Schema already current (%(to_revision)s); nothing to do.",
-            to_revision=result.to_revision,
-        )
     emit(
         {"from": result.from_revision, "to": result.to_revision, "changed": result.changed},
         as_json,
-        text,
+        said.message,
     )
 
 
