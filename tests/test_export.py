@@ -42,8 +42,9 @@ from ibdesk.export import (
     records,
     verify_export,
 )
-from ibdesk.export.manifest import LOCK_FILE, MANIFEST, _still_there, lock, read
+from ibdesk.export.manifest import LOCK_FILE, MANIFEST, lock, read
 from ibdesk.export.patient_xml import NAMESPACE, SCHEMA_FILE, SCHEMA_PATH, schema
+from ibdesk.filelock import still_there as _still_there
 from ibdesk.models import AuditEvent, ImageSet, MediaItem, Patient, SystemEvent
 from ibdesk.progress import LogLine, Progress, run_to_end
 

@@ -16,10 +16,17 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from ibdesk import audit, clinic_settings, display, folders
+from ibdesk import audit, clinic_settings, display, filelock, folders, private
 from ibdesk.backup import store
 from ibdesk.backup.restic import Restic, ResticError, explain
-from ibdesk.backup.staging import STAGING_NAME, dump, keep_keys, make_manifest, staging_folder
+from ibdesk.backup.staging import (
+    STAGING_NAME,
+    dump,
+    keep_keys,
+    make_manifest,
+    staging_folder,
+    staging_path,
+)
 from ibdesk.db import session_scope
 from ibdesk.errors import UserError
 from ibdesk.i18n import gettext as _
@@ -132,8 +139,13 @@ def run_backup(
     """Back up the database and the image folder as one snapshot (a job)."""
     engine_ = restic or store.engine_or_refuse()
     who = actor or audit.local_admin()
+    # One backup at a time on this computer: the window's and a scheduled one share the
+    # staging folder, which each empties first.
+    lock = private.make_folder(staging_path().parent) / ".lock"
+    busy = _("Another backup is running on this computer; wait for it to finish, then try again.")
     try:
-        summary = yield from _backup(engine, engine_, image_folder, extra_tag)
+        with filelock.held(lock, busy):
+            summary = yield from _backup(engine, engine_, image_folder, extra_tag)
     except UserError as error:
         _log(engine, who, "backup.failed", str(error), "error")
         raise

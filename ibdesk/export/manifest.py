@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
-from ibdesk import private
+from ibdesk import filelock, private
 from ibdesk.errors import Refused
 from ibdesk.export.files import create_private, replacing, sha256_file
 from ibdesk.i18n import gettext as _
@@ -145,7 +145,7 @@ def lock(folder: Path, *, create: bool = True) -> Iterator[None]:
     """
     path = folder / LOCK_FILE
     try:
-        handle = _open_lock(path) if create else path.open("rb")
+        handle = filelock.open_lock(path) if create else path.open("rb")
     except OSError as error:
         if not create:
             yield
@@ -158,7 +158,7 @@ def lock(folder: Path, *, create: bool = True) -> Iterator[None]:
             )
         ) from error
     with handle:
-        if not _try_lock(handle) or (create and not _still_there(path, handle)):
+        if not filelock.try_lock(handle) or (create and not filelock.still_there(path, handle)):
             raise Refused(
                 _(
                     "Another export is using %(folder)s right now; wait for it to finish first.",
@@ -170,53 +170,12 @@ def lock(folder: Path, *, create: bool = True) -> Iterator[None]:
         finally:
             if create and sys.platform != "win32":
                 # Removed while still held, so nothing is left behind; a rival that opened
-                # the old file meanwhile sees it gone (_still_there) and refuses.
+                # the old file meanwhile sees it gone (filelock.still_there) and refuses.
                 path.unlink(missing_ok=True)
             _unlock(handle)
     if create and sys.platform == "win32":
         with suppress(OSError):  # Windows removes no open file; another export may hold it
             path.unlink(missing_ok=True)
-
-
-def _open_lock(path: Path) -> IO[bytes]:
-    """Open (or create) the lock file, this account's only like the rest of the export."""
-    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
-    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), private.FILE_MODE)
-    handle = open(fd, "a+b")  # noqa: SIM115 - lock() holds it open and closes it
-    with suppress(OSError):  # an empty file some other account left behind: lock it as it is
-        private.restrict(path)
-    return handle
-
-
-def _still_there(path: Path, handle: IO[bytes]) -> bool:
-    """Tell whether the locked file is still the one at path (not removed by its last owner)."""
-    if sys.platform == "win32":
-        return True
-    try:
-        now = path.stat()
-    except OSError:
-        return False
-    held = os.fstat(handle.fileno())
-    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
-
-
-def _try_lock(handle: IO[bytes]) -> bool:
-    if sys.platform == "win32":
-        import msvcrt
-
-        handle.seek(0)
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
 
 
 def _unlock(handle: IO[bytes]) -> None:
