@@ -110,6 +110,7 @@ class _Record:
     # The job watches ``cancel`` itself; only ``close`` (the program ending) closes it.
     winds_down: bool = False
     close: threading.Event = field(default_factory=threading.Event)
+    alone: bool = False  # runs with no other job (a restore replacing the live data)
 
 
 def estimate_remaining(elapsed_s: float, done: int, total: int | None) -> float | None:
@@ -152,13 +153,21 @@ class JobRegistry:
         self._clock = clock
 
     def start(
-        self, name: str, job_factory: Callable[[], Job[Any]], *, exclusive: bool = True
+        self,
+        name: str,
+        job_factory: Callable[[], Job[Any]],
+        *,
+        exclusive: bool = True,
+        alone: bool = False,
     ) -> str:
         """Create the job (errors surface here, on the caller's thread) and run it; return its id.
 
-        With ``exclusive``, a second job of the same name is refused while one runs.
+        With ``exclusive``, a second job of the same name is refused while one runs. With
+        ``alone``, it starts only while no other job runs, and none starts until it ends.
         """
-        return self._start(name, lambda _cancel: job_factory(), exclusive, winds_down=False)
+        return self._start(
+            name, lambda _cancel: job_factory(), exclusive, winds_down=False, alone=alone
+        )
 
     def start_winding_down(
         self,
@@ -181,9 +190,10 @@ class JobRegistry:
         exclusive: bool,
         *,
         winds_down: bool,
+        alone: bool = False,
     ) -> str:
         with self._lock:
-            self._refuse_duplicate(name, exclusive)
+            self._refuse_duplicate(name, exclusive, alone)
         cancel = threading.Event()
         job = job_factory(cancel)
         record = _Record(
@@ -192,11 +202,12 @@ class JobRegistry:
             started=self._clock(),
             cancel=cancel,
             winds_down=winds_down,
+            alone=alone,
         )
         record.log = deque(maxlen=self._max_log_lines)
         with self._lock:
             try:
-                self._refuse_duplicate(name, exclusive)
+                self._refuse_duplicate(name, exclusive, alone)
             except Refused:
                 job.close()
                 raise
@@ -269,11 +280,24 @@ class JobRegistry:
         for record in running:
             record.ended.wait(max(0.0, deadline - time.monotonic()))
 
-    def _refuse_duplicate(self, name: str, exclusive: bool) -> None:
+    def _refuse_duplicate(self, name: str, exclusive: bool, alone: bool = False) -> None:
         self._prune()
-        if exclusive and any(r.name == name and not r.state.finished for r in self._jobs.values()):
+        running = [r for r in self._jobs.values() if not r.state.finished]
+        if exclusive and any(r.name == name for r in running):
             raise Refused(
                 _("%(name)s is already running; wait for it to end or cancel it.", name=_(name))
+            )
+        sole = next((r for r in running if r.alone), None)
+        if sole is not None:
+            raise Refused(_("%(name)s is running; wait for it to end first.", name=_(sole.name)))
+        if alone and running:
+            names = ", ".join(sorted({_(r.name) for r in running}))
+            raise Refused(
+                _(
+                    "%(name)s waits until nothing else runs; wait for %(names)s to end first.",
+                    name=_(name),
+                    names=names,
+                )
             )
 
     def _get(self, job_id: str) -> _Record:

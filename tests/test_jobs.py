@@ -347,3 +347,24 @@ def test_shutdown_closes_a_winding_down_job_at_its_next_event() -> None:
     status = registry.status(job_id)
     assert status.state is JobState.CANCELLED and status.result is None
     assert gate.cleaned_up.is_set()
+
+
+def test_a_job_that_runs_alone_waits_for_the_others_and_holds_them_off() -> None:
+    # A restore replaces the live database and image folder: not under a running export.
+    registry = JobRegistry()
+    gate = Gate()
+    export = registry.start("Export", lambda: gate.job(1))
+    assert gate.reached.acquire(timeout=WAIT)
+    with pytest.raises(Refused, match="Restore backup waits until nothing else runs"):
+        registry.start("Restore backup", lambda: counting(1), alone=True)
+    gate.step.release()
+    registry.wait(export, WAIT)
+    other = Gate()
+    restore = registry.start("Restore backup", lambda: other.job(1), alone=True)
+    assert other.reached.acquire(timeout=WAIT)
+    with pytest.raises(Refused, match="Restore backup is running; wait for it to end first"):
+        registry.start("Export", lambda: counting(1))
+    other.step.release()
+    assert registry.wait(restore, WAIT).state is JobState.SUCCEEDED
+    again = registry.start("Export", lambda: counting(1))
+    assert registry.wait(again, WAIT).state is JobState.SUCCEEDED

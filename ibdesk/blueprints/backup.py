@@ -104,12 +104,12 @@ def _log_init(result: backup.InitResult) -> None:
         pass  # the repository is made before any database exists: nothing to log in yet
 
 
-def _start(name: str, factory: Any) -> tuple[str, int]:
+def _start(name: str, factory: Any, *, alone: bool = False) -> tuple[str, int]:
     form = ActionForm()
     if not form.validate_on_submit():
         return _render("backup/_content.html", 422)
     try:
-        job_id = registry().start(name, factory)
+        job_id = registry().start(name, factory, alone=alone)
     except Refused as error:
         return _render("backup/_content.html", 409, message=str(error))
     return _render("backup/_content.html", job=registry().status(job_id, log_tail=LOG_TAIL))
@@ -179,7 +179,8 @@ def restore_submit() -> tuple[str, int]:
             database.dispose()
         return summary
 
-    return _start(RESTORE_JOB, job)
+    # It replaces what an export, a conversion or an update would be reading or writing.
+    return _start(RESTORE_JOB, job, alone=True)
 
 
 def _shown(url: str) -> str:
