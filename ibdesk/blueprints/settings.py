@@ -21,15 +21,7 @@ from werkzeug.wrappers import Response
 from ibdesk import backup, clinic_settings, config, display, limits, schema, web
 from ibdesk.audit import system_event
 from ibdesk.blueprints import backup as backup_view
-from ibdesk.blueprints import (
-    connect,
-    gate_open,
-    go,
-    is_htmx,
-    page_or_partial,
-    signin,
-    status_for,
-)
+from ibdesk.blueprints import connect, gate_open, go, is_htmx, page_or_partial, signin, status_for
 from ibdesk.blueprints.connect import flow_state, status_bar
 from ibdesk.blueprints.home import SOURCES
 from ibdesk.blueprints.jobs import LOG_TAIL, registry
@@ -55,14 +47,12 @@ from ibdesk.wizard import Answer
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 connect.register(bp, "settings", "/connect")
-# What only looks (a connection test, a list of databases, a folder check) needs no password.
 _LOOKS = {"settings.test_submit", "settings.databases_submit", "settings.image_folder_check_submit"}
 
 
 @bp.before_request
 def _fresh_for_changes() -> Any | None:
-    """A change made here (the database in force, an attach or update, the image folder, a
-    database login) needs the password typed again, as in the wizard and on the Users tab."""
+    """A change needs the password typed again (as in the wizard); a look (_LOOKS) does not."""
     if request.method != "POST" or request.endpoint in _LOOKS:
         return None
     return signin.stale_answer()
