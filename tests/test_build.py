@@ -263,8 +263,11 @@ def test_the_built_program_is_the_ibdesk_command_from_any_folder(
 
     def watch() -> None:
         while not stop.is_set():
-            for pid, first in marked_processes(marker).items():
-                seen.setdefault(pid, first)  # its first parent: orphans get adopted later
+            for pid, (parent, cmdline) in marked_processes(marker).items():
+                # Its first parent (orphans get adopted later), its latest command line: a
+                # fork server first seen between its fork and its exec still shows the
+                # export's, and its workers would then look like servers of their own.
+                seen[pid] = (seen.get(pid, (parent, ""))[0], cmdline)
             stop.wait(0.02)
 
     watcher = threading.Thread(target=watch, daemon=True)
