@@ -131,8 +131,10 @@ def _gate() -> BaseResponse | None:
     if getattr(g, "ibdesk_refused", False) or not getattr(g, "ibdesk_authenticated", False):
         return None
     sent = request.cookies.get(cookie_name())
-    g.ibdesk_signed_in = _still_allowed(sent, store().get(sent))
     endpoint = request.endpoint
+    found = store().get(sent)
+    # Style sheets, scripts and the icon need no database read: only what acts or shows data.
+    g.ibdesk_signed_in = found if endpoint in _OPEN_ENDPOINTS else _still_allowed(sent, found)
     if (
         g.ibdesk_signed_in is not None
         or endpoint is None
